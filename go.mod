@@ -1,0 +1,3 @@
+module github.com/attributor/attributor
+
+go 1.26.8
