@@ -1,0 +1,54 @@
+package attribution
+
+import "sort"
+
+// Journey is one user's touchpoints, deduplicated by ID (the first seen
+// wins: producers retry) and kept sorted by (TimeMs, ID), ready for
+// Engine.Attribute. The replay command and the streaming pipeline both keep
+// paths in Journeys, so they agree on what a path is.
+type Journey struct {
+	tps []Touchpoint
+}
+
+// Add inserts tp in order. It reports false, and changes nothing, when a
+// touchpoint with the same ID is already held.
+func (j *Journey) Add(tp Touchpoint) bool {
+	for i := range j.tps {
+		if j.tps[i].ID == tp.ID {
+			return false
+		}
+	}
+	i := sort.Search(len(j.tps), func(i int) bool { return less(&tp, &j.tps[i]) })
+	j.tps = append(j.tps, Touchpoint{})
+	copy(j.tps[i+1:], j.tps[i:])
+	j.tps[i] = tp
+	return true
+}
+
+// Touchpoints returns the held touchpoints in order. The slice is valid
+// until the next Add or Prune.
+func (j *Journey) Touchpoints() []Touchpoint { return j.tps }
+
+// Len returns the number of held touchpoints.
+func (j *Journey) Len() int { return len(j.tps) }
+
+// Prune drops the touchpoints older than beforeMs and returns how many it
+// dropped. Their IDs are forgotten too: a duplicate that old arriving later
+// is beyond every window that prune was computed for.
+func (j *Journey) Prune(beforeMs int64) int {
+	k := sort.Search(len(j.tps), func(i int) bool { return j.tps[i].TimeMs >= beforeMs })
+	if k == 0 {
+		return 0
+	}
+	n := copy(j.tps, j.tps[k:])
+	clear(j.tps[n:])
+	j.tps = j.tps[:n]
+	return k
+}
+
+func less(a, b *Touchpoint) bool {
+	if a.TimeMs != b.TimeMs {
+		return a.TimeMs < b.TimeMs
+	}
+	return a.ID < b.ID
+}

@@ -1,0 +1,268 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"time"
+)
+
+// Limits that make an event unusable. They catch units mistakes (seconds sent
+// as milliseconds land in 1970) and garbage before it reaches the models.
+const (
+	// MinTimeMs is 2000-01-01T00:00:00Z; earlier event times are rejected.
+	MinTimeMs int64 = 946684800000
+	// MaxTimeMs is 2100-01-01T00:00:00Z; later event times are rejected.
+	MaxTimeMs int64 = 4102444800000
+	// MaxRevenue is the largest revenue or cost accepted, in currency units.
+	MaxRevenue = 1e12
+	// MaxIDLength bounds event ids, user ids and other identifiers in bytes.
+	MaxIDLength = 512
+	// MaxTextLength bounds channel, source, medium, campaign and currency.
+	MaxTextLength = 1024
+)
+
+// wireEvent is the union of the touchpoint and conversion fields as they
+// travel. Timestamp stays raw because it may be a string or an integer.
+type wireEvent struct {
+	EventID        *string         `json:"event_id"`
+	UserID         *string         `json:"user_id"`
+	AnonymousID    *string         `json:"anonymous_id"`
+	Timestamp      json.RawMessage `json:"timestamp"`
+	Interaction    *string         `json:"interaction"`
+	Channel        *string         `json:"channel"`
+	Source         *string         `json:"source"`
+	Medium         *string         `json:"medium"`
+	Campaign       *string         `json:"campaign"`
+	Cost           *float64        `json:"cost"`
+	ConversionType *string         `json:"conversion_type"`
+	Revenue        *float64        `json:"revenue"`
+	Currency       *string         `json:"currency"`
+}
+
+// Decoder turns JSON bytes into validated events. The zero value is not
+// usable: create one with NewDecoder. A Decoder is safe for concurrent use.
+type Decoder struct {
+	channels *ChannelRules
+}
+
+// NewDecoder returns a decoder that derives missing channels with rules
+// (DefaultChannelRules when rules is nil).
+func NewDecoder(rules *ChannelRules) *Decoder {
+	if rules == nil {
+		rules = DefaultChannelRules()
+	}
+	return &Decoder{channels: rules}
+}
+
+// Touchpoint decodes and validates one touchpoint. A returned error is a
+// *FieldError naming the field at fault.
+func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
+	var w wireEvent
+	if err := unmarshal(b, &w); err != nil {
+		return Touchpoint{}, err
+	}
+	var tp Touchpoint
+	var err error
+	if tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs, err = identity(&w); err != nil {
+		return Touchpoint{}, err
+	}
+	tp.Interaction = InteractionClick
+	if w.Interaction != nil {
+		switch strings.ToLower(*w.Interaction) {
+		case InteractionClick, "":
+		case InteractionImpression:
+			tp.Interaction = InteractionImpression
+		default:
+			return Touchpoint{}, fieldErr("interaction", "must be %q or %q, got %q", InteractionClick, InteractionImpression, clip(*w.Interaction))
+		}
+	}
+	for _, f := range [...]struct {
+		name string
+		src  *string
+		dst  *string
+	}{{"channel", w.Channel, &tp.Channel}, {"source", w.Source, &tp.Source}, {"medium", w.Medium, &tp.Medium}, {"campaign", w.Campaign, &tp.Campaign}} {
+		if f.src == nil {
+			continue
+		}
+		if err := checkText(f.name, *f.src, MaxTextLength); err != nil {
+			return Touchpoint{}, err
+		}
+		*f.dst = *f.src
+	}
+	if w.Cost != nil {
+		if err := checkMoney("cost", *w.Cost); err != nil {
+			return Touchpoint{}, err
+		}
+		tp.Cost = *w.Cost
+	}
+	if tp.Channel == "" {
+		tp.Channel = d.channels.Channel(tp.Source, tp.Medium)
+	}
+	return tp, nil
+}
+
+// Conversion decodes and validates one conversion. A returned error is a
+// *FieldError naming the field at fault.
+func (d *Decoder) Conversion(b []byte) (Conversion, error) {
+	var w wireEvent
+	if err := unmarshal(b, &w); err != nil {
+		return Conversion{}, err
+	}
+	var cv Conversion
+	var err error
+	if cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs, err = identity(&w); err != nil {
+		return Conversion{}, err
+	}
+	cv.ConversionType = DefaultConversionType
+	if w.ConversionType != nil && *w.ConversionType != "" {
+		if err := checkText("conversion_type", *w.ConversionType, MaxTextLength); err != nil {
+			return Conversion{}, err
+		}
+		cv.ConversionType = *w.ConversionType
+	}
+	if w.Revenue != nil {
+		if err := checkMoney("revenue", *w.Revenue); err != nil {
+			return Conversion{}, err
+		}
+		cv.RevenueMicros = ToMicros(*w.Revenue)
+	}
+	if w.Currency != nil {
+		if err := checkText("currency", *w.Currency, MaxTextLength); err != nil {
+			return Conversion{}, err
+		}
+		cv.Currency = *w.Currency
+	}
+	return cv, nil
+}
+
+// ToMicros converts an amount in currency units to millionths, rounding half
+// away from zero.
+func ToMicros(v float64) int64 { return int64(math.Round(v * 1e6)) }
+
+func unmarshal(b []byte, w *wireEvent) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return fieldErr("json", "empty message")
+	}
+	if b[0] != '{' {
+		return fieldErr("json", "not a JSON object")
+	}
+	if err := json.Unmarshal(b, w); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fieldErr(te.Field, "must be a %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)
+		}
+		return fieldErr("json", "invalid: %v", err)
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "float64", "int64":
+		return "number"
+	case "slice":
+		return "string or integer"
+	}
+	return goKind
+}
+
+func identity(w *wireEvent) (eventID, userID, anonID string, timeMs int64, err error) {
+	if w.EventID == nil || *w.EventID == "" {
+		return "", "", "", 0, fieldErr("event_id", "required")
+	}
+	if err := checkText("event_id", *w.EventID, MaxIDLength); err != nil {
+		return "", "", "", 0, err
+	}
+	if w.UserID != nil {
+		if err := checkText("user_id", *w.UserID, MaxIDLength); err != nil {
+			return "", "", "", 0, err
+		}
+		userID = *w.UserID
+	}
+	if w.AnonymousID != nil {
+		if err := checkText("anonymous_id", *w.AnonymousID, MaxIDLength); err != nil {
+			return "", "", "", 0, err
+		}
+		anonID = *w.AnonymousID
+	}
+	if userID == "" && anonID == "" {
+		return "", "", "", 0, fieldErr("user_id", "user_id or anonymous_id is required")
+	}
+	timeMs, err = parseTimestamp(w.Timestamp)
+	if err != nil {
+		return "", "", "", 0, err
+	}
+	return *w.EventID, userID, anonID, timeMs, nil
+}
+
+// parseTimestamp accepts an RFC 3339 string (optional fraction and offset) or
+// an integer of epoch milliseconds.
+func parseTimestamp(raw json.RawMessage) (int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, fieldErr("timestamp", "required")
+	}
+	var ms int64
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, fieldErr("timestamp", "invalid string")
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return 0, fieldErr("timestamp", "not RFC 3339: %q", clip(s))
+		}
+		if y := t.Year(); y < 2000 || y > 2100 {
+			return 0, fieldErr("timestamp", "out of range [2000, 2100): %q", clip(s))
+		}
+		ms = t.UnixMilli()
+	default:
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds")
+		}
+		v, err := n.Int64()
+		if err != nil {
+			return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds, got %s", clip(n.String()))
+		}
+		ms = v
+	}
+	if ms < MinTimeMs || ms >= MaxTimeMs {
+		return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %d ms", ms)
+	}
+	return ms, nil
+}
+
+func checkMoney(field string, v float64) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fieldErr(field, "must be finite")
+	case v < 0:
+		return fieldErr(field, "must not be negative, got %v", v)
+	case v > MaxRevenue:
+		return fieldErr(field, "too large: %v > %v", v, MaxRevenue)
+	}
+	return nil
+}
+
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return fieldErr(field, "longer than %d bytes (%d)", max, len(s))
+	}
+	return nil
+}
+
+// clip shortens a value quoted in an error so that a 10 MB field never ends
+// up in a log line or a Kafka header.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return s[:64] + "…"
+}
