@@ -1,0 +1,79 @@
+package schemas
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+//go:embed clickhouse/*.sql
+var ddlFiles embed.FS
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// ValidIdentifier reports whether name may be used as a ClickHouse database
+// or table name in our DDL: letters, digits and underscores, not starting
+// with a digit, at most 63 bytes. Nothing else ever reaches DDL.
+func ValidIdentifier(name string) error {
+	if !identRe.MatchString(name) {
+		return fmt.Errorf("%q is not a valid identifier (letters, digits, _; not starting with a digit; at most 63 bytes)", name)
+	}
+	return nil
+}
+
+// Statement is one DDL statement of a migration file.
+type Statement struct {
+	File string
+	SQL  string
+}
+
+// DDL returns the statements of schemas/clickhouse/*.sql in file order, with
+// {db} replaced by database, which must be a valid identifier.
+func DDL(database string) ([]Statement, error) {
+	if err := ValidIdentifier(database); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	names, err := fs.Glob(ddlFiles, "clickhouse/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []Statement
+	for _, name := range names {
+		b, err := ddlFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, stmt := range splitStatements(string(b)) {
+			out = append(out, Statement{File: name, SQL: strings.ReplaceAll(stmt, "{db}", database)})
+		}
+	}
+	return out, nil
+}
+
+// splitStatements splits SQL text on semicolons that end a line, dropping
+// comment-only lines. Our DDL files keep one statement per such block.
+func splitStatements(text string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "--") || t == "" {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(t, ";") {
+			s := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")
+			out = append(out, s)
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
