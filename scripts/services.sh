@@ -63,6 +63,13 @@ ensure_packages() {
   log "installing with apt-get: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  if [[ " ${missing[*]} " == *" clickhouse-server "* ]]; then
+    # the package's postinst may start the system service (/etc config, /var/lib data) on our
+    # ports; we run our own instance from .run/ instead
+    log "stopping and disabling the clickhouse-server system service that apt may have started"
+    as_root systemctl disable --now clickhouse-server >/dev/null 2>&1 ||
+      as_root service clickhouse-server stop >/dev/null 2>&1 || true
+  fi
 }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
@@ -144,10 +151,12 @@ kafka_fetch_jars() {
   tmp=$CACHE/kafka/libs.tmp.$$
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  if ! mvn -q -B -f "$SCRIPT_DIR/kafka/pom.xml" dependency:copy-dependencies \
-      -DoutputDirectory="$tmp" -DincludeScope=runtime; then
+  # output to a file: maven 3.8 prints stray ANSI resets even with -q -B
+  if ! mvn -q -B -Dstyle.color=never -f "$SCRIPT_DIR/kafka/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$tmp" -DincludeScope=runtime >"$CACHE/kafka/mvn.log" 2>&1; then
     rm -rf "$tmp"
-    die "kafka: maven could not fetch the jars (see output above)"
+    tail -n 40 "$CACHE/kafka/mvn.log" >&2
+    die "kafka: maven could not fetch the jars (log: .cache/kafka/mvn.log)"
   fi
   echo "$want" >"$tmp/.pom.sha256"
   rm -rf "$KAFKA_LIBS"
@@ -349,7 +358,7 @@ prepare() {
 }
 
 cmd_up() {
-  local t0=$SECONDS k c
+  local k c
   ensure_packages
   mkdir -p "$RUN" "$CACHE"
   k=$(prepare kafka kafka_answering "$KAFKA_PID" kafka.Kafka "$KAFKA_PORT") || exit 1
@@ -361,7 +370,7 @@ cmd_up() {
   [ "$k" = start ] && kafka_start
   [ "$c" != skip ] && wait_up clickhouse ch_answering "$CH_PID" clickhouse "$CH_RUN/log/clickhouse-server.err.log"
   [ "$k" != skip ] && wait_up kafka kafka_answering "$KAFKA_PID" kafka.Kafka "$KAFKA_RUN/logs/server.log"
-  log "up: kafka $KAFKA_HOST:$KAFKA_PORT, clickhouse $CH_HOST:$CH_TCP_PORT (http $CH_HTTP_PORT) [${SECONDS}s total, $((SECONDS - t0))s]"
+  log "up: kafka $KAFKA_HOST:$KAFKA_PORT, clickhouse $CH_HOST:$CH_TCP_PORT (http $CH_HTTP_PORT) (${SECONDS}s)"
 }
 
 cmd_status() {
