@@ -2,8 +2,8 @@ package attribution
 
 import (
 	"math"
+	"math/bits"
 	"slices"
-	"sort"
 )
 
 // NoReset is the "after" bound of Engine.Attribute when paths are not reset
@@ -33,8 +33,11 @@ type Engine struct {
 	lookbackMs int64
 	viewMs     int64
 
+	// Scratch buffers of Attribute, one entry per touchpoint of the path.
 	w      []float64
 	micros []int64
+	q      []uint64
+	rem    []uint64
 	order  []int
 }
 
@@ -82,20 +85,24 @@ func (e *Engine) Window(tp *Touchpoint, convMs int64) bool {
 // the user's deduplicated touchpoints sorted by (TimeMs, ID) (a Journey keeps
 // them so). Touchpoints at or before after are left out (see
 // Config.ResetOnConversion; pass NoReset otherwise). The result replaces the
-// contents of r.
+// contents of r. After the first calls have grown r and the engine's scratch
+// buffers to the longest path seen, Attribute does not allocate.
 func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int64, r *Result) {
-	lo := conv.TimeMs - e.lookbackMs
-	if after != NoReset && after+1 > lo {
-		lo = after + 1
-	}
-	start := sort.Search(len(touchpoints), func(i int) bool { return touchpoints[i].TimeMs >= lo })
 	r.Path = r.Path[:0]
-	for i := start; i < len(touchpoints) && touchpoints[i].TimeMs <= conv.TimeMs; i++ {
+	r.Credits = r.Credits[:0]
+	lo := conv.TimeMs - e.lookbackMs
+	if after != NoReset && after >= lo {
+		if after >= conv.TimeMs {
+			lo = conv.TimeMs + 1 // nothing is left after the bound
+		} else {
+			lo = after + 1
+		}
+	}
+	for i := searchTime(touchpoints, lo); i < len(touchpoints) && touchpoints[i].TimeMs <= conv.TimeMs; i++ {
 		if e.Window(&touchpoints[i], conv.TimeMs) {
 			r.Path = append(r.Path, touchpoints[i])
 		}
 	}
-	r.Credits = r.Credits[:0]
 	n := len(r.Path)
 	if n == 0 {
 		for m := range e.models {
@@ -104,7 +111,9 @@ func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int6
 		return
 	}
 	e.w = grow(e.w, n)
-	e.micros = growInt(e.micros, n)
+	e.micros = grow(e.micros, n)
+	e.q = grow(e.q, n)
+	e.rem = grow(e.rem, n)
 	for m, model := range e.models {
 		model.Weights(conv, r.Path, e.w)
 		e.allocate(conv.RevenueMicros)
@@ -114,79 +123,116 @@ func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int6
 	}
 }
 
-// allocate splits total over e.w into e.micros by largest remainder: each
-// share is the floor of its exact value, and the units left over go to the
-// largest fractional parts (ties to the earlier touchpoint), so the shares
-// sum exactly to total.
+// searchTime returns the index of the first touchpoint at or after ms
+// (len(tps) if none): a binary search written out so that the hot path
+// builds no closure.
+func searchTime(tps []Touchpoint, ms int64) int {
+	i, j := 0, len(tps)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if tps[h].TimeMs < ms {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	return i
+}
+
+// allocScale is the fixed point in which allocate quantises the weights:
+// 2^62 leaves room in a uint64 for the sum of the rounded weights.
+const allocScale = 1 << 62
+
+// allocate splits total over the weights e.w into e.micros by largest
+// remainder. The weights are normalised by their sum and quantised to
+// integers q (of sum Q); the exact share of touchpoint i is then total*q/Q,
+// computed in 128-bit integer arithmetic, so that no revenue is lost to
+// float64 rounding even for totals beyond 2^53 micros. Each touchpoint gets
+// the floor of its exact share; the units left over, fewer than the number of
+// touchpoints with a non-zero remainder, go one each to the largest
+// remainders, ties to the earlier touchpoint. The shares sum exactly to total,
+// have the sign of total, and a touchpoint of weight 0 gets nothing.
+//
+// Weights that are negative or NaN count as 0; if no weight is usable the
+// total is split evenly.
 func (e *Engine) allocate(total int64) {
-	w, out := e.w, e.micros
-	var sum int64
-	for i, f := range w {
-		exact := f * float64(total)
-		fl := math.Floor(exact)
-		out[i] = int64(fl)
-		sum += out[i]
+	w, out, q, rem := e.w, e.micros, e.q, e.rem
+	neg := total < 0
+	t := uint64(total)
+	if neg {
+		t = -t
 	}
-	diff := total - sum
-	if diff == 0 {
-		return
-	}
-	e.order = growInt2(e.order, len(w))
-	for i := range e.order {
-		e.order[i] = i
-	}
-	rem := func(i int) float64 {
-		exact := w[i] * float64(total)
-		return exact - math.Floor(exact)
-	}
-	slices.SortStableFunc(e.order, func(a, b int) int {
-		ra, rb := rem(a), rem(b)
-		switch {
-		case ra > rb:
-			return -1
-		case ra < rb:
-			return 1
+	sum := 0.0
+	for _, f := range w {
+		if f > 0 {
+			sum += f
 		}
-		return 0
-	})
-	// diff is in [0, n) in exact arithmetic; rounding of huge totals can push
-	// it slightly outside, so walk the order as many times as needed.
-	for diff > 0 {
-		for _, i := range e.order {
-			if diff == 0 {
-				break
+	}
+	var qsum uint64
+	if sum > 0 && !math.IsInf(sum, 1) {
+		for i, f := range w {
+			q[i] = 0
+			if f > 0 {
+				q[i] = uint64(math.Round(f / sum * allocScale))
 			}
+			qsum += q[i]
+		}
+	}
+	if qsum == 0 {
+		for i := range q {
+			q[i] = 1
+		}
+		qsum = uint64(len(q))
+	}
+	var given uint64
+	for i := range q {
+		var share, r uint64
+		switch q[i] {
+		case 0:
+		case qsum:
+			share = t
+		default:
+			// t*q[i] < 2^64*qsum because q[i] <= qsum, so the quotient fits.
+			hi, lo := bits.Mul64(t, q[i])
+			share, r = bits.Div64(hi, lo, qsum)
+		}
+		out[i] = int64(share)
+		rem[i] = r
+		given += share
+	}
+	// sum(t*q) = t*qsum, so left*qsum = sum(rem) with every rem < qsum:
+	// left is below the number of non-zero remainders.
+	if left := t - given; left > 0 {
+		order := e.order[:0]
+		for i, r := range rem {
+			if r > 0 {
+				order = append(order, i)
+			}
+		}
+		slices.SortFunc(order, func(a, b int) int {
+			if rem[a] != rem[b] {
+				if rem[a] > rem[b] {
+					return -1
+				}
+				return 1
+			}
+			return a - b
+		})
+		for _, i := range order[:left] {
 			out[i]++
-			diff--
 		}
+		e.order = order
 	}
-	for diff < 0 {
-		for k := len(e.order) - 1; k >= 0 && diff < 0; k-- {
-			if i := e.order[k]; out[i] > 0 {
-				out[i]--
-				diff++
-			}
+	if neg {
+		for i := range out {
+			out[i] = -out[i]
 		}
 	}
 }
 
-func grow(s []float64, n int) []float64 {
+func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]float64, n, 2*n)
-	}
-	return s[:n]
-}
-
-func growInt(s []int64, n int) []int64 {
-	if cap(s) < n {
-		return make([]int64, n, 2*n)
-	}
-	return s[:n]
-}
-
-func growInt2(s []int, n int) []int {
-	if cap(s) < n {
-		return make([]int, n, 2*n)
+		return make([]T, n, 2*n)
 	}
 	return s[:n]
 }
