@@ -78,14 +78,19 @@ func (c Config) Validate() error {
 	}{{"lookback", c.Lookback}, {"view_window", c.ViewWindow}, {"half_life", c.HalfLife}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be > 0, got %s", d.name, d.v))
+		} else if d.v < time.Millisecond {
+			// The engine works in milliseconds: a shorter half-life would
+			// truncate to 0 and divide by it.
+			errs = append(errs, fmt.Errorf("%s: must be at least 1ms, got %s", d.name, d.v))
 		} else if d.v.Milliseconds() > maxDurationMs {
 			errs = append(errs, fmt.Errorf("%s: must be at most 10 years, got %s", d.name, d.v))
 		}
 	}
-	if c.FirstShare < 0 || c.FirstShare > 1 {
+	// Written as !(in range) so that NaN is rejected too.
+	if !(c.FirstShare >= 0 && c.FirstShare <= 1) {
 		errs = append(errs, fmt.Errorf("first_share: must be in [0, 1], got %v", c.FirstShare))
 	}
-	if c.LastShare < 0 || c.LastShare > 1 {
+	if !(c.LastShare >= 0 && c.LastShare <= 1) {
 		errs = append(errs, fmt.Errorf("last_share: must be in [0, 1], got %v", c.LastShare))
 	}
 	if c.FirstShare+c.LastShare > 1+1e-12 {

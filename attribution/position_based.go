@@ -29,7 +29,9 @@ func (m PositionBased) Weights(_ Conversion, path []Touchpoint, w []float64) {
 		w[0] = m.First / ends
 		w[1] = 1 - w[0]
 	default:
-		mid := (1 - m.First - m.Last) / float64(n-2)
+		// Validate lets First+Last exceed 1 by a rounding error; the middle
+		// then gets nothing rather than a negative share.
+		mid := max(0, (1-m.First-m.Last)/float64(n-2))
 		for i := 1; i < n-1; i++ {
 			w[i] = mid
 		}
