@@ -1,0 +1,104 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// envFlags registers flags whose defaults can come from environment
+// variables, and names the variable in each flag's help.
+type envFlags struct {
+	fs   *flag.FlagSet
+	errs []string
+}
+
+func (e *envFlags) lookup(env string) (string, bool) {
+	v, ok := os.LookupEnv(env)
+	return v, ok && v != ""
+}
+
+func (e *envFlags) String(name, env, def, usage string) *string {
+	if v, ok := e.lookup(env); ok {
+		def = v
+	}
+	return e.fs.String(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (e *envFlags) Duration(name, env string, def time.Duration, usage string) *time.Duration {
+	if v, ok := e.lookup(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s: %v", env, err))
+		} else {
+			def = d
+		}
+	}
+	return e.fs.Duration(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (e *envFlags) Int(name, env string, def int, usage string) *int {
+	if v, ok := e.lookup(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s: %v", env, err))
+		} else {
+			def = n
+		}
+	}
+	return e.fs.Int(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (e *envFlags) Float(name, env string, def float64, usage string) *float64 {
+	if v, ok := e.lookup(env); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s: %v", env, err))
+		} else {
+			def = f
+		}
+	}
+	return e.fs.Float64(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (e *envFlags) Bool(name, env string, def bool, usage string) *bool {
+	if v, ok := e.lookup(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s: %v", env, err))
+		} else {
+			def = b
+		}
+	}
+	return e.fs.Bool(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// Secret reads a secret from an environment variable or from the file named
+// by the variable with a _FILE suffix. Secrets have no flag, so that they
+// never show in a process list.
+func secret(env string) (string, error) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		return v, nil
+	}
+	if path, ok := os.LookupEnv(env + "_FILE"); ok && path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", env, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline"
+	"github.com/attributor/attributor/schemas"
+)
+
+func init() {
+	register("run", "consume Kafka, attribute conversions, write to ClickHouse", runRun)
+	register("migrate", "create the ClickHouse database, tables and views (idempotent)", runMigrate)
+}
+
+// serviceFlags are the connection flags shared by run and migrate.
+type serviceFlags struct {
+	clickhouse, database, chUser *string
+}
+
+func addServiceFlags(e *envFlags) *serviceFlags {
+	return &serviceFlags{
+		clickhouse: e.String("clickhouse", "ATTRIBUTOR_CLICKHOUSE", "127.0.0.1:9000", "ClickHouse native protocol `host:port`"),
+		database:   e.String("database", "ATTRIBUTOR_DATABASE", "attribution", "ClickHouse `database`"),
+		chUser:     e.String("clickhouse-user", "ATTRIBUTOR_CLICKHOUSE_USER", "default", "ClickHouse `user`; the password comes from ATTRIBUTOR_CLICKHOUSE_PASSWORD or the file named by ATTRIBUTOR_CLICKHOUSE_PASSWORD_FILE"),
+	}
+}
+
+func (s *serviceFlags) clickHouseConfig() (pipeline.ClickHouseConfig, error) {
+	pw, err := secret("ATTRIBUTOR_CLICKHOUSE_PASSWORD")
+	if err != nil {
+		return pipeline.ClickHouseConfig{}, err
+	}
+	return pipeline.ClickHouseConfig{Addr: *s.clickhouse, Database: *s.database, Username: *s.chUser, Password: pw}, nil
+}
+
+// attributionFlags are the model parameters shared by run and replay.
+func addAttributionFlags(e *envFlags) func() attribution.Config {
+	models := e.String("models", "ATTRIBUTOR_MODELS", strings.Join(attribution.ModelNames, ","), "comma-separated `models`, or \"all\"")
+	lookback := e.Duration("lookback", "ATTRIBUTOR_LOOKBACK", attribution.DefaultLookback, "click lookback window")
+	view := e.Duration("view-window", "ATTRIBUTOR_VIEW_WINDOW", attribution.DefaultViewWindow, "impression (view-through) window, capped by --lookback")
+	halfLife := e.Duration("half-life", "ATTRIBUTOR_HALF_LIFE", attribution.DefaultHalfLife, "half-life of time_decay")
+	first := e.Float("first-share", "ATTRIBUTOR_FIRST_SHARE", attribution.DefaultFirstShare, "position_based share of the first touchpoint")
+	last := e.Float("last-share", "ATTRIBUTOR_LAST_SHARE", attribution.DefaultLastShare, "position_based share of the last touchpoint")
+	reset := e.Bool("reset-on-conversion", "ATTRIBUTOR_RESET_ON_CONVERSION", false, "credit a conversion only to touchpoints after the user's previous conversion")
+	return func() attribution.Config {
+		return attribution.Config{
+			Models: attribution.ParseModels(*models), Lookback: *lookback, ViewWindow: *view, HalfLife: *halfLife,
+			FirstShare: *first, LastShare: *last, ResetOnConversion: *reset,
+		}
+	}
+}
+
+func parseFlags(fs *flag.FlagSet, e *envFlags, args []string, stderr io.Writer, name string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		return exitUsage(fs, stderr, name, fmt.Sprintf("unexpected argument %q", fs.Arg(0))), false
+	}
+	if len(e.errs) > 0 {
+		fmt.Fprintf(stderr, "attributor %s: invalid environment:\n  %s\n", name, strings.Join(e.errs, "\n  "))
+		return 2, false
+	}
+	return 0, true
+}
+
+func newLogger(stderr io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	e := &envFlags{fs: fs}
+	var (
+		brokers    = e.String("brokers", "ATTRIBUTOR_BROKERS", "127.0.0.1:9092", "comma-separated Kafka `brokers`")
+		tpTopic    = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", "touchpoints", "touchpoints `topic`")
+		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", "conversions", "conversions `topic`")
+		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", "attributor.dlq", "dead-letter `topic`")
+		group      = e.String("group", "ATTRIBUTOR_GROUP", "attributor", "consumer `group`")
+		svc        = addServiceFlags(e)
+		attrCfg    = addAttributionFlags(e)
+		rules      = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: built-in grouping)")
+		lateness   = e.Duration("allowed-lateness", "ATTRIBUTOR_ALLOWED_LATENESS", 5*time.Second, "event time a conversion waits for the touchpoint watermark")
+		horizon    = e.Duration("horizon", "ATTRIBUTOR_HORIZON", 7*24*time.Hour, "re-attribution horizon: older touchpoints are dead-lettered as too_late")
+		sessionGap = e.Duration("session-gap", "ATTRIBUTOR_SESSION_GAP", 30*time.Minute, "inactivity that starts a new session")
+		shards     = e.Int("shards", "ATTRIBUTOR_SHARDS", 0, "state shards (default GOMAXPROCS)")
+		maxUsers   = e.Int("max-users", "ATTRIBUTOR_MAX_USERS", 2_000_000, "users held in memory; more are evicted and reloaded from ClickHouse")
+		flushRows  = e.Int("flush-rows", "ATTRIBUTOR_FLUSH_ROWS", 50_000, "rows per ClickHouse insert")
+		flushEvery = e.Duration("flush-interval", "ATTRIBUTOR_FLUSH_INTERVAL", 250*time.Millisecond, "longest wait before an insert")
+		metrics    = e.String("metrics-addr", "ATTRIBUTOR_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on `host:port` (off when empty)")
+		untilDone  = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
+		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
+		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: attributor run [flags]\n\nConsumes touchpoints and conversions from Kafka as a consumer group, attributes\nconversions once the touchpoint watermark passes them and writes the credits to\nClickHouse. SIGINT/SIGTERM: stop fetching, write, commit, exit 0; a second\nsignal aborts.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, e, args, stderr, "run"); !ok {
+		return code
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return exitUsage(fs, stderr, "run", err.Error())
+	}
+	chCfg, err := svc.clickHouseConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor run: %v\n", err)
+		return 2
+	}
+	cfg := pipeline.Config{
+		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, Group: *group,
+		ClickHouse: chCfg, Attribution: attrCfg(),
+		AllowedLateness: *lateness, Horizon: *horizon, SessionGap: *sessionGap,
+		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
+		UntilCaughtUp: *untilDone, Logger: log,
+	}
+	if *rules != "" {
+		b, err := os.ReadFile(*rules)
+		if err != nil {
+			fmt.Fprintf(stderr, "attributor run: channel-rules: %v\n", err)
+			return 2
+		}
+		if cfg.Channels, err = schemas.ParseChannelRules(b); err != nil {
+			fmt.Fprintf(stderr, "attributor run: %s: %v\n", *rules, err)
+			return 2
+		}
+	}
+	if *progress > 0 {
+		cfg.ProgressInterval = *progress
+		cfg.Progress = progressPrinter(stderr)
+	}
+	if err := cfg.WithDefaults().Validate(); err != nil {
+		fmt.Fprintf(stderr, "attributor run: invalid configuration:\n%v\n", err)
+		return 2
+	}
+
+	ctx, stop := signalContext(stderr)
+	defer stop()
+	shutdownTracing, err := setupTracing(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor run: tracing: %v\n", err)
+		return 2
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdownTracing(sctx)
+	}()
+	startCtx, cancelStart := context.WithTimeout(ctx, 60*time.Second)
+	runner, err := pipeline.NewRunner(startCtx, cfg)
+	cancelStart()
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor run: %v\n", err)
+		return 1
+	}
+	defer runner.Close()
+	if *metrics != "" {
+		srv, err := serveTelemetry(ctx, *metrics, runner)
+		if err != nil {
+			fmt.Fprintf(stderr, "attributor run: metrics-addr: %v\n", err)
+			return 1
+		}
+		defer srv.Close()
+	}
+	if err := runner.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "attributor run: %v\n", err)
+		return 1
+	}
+	printSummary(stderr, runner.Snapshot())
+	return 0
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// exits at once.
+func signalContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig, ok := <-ch
+		if !ok {
+			return
+		}
+		fmt.Fprintf(stderr, "attributor: %s: stopping (finishing in-flight work; send again to abort)\n", sig)
+		cancel()
+		if _, ok := <-ch; ok {
+			fmt.Fprintln(stderr, "attributor: aborted")
+			os.Exit(130)
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); close(ch); cancel() }
+}
+
+func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
+	var last pipeline.Snapshot
+	return func(s pipeline.Snapshot) {
+		events := s.Touchpoints + s.Conversions + s.Invalid
+		prev := last.Touchpoints + last.Conversions + last.Invalid
+		rate := 0.0
+		if dt := (s.Elapsed - last.Elapsed).Seconds(); dt > 0 {
+			rate = float64(events-prev) / dt
+		}
+		fmt.Fprintf(w, "attributor: %6.1fs  events %d (%.0f/s)  lag %d  credited %d conversions, %d rows  pending %d  users %d  dead letters %d\n",
+			s.Elapsed.Seconds(), events, rate, s.Lag, s.Attributed, s.CreditedRows, s.Pending, s.UsersInMemory, s.DeadLetters)
+		last = s
+	}
+}
+
+func printSummary(w io.Writer, s pipeline.Snapshot) {
+	events := s.Touchpoints + s.Conversions + s.Invalid
+	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters\n",
+		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Invalid, s.Duplicates, s.TooLate,
+		s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters)
+}
+
+func runMigrate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	e := &envFlags{fs: fs}
+	svc := addServiceFlags(e)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: attributor migrate [flags]\n\nCreates the database, tables and views of schemas/clickhouse/*.sql; safe to run again.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, e, args, stderr, "migrate"); !ok {
+		return code
+	}
+	chCfg, err := svc.clickHouseConfig()
+	if err == nil {
+		err = schemas.ValidIdentifier(chCfg.Database)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor migrate: %v\n", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pipeline.OpenClickHouse(ctx, chCfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor migrate: %v\n", err)
+		return 1
+	}
+	defer conn.Close()
+	if err := pipeline.Migrate(ctx, conn, chCfg.Database); err != nil {
+		fmt.Fprintf(stderr, "attributor migrate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "migrated database %s on %s\n", chCfg.Database, chCfg.Addr)
+	return 0
+}

@@ -1,0 +1,265 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/schemas"
+)
+
+// OpenClickHouse connects over the native protocol and checks that the
+// server answers. Tables are always named with their database, so the
+// connection itself uses the server's default database.
+func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (driver.Conn, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:            []string{cfg.Addr},
+		Auth:            clickhouse.Auth{Database: "default", Username: cfg.Username, Password: cfg.Password},
+		DialTimeout:     cfg.DialTimeout,
+		ReadTimeout:     5 * time.Minute,
+		MaxOpenConns:    16,
+		MaxIdleConns:    8,
+		ConnMaxLifetime: time.Hour,
+		Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout+5*time.Second)
+	defer cancel()
+	if err := conn.Ping(pctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse %s: unreachable: %w", cfg.Addr, err)
+	}
+	return conn, nil
+}
+
+// Migrate creates, idempotently, the database, tables and views of
+// schemas/clickhouse/*.sql.
+func Migrate(ctx context.Context, conn driver.Conn, database string) error {
+	stmts, err := schemas.DDL(database)
+	if err != nil {
+		return err
+	}
+	for _, s := range stmts {
+		if err := conn.Exec(ctx, s.SQL); err != nil {
+			return fmt.Errorf("migrate %s: %w", s.File, err)
+		}
+	}
+	return nil
+}
+
+// tpRow is a raw touchpoint as stored.
+type tpRow struct {
+	tp           schemas.Touchpoint
+	sessionStart int64
+	partition    int32
+}
+
+// convRow is a raw conversion as stored.
+type convRow struct {
+	cv        schemas.Conversion
+	partition int32
+}
+
+// creditRow is a credited row with the version of its set.
+type creditRow struct {
+	schemas.CreditedRow
+	version uint32
+}
+
+// Column lists of the inserts. Naming the columns is required by
+// ClickHouse 18.16 with clickhouse-go/v2, and keeps inserted_at defaulted.
+const (
+	tpColumns     = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition"
+	convColumns   = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, conversion_type, revenue_micros, currency, kafka_partition"
+	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length"
+)
+
+func dateOf(ms int64) time.Time {
+	t := time.UnixMilli(ms).UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// insertRows writes rows into their three tables. Each table is one INSERT
+// with columnar appends. It returns only when ClickHouse acknowledged all.
+func insertRows(ctx context.Context, conn driver.Conn, db string, tps []tpRow, convs []convRow, credits []creditRow) error {
+	if len(tps) > 0 {
+		n := len(tps)
+		var (
+			id, key, uid, aid, inter, ch, src, med, camp = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			ts, sess                                     = make([]int64, n), make([]int64, n)
+			date                                         = make([]time.Time, n)
+			cost                                         = make([]float64, n)
+			part                                         = make([]int32, n)
+		)
+		for i := range tps {
+			r := &tps[i]
+			id[i], key[i], uid[i], aid[i] = r.tp.EventID, r.tp.Key(), r.tp.UserID, r.tp.AnonymousID
+			ts[i], date[i], inter[i] = r.tp.TimeMs, dateOf(r.tp.TimeMs), r.tp.Interaction
+			ch[i], src[i], med[i], camp[i], cost[i] = r.tp.Channel, r.tp.Source, r.tp.Medium, r.tp.Campaign, r.tp.Cost
+			sess[i], part[i] = r.sessionStart, r.partition
+		}
+		if err := sendColumns(ctx, conn, "INSERT INTO "+db+".touchpoints ("+tpColumns+")",
+			id, key, uid, aid, ts, date, inter, ch, src, med, camp, cost, sess, part); err != nil {
+			return fmt.Errorf("insert touchpoints: %w", err)
+		}
+	}
+	if len(convs) > 0 {
+		n := len(convs)
+		var (
+			id, key, uid, aid, typ, cur = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			ts, rev                     = make([]int64, n), make([]int64, n)
+			date                        = make([]time.Time, n)
+			part                        = make([]int32, n)
+		)
+		for i := range convs {
+			r := &convs[i]
+			id[i], key[i], uid[i], aid[i] = r.cv.EventID, r.cv.Key(), r.cv.UserID, r.cv.AnonymousID
+			ts[i], date[i], typ[i], rev[i], cur[i], part[i] = r.cv.TimeMs, dateOf(r.cv.TimeMs), r.cv.ConversionType, r.cv.RevenueMicros, r.cv.Currency, r.partition
+		}
+		if err := sendColumns(ctx, conn, "INSERT INTO "+db+".conversions ("+convColumns+")",
+			id, key, uid, aid, ts, date, typ, rev, cur, part); err != nil {
+			return fmt.Errorf("insert conversions: %w", err)
+		}
+	}
+	if len(credits) > 0 {
+		n := len(credits)
+		var (
+			cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			version, pos, plen                                         = make([]uint32, n), make([]uint32, n), make([]uint32, n)
+			credit                                                     = make([]float64, n)
+			rev, tts, cts                                              = make([]int64, n), make([]int64, n), make([]int64, n)
+			date                                                       = make([]time.Time, n)
+		)
+		for i := range credits {
+			r := &credits[i]
+			cid[i], ctyp[i], key[i], model[i], version[i] = r.ConversionID, r.ConversionType, r.UserKey, r.Model, r.version
+			tid[i], ch[i], src[i], med[i], camp[i], inter[i] = r.TouchpointID, r.Channel, r.Source, r.Medium, r.Campaign, r.Interaction
+			credit[i], rev[i], cur[i], tts[i], cts[i] = r.Credit, r.RevenueMicros, r.Currency, r.TouchpointTimeMs, r.ConversionTimeMs
+			date[i], pos[i], plen[i] = dateOf(r.ConversionTimeMs), uint32(r.Position), uint32(r.PathLength)
+		}
+		if err := sendColumns(ctx, conn, "INSERT INTO "+db+".attributed_conversions ("+creditColumns+")",
+			cid, ctyp, key, model, version, tid, ch, src, med, camp, inter, credit, rev, cur, tts, cts, date, pos, plen); err != nil {
+			return fmt.Errorf("insert attributed_conversions: %w", err)
+		}
+	}
+	return nil
+}
+
+func sendColumns(ctx context.Context, conn driver.Conn, query string, cols ...any) error {
+	batch, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
+			batch.Abort()
+			return fmt.Errorf("column %d: %w", i, err)
+		}
+	}
+	return batch.Send()
+}
+
+// history is what ClickHouse holds of some users: touchpoints and the
+// conversions already attributed.
+type history struct {
+	touchpoints map[string][]attribution.Touchpoint
+	conversions map[string][]schemas.Conversion
+}
+
+// loadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,
+// and their stored conversions with ts_ms >= convFromMs. The keys travel as
+// an external table, never inside the SQL text.
+func loadHistory(ctx context.Context, conn driver.Conn, db string, keys []string, tpFromMs, convFromMs int64) (history, error) {
+	h := history{touchpoints: map[string][]attribution.Touchpoint{}, conversions: map[string][]schemas.Conversion{}}
+	if len(keys) == 0 {
+		return h, nil
+	}
+	keyTable := func() (*ext.Table, error) {
+		t, err := ext.NewTable("history_keys", ext.Column("user_key", "String"))
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if err := t.Append(k); err != nil {
+				return nil, err
+			}
+		}
+		return t, nil
+	}
+	kt, err := keyTable()
+	if err != nil {
+		return h, err
+	}
+	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
+		"SELECT user_key, event_id, ts_ms, interaction, channel, source, medium, campaign FROM "+db+".touchpoints"+
+			" WHERE user_key IN (SELECT user_key FROM history_keys) AND ts_ms >= ?", tpFromMs)
+	if err != nil {
+		return h, fmt.Errorf("load touchpoints: %w", err)
+	}
+	for rows.Next() {
+		var key, inter string
+		var tp attribution.Touchpoint
+		if err := rows.Scan(&key, &tp.ID, &tp.TimeMs, &inter, &tp.Channel, &tp.Source, &tp.Medium, &tp.Campaign); err != nil {
+			rows.Close()
+			return h, fmt.Errorf("load touchpoints: %w", err)
+		}
+		tp.Impression = inter == schemas.InteractionImpression
+		h.touchpoints[key] = append(h.touchpoints[key], tp)
+	}
+	if err := rows.Err(); err != nil {
+		return h, fmt.Errorf("load touchpoints: %w", err)
+	}
+	rows.Close()
+
+	kt, err = keyTable()
+	if err != nil {
+		return h, err
+	}
+	rows, err = conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
+		"SELECT user_key, event_id, user_id, anonymous_id, ts_ms, conversion_type, revenue_micros, currency FROM "+db+".conversions"+
+			" WHERE user_key IN (SELECT user_key FROM history_keys) AND ts_ms >= ?", convFromMs)
+	if err != nil {
+		return h, fmt.Errorf("load conversions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var cv schemas.Conversion
+		if err := rows.Scan(&key, &cv.EventID, &cv.UserID, &cv.AnonymousID, &cv.TimeMs, &cv.ConversionType, &cv.RevenueMicros, &cv.Currency); err != nil {
+			return h, fmt.Errorf("load conversions: %w", err)
+		}
+		h.conversions[key] = append(h.conversions[key], cv)
+	}
+	if err := rows.Err(); err != nil {
+		return h, fmt.Errorf("load conversions: %w", err)
+	}
+	return h, nil
+}
+
+// loadFrontiers returns, per partition, the latest event time of the
+// conversions already attributed: a touchpoint at or before it may belong to
+// an attributed conversion and must be checked for re-attribution.
+func loadFrontiers(ctx context.Context, conn driver.Conn, db string) (map[int32]int64, error) {
+	rows, err := conn.Query(ctx, "SELECT kafka_partition, max(ts_ms) FROM "+db+".conversions GROUP BY kafka_partition")
+	if err != nil {
+		return nil, fmt.Errorf("load frontiers: %w", err)
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var p int32
+		var ms int64
+		if err := rows.Scan(&p, &ms); err != nil {
+			return nil, fmt.Errorf("load frontiers: %w", err)
+		}
+		out[p] = ms
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,177 @@
+// Package pipeline is the streaming attributor: a Kafka consumer group that
+// sessionizes touchpoints, attributes conversions with the attribution
+// engine once the touchpoint watermark has passed them, and writes raw
+// events and credited rows to ClickHouse. Offsets are committed only after
+// ClickHouse has acknowledged every row derived from them.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/schemas"
+)
+
+// Config configures a Runner. Zero fields take the defaults noted beside
+// them (see WithDefaults).
+type Config struct {
+	Brokers          []string // Kafka bootstrap brokers. Default 127.0.0.1:9092.
+	TouchpointsTopic string   // Default "touchpoints".
+	ConversionsTopic string   // Default "conversions".
+	DLQTopic         string   // Dead letters. Default "attributor.dlq".
+	Group            string   // Consumer group. Default "attributor".
+
+	ClickHouse ClickHouseConfig
+
+	Attribution attribution.Config
+	Channels    *schemas.ChannelRules // Channel grouping. Default schemas.DefaultChannelRules().
+
+	// SessionGap starts a new session after this much inactivity. Default 30m.
+	SessionGap time.Duration
+	// AllowedLateness is how long, in event time, a conversion waits for the
+	// touchpoint watermark before it is attributed. Default 5s.
+	AllowedLateness time.Duration
+	// Horizon bounds re-attribution: a touchpoint older than the watermark by
+	// more than this is stored but goes to the dead-letter topic as too_late.
+	// Default 7 days.
+	Horizon time.Duration
+
+	Shards          int           // Worker goroutines holding user state. Default GOMAXPROCS.
+	QueueSize       int           // Items buffered per shard. Default 4096.
+	MaxUsers        int           // Users held in memory, all shards together. Default 2,000,000.
+	FlushRows       int           // Rows that trigger a ClickHouse insert. Default 50,000.
+	FlushInterval   time.Duration // Longest a row waits for its insert. Default 250ms.
+	CommitInterval  time.Duration // Offset commit period. Default 1s.
+	MaxMessageBytes int           // Larger messages are dead-lettered. Default 1 MiB.
+
+	// UntilCaughtUp makes Run consume what the topics held when it started,
+	// attribute every pending conversion, commit and return.
+	UntilCaughtUp bool
+
+	Logger *slog.Logger // Default: discard.
+	// Progress, when set, is called about every ProgressInterval with a
+	// snapshot of the counters. Default interval 5s.
+	Progress         func(Snapshot)
+	ProgressInterval time.Duration
+}
+
+// ClickHouseConfig is where credited rows go.
+type ClickHouseConfig struct {
+	Addr     string // native protocol host:port. Default 127.0.0.1:9000.
+	Database string // Default "attribution".
+	Username string // Default "default".
+	Password string
+	// DialTimeout bounds connecting. Default 5s.
+	DialTimeout time.Duration
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{"127.0.0.1:9092"}
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.TouchpointsTopic, "touchpoints")
+	def(&c.ConversionsTopic, "conversions")
+	def(&c.DLQTopic, "attributor.dlq")
+	def(&c.Group, "attributor")
+	def(&c.ClickHouse.Addr, "127.0.0.1:9000")
+	def(&c.ClickHouse.Database, "attribution")
+	def(&c.ClickHouse.Username, "default")
+	if c.ClickHouse.DialTimeout == 0 {
+		c.ClickHouse.DialTimeout = 5 * time.Second
+	}
+	c.Attribution = c.Attribution.WithDefaults()
+	if c.Channels == nil {
+		c.Channels = schemas.DefaultChannelRules()
+	}
+	dur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	dur(&c.SessionGap, 30*time.Minute)
+	dur(&c.AllowedLateness, 5*time.Second)
+	dur(&c.Horizon, 7*24*time.Hour)
+	dur(&c.FlushInterval, 250*time.Millisecond)
+	dur(&c.CommitInterval, time.Second)
+	dur(&c.ProgressInterval, 5*time.Second)
+	num := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
+	}
+	num(&c.Shards, runtime.GOMAXPROCS(0))
+	num(&c.QueueSize, 4096)
+	num(&c.MaxUsers, 2_000_000)
+	num(&c.FlushRows, 50_000)
+	num(&c.MaxMessageBytes, 1<<20)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every invalid field by name.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Brokers) == 0 {
+		add("brokers: at least one broker is required")
+	}
+	topics := map[string]string{}
+	for _, t := range []struct{ field, name string }{
+		{"touchpoints_topic", c.TouchpointsTopic}, {"conversions_topic", c.ConversionsTopic}, {"dlq_topic", c.DLQTopic},
+	} {
+		if t.name == "" {
+			add("%s: required", t.field)
+		} else if other, dup := topics[t.name]; dup {
+			add("%s: same topic as %s (%q)", t.field, other, t.name)
+		}
+		topics[t.name] = t.field
+	}
+	if c.Group == "" {
+		add("group: required")
+	}
+	if c.ClickHouse.Addr == "" {
+		add("clickhouse: address required")
+	}
+	if err := schemas.ValidIdentifier(c.ClickHouse.Database); err != nil {
+		add("database: %v", err)
+	}
+	if err := c.Attribution.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"session_gap", c.SessionGap}, {"allowed_lateness", c.AllowedLateness}, {"horizon", c.Horizon},
+		{"flush_interval", c.FlushInterval}, {"commit_interval", c.CommitInterval}} {
+		if d.v <= 0 {
+			add("%s: must be > 0, got %s", d.field, d.v)
+		}
+	}
+	if c.Horizon < c.AllowedLateness {
+		add("horizon: must be >= allowed_lateness (%s < %s)", c.Horizon, c.AllowedLateness)
+	}
+	for _, n := range []struct {
+		field string
+		v     int
+	}{{"shards", c.Shards}, {"queue_size", c.QueueSize}, {"max_users", c.MaxUsers}, {"flush_rows", c.FlushRows}, {"max_message_bytes", c.MaxMessageBytes}} {
+		if n.v <= 0 {
+			add("%s: must be > 0, got %d", n.field, n.v)
+		}
+	}
+	if c.Shards > 1024 {
+		add("shards: must be <= 1024, got %d", c.Shards)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,618 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/murmur3"
+
+	"github.com/attributor/attributor/schemas"
+)
+
+// Runner is the streaming attributor. Create it with NewRunner, which checks
+// the configuration, the services and the schema; then call Run.
+type Runner struct {
+	cfg    Config
+	conn   driver.Conn
+	dlq    *kafka.Writer
+	client *kafka.Client
+	dec    *schemas.Decoder
+	st     *stats
+	parts  int // partitions of each input topic
+}
+
+// NewRunner validates cfg, connects to ClickHouse and migrates the schema,
+// and checks the topics: both must exist with the same number of
+// partitions. Every error names what is wrong.
+func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Channels), st: &stats{started: time.Now()}}
+	r.client = &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	if err := r.checkTopics(ctx); err != nil {
+		return nil, err
+	}
+	conn, err := OpenClickHouse(ctx, cfg.ClickHouse)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, conn, cfg.ClickHouse.Database); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	r.conn = conn
+	r.dlq = &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        cfg.DLQTopic,
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond,
+		BatchBytes:   32 << 20,
+		MaxAttempts:  5,
+		Balancer:     &kafka.Murmur2Balancer{},
+	}
+	return r, nil
+}
+
+// Close releases the connections.
+func (r *Runner) Close() error {
+	var errs []error
+	if r.dlq != nil {
+		errs = append(errs, r.dlq.Close())
+	}
+	if r.conn != nil {
+		errs = append(errs, r.conn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Snapshot returns the current counters.
+func (r *Runner) Snapshot() Snapshot { return r.st.snapshot() }
+
+func (r *Runner) checkTopics(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	topics := []string{r.cfg.TouchpointsTopic, r.cfg.ConversionsTopic, r.cfg.DLQTopic}
+	meta, err := r.client.Metadata(cctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("kafka %v: unreachable: %w", r.cfg.Brokers, err)
+	}
+	counts := map[string]int{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+				continue
+			}
+			return fmt.Errorf("kafka topic %q: %w", t.Name, t.Error)
+		}
+		counts[t.Name] = len(t.Partitions)
+	}
+	for _, t := range topics[:2] {
+		if counts[t] == 0 {
+			return fmt.Errorf("kafka topic %q: does not exist (create it with as many partitions as %q)", t, topics[1-indexOf(topics, t)])
+		}
+	}
+	if a, b := counts[topics[0]], counts[topics[1]]; a != b {
+		return fmt.Errorf("kafka topics %q (%d partitions) and %q (%d partitions) must have the same partition count: both are keyed by the attribution key so that one instance sees all of a user's events",
+			topics[0], a, topics[1], b)
+	}
+	r.parts = counts[topics[0]]
+	if counts[r.cfg.DLQTopic] == 0 {
+		if err := r.createTopic(cctx, r.cfg.DLQTopic, 1); err != nil {
+			return fmt.Errorf("kafka dead-letter topic %q: %w", r.cfg.DLQTopic, err)
+		}
+		r.cfg.Logger.Info("created dead-letter topic", "topic", r.cfg.DLQTopic)
+	}
+	return nil
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *Runner) createTopic(ctx context.Context, topic string, partitions int) error {
+	resp, err := r.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
+	if err != nil {
+		return err
+	}
+	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return err
+	}
+	return nil
+}
+
+// endOffsets returns, per topic and partition, the offset after the last
+// message: where a --until-caught-up run stops.
+func (r *Runner) endOffsets(ctx context.Context) (map[string]map[int]int64, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, t := range []string{r.cfg.TouchpointsTopic, r.cfg.ConversionsTopic} {
+		for p := 0; p < r.parts; p++ {
+			req.Topics[t] = append(req.Topics[t], kafka.LastOffsetOf(p))
+		}
+	}
+	resp, err := r.client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	out := map[string]map[int]int64{}
+	for t, ps := range resp.Topics {
+		out[t] = map[int]int64{}
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("list end offsets of %s/%d: %w", t, p.Partition, p.Error)
+			}
+			out[t][p.Partition] = p.LastOffset
+		}
+	}
+	return out, nil
+}
+
+// Run consumes until ctx ends (a graceful shutdown: stop fetching, write
+// what was consumed, commit) or, with UntilCaughtUp, until everything the
+// topics held at start is attributed, written and committed.
+func (r *Runner) Run(ctx context.Context) error {
+	var ends map[string]map[int]int64
+	if r.cfg.UntilCaughtUp {
+		var err error
+		if ends, err = r.endOffsets(ctx); err != nil {
+			return err
+		}
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                r.cfg.Group,
+		Brokers:           r.cfg.Brokers,
+		Topics:            []string{r.cfg.TouchpointsTopic, r.cfg.ConversionsTopic},
+		GroupBalancers:    []kafka.GroupBalancer{coPartitionBalancer{}},
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  30 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		Timeout:           10 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("join group %q: %w", r.cfg.Group, err)
+	}
+	defer group.Close()
+
+	stopProgress := r.progress()
+	defer stopProgress()
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.cfg.Logger.Warn("consumer group: retrying", "group", r.cfg.Group, "err", err)
+			continue
+		}
+		finished := make(chan bool, 1)
+		gen.Start(func(gctx context.Context) { finished <- r.generation(ctx, gctx, gen, ends) })
+		if <-finished {
+			return nil
+		}
+	}
+}
+
+func (r *Runner) progress() func() {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(r.cfg.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.cfg.Progress(r.st.snapshot())
+			}
+		}
+	}()
+	return func() { close(done); r.cfg.Progress(r.st.snapshot()) }
+}
+
+// generation runs one consumer-group generation with fresh state and
+// returns true when the run is over (shutdown or caught up), false on a
+// rebalance. State is rebuilt from the committed offsets and ClickHouse at
+// every generation, so no partition's state outlives its ownership.
+func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generation, ends map[string]map[int]int64) bool {
+	log := r.cfg.Logger.With("generation", gen.ID)
+	wctx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+
+	var frontiers map[int32]int64
+	for {
+		var err error
+		if frontiers, err = loadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database); err == nil {
+			break
+		}
+		log.Warn("clickhouse: loading frontiers failed; retrying", "err", err)
+		select {
+		case <-runCtx.Done():
+			return true
+		case <-genCtx.Done():
+			return false
+		case <-time.After(time.Second):
+		}
+	}
+
+	snk := newSink(r.conn, r.cfg.ClickHouse.Database, r.dlq, r.cfg.Shards, &r.cfg, r.st)
+	workers := &sync.WaitGroup{}
+	fatal := make(chan error, r.cfg.Shards+1)
+	workers.Add(1)
+	go func() { defer workers.Done(); snk.run(wctx) }()
+	shards := make([]*shard, r.cfg.Shards)
+	for i := range shards {
+		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, frontiers)
+		workers.Add(1)
+		go func(s *shard) {
+			defer workers.Done()
+			if err := s.run(wctx); err != nil && wctx.Err() == nil {
+				fatal <- err
+			}
+		}(shards[i])
+	}
+	defer func() {
+		stopWork()
+		workers.Wait()
+		r.st.usersInMemory.Store(0)
+		r.st.pending.Store(0)
+	}()
+
+	// Fetchers, one per assigned partition.
+	trackers := map[string]map[int]*offsetTracker{}
+	fctx, stopFetch := context.WithCancel(wctx)
+	fetchers := &sync.WaitGroup{}
+	var remaining atomic.Int64
+	caughtUp := make(chan struct{})
+	var all []*fetcher
+	for topic, assigned := range gen.Assignments {
+		trackers[topic] = map[int]*offsetTracker{}
+		for _, pa := range assigned {
+			start := pa.Offset
+			t := newOffsetTracker(max(start, 0))
+			trackers[topic][pa.ID] = t
+			end := int64(-1)
+			if ends != nil {
+				end = ends[topic][pa.ID]
+				remaining.Add(1)
+			}
+			f := &fetcher{r: r, topic: topic, partition: pa.ID, start: start, end: end, tracker: t, shards: shards, sink: snk}
+			all = append(all, f)
+			fetchers.Add(1)
+			go func() {
+				defer fetchers.Done()
+				f.run(fctx)
+				if f.reachedEnd && remaining.Add(-1) == 0 {
+					close(caughtUp)
+				}
+			}()
+		}
+	}
+	if ends != nil && remaining.Load() == 0 {
+		close(caughtUp)
+	}
+	log.Info("generation started", "member", gen.MemberID, "assignments", assignmentsString(gen.Assignments))
+
+	commit := func() {
+		offsets := map[string]map[int]int64{}
+		for topic, ps := range trackers {
+			for p, t := range ps {
+				if off, moved := t.committable(); moved {
+					if offsets[topic] == nil {
+						offsets[topic] = map[int]int64{}
+					}
+					offsets[topic][p] = off
+				}
+			}
+		}
+		if len(offsets) == 0 {
+			return
+		}
+		if err := gen.CommitOffsets(offsets); err != nil {
+			log.Warn("commit failed", "err", err)
+			// Mark them dirty again so the next commit retries.
+			for topic, ps := range offsets {
+				for p := range ps {
+					trackers[topic][p].mu.Lock()
+					trackers[topic][p].dirty = true
+					trackers[topic][p].mu.Unlock()
+				}
+			}
+			return
+		}
+		r.st.commits.Add(1)
+	}
+
+	ticker := time.NewTicker(r.cfg.CommitInterval)
+	defer ticker.Stop()
+	reachedEnd := false
+	over := false
+loop:
+	for {
+		select {
+		case <-ticker.C:
+			commit()
+			r.observe(all)
+		case <-caughtUp:
+			reachedEnd = true
+			over = true
+			break loop
+		case <-runCtx.Done():
+			over = true
+			break loop
+		case <-genCtx.Done():
+			break loop
+		case err := <-fatal:
+			log.Error("worker failed", "err", err)
+			break loop
+		}
+	}
+
+	// Stop upstream first, then drain: shards hand what they hold to the
+	// sink (attributing every pending conversion when caught up), the sink
+	// writes, and what is durable is committed.
+	stopFetch()
+	fetchers.Wait()
+	kind := kindBarrier
+	if reachedEnd {
+		kind = kindFlushAll
+	}
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancelDrain()
+	drained := true
+	for _, s := range shards {
+		reply := make(chan struct{})
+		select {
+		case s.in <- item{kind: kind, reply: reply}:
+		case <-drainCtx.Done():
+			drained = false
+		}
+		if drained {
+			select {
+			case <-reply:
+			case <-drainCtx.Done():
+				drained = false
+			}
+		}
+	}
+	if drained {
+		barrier := make(chan error, 1)
+		select {
+		case snk.in <- sinkMsg{barrier: barrier}:
+			select {
+			case err := <-barrier:
+				drained = err == nil
+			case <-drainCtx.Done():
+				drained = false
+			}
+		case <-drainCtx.Done():
+			drained = false
+		}
+	}
+	if !drained {
+		log.Warn("drain incomplete: uncommitted events will be consumed again")
+	}
+	commit()
+	if reachedEnd {
+		for _, ps := range trackers {
+			for _, t := range ps {
+				if t.outstanding() > 0 {
+					log.Warn("caught up with outstanding offsets", "outstanding", t.outstanding())
+				}
+			}
+		}
+	}
+	log.Info("generation ended", "caught_up", reachedEnd)
+	return over
+}
+
+// observe publishes consumer lag and watermark delay from the fetchers.
+func (r *Runner) observe(fetchers []*fetcher) {
+	var lag int64
+	slowest := int64(-1)
+	for _, f := range fetchers {
+		lag += f.lag.Load()
+		if f.topic == r.cfg.TouchpointsTopic {
+			if wm := f.wm.Load(); wm > 0 && (slowest < 0 || wm < slowest) {
+				slowest = wm
+			}
+		}
+	}
+	r.st.lag.Store(lag)
+	if slowest > 0 {
+		r.st.watermarkDelay.Store(time.Now().UnixMilli() - slowest)
+	}
+}
+
+func assignmentsString(a map[string][]kafka.PartitionAssignment) string {
+	s := ""
+	for t, ps := range a {
+		s += t + ":"
+		for _, p := range ps {
+			s += fmt.Sprintf(" %d@%d", p.ID, p.Offset)
+		}
+		s += "; "
+	}
+	return s
+}
+
+// fetcher reads one partition and routes its events to the shards.
+type fetcher struct {
+	r          *Runner
+	topic      string
+	partition  int
+	start, end int64
+	tracker    *offsetTracker
+	shards     []*shard
+	sink       *sink
+	reachedEnd bool
+
+	wm       atomic.Int64 // touchpoint watermark sent so far
+	lag      atomic.Int64 // messages behind the partition's high watermark
+	lastSeen atomic.Int64 // unix nanos of the last fetched message
+}
+
+func (f *fetcher) run(ctx context.Context) {
+	if f.end >= 0 && f.start >= f.end {
+		f.reachedEnd = true
+		f.markAll(ctx, true)
+		return
+	}
+	cfg := &f.r.cfg
+	rd := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:         cfg.Brokers,
+		Topic:           f.topic,
+		Partition:       f.partition,
+		MinBytes:        1,
+		MaxBytes:        32 << 20,
+		MaxWait:         100 * time.Millisecond,
+		QueueCapacity:   1024,
+		ReadLagInterval: -1,
+		Dialer:          &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, Resolver: &net.Resolver{}},
+	})
+	defer rd.Close()
+	if f.start >= 0 {
+		rd.SetOffset(f.start)
+	} else {
+		rd.SetOffset(kafka.FirstOffset)
+	}
+	isTP := f.topic == cfg.TouchpointsTopic
+	if isTP {
+		idleDone := make(chan struct{})
+		defer close(idleDone)
+		go f.idleMarks(ctx, rd, idleDone)
+	}
+	sinceMark := 0
+	lastMark := time.Now()
+	for {
+		m, err := rd.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			cfg.Logger.Warn("fetch failed; retrying", "topic", f.topic, "partition", f.partition, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		f.tracker.add(m.Offset)
+		f.lag.Store(max(0, m.HighWaterMark-m.Offset-1))
+		if !f.route(ctx, &m, isTP) {
+			return
+		}
+		last := f.end >= 0 && m.Offset+1 >= f.end
+		if isTP {
+			f.lastSeen.Store(time.Now().UnixNano())
+			sinceMark++
+			if sinceMark >= 256 || time.Since(lastMark) > 50*time.Millisecond || last {
+				f.markAll(ctx, m.Offset+1 >= m.HighWaterMark)
+				sinceMark, lastMark = 0, time.Now()
+			}
+		}
+		if last {
+			f.reachedEnd = true
+			return
+		}
+	}
+}
+
+// route decodes m and sends it to its shard, or dead-letters it.
+func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
+	cfg := &f.r.cfg
+	ack := ackRef{t: f.tracker, offset: m.Offset}
+	it := item{partition: int32(m.Partition), ack: ack, offset: m.Offset, key: m.Key, value: m.Value}
+	var err error
+	var key string
+	if len(m.Value) > cfg.MaxMessageBytes {
+		return f.dead(ctx, m, ack, reasonOversize, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d", len(m.Value), cfg.MaxMessageBytes))
+	}
+	if isTP {
+		it.kind = kindTouchpoint
+		if it.tp, err = f.r.dec.Touchpoint(m.Value); err == nil {
+			key = it.tp.Key()
+			if it.tp.TimeMs > f.wm.Load() {
+				defer f.wm.Store(it.tp.TimeMs) // after the send: marks never run ahead of items
+			}
+		}
+	} else {
+		it.kind = kindConversion
+		if it.cv, err = f.r.dec.Conversion(m.Value); err == nil {
+			key = it.cv.Key()
+		}
+	}
+	if err != nil {
+		f.r.st.invalid.Add(1)
+		return f.dead(ctx, m, ack, reasonInvalid, err.Error())
+	}
+	s := f.shards[murmur3.StringSum32(key)%uint32(len(f.shards))]
+	select {
+	case s.in <- it:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack ackRef, reason, msg string) bool {
+	u := &unit{dead: []deadLetter{{msg: *m, reason: reason, err: msg}}, acks: []ackRef{ack}}
+	select {
+	case f.sink.in <- sinkMsg{u: u, shard: -1}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// markAll tells every shard how far the touchpoints of this partition got.
+func (f *fetcher) markAll(ctx context.Context, caughtUp bool) {
+	mark := item{kind: kindMark, partition: int32(f.partition), wm: f.wm.Load(), caughtUp: caughtUp}
+	for _, s := range f.shards {
+		select {
+		case s.in <- mark:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// idleMarks keeps the watermark of an idle partition useful: when nothing
+// was fetched for a while, it tells the shards whether the partition is at
+// the end of its log, so that conversions need not wait for touchpoints
+// that are not coming.
+func (f *fetcher) idleMarks(ctx context.Context, rd *kafka.Reader, done chan struct{}) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, f.lastSeen.Load())) < 100*time.Millisecond {
+				continue
+			}
+			f.markAll(ctx, rd.Lag() <= 0)
+		}
+	}
+}

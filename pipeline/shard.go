@@ -1,0 +1,555 @@
+package pipeline
+
+import (
+	"container/heap"
+	"context"
+	"sort"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/schemas"
+)
+
+type itemKind uint8
+
+const (
+	kindTouchpoint itemKind = iota
+	kindConversion
+	kindMark     // a touchpoint partition's watermark moved
+	kindBarrier  // hand everything so far to the sink, then reply
+	kindFlushAll // attribute every pending conversion, then as kindBarrier
+)
+
+// item is what the fetchers send a shard. A fetcher's items reach a shard in
+// fetch order, so a watermark mark arrives after every touchpoint it covers.
+type item struct {
+	kind      itemKind
+	partition int32
+	ack       ackRef
+	offset    int64
+	key       []byte
+	value     []byte
+	tp        schemas.Touchpoint
+	cv        schemas.Conversion
+	wm        int64
+	caughtUp  bool
+	reply     chan struct{}
+}
+
+// user is the state of one attribution key.
+type user struct {
+	key        string
+	partition  int32
+	journey    attribution.Journey
+	released   []released // attributed conversions within the horizon
+	pendingIDs []string   // conversions waiting for the watermark
+	loaded     bool       // history merged from ClickHouse
+	lastSeq    uint64     // unit carrying this user's latest rows
+}
+
+type released struct {
+	cv          schemas.Conversion
+	fromHistory bool // attributed by an earlier process, read back from ClickHouse
+}
+
+type pendingConv struct {
+	cv        schemas.Conversion
+	ack       ackRef
+	arrived   time.Time
+	partition int32
+}
+
+// partState is what a shard knows of one partition pair (touchpoints and
+// conversions share partition numbers).
+type partState struct {
+	wm       int64 // touchpoint watermark: latest event time applied
+	caughtUp bool  // the touchpoint fetcher was at the end of the log
+	frontier int64 // latest event time of a conversion attributed
+	pending  convHeap
+}
+
+// shard owns the users whose key hashes to it. Only its goroutine touches
+// its state, so nothing here is locked.
+type shard struct {
+	id      int
+	cfg     *Config
+	eng     *attribution.Engine
+	models  []string
+	in      chan item
+	sink    *sink
+	conn    driver.Conn
+	st      *stats
+	tpTopic string
+
+	users     map[string]*user
+	parts     map[int32]*partState
+	frontiers map[int32]int64
+	u         *unit
+	seq       uint64
+	res       attribution.Result
+	batch     []item
+	lastSweep time.Time
+
+	lookbackMs, latenessMs, horizonMs, gapMs int64
+	maxUsers                                 int
+}
+
+func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontiers map[int32]int64) *shard {
+	eng, err := attribution.NewEngine(cfg.Attribution)
+	if err != nil {
+		panic(err) // validated by Runner
+	}
+	sh := &shard{
+		id: id, cfg: cfg, eng: eng, in: make(chan item, cfg.QueueSize), sink: s, conn: conn, st: st,
+		tpTopic: cfg.TouchpointsTopic, users: map[string]*user{}, parts: map[int32]*partState{},
+		frontiers: frontiers, u: &unit{}, lastSweep: time.Now(),
+		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
+		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
+		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
+	}
+	for _, m := range eng.Models() {
+		sh.models = append(sh.models, m.Name())
+	}
+	return sh
+}
+
+func (s *shard) part(p int32) *partState {
+	ps := s.parts[p]
+	if ps == nil {
+		ps = &partState{frontier: s.frontiers[p]}
+		s.parts[p] = ps
+	}
+	return ps
+}
+
+func (s *shard) user(key string, p int32) *user {
+	u := s.users[key]
+	if u == nil {
+		u = &user{key: key, partition: p}
+		s.users[key] = u
+		s.st.usersInMemory.Add(1)
+	}
+	return u
+}
+
+// run processes items until ctx ends or a history load fails for good.
+func (s *shard) run(ctx context.Context) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case it := <-s.in:
+			s.batch = append(s.batch[:0], it)
+		more:
+			for len(s.batch) < 512 {
+				select {
+				case it := <-s.in:
+					s.batch = append(s.batch, it)
+				default:
+					break more
+				}
+			}
+			if err := s.process(ctx, s.batch); err != nil {
+				return err
+			}
+			clear(s.batch)
+		case <-tick.C:
+			if err := s.release(ctx, false); err != nil {
+				return err
+			}
+			if err := s.emit(ctx); err != nil {
+				return err
+			}
+			if time.Since(s.lastSweep) > 5*time.Second {
+				s.sweep()
+			}
+		}
+	}
+}
+
+func (s *shard) process(ctx context.Context, batch []item) error {
+	// Touchpoints that may belong to an already attributed conversion need
+	// the user's history first; load it for the whole batch at once.
+	var want map[string]int32
+	lo := int64(1 << 62)
+	for i := range batch {
+		it := &batch[i]
+		if it.kind != kindTouchpoint {
+			continue
+		}
+		if it.tp.TimeMs > s.part(it.partition).frontier {
+			continue
+		}
+		key := it.tp.Key()
+		if u := s.users[key]; u != nil && u.loaded {
+			continue
+		}
+		if want == nil {
+			want = map[string]int32{}
+		}
+		want[key] = it.partition
+		lo = min(lo, it.tp.TimeMs)
+	}
+	if len(want) > 0 {
+		if err := s.loadHistory(ctx, want, lo); err != nil {
+			return err
+		}
+	}
+	for i := range batch {
+		it := &batch[i]
+		switch it.kind {
+		case kindTouchpoint:
+			s.touchpoint(it)
+		case kindConversion:
+			s.conversion(it)
+		case kindMark:
+			ps := s.part(it.partition)
+			ps.wm = max(ps.wm, it.wm)
+			ps.caughtUp = it.caughtUp
+		case kindBarrier, kindFlushAll:
+			if err := s.release(ctx, it.kind == kindFlushAll); err != nil {
+				return err
+			}
+			if err := s.emit(ctx); err != nil {
+				return err
+			}
+			close(it.reply)
+		}
+	}
+	if err := s.release(ctx, false); err != nil {
+		return err
+	}
+	return s.emit(ctx)
+}
+
+func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
+	return attribution.Touchpoint{
+		ID: tp.EventID, TimeMs: tp.TimeMs, Impression: tp.Interaction == schemas.InteractionImpression,
+		Channel: tp.Channel, Source: tp.Source, Medium: tp.Medium, Campaign: tp.Campaign,
+	}
+}
+
+func (s *shard) touchpoint(it *item) {
+	ps := s.part(it.partition)
+	tp := &it.tp
+	s.st.touchpoints.Add(1)
+	if tp.TimeMs < ps.wm-s.horizonMs {
+		// Beyond the re-attribution horizon: kept raw, reported, not applied.
+		s.st.tooLate.Add(1)
+		s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: tp.TimeMs, partition: it.partition})
+		s.u.dead = append(s.u.dead, s.deadLetter(it, reasonTooLate, "timestamp: older than the watermark by more than the re-attribution horizon"))
+		s.u.acks = append(s.u.acks, it.ack)
+		return
+	}
+	u := s.user(tp.Key(), it.partition)
+	at := toAttribution(tp)
+	if !u.journey.Add(at) {
+		s.st.duplicates.Add(1)
+		s.u.acks = append(s.u.acks, it.ack)
+		return
+	}
+	s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: s.sessionStart(u, &at), partition: it.partition})
+	s.u.acks = append(s.u.acks, it.ack)
+	u.lastSeq = s.seq + 1
+	if tp.TimeMs <= ps.frontier {
+		// Late: re-attribute the conversions whose path it joins.
+		for i := range u.released {
+			if s.eng.Window(&at, u.released[i].cv.TimeMs) {
+				s.attribute(u, &u.released[i].cv)
+				s.st.reattributed.Add(1)
+			}
+		}
+	}
+}
+
+// sessionStart returns the start of at's session: the earliest touchpoint
+// reached from it backwards without a gap longer than SessionGap.
+func (s *shard) sessionStart(u *user, at *attribution.Touchpoint) int64 {
+	tps := u.journey.Touchpoints()
+	i := sort.Search(len(tps), func(i int) bool {
+		return tps[i].TimeMs > at.TimeMs || (tps[i].TimeMs == at.TimeMs && tps[i].ID >= at.ID)
+	})
+	for i > 0 && tps[i].TimeMs-tps[i-1].TimeMs <= s.gapMs {
+		i--
+	}
+	if i < len(tps) {
+		return tps[i].TimeMs
+	}
+	return at.TimeMs
+}
+
+func (s *shard) conversion(it *item) {
+	cv := &it.cv
+	s.st.conversions.Add(1)
+	u := s.user(cv.Key(), it.partition)
+	for _, id := range u.pendingIDs {
+		if id == cv.EventID {
+			s.st.duplicates.Add(1)
+			s.u.acks = append(s.u.acks, it.ack)
+			return
+		}
+	}
+	for i := range u.released {
+		if r := &u.released[i]; r.cv.EventID == cv.EventID && !r.fromHistory {
+			s.st.duplicates.Add(1)
+			s.u.acks = append(s.u.acks, it.ack)
+			return
+		}
+	}
+	u.pendingIDs = append(u.pendingIDs, cv.EventID)
+	heap.Push(&s.part(it.partition).pending, &pendingConv{cv: *cv, ack: it.ack, arrived: time.Now(), partition: it.partition})
+	s.st.pending.Add(1)
+}
+
+// release attributes the pending conversions whose time has come: the
+// touchpoint watermark of their partition has passed them by the allowed
+// lateness, or that partition is caught up and they have waited the allowed
+// lateness in wall-clock time, or force.
+func (s *shard) release(ctx context.Context, force bool) error {
+	var ready []*pendingConv
+	now := time.Now()
+	for _, ps := range s.parts {
+		for ps.pending.Len() > 0 {
+			top := ps.pending[0]
+			if !force && top.cv.TimeMs+s.latenessMs > ps.wm &&
+				!(ps.caughtUp && now.Sub(top.arrived) >= s.cfg.AllowedLateness) {
+				break
+			}
+			ready = append(ready, heap.Pop(&ps.pending).(*pendingConv))
+		}
+	}
+	if len(ready) == 0 {
+		return nil
+	}
+	sort.Slice(ready, func(i, j int) bool { return convLess(&ready[i].cv, &ready[j].cv) })
+	var want map[string]int32
+	lo := int64(1 << 62)
+	for _, pc := range ready {
+		if u := s.users[pc.cv.Key()]; u == nil || !u.loaded {
+			if want == nil {
+				want = map[string]int32{}
+			}
+			want[pc.cv.Key()] = pc.partition
+			lo = min(lo, pc.cv.TimeMs)
+		}
+	}
+	if len(want) > 0 {
+		if err := s.loadHistory(ctx, want, lo); err != nil {
+			// Put them back; they are retried on the next tick.
+			for _, pc := range ready {
+				heap.Push(&s.part(pc.partition).pending, pc)
+			}
+			return err
+		}
+	}
+	for _, pc := range ready {
+		s.st.pending.Add(-1)
+		u := s.user(pc.cv.Key(), pc.partition)
+		for i, id := range u.pendingIDs {
+			if id == pc.cv.EventID {
+				u.pendingIDs = append(u.pendingIDs[:i], u.pendingIDs[i+1:]...)
+				break
+			}
+		}
+		idx := -1
+		for i := range u.released {
+			if u.released[i].cv.EventID == pc.cv.EventID {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			u.released = append(u.released, released{cv: pc.cv})
+			idx = len(u.released) - 1
+		} else {
+			u.released[idx] = released{cv: pc.cv}
+		}
+		s.attribute(u, &u.released[idx].cv)
+		s.u.convs = append(s.u.convs, convRow{cv: pc.cv, partition: pc.partition})
+		s.u.acks = append(s.u.acks, pc.ack)
+		ps := s.part(pc.partition)
+		ps.frontier = max(ps.frontier, pc.cv.TimeMs)
+		s.st.attributed.Add(1)
+	}
+	return nil
+}
+
+func convLess(a, b *schemas.Conversion) bool {
+	if a.TimeMs != b.TimeMs {
+		return a.TimeMs < b.TimeMs
+	}
+	return a.EventID < b.EventID
+}
+
+// attribute credits cv to u's current path and appends the rows, under the
+// version that counts the events the path was computed from.
+func (s *shard) attribute(u *user, cv *schemas.Conversion) {
+	after := int64(attribution.NoReset)
+	version := uint32(1)
+	if s.cfg.Attribution.ResetOnConversion {
+		for i := range u.released {
+			r := &u.released[i].cv
+			if convLess(r, cv) {
+				if after == attribution.NoReset || r.TimeMs > after {
+					after = r.TimeMs
+				}
+				if r.TimeMs >= cv.TimeMs-s.lookbackMs {
+					version++
+				}
+			}
+		}
+	}
+	tps := u.journey.Touchpoints()
+	lo := sort.Search(len(tps), func(i int) bool { return tps[i].TimeMs >= cv.TimeMs-s.lookbackMs })
+	hi := sort.Search(len(tps), func(i int) bool { return tps[i].TimeMs > cv.TimeMs })
+	version += uint32(max(0, hi-lo))
+
+	conv := attribution.Conversion{ID: cv.EventID, TimeMs: cv.TimeMs, RevenueMicros: cv.RevenueMicros}
+	s.eng.Attribute(conv, tps, after, &s.res)
+	n := len(s.res.Path)
+	for _, c := range s.res.Credits {
+		row := creditRow{version: version}
+		r := &row.CreditedRow
+		r.ConversionID, r.ConversionType, r.UserKey, r.Currency = cv.EventID, cv.ConversionType, u.key, cv.Currency
+		r.Model, r.Credit, r.RevenueMicros, r.ConversionTimeMs = s.models[c.Model], c.Fraction, c.RevenueMicros, cv.TimeMs
+		if c.Position == 0 {
+			r.Channel = schemas.ChannelNone
+		} else {
+			tp := &s.res.Path[c.Position-1]
+			r.TouchpointID, r.Channel, r.Source, r.Medium, r.Campaign = tp.ID, tp.Channel, tp.Source, tp.Medium, tp.Campaign
+			r.Interaction = schemas.InteractionClick
+			if tp.Impression {
+				r.Interaction = schemas.InteractionImpression
+			}
+			r.TouchpointTimeMs, r.Position, r.PathLength = tp.TimeMs, c.Position, n
+		}
+		s.u.credits = append(s.u.credits, row)
+	}
+	u.lastSeq = s.seq + 1
+}
+
+// loadHistory merges what ClickHouse holds of the users in want (key to
+// partition) into their state, for events at or after the earliest time
+// that a conversion at sinceMs, or one attributed within the horizon before
+// it, could look back to.
+func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs int64) error {
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fromMs := sinceMs - s.horizonMs - s.latenessMs - s.lookbackMs
+	backoff := 100 * time.Millisecond
+	var h history
+	for {
+		var err error
+		h, err = loadHistory(ctx, s.conn, s.cfg.ClickHouse.Database, keys, fromMs, fromMs+s.lookbackMs)
+		if err == nil {
+			break
+		}
+		s.cfg.Logger.Warn("history load failed; retrying", "shard", s.id, "users", len(keys), "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	for _, key := range keys {
+		u := s.user(key, want[key])
+		for _, tp := range h.touchpoints[key] {
+			u.journey.Add(tp)
+		}
+	next:
+		for _, cv := range h.conversions[key] {
+			for i := range u.released {
+				if u.released[i].cv.EventID == cv.EventID {
+					continue next
+				}
+			}
+			u.released = append(u.released, released{cv: cv, fromHistory: true})
+		}
+		u.loaded = true
+	}
+	s.st.historyLoads.Add(int64(len(keys)))
+	return nil
+}
+
+func (s *shard) deadLetter(it *item, reason, msg string) deadLetter {
+	dl := deadLetter{reason: reason, err: msg}
+	dl.msg.Topic, dl.msg.Partition, dl.msg.Offset = s.tpTopic, int(it.partition), it.offset
+	dl.msg.Key, dl.msg.Value = it.key, it.value
+	return dl
+}
+
+// emit hands the current unit to the sink.
+func (s *shard) emit(ctx context.Context) error {
+	if s.u.empty() {
+		return nil
+	}
+	s.seq++
+	select {
+	case s.sink.in <- sinkMsg{u: s.u, shard: s.id, seq: s.seq}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.u = &unit{}
+	return nil
+}
+
+// sweep drops what no window can need any more, and evicts users beyond the
+// memory cap whose rows are all durable (they are reloaded on demand).
+func (s *shard) sweep() {
+	s.lastSweep = time.Now()
+	acked := s.sink.acked[s.id].Load()
+	for key, u := range s.users {
+		ps := s.part(u.partition)
+		if ps.wm == 0 {
+			continue
+		}
+		u.journey.Prune(ps.wm - s.horizonMs - s.lookbackMs - s.latenessMs)
+		keep := u.released[:0]
+		for _, r := range u.released {
+			if r.cv.TimeMs >= ps.wm-s.horizonMs-s.latenessMs {
+				keep = append(keep, r)
+			}
+		}
+		clear(u.released[len(keep):])
+		u.released = keep
+		if u.journey.Len() == 0 && len(u.released) == 0 && len(u.pendingIDs) == 0 && u.lastSeq <= acked {
+			delete(s.users, key)
+			s.st.usersInMemory.Add(-1)
+		}
+	}
+	if len(s.users) <= s.maxUsers {
+		return
+	}
+	target := s.maxUsers * 9 / 10
+	for key, u := range s.users {
+		if len(s.users) <= target {
+			break
+		}
+		if len(u.pendingIDs) == 0 && u.lastSeq <= acked {
+			delete(s.users, key)
+			s.st.usersInMemory.Add(-1)
+		}
+	}
+}
+
+// convHeap orders pending conversions by (time, event id).
+type convHeap []*pendingConv
+
+func (h convHeap) Len() int           { return len(h) }
+func (h convHeap) Less(i, j int) bool { return convLess(&h[i].cv, &h[j].cv) }
+func (h convHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *convHeap) Push(x any)        { *h = append(*h, x.(*pendingConv)) }
+func (h *convHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return x
+}

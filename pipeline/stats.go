@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// stats are the pipeline's counters. The hot path only does atomic adds;
+// telemetry and progress read them.
+type stats struct {
+	touchpoints     atomic.Int64 // valid touchpoints consumed
+	conversions     atomic.Int64 // valid conversions consumed
+	invalid         atomic.Int64 // events dead-lettered as unusable
+	tooLate         atomic.Int64 // touchpoints beyond the re-attribution horizon
+	duplicates      atomic.Int64 // events already seen (by event_id)
+	attributed      atomic.Int64 // conversions attributed (first time)
+	reattributed    atomic.Int64 // conversions attributed again after late data
+	creditedRows    atomic.Int64 // credited rows acknowledged by ClickHouse
+	rawRows         atomic.Int64 // raw event rows acknowledged by ClickHouse
+	deadLetters     atomic.Int64 // records written to the dead-letter topic
+	insertBatches   atomic.Int64
+	insertErrors    atomic.Int64
+	historyLoads    atomic.Int64 // users whose path was reloaded from ClickHouse
+	usersInMemory   atomic.Int64
+	pending         atomic.Int64 // conversions waiting for the watermark
+	commits         atomic.Int64
+	lastInsertNanos atomic.Int64
+	watermarkDelay  atomic.Int64 // ms between wall clock and the slowest partition watermark
+	lag             atomic.Int64 // messages behind the high watermark, all assigned partitions
+	started         time.Time
+}
+
+// Snapshot is a point-in-time copy of the counters.
+type Snapshot struct {
+	Elapsed                  time.Duration
+	Touchpoints, Conversions int64
+	Invalid, TooLate         int64
+	Duplicates               int64
+	Attributed, Reattributed int64
+	CreditedRows, RawRows    int64
+	DeadLetters              int64
+	InsertBatches            int64
+	InsertErrors             int64
+	HistoryLoads             int64
+	UsersInMemory, Pending   int64
+	Commits                  int64
+	Lag                      int64
+	WatermarkDelay           time.Duration
+	LastInsert               time.Duration
+}
+
+func (s *stats) snapshot() Snapshot {
+	return Snapshot{
+		Elapsed:        time.Since(s.started),
+		Touchpoints:    s.touchpoints.Load(),
+		Conversions:    s.conversions.Load(),
+		Invalid:        s.invalid.Load(),
+		TooLate:        s.tooLate.Load(),
+		Duplicates:     s.duplicates.Load(),
+		Attributed:     s.attributed.Load(),
+		Reattributed:   s.reattributed.Load(),
+		CreditedRows:   s.creditedRows.Load(),
+		RawRows:        s.rawRows.Load(),
+		DeadLetters:    s.deadLetters.Load(),
+		InsertBatches:  s.insertBatches.Load(),
+		InsertErrors:   s.insertErrors.Load(),
+		HistoryLoads:   s.historyLoads.Load(),
+		UsersInMemory:  s.usersInMemory.Load(),
+		Pending:        s.pending.Load(),
+		Commits:        s.commits.Load(),
+		Lag:            s.lag.Load(),
+		WatermarkDelay: time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
+		LastInsert:     time.Duration(s.lastInsertNanos.Load()),
+	}
+}

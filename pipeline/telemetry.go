@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// Telemetry names: constants, so that dashboards and alerts can rely on them.
+const (
+	instrumentationName = "github.com/attributor/attributor/pipeline"
+
+	metricEvents         = "attributor.events"          // by topic
+	metricInvalid        = "attributor.events.invalid"  // dead-lettered as unusable
+	metricTooLate        = "attributor.events.too_late" // beyond the re-attribution horizon
+	metricDuplicates     = "attributor.events.duplicate"
+	metricDeadLetters    = "attributor.dead_letters"
+	metricAttributed     = "attributor.conversions.attributed"
+	metricReattributed   = "attributor.conversions.reattributed"
+	metricPending        = "attributor.conversions.pending"
+	metricCreditedRows   = "attributor.rows.credited"
+	metricRawRows        = "attributor.rows.raw"
+	metricInsertBatches  = "attributor.insert.batches"
+	metricInsertErrors   = "attributor.insert.errors"
+	metricInsertLatency  = "attributor.insert.duration"
+	metricLag            = "attributor.consumer.lag"
+	metricWatermarkDelay = "attributor.watermark.delay"
+	metricUsers          = "attributor.users.in_memory"
+	metricHistoryLoads   = "attributor.history.loads"
+	metricCommits        = "attributor.commits"
+
+	attrTopic = "topic"
+)
+
+var tracer = otel.Tracer(instrumentationName)
+
+// RegisterMetrics publishes the runner's counters through mp. The hot path
+// only does atomic adds; the instruments read them at collection time.
+func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
+	m := mp.Meter(instrumentationName)
+	var err error
+	counter := func(name, unit, desc string, f func(Snapshot) int64) {
+		if err != nil {
+			return
+		}
+		_, err = m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				o.Observe(f(r.Snapshot()))
+				return nil
+			}))
+	}
+	gauge := func(name, unit, desc string, f func(Snapshot) int64) {
+		if err != nil {
+			return
+		}
+		_, err = m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				o.Observe(f(r.Snapshot()))
+				return nil
+			}))
+	}
+	if err == nil {
+		_, err = m.Int64ObservableCounter(metricEvents, metric.WithUnit("{event}"), metric.WithDescription("Valid events consumed, by topic."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				s := r.Snapshot()
+				o.Observe(s.Touchpoints, metric.WithAttributes(attrString(attrTopic, r.cfg.TouchpointsTopic)))
+				o.Observe(s.Conversions, metric.WithAttributes(attrString(attrTopic, r.cfg.ConversionsTopic)))
+				return nil
+			}))
+	}
+	counter(metricInvalid, "{event}", "Events dead-lettered as unusable (bad JSON, missing or malformed fields, oversize).", func(s Snapshot) int64 { return s.Invalid })
+	counter(metricTooLate, "{event}", "Touchpoints older than the re-attribution horizon (stored, dead-lettered as too_late).", func(s Snapshot) int64 { return s.TooLate })
+	counter(metricDuplicates, "{event}", "Events already seen, by event_id.", func(s Snapshot) int64 { return s.Duplicates })
+	counter(metricDeadLetters, "{record}", "Records written to the dead-letter topic.", func(s Snapshot) int64 { return s.DeadLetters })
+	counter(metricAttributed, "{conversion}", "Conversions attributed.", func(s Snapshot) int64 { return s.Attributed })
+	counter(metricReattributed, "{conversion}", "Conversions attributed again after a late touchpoint.", func(s Snapshot) int64 { return s.Reattributed })
+	counter(metricCreditedRows, "{row}", "Credited rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.CreditedRows })
+	counter(metricRawRows, "{row}", "Raw event rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.RawRows })
+	counter(metricInsertBatches, "{batch}", "ClickHouse insert batches acknowledged.", func(s Snapshot) int64 { return s.InsertBatches })
+	counter(metricInsertErrors, "{batch}", "ClickHouse insert attempts that failed (and were retried).", func(s Snapshot) int64 { return s.InsertErrors })
+	counter(metricHistoryLoads, "{user}", "Users whose history was reloaded from ClickHouse.", func(s Snapshot) int64 { return s.HistoryLoads })
+	counter(metricCommits, "{commit}", "Offset commits.", func(s Snapshot) int64 { return s.Commits })
+	gauge(metricPending, "{conversion}", "Conversions waiting for the touchpoint watermark.", func(s Snapshot) int64 { return s.Pending })
+	gauge(metricLag, "{message}", "Messages behind the high watermark over the assigned partitions.", func(s Snapshot) int64 { return s.Lag })
+	gauge(metricWatermarkDelay, "ms", "Wall clock minus the slowest touchpoint partition's event-time watermark.", func(s Snapshot) int64 { return s.WatermarkDelay.Milliseconds() })
+	gauge(metricUsers, "{user}", "Users held in memory.", func(s Snapshot) int64 { return s.UsersInMemory })
+	gauge(metricInsertLatency, "ms", "Duration of the last acknowledged ClickHouse insert batch.", func(s Snapshot) int64 { return s.LastInsert.Milliseconds() })
+	return err
+}
+
+// TelemetryHandler serves /metrics (Prometheus text, through the OTel
+// Prometheus exporter), /healthz (the process is alive) and /readyz (Kafka
+// and ClickHouse answer).
+func TelemetryHandler(ctx context.Context, r *Runner) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("prometheus exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	if err := r.RegisterMetrics(mp); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	ready := &readiness{r: r}
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
+		if err := ready.check(req.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux, nil
+}
+
+// readiness checks the services at most once a second.
+type readiness struct {
+	r    *Runner
+	mu   sync.Mutex
+	at   time.Time
+	last error
+}
+
+func (c *readiness) check(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) < time.Second {
+		return c.last
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c.at, c.last = time.Now(), nil
+	if err := c.r.conn.Ping(ctx); err != nil {
+		c.last = fmt.Errorf("clickhouse: %w", err)
+		return c.last
+	}
+	if _, err := c.r.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.r.cfg.TouchpointsTopic}}); err != nil {
+		c.last = fmt.Errorf("kafka: %w", err)
+	}
+	return c.last
+}
+
+func attrString(k, v string) attribute.KeyValue { return attribute.String(k, v) }
