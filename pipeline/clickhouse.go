@@ -17,7 +17,12 @@ import (
 // server answers. Tables are always named with their database, so the
 // connection itself uses the server's default database.
 func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (driver.Conn, error) {
+	tlsCfg, err := cfg.TLS.Config("clickhouse")
+	if err != nil {
+		return nil, err
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		TLS:             tlsCfg,
 		Addr:            []string{cfg.Addr},
 		Auth:            clickhouse.Auth{Database: "default", Username: cfg.Username, Password: cfg.Password},
 		DialTimeout:     cfg.DialTimeout,

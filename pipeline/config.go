@@ -24,6 +24,7 @@ type Config struct {
 	ConversionsTopic string   // Default "conversions".
 	DLQTopic         string   // Dead letters. Default "attributor.dlq".
 	Group            string   // Consumer group. Default "attributor".
+	Kafka            KafkaSecurity
 
 	ClickHouse ClickHouseConfig
 
@@ -64,7 +65,8 @@ type ClickHouseConfig struct {
 	Addr     string // native protocol host:port. Default 127.0.0.1:9000.
 	Database string // Default "attribution".
 	Username string // Default "default".
-	Password string
+	Password string // never logged or put in an error
+	TLS      TLSOptions
 	// DialTimeout bounds connecting. Default 5s.
 	DialTimeout time.Duration
 }
@@ -143,6 +145,12 @@ func (c Config) Validate() error {
 	}
 	if c.ClickHouse.Addr == "" {
 		add("clickhouse: address required")
+	}
+	if err := c.Kafka.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.ClickHouse.TLS.Config("clickhouse"); err != nil {
+		errs = append(errs, err)
 	}
 	if err := schemas.ValidIdentifier(c.ClickHouse.Database); err != nil {
 		add("database: %v", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +22,7 @@ type Runner struct {
 	conn   driver.Conn
 	dlq    *kafka.Writer
 	client *kafka.Client
+	kafka  kafkaConn
 	dec    *schemas.Decoder
 	st     *stats
 	parts  int // partitions of each input topic
@@ -37,7 +37,12 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Channels), st: &stats{started: time.Now()}}
-	r.client = &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	kc, err := newKafkaConn(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	r.kafka = kc
+	r.client = &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: kc.transport()}
 	if err := r.checkTopics(ctx); err != nil {
 		return nil, err
 	}
@@ -52,6 +57,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	r.conn = conn
 	r.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
+		Transport:    kc.transport(),
 		Topic:        cfg.DLQTopic,
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
@@ -174,6 +180,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                r.cfg.Group,
 		Brokers:           r.cfg.Brokers,
+		Dialer:            r.kafka.dialer(),
 		Topics:            []string{r.cfg.TouchpointsTopic, r.cfg.ConversionsTopic},
 		GroupBalancers:    []kafka.GroupBalancer{coPartitionBalancer{}},
 		StartOffset:       kafka.FirstOffset,
@@ -485,7 +492,7 @@ func (f *fetcher) run(ctx context.Context) {
 		MaxWait:         100 * time.Millisecond,
 		QueueCapacity:   1024,
 		ReadLagInterval: -1,
-		Dialer:          &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, Resolver: &net.Resolver{}},
+		Dialer:          f.r.kafka.dialer(),
 	})
 	defer rd.Close()
 	if f.start >= 0 {

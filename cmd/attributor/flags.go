@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/attributor/attributor/pipeline"
 )
 
 // envFlags registers flags whose defaults can come from environment
@@ -101,4 +103,41 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// tlsFlags are the TLS options of one service, prefixed by its name.
+type tlsFlags struct {
+	enabled, insecure         *bool
+	ca, cert, key, serverName *string
+}
+
+func addTLSFlags(e *envFlags, service, envPrefix string) *tlsFlags {
+	return &tlsFlags{
+		enabled:    e.Bool(service+"-tls", envPrefix+"_TLS", false, "connect to "+service+" over TLS"),
+		ca:         e.String(service+"-tls-ca", envPrefix+"_TLS_CA", "", "PEM `file` of CAs trusted for "+service+" (default: system roots)"),
+		cert:       e.String(service+"-tls-cert", envPrefix+"_TLS_CERT", "", "client certificate PEM `file` for "+service+" (mutual TLS)"),
+		key:        e.String(service+"-tls-key", envPrefix+"_TLS_KEY", "", "client key PEM `file` for "+service+" (mutual TLS)"),
+		serverName: e.String(service+"-tls-server-name", envPrefix+"_TLS_SERVER_NAME", "", "server name to verify in "+service+"'s certificate"),
+		insecure:   e.Bool(service+"-tls-insecure-skip-verify", envPrefix+"_TLS_INSECURE_SKIP_VERIFY", false, "accept any "+service+" server certificate (testing only)"),
+	}
+}
+
+func (t *tlsFlags) options() pipeline.TLSOptions {
+	return pipeline.TLSOptions{Enabled: *t.enabled, CAFile: *t.ca, CertFile: *t.cert, KeyFile: *t.key, ServerName: *t.serverName, InsecureSkipVerify: *t.insecure}
+}
+
+// kafkaSecurityFlags are Kafka's TLS and SASL options. The SASL password
+// comes from ATTRIBUTOR_KAFKA_SASL_PASSWORD or the file named by
+// ATTRIBUTOR_KAFKA_SASL_PASSWORD_FILE, never from a flag.
+func addKafkaSecurityFlags(e *envFlags) func() (pipeline.KafkaSecurity, error) {
+	tls := addTLSFlags(e, "kafka", "ATTRIBUTOR_KAFKA")
+	mech := e.String("kafka-sasl-mechanism", "ATTRIBUTOR_KAFKA_SASL_MECHANISM", "", "SASL `mechanism`: plain, scram-sha-256 or scram-sha-512 (off when empty)")
+	user := e.String("kafka-sasl-user", "ATTRIBUTOR_KAFKA_SASL_USER", "", "SASL `user`; the password comes from ATTRIBUTOR_KAFKA_SASL_PASSWORD or ATTRIBUTOR_KAFKA_SASL_PASSWORD_FILE")
+	return func() (pipeline.KafkaSecurity, error) {
+		pw, err := secret("ATTRIBUTOR_KAFKA_SASL_PASSWORD")
+		if err != nil {
+			return pipeline.KafkaSecurity{}, err
+		}
+		return pipeline.KafkaSecurity{TLS: tls.options(), SASLMechanism: *mech, SASLUsername: *user, SASLPassword: pw}, nil
+	}
 }

@@ -26,6 +26,7 @@ func init() {
 // serviceFlags are the connection flags shared by run and migrate.
 type serviceFlags struct {
 	clickhouse, database, chUser *string
+	tls                          *tlsFlags
 }
 
 func addServiceFlags(e *envFlags) *serviceFlags {
@@ -33,6 +34,7 @@ func addServiceFlags(e *envFlags) *serviceFlags {
 		clickhouse: e.String("clickhouse", "ATTRIBUTOR_CLICKHOUSE", "127.0.0.1:9000", "ClickHouse native protocol `host:port`"),
 		database:   e.String("database", "ATTRIBUTOR_DATABASE", "attribution", "ClickHouse `database`"),
 		chUser:     e.String("clickhouse-user", "ATTRIBUTOR_CLICKHOUSE_USER", "default", "ClickHouse `user`; the password comes from ATTRIBUTOR_CLICKHOUSE_PASSWORD or the file named by ATTRIBUTOR_CLICKHOUSE_PASSWORD_FILE"),
+		tls:        addTLSFlags(e, "clickhouse", "ATTRIBUTOR_CLICKHOUSE"),
 	}
 }
 
@@ -41,7 +43,7 @@ func (s *serviceFlags) clickHouseConfig() (pipeline.ClickHouseConfig, error) {
 	if err != nil {
 		return pipeline.ClickHouseConfig{}, err
 	}
-	return pipeline.ClickHouseConfig{Addr: *s.clickhouse, Database: *s.database, Username: *s.chUser, Password: pw}, nil
+	return pipeline.ClickHouseConfig{Addr: *s.clickhouse, Database: *s.database, Username: *s.chUser, Password: pw, TLS: s.tls.options()}, nil
 }
 
 // attributionFlags are the model parameters shared by run and replay.
@@ -96,6 +98,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", "conversions", "conversions `topic`")
 		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", "attributor.dlq", "dead-letter `topic`")
 		group      = e.String("group", "ATTRIBUTOR_GROUP", "attributor", "consumer `group`")
+		kafkaSec   = addKafkaSecurityFlags(e)
 		svc        = addServiceFlags(e)
 		attrCfg    = addAttributionFlags(e)
 		rules      = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: built-in grouping)")
@@ -127,8 +130,13 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor run: %v\n", err)
 		return 2
 	}
+	sec, err := kafkaSec()
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor run: %v\n", err)
+		return 2
+	}
 	cfg := pipeline.Config{
-		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, Group: *group,
+		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, Group: *group, Kafka: sec,
 		ClickHouse: chCfg, Attribution: attrCfg(),
 		AllowedLateness: *lateness, Horizon: *horizon, SessionGap: *sessionGap,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
