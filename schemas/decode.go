@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits that make an event unusable. They catch units mistakes (seconds sent
@@ -24,19 +25,31 @@ const (
 	MaxTextLength = 1024
 )
 
-// wireEvent is the union of the touchpoint and conversion fields as they
-// travel. Timestamp stays raw because it may be a string or an integer.
-type wireEvent struct {
+// wireTouchpoint is a touchpoint as it travels. Conversion fields are not
+// part of it: like any unknown field, they are ignored. Timestamp stays raw
+// because it may be a string or an integer. (The identity fields are repeated
+// in wireConversion rather than embedded, because encoding/json would name a
+// field of an embedded struct "wireIdentity.event_id" in its errors.)
+type wireTouchpoint struct {
+	EventID     *string         `json:"event_id"`
+	UserID      *string         `json:"user_id"`
+	AnonymousID *string         `json:"anonymous_id"`
+	Timestamp   json.RawMessage `json:"timestamp"`
+	Interaction *string         `json:"interaction"`
+	Channel     *string         `json:"channel"`
+	Source      *string         `json:"source"`
+	Medium      *string         `json:"medium"`
+	Campaign    *string         `json:"campaign"`
+	Cost        *float64        `json:"cost"`
+}
+
+// wireConversion is a conversion as it travels. Touchpoint fields are not
+// part of it: like any unknown field, they are ignored.
+type wireConversion struct {
 	EventID        *string         `json:"event_id"`
 	UserID         *string         `json:"user_id"`
 	AnonymousID    *string         `json:"anonymous_id"`
 	Timestamp      json.RawMessage `json:"timestamp"`
-	Interaction    *string         `json:"interaction"`
-	Channel        *string         `json:"channel"`
-	Source         *string         `json:"source"`
-	Medium         *string         `json:"medium"`
-	Campaign       *string         `json:"campaign"`
-	Cost           *float64        `json:"cost"`
 	ConversionType *string         `json:"conversion_type"`
 	Revenue        *float64        `json:"revenue"`
 	Currency       *string         `json:"currency"`
@@ -60,18 +73,20 @@ func NewDecoder(rules *ChannelRules) *Decoder {
 // Touchpoint decodes and validates one touchpoint. A returned error is a
 // *FieldError naming the field at fault.
 func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
-	var w wireEvent
+	var w wireTouchpoint
 	if err := unmarshal(b, &w); err != nil {
 		return Touchpoint{}, err
 	}
 	var tp Touchpoint
 	var err error
-	if tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs, err = identity(&w); err != nil {
+	if tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs, err = identity(w.EventID, w.UserID, w.AnonymousID, w.Timestamp); err != nil {
 		return Touchpoint{}, err
 	}
+	// Absent, null and "" mean the default, click. Values are case-sensitive,
+	// as in the JSON Schema's enum.
 	tp.Interaction = InteractionClick
 	if w.Interaction != nil {
-		switch strings.ToLower(*w.Interaction) {
+		switch *w.Interaction {
 		case InteractionClick, "":
 		case InteractionImpression:
 			tp.Interaction = InteractionImpression
@@ -107,13 +122,13 @@ func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 // Conversion decodes and validates one conversion. A returned error is a
 // *FieldError naming the field at fault.
 func (d *Decoder) Conversion(b []byte) (Conversion, error) {
-	var w wireEvent
+	var w wireConversion
 	if err := unmarshal(b, &w); err != nil {
 		return Conversion{}, err
 	}
 	var cv Conversion
 	var err error
-	if cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs, err = identity(&w); err != nil {
+	if cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs, err = identity(w.EventID, w.UserID, w.AnonymousID, w.Timestamp); err != nil {
 		return Conversion{}, err
 	}
 	cv.ConversionType = DefaultConversionType
@@ -142,7 +157,7 @@ func (d *Decoder) Conversion(b []byte) (Conversion, error) {
 // away from zero.
 func ToMicros(v float64) int64 { return int64(math.Round(v * 1e6)) }
 
-func unmarshal(b []byte, w *wireEvent) error {
+func unmarshal(b []byte, w any) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return fieldErr("json", "empty message")
@@ -153,7 +168,11 @@ func unmarshal(b []byte, w *wireEvent) error {
 	if err := json.Unmarshal(b, w); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return fieldErr(te.Field, "must be a %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)
+			kind := jsonKind(te.Type.Kind().String())
+			if kind == "number" && strings.HasPrefix(te.Value, "number") {
+				return fieldErr(te.Field, "number out of range: %s", clip(strings.TrimPrefix(te.Value, "number ")))
+			}
+			return fieldErr(te.Field, "must be a %s, got %s", kind, te.Value)
 		}
 		return fieldErr("json", "invalid: %v", err)
 	}
@@ -172,33 +191,33 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-func identity(w *wireEvent) (eventID, userID, anonID string, timeMs int64, err error) {
-	if w.EventID == nil || *w.EventID == "" {
+func identity(rawEventID, rawUserID, rawAnonID *string, rawTimestamp json.RawMessage) (eventID, userID, anonID string, timeMs int64, err error) {
+	if rawEventID == nil || *rawEventID == "" {
 		return "", "", "", 0, fieldErr("event_id", "required")
 	}
-	if err := checkText("event_id", *w.EventID, MaxIDLength); err != nil {
+	if err := checkText("event_id", *rawEventID, MaxIDLength); err != nil {
 		return "", "", "", 0, err
 	}
-	if w.UserID != nil {
-		if err := checkText("user_id", *w.UserID, MaxIDLength); err != nil {
+	if rawUserID != nil {
+		if err := checkText("user_id", *rawUserID, MaxIDLength); err != nil {
 			return "", "", "", 0, err
 		}
-		userID = *w.UserID
+		userID = *rawUserID
 	}
-	if w.AnonymousID != nil {
-		if err := checkText("anonymous_id", *w.AnonymousID, MaxIDLength); err != nil {
+	if rawAnonID != nil {
+		if err := checkText("anonymous_id", *rawAnonID, MaxIDLength); err != nil {
 			return "", "", "", 0, err
 		}
-		anonID = *w.AnonymousID
+		anonID = *rawAnonID
 	}
 	if userID == "" && anonID == "" {
 		return "", "", "", 0, fieldErr("user_id", "user_id or anonymous_id is required")
 	}
-	timeMs, err = parseTimestamp(w.Timestamp)
+	timeMs, err = parseTimestamp(rawTimestamp)
 	if err != nil {
 		return "", "", "", 0, err
 	}
-	return *w.EventID, userID, anonID, timeMs, nil
+	return *rawEventID, userID, anonID, timeMs, nil
 }
 
 // parseTimestamp accepts an RFC 3339 string (optional fraction and offset) or
@@ -218,9 +237,9 @@ func parseTimestamp(raw json.RawMessage) (int64, error) {
 		if err != nil {
 			return 0, fieldErr("timestamp", "not RFC 3339: %q", clip(s))
 		}
-		if y := t.Year(); y < 2000 || y > 2100 {
-			return 0, fieldErr("timestamp", "out of range [2000, 2100): %q", clip(s))
-		}
+		// The range is checked on the instant below, not on the year as
+		// written: 1999-12-31T23:00:00-02:00 is in 2000 UTC. RFC 3339 years
+		// have four digits, so UnixMilli cannot overflow.
 		ms = t.UnixMilli()
 	default:
 		var n json.Number
@@ -259,10 +278,15 @@ func checkText(field, s string, max int) error {
 }
 
 // clip shortens a value quoted in an error so that a 10 MB field never ends
-// up in a log line or a Kafka header.
+// up in a log line or a Kafka header. It cuts at a rune boundary so that the
+// message stays valid UTF-8.
 func clip(s string) string {
 	if len(s) <= 64 {
 		return s
 	}
-	return s[:64] + "…"
+	n := 64
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
