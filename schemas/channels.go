@@ -1,10 +1,14 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Channel names of the default grouping.
@@ -34,12 +38,15 @@ type ChannelRule struct {
 }
 
 // ChannelRules is an ordered channel grouping: the first matching rule wins,
-// and a touchpoint no rule matches gets the Fallback channel.
+// and a touchpoint no rule matches gets the Fallback channel. Rules from
+// DefaultChannelRules or ParseChannelRules are safe for concurrent use;
+// change them only by parsing new ones.
 type ChannelRules struct {
 	Rules    []ChannelRule `json:"rules"`
 	Fallback string        `json:"fallback,omitempty"`
 
 	compiled []compiledRule
+	cache    *channelCache // nil until compiled
 }
 
 type compiledRule struct {
@@ -92,10 +99,15 @@ func DefaultChannelRules() *ChannelRules { return defaultRules }
 // The rules replace the default grouping entirely.
 func ParseChannelRules(b []byte) (*ChannelRules, error) {
 	r := &ChannelRules{}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(r); err != nil {
 		return nil, fmt.Errorf("channel rules: %w", err)
+	}
+	// A second document or garbage after the first is a broken file, not
+	// something to ignore.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("channel rules: unexpected data after the rules document")
 	}
 	if len(r.Rules) == 0 {
 		return nil, fmt.Errorf("channel rules: rules: at least one rule is required")
@@ -125,6 +137,7 @@ func (r *ChannelRules) compile() error {
 		}
 		r.compiled = append(r.compiled, c)
 	}
+	r.cache = &channelCache{m: make(map[channelKey]string)}
 	return nil
 }
 
@@ -136,8 +149,26 @@ func anchored(pattern string) (*regexp.Regexp, error) {
 }
 
 // Channel returns the channel of a touchpoint from its source and medium.
+// Results are memoised in a bounded cache (see channelCacheSize): a stream
+// repeats a few thousand pairs, and matching every rule's regular expressions
+// per touchpoint would dominate decoding.
 func (r *ChannelRules) Channel(source, medium string) string {
 	source, medium = strings.TrimSpace(source), strings.TrimSpace(medium)
+	key := channelKey{source, medium}
+	cacheable := r.cache != nil && len(source)+len(medium) <= maxCachedPairLen
+	if cacheable {
+		if ch, ok := r.cache.get(key); ok {
+			return ch
+		}
+	}
+	ch := r.match(source, medium)
+	if cacheable {
+		r.cache.put(key, ch)
+	}
+	return ch
+}
+
+func (r *ChannelRules) match(source, medium string) string {
 	for i := range r.compiled {
 		c := &r.compiled[i]
 		if c.source != nil && !c.source.MatchString(source) {
@@ -149,4 +180,42 @@ func (r *ChannelRules) Channel(source, medium string) string {
 		return c.channel
 	}
 	return r.Fallback
+}
+
+const (
+	// channelCacheSize bounds the memo of ChannelRules.Channel. When it is
+	// full it is emptied and refills with the pairs in use, so that garbage
+	// sources can never grow it nor pin it.
+	channelCacheSize = 4096
+	// maxCachedPairLen keeps long sources and mediums (up to MaxTextLength
+	// each) out of the memo, bounding its memory to about 1 MB.
+	maxCachedPairLen = 256
+)
+
+type channelKey struct{ source, medium string }
+
+// channelCache is a mutex-guarded map: a lookup takes the read lock and
+// allocates nothing.
+type channelCache struct {
+	mu sync.RWMutex
+	m  map[channelKey]string
+}
+
+func (c *channelCache) get(k channelKey) (string, bool) {
+	c.mu.RLock()
+	ch, ok := c.m[k]
+	c.mu.RUnlock()
+	return ch, ok
+}
+
+func (c *channelCache) put(k channelKey, ch string) {
+	// Own copies of the key: the caller's strings may point into a larger
+	// buffer the cache must not keep alive.
+	k = channelKey{strings.Clone(k.source), strings.Clone(k.medium)}
+	c.mu.Lock()
+	if len(c.m) >= channelCacheSize {
+		clear(c.m)
+	}
+	c.m[k] = ch
+	c.mu.Unlock()
 }
