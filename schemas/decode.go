@@ -220,8 +220,8 @@ func identity(rawEventID, rawUserID, rawAnonID *string, rawTimestamp json.RawMes
 	return *rawEventID, userID, anonID, timeMs, nil
 }
 
-// parseTimestamp accepts an RFC 3339 string (optional fraction and offset) or
-// an integer of epoch milliseconds.
+// parseTimestamp accepts an RFC 3339 string (optional fraction; the offset,
+// Z or ±hh:mm, is required by RFC 3339) or an integer of epoch milliseconds.
 func parseTimestamp(raw json.RawMessage) (int64, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, fieldErr("timestamp", "required")
@@ -248,7 +248,17 @@ func parseTimestamp(raw json.RawMessage) (int64, error) {
 		}
 		v, err := n.Int64()
 		if err != nil {
-			return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds, got %s", clip(n.String()))
+			// An integer written with a fraction or an exponent
+			// (1.7105e12) is still an integer, as JSON Schema counts
+			// them. Within the accepted range float64 is exact.
+			f, ferr := n.Float64()
+			if ferr != nil || f != math.Trunc(f) {
+				return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds, got %s", clip(n.String()))
+			}
+			if f < float64(MinTimeMs) || f >= float64(MaxTimeMs) {
+				return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %s ms", clip(n.String()))
+			}
+			v = int64(f)
 		}
 		ms = v
 	}

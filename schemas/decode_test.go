@@ -202,6 +202,8 @@ func TestDecodeTimestamp(t *testing.T) {
 		{`"2024-03-15T09:30:00.5-05:00"`, ts0 + 500},
 		{`"2024-03-15T14:30:00+00:00"`, ts0},
 		{`1710513000000`, ts0},
+		{`1710513000000.0`, ts0}, // integers as JSON Schema counts them
+		{`1.710513e12`, ts0},
 		{`"2000-01-01T00:00:00Z"`, schemas.MinTimeMs},
 		{`946684800000`, schemas.MinTimeMs},
 		{`"1999-12-31T23:00:00-02:00"`, schemas.MinTimeMs + 3_600_000}, // 2000 in UTC
@@ -229,9 +231,11 @@ func TestDecodeTimestamp(t *testing.T) {
 		{`0`, "out of range"},
 		{`"0001-01-01T00:00:00Z"`, "out of range"},
 		{`"9999-12-31T23:59:59Z"`, "out of range"},
-		{`99999999999999999999`, "RFC 3339 string or integer"},
-		{`1.7105130e12`, "RFC 3339 string or integer"},
-		{`1710513000000.0`, "RFC 3339 string or integer"},
+		{`99999999999999999999`, "out of range"},
+		{`1710513000000.5`, "RFC 3339 string or integer"},
+		{`1.7105130000001e12`, "RFC 3339 string or integer"},
+		{`1e13`, "out of range"},
+		{`1e999`, "RFC 3339 string or integer"},
 		{`"1710513000000"`, "not RFC 3339"},
 		{`"2024-03-15 14:30:00Z"`, "not RFC 3339"},
 		{`"2024-03-15T14:30:00"`, "not RFC 3339"},
