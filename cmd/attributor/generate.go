@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/attributor/attributor/pipeline/generate"
+)
+
+func init() {
+	register("generate", "generate a day of realistic traffic into NDJSON files or Kafka", runGenerate)
+}
+
+func runGenerate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		seed       = fs.Int64("seed", 1, "random seed: the same flags give byte-identical events")
+		users      = fs.Int("users", generate.DefaultUsers, "number of users")
+		events     = fs.Int("events", 0, "target number of events (replaces --users when > 0)")
+		start      = fs.String("start", generate.DefaultStart.Format(time.RFC3339), "start of the traffic, RFC 3339")
+		duration   = fs.Duration("duration", generate.DefaultDuration, "span of the traffic")
+		outDir     = fs.String("out", "", "write `DIR`/touchpoints.ndjson and DIR/conversions.ndjson")
+		addr       = fs.String("kafka", "", "produce to the Kafka broker at `host:port`")
+		tpTopic    = fs.String("touchpoints-topic", generate.DefaultTouchpointsTopic, "Kafka topic of the touchpoints")
+		cvTopic    = fs.String("conversions-topic", generate.DefaultConversionsTopic, "Kafka topic of the conversions")
+		partitions = fs.Int("partitions", 4, "partitions of the topics that --create-topics creates (and expects)")
+		create     = fs.Bool("create-topics", false, "create missing topics; fail if a topic has another partition count")
+		convFirst  = fs.Bool("conversions-first", false, "produce all conversions before the touchpoints")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: attributor generate [--seed N] [--users N | --events N] (--out DIR | --kafka ADDR) [flags]")
+		fmt.Fprintln(stderr, "\nGenerates deterministic traffic: users with multi-touch journeys, conversions, ~1% duplicates.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return exitUsage(fs, stderr, "generate", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if *outDir == "" && *addr == "" {
+		return exitUsage(fs, stderr, "generate", "--out or --kafka is required")
+	}
+	startTime, err := time.Parse(time.RFC3339, *start)
+	if err != nil {
+		return exitUsage(fs, stderr, "generate", fmt.Sprintf("--start: %v", err))
+	}
+	cfg := generate.Config{Seed: *seed, Users: *users, Events: *events, Start: startTime, Duration: *duration}
+	if err := cfg.WithDefaults().Validate(); err != nil {
+		fmt.Fprintf(stderr, "attributor generate: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := generateTraffic(ctx, cfg, *outDir, *addr, *tpTopic, *cvTopic, *partitions, *create, *convFirst, stderr); err != nil {
+		fmt.Fprintf(stderr, "attributor generate: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func generateTraffic(ctx context.Context, cfg generate.Config, outDir, addr, tpTopic, cvTopic string, partitions int, create, convFirst bool, stderr io.Writer) error {
+	began := time.Now()
+	traffic, err := generate.New(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "generated %d events (%d touchpoints, %d conversions, %d duplicates) for %d users in %s\n",
+		traffic.Len(), traffic.Count(generate.Touchpoint), traffic.Count(generate.Conversion), traffic.Duplicates(),
+		traffic.Users(), time.Since(began).Round(time.Millisecond))
+
+	var sinks []generate.Sink
+	var finish []func() error
+	if outDir != "" {
+		files, err := newGenFileSink(outDir)
+		if err != nil {
+			return err
+		}
+		defer files.close()
+		sinks = append(sinks, files.write)
+		finish = append(finish, files.finish)
+	}
+	if addr != "" {
+		if create {
+			if err := generate.EnsureTopics(ctx, addr, partitions, tpTopic, cvTopic); err != nil {
+				return err
+			}
+		}
+		p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: addr, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		sinks = append(sinks, p.Write)
+		finish = append(finish, p.Flush)
+	}
+
+	prog := &genProgress{w: stderr, total: traffic.Len(), start: time.Now(), last: time.Now()}
+	sink := func(kind generate.Kind, key string, value []byte) error {
+		for _, s := range sinks {
+			if err := s(kind, key, value); err != nil {
+				return err
+			}
+		}
+		prog.tick()
+		return nil
+	}
+	if convFirst {
+		err = traffic.EmitKind(generate.Conversion, sink)
+		if err == nil {
+			for _, f := range finish {
+				if err = f(); err != nil {
+					break
+				}
+			}
+		}
+		if err == nil {
+			err = traffic.EmitKind(generate.Touchpoint, sink)
+		}
+	} else {
+		err = traffic.Emit(sink)
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range finish {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	elapsed := time.Since(prog.start)
+	var where []string
+	if outDir != "" {
+		where = append(where, outDir)
+	}
+	if addr != "" {
+		where = append(where, fmt.Sprintf("kafka %s (%s, %s)", addr, tpTopic, cvTopic))
+	}
+	fmt.Fprintf(stderr, "wrote %d events to %v in %s (%.0f events/s)\n", prog.n, where, elapsed.Round(time.Millisecond), float64(prog.n)/max(elapsed.Seconds(), 1e-9))
+	return nil
+}
+
+// genProgress prints the rate about every second.
+type genProgress struct {
+	w           io.Writer
+	total, n    int
+	start, last time.Time
+}
+
+func (p *genProgress) tick() {
+	p.n++
+	if p.n%1024 != 0 {
+		return
+	}
+	if now := time.Now(); now.Sub(p.last) >= time.Second {
+		rate := float64(p.n) / now.Sub(p.start).Seconds()
+		fmt.Fprintf(p.w, "generate: %d/%d events, %.0f events/s\n", p.n, p.total, rate)
+		p.last = now
+	}
+}
+
+// genFileSink writes the two NDJSON files.
+type genFileSink struct {
+	files [2]*os.File
+	bufs  [2]*bufio.Writer
+}
+
+func newGenFileSink(dir string) (*genFileSink, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &genFileSink{}
+	for i, name := range [2]string{"touchpoints.ndjson", "conversions.ndjson"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.files[i], s.bufs[i] = f, bufio.NewWriterSize(f, 1<<20)
+	}
+	return s, nil
+}
+
+func (s *genFileSink) write(kind generate.Kind, _ string, value []byte) error {
+	b := s.bufs[0]
+	if kind == generate.Conversion {
+		b = s.bufs[1]
+	}
+	b.Write(value)
+	return b.WriteByte('\n')
+}
+
+// finish flushes and syncs both files.
+func (s *genFileSink) finish() error {
+	for i, b := range s.bufs {
+		if err := b.Flush(); err != nil {
+			return err
+		}
+		if err := s.files[i].Sync(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *genFileSink) close() {
+	for _, f := range s.files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
