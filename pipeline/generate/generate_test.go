@@ -3,6 +3,8 @@ package generate
 import (
 	"bytes"
 	"crypto/sha256"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -286,4 +288,31 @@ func BenchmarkGenerate(b *testing.B) {
 		tr.Emit(func(Kind, string, []byte) error { return nil })
 	}
 	b.ReportMetric(float64(200_000*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// testdata/small is this generator's output for seed 1 and 100 users; docs
+// and tests use it. After a deliberate change of the traffic, regenerate it:
+//
+//	go run ./cmd/attributor generate --seed 1 --users 100 --out testdata/small
+func TestSmallSampleIsCurrent(t *testing.T) {
+	var tp, cv bytes.Buffer
+	if err := Generate(Config{Seed: 1, Users: 100}, func(k Kind, _ string, v []byte) error {
+		w := &tp
+		if k == Conversion {
+			w = &cv
+		}
+		w.Write(v)
+		return w.WriteByte('\n')
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]byte{"touchpoints.ndjson": tp.Bytes(), "conversions.ndjson": cv.Bytes()} {
+		got, err := os.ReadFile(filepath.Join("..", "..", "testdata", "small", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("testdata/small/%s is not the output of seed 1, 100 users: regenerate it (see the comment)", name)
+		}
+	}
 }
