@@ -28,6 +28,7 @@ package replay
 import (
 	"context"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -70,6 +71,8 @@ func newReplayer(cfg Config, sink RowSink) (*replayer, error) {
 		dec:        schemas.NewDecoder(cfg.ChannelRules),
 		sink:       sink,
 		users:      make(map[string]*user),
+		oldest:     math.MaxInt64,
+		strings:    make(interner),
 		latenessMs: cfg.AllowedLateness.Milliseconds(),
 		lookbackMs: eng.LookbackMs(),
 	}
@@ -105,13 +108,33 @@ type replayer struct {
 
 	watermark    int64 // W: the largest touchpoint timestamp read
 	hasWatermark bool
-	tpDone       bool // the touchpoints are exhausted: nothing waits any more
+	oldest       int64 // no state held is older than this: prune has nothing to do before the horizon passes it
+	tpDone       bool  // the touchpoints are exhausted: nothing waits any more
 
 	latenessMs, lookbackMs int64
+
+	strings interner // channel, source, medium, campaign: few values, held in every journey
 
 	res   attribution.Result
 	row   schemas.CreditedRow
 	stats Stats
+}
+
+// interner shares one copy of each of the first maxInterned distinct
+// strings, so that a million held touchpoints do not hold a million copies
+// of "paid_search".
+type interner map[string]string
+
+const maxInterned = 1 << 16
+
+func (in interner) intern(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	if len(in) < maxInterned {
+		in[s] = s
+	}
+	return s
 }
 
 // user is the state of one attribution key.
@@ -192,16 +215,17 @@ func (r *replayer) touchpoint(in *schemas.Touchpoint) {
 		ID:         in.EventID,
 		TimeMs:     in.TimeMs,
 		Impression: in.Interaction == schemas.InteractionImpression,
-		Channel:    in.Channel,
-		Source:     in.Source,
-		Medium:     in.Medium,
-		Campaign:   in.Campaign,
+		Channel:    r.strings.intern(in.Channel),
+		Source:     r.strings.intern(in.Source),
+		Medium:     r.strings.intern(in.Medium),
+		Campaign:   r.strings.intern(in.Campaign),
 	}
 	late := r.belongsToReleased(u, &tp)
 	if !u.journey.Add(tp) {
 		r.stats.DuplicateTouchpoints++
 		return
 	}
+	r.oldest = min(r.oldest, tp.TimeMs)
 	if late {
 		r.stats.LateTouchpoints++
 	}
@@ -232,6 +256,7 @@ func (r *replayer) conversion(cv *schemas.Conversion) {
 		r.stats.LateConversions++
 	}
 	u.convs = append(u.convs, convRecord{id: cv.EventID, timeMs: cv.TimeMs, after: attribution.NoReset})
+	r.oldest = min(r.oldest, cv.TimeMs)
 	r.pending.push(pendingConv{conv: *cv, user: u})
 }
 
@@ -329,18 +354,27 @@ func (r *replayer) prune() {
 		return
 	}
 	h := r.horizon()
+	if h <= r.oldest {
+		return // nothing has expired: skip the walk over every user
+	}
+	r.oldest = math.MaxInt64
 	for key, u := range r.users {
 		u.journey.Prune(h)
 		kept := u.convs[:0]
 		for _, c := range u.convs {
 			if c.timeMs >= h {
 				kept = append(kept, c)
+				r.oldest = min(r.oldest, c.timeMs)
 			}
 		}
 		clear(u.convs[len(kept):])
 		u.convs = kept
 		if u.journey.Len() == 0 && len(u.convs) == 0 {
 			delete(r.users, key)
+			continue
+		}
+		if tps := u.journey.Touchpoints(); len(tps) > 0 {
+			r.oldest = min(r.oldest, tps[0].TimeMs)
 		}
 	}
 	// A Go map keeps the buckets of its largest size: rebuild it once most
