@@ -162,11 +162,19 @@ func (e *Engine) allocate(total int64) {
 	if neg {
 		t = -t
 	}
-	sum := 0.0
-	for _, f := range w {
+	sum, nonzero, last := 0.0, 0, 0
+	for i, f := range w {
 		if f > 0 {
 			sum += f
+			nonzero, last = nonzero+1, i
 		}
+	}
+	if nonzero == 1 && !math.IsInf(sum, 1) {
+		// One touchpoint takes everything (the one-hot models, a path of
+		// one): no arithmetic to do.
+		clear(out)
+		out[last] = total
+		return
 	}
 	var qsum uint64
 	if sum > 0 && !math.IsInf(sum, 1) {
@@ -209,15 +217,29 @@ func (e *Engine) allocate(total int64) {
 				order = append(order, i)
 			}
 		}
-		slices.SortFunc(order, func(a, b int) int {
-			if rem[a] != rem[b] {
-				if rem[a] > rem[b] {
-					return -1
+		// Largest remainder first, ties to the earlier touchpoint: a strict
+		// order, so the sort needs no stability. Paths are short: an
+		// insertion sort beats the generic one's calls up to a few dozen.
+		if len(order) <= 32 {
+			for k := 1; k < len(order); k++ {
+				i := order[k]
+				j := k
+				for ; j > 0 && (rem[order[j-1]] < rem[i] || rem[order[j-1]] == rem[i] && order[j-1] > i); j-- {
+					order[j] = order[j-1]
 				}
-				return 1
+				order[j] = i
 			}
-			return a - b
-		})
+		} else {
+			slices.SortFunc(order, func(a, b int) int {
+				if rem[a] != rem[b] {
+					if rem[a] > rem[b] {
+						return -1
+					}
+					return 1
+				}
+				return a - b
+			})
+		}
 		for _, i := range order[:left] {
 			out[i]++
 		}

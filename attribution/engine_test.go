@@ -65,6 +65,10 @@ func TestAttributeRowsPerModel(t *testing.T) {
 func TestRevenueSplit(t *testing.T) {
 	three := []attribution.Touchpoint{click("a", 3*day, "display"), click("b", 2*day, "email"), click("c", day, "referral")}
 	const maxRevenue = 1e18 // 1e12 currency units, the decoder's limit
+	forty := benchPath(40)
+	for i := range forty {
+		forty[i].TimeMs = convMs - day // the bench path, inside the windows here
+	}
 	cases := []struct {
 		name    string
 		model   string
@@ -87,6 +91,9 @@ func TestRevenueSplit(t *testing.T) {
 		{"max int64 over 3", "linear", three, math.MaxInt64, []int64{3_074_457_345_618_258_603, 3_074_457_345_618_258_602, 3_074_457_345_618_258_602}},
 		{"1e12 by time decay 1/7 2/7 4/7", "time_decay", []attribution.Touchpoint{click("a", 14*day, "display"), click("b", 7*day, "email"), click("c", 0, "referral")},
 			maxRevenue, []int64{142_857_142_857_142_857, 285_714_285_714_285_714, 571_428_571_428_571_429}},
+		{"19 micros over 20: all but the last", "linear", forty[:20], 19, append(ones(19), 0)},
+		{"39 micros over 40: all but the last", "linear", forty, 39, append(ones(39), 0)},
+		{"40000001 micros over 40: the first gets one more", "linear", forty, 40_000_001, append([]int64{1_000_001}, repeat(1_000_000, 39)...)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +111,17 @@ func TestRevenueSplit(t *testing.T) {
 	}
 }
 
-// TestResetOnConversion checks the after bound: touchpoints at or before the
+func ones(n int) []int64 { return repeat(1, n) }
+
+func repeat(v int64, n int) []int64 {
+	s := make([]int64, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+// TestAfterBound checks the after bound: touchpoints at or before the
 // previous conversion are left out, later ones are in.
 func TestAfterBound(t *testing.T) {
 	e := newEngine(t, attribution.Config{Models: []string{"linear"}})
