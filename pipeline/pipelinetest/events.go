@@ -1,0 +1,112 @@
+package pipelinetest
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/attributor/attributor/pipeline/generate"
+	"github.com/attributor/attributor/schemas"
+)
+
+// Msg is one Kafka message: the attribution key and the event's bytes.
+type Msg struct {
+	Key, Value []byte
+}
+
+// Events are the messages of the two input topics, each in produce order.
+// The same Events feed Kafka and replay.
+type Events struct {
+	Touchpoints, Conversions []Msg
+}
+
+// Len returns the number of messages.
+func (ev Events) Len() int { return len(ev.Touchpoints) + len(ev.Conversions) }
+
+// Generate returns the traffic of cfg, in the generator's stream order.
+func Generate(t testing.TB, cfg generate.Config) Events {
+	t.Helper()
+	tr, err := generate.New(cfg)
+	if err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+	var ev Events
+	err = tr.Emit(func(k generate.Kind, key string, value []byte) error {
+		m := Msg{Key: []byte(key), Value: bytes.Clone(value)}
+		if k == generate.Conversion {
+			ev.Conversions = append(ev.Conversions, m)
+		} else {
+			ev.Touchpoints = append(ev.Touchpoints, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+	if tr.Duplicates() == 0 {
+		t.Fatalf("generate: the traffic of %+v has no duplicates; use more users", cfg)
+	}
+	return ev
+}
+
+// Invalid are messages that the attributor must dead-letter, each with the
+// field its error names.
+type Invalid struct {
+	Msg
+	Conversion bool   // bound for the conversions topic
+	Field      string // the field named in attributor.error
+}
+
+// InvalidMessages returns a handful of unusable events: bad JSON, a missing
+// event_id, a negative revenue, a timestamp in 1970, and an unknown
+// interaction, on both topics.
+func InvalidMessages() []Invalid {
+	m := func(key, value string) Msg { return Msg{Key: []byte(key), Value: []byte(value)} }
+	return []Invalid{
+		{Msg: m("u-bad-1", `{"event_id":"bad-json-tp","user_id":"u-bad-1",`), Field: "json"},
+		{Msg: m("u-bad-2", `{"user_id":"u-bad-2","timestamp":"2026-11-27T10:00:00Z","source":"google","medium":"cpc"}`), Field: "event_id"},
+		{Msg: m("u-bad-3", `{"event_id":"tp-1970","user_id":"u-bad-3","timestamp":1000}`), Field: "timestamp"},
+		{Msg: m("u-bad-4", `{"event_id":"tp-interaction","user_id":"u-bad-4","timestamp":"2026-11-27T10:00:00Z","interaction":"hover"}`), Field: "interaction"},
+		{Msg: m("u-bad-5", `not json at all`), Conversion: true, Field: "json"},
+		{Msg: m("u-bad-6", `{"user_id":"u-bad-6","timestamp":"2026-11-27T10:00:00Z","revenue":10}`), Conversion: true, Field: "event_id"},
+		{Msg: m("u-bad-7", `{"event_id":"cv-negative","user_id":"u-bad-7","timestamp":"2026-11-27T10:00:00Z","revenue":-5,"currency":"EUR"}`), Conversion: true, Field: "revenue"},
+	}
+}
+
+// WithInvalid returns ev with the invalid messages spread through it: the
+// i-th of each topic goes after the first (i+1)/(n+1) of its messages.
+func (ev Events) WithInvalid(bad []Invalid) Events {
+	var tps, cvs []Msg
+	for _, b := range bad {
+		if b.Conversion {
+			cvs = append(cvs, b.Msg)
+		} else {
+			tps = append(tps, b.Msg)
+		}
+	}
+	return Events{Touchpoints: interleave(ev.Touchpoints, tps), Conversions: interleave(ev.Conversions, cvs)}
+}
+
+func interleave(good, bad []Msg) []Msg {
+	out := make([]Msg, 0, len(good)+len(bad))
+	next := 0
+	for i, b := range bad {
+		at := (i + 1) * len(good) / (len(bad) + 1)
+		out = append(out, good[next:at]...)
+		out = append(out, b)
+		next = at
+	}
+	return append(out, good[next:]...)
+}
+
+// Revenues returns the revenue in micros of every valid conversion, by
+// event_id.
+func Revenues(ev Events) map[string]int64 {
+	dec := schemas.NewDecoder(nil)
+	out := map[string]int64{}
+	for _, m := range ev.Conversions {
+		if cv, err := dec.Conversion(m.Value); err == nil {
+			out[cv.EventID] = cv.RevenueMicros
+		}
+	}
+	return out
+}
