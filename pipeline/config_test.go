@@ -1,0 +1,76 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaultsAreValid(t *testing.T) {
+	if err := (Config{}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("the defaults are invalid: %v", err)
+	}
+}
+
+// Validate names every invalid field, so that a wrong flag is found at
+// once.
+func TestConfigValidateNamesFields(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		edit  func(c *Config)
+	}{
+		{"brokers", func(c *Config) { c.Brokers = nil }},
+		{"touchpoints_topic", func(c *Config) { c.TouchpointsTopic = "" }},
+		{"conversions_topic", func(c *Config) { c.ConversionsTopic = "" }},
+		{"dlq_topic", func(c *Config) { c.DLQTopic = "" }},
+		{"conversions_topic: same topic as touchpoints_topic", func(c *Config) { c.ConversionsTopic = c.TouchpointsTopic }},
+		{"dlq_topic: same topic as", func(c *Config) { c.DLQTopic = c.ConversionsTopic }},
+		{"group", func(c *Config) { c.Group = "" }},
+		{"clickhouse", func(c *Config) { c.ClickHouse.Addr = "" }},
+		{"database", func(c *Config) { c.ClickHouse.Database = "bad-name;drop" }},
+		{"database", func(c *Config) { c.ClickHouse.Database = "" }},
+		{"lookback", func(c *Config) { c.Attribution.Lookback = -time.Hour }},
+		{"view_window", func(c *Config) { c.Attribution.ViewWindow = -time.Hour }},
+		{"half_life", func(c *Config) { c.Attribution.HalfLife = -time.Hour }},
+		{"first_share", func(c *Config) { c.Attribution.FirstShare = 2 }},
+		{"models", func(c *Config) { c.Attribution.Models = []string{"linear", "linear"} }},
+		{"session_gap", func(c *Config) { c.SessionGap = -time.Second }},
+		{"allowed_lateness", func(c *Config) { c.AllowedLateness = -time.Second }},
+		{"horizon", func(c *Config) { c.Horizon = -time.Second }},
+		{"horizon: must be >= allowed_lateness", func(c *Config) { c.AllowedLateness, c.Horizon = time.Hour, time.Minute }},
+		{"flush_interval", func(c *Config) { c.FlushInterval = -time.Second }},
+		{"commit_interval", func(c *Config) { c.CommitInterval = -time.Second }},
+		{"shards", func(c *Config) { c.Shards = -1 }},
+		{"shards: must be <= 1024", func(c *Config) { c.Shards = 1025 }},
+		{"queue_size", func(c *Config) { c.QueueSize = -1 }},
+		{"max_users", func(c *Config) { c.MaxUsers = -1 }},
+		{"flush_rows", func(c *Config) { c.FlushRows = -1 }},
+		{"max_message_bytes", func(c *Config) { c.MaxMessageBytes = -1 }},
+	} {
+		c := Config{}.WithDefaults()
+		tc.edit(&c)
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("%s: Validate accepted an invalid value", tc.field)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.field) && !strings.Contains(err.Error(), "\n"+tc.field) {
+			t.Errorf("%s: the error does not start with the field name: %v", tc.field, err)
+		}
+	}
+}
+
+// Every invalid field is reported, not just the first.
+func TestConfigValidateReportsAll(t *testing.T) {
+	c := Config{}.WithDefaults()
+	c.Group, c.Shards, c.AllowedLateness = "", 0, -time.Second
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted three invalid fields")
+	}
+	for _, f := range []string{"group", "shards", "allowed_lateness"} {
+		if !strings.Contains(err.Error(), f+":") {
+			t.Errorf("the error does not name %s: %v", f, err)
+		}
+	}
+}
