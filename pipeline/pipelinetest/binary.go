@@ -55,11 +55,11 @@ func RemoveBinary() {
 
 // Proc is a running attributor command.
 type Proc struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	out    lockedBuffer // stdout and stderr
-	done   chan struct{}
-	code   int
+	t    testing.TB
+	cmd  *exec.Cmd
+	out  lockedBuffer // stdout and stderr
+	done chan struct{}
+	code int
 }
 
 // Start runs the attributor command with args; a process still running at
