@@ -124,8 +124,9 @@ func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int6
 }
 
 // searchTime returns the index of the first touchpoint at or after ms
-// (len(tps) if none): a binary search written out so that the hot path
-// builds no closure.
+// (len(tps) if none). It is sort.Search written out, so that the hot path
+// staying free of allocations does not hang on the compiler inlining a
+// closure.
 func searchTime(tps []Touchpoint, ms int64) int {
 	i, j := 0, len(tps)
 	for i < j {
