@@ -157,6 +157,35 @@ func insertRows(ctx context.Context, conn driver.Conn, db string, tps []tpRow, c
 	return nil
 }
 
+const spendColumns = "event_id, date, channel, source, medium, campaign, cost_micros, currency, origin"
+
+// InsertSpend writes ad-spend rows (origin says where they came from:
+// "topic" or "import"). Rows with an event_id already stored replace it.
+func InsertSpend(ctx context.Context, conn driver.Conn, db string, rows []schemas.AdSpend, origin string) error {
+	if err := schemas.ValidIdentifier(db); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return insertSpend(ctx, conn, db, rows, origin)
+}
+
+func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schemas.AdSpend, origin string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows)
+	id, ch, src, med, camp, cur, org := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	date := make([]time.Time, n)
+	cost := make([]int64, n)
+	for i := range rows {
+		r := &rows[i]
+		id[i], date[i], ch[i], src[i], med[i], camp[i], cost[i], cur[i], org[i] = r.EventID, r.Date, r.Channel, r.Source, r.Medium, r.Campaign, r.CostMicros, r.Currency, origin
+	}
+	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".ad_spend ("+spendColumns+")", id, date, ch, src, med, camp, cost, cur, org); err != nil {
+		return fmt.Errorf("insert ad_spend: %w", err)
+	}
+	return nil
+}
+
 func sendColumns(ctx context.Context, conn driver.Conn, query string, cols ...any) error {
 	batch, err := conn.PrepareBatch(ctx, query)
 	if err != nil {

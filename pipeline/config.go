@@ -23,8 +23,12 @@ type Config struct {
 	TouchpointsTopic string   // Default "touchpoints".
 	ConversionsTopic string   // Default "conversions".
 	DLQTopic         string   // Dead letters. Default "attributor.dlq".
-	Group            string   // Consumer group. Default "attributor".
-	Kafka            KafkaSecurity
+	// SpendTopic carries ad-spend events. Default "ad_spend". It is
+	// optional: when the topic does not exist, spend comes only from
+	// touchpoint costs and `attributor spend import`.
+	SpendTopic string
+	Group      string // Consumer group. Default "attributor".
+	Kafka      KafkaSecurity
 
 	ClickHouse ClickHouseConfig
 
@@ -84,6 +88,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.TouchpointsTopic, "touchpoints")
 	def(&c.ConversionsTopic, "conversions")
 	def(&c.DLQTopic, "attributor.dlq")
+	def(&c.SpendTopic, "ad_spend")
 	def(&c.Group, "attributor")
 	def(&c.ClickHouse.Addr, "127.0.0.1:9000")
 	def(&c.ClickHouse.Database, "attribution")
@@ -131,7 +136,7 @@ func (c Config) Validate() error {
 	}
 	topics := map[string]string{}
 	for _, t := range []struct{ field, name string }{
-		{"touchpoints_topic", c.TouchpointsTopic}, {"conversions_topic", c.ConversionsTopic}, {"dlq_topic", c.DLQTopic},
+		{"touchpoints_topic", c.TouchpointsTopic}, {"conversions_topic", c.ConversionsTopic}, {"dlq_topic", c.DLQTopic}, {"spend_topic", c.SpendTopic},
 	} {
 		if t.name == "" {
 			add("%s: required", t.field)

@@ -18,14 +18,16 @@ import (
 // Runner is the streaming attributor. Create it with NewRunner, which checks
 // the configuration, the services and the schema; then call Run.
 type Runner struct {
-	cfg    Config
-	conn   driver.Conn
-	dlq    *kafka.Writer
-	client *kafka.Client
-	kafka  kafkaConn
-	dec    *schemas.Decoder
-	st     *stats
-	parts  int // partitions of each input topic
+	cfg        Config
+	conn       driver.Conn
+	dlq        *kafka.Writer
+	client     *kafka.Client
+	kafka      kafkaConn
+	dec        *schemas.Decoder
+	st         *stats
+	parts      int      // partitions of each input topic
+	topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
+	spendParts int
 }
 
 // NewRunner validates cfg, connects to ClickHouse and migrates the schema,
@@ -86,7 +88,7 @@ func (r *Runner) Snapshot() Snapshot { return r.st.snapshot() }
 func (r *Runner) checkTopics(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	topics := []string{r.cfg.TouchpointsTopic, r.cfg.ConversionsTopic, r.cfg.DLQTopic}
+	topics := []string{r.cfg.TouchpointsTopic, r.cfg.ConversionsTopic, r.cfg.DLQTopic, r.cfg.SpendTopic}
 	meta, err := r.client.Metadata(cctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return fmt.Errorf("kafka %v: unreachable: %w", r.cfg.Brokers, err)
@@ -111,6 +113,13 @@ func (r *Runner) checkTopics(ctx context.Context) error {
 			topics[0], a, topics[1], b)
 	}
 	r.parts = counts[topics[0]]
+	r.topics = topics[:2]
+	if n := counts[r.cfg.SpendTopic]; n > 0 {
+		r.topics = append(r.topics, r.cfg.SpendTopic)
+		r.spendParts = n
+	} else {
+		r.cfg.Logger.Info("no spend topic: spend comes from touchpoint costs and imports", "topic", r.cfg.SpendTopic)
+	}
 	if counts[r.cfg.DLQTopic] == 0 {
 		if err := r.createTopic(cctx, r.cfg.DLQTopic, 1); err != nil {
 			return fmt.Errorf("kafka dead-letter topic %q: %w", r.cfg.DLQTopic, err)
@@ -140,27 +149,34 @@ func (r *Runner) createTopic(ctx context.Context, topic string, partitions int) 
 	return nil
 }
 
-// endOffsets returns, per topic and partition, the offset after the last
-// message: where a --until-caught-up run stops.
-func (r *Runner) endOffsets(ctx context.Context) (map[string]map[int]int64, error) {
+// logRange is the first offset and the offset after the last message of a
+// partition, when a --until-caught-up run starts; it stops at end.
+type logRange struct{ first, end int64 }
+
+// endOffsets returns the offset range of every subscribed partition.
+func (r *Runner) endOffsets(ctx context.Context) (map[string]map[int]logRange, error) {
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, t := range []string{r.cfg.TouchpointsTopic, r.cfg.ConversionsTopic} {
-		for p := 0; p < r.parts; p++ {
-			req.Topics[t] = append(req.Topics[t], kafka.LastOffsetOf(p))
+	for _, t := range r.topics {
+		n := r.parts
+		if t == r.cfg.SpendTopic {
+			n = r.spendParts
+		}
+		for p := 0; p < n; p++ {
+			req.Topics[t] = append(req.Topics[t], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 		}
 	}
 	resp, err := r.client.ListOffsets(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets: %w", err)
 	}
-	out := map[string]map[int]int64{}
+	out := map[string]map[int]logRange{}
 	for t, ps := range resp.Topics {
-		out[t] = map[int]int64{}
+		out[t] = map[int]logRange{}
 		for _, p := range ps {
 			if p.Error != nil {
 				return nil, fmt.Errorf("list end offsets of %s/%d: %w", t, p.Partition, p.Error)
 			}
-			out[t][p.Partition] = p.LastOffset
+			out[t][p.Partition] = logRange{first: p.FirstOffset, end: p.LastOffset}
 		}
 	}
 	return out, nil
@@ -170,7 +186,7 @@ func (r *Runner) endOffsets(ctx context.Context) (map[string]map[int]int64, erro
 // what was consumed, commit) or, with UntilCaughtUp, until everything the
 // topics held at start is attributed, written and committed.
 func (r *Runner) Run(ctx context.Context) error {
-	var ends map[string]map[int]int64
+	var ends map[string]map[int]logRange
 	if r.cfg.UntilCaughtUp {
 		var err error
 		if ends, err = r.endOffsets(ctx); err != nil {
@@ -181,7 +197,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		ID:                r.cfg.Group,
 		Brokers:           r.cfg.Brokers,
 		Dialer:            r.kafka.dialer(),
-		Topics:            []string{r.cfg.TouchpointsTopic, r.cfg.ConversionsTopic},
+		Topics:            r.topics,
 		GroupBalancers:    []kafka.GroupBalancer{coPartitionBalancer{}},
 		StartOffset:       kafka.FirstOffset,
 		HeartbeatInterval: time.Second,
@@ -238,7 +254,7 @@ func (r *Runner) progress() func() {
 // returns true when the run is over (shutdown or caught up), false on a
 // rebalance. State is rebuilt from the committed offsets and ClickHouse at
 // every generation, so no partition's state outlives its ownership.
-func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generation, ends map[string]map[int]int64) bool {
+func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generation, ends map[string]map[int]logRange) bool {
 	log := r.cfg.Logger.With("generation", gen.ID)
 	wctx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
@@ -297,7 +313,12 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 			trackers[topic][pa.ID] = t
 			end := int64(-1)
 			if ends != nil {
-				end = ends[topic][pa.ID]
+				lr := ends[topic][pa.ID]
+				end = lr.end
+				if start < 0 {
+					// No committed offset: the group starts at the log start.
+					start = lr.first
+				}
 				remaining.Add(1)
 			}
 			f := &fetcher{r: r, topic: topic, partition: pa.ID, start: start, end: end, tracker: t, shards: shards, sink: snk}
@@ -553,6 +574,15 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	if len(m.Value) > cfg.MaxMessageBytes {
 		return f.dead(ctx, m, ack, reasonOversize, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d", len(m.Value), cfg.MaxMessageBytes))
 	}
+	if f.topic == cfg.SpendTopic {
+		sp, err := f.r.dec.AdSpend(m.Value)
+		if err != nil {
+			f.r.st.invalid.Add(1)
+			return f.dead(ctx, m, ack, reasonInvalid, err.Error())
+		}
+		f.r.st.spend.Add(1)
+		return f.send(ctx, &unit{spend: []schemas.AdSpend{sp}, acks: []ackRef{ack}})
+	}
 	if isTP {
 		it.kind = kindTouchpoint
 		if it.tp, err = f.r.dec.Touchpoint(m.Value); err == nil {
@@ -581,7 +611,11 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 }
 
 func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack ackRef, reason, msg string) bool {
-	u := &unit{dead: []deadLetter{{msg: *m, reason: reason, err: msg}}, acks: []ackRef{ack}}
+	return f.send(ctx, &unit{dead: []deadLetter{{msg: *m, reason: reason, err: msg}}, acks: []ackRef{ack}})
+}
+
+// send hands a unit that needs no shard straight to the sink.
+func (f *fetcher) send(ctx context.Context, u *unit) bool {
 	select {
 	case f.sink.in <- sinkMsg{u: u, shard: -1}:
 		return true

@@ -12,6 +12,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/attributor/attributor/schemas"
 )
 
 // ackRef marks one fetched message durable once its unit is written.
@@ -48,11 +50,14 @@ type unit struct {
 	tps     []tpRow
 	convs   []convRow
 	credits []creditRow
+	spend   []schemas.AdSpend
 	dead    []deadLetter
 	acks    []ackRef
 }
 
-func (u *unit) rows() int { return len(u.tps) + len(u.convs) + len(u.credits) + len(u.dead) }
+func (u *unit) rows() int {
+	return len(u.tps) + len(u.convs) + len(u.credits) + len(u.spend) + len(u.dead)
+}
 func (u *unit) empty() bool {
 	return u.rows() == 0 && len(u.acks) == 0
 }
@@ -88,6 +93,7 @@ type sink struct {
 	tps      []tpRow
 	convs    []convRow
 	credits  []creditRow
+	spend    []schemas.AdSpend
 	dead     []deadLetter
 	acks     []ackRef
 	seqs     map[int]uint64
@@ -105,7 +111,9 @@ func newSink(conn driver.Conn, db string, dlq *kafka.Writer, shards int, cfg *Co
 	}
 }
 
-func (s *sink) size() int { return len(s.tps) + len(s.convs) + len(s.credits) + len(s.dead) }
+func (s *sink) size() int {
+	return len(s.tps) + len(s.convs) + len(s.credits) + len(s.spend) + len(s.dead)
+}
 
 // run consumes units until ctx ends. Rows not yet durable when ctx ends are
 // dropped unacknowledged: their offsets stay uncommitted and they are
@@ -126,6 +134,7 @@ func (s *sink) run(ctx context.Context) {
 			s.tps = append(s.tps, u.tps...)
 			s.convs = append(s.convs, u.convs...)
 			s.credits = append(s.credits, u.credits...)
+			s.spend = append(s.spend, u.spend...)
 			s.dead = append(s.dead, u.dead...)
 			s.acks = append(s.acks, u.acks...)
 			if m.seq > s.seqs[m.shard] {
@@ -185,7 +194,7 @@ func (s *sink) flush(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	s.stats.rawRows.Add(int64(len(s.tps) + len(s.convs)))
+	s.stats.rawRows.Add(int64(len(s.tps) + len(s.convs) + len(s.spend)))
 	s.stats.creditedRows.Add(int64(len(s.credits)))
 	s.stats.deadLetters.Add(int64(len(s.dead)))
 	for _, a := range s.acks {
@@ -197,8 +206,9 @@ func (s *sink) flush(ctx context.Context) error {
 	clear(s.tps)
 	clear(s.convs)
 	clear(s.credits)
+	clear(s.spend)
 	clear(s.dead)
-	s.tps, s.convs, s.credits, s.dead, s.acks = s.tps[:0], s.convs[:0], s.credits[:0], s.dead[:0], s.acks[:0]
+	s.tps, s.convs, s.credits, s.spend, s.dead, s.acks = s.tps[:0], s.convs[:0], s.credits[:0], s.spend[:0], s.dead[:0], s.acks[:0]
 	s.deadSent = false
 	return nil
 }
@@ -209,6 +219,9 @@ func (s *sink) write(ctx context.Context) error {
 			return err
 		}
 		s.deadSent = true
+	}
+	if err := insertSpend(ctx, s.conn, s.db, s.spend, "topic"); err != nil {
+		return err
 	}
 	return insertRows(ctx, s.conn, s.db, s.tps, s.convs, s.credits)
 }

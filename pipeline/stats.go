@@ -10,6 +10,7 @@ import (
 type stats struct {
 	touchpoints     atomic.Int64 // valid touchpoints consumed
 	conversions     atomic.Int64 // valid conversions consumed
+	spend           atomic.Int64 // valid ad-spend events consumed
 	invalid         atomic.Int64 // events dead-lettered as unusable
 	tooLate         atomic.Int64 // touchpoints beyond the re-attribution horizon
 	duplicates      atomic.Int64 // events already seen (by event_id)
@@ -34,6 +35,7 @@ type stats struct {
 type Snapshot struct {
 	Elapsed                  time.Duration
 	Touchpoints, Conversions int64
+	Spend                    int64
 	Invalid, TooLate         int64
 	Duplicates               int64
 	Attributed, Reattributed int64
@@ -54,6 +56,7 @@ func (s *stats) snapshot() Snapshot {
 		Elapsed:        time.Since(s.started),
 		Touchpoints:    s.touchpoints.Load(),
 		Conversions:    s.conversions.Load(),
+		Spend:          s.spend.Load(),
 		Invalid:        s.invalid.Load(),
 		TooLate:        s.tooLate.Load(),
 		Duplicates:     s.duplicates.Load(),

@@ -76,6 +76,7 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 				s := r.Snapshot()
 				o.Observe(s.Touchpoints, metric.WithAttributes(attrString(attrTopic, r.cfg.TouchpointsTopic)))
 				o.Observe(s.Conversions, metric.WithAttributes(attrString(attrTopic, r.cfg.ConversionsTopic)))
+				o.Observe(s.Spend, metric.WithAttributes(attrString(attrTopic, r.cfg.SpendTopic)))
 				return nil
 			}))
 	}

@@ -97,6 +97,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		tpTopic    = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", "touchpoints", "touchpoints `topic`")
 		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", "conversions", "conversions `topic`")
 		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", "attributor.dlq", "dead-letter `topic`")
+		spendTopic = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", "ad_spend", "ad-spend `topic` (optional: consumed when it exists)")
 		group      = e.String("group", "ATTRIBUTOR_GROUP", "attributor", "consumer `group`")
 		kafkaSec   = addKafkaSecurityFlags(e)
 		svc        = addServiceFlags(e)
@@ -136,7 +137,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := pipeline.Config{
-		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, Group: *group, Kafka: sec,
+		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, Group: *group, Kafka: sec,
 		ClickHouse: chCfg, Attribution: attrCfg(),
 		AllowedLateness: *lateness, Horizon: *horizon, SessionGap: *sessionGap,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
@@ -222,8 +223,8 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 	var last pipeline.Snapshot
 	return func(s pipeline.Snapshot) {
-		events := s.Touchpoints + s.Conversions + s.Invalid
-		prev := last.Touchpoints + last.Conversions + last.Invalid
+		events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid
+		prev := last.Touchpoints + last.Conversions + last.Spend + last.Invalid
 		rate := 0.0
 		if dt := (s.Elapsed - last.Elapsed).Seconds(); dt > 0 {
 			rate = float64(events-prev) / dt
@@ -235,9 +236,9 @@ func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 }
 
 func printSummary(w io.Writer, s pipeline.Snapshot) {
-	events := s.Touchpoints + s.Conversions + s.Invalid
-	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters\n",
-		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Invalid, s.Duplicates, s.TooLate,
+	events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid
+	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters\n",
+		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate,
 		s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters)
 }
 
