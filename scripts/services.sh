@@ -357,12 +357,15 @@ prepare() {
   fi
 }
 
+# want SERVICE: whether the command's optional service argument selects it.
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+
 cmd_up() {
-  local k c
+  local k=skip c=skip
   ensure_packages
   mkdir -p "$RUN" "$CACHE"
-  k=$(prepare kafka kafka_answering "$KAFKA_PID" kafka.Kafka "$KAFKA_PORT") || exit 1
-  c=$(prepare clickhouse ch_answering "$CH_PID" clickhouse "$CH_TCP_PORT") || exit 1
+  if want kafka; then k=$(prepare kafka kafka_answering "$KAFKA_PID" kafka.Kafka "$KAFKA_PORT") || exit 1; fi
+  if want clickhouse; then c=$(prepare clickhouse ch_answering "$CH_PID" clickhouse "$CH_TCP_PORT") || exit 1; fi
   if [ "$c" = start ] && port_open 127.0.0.1 "$CH_HTTP_PORT"; then
     die "clickhouse: port $CH_HTTP_PORT is taken by something that does not answer as clickhouse"
   fi
@@ -391,8 +394,8 @@ cmd_status() {
 }
 
 cmd_down() {
-  stop_pid kafka "$KAFKA_PID" kafka.Kafka kafka_answering
-  stop_pid clickhouse "$CH_PID" clickhouse ch_answering
+  if want kafka; then stop_pid kafka "$KAFKA_PID" kafka.Kafka kafka_answering; fi
+  if want clickhouse; then stop_pid clickhouse "$CH_PID" clickhouse ch_answering; fi
 }
 
 cmd_reset() {
@@ -401,10 +404,17 @@ cmd_reset() {
   rm -rf "$KAFKA_RUN" "$CH_RUN"
 }
 
+# An optional second argument limits up and down to one service (the fault
+# tests stop and start ClickHouse or Kafka alone).
+ONLY=${2:-}
+case "$ONLY" in
+  ""|kafka|clickhouse) ;;
+  *) echo "usage: $0 up|down|status|reset [kafka|clickhouse]" >&2; exit 2 ;;
+esac
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  reset) cmd_reset ;;
-  *) echo "usage: $0 up|down|status|reset" >&2; exit 2 ;;
+  reset) ONLY=""; cmd_reset ;;
+  *) echo "usage: $0 up|down|status|reset [kafka|clickhouse]" >&2; exit 2 ;;
 esac
