@@ -89,6 +89,31 @@ func testKafka(t *testing.T) string {
 	return addr
 }
 
+// deleteTopics removes the topics a test made, so that runs do not pile
+// them up on a shared broker.
+func deleteTopics(t *testing.T, addr string, topics ...string) {
+	conn, err := kafka.Dial("tcp", addr)
+	if err != nil {
+		t.Logf("delete topics: %v", err)
+		return
+	}
+	defer conn.Close()
+	controller, err := conn.Controller()
+	if err != nil {
+		t.Logf("delete topics: %v", err)
+		return
+	}
+	cc, err := kafka.Dial("tcp", net.JoinHostPort(controller.Host, fmt.Sprint(controller.Port)))
+	if err != nil {
+		t.Logf("delete topics: %v", err)
+		return
+	}
+	defer cc.Close()
+	if err := cc.DeleteTopics(topics...); err != nil {
+		t.Logf("delete topics %v: %v", topics, err)
+	}
+}
+
 // readTopic reads every message of topic, partition by partition.
 func readTopic(t *testing.T, addr, topic string, partitions int) [][]kafka.Message {
 	t.Helper()
@@ -149,6 +174,7 @@ func TestGenerateCommandKafka(t *testing.T) {
 	addr := testKafka(t)
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	tpTopic, cvTopic := "test-generate-tp-"+suffix, "test-generate-cv-"+suffix
+	t.Cleanup(func() { deleteTopics(t, addr, tpTopic, cvTopic) })
 	dir := t.TempDir()
 	const partitions = 3
 	code, _, stderr := runSubcommand("generate", "--seed", "2", "--users", "1500", "--out", dir,

@@ -17,6 +17,7 @@ const (
 	DefaultConversionsTopic = "conversions"
 	DefaultBatchSize        = 5000
 	DefaultBatchTimeout     = 10 * time.Millisecond
+	DefaultQueue            = 20_000
 )
 
 // KafkaConfig configures a KafkaProducer. The zero value of a field means its
@@ -27,11 +28,15 @@ type KafkaConfig struct {
 	// TouchpointsTopic and ConversionsTopic receive the two kinds of events.
 	// Default "touchpoints" and "conversions".
 	TouchpointsTopic, ConversionsTopic string
-	// BatchSize is the number of messages sent per produce call and per
-	// partition batch. Default 5000.
+	// BatchSize is the largest batch of messages sent to one partition.
+	// Default 5000.
 	BatchSize int
 	// BatchTimeout bounds how long a partial partition batch waits. Default 10ms.
 	BatchTimeout time.Duration
+	// Queue is the number of messages of a topic queued before they are
+	// produced, in one synchronous call that waits for the acks. Default
+	// 20000: enough to fill a batch of each of 4 partitions.
+	Queue int
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -48,6 +53,9 @@ func (c KafkaConfig) WithDefaults() KafkaConfig {
 	if c.BatchTimeout == 0 {
 		c.BatchTimeout = DefaultBatchTimeout
 	}
+	if c.Queue == 0 {
+		c.Queue = DefaultQueue
+	}
 	return c
 }
 
@@ -60,7 +68,7 @@ type KafkaProducer struct {
 	writers [Conversion + 1]*kafka.Writer
 	batches [Conversion + 1][]kafka.Message
 	arena   []byte // holds the keys and values of the messages being batched
-	size    int
+	queue   int    // messages per topic per produce call
 	written int64
 }
 
@@ -73,7 +81,10 @@ func NewKafkaProducer(ctx context.Context, cfg KafkaConfig) (*KafkaProducer, err
 	if cfg.BatchSize < 0 {
 		return nil, fmt.Errorf("kafka: batch_size: must be > 0, got %d", cfg.BatchSize)
 	}
-	p := &KafkaProducer{ctx: ctx, size: cfg.BatchSize}
+	if cfg.Queue < 0 {
+		return nil, fmt.Errorf("kafka: queue: must be > 0, got %d", cfg.Queue)
+	}
+	p := &KafkaProducer{ctx: ctx, queue: cfg.Queue}
 	for k, topic := range map[Kind]string{Touchpoint: cfg.TouchpointsTopic, Conversion: cfg.ConversionsTopic} {
 		p.writers[k] = &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Addr),
@@ -88,8 +99,8 @@ func NewKafkaProducer(ctx context.Context, cfg KafkaConfig) (*KafkaProducer, err
 	return p, nil
 }
 
-// Write queues one event, sending its topic's batch when it is full. It is
-// a Sink.
+// Write queues one event, producing its topic's queue when it is full. It
+// is a Sink.
 func (p *KafkaProducer) Write(kind Kind, key string, value []byte) error {
 	if kind != Touchpoint && kind != Conversion {
 		return fmt.Errorf("kafka: unknown kind %v", kind)
@@ -103,7 +114,7 @@ func (p *KafkaProducer) Write(kind Kind, key string, value []byte) error {
 	p.arena = append(p.arena, value...)
 	k, v := p.arena[n:n+len(key):n+len(key)], p.arena[n+len(key):len(p.arena):len(p.arena)]
 	p.batches[kind] = append(p.batches[kind], kafka.Message{Key: k, Value: v})
-	if len(p.batches[kind]) >= p.size {
+	if len(p.batches[kind]) >= p.queue {
 		return p.send(kind)
 	}
 	return nil
