@@ -4,6 +4,10 @@
 // revenue depend on the channel mix, and the duplicates that producer
 // retries cause. The same Config gives byte-identical events, so generated
 // files and topics can be regenerated instead of stored.
+//
+// Events come out in timestamp order across all users, except the re-sent
+// duplicates: a copy is emitted 0.2 to 5 s after the original's timestamp,
+// with the original's bytes, as a producer retry would.
 package generate
 
 import (
