@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	sjson "github.com/segmentio/encoding/json"
 	"math"
 	"strings"
 	"time"
@@ -31,28 +32,28 @@ const (
 // in wireConversion rather than embedded, because encoding/json would name a
 // field of an embedded struct "wireIdentity.event_id" in its errors.)
 type wireTouchpoint struct {
-	EventID     *string         `json:"event_id"`
-	UserID      *string         `json:"user_id"`
-	AnonymousID *string         `json:"anonymous_id"`
+	EventID     string          `json:"event_id"`
+	UserID      string          `json:"user_id"`
+	AnonymousID string          `json:"anonymous_id"`
 	Timestamp   json.RawMessage `json:"timestamp"`
-	Interaction *string         `json:"interaction"`
-	Channel     *string         `json:"channel"`
-	Source      *string         `json:"source"`
-	Medium      *string         `json:"medium"`
-	Campaign    *string         `json:"campaign"`
-	Cost        *float64        `json:"cost"`
+	Interaction string          `json:"interaction"`
+	Channel     string          `json:"channel"`
+	Source      string          `json:"source"`
+	Medium      string          `json:"medium"`
+	Campaign    string          `json:"campaign"`
+	Cost        float64         `json:"cost"`
 }
 
 // wireConversion is a conversion as it travels. Touchpoint fields are not
 // part of it: like any unknown field, they are ignored.
 type wireConversion struct {
-	EventID        *string         `json:"event_id"`
-	UserID         *string         `json:"user_id"`
-	AnonymousID    *string         `json:"anonymous_id"`
+	EventID        string          `json:"event_id"`
+	UserID         string          `json:"user_id"`
+	AnonymousID    string          `json:"anonymous_id"`
 	Timestamp      json.RawMessage `json:"timestamp"`
-	ConversionType *string         `json:"conversion_type"`
-	Revenue        *float64        `json:"revenue"`
-	Currency       *string         `json:"currency"`
+	ConversionType string          `json:"conversion_type"`
+	Revenue        float64         `json:"revenue"`
+	Currency       string          `json:"currency"`
 }
 
 // Decoder turns JSON bytes into validated events. The zero value is not
@@ -85,33 +86,30 @@ func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 	// Absent, null and "" mean the default, click. Values are case-sensitive,
 	// as in the JSON Schema's enum.
 	tp.Interaction = InteractionClick
-	if w.Interaction != nil {
-		switch *w.Interaction {
+	{
+		switch w.Interaction {
 		case InteractionClick, "":
 		case InteractionImpression:
 			tp.Interaction = InteractionImpression
 		default:
-			return Touchpoint{}, fieldErr("interaction", "must be %q or %q, got %q", InteractionClick, InteractionImpression, clip(*w.Interaction))
+			return Touchpoint{}, fieldErr("interaction", "must be %q or %q, got %q", InteractionClick, InteractionImpression, clip(w.Interaction))
 		}
 	}
 	for _, f := range [...]struct {
 		name string
-		src  *string
+		src  string
 		dst  *string
 	}{{"channel", w.Channel, &tp.Channel}, {"source", w.Source, &tp.Source}, {"medium", w.Medium, &tp.Medium}, {"campaign", w.Campaign, &tp.Campaign}} {
-		if f.src == nil {
-			continue
-		}
-		if err := checkText(f.name, *f.src, MaxTextLength); err != nil {
+		if err := checkText(f.name, f.src, MaxTextLength); err != nil {
 			return Touchpoint{}, err
 		}
-		*f.dst = *f.src
+		*f.dst = f.src
 	}
-	if w.Cost != nil {
-		if err := checkMoney("cost", *w.Cost); err != nil {
+	if w.Cost != 0 {
+		if err := checkMoney("cost", w.Cost); err != nil {
 			return Touchpoint{}, err
 		}
-		tp.Cost = *w.Cost
+		tp.Cost = w.Cost
 	}
 	if tp.Channel == "" {
 		tp.Channel = d.channels.Channel(tp.Source, tp.Medium)
@@ -132,23 +130,23 @@ func (d *Decoder) Conversion(b []byte) (Conversion, error) {
 		return Conversion{}, err
 	}
 	cv.ConversionType = DefaultConversionType
-	if w.ConversionType != nil && *w.ConversionType != "" {
-		if err := checkText("conversion_type", *w.ConversionType, MaxTextLength); err != nil {
+	if w.ConversionType != "" {
+		if err := checkText("conversion_type", w.ConversionType, MaxTextLength); err != nil {
 			return Conversion{}, err
 		}
-		cv.ConversionType = *w.ConversionType
+		cv.ConversionType = w.ConversionType
 	}
-	if w.Revenue != nil {
-		if err := checkMoney("revenue", *w.Revenue); err != nil {
+	if w.Revenue != 0 {
+		if err := checkMoney("revenue", w.Revenue); err != nil {
 			return Conversion{}, err
 		}
-		cv.RevenueMicros = ToMicros(*w.Revenue)
+		cv.RevenueMicros = ToMicros(w.Revenue)
 	}
-	if w.Currency != nil {
-		if err := checkText("currency", *w.Currency, MaxTextLength); err != nil {
+	if w.Currency != "" {
+		if err := checkText("currency", w.Currency, MaxTextLength); err != nil {
 			return Conversion{}, err
 		}
-		cv.Currency = *w.Currency
+		cv.Currency = w.Currency
 	}
 	return cv, nil
 }
@@ -165,18 +163,29 @@ func unmarshal(b []byte, w any) error {
 	if b[0] != '{' {
 		return fieldErr("json", "not a JSON object")
 	}
-	if err := json.Unmarshal(b, w); err != nil {
+	if err := sjson.Unmarshal(b, w); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			kind := jsonKind(te.Type.Kind().String())
-			if kind == "number" && strings.HasPrefix(te.Value, "number") {
-				return fieldErr(te.Field, "number out of range: %s", clip(strings.TrimPrefix(te.Value, "number ")))
+			if v := numericValue(te.Value); kind == "number" && v != "" {
+				return fieldErr(te.Field, "number out of range: %s", clip(strings.TrimRight(v, "}] \t\r\n,")))
 			}
 			return fieldErr(te.Field, "must be a %s, got %s", kind, te.Value)
 		}
 		return fieldErr("json", "invalid: %v", err)
 	}
 	return nil
+}
+
+// numericValue returns the number of a type error whose value is a JSON
+// number that did not fit its field (encoding/json words it "number 1e400",
+// segmentio/encoding quotes the raw bytes), or "" for any other value.
+func numericValue(v string) string {
+	v = strings.Trim(strings.TrimPrefix(v, "number "), `"`)
+	if v != "" && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
+		return v
+	}
+	return ""
 }
 
 func jsonKind(goKind string) string {
@@ -191,25 +200,21 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-func identity(rawEventID, rawUserID, rawAnonID *string, rawTimestamp json.RawMessage) (eventID, userID, anonID string, timeMs int64, err error) {
-	if rawEventID == nil || *rawEventID == "" {
+func identity(rawEventID, rawUserID, rawAnonID string, rawTimestamp json.RawMessage) (eventID, userID, anonID string, timeMs int64, err error) {
+	if rawEventID == "" {
 		return "", "", "", 0, fieldErr("event_id", "required")
 	}
-	if err := checkText("event_id", *rawEventID, MaxIDLength); err != nil {
+	if err := checkText("event_id", rawEventID, MaxIDLength); err != nil {
 		return "", "", "", 0, err
 	}
-	if rawUserID != nil {
-		if err := checkText("user_id", *rawUserID, MaxIDLength); err != nil {
-			return "", "", "", 0, err
-		}
-		userID = *rawUserID
+	if err := checkText("user_id", rawUserID, MaxIDLength); err != nil {
+		return "", "", "", 0, err
 	}
-	if rawAnonID != nil {
-		if err := checkText("anonymous_id", *rawAnonID, MaxIDLength); err != nil {
-			return "", "", "", 0, err
-		}
-		anonID = *rawAnonID
+	userID = rawUserID
+	if err := checkText("anonymous_id", rawAnonID, MaxIDLength); err != nil {
+		return "", "", "", 0, err
 	}
+	anonID = rawAnonID
 	if userID == "" && anonID == "" {
 		return "", "", "", 0, fieldErr("user_id", "user_id or anonymous_id is required")
 	}
@@ -217,7 +222,7 @@ func identity(rawEventID, rawUserID, rawAnonID *string, rawTimestamp json.RawMes
 	if err != nil {
 		return "", "", "", 0, err
 	}
-	return *rawEventID, userID, anonID, timeMs, nil
+	return rawEventID, userID, anonID, timeMs, nil
 }
 
 // parseTimestamp accepts an RFC 3339 string (optional fraction; the offset,
@@ -230,7 +235,9 @@ func parseTimestamp(raw json.RawMessage) (int64, error) {
 	switch raw[0] {
 	case '"':
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+			s = string(raw[1 : len(raw)-1]) // the common case: no escapes to undo
+		} else if err := sjson.Unmarshal(raw, &s); err != nil {
 			return 0, fieldErr("timestamp", "invalid string")
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
