@@ -32,8 +32,7 @@ type Env struct {
 	// CH is a connection for the test's own queries.
 	CH driver.Conn
 
-	client *kafka.Client
-	logs   *testLog
+	logs *testLog
 }
 
 // Options shape an Env. Zero fields take the defaults noted.
@@ -64,8 +63,7 @@ func New(t testing.TB, opt Options) *Env {
 		Services: svc, t: t, Name: name,
 		Touchpoints: "t." + name + ".touchpoints", Conversions: "t." + name + ".conversions", DLQ: "t." + name + ".dlq",
 		Group: "t." + name, Database: "t_" + name,
-		client: &kafka.Client{Addr: kafka.TCP(svc.Kafka), Timeout: 15 * time.Second},
-		logs:   &testLog{t: t},
+		logs: &testLog{t: t},
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{svc.ClickHouse}, DialTimeout: 5 * time.Second, ReadTimeout: time.Minute})
 	if err != nil {
@@ -145,7 +143,9 @@ func (e *Env) cleanup() {
 	if err := e.CH.Exec(ctx, "DROP DATABASE IF EXISTS "+e.Database); err != nil {
 		e.t.Errorf("cleanup: drop database %s: %v", e.Database, err)
 	}
-	resp, err := e.client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ}})
+	client, done := e.kafkaClient()
+	defer done()
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ}})
 	if err != nil {
 		e.t.Errorf("cleanup: delete topics: %v", err)
 	} else {
@@ -157,10 +157,19 @@ func (e *Env) cleanup() {
 	}
 	// The group is empty once every member left; deleting it keeps the
 	// broker's group list short. A group still in use is left alone.
-	_, _ = e.client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{e.Group}})
+	_, _ = client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{e.Group}})
 }
 
 func getenvBool(k string) bool {
 	v := strings.ToLower(strings.TrimSpace(getenv(k, "")))
 	return v != "" && v != "0" && v != "false"
+}
+
+// kafkaClient returns a client with a transport of its own, and the func
+// that closes it. kafka-go answers metadata requests from a per-transport
+// cache refreshed every 6s, which does not know a topic that another
+// transport (the Runner's) created since: a fresh transport sees it.
+func (e *Env) kafkaClient() (*kafka.Client, func()) {
+	tr := &kafka.Transport{DialTimeout: 5 * time.Second}
+	return &kafka.Client{Addr: kafka.TCP(e.Kafka), Timeout: 15 * time.Second, Transport: tr}, tr.CloseIdleConnections
 }

@@ -16,7 +16,9 @@ func (e *Env) CreateTopic(topic string, partitions int) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := e.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
+	client, done := e.kafkaClient()
+	defer done()
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
 	if err != nil {
 		e.t.Fatalf("create topic %s: %v", topic, err)
 	}
@@ -24,7 +26,7 @@ func (e *Env) CreateTopic(topic string, partitions int) {
 		e.t.Fatalf("create topic %s: %v", topic, err)
 	}
 	for {
-		md, err := e.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions {
 			led := 0
 			for _, p := range md.Topics[0].Partitions {
@@ -52,8 +54,11 @@ func (e *Env) Produce(topic string, msgs []Msg) {
 	if len(msgs) == 0 {
 		return
 	}
+	tr := &kafka.Transport{DialTimeout: 5 * time.Second} // a fresh metadata cache: see kafkaClient
+	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(e.Kafka),
+		Transport:    tr,
 		Topic:        topic,
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
@@ -92,7 +97,9 @@ func (e *Env) ReadTopic(topic string, want int, timeout time.Duration) []kafka.M
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	md, err := e.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	client, done := e.kafkaClient()
+	defer done()
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
 		e.t.Fatalf("read topic %s: metadata: %v %+v", topic, err, md)
 	}
@@ -140,7 +147,9 @@ func (e *Env) EndOffsets(topic string) map[int]int64 {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	md, err := e.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	client, done := e.kafkaClient()
+	defer done()
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
 		e.t.Fatalf("end offsets of %s: metadata: %v", topic, err)
 	}
@@ -148,7 +157,7 @@ func (e *Env) EndOffsets(topic string) map[int]int64 {
 	for _, p := range md.Topics[0].Partitions {
 		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p.ID))
 	}
-	resp, err := e.client.ListOffsets(ctx, req)
+	resp, err := client.ListOffsets(ctx, req)
 	if err != nil {
 		e.t.Fatalf("end offsets of %s: %v", topic, err)
 	}
@@ -169,11 +178,13 @@ func (e *Env) CommittedOffsets(topic string) map[int]int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	ends := e.EndOffsets(topic)
+	client, done := e.kafkaClient()
+	defer done()
 	var parts []int
 	for p := range ends {
 		parts = append(parts, p)
 	}
-	resp, err := e.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: e.Group, Topics: map[string][]int{topic: parts}})
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: e.Group, Topics: map[string][]int{topic: parts}})
 	if err != nil {
 		e.t.Fatalf("committed offsets of %s: %v", topic, err)
 	}
