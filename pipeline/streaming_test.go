@@ -29,11 +29,25 @@ func equalReplay(t *testing.T, env *pipelinetest.Env, ev pipelinetest.Events) {
 func TestStreamingEqualsReplay(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{})
 	bad := pipelinetest.InvalidMessages()
-	ev := pipelinetest.Generate(t, generate.Config{Seed: 7, Users: 3000}).WithInvalid(bad)
+	ev := pipelinetest.Generate(t, generate.Config{Seed: 7, Users: 3000}).With(pipelinetest.EdgeCases()).WithInvalid(bad)
 	env.ProduceEvents(ev)
 
 	snap := pipelinetest.RunUntilCaughtUp(t, env.Config())
 	equalReplay(t, env, ev)
+	edge := map[string]int{}
+	for _, r := range env.Credited() {
+		if strings.HasPrefix(r.ConversionID, "edge-") && r.Model == "linear" {
+			edge[r.ConversionID+" "+r.TouchpointID]++
+		}
+	}
+	for _, k := range []string{"edge-none-cv ", "edge-tie-cv edge-tie-tp1", "edge-split-cv edge-split-tp1", "edge-split-cv edge-split-tp2", "edge-split-cv edge-split-tp3"} {
+		if edge[k] != 1 {
+			t.Errorf("edge cases: linear row %q appears %d times, want once (all: %v)", k, edge[k], edge)
+		}
+	}
+	if len(edge) != 5 {
+		t.Errorf("edge cases: linear rows %v, want exactly 5", edge)
+	}
 
 	if snap.Invalid != int64(len(bad)) || snap.DeadLetters != int64(len(bad)) {
 		t.Errorf("counters: %d invalid, %d dead letters; want %d of each", snap.Invalid, snap.DeadLetters, len(bad))

@@ -2,7 +2,11 @@ package pipelinetest
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/attributor/attributor/pipeline/generate"
 	"github.com/attributor/attributor/schemas"
@@ -109,4 +113,66 @@ func Revenues(ev Events) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// EdgeCases are valid events that generated traffic lacks, at hour 12 of
+// generate.DefaultStart: a conversion without any touchpoint (credited to
+// "(none)"), a conversion at the very millisecond of a touchpoint (which
+// is on its path) followed 1 ms later by one that is not, and a revenue that
+// three touchpoints cannot split evenly.
+func EdgeCases() Events {
+	at := func(ms int64) string {
+		return time.UnixMilli(generate.DefaultStart.UnixMilli() + 12*3600_000 + ms).UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	m := func(key, format string, args ...any) Msg {
+		return Msg{Key: []byte(key), Value: []byte(fmt.Sprintf(format, args...))}
+	}
+	return Events{
+		Touchpoints: []Msg{
+			m("edge-tie", `{"event_id":"edge-tie-tp1","user_id":"edge-tie","timestamp":%q,"source":"google","medium":"cpc","campaign":"brand"}`, at(0)),
+			m("edge-split", `{"event_id":"edge-split-tp1","anonymous_id":"edge-split","timestamp":%q,"source":"newsletter","medium":"email"}`, at(1000)),
+			m("edge-split", `{"event_id":"edge-split-tp2","anonymous_id":"edge-split","timestamp":%q,"channel":"direct"}`, at(2000)),
+			m("edge-split", `{"event_id":"edge-split-tp3","anonymous_id":"edge-split","timestamp":%q,"source":"gdn","medium":"display","interaction":"impression"}`, at(3000)),
+			m("edge-tie", `{"event_id":"edge-tie-tp2","user_id":"edge-tie","timestamp":%q,"source":"bing","medium":"cpc"}`, at(60_001)),
+		},
+		Conversions: []Msg{
+			m("edge-none", `{"event_id":"edge-none-cv","user_id":"edge-none","timestamp":%q,"revenue":12.5,"currency":"EUR"}`, at(500)),
+			m("edge-split", `{"event_id":"edge-split-cv","anonymous_id":"edge-split","timestamp":%q,"conversion_type":"purchase","revenue":100.000001,"currency":"EUR"}`, at(4000)),
+			m("edge-tie", `{"event_id":"edge-tie-cv","user_id":"edge-tie","timestamp":%q,"revenue":10,"currency":"EUR"}`, at(60_000)),
+		},
+	}
+}
+
+// With returns ev with more's events inserted in timestamp order: each
+// goes before the first event of its topic that is later than it.
+func (ev Events) With(more Events) Events {
+	return Events{Touchpoints: insertByTime(ev.Touchpoints, more.Touchpoints), Conversions: insertByTime(ev.Conversions, more.Conversions)}
+}
+
+func insertByTime(msgs, more []Msg) []Msg {
+	out := slices.Clone(msgs)
+	for _, m := range more {
+		t := timeOf(m)
+		i := slices.IndexFunc(out, func(x Msg) bool { return timeOf(x) > t })
+		if i < 0 {
+			i = len(out)
+		}
+		out = slices.Insert(out, i, m)
+	}
+	return out
+}
+
+// timeOf returns the timestamp of an event, or -1 when it has none.
+func timeOf(m Msg) int64 {
+	var w struct {
+		Timestamp string `json:"timestamp"`
+	}
+	if json.Unmarshal(m.Value, &w) != nil {
+		return -1
+	}
+	t, err := time.Parse(time.RFC3339Nano, w.Timestamp)
+	if err != nil {
+		return -1
+	}
+	return t.UnixMilli()
 }
