@@ -246,19 +246,36 @@ func civil(days int64) (y, m, d int64) {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe marks the bytes that a JSON string holds as they are: printable
+// ASCII but the quote and the backslash.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONString appends s as a JSON string, escaping like encoding/json
 // except for HTML characters: quotes, backslashes, control characters,
 // U+2028 and U+2029; invalid UTF-8 becomes U+FFFD.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
+	i := 0
+	for i < len(s) && jsonSafe[s[i]] {
+		i++
+	}
+	if i == len(s) { // the usual case: nothing to escape
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
