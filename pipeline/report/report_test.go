@@ -1,0 +1,204 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attributor/attributor/schemas"
+)
+
+// Every report reads a view that `attributor migrate` creates, and orders
+// by columns it has.
+func TestRegistry(t *testing.T) {
+	stmts, err := schemas.DDL("db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ddl strings.Builder
+	for _, s := range stmts {
+		ddl.WriteString(s.SQL + "\n")
+	}
+	seen := map[string]bool{}
+	for _, r := range Reports() {
+		if seen[r.Name] {
+			t.Errorf("report %s registered twice", r.Name)
+		}
+		seen[r.Name] = true
+		if r.Summary == "" || len(r.Columns) == 0 {
+			t.Errorf("report %s: no summary or no columns", r.Name)
+		}
+		if !strings.Contains(ddl.String(), "CREATE VIEW IF NOT EXISTS db."+r.Name+" AS") {
+			t.Errorf("report %s: migrate creates no view %s", r.Name, r.Name)
+		}
+		if _, _, err := r.Query("db", Filter{}); err != nil {
+			t.Errorf("report %s: %v", r.Name, err)
+		}
+		names := map[string]bool{}
+		for _, c := range r.Columns {
+			if names[c.Name] {
+				t.Errorf("report %s: column %s twice", r.Name, c.Name)
+			}
+			names[c.Name] = true
+		}
+	}
+	if _, err := Lookup("nope"); err == nil || !strings.Contains(err.Error(), "channel_performance") {
+		t.Errorf("Lookup(nope) = %v, want an error listing the reports", err)
+	}
+}
+
+// Filter values reach ClickHouse only as arguments bound to placeholders.
+func TestQueryBindsFilters(t *testing.T) {
+	r, err := Lookup("channel_performance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := "x' OR 1=1 --"
+	sql, args, err := r.Query("attribution", Filter{From: "2026-11-01", To: "2026-11-30", Model: "linear", Channel: hostile, Limit: 7919})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{"2026-11-01", "2026-11-30", "linear", hostile, 7919}
+	if len(args) != len(want) || strings.Count(sql, "?") != len(want) {
+		t.Fatalf("args %v for %d placeholders, want %v:\n%s", args, strings.Count(sql, "?"), want, sql)
+	}
+	for i := range want {
+		if args[i] != want[i] {
+			t.Errorf("arg %d = %v, want %v", i, args[i], want[i])
+		}
+	}
+	for _, v := range []string{"2026-11", "linear", "OR 1=1", "7919"} {
+		if strings.Contains(sql, v) {
+			t.Errorf("the SQL text holds the filter value %q:\n%s", v, sql)
+		}
+	}
+	for _, frag := range []string{"FROM attribution.channel_performance", "date >= toDate(?) AND date <= toDate(?) AND model = ? AND channel = ?", "LIMIT ?"} {
+		if !strings.Contains(sql, frag) {
+			t.Errorf("SQL lacks %q:\n%s", frag, sql)
+		}
+	}
+
+	cohort, _ := Lookup("cohort_value")
+	sql, _, _ = cohort.Query("attribution", Filter{From: "2026-11-15"})
+	if !strings.Contains(sql, "date >= toStartOfMonth(toDate(?))") {
+		t.Errorf("cohort_value filters by month:\n%s", sql)
+	}
+	top, _ := Lookup("top_paths")
+	if _, args, _ := top.Query("attribution", Filter{}); len(args) != 1 || args[0] != 20 {
+		t.Errorf("top_paths default limit: args %v, want [20]", args)
+	}
+	if _, _, err := r.Query("attribution; DROP TABLE x", Filter{}); err == nil {
+		t.Error("an invalid database name was accepted")
+	}
+}
+
+func TestFilterValidate(t *testing.T) {
+	cp, _ := Lookup("channel_performance")
+	mc, _ := Lookup("model_comparison")
+	tp, _ := Lookup("top_paths")
+	for _, c := range []struct {
+		r     *Report
+		f     Filter
+		field string
+	}{
+		{cp, Filter{From: "2026-13-01"}, "from:"},
+		{cp, Filter{To: "yesterday"}, "to:"},
+		{cp, Filter{From: "1999-12-31"}, "from:"},
+		{cp, Filter{From: "2026-11-02", To: "2026-11-01"}, "to: 2026-11-01 is before"},
+		{cp, Filter{Model: "u_shaped"}, "model: unknown model"},
+		{mc, Filter{Model: "linear"}, "model: report model_comparison has no model column"},
+		{tp, Filter{Channel: "email"}, "channel: report top_paths has no channel column"},
+		{cp, Filter{Limit: -1}, "limit:"},
+	} {
+		err := c.f.Validate(c.r)
+		if err == nil || !strings.HasPrefix(err.Error(), c.field) {
+			t.Errorf("%s %+v: %v, want an error starting %q", c.r.Name, c.f, err, c.field)
+		}
+	}
+	if err := (Filter{From: "2026-11-01", To: "2026-11-01", Model: "linear", Channel: "email", Limit: 3}).Validate(cp); err != nil {
+		t.Errorf("a valid filter: %v", err)
+	}
+}
+
+func sampleResult() *Result {
+	tenth := 0.1
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	return &Result{
+		Columns: []Column{{Name: "channel", Kind: Text}, {Name: "day", Kind: Date}, {Name: "clicks", Kind: Count},
+			{Name: "conversions", Kind: Number}, {Name: "revenue", Kind: Money}, {Name: "ctr", Kind: Ratio}, {Name: "hours", Kind: Hours}},
+		Rows: [][]Value{
+			{{S: "paid_search"}, {T: day}, {I: 1234567}, {F: 12.345}, {F: 98765.4321}, {F: 0.123456}, {F: 1.25}},
+			{{S: "(none)"}, {T: day}, {I: 0}, {F: 1}, {F: -1234.5}, {Null: true}, {F: 0}},
+			{{S: `say "hi", bye`}, {T: day}, {I: 7}, {F: -0.001}, {F: tenth + 0.2}, {F: 2}, {F: 1000.04}},
+		},
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b bytes.Buffer
+	if err := sampleResult().Write(&b, Table); err != nil {
+		t.Fatal(err)
+	}
+	want := `channel        day            clicks  conversions    revenue      ctr    hours
+-------------  ----------  ---------  -----------  ---------  -------  -------
+paid_search    2026-11-27  1,234,567        12.35  98,765.43   12.35%      1.2
+(none)         2026-11-27          0         1.00  -1,234.50        -      0.0
+say "hi", bye  2026-11-27          7         0.00       0.30  200.00%  1,000.0
+`
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	(&Result{Columns: sampleResult().Columns}).WriteTable(&b)
+	if !strings.HasSuffix(b.String(), "(no rows)\n") {
+		t.Errorf("empty table:\n%s", b.String())
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	var b bytes.Buffer
+	if err := sampleResult().Write(&b, CSV); err != nil {
+		t.Fatal(err)
+	}
+	want := `channel,day,clicks,conversions,revenue,ctr,hours
+paid_search,2026-11-27,1234567,12.345,98765.4321,0.123456,1.25
+(none),2026-11-27,0,1,-1234.5,,0
+"say ""hi"", bye",2026-11-27,7,-0.001,0.30000000000000004,2,1000.04
+`
+	if b.String() != want {
+		t.Errorf("csv:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	var b bytes.Buffer
+	if err := sampleResult().Write(&b, JSON); err != nil {
+		t.Fatal(err)
+	}
+	want := `[
+  {"channel": "paid_search", "day": "2026-11-27", "clicks": 1234567, "conversions": 12.345, "revenue": 98765.4321, "ctr": 0.123456, "hours": 1.25},
+  {"channel": "(none)", "day": "2026-11-27", "clicks": 0, "conversions": 1, "revenue": -1234.5, "ctr": null, "hours": 0},
+  {"channel": "say \"hi\", bye", "day": "2026-11-27", "clicks": 7, "conversions": -0.001, "revenue": 0.30000000000000004, "ctr": 2, "hours": 1000.04}
+]
+`
+	if b.String() != want {
+		t.Errorf("json:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	(&Result{Columns: sampleResult().Columns}).WriteJSON(&b)
+	if b.String() != "[]\n" {
+		t.Errorf("empty json: %q", b.String())
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for _, s := range []string{"table", "csv", "json"} {
+		if f, err := ParseFormat(s); err != nil || string(f) != s {
+			t.Errorf("ParseFormat(%q) = %q, %v", s, f, err)
+		}
+	}
+	if _, err := ParseFormat("xml"); err == nil {
+		t.Error("ParseFormat(xml) succeeded")
+	}
+}

@@ -1,0 +1,76 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Value is one cell of a result. Which field holds it depends on the
+// column's Kind: S for Text, T for Date, I for Count, F for the others.
+// Null marks a ratio without a denominator.
+type Value struct {
+	S    string
+	T    time.Time
+	I    int64
+	F    float64
+	Null bool
+}
+
+// Result is what a report returned.
+type Result struct {
+	Columns []Column
+	Rows    [][]Value
+}
+
+// Run runs report r over the views of database db, narrowed by f.
+func Run(ctx context.Context, conn driver.Conn, db string, r *Report, f Filter) (*Result, error) {
+	query, args, err := r.Query(db, f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: %w", r.Name, err)
+	}
+	defer rows.Close()
+	res := &Result{Columns: r.Columns}
+	dest := make([]any, len(r.Columns))
+	floats := make([]*float64, len(r.Columns))
+	for rows.Next() {
+		row := make([]Value, len(r.Columns))
+		for i, c := range r.Columns {
+			switch c.Kind {
+			case Text:
+				dest[i] = &row[i].S
+			case Date:
+				dest[i] = &row[i].T
+			case Count:
+				dest[i] = &row[i].I
+			default:
+				dest[i] = &floats[i]
+			}
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("report %s: %w", r.Name, err)
+		}
+		for i, c := range r.Columns {
+			switch c.Kind {
+			case Text, Date, Count:
+			default:
+				if floats[i] == nil {
+					row[i].Null = true
+				} else {
+					row[i].F = *floats[i]
+				}
+			}
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("report %s: %w", r.Name, err)
+	}
+	return res, nil
+}
