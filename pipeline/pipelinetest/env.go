@@ -27,8 +27,11 @@ type Env struct {
 	// random suffix, safe in topic and database names.
 	Name                          string
 	Touchpoints, Conversions, DLQ string // topic names
-	Group                         string // consumer group
-	Database                      string // ClickHouse database, "t_<Name>"
+	// Spend is the optional ad-spend topic, never created here: reserving
+	// a name keeps the Runner off a shared "ad_spend" topic.
+	Spend    string
+	Group    string // consumer group
+	Database string // ClickHouse database, "t_<Name>"
 	// CH is a connection for the test's own queries.
 	CH driver.Conn
 
@@ -62,6 +65,7 @@ func New(t testing.TB, opt Options) *Env {
 	e := &Env{
 		Services: svc, t: t, Name: name,
 		Touchpoints: "t." + name + ".touchpoints", Conversions: "t." + name + ".conversions", DLQ: "t." + name + ".dlq",
+		Spend: "t." + name + ".spend",
 		Group: "t." + name, Database: "t_" + name,
 		logs: &testLog{t: t},
 	}
@@ -114,6 +118,7 @@ func (e *Env) Config() pipeline.Config {
 		TouchpointsTopic: e.Touchpoints,
 		ConversionsTopic: e.Conversions,
 		DLQTopic:         e.DLQ,
+		SpendTopic:       e.Spend,
 		Group:            e.Group,
 		ClickHouse:       pipeline.ClickHouseConfig{Addr: e.ClickHouse, Database: e.Database},
 		FlushInterval:    100 * time.Millisecond,
@@ -127,7 +132,7 @@ func (e *Env) Args() []string {
 	return []string{
 		"--brokers", e.Kafka, "--clickhouse", e.ClickHouse, "--database", e.Database,
 		"--touchpoints-topic", e.Touchpoints, "--conversions-topic", e.Conversions,
-		"--dlq-topic", e.DLQ, "--group", e.Group,
+		"--dlq-topic", e.DLQ, "--spend-topic", e.Spend, "--group", e.Group,
 	}
 }
 
@@ -145,7 +150,7 @@ func (e *Env) cleanup() {
 	}
 	client, done := e.kafkaClient()
 	defer done()
-	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ}})
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ, e.Spend}})
 	if err != nil {
 		e.t.Errorf("cleanup: delete topics: %v", err)
 	} else {
