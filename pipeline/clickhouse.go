@@ -297,3 +297,56 @@ func loadFrontiers(ctx context.Context, conn driver.Conn, db string) (map[int32]
 	}
 	return out, rows.Err()
 }
+
+// partitionSet binds partition numbers as a set, "(0, 1, 2)": a Go slice
+// would bind as an array, which ClickHouse 18.16 rejects on the right of IN.
+func partitionSet(partitions []int32) clickhouse.GroupSet {
+	set := clickhouse.GroupSet{Value: make([]any, len(partitions))}
+	for i, p := range partitions {
+		set.Value[i] = p
+	}
+	return set
+}
+
+// loadStoredKeys returns the keys of the users that have events stored for
+// the given partitions since fromMs: the only users whose state may need a
+// history load in a new generation.
+func loadStoredKeys(ctx context.Context, conn driver.Conn, db string, partitions []int32, fromMs int64) ([]string, error) {
+	if len(partitions) == 0 {
+		return nil, nil
+	}
+	var keys []string
+	for _, table := range []string{"touchpoints", "conversions"} {
+		rows, err := conn.Query(ctx, "SELECT DISTINCT user_key FROM "+db+"."+table+" WHERE kafka_partition IN ? AND ts_ms >= ?", partitionSet(partitions), fromMs)
+		if err != nil {
+			return nil, fmt.Errorf("load stored users: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("load stored users: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("load stored users: %w", err)
+		}
+	}
+	return keys, nil
+}
+
+// latestTouchpoint returns the latest stored touchpoint time of the given
+// partitions, or 0.
+func latestTouchpoint(ctx context.Context, conn driver.Conn, db string, partitions []int32) (int64, error) {
+	if len(partitions) == 0 {
+		return 0, nil
+	}
+	var ms int64
+	if err := conn.QueryRow(ctx, "SELECT max(ts_ms) FROM "+db+".touchpoints WHERE kafka_partition IN ?", partitionSet(partitions)).Scan(&ms); err != nil {
+		return 0, fmt.Errorf("latest touchpoint: %w", err)
+	}
+	return ms, nil
+}

@@ -75,6 +75,15 @@ func (r *Runner) Close() error {
 	var errs []error
 	if r.dlq != nil {
 		errs = append(errs, r.dlq.Close())
+		// Writer.Close leaves a Transport it was given open.
+		if t, ok := r.dlq.Transport.(*kafka.Transport); ok {
+			t.CloseIdleConnections()
+		}
+	}
+	if r.client != nil {
+		if t, ok := r.client.Transport.(*kafka.Transport); ok {
+			t.CloseIdleConnections()
+		}
 	}
 	if r.conn != nil {
 		errs = append(errs, r.conn.Close())
@@ -260,12 +269,15 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	defer stopWork()
 
 	var frontiers map[int32]int64
+	stored := make([]map[uint64]struct{}, r.cfg.Shards)
 	for {
 		var err error
 		if frontiers, err = loadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database); err == nil {
-			break
+			if err = r.loadStored(wctx, gen, stored); err == nil {
+				break
+			}
 		}
-		log.Warn("clickhouse: loading frontiers failed; retrying", "err", err)
+		log.Warn("clickhouse: loading state failed; retrying", "err", err)
 		select {
 		case <-runCtx.Done():
 			return true
@@ -282,7 +294,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	go func() { defer workers.Done(); snk.run(wctx) }()
 	shards := make([]*shard, r.cfg.Shards)
 	for i := range shards {
-		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, frontiers)
+		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, frontiers, stored[i])
 		workers.Add(1)
 		go func(s *shard) {
 			defer workers.Done()
@@ -467,6 +479,33 @@ func (r *Runner) observe(fetchers []*fetcher) {
 	if slowest > 0 {
 		r.st.watermarkDelay.Store(time.Now().UnixMilli() - slowest)
 	}
+}
+
+// loadStored fills, per shard, the hashes of the keys that have events stored
+// for this generation's partitions within reach of any window.
+func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]struct{}) error {
+	var parts []int32
+	for _, pa := range gen.Assignments[r.cfg.TouchpointsTopic] {
+		parts = append(parts, int32(pa.ID))
+	}
+	db := r.cfg.ClickHouse.Database
+	latest, err := latestTouchpoint(ctx, r.conn, db, parts)
+	if err != nil {
+		return err
+	}
+	reach := (r.cfg.Horizon + r.cfg.AllowedLateness + r.cfg.Attribution.Lookback).Milliseconds()
+	keys, err := loadStoredKeys(ctx, r.conn, db, parts, latest-reach)
+	if err != nil {
+		return err
+	}
+	for i := range stored {
+		stored[i] = map[uint64]struct{}{}
+	}
+	n := uint32(len(stored))
+	for _, k := range keys {
+		stored[murmur3.StringSum32(k)%n][keyHash(k)] = struct{}{}
+	}
+	return nil
 }
 
 func assignmentsString(a map[string][]kafka.PartitionAssignment) string {

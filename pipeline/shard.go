@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/murmur3"
 
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/schemas"
@@ -84,6 +85,7 @@ type shard struct {
 	tpTopic string
 
 	users     map[string]*user
+	stored    map[uint64]struct{} // hashes of keys that may have history in ClickHouse
 	parts     map[int32]*partState
 	frontiers map[int32]int64
 	u         *unit
@@ -96,7 +98,7 @@ type shard struct {
 	maxUsers                                 int
 }
 
-func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontiers map[int32]int64) *shard {
+func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontiers map[int32]int64, stored map[uint64]struct{}) *shard {
 	eng, err := attribution.NewEngine(cfg.Attribution)
 	if err != nil {
 		panic(err) // validated by Runner
@@ -104,7 +106,7 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontie
 	sh := &shard{
 		id: id, cfg: cfg, eng: eng, in: make(chan item, cfg.QueueSize), sink: s, conn: conn, st: st,
 		tpTopic: cfg.TouchpointsTopic, users: map[string]*user{}, parts: map[int32]*partState{},
-		frontiers: frontiers, u: &unit{}, lastSweep: time.Now(),
+		frontiers: frontiers, stored: stored, u: &unit{}, lastSweep: time.Now(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
 		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
@@ -113,6 +115,27 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontie
 		sh.models = append(sh.models, m.Name())
 	}
 	return sh
+}
+
+// keyHash identifies a key in the stored set; a collision only costs an
+// unneeded history load.
+func keyHash(key string) uint64 { return murmur3.StringSum64(key) }
+
+// mayHaveHistory reports whether ClickHouse may hold events of key that are
+// not in memory: the key was stored before this generation, or evicted.
+// Users it says no for are new: they need no history load at all.
+func (s *shard) mayHaveHistory(key string) bool {
+	_, ok := s.stored[keyHash(key)]
+	return ok
+}
+
+// needsHistory reports whether key's state must be completed from
+// ClickHouse before it is used for attribution.
+func (s *shard) needsHistory(key string) bool {
+	if u := s.users[key]; u != nil {
+		return !u.loaded
+	}
+	return s.mayHaveHistory(key)
 }
 
 func (s *shard) part(p int32) *partState {
@@ -127,7 +150,7 @@ func (s *shard) part(p int32) *partState {
 func (s *shard) user(key string, p int32) *user {
 	u := s.users[key]
 	if u == nil {
-		u = &user{key: key, partition: p}
+		u = &user{key: key, partition: p, loaded: !s.mayHaveHistory(key)}
 		s.users[key] = u
 		s.st.usersInMemory.Add(1)
 	}
@@ -185,7 +208,7 @@ func (s *shard) process(ctx context.Context, batch []item) error {
 			continue
 		}
 		key := it.tp.Key()
-		if u := s.users[key]; u != nil && u.loaded {
+		if !s.needsHistory(key) {
 			continue
 		}
 		if want == nil {
@@ -329,7 +352,7 @@ func (s *shard) release(ctx context.Context, force bool) error {
 	var want map[string]int32
 	lo := int64(1 << 62)
 	for _, pc := range ready {
-		if u := s.users[pc.cv.Key()]; u == nil || !u.loaded {
+		if s.needsHistory(pc.cv.Key()) {
 			if want == nil {
 				want = map[string]int32{}
 			}
@@ -534,6 +557,7 @@ func (s *shard) sweep() {
 		}
 		if len(u.pendingIDs) == 0 && u.lastSeq <= acked {
 			delete(s.users, key)
+			s.stored[keyHash(key)] = struct{}{}
 			s.st.usersInMemory.Add(-1)
 		}
 	}

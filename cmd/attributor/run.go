@@ -47,7 +47,7 @@ func (s *serviceFlags) clickHouseConfig() (pipeline.ClickHouseConfig, error) {
 }
 
 // attributionFlags are the model parameters shared by run and replay.
-func addAttributionFlags(e *envFlags) func() attribution.Config {
+func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
 	models := e.String("models", "ATTRIBUTOR_MODELS", strings.Join(attribution.ModelNames, ","), "comma-separated `models`, or \"all\"")
 	lookback := e.Duration("lookback", "ATTRIBUTOR_LOOKBACK", attribution.DefaultLookback, "click lookback window")
 	view := e.Duration("view-window", "ATTRIBUTOR_VIEW_WINDOW", attribution.DefaultViewWindow, "impression (view-through) window, capped by --lookback")
@@ -55,11 +55,25 @@ func addAttributionFlags(e *envFlags) func() attribution.Config {
 	first := e.Float("first-share", "ATTRIBUTOR_FIRST_SHARE", attribution.DefaultFirstShare, "position_based share of the first touchpoint")
 	last := e.Float("last-share", "ATTRIBUTOR_LAST_SHARE", attribution.DefaultLastShare, "position_based share of the last touchpoint")
 	reset := e.Bool("reset-on-conversion", "ATTRIBUTOR_RESET_ON_CONVERSION", false, "credit a conversion only to touchpoints after the user's previous conversion")
-	return func() attribution.Config {
+	return func() (attribution.Config, error) {
+		// attribution.Config reads zero as "default"; on the command line a
+		// zero or negative window is a mistake, so say so.
+		var errs []error
+		for _, d := range []struct {
+			name string
+			v    time.Duration
+		}{{"lookback", *lookback}, {"view-window", *view}, {"half-life", *halfLife}} {
+			if d.v <= 0 {
+				errs = append(errs, fmt.Errorf("%s: must be > 0, got %s", d.name, d.v))
+			}
+		}
+		if *first == 0 && *last == 0 {
+			errs = append(errs, fmt.Errorf("first-share, last-share: must not both be 0"))
+		}
 		return attribution.Config{
 			Models: attribution.ParseModels(*models), Lookback: *lookback, ViewWindow: *view, HalfLife: *halfLife,
 			FirstShare: *first, LastShare: *last, ResetOnConversion: *reset,
-		}
+		}, errors.Join(errs...)
 	}
 }
 
@@ -114,6 +128,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		untilDone  = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
 		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
 		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
+		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
+		memProfile = fs.String("memprofile", "", "write a heap profile at the end of the run to `file`")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: attributor run [flags]\n\nConsumes touchpoints and conversions from Kafka as a consumer group, attributes\nconversions once the touchpoint watermark passes them and writes the credits to\nClickHouse. SIGINT/SIGTERM: stop fetching, write, commit, exit 0; a second\nsignal aborts.\n\nflags:")
@@ -136,9 +152,14 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor run: %v\n", err)
 		return 2
 	}
+	acfg, err := attrCfg()
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor run: invalid configuration:\n%v\n", err)
+		return 2
+	}
 	cfg := pipeline.Config{
 		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, Group: *group, Kafka: sec,
-		ClickHouse: chCfg, Attribution: attrCfg(),
+		ClickHouse: chCfg, Attribution: acfg,
 		AllowedLateness: *lateness, Horizon: *horizon, SessionGap: *sessionGap,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
 		UntilCaughtUp: *untilDone, Logger: log,
@@ -191,7 +212,14 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		}
 		defer srv.Close()
 	}
-	if err := runner.Run(ctx); err != nil {
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor run: %v\n", err)
+		return 2
+	}
+	err = runner.Run(ctx)
+	stopProfiles()
+	if err != nil {
 		fmt.Fprintf(stderr, "attributor run: %v\n", err)
 		return 1
 	}
