@@ -35,9 +35,10 @@
 --
 -- Conversions with no touchpoint in their window are credited to channel
 -- '(none)', campaign '': every model's revenue adds up to the total revenue.
--- The models are those present in attributed_conversions; reach and spend
--- rows repeat under each of them, so that filtering on one model gives the
--- whole picture. Money columns assume one currency.
+-- The models are those present in attributed_conversions (the six built-in
+-- ones while it is empty); reach and spend rows repeat under each of them,
+-- so that filtering on one model gives the whole picture. Money columns
+-- assume one currency.
 DROP TABLE IF EXISTS {db}.channel_performance;
 CREATE VIEW IF NOT EXISTS {db}.channel_performance AS
 SELECT
@@ -95,7 +96,10 @@ FROM
         UNION ALL
         SELECT
             tp_date,
-            arrayJoin((SELECT groupUniqArray(model) FROM {db}.attributed_conversions)) AS tp_model,
+            arrayJoin(if(
+                (SELECT count() FROM {db}.attributed_conversions) > 0,
+                (SELECT groupUniqArray(model) FROM {db}.attributed_conversions),
+                ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS tp_model,
             tp_channel,
             tp_campaign,
             tp_impressions,
@@ -123,7 +127,10 @@ FROM
         UNION ALL
         SELECT
             sp_date,
-            arrayJoin((SELECT groupUniqArray(model) FROM {db}.attributed_conversions)) AS sp_model,
+            arrayJoin(if(
+                (SELECT count() FROM {db}.attributed_conversions) > 0,
+                (SELECT groupUniqArray(model) FROM {db}.attributed_conversions),
+                ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS sp_model,
             sp_channel,
             sp_campaign,
             toUInt64(0),

@@ -68,7 +68,7 @@ FROM
                         (SELECT max(event_date) FROM {db}.conversions))) AS u_end_month
                 FROM {db}.touchpoints FINAL
                 GROUP BY user_key
-            )
+            ) AS cohort_users
             ALL LEFT JOIN
             (
                 SELECT
@@ -77,7 +77,7 @@ FROM
                     toInt64(sum(revenue_micros)) AS u_revenue_micros
                 FROM {db}.conversion_paths
                 GROUP BY user_key, u_month
-            )
+            ) AS user_months
             USING (user_key)
         )
         GROUP BY cohort_month, u_channel
