@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/attributor/attributor/pipeline"
+	"github.com/attributor/attributor/pipeline/report"
+	"github.com/attributor/attributor/schemas"
+)
+
+func init() {
+	register("report", "print an analyst report (channel performance, model comparison, ...) from ClickHouse", runReportCommand)
+}
+
+func runReportCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	e := &envFlags{fs: fs}
+	var (
+		from    = fs.String("from", "", "first `day` (YYYY-MM-DD, UTC) of the range; default: the first with data")
+		to      = fs.String("to", "", "last `day` (YYYY-MM-DD, UTC) of the range, inclusive; default: the last with data")
+		model   = fs.String("model", "", "only this attribution `model` (reports with a model column)")
+		channel = fs.String("channel", "", "only this `channel` (reports with a channel column)")
+		format  = fs.String("format", string(report.Table), "output `format`: table, csv or json")
+		limit   = fs.Int("limit", 0, "print at most `N` rows (default: all; 20 for top_paths)")
+		svc     = addServiceFlags(e)
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M] [--channel C] [--format table|csv|json] [--limit N]")
+		fmt.Fprintln(stderr, "\nPrints a report of the analyst views, summed over the days of the range.\nWithout NAME, lists the reports.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if len(e.errs) > 0 {
+		fmt.Fprintf(stderr, "attributor report: invalid environment:\n  %s\n", strings.Join(e.errs, "\n  "))
+		return 2
+	}
+	switch len(names) {
+	case 0:
+		listReports(stdout)
+		return 0
+	case 1:
+	default:
+		return exitUsage(fs, stderr, "report", fmt.Sprintf("one report at a time, got %q", names))
+	}
+	r, err := report.Lookup(names[0])
+	if err != nil {
+		return exitUsage(fs, stderr, "report", err.Error())
+	}
+	f, err := report.ParseFormat(*format)
+	if err != nil {
+		return exitUsage(fs, stderr, "report", err.Error())
+	}
+	filter := report.Filter{From: *from, To: *to, Model: *model, Channel: *channel, Limit: *limit}
+	if err := filter.Validate(r); err != nil {
+		return exitUsage(fs, stderr, "report", err.Error())
+	}
+	chCfg, err := svc.clickHouseConfig()
+	if err == nil {
+		err = schemas.ValidIdentifier(chCfg.Database)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor report: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	conn, err := pipeline.OpenClickHouse(ctx, chCfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor report: %v\n", err)
+		return 1
+	}
+	defer conn.Close()
+	res, err := report.Run(ctx, conn, chCfg.Database, r, filter)
+	if err != nil {
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81) { // UNKNOWN_TABLE, UNKNOWN_DATABASE
+			err = fmt.Errorf("%w\n(the views are created by: attributor migrate --database %s)", err, chCfg.Database)
+		}
+		fmt.Fprintf(stderr, "attributor report: %v\n", err)
+		return 1
+	}
+	if err := res.Write(stdout, f); err != nil {
+		fmt.Fprintf(stderr, "attributor report: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// listReports prints the registry: one report a line with its summary.
+func listReports(w io.Writer) {
+	fmt.Fprintln(w, "reports (attributor report NAME [flags]; --help for the flags):")
+	width := 0
+	for _, r := range report.Reports() {
+		width = max(width, len(r.Name))
+	}
+	for _, r := range report.Reports() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, r.Name, r.Summary)
+	}
+}
+
+// parseInterspersed parses flags that may come before, between or after the
+// positional arguments (`report top_paths --limit 5`), which flag.Parse
+// alone stops at, and returns the positional arguments. After "--" every
+// argument is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// flag.Parse consumed a "--" terminator when the argument before
+		// the rest is one.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/report"
+)
+
+func TestReportCommandList(t *testing.T) {
+	code, stdout, stderr := runSubcommand("report")
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, r := range report.Reports() {
+		if !strings.Contains(stdout, "  "+r.Name+" ") || !strings.Contains(stdout, r.Summary) {
+			t.Errorf("the list lacks %s:\n%s", r.Name, stdout)
+		}
+	}
+}
+
+func TestReportCommandErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", "roi"}, `unknown report "roi"`},
+		{[]string{"report", "top_paths", "channel_performance"}, "one report at a time"},
+		{[]string{"report", "channel_performance", "--from", "2026-02-30"}, "from: date: must be YYYY-MM-DD"},
+		{[]string{"report", "channel_performance", "--from", "2026-11-02", "--to", "2026-11-01"}, "is before from"},
+		{[]string{"report", "model_comparison", "--model", "linear"}, "has no model column"},
+		{[]string{"report", "channel_performance", "--model", "w_shaped"}, `unknown model "w_shaped"`},
+		{[]string{"report", "top_paths", "--channel", "email"}, "has no channel column"},
+		{[]string{"report", "top_paths", "--format", "xml"}, "format: must be table, csv or json"},
+		{[]string{"report", "top_paths", "--limit", "-1"}, "limit: must be >= 0"},
+		{[]string{"report", "top_paths", "--database", "a;b"}, "not a valid identifier"},
+	} {
+		code, _, stderr := runSubcommand(c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant exit 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
+// credit is a credited row of the hand-made data of the report tests.
+type credit struct {
+	conv, user, model, tp, channel, campaign string
+	credit                                   float64
+	revenue                                  int64
+	tpMs, convMs                             int64
+	position, length                         uint32
+}
+
+// loadCredits writes a two-touch conversion (paid_social, then paid_search;
+// 100.00) and a conversion without a touchpoint (20.00), credited under
+// every model, and the two touchpoints with their costs.
+func loadCredits(t *testing.T, conn driver.Conn, db string) {
+	t.Helper()
+	conv := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC).UnixMilli()
+	social := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC).UnixMilli()
+	search := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).UnixMilli()
+	shares := map[string][2]float64{ // model -> credit of (paid_social, paid_search)
+		"last_click": {0, 1}, "first_click": {1, 0}, "linear": {0.5, 0.5},
+		"time_decay": {0.25, 0.75}, "position_based": {0.5, 0.5}, "last_non_direct": {0, 1},
+	}
+	var rows []credit
+	for _, m := range attribution.ModelNames {
+		s := shares[m]
+		rows = append(rows,
+			credit{"c1", "u1", m, "t1", "paid_social", "prospecting", s[0], int64(s[0] * 100e6), social, conv, 1, 2},
+			credit{"c1", "u1", m, "t2", "paid_search", "brand", s[1], int64(s[1] * 100e6), search, conv, 2, 2},
+			credit{"c2", "u2", m, "", "(none)", "", 1, 20e6, 0, conv + 3600_000, 0, 0})
+	}
+	ctx := context.Background()
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".attributed_conversions (conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, campaign, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := batch.Append(r.conv, "purchase", r.user, r.model, uint32(1), r.tp, r.channel, r.campaign, r.credit, r.revenue, "EUR", r.tpMs, r.convMs,
+			time.UnixMilli(r.convMs).UTC(), r.position, r.length); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	batch, err = conn.PrepareBatch(ctx, "INSERT INTO "+db+".touchpoints (event_id, user_key, ts_ms, event_date, interaction, channel, campaign, cost)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch.Append("t1", "u1", social, time.UnixMilli(social).UTC(), "click", "paid_social", "prospecting", 1.5)
+	batch.Append("t2", "u1", search, time.UnixMilli(search).UTC(), "click", "paid_search", "brand", 2.25)
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReportCommandClickHouse(t *testing.T) {
+	addr, conn := testClickHouse(t)
+	db := migratedDatabase(t, addr, conn)
+	loadCredits(t, conn, db)
+	svc := []string{"--clickhouse", addr, "--database", db}
+
+	code, stdout, stderr := runSubcommand(append([]string{"report", "model_comparison"}, svc...)...)
+	if code != 0 {
+		t.Fatalf("model_comparison: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "channel      last_click_conversions  last_click_revenue") ||
+		!strings.HasPrefix(lines[2], "paid_search                    1.00              100.00") ||
+		!strings.HasPrefix(lines[3], "(none)                         1.00               20.00") ||
+		!strings.HasPrefix(lines[4], "paid_social                    0.00                0.00                     1.00               100.00") {
+		t.Errorf("model_comparison table:\n%s", stdout)
+	}
+
+	code, stdout, stderr = runSubcommand(append([]string{"report", "--format", "csv", "model_comparison", "--from", "2026-11-02", "--to", "2026-11-02"}, svc...)...)
+	if code != 0 || !strings.Contains(stdout, "\npaid_social,0,0,1,100,0.5,50,0.25,25,0.5,50,0,0,1,100,0.5,50,0.25,25,0.5,50,0,0\n") {
+		t.Errorf("model_comparison csv: exit %d: %s\n%s", code, stderr, stdout)
+	}
+	code, stdout, _ = runSubcommand(append([]string{"report", "model_comparison", "--format", "csv", "--to", "2026-11-01"}, svc...)...)
+	if code != 0 || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("model_comparison before the conversions: exit %d, want the header alone:\n%s", code, stdout)
+	}
+
+	// Spend and credit meet in channel_performance: paid_search's click
+	// cost 2.25 and earned, under last click, 100.00 of revenue.
+	code, stdout, stderr = runSubcommand(append([]string{"report", "channel_performance", "--model", "last_click", "--channel", "paid_search", "--format", "json"}, svc...)...)
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &got); code != 0 || err != nil || len(got) != 1 {
+		t.Fatalf("channel_performance json: exit %d, %v: %s\n%s", code, err, stderr, stdout)
+	}
+	want := map[string]any{"model": "last_click", "channel": "paid_search", "campaign": "brand", "clicks": 1.0, "ctr": nil,
+		"conversions": 1.0, "revenue": 100.0, "spend": 2.25, "spend_source": "touchpoint_cost", "cpa": 2.25, "roas": 100 / 2.25}
+	for k, v := range want {
+		if got[0][k] != v {
+			t.Errorf("channel_performance %s = %v, want %v", k, got[0][k], v)
+		}
+	}
+
+	code, stdout, _ = runSubcommand(append([]string{"report", "top_paths", "--format", "csv"}, svc...)...)
+	if code != 0 || !strings.Contains(stdout, "\npaid_social > paid_search,2,1,100,25\n") || !strings.Contains(stdout, "\n(none),0,1,20,0\n") {
+		t.Errorf("top_paths csv: exit %d:\n%s", code, stdout)
+	}
+
+	code, _, stderr = runSubcommand("report", "top_paths", "--clickhouse", addr, "--database", db+"_missing")
+	if code != 1 || !strings.Contains(stderr, "attributor migrate --database "+db+"_missing") {
+		t.Errorf("missing database: exit %d: %s", code, stderr)
+	}
+}
