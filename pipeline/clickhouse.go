@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -91,9 +93,30 @@ func dateOf(ms int64) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
-// insertRows writes rows into their three tables. Each table is one INSERT
-// with columnar appends. It returns only when ClickHouse acknowledged all.
-func insertRows(ctx context.Context, conn driver.Conn, db string, tps []tpRow, convs []convRow, credits []creditRow) error {
+// insertRows writes rows into their tables, one INSERT per table with
+// columnar appends, the tables at once. It returns only when ClickHouse
+// acknowledged all; after an error some tables may hold their rows, which
+// is harmless: every table collapses identical rows.
+func insertRows(ctx context.Context, conn driver.Conn, db string, tps []tpRow, convs []convRow, credits []creditRow, spend []schemas.AdSpend) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i, f := range []func() error{
+		func() error { return insertTouchpoints(ctx, conn, db, tps) },
+		func() error { return insertConversions(ctx, conn, db, convs) },
+		func() error { return insertCredits(ctx, conn, db, credits) },
+		func() error { return insertSpend(ctx, conn, db, spend, "topic") },
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func insertTouchpoints(ctx context.Context, conn driver.Conn, db string, tps []tpRow) error {
 	if len(tps) > 0 {
 		n := len(tps)
 		var (
@@ -115,6 +138,10 @@ func insertRows(ctx context.Context, conn driver.Conn, db string, tps []tpRow, c
 			return fmt.Errorf("insert touchpoints: %w", err)
 		}
 	}
+	return nil
+}
+
+func insertConversions(ctx context.Context, conn driver.Conn, db string, convs []convRow) error {
 	if len(convs) > 0 {
 		n := len(convs)
 		var (
@@ -133,6 +160,10 @@ func insertRows(ctx context.Context, conn driver.Conn, db string, tps []tpRow, c
 			return fmt.Errorf("insert conversions: %w", err)
 		}
 	}
+	return nil
+}
+
+func insertCredits(ctx context.Context, conn driver.Conn, db string, credits []creditRow) error {
 	if len(credits) > 0 {
 		n := len(credits)
 		var (

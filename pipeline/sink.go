@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,7 +75,9 @@ type sinkMsg struct {
 
 // sink batches units and writes them to ClickHouse (and dead letters to
 // Kafka), retrying with backoff until they are acknowledged; then it fires
-// the units' acks. While it retries it stops reading its input, so a slow or
+// the units' acks. Up to `writers` batches are written at once, so that
+// building the next batch overlaps the insert of the previous one. When
+// every writer is busy retrying, the sink stops reading its input: a slow or
 // absent ClickHouse blocks the shards and, through them, the fetchers.
 type sink struct {
 	conn      driver.Conn
@@ -85,20 +88,39 @@ type sink struct {
 	interval  time.Duration
 	stats     *stats
 	log       *slog.Logger
-	onFlush   func(rows int, d time.Duration, err error)
 
-	acked []atomic.Uint64 // per shard: highest sequence number durable
+	acked []atomic.Uint64 // per shard: highest unit sequence number durable
 
-	// pending batch
+	cur     *batch      // being filled
+	writes  chan *batch // to the writers
+	writers sync.WaitGroup
+
+	// Completion in batch order, so that acked only ever covers a prefix.
+	mu       sync.Mutex
+	nextID   uint64            // id of the next batch handed out
+	doneUpTo uint64            // batches with id < doneUpTo are durable
+	finished map[uint64]*batch // durable, waiting for earlier batches
+	inflight sync.WaitGroup
+}
+
+// batch is what one insert writes.
+type batch struct {
+	id       uint64
 	tps      []tpRow
 	convs    []convRow
 	credits  []creditRow
 	spend    []schemas.AdSpend
 	dead     []deadLetter
 	acks     []ackRef
-	seqs     map[int]uint64
+	seqs     map[int]uint64 // per shard: the latest unit sequence number in it
 	deadSent bool
 }
+
+func (b *batch) size() int {
+	return len(b.tps) + len(b.convs) + len(b.credits) + len(b.spend) + len(b.dead)
+}
+
+const sinkWriters = 2
 
 func newSink(conn driver.Conn, db string, dlq *kafka.Writer, shards int, cfg *Config, st *stats) *sink {
 	return &sink{
@@ -106,19 +128,33 @@ func newSink(conn driver.Conn, db string, dlq *kafka.Writer, shards int, cfg *Co
 		in:        make(chan sinkMsg, 4*shards+16),
 		flushRows: cfg.FlushRows, interval: cfg.FlushInterval,
 		stats: st, log: cfg.Logger,
-		acked: make([]atomic.Uint64, shards),
-		seqs:  map[int]uint64{},
+		acked:    make([]atomic.Uint64, shards),
+		cur:      &batch{seqs: map[int]uint64{}},
+		writes:   make(chan *batch),
+		finished: map[uint64]*batch{},
 	}
-}
-
-func (s *sink) size() int {
-	return len(s.tps) + len(s.convs) + len(s.credits) + len(s.spend) + len(s.dead)
 }
 
 // run consumes units until ctx ends. Rows not yet durable when ctx ends are
 // dropped unacknowledged: their offsets stay uncommitted and they are
 // consumed again by whoever owns the partition next.
 func (s *sink) run(ctx context.Context) {
+	for range sinkWriters {
+		s.writers.Add(1)
+		go func() {
+			defer s.writers.Done()
+			for b := range s.writes {
+				if s.write(ctx, b) {
+					s.complete(b)
+				}
+				s.inflight.Done()
+			}
+		}()
+	}
+	defer func() {
+		close(s.writes)
+		s.writers.Wait()
+	}()
 	timer := time.NewTimer(s.interval)
 	defer timer.Stop()
 	for {
@@ -127,28 +163,57 @@ func (s *sink) run(ctx context.Context) {
 			return
 		case m := <-s.in:
 			if m.barrier != nil {
-				m.barrier <- s.flush(ctx)
+				if !s.handOff(ctx) {
+					return
+				}
+				s.inflight.Wait()
+				m.barrier <- ctx.Err()
 				continue
 			}
-			u := m.u
-			s.tps = append(s.tps, u.tps...)
-			s.convs = append(s.convs, u.convs...)
-			s.credits = append(s.credits, u.credits...)
-			s.spend = append(s.spend, u.spend...)
-			s.dead = append(s.dead, u.dead...)
-			s.acks = append(s.acks, u.acks...)
-			if m.seq > s.seqs[m.shard] {
-				s.seqs[m.shard] = m.seq
+			b, u := s.cur, m.u
+			b.tps = append(b.tps, u.tps...)
+			b.convs = append(b.convs, u.convs...)
+			b.credits = append(b.credits, u.credits...)
+			b.spend = append(b.spend, u.spend...)
+			b.dead = append(b.dead, u.dead...)
+			b.acks = append(b.acks, u.acks...)
+			if m.shard >= 0 && m.seq > b.seqs[m.shard] {
+				b.seqs[m.shard] = m.seq
 			}
-			if s.size() >= s.flushRows {
-				s.flush(ctx)
+			if b.size() >= s.flushRows {
+				if !s.handOff(ctx) {
+					return
+				}
 				resetTimer(timer, s.interval)
 			}
 		case <-timer.C:
-			s.flush(ctx)
+			if !s.handOff(ctx) {
+				return
+			}
 			timer.Reset(s.interval)
 		}
 	}
+}
+
+// handOff gives the current batch to a writer, waiting for a free one.
+func (s *sink) handOff(ctx context.Context) bool {
+	b := s.cur
+	if b.size() == 0 && len(b.acks) == 0 {
+		return true
+	}
+	s.mu.Lock()
+	b.id = s.nextID
+	s.nextID++
+	s.mu.Unlock()
+	s.inflight.Add(1)
+	select {
+	case s.writes <- b:
+	case <-ctx.Done():
+		s.inflight.Done()
+		return false
+	}
+	s.cur = &batch{seqs: map[int]uint64{}}
+	return true
 }
 
 func resetTimer(t *time.Timer, d time.Duration) {
@@ -161,24 +226,18 @@ func resetTimer(t *time.Timer, d time.Duration) {
 	t.Reset(d)
 }
 
-// flush writes the pending batch, retrying until it succeeds or ctx ends.
-func (s *sink) flush(ctx context.Context) error {
-	if s.size() == 0 && len(s.acks) == 0 {
-		return nil
-	}
+// write writes b, retrying until it succeeds (true) or ctx ends (false).
+func (s *sink) write(ctx context.Context, b *batch) bool {
 	ctx, span := tracer.Start(ctx, "attributor.sink.flush", trace.WithAttributes(
-		attribute.Int("attributor.rows.raw", len(s.tps)+len(s.convs)),
-		attribute.Int("attributor.rows.credited", len(s.credits)),
-		attribute.Int("attributor.dead_letters", len(s.dead)),
-		attribute.Int("attributor.messages", len(s.acks))))
+		attribute.Int("attributor.rows.raw", len(b.tps)+len(b.convs)+len(b.spend)),
+		attribute.Int("attributor.rows.credited", len(b.credits)),
+		attribute.Int("attributor.dead_letters", len(b.dead)),
+		attribute.Int("attributor.messages", len(b.acks))))
 	defer span.End()
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		err := s.write(ctx)
-		if s.onFlush != nil {
-			s.onFlush(s.size(), time.Since(start), err)
-		}
+		err := s.writeOnce(ctx, b)
 		if err == nil {
 			s.stats.lastInsertNanos.Store(int64(time.Since(start)))
 			s.stats.insertBatches.Add(1)
@@ -189,49 +248,58 @@ func (s *sink) flush(ctx context.Context) error {
 		s.log.Warn("sink write failed; retrying", "attempt", attempt+1, "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	s.stats.rawRows.Add(int64(len(s.tps) + len(s.convs) + len(s.spend)))
-	s.stats.creditedRows.Add(int64(len(s.credits)))
-	s.stats.deadLetters.Add(int64(len(s.dead)))
-	for _, a := range s.acks {
+	s.stats.rawRows.Add(int64(len(b.tps) + len(b.convs) + len(b.spend)))
+	s.stats.creditedRows.Add(int64(len(b.credits)))
+	s.stats.deadLetters.Add(int64(len(b.dead)))
+	for _, a := range b.acks {
 		a.done()
 	}
-	for sh, seq := range s.seqs {
-		s.acked[sh].Store(seq)
-	}
-	clear(s.tps)
-	clear(s.convs)
-	clear(s.credits)
-	clear(s.spend)
-	clear(s.dead)
-	s.tps, s.convs, s.credits, s.spend, s.dead, s.acks = s.tps[:0], s.convs[:0], s.credits[:0], s.spend[:0], s.dead[:0], s.acks[:0]
-	s.deadSent = false
-	return nil
+	return true
 }
 
-func (s *sink) write(ctx context.Context) error {
-	if len(s.dead) > 0 && !s.deadSent {
-		if err := s.writeDead(ctx); err != nil {
+// complete records b as durable and advances the per-shard acknowledged
+// sequence numbers over the longest prefix of durable batches.
+func (s *sink) complete(b *batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished[b.id] = b
+	for {
+		d, ok := s.finished[s.doneUpTo]
+		if !ok {
+			return
+		}
+		delete(s.finished, s.doneUpTo)
+		s.doneUpTo++
+		for sh, seq := range d.seqs {
+			if seq > s.acked[sh].Load() {
+				s.acked[sh].Store(seq)
+			}
+		}
+	}
+}
+
+// writeOnce writes the dead letters (once), then the three tables at once.
+func (s *sink) writeOnce(ctx context.Context, b *batch) error {
+	if len(b.dead) > 0 && !b.deadSent {
+		if err := s.writeDead(ctx, b.dead); err != nil {
 			return err
 		}
-		s.deadSent = true
+		b.deadSent = true
 	}
-	if err := insertSpend(ctx, s.conn, s.db, s.spend, "topic"); err != nil {
-		return err
-	}
-	return insertRows(ctx, s.conn, s.db, s.tps, s.convs, s.credits)
+	return insertRows(ctx, s.conn, s.db, b.tps, b.convs, b.credits, b.spend)
 }
 
 // writeDead produces the dead letters with acknowledged writes. A record too
 // large for the topic is sent again truncated, with its original size in a
 // header, rather than lost.
-func (s *sink) writeDead(ctx context.Context) error {
-	msgs := make([]kafka.Message, len(s.dead))
-	for i, d := range s.dead {
+func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
+	msgs := make([]kafka.Message, len(dead))
+	for i, d := range dead {
 		msgs[i] = deadMessage(d, -1)
 	}
 	err := s.dlq.WriteMessages(ctx, msgs...)
@@ -244,7 +312,7 @@ func (s *sink) writeDead(ctx context.Context) error {
 		return err
 	}
 	// Retry one by one, truncating what is too large.
-	for _, d := range s.dead {
+	for _, d := range dead {
 		m := deadMessage(d, -1)
 		err := s.dlq.WriteMessages(ctx, m)
 		if errors.As(err, &tooLarge) || errors.Is(err, kafka.MessageSizeTooLarge) {
