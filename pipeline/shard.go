@@ -39,15 +39,43 @@ type item struct {
 	reply     chan struct{}
 }
 
-// user is the state of one attribution key.
+// user is the state of one attribution key. Most users never convert, so
+// conversion state hangs off a pointer that stays nil for them: memory per
+// held touchpoint is what limits how many users an instance can hold.
 type user struct {
-	key        string
-	partition  int32
-	journey    attribution.Journey
+	key       string
+	journey   journey
+	conv      *convState
+	lastSeq   uint64 // unit carrying this user's latest rows
+	partition int32
+	loaded    bool // history merged from ClickHouse (or none can exist)
+}
+
+type convState struct {
 	released   []released // attributed conversions within the horizon
 	pendingIDs []string   // conversions waiting for the watermark
-	loaded     bool       // history merged from ClickHouse
-	lastSeq    uint64     // unit carrying this user's latest rows
+}
+
+func (u *user) convs() *convState {
+	if u.conv == nil {
+		u.conv = &convState{}
+	}
+	return u.conv
+}
+
+// released returns the attributed conversions held for u.
+func (u *user) released() []released {
+	if u.conv == nil {
+		return nil
+	}
+	return u.conv.released
+}
+
+func (u *user) pending() int {
+	if u.conv == nil {
+		return 0
+	}
+	return len(u.conv.pendingIDs)
 }
 
 type released struct {
@@ -91,6 +119,8 @@ type shard struct {
 	u         *unit
 	seq       uint64
 	res       attribution.Result
+	path      []attribution.Touchpoint // scratch: the window handed to the engine
+	dims      *dimTable
 	batch     []item
 	lastSweep time.Time
 
@@ -106,7 +136,7 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontie
 	sh := &shard{
 		id: id, cfg: cfg, eng: eng, in: make(chan item, cfg.QueueSize), sink: s, conn: conn, st: st,
 		tpTopic: cfg.TouchpointsTopic, users: map[string]*user{}, parts: map[int32]*partState{},
-		frontiers: frontiers, stored: stored, u: &unit{}, lastSweep: time.Now(),
+		frontiers: frontiers, stored: stored, u: &unit{}, lastSweep: time.Now(), dims: newDimTable(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
 		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
@@ -270,60 +300,47 @@ func (s *shard) touchpoint(it *item) {
 	}
 	u := s.user(tp.Key(), it.partition)
 	at := toAttribution(tp)
-	if !u.journey.Add(at) {
+	i, added := u.journey.add(&at, s.dims)
+	if !added {
 		s.st.duplicates.Add(1)
 		s.u.acks = append(s.u.acks, it.ack)
 		return
 	}
-	s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: s.sessionStart(u, &at), partition: it.partition})
+	s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: u.journey.sessionStart(i, s.gapMs), partition: it.partition})
 	s.u.acks = append(s.u.acks, it.ack)
 	u.lastSeq = s.seq + 1
 	if tp.TimeMs <= ps.frontier {
 		// Late: re-attribute the conversions whose path it joins.
-		for i := range u.released {
-			if s.eng.Window(&at, u.released[i].cv.TimeMs) {
-				s.attribute(u, &u.released[i].cv)
+		rel := u.released()
+		for i := range rel {
+			if s.eng.Window(&at, rel[i].cv.TimeMs) {
+				s.attribute(u, &rel[i].cv)
 				s.st.reattributed.Add(1)
 			}
 		}
 	}
 }
 
-// sessionStart returns the start of at's session: the earliest touchpoint
-// reached from it backwards without a gap longer than SessionGap.
-func (s *shard) sessionStart(u *user, at *attribution.Touchpoint) int64 {
-	tps := u.journey.Touchpoints()
-	i := sort.Search(len(tps), func(i int) bool {
-		return tps[i].TimeMs > at.TimeMs || (tps[i].TimeMs == at.TimeMs && tps[i].ID >= at.ID)
-	})
-	for i > 0 && tps[i].TimeMs-tps[i-1].TimeMs <= s.gapMs {
-		i--
-	}
-	if i < len(tps) {
-		return tps[i].TimeMs
-	}
-	return at.TimeMs
-}
-
 func (s *shard) conversion(it *item) {
 	cv := &it.cv
 	s.st.conversions.Add(1)
 	u := s.user(cv.Key(), it.partition)
-	for _, id := range u.pendingIDs {
+	c := u.convs()
+	for _, id := range c.pendingIDs {
 		if id == cv.EventID {
 			s.st.duplicates.Add(1)
 			s.u.acks = append(s.u.acks, it.ack)
 			return
 		}
 	}
-	for i := range u.released {
-		if r := &u.released[i]; r.cv.EventID == cv.EventID && !r.fromHistory {
+	for i := range c.released {
+		if r := &c.released[i]; r.cv.EventID == cv.EventID && !r.fromHistory {
 			s.st.duplicates.Add(1)
 			s.u.acks = append(s.u.acks, it.ack)
 			return
 		}
 	}
-	u.pendingIDs = append(u.pendingIDs, cv.EventID)
+	c.pendingIDs = append(c.pendingIDs, cv.EventID)
 	heap.Push(&s.part(it.partition).pending, &pendingConv{cv: *cv, ack: it.ack, arrived: time.Now(), partition: it.partition})
 	s.st.pending.Add(1)
 }
@@ -372,25 +389,26 @@ func (s *shard) release(ctx context.Context, force bool) error {
 	for _, pc := range ready {
 		s.st.pending.Add(-1)
 		u := s.user(pc.cv.Key(), pc.partition)
-		for i, id := range u.pendingIDs {
+		c := u.convs()
+		for i, id := range c.pendingIDs {
 			if id == pc.cv.EventID {
-				u.pendingIDs = append(u.pendingIDs[:i], u.pendingIDs[i+1:]...)
+				c.pendingIDs = append(c.pendingIDs[:i], c.pendingIDs[i+1:]...)
 				break
 			}
 		}
 		idx := -1
-		for i := range u.released {
-			if u.released[i].cv.EventID == pc.cv.EventID {
+		for i := range c.released {
+			if c.released[i].cv.EventID == pc.cv.EventID {
 				idx = i
 			}
 		}
 		if idx < 0 {
-			u.released = append(u.released, released{cv: pc.cv})
-			idx = len(u.released) - 1
+			c.released = append(c.released, released{cv: pc.cv})
+			idx = len(c.released) - 1
 		} else {
-			u.released[idx] = released{cv: pc.cv}
+			c.released[idx] = released{cv: pc.cv}
 		}
-		s.attribute(u, &u.released[idx].cv)
+		s.attribute(u, &c.released[idx].cv)
 		s.u.convs = append(s.u.convs, convRow{cv: pc.cv, partition: pc.partition})
 		s.u.acks = append(s.u.acks, pc.ack)
 		ps := s.part(pc.partition)
@@ -413,8 +431,9 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 	after := int64(attribution.NoReset)
 	version := uint32(1)
 	if s.cfg.Attribution.ResetOnConversion {
-		for i := range u.released {
-			r := &u.released[i].cv
+		rel := u.released()
+		for i := range rel {
+			r := &rel[i].cv
 			if convLess(r, cv) {
 				if after == attribution.NoReset || r.TimeMs > after {
 					after = r.TimeMs
@@ -425,13 +444,12 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 			}
 		}
 	}
-	tps := u.journey.Touchpoints()
-	lo := sort.Search(len(tps), func(i int) bool { return tps[i].TimeMs >= cv.TimeMs-s.lookbackMs })
-	hi := sort.Search(len(tps), func(i int) bool { return tps[i].TimeMs > cv.TimeMs })
-	version += uint32(max(0, hi-lo))
+	from := cv.TimeMs - s.lookbackMs
+	version += uint32(u.journey.count(from, cv.TimeMs))
+	s.path = u.journey.window(from, cv.TimeMs, s.dims, s.path[:0])
 
 	conv := attribution.Conversion{ID: cv.EventID, TimeMs: cv.TimeMs, RevenueMicros: cv.RevenueMicros}
-	s.eng.Attribute(conv, tps, after, &s.res)
+	s.eng.Attribute(conv, s.path, after, &s.res)
 	n := len(s.res.Path)
 	for _, c := range s.res.Credits {
 		row := creditRow{version: version}
@@ -483,17 +501,18 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 	}
 	for _, key := range keys {
 		u := s.user(key, want[key])
-		for _, tp := range h.touchpoints[key] {
-			u.journey.Add(tp)
+		for i := range h.touchpoints[key] {
+			u.journey.add(&h.touchpoints[key][i], s.dims)
 		}
 	next:
 		for _, cv := range h.conversions[key] {
-			for i := range u.released {
-				if u.released[i].cv.EventID == cv.EventID {
+			c := u.convs()
+			for i := range c.released {
+				if c.released[i].cv.EventID == cv.EventID {
 					continue next
 				}
 			}
-			u.released = append(u.released, released{cv: cv, fromHistory: true})
+			c.released = append(c.released, released{cv: cv, fromHistory: true})
 		}
 		u.loaded = true
 	}
@@ -533,16 +552,21 @@ func (s *shard) sweep() {
 		if ps.wm == 0 {
 			continue
 		}
-		u.journey.Prune(ps.wm - s.horizonMs - s.lookbackMs - s.latenessMs)
-		keep := u.released[:0]
-		for _, r := range u.released {
-			if r.cv.TimeMs >= ps.wm-s.horizonMs-s.latenessMs {
-				keep = append(keep, r)
+		u.journey.prune(ps.wm - s.horizonMs - s.lookbackMs - s.latenessMs)
+		if c := u.conv; c != nil {
+			keep := c.released[:0]
+			for _, r := range c.released {
+				if r.cv.TimeMs >= ps.wm-s.horizonMs-s.latenessMs {
+					keep = append(keep, r)
+				}
+			}
+			clear(c.released[len(keep):])
+			c.released = keep
+			if len(c.released) == 0 && len(c.pendingIDs) == 0 {
+				u.conv = nil
 			}
 		}
-		clear(u.released[len(keep):])
-		u.released = keep
-		if u.journey.Len() == 0 && len(u.released) == 0 && len(u.pendingIDs) == 0 && u.lastSeq <= acked {
+		if u.journey.len() == 0 && u.conv == nil && u.lastSeq <= acked {
 			delete(s.users, key)
 			s.st.usersInMemory.Add(-1)
 		}
@@ -555,7 +579,7 @@ func (s *shard) sweep() {
 		if len(s.users) <= target {
 			break
 		}
-		if len(u.pendingIDs) == 0 && u.lastSeq <= acked {
+		if u.pending() == 0 && u.lastSeq <= acked {
 			delete(s.users, key)
 			s.stored[keyHash(key)] = struct{}{}
 			s.st.usersInMemory.Add(-1)

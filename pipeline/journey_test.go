@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/attributor/attributor/attribution"
+)
+
+// The compact journey must behave exactly like attribution.Journey, which
+// replay uses: same dedup (first seen wins), same order, same pruning.
+func TestJourneyMatchesAttributionJourney(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	ids := func() string {
+		switch rng.IntN(4) {
+		case 0: // canonical UUID, held as 16 bytes
+			return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rng.Uint32(), rng.IntN(1<<16), rng.IntN(1<<16), rng.IntN(1<<16), rng.Uint64()&(1<<48-1))
+		case 1: // uppercase UUID: not canonical, held as text
+			return fmt.Sprintf("%08X-%04X-%04X-%04X-%012X", rng.Uint32(), rng.IntN(1<<16), rng.IntN(1<<16), rng.IntN(1<<16), rng.Uint64()&(1<<48-1))
+		case 2:
+			return fmt.Sprintf("tp-%d", rng.IntN(50))
+		}
+		return fmt.Sprintf("%d", rng.IntN(30))
+	}
+	channels := []string{"paid_search", "email", "direct", "display"}
+	for round := 0; round < 300; round++ {
+		var ref attribution.Journey
+		var got journey
+		dims := newDimTable()
+		var seen []attribution.Touchpoint
+		for op := 0; op < 60; op++ {
+			switch {
+			case rng.IntN(12) == 0:
+				before := int64(rng.IntN(200))
+				if a, b := ref.Prune(before), got.prune(before); a != b {
+					t.Fatalf("round %d: prune(%d) dropped %d, want %d", round, before, b, a)
+				}
+			case len(seen) > 0 && rng.IntN(5) == 0: // a duplicate id, maybe with other fields
+				tp := seen[rng.IntN(len(seen))]
+				tp.TimeMs = int64(rng.IntN(200))
+				_, added := got.add(&tp, dims)
+				if want := ref.Add(tp); added != want {
+					t.Fatalf("round %d: add duplicate %q = %v, want %v", round, tp.ID, added, want)
+				}
+			default:
+				tp := attribution.Touchpoint{
+					ID: ids(), TimeMs: int64(rng.IntN(200)), Impression: rng.IntN(3) == 0,
+					Channel: channels[rng.IntN(len(channels))], Source: "s", Medium: "m", Campaign: fmt.Sprint("c", rng.IntN(3)),
+				}
+				seen = append(seen, tp)
+				i, added := got.add(&tp, dims)
+				if want := ref.Add(tp); added != want {
+					t.Fatalf("round %d: add %q = %v, want %v", round, tp.ID, added, want)
+				}
+				if added && got.id(&got.tps[i]) != tp.ID {
+					t.Fatalf("round %d: add returned index %d holding %q, want %q", round, i, got.id(&got.tps[i]), tp.ID)
+				}
+			}
+			want := ref.Touchpoints()
+			have := got.window(-1, 1<<40, dims, nil)
+			if len(want) == 0 && len(have) == 0 {
+				continue
+			}
+			if !reflect.DeepEqual(have, want) {
+				t.Fatalf("round %d op %d: journeys differ\n got %v\nwant %v", round, op, have, want)
+			}
+			from, to := int64(rng.IntN(200)), int64(rng.IntN(200))
+			n := 0
+			for _, tp := range want {
+				if tp.TimeMs >= from && tp.TimeMs <= to {
+					n++
+				}
+			}
+			if c := got.count(from, to); c != n {
+				t.Fatalf("round %d: count(%d, %d) = %d, want %d", round, from, to, c, n)
+			}
+		}
+	}
+}
+
+func TestJourneySessionStart(t *testing.T) {
+	var j journey
+	dims := newDimTable()
+	for _, ms := range []int64{0, 10, 25, 100, 105} {
+		j.add(&attribution.Touchpoint{ID: fmt.Sprint(ms), TimeMs: ms}, dims)
+	}
+	for i, want := range []int64{0, 0, 0, 100, 100} {
+		if got := j.sessionStart(i, 20); got != want {
+			t.Errorf("sessionStart(%d) = %d, want %d", i, got, want)
+		}
+	}
+}
+
+func TestUUIDRoundTrip(t *testing.T) {
+	var buf [16]byte
+	for _, id := range []string{"0b3a3b61-7d11-48d0-a64e-d274020b57af", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"} {
+		b, ok := encodeID(id, &buf)
+		if !ok || len(b) != 16 || formatUUID(b) != id {
+			t.Errorf("encodeID(%q) = %x, %v; round trip %q", id, b, ok, formatUUID(b))
+		}
+	}
+	for _, id := range []string{"0B3A3B61-7D11-48D0-A64E-D274020B57AF", "0b3a3b61-7d11-48d0-a64e-d274020b57a", "0b3a3b61x7d11-48d0-a64e-d274020b57af", "tp-1", "0b3a3b61-7d11-48d0-a64e-d274020b57ag"} {
+		if b, ok := encodeID(id, &buf); ok || string(b) != id {
+			t.Errorf("encodeID(%q) = %q, %v; want the text itself", id, b, ok)
+		}
+	}
+}
