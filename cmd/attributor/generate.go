@@ -36,6 +36,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 		partitions = fs.Int("partitions", 4, "partitions of the topics that --create-topics creates (and expects)")
 		create     = fs.Bool("create-topics", false, "create missing topics; fail if a topic has another partition count")
 		convFirst  = fs.Bool("conversions-first", false, "produce all conversions before the touchpoints")
+		rate       = fs.Float64("rate", 0, "produce live: `N` events/s, each stamped with the time it is produced (needs --kafka; --events/--users say how many)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: attributor generate [--seed N] [--users N | --events N] (--out DIR | --kafka ADDR) [flags]")
@@ -54,6 +55,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 	if *outDir == "" && *addr == "" {
 		return exitUsage(fs, stderr, "generate", "--out or --kafka is required")
 	}
+	if *rate < 0 || *rate > 0 && (*addr == "" || *outDir != "" || *convFirst) {
+		return exitUsage(fs, stderr, "generate", "--rate: must be > 0, with --kafka and without --out or --conversions-first")
+	}
 	startTime, err := time.Parse(time.RFC3339, *start)
 	if err != nil {
 		return exitUsage(fs, stderr, "generate", fmt.Sprintf("--start: %v", err))
@@ -65,14 +69,25 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := generateTraffic(ctx, cfg, *outDir, *addr, *tpTopic, *cvTopic, *partitions, *create, *convFirst, stderr); err != nil {
+	out := genOutput{dir: *outDir, addr: *addr, tpTopic: *tpTopic, cvTopic: *cvTopic, partitions: *partitions, create: *create, convFirst: *convFirst, rate: *rate}
+	if err := generateTraffic(ctx, cfg, out, stderr); err != nil {
 		fmt.Fprintf(stderr, "attributor generate: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func generateTraffic(ctx context.Context, cfg generate.Config, outDir, addr, tpTopic, cvTopic string, partitions int, create, convFirst bool, stderr io.Writer) error {
+// genOutput is where and how generate writes the traffic.
+type genOutput struct {
+	dir                    string // NDJSON files, when set
+	addr, tpTopic, cvTopic string // Kafka, when addr is set
+	partitions             int
+	create, convFirst      bool
+	rate                   float64 // > 0: live, at this many events/s (Kafka only)
+}
+
+func generateTraffic(ctx context.Context, cfg generate.Config, o genOutput, stderr io.Writer) error {
+	outDir, addr, tpTopic, cvTopic, convFirst := o.dir, o.addr, o.tpTopic, o.cvTopic, o.convFirst
 	began := time.Now()
 	traffic, err := generate.New(cfg)
 	if err != nil {
@@ -94,12 +109,17 @@ func generateTraffic(ctx context.Context, cfg generate.Config, outDir, addr, tpT
 		finish = append(finish, files.finish)
 	}
 	if addr != "" {
-		if create {
-			if err := generate.EnsureTopics(ctx, addr, partitions, tpTopic, cvTopic); err != nil {
+		if o.create {
+			if err := generate.EnsureTopics(ctx, addr, o.partitions, tpTopic, cvTopic); err != nil {
 				return err
 			}
 		}
-		p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: addr, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic})
+		kc := generate.KafkaConfig{Addr: addr, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic}
+		if o.rate > 0 {
+			// Live: a partial batch must not wait for more.
+			kc.BatchTimeout = time.Millisecond
+		}
+		p, err := generate.NewKafkaProducer(ctx, kc)
 		if err != nil {
 			return err
 		}
@@ -118,7 +138,17 @@ func generateTraffic(ctx context.Context, cfg generate.Config, outDir, addr, tpT
 		prog.tick()
 		return nil
 	}
-	if convFirst {
+	switch {
+	case o.rate > 0:
+		err = traffic.EmitLive(ctx, o.rate, sink, func() error {
+			for _, f := range finish {
+				if err := f(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	case convFirst:
 		err = traffic.EmitKind(generate.Conversion, sink)
 		if err == nil {
 			for _, f := range finish {
@@ -130,7 +160,7 @@ func generateTraffic(ctx context.Context, cfg generate.Config, outDir, addr, tpT
 		if err == nil {
 			err = traffic.EmitKind(generate.Touchpoint, sink)
 		}
-	} else {
+	default:
 		err = traffic.Emit(sink)
 	}
 	if err != nil {
