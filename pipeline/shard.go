@@ -136,7 +136,7 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontie
 	sh := &shard{
 		id: id, cfg: cfg, eng: eng, in: make(chan item, cfg.QueueSize), sink: s, conn: conn, st: st,
 		tpTopic: cfg.TouchpointsTopic, users: map[string]*user{}, parts: map[int32]*partState{},
-		frontiers: frontiers, stored: stored, u: &unit{}, lastSweep: time.Now(), dims: newDimTable(),
+		frontiers: frontiers, stored: stored, u: getUnit(), lastSweep: time.Now(), dims: newDimTable(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
 		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
@@ -538,7 +538,7 @@ func (s *shard) emit(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.u = &unit{}
+	s.u = getUnit()
 	return nil
 }
 

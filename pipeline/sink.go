@@ -56,6 +56,23 @@ type unit struct {
 	acks    []ackRef
 }
 
+// unitPool recycles units: the sink copies a unit's rows into its batch and
+// hands the unit back, so that shards do not grow fresh slices per unit.
+var unitPool = sync.Pool{New: func() any { return &unit{} }}
+
+func getUnit() *unit { return unitPool.Get().(*unit) }
+
+func putUnit(u *unit) {
+	clear(u.tps)
+	clear(u.convs)
+	clear(u.credits)
+	clear(u.spend)
+	clear(u.dead)
+	clear(u.acks)
+	u.tps, u.convs, u.credits, u.spend, u.dead, u.acks = u.tps[:0], u.convs[:0], u.credits[:0], u.spend[:0], u.dead[:0], u.acks[:0]
+	unitPool.Put(u)
+}
+
 func (u *unit) rows() int {
 	return len(u.tps) + len(u.convs) + len(u.credits) + len(u.spend) + len(u.dead)
 }
@@ -92,6 +109,7 @@ type sink struct {
 	acked []atomic.Uint64 // per shard: highest unit sequence number durable
 
 	cur     *batch      // being filled
+	free    chan *batch // written batches, for reuse
 	writes  chan *batch // to the writers
 	writers sync.WaitGroup
 
@@ -130,6 +148,7 @@ func newSink(conn driver.Conn, db string, dlq *kafka.Writer, shards int, cfg *Co
 		stats: st, log: cfg.Logger,
 		acked:    make([]atomic.Uint64, shards),
 		cur:      &batch{seqs: map[int]uint64{}},
+		free:     make(chan *batch, sinkWriters+1),
 		writes:   make(chan *batch),
 		finished: map[uint64]*batch{},
 	}
@@ -180,6 +199,7 @@ func (s *sink) run(ctx context.Context) {
 			if m.shard >= 0 && m.seq > b.seqs[m.shard] {
 				b.seqs[m.shard] = m.seq
 			}
+			putUnit(u)
 			if b.size() >= s.flushRows {
 				if !s.handOff(ctx) {
 					return
@@ -212,7 +232,11 @@ func (s *sink) handOff(ctx context.Context) bool {
 		s.inflight.Done()
 		return false
 	}
-	s.cur = &batch{seqs: map[int]uint64{}}
+	select {
+	case s.cur = <-s.free:
+	default:
+		s.cur = &batch{seqs: map[int]uint64{}}
+	}
 	return true
 }
 
@@ -280,7 +304,25 @@ func (s *sink) complete(b *batch) {
 				s.acked[sh].Store(seq)
 			}
 		}
+		d.reset()
+		select {
+		case s.free <- d:
+		default:
+		}
 	}
+}
+
+// reset empties b for reuse, keeping its capacity.
+func (b *batch) reset() {
+	clear(b.tps)
+	clear(b.convs)
+	clear(b.credits)
+	clear(b.spend)
+	clear(b.dead)
+	clear(b.acks)
+	clear(b.seqs)
+	b.tps, b.convs, b.credits, b.spend, b.dead, b.acks = b.tps[:0], b.convs[:0], b.credits[:0], b.spend[:0], b.dead[:0], b.acks[:0]
+	b.deadSent = false
 }
 
 // writeOnce writes the dead letters (once), then the three tables at once.
