@@ -1,0 +1,118 @@
+package pipeline
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/attributor/attributor/schemas"
+)
+
+// benchTouchpoints returns users x perUser touchpoints as they travel (JSON
+// shaped like the generator's: UUID ids, user_id or only anonymous_id keys,
+// a channel named on 70%, source, medium, campaign, cost), in timestamp
+// order over a day: round k holds every user's k-th touchpoint.
+func benchTouchpoints(users, perUser int) [][]byte {
+	type placement struct {
+		channel, source, medium string
+		campaigns               []string
+	}
+	placements := []placement{
+		{"paid_search", "google", "cpc", []string{"brand", "generic", "black_friday", "competitors"}},
+		{"paid_search", "bing", "cpc", []string{"brand", "generic", "black_friday"}},
+		{"paid_social", "facebook", "paid_social", []string{"prospecting", "retargeting", "black_friday"}},
+		{"display", "gdn", "display", []string{"prospecting", "retargeting", "black_friday"}},
+		{"display", "programmatic", "cpm", []string{"prospecting", "retargeting"}},
+		{"affiliate", "awin", "affiliate", []string{"cashback", "voucher_codes", "content"}},
+		{"email", "newsletter", "email", []string{"newsletter_w47", "newsletter_w48", "cart_reminder"}},
+		{"organic_search", "google", "organic", nil},
+		{"social", "facebook", "social", nil},
+		{"referral", "blog.example.com", "referral", nil},
+		{"direct", "(direct)", "(none)", nil},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
+	n := users * perUser
+	out := make([][]byte, 0, n)
+	for k := 0; k < perUser; k++ {
+		for u := 0; u < users; u++ {
+			pl := &placements[rng.IntN(len(placements))]
+			hi, lo := rng.Uint64(), rng.Uint64()
+			b := fmt.Appendf(nil, `{"event_id":"%08x-%04x-4%03x-%04x-%012x"`, hi>>32, hi>>16&0xffff, hi&0xfff, lo>>48&0x3fff|0x8000, lo&0xffffffffffff)
+			anon := fmt.Sprintf("anon-%012x", uint64(u)*0x9e3779b97f4a7c15>>16)
+			if u%20 >= 3 { // 15% of users are anonymous
+				b = fmt.Appendf(b, `,"user_id":"u%07d"`, u+1)
+				if rng.IntN(2) == 0 {
+					b = fmt.Appendf(b, `,"anonymous_id":%q`, anon)
+				}
+			} else {
+				b = fmt.Appendf(b, `,"anonymous_id":%q`, anon)
+			}
+			ms := start + int64(k*users+u)*int64(20*time.Hour/time.Millisecond)/int64(n)
+			b = fmt.Appendf(b, `,"timestamp":%q,"interaction":"click"`, time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z"))
+			if rng.Float64() < 0.7 {
+				b = fmt.Appendf(b, `,"channel":%q`, pl.channel)
+			}
+			b = fmt.Appendf(b, `,"source":%q,"medium":%q`, pl.source, pl.medium)
+			if len(pl.campaigns) > 0 {
+				b = fmt.Appendf(b, `,"campaign":%q,"cost":%d.%02d`, pl.campaigns[rng.IntN(len(pl.campaigns))], rng.IntN(3), rng.IntN(100))
+			}
+			out = append(out, append(b, '}'))
+		}
+	}
+	return out
+}
+
+// BenchmarkShardState fills one shard with users x 5 touchpoints through
+// its touchpoint handling, decoded as the fetchers decode them, and reports
+// the live heap the shard then holds (after a GC) per held touchpoint: the
+// memory that bounds how many users an instance can keep. Users default to
+// 100k; BENCH_MEMORY_USERS overrides it. Profile what is held with
+// -memprofile and `go tool pprof -sample_index=inuse_space -top`.
+func BenchmarkShardState(b *testing.B) {
+	users := 100_000
+	if v := os.Getenv("BENCH_MEMORY_USERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("BENCH_MEMORY_USERS: want a positive integer, got %q", v)
+		}
+		users = n
+	}
+	const perUser = 5
+	msgs := benchTouchpoints(users, perUser)
+	cfg := Config{Shards: 1}.WithDefaults()
+	dec := schemas.NewDecoder(cfg.Channels)
+	var perTP float64
+	for b.Loop() {
+		s := newShard(0, &cfg, nil, nil, &stats{}, map[int32]int64{}, map[uint64]struct{}{})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i, m := range msgs {
+			tp, err := dec.Touchpoint(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			it := item{kind: kindTouchpoint, partition: int32(i % users % 4), tp: tp}
+			s.touchpoint(&it)
+			if len(s.u.tps) >= 512 {
+				s.u = &unit{} // what the sink would take
+			}
+		}
+		s.u = &unit{}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if len(s.users) != users {
+			b.Fatalf("shard holds %d users, want %d", len(s.users), users)
+		}
+		perTP = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(len(msgs))
+		runtime.KeepAlive(s)
+	}
+	b.ReportMetric(perTP, "B/held-tp")
+	b.ReportMetric(perTP*perUser, "B/user")
+	b.ReportMetric(0, "ns/op")
+}
