@@ -611,6 +611,7 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	var err error
 	var key string
 	if len(m.Value) > cfg.MaxMessageBytes {
+		f.r.st.invalid.Add(1)
 		return f.dead(ctx, m, ack, reasonOversize, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d", len(m.Value), cfg.MaxMessageBytes))
 	}
 	if f.topic == cfg.SpendTopic {
