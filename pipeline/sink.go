@@ -348,16 +348,14 @@ func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
 	if err == nil {
 		return nil
 	}
-	var tooLarge kafka.MessageTooLargeError
 	var werrs kafka.WriteErrors
-	if !errors.As(err, &tooLarge) && !errors.As(err, &werrs) {
+	if !tooLarge(err) && !errors.As(err, &werrs) {
 		return err
 	}
 	// Retry one by one, truncating what is too large.
 	for _, d := range dead {
-		m := deadMessage(d, -1)
-		err := s.dlq.WriteMessages(ctx, m)
-		if errors.As(err, &tooLarge) || errors.Is(err, kafka.MessageSizeTooLarge) {
+		err := s.dlq.WriteMessages(ctx, deadMessage(d, -1))
+		if tooLarge(err) {
 			err = s.dlq.WriteMessages(ctx, deadMessage(d, 64<<10))
 		}
 		if err != nil {
@@ -365,6 +363,25 @@ func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
 		}
 	}
 	return nil
+}
+
+// tooLarge reports whether a write failed because a message is larger than
+// the writer (MessageTooLargeError) or the topic (MESSAGE_TOO_LARGE) takes.
+func tooLarge(err error) bool {
+	if err == nil {
+		return false
+	}
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		for _, e := range werrs {
+			if e != nil && !tooLarge(e) {
+				return false
+			}
+		}
+		return werrs.Count() > 0
+	}
+	var mtl kafka.MessageTooLargeError
+	return errors.As(err, &mtl) || errors.Is(err, kafka.MessageSizeTooLarge)
 }
 
 func deadMessage(d deadLetter, truncate int) kafka.Message {
