@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -71,8 +72,10 @@ func benchTouchpoints(users, perUser int) [][]byte {
 // its touchpoint handling, decoded as the fetchers decode them, and reports
 // the live heap the shard then holds (after a GC) per held touchpoint: the
 // memory that bounds how many users an instance can keep. Users default to
-// 100k; BENCH_MEMORY_USERS overrides it. Profile what is held with
-// -memprofile and `go tool pprof -sample_index=inuse_space -top`.
+// 100k; BENCH_MEMORY_USERS overrides it. BENCH_HEAP_PROFILE names a file
+// for a heap profile taken while the shard is full (go test -memprofile
+// comes too late: the shard is garbage by then); read it with
+// `go tool pprof -sample_index=inuse_space -top`.
 func BenchmarkShardState(b *testing.B) {
 	users := 100_000
 	if v := os.Getenv("BENCH_MEMORY_USERS"); v != "" {
@@ -110,6 +113,16 @@ func BenchmarkShardState(b *testing.B) {
 			b.Fatalf("shard holds %d users, want %d", len(s.users), users)
 		}
 		perTP = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(len(msgs))
+		if path := os.Getenv("BENCH_HEAP_PROFILE"); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
 		runtime.KeepAlive(s)
 	}
 	b.ReportMetric(perTP, "B/held-tp")
