@@ -231,10 +231,17 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.cfg.Logger.Warn("consumer group: retrying", "group", r.cfg.Group, "err", err)
 			continue
 		}
-		finished := make(chan bool, 1)
-		gen.Start(func(gctx context.Context) { finished <- r.generation(ctx, gctx, gen, ends) })
-		if <-finished {
-			return nil
+		type result struct {
+			over bool
+			err  error
+		}
+		finished := make(chan result, 1)
+		gen.Start(func(gctx context.Context) {
+			over, err := r.generation(ctx, gctx, gen, ends)
+			finished <- result{over, err}
+		})
+		if res := <-finished; res.over {
+			return res.err
 		}
 	}
 }
@@ -261,9 +268,10 @@ func (r *Runner) progress() func() {
 
 // generation runs one consumer-group generation with fresh state and
 // returns true when the run is over (shutdown or caught up), false on a
-// rebalance. State is rebuilt from the committed offsets and ClickHouse at
+// rebalance. Caught up, it fails if what it consumed could not all be
+// written and committed: exiting 0 would claim work that was not done. State is rebuilt from the committed offsets and ClickHouse at
 // every generation, so no partition's state outlives its ownership.
-func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generation, ends map[string]map[int]logRange) bool {
+func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generation, ends map[string]map[int]logRange) (bool, error) {
 	log := r.cfg.Logger.With("generation", gen.ID)
 	wctx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
@@ -280,9 +288,9 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 		log.Warn("clickhouse: loading state failed; retrying", "err", err)
 		select {
 		case <-runCtx.Done():
-			return true
+			return true, nil
 		case <-genCtx.Done():
-			return false
+			return false, nil
 		case <-time.After(time.Second):
 		}
 	}
@@ -350,7 +358,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	}
 	log.Info("generation started", "member", gen.MemberID, "assignments", assignmentsString(gen.Assignments))
 
-	commit := func() {
+	commit := func() error {
 		offsets := map[string]map[int]int64{}
 		for topic, ps := range trackers {
 			for p, t := range ps {
@@ -363,7 +371,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 			}
 		}
 		if len(offsets) == 0 {
-			return
+			return nil
 		}
 		if err := gen.CommitOffsets(offsets); err != nil {
 			log.Warn("commit failed", "err", err)
@@ -375,9 +383,10 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 					trackers[topic][p].mu.Unlock()
 				}
 			}
-			return
+			return err
 		}
 		r.st.commits.Add(1)
+		return nil
 	}
 
 	ticker := time.NewTicker(r.cfg.CommitInterval)
@@ -449,18 +458,25 @@ loop:
 	if !drained {
 		log.Warn("drain incomplete: uncommitted events will be consumed again")
 	}
-	commit()
+	committed := commit()
+	log.Info("generation ended", "caught_up", reachedEnd)
 	if reachedEnd {
+		outstanding := 0
 		for _, ps := range trackers {
 			for _, t := range ps {
-				if t.outstanding() > 0 {
-					log.Warn("caught up with outstanding offsets", "outstanding", t.outstanding())
-				}
+				outstanding += t.outstanding()
 			}
 		}
+		switch {
+		case !drained:
+			return true, fmt.Errorf("caught up, but ClickHouse or Kafka did not take everything within the drain timeout; %d messages stay uncommitted and will be consumed again", outstanding)
+		case outstanding > 0:
+			return true, fmt.Errorf("caught up, but %d messages are not durable; they stay uncommitted and will be consumed again", outstanding)
+		case committed != nil:
+			return true, fmt.Errorf("caught up and written, but the final commit failed (the rows are durable; a rerun rewrites them): %w", committed)
+		}
 	}
-	log.Info("generation ended", "caught_up", reachedEnd)
-	return over
+	return over, nil
 }
 
 // observe publishes consumer lag and watermark delay from the fetchers.
