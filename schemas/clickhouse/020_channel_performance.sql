@@ -33,6 +33,11 @@
 --   cpa                       spend / conversions (NULL without conversions)
 --   roas                      revenue / spend (NULL without spend)
 --
+-- Every part of the UNION ALL names every column alike: ClickHouse 18.16
+-- may match the columns of a part by name, and unnamed repeated constants
+-- (two toInt64(0)) then land in the wrong columns once the parts of the
+-- raw tables are merged.
+--
 -- Conversions with no touchpoint in their window are credited to channel
 -- '(none)', campaign '': every model's revenue adds up to the total revenue.
 -- The models are those present in attributed_conversions (the six built-in
@@ -95,22 +100,22 @@ FROM
         GROUP BY conversion_date, model, channel, campaign
         UNION ALL
         SELECT
-            tp_date,
+            tp_date AS date,
             arrayJoin(if(
                 (SELECT count() FROM {db}.attributed_conversions) > 0,
                 (SELECT groupUniqArray(model) FROM {db}.attributed_conversions),
-                ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS tp_model,
-            tp_channel,
-            tp_campaign,
-            tp_impressions,
-            tp_clicks,
-            tp_users,
-            toUInt64(0),
-            toFloat64(0),
-            toInt64(0),
-            tp_cost_micros,
-            toInt64(0),
-            toUInt8(0)
+                ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
+            tp_channel AS channel,
+            tp_campaign AS campaign,
+            tp_impressions AS p_impressions,
+            tp_clicks AS p_clicks,
+            tp_users AS p_users_reached,
+            toUInt64(0) AS p_converting_users,
+            toFloat64(0) AS p_conversions,
+            toInt64(0) AS p_revenue_micros,
+            tp_cost_micros AS p_touchpoint_cost_micros,
+            toInt64(0) AS p_feed_micros,
+            toUInt8(0) AS p_has_feed
         FROM
         (
             SELECT
@@ -126,22 +131,22 @@ FROM
         )
         UNION ALL
         SELECT
-            sp_date,
+            sp_date AS date,
             arrayJoin(if(
                 (SELECT count() FROM {db}.attributed_conversions) > 0,
                 (SELECT groupUniqArray(model) FROM {db}.attributed_conversions),
-                ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS sp_model,
-            sp_channel,
-            sp_campaign,
-            toUInt64(0),
-            toUInt64(0),
-            toUInt64(0),
-            toUInt64(0),
-            toFloat64(0),
-            toInt64(0),
-            toInt64(0),
-            sp_cost_micros,
-            toUInt8(1)
+                ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
+            sp_channel AS channel,
+            sp_campaign AS campaign,
+            toUInt64(0) AS p_impressions,
+            toUInt64(0) AS p_clicks,
+            toUInt64(0) AS p_users_reached,
+            toUInt64(0) AS p_converting_users,
+            toFloat64(0) AS p_conversions,
+            toInt64(0) AS p_revenue_micros,
+            toInt64(0) AS p_touchpoint_cost_micros,
+            sp_cost_micros AS p_feed_micros,
+            toUInt8(1) AS p_has_feed
         FROM
         (
             SELECT
