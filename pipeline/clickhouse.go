@@ -32,7 +32,7 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (driver.Conn, err
 		MaxOpenConns:    16,
 		MaxIdleConns:    8,
 		ConnMaxLifetime: time.Hour,
-		Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Compression:     cfg.compression(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
@@ -44,6 +44,13 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (driver.Conn, err
 		return nil, fmt.Errorf("clickhouse %s: unreachable: %w", cfg.Addr, err)
 	}
 	return conn, nil
+}
+
+func (cfg ClickHouseConfig) compression() *clickhouse.Compression {
+	if cfg.Compression == "none" {
+		return nil
+	}
+	return &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 }
 
 // Migrate creates, idempotently, the database, tables and views of

@@ -123,6 +123,7 @@ type shard struct {
 	dims      *dimTable
 	batch     []item
 	lastSweep time.Time
+	sweptAtWm int64 // the latest partition watermark at the last sweep
 
 	lookbackMs, latenessMs, horizonMs, gapMs int64
 	maxUsers                                 int
@@ -217,7 +218,7 @@ func (s *shard) run(ctx context.Context) error {
 			if err := s.emit(ctx); err != nil {
 				return err
 			}
-			if time.Since(s.lastSweep) > 5*time.Second {
+			if s.sweepDue() {
 				s.sweep()
 			}
 		}
@@ -542,10 +543,32 @@ func (s *shard) emit(ctx context.Context) error {
 	return nil
 }
 
+// sweepDue says whether a sweep can free anything worth its cost (a walk
+// over every user): when users exceed the cap, or when event time moved by
+// a 32nd of the retention (lookback + horizon) since the last one, at most
+// every 5 s. Replaying a backlog of one day with a 30-day lookback thus
+// walks the users once or twice, not every 5 s.
+func (s *shard) sweepDue() bool {
+	if time.Since(s.lastSweep) < 5*time.Second {
+		return false
+	}
+	if len(s.users) > s.maxUsers {
+		return true
+	}
+	var wm int64
+	for _, ps := range s.parts {
+		wm = max(wm, ps.wm)
+	}
+	return wm-s.sweptAtWm >= (s.lookbackMs+s.horizonMs)/32 || time.Since(s.lastSweep) > 10*time.Minute
+}
+
 // sweep drops what no window can need any more, and evicts users beyond the
 // memory cap whose rows are all durable (they are reloaded on demand).
 func (s *shard) sweep() {
 	s.lastSweep = time.Now()
+	for _, ps := range s.parts {
+		s.sweptAtWm = max(s.sweptAtWm, ps.wm)
+	}
 	acked := s.sink.acked[s.id].Load()
 	for key, u := range s.users {
 		ps := s.part(u.partition)

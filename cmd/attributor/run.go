@@ -27,6 +27,7 @@ func init() {
 type serviceFlags struct {
 	clickhouse, database, chUser *string
 	tls                          *tlsFlags
+	compress                     *string
 }
 
 func addServiceFlags(e *envFlags) *serviceFlags {
@@ -35,6 +36,7 @@ func addServiceFlags(e *envFlags) *serviceFlags {
 		database:   e.String("database", "ATTRIBUTOR_DATABASE", "attribution", "ClickHouse `database`"),
 		chUser:     e.String("clickhouse-user", "ATTRIBUTOR_CLICKHOUSE_USER", "default", "ClickHouse `user`; the password comes from ATTRIBUTOR_CLICKHOUSE_PASSWORD or the file named by ATTRIBUTOR_CLICKHOUSE_PASSWORD_FILE"),
 		tls:        addTLSFlags(e, "clickhouse", "ATTRIBUTOR_CLICKHOUSE"),
+		compress:   e.String("clickhouse-compression", "ATTRIBUTOR_CLICKHOUSE_COMPRESSION", "lz4", "compression of ClickHouse traffic: lz4 or none (none saves CPU on loopback)"),
 	}
 }
 
@@ -43,7 +45,7 @@ func (s *serviceFlags) clickHouseConfig() (pipeline.ClickHouseConfig, error) {
 	if err != nil {
 		return pipeline.ClickHouseConfig{}, err
 	}
-	return pipeline.ClickHouseConfig{Addr: *s.clickhouse, Database: *s.database, Username: *s.chUser, Password: pw, TLS: s.tls.options()}, nil
+	return pipeline.ClickHouseConfig{Addr: *s.clickhouse, Database: *s.database, Username: *s.chUser, Password: pw, TLS: s.tls.options(), Compression: *s.compress}, nil
 }
 
 // attributionFlags are the model parameters shared by run and replay.
