@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Benchmarks of the attributor on the real Kafka and ClickHouse (scripts/services.sh up), all in
+# one run so that ratios between them hold. Prints a summary table with each target as PASS or
+# MISS; raw results, logs and CPU profiles go to .run/bench/<run>/ (gitignored).
+#
+#   scripts/bench.sh [all|throughput|latency|memory|engine]      (default all)
+#
+#   throughput  BENCH_EVENTS (2000000) generated events in Kafka; `attributor run --until-caught-up`
+#               (fresh group and database each time) interleaved with a bare kafka-go drain of the
+#               same topics, BENCH_RUNS (3) times each; a bare clickhouse-go insert of as many
+#               credited rows as the first run wrote; one more attributor run under --cpuprofile.
+#   latency     BENCH_LATENCY_RATE (20000) events/s of live traffic for BENCH_LATENCY_SECONDS (60)
+#               while `attributor run` (allowed lateness BENCH_LATENCY_LATENESS, 5s) consumes;
+#               produce-to-visible time of every conversion minus the allowed lateness.
+#   memory      BENCH_MEMORY_USERS (1000000) users x 5 touchpoints held by `attributor run`: RSS
+#               per held touchpoint; and BenchmarkShardState (100k users, or BENCH_MEMORY_USERS
+#               when exported) with a heap profile of the full shard.
+#   engine      go test -bench ./attribution (BENCH_COUNT, 5, runs each) and `attributor replay`
+#               over BENCH_REPLAY_EVENTS (1000000) generated events, BENCH_RUNS times.
+#
+# The code measured is the working tree; BENCH_REF=<commit> measures that commit instead (built from
+# `git archive` into the run directory), so that figures name the code they came from.
+# Everything the run creates is named after it (bench_<date>_<time>_<pid>) and deleted at the end,
+# also on failure or Ctrl-C; BENCH_KEEP=1 keeps the topics and databases for a look.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+WHAT=${1:-all}
+case "$WHAT" in
+  all|throughput|latency|memory|engine) ;;
+  *) echo "usage: $0 [all|throughput|latency|memory|engine]" >&2; exit 2 ;;
+esac
+
+EVENTS=${BENCH_EVENTS:-2000000}
+RUNS=${BENCH_RUNS:-3}
+RATE=${BENCH_LATENCY_RATE:-20000}
+LAT_SECONDS=${BENCH_LATENCY_SECONDS:-60}
+LATENESS=${BENCH_LATENCY_LATENESS:-5s}
+MEM_USERS=${BENCH_MEMORY_USERS:-1000000}
+COUNT=${BENCH_COUNT:-5}
+REPLAY_EVENTS=${BENCH_REPLAY_EVENTS:-1000000}
+KAFKA=127.0.0.1:9092
+CH=127.0.0.1:9000
+
+RUN_ID=bench_$(date -u +%Y%m%d_%H%M%S)_$$
+OUT=$REPO/.run/bench/$RUN_ID
+BIN=$OUT/bin
+RESULTS=$OUT/results.tsv
+
+log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+# record SECTION SUBJECT < "metric<TAB>value" lines: append them to the results.
+record() { awk -v s="$1" -v j="$2" -F'\t' 'NF == 2 { print s "\t" j "\t" $1 "\t" $2 }' >>"$RESULTS"; }
+fact() { printf 'facts\t%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+now_ns() { date +%s%N; }
+ch() { clickhouse-client --host 127.0.0.1 --port 9000 -q "$1"; }
+
+# quiesce: wait (up to 30s) for ClickHouse's background merges of this run's tables, so that one
+# run's merges do not land on the next run.
+quiesce() {
+  local i
+  for i in $(seq 60); do
+    [ "$(ch "SELECT count() FROM system.merges WHERE startsWith(database, '$RUN_ID')")" = 0 ] && return 0
+    sleep 0.5
+  done
+  log "merges still running after 30s; going on"
+}
+
+top_profile() { # top_profile PROFILE OUTFILE
+  {
+    echo "== flat"
+    go tool pprof -top -nodecount=35 "$BIN/attributor" "$1" 2>/dev/null
+    echo
+    echo "== cumulative"
+    go tool pprof -top -cum -nodecount=45 "$BIN/attributor" "$1" 2>/dev/null
+  } >"$2"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT
+  if [ -x "$BIN/cleanup" ]; then
+    if [ -n "${BENCH_KEEP:-}" ]; then
+      log "BENCH_KEEP: leaving topics and databases named $RUN_ID*"
+    else
+      "$BIN/cleanup" --brokers "$KAFKA" --clickhouse "$CH" --prefix "$RUN_ID" >"$OUT/cleanup.log" 2>&1 ||
+        log "cleanup failed: see $OUT/cleanup.log"
+    fi
+  fi
+  rm -rf "$OUT/replay-data" "$OUT/src"
+  [ "$rc" = 0 ] || log "failed (exit $rc); logs in $OUT"
+  exit "$rc"
+}
+
+# ------------------------------------------------------------------ throughput
+
+# attributor_run I: one `attributor run --until-caught-up` on a fresh group and database, timed
+# from process start to exit (everything credited, written and committed).
+attributor_run() {
+  local i=$1 db=${RUN_ID}_t$1 t0 t1 secs credited acked
+  t0=$(now_ns)
+  "$BIN/attributor" run --until-caught-up --brokers "$KAFKA" --clickhouse "$CH" \
+    --touchpoints-topic "$RUN_ID.tp" --conversions-topic "$RUN_ID.cv" \
+    --dlq-topic "$RUN_ID.dlq" --spend-topic "$RUN_ID.spend" \
+    --group "$db" --database "$db" --progress 5s "${@:2}" 2>"$OUT/attributor-$i.log" ||
+    die "attributor run $i: see $OUT/attributor-$i.log"
+  t1=$(now_ns)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  credited=$(ch "SELECT count() FROM $db.attributed_conversions")
+  acked=$(sed -n 's/.* \([0-9]*\) credited rows.*/\1/p' "$OUT/attributor-$i.log" | tail -1)
+  awk -v n="$GENERATED" -v s="$secs" -v c="$credited" -v a="$acked" 'BEGIN {
+    printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\ncredited_rows\t%d\ncredited_rows_acked\t%s\ncredited_per_event\t%.4f\n", n, s, n / s, c, a, c / n }'
+}
+
+bench_throughput() {
+  local i credited
+  log "throughput: generating $EVENTS events (seed 1) into $RUN_ID.tp / $RUN_ID.cv"
+  "$BIN/attributor" generate --seed 1 --events "$EVENTS" --kafka "$KAFKA" \
+    --touchpoints-topic "$RUN_ID.tp" --conversions-topic "$RUN_ID.cv" --partitions 4 --create-topics \
+    2>"$OUT/generate.log" || die "generate: see $OUT/generate.log"
+  GENERATED=$(sed -n 's/^wrote \([0-9]*\) events.*/\1/p' "$OUT/generate.log")
+  [ -n "$GENERATED" ] || die "generate: no summary in $OUT/generate.log"
+  for i in $(seq "$RUNS"); do
+    quiesce
+    fact load "throughput-attributor-$i" "$(loadavg)"
+    attributor_run "$i" >"$OUT/attributor-$i.tsv"
+    record throughput attributor <"$OUT/attributor-$i.tsv"
+    log "throughput: attributor run $i: $(awk -F'\t' '$1 == "events_per_s" { print $2 }' "$OUT/attributor-$i.tsv") events/s"
+    [ "$i" = 1 ] || ch "DROP DATABASE IF EXISTS ${RUN_ID}_t$i"
+    quiesce
+    fact load "throughput-drain-$i" "$(loadavg)"
+    "$BIN/ceilings" drain --brokers "$KAFKA" --topics "$RUN_ID.tp,$RUN_ID.cv" >"$OUT/drain-$i.tsv" ||
+      die "drain $i"
+    record throughput drain <"$OUT/drain-$i.tsv"
+    log "throughput: bare drain $i: $(awk -F'\t' '$1 == "events_per_s" { print $2 }' "$OUT/drain-$i.tsv") events/s"
+  done
+  credited=$(awk -F'\t' '$1 == "credited_rows" { print $2; exit }' "$OUT/attributor-1.tsv")
+  for i in $(seq "$RUNS"); do
+    quiesce
+    fact load "throughput-insert-$i" "$(loadavg)"
+    "$BIN/ceilings" insert --clickhouse "$CH" --from-db "${RUN_ID}_t1" --to-db "${RUN_ID}_ins$i" \
+      --rows "$credited" --batch 50000 >"$OUT/insert-$i.tsv" || die "insert $i"
+    record throughput insert <"$OUT/insert-$i.tsv"
+    ch "DROP DATABASE IF EXISTS ${RUN_ID}_ins$i"
+    log "throughput: bare insert $i: $(awk -F'\t' '$1 == "rows_per_s" { print $2 }' "$OUT/insert-$i.tsv") rows/s"
+  done
+  ch "DROP DATABASE IF EXISTS ${RUN_ID}_t1"
+  quiesce
+  log "throughput: one more attributor run under --cpuprofile (not counted)"
+  attributor_run prof --cpuprofile "$OUT/throughput.cpu.prof" >"$OUT/attributor-prof.tsv"
+  ch "DROP DATABASE IF EXISTS ${RUN_ID}_tprof"
+  top_profile "$OUT/throughput.cpu.prof" "$OUT/throughput.pprof.txt"
+}
+
+# ------------------------------------------------------------------ latency
+
+bench_latency() {
+  local db=${RUN_ID}_lat
+  quiesce
+  fact load latency "$(loadavg)"
+  log "latency: ${RATE} events/s for ${LAT_SECONDS}s, allowed lateness $LATENESS"
+  "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" \
+    --touchpoints-topic "$RUN_ID.lat.tp" --conversions-topic "$RUN_ID.lat.cv" \
+    --rate "$RATE" --seconds "$LAT_SECONDS" --lateness "$LATENESS" --poll 50ms \
+    --log "$OUT/latency-attributor.log" --lost "$OUT/latency-lost.tsv" -- \
+    "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
+    --touchpoints-topic "$RUN_ID.lat.tp" --conversions-topic "$RUN_ID.lat.cv" \
+    --dlq-topic "$RUN_ID.lat.dlq" --spend-topic "$RUN_ID.lat.spend" --group "$db" --database "$db" \
+    --allowed-lateness "$LATENESS" --log-level info --progress 5s --cpuprofile "$OUT/latency.cpu.prof" \
+    >"$OUT/latency.tsv" || die "latency: see $OUT/latency-attributor.log"
+  record latency live <"$OUT/latency.tsv"
+  ch "DROP DATABASE IF EXISTS $db"
+  top_profile "$OUT/latency.cpu.prof" "$OUT/latency.pprof.txt"
+  log "latency: p99 $(awk -F'\t' '$1 == "p99_ms" { print $2 }' "$OUT/latency.tsv") ms beyond the allowed lateness"
+}
+
+# ------------------------------------------------------------------ memory
+
+free_port() {
+  local p
+  for p in $(seq 19400 19499); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  die "no free port in 19400-19499"
+}
+
+bench_memory() {
+  local db=${RUN_ID}_mem port
+  port=$(free_port)
+  quiesce
+  fact load memory "$(loadavg)"
+  log "memory: $MEM_USERS users x 5 touchpoints held by attributor run"
+  "$BIN/memory" --brokers "$KAFKA" --touchpoints-topic "$RUN_ID.mem.tp" --conversions-topic "$RUN_ID.mem.cv" \
+    --users "$MEM_USERS" --per-user 5 --metrics "http://127.0.0.1:$port/metrics" \
+    --log "$OUT/memory-attributor.log" -- \
+    "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
+    --touchpoints-topic "$RUN_ID.mem.tp" --conversions-topic "$RUN_ID.mem.cv" \
+    --dlq-topic "$RUN_ID.mem.dlq" --spend-topic "$RUN_ID.mem.spend" --group "$db" --database "$db" \
+    --lookback 720h --metrics-addr "127.0.0.1:$port" --log-level info --progress 10s \
+    >"$OUT/memory.tsv" || die "memory: see $OUT/memory-attributor.log"
+  record memory rss <"$OUT/memory.tsv"
+  ch "DROP DATABASE IF EXISTS $db"
+  log "memory: $(awk -F'\t' '$1 == "bytes_per_tp" { print $2 }' "$OUT/memory.tsv") resident bytes per held touchpoint"
+
+  quiesce
+  log "memory: BenchmarkShardState (-count 3) and a heap profile of the full shard"
+  (cd "$SRC" && BENCH_HEAP_PROFILE=$OUT/shard.heap.prof go test -run '^$' -bench '^BenchmarkShardState$' -count 3 \
+    -o "$BIN/pipeline.test" ./pipeline) >"$OUT/shardstate-gobench.txt" || die "BenchmarkShardState: see $OUT/shardstate-gobench.txt"
+  gobench_record memory <"$OUT/shardstate-gobench.txt"
+  go tool pprof -sample_index=inuse_space -top -nodecount=25 -ignore 'benchTouchpoints' \
+    "$BIN/pipeline.test" "$OUT/shard.heap.prof" >"$OUT/shard.heap.txt" 2>/dev/null
+}
+
+# ------------------------------------------------------------------ engine
+
+# gobench_record SECTION < go test -bench output: one line per benchmark, unit and run.
+gobench_record() {
+  awk -v s="$1" '/^Benchmark/ { name = $1; sub(/-[0-9]+$/, "", name)
+    for (i = 3; i < NF; i += 2) printf "%s\t%s\t%s\t%s\n", s, name, $(i + 1), $i }' >>"$RESULTS"
+}
+
+bench_engine() {
+  local i t0 t1 n
+  quiesce
+  fact load engine "$(loadavg)"
+  log "engine: go test -bench . -benchmem -count $COUNT ./attribution"
+  (cd "$SRC" && go test -run '^$' -bench . -benchmem -count "$COUNT" ./attribution) >"$OUT/engine-gobench.txt" ||
+    die "engine benchmarks: see $OUT/engine-gobench.txt"
+  gobench_record engine <"$OUT/engine-gobench.txt"
+  log "engine: attributor replay over $REPLAY_EVENTS generated events, $RUNS runs"
+  "$BIN/attributor" generate --seed 1 --events "$REPLAY_EVENTS" --out "$OUT/replay-data" 2>"$OUT/replay-generate.log"
+  n=$(cat "$OUT/replay-data/touchpoints.ndjson" "$OUT/replay-data/conversions.ndjson" | wc -l)
+  for i in $(seq "$RUNS"); do
+    t0=$(now_ns)
+    "$BIN/attributor" replay --touchpoints "$OUT/replay-data/touchpoints.ndjson" \
+      --conversions "$OUT/replay-data/conversions.ndjson" >/dev/null 2>"$OUT/replay-$i.log" ||
+      die "replay: see $OUT/replay-$i.log"
+    t1=$(now_ns)
+    awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { s = (b - a) / 1e9
+      printf "events\t%d\nseconds\t%.3f\nevents_per_s\t%.0f\n", n, s, n / s }' | record engine replay
+  done
+  rm -rf "$OUT/replay-data"
+}
+
+# ------------------------------------------------------------------ main
+
+command -v go >/dev/null 2>&1 || { echo "bench.sh: go is not installed" >&2; exit 1; }
+mkdir -p "$BIN"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+scripts/services.sh up >"$OUT/services.log" 2>&1 || { cat "$OUT/services.log" >&2; die "services did not start"; }
+SRC=$REPO
+if [ -n "${BENCH_REF:-}" ]; then
+  SRC=$OUT/src
+  mkdir -p "$SRC"
+  git archive "$BENCH_REF" | tar -x -C "$SRC"
+fi
+log "building $( [ -n "${BENCH_REF:-}" ] && echo "$BENCH_REF" || echo 'the working tree') into $BIN"
+(cd "$SRC" && go build -o "$BIN/attributor" ./cmd/attributor &&
+  for p in ceilings latency memory cleanup report; do go build -o "$BIN/$p" "./scripts/bench/$p"; done)
+
+fact machine nproc "$(nproc)"
+fact machine cpu "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+fact machine go "$(go version | awk '{ print $3 }')"
+fact machine kafka "$(ls .cache/kafka/libs 2>/dev/null | sed -n 's/^kafka-clients-\(.*\)\.jar$/\1/p' | head -1)"
+fact machine clickhouse "$(ch 'SELECT version()')"
+if [ -n "${BENCH_REF:-}" ]; then
+  fact machine commit "$(git rev-parse --short "$BENCH_REF")"
+else
+  fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
+fi
+fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS)"
+fact load start "$(loadavg)"
+log "run $RUN_ID: $WHAT; results in $OUT"
+
+case "$WHAT" in
+  all) bench_throughput; bench_latency; bench_memory; bench_engine ;;
+  throughput) bench_throughput ;;
+  latency) bench_latency ;;
+  memory) bench_memory ;;
+  engine) bench_engine ;;
+esac
+
+fact load end "$(loadavg)"
+"$BIN/report" "$RESULTS" | tee "$OUT/summary.md"
+echo
+echo "raw results: $RESULTS; profiles: $OUT/*.pprof.txt; summary: $OUT/summary.md"

@@ -1,0 +1,400 @@
+// Command latency measures how long a conversion takes from its produce to
+// its credited rows being visible in ClickHouse, with the attributor
+// consuming live traffic in its normal (streaming) mode:
+//
+//	latency [flags] -- ATTRIBUTOR RUN ARGS...
+//
+// It creates the topics, starts the attributor command given after "--"
+// (which must log at info level, to say when its group generation started,
+// and use --allowed-lateness equal to --lateness), then produces --rate
+// events/s for --seconds with the generator's live mode: every event is
+// stamped with the wall clock when it is produced, so a conversion's
+// timestamp is its produce time. Meanwhile it polls ClickHouse every --poll:
+// new parts of attributed_conversions (system.parts), then the
+// conversion_ids in them. A conversion's latency is the start of the first
+// poll that saw it, minus its timestamp, minus the allowed lateness that it
+// waits by design; it is an over-estimate by at most one poll period (the
+// resolution, reported). Conversions not visible --grace after the last
+// produce are lost.
+//
+// Results go to stdout as "metric<TAB>value" lines.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/attributor/attributor/pipeline"
+	"github.com/attributor/attributor/pipeline/generate"
+	"github.com/attributor/attributor/schemas"
+)
+
+func main() {
+	var (
+		broker     = flag.String("brokers", "127.0.0.1:9092", "Kafka broker `host:port`")
+		chAddr     = flag.String("clickhouse", "127.0.0.1:9000", "ClickHouse native `host:port`")
+		db         = flag.String("database", "", "the attributor's ClickHouse `database`")
+		tpTopic    = flag.String("touchpoints-topic", "", "touchpoints `topic` (created)")
+		cvTopic    = flag.String("conversions-topic", "", "conversions `topic` (created)")
+		partitions = flag.Int("partitions", 4, "partitions of the created topics")
+		rate       = flag.Float64("rate", 20_000, "events produced per second")
+		seconds    = flag.Int("seconds", 60, "seconds of producing")
+		seed       = flag.Int64("seed", 1, "generator seed")
+		lateness   = flag.Duration("lateness", 5*time.Second, "the attributor's --allowed-lateness, subtracted from every latency")
+		poll       = flag.Duration("poll", 50*time.Millisecond, "ClickHouse poll interval")
+		grace      = flag.Duration("grace", 20*time.Second, "wait after the last produce before a conversion counts as lost")
+		logPath    = flag.String("log", "", "write the attributor's stderr to `file`")
+		lostPath   = flag.String("lost", "", "write the lost conversions (id and produce time) to `file`")
+	)
+	flag.Parse()
+	if *db == "" || *tpTopic == "" || *cvTopic == "" || flag.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "usage: latency --database DB --touchpoints-topic T --conversions-topic C [flags] -- ATTRIBUTOR RUN ARGS...")
+		os.Exit(2)
+	}
+	if err := run(*broker, *chAddr, *db, *tpTopic, *cvTopic, *partitions, *rate, *seconds, *seed, *lateness, *poll, *grace, *logPath, *lostPath, flag.Args()); err != nil {
+		fmt.Fprintf(os.Stderr, "latency: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func result(metric string, v any) { fmt.Printf("%s\t%v\n", metric, v) }
+
+func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float64, seconds int, seed int64,
+	lateness, poll, grace time.Duration, logPath, lostPath string, attributor []string) error {
+	ctx := context.Background()
+	if err := generate.EnsureTopics(ctx, broker, partitions, tpTopic, cvTopic); err != nil {
+		return err
+	}
+	traffic, err := generate.New(generate.Config{Seed: seed, Events: int(rate * float64(seconds))})
+	if err != nil {
+		return err
+	}
+	proc, err := start(attributor, logPath)
+	if err != nil {
+		return err
+	}
+	defer proc.stop()
+	select {
+	case <-proc.ready:
+	case <-proc.done:
+		return fmt.Errorf("attributor exited before its group generation started: %v", proc.err)
+	case <-time.After(90 * time.Second):
+		return errors.New("attributor: no group generation after 90s")
+	}
+	conn, err := pipeline.OpenClickHouse(ctx, pipeline.ClickHouseConfig{Addr: chAddr, Username: "default", DialTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	w := newWatcher(conn, db)
+	pctx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	polled := make(chan error, 1)
+	go func() { polled <- w.run(pctx, poll) }()
+
+	// Produce, noting every conversion's produce time (its timestamp).
+	p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: broker, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic, BatchTimeout: time.Millisecond})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	dec := schemas.NewDecoder(nil)
+	produced := map[string]int64{}
+	began := time.Now()
+	err = traffic.EmitLive(ctx, rate, func(k generate.Kind, key string, v []byte) error {
+		if k == generate.Conversion {
+			cv, err := dec.Conversion(v)
+			if err != nil {
+				return fmt.Errorf("generated conversion: %w", err)
+			}
+			if _, dup := produced[cv.EventID]; !dup {
+				produced[cv.EventID] = cv.TimeMs
+			}
+		}
+		return p.Write(k, key, v)
+	}, p.Flush)
+	if err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	took := time.Since(began)
+	lastProduce := time.Now()
+
+	// Wait for every conversion, or the grace period.
+	for time.Since(lastProduce) < grace && w.count(produced) < len(produced) {
+		select {
+		case err := <-polled:
+			return fmt.Errorf("poll: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	stopPoll()
+	if err := <-polled; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("poll: %w", err)
+	}
+	code := proc.stop()
+
+	var lat []float64
+	var lost []string
+	for id, ms := range produced {
+		if at, ok := w.seen[id]; ok {
+			lat = append(lat, float64(at.UnixMilli()-ms-lateness.Milliseconds()))
+		} else {
+			lost = append(lost, fmt.Sprintf("%s\t%s", id, time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)))
+		}
+	}
+	if lostPath != "" {
+		slices.Sort(lost)
+		if err := os.WriteFile(lostPath, []byte(strings.Join(lost, "\n")+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	slices.Sort(lat)
+	result("events", traffic.Len())
+	result("produce_seconds", fmt.Sprintf("%.3f", took.Seconds()))
+	result("produce_events_per_s", fmt.Sprintf("%.0f", float64(traffic.Len())/took.Seconds()))
+	result("conversions", len(produced))
+	result("measured", len(lat))
+	result("lost", len(produced)-len(lat))
+	if len(lat) > 0 {
+		result("p50_ms", fmt.Sprintf("%.0f", quantile(lat, 0.50)))
+		result("p99_ms", fmt.Sprintf("%.0f", quantile(lat, 0.99)))
+		result("max_ms", fmt.Sprintf("%.0f", lat[len(lat)-1]))
+		result("min_ms", fmt.Sprintf("%.0f", lat[0]))
+	}
+	periods := w.periods()
+	if len(periods) > 0 {
+		result("poll_period_p50_ms", fmt.Sprintf("%.1f", quantile(periods, 0.50)))
+		result("poll_period_p99_ms", fmt.Sprintf("%.1f", quantile(periods, 0.99)))
+	}
+	result("parts_read", w.partsRead)
+	result("attributor_exit", code)
+	return nil
+}
+
+// quantile returns the q-quantile of sorted v, nearest rank.
+func quantile(v []float64, q float64) float64 {
+	i := int(q*float64(len(v))+0.999999) - 1
+	return v[max(0, min(len(v)-1, i))]
+}
+
+// watcher polls ClickHouse for the conversion_ids of new parts of
+// attributed_conversions.
+type watcher struct {
+	conn      driver.Conn
+	db        string
+	mu        sync.Mutex
+	seen      map[string]time.Time // conversion_id: start of the poll that first saw it
+	blocks    map[int64]bool       // block numbers of the parts read
+	polls     []time.Time
+	partsRead int
+}
+
+func newWatcher(conn driver.Conn, db string) *watcher {
+	return &watcher{conn: conn, db: db, seen: map[string]time.Time{}, blocks: map[int64]bool{}}
+}
+
+// partName is partition_minblock_maxblock_level.
+var partName = regexp.MustCompile(`^[0-9a-zA-Z]+_([0-9]+)_([0-9]+)_[0-9]+$`)
+
+func (w *watcher) run(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		at := time.Now()
+		if err := w.poll(ctx, at); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (w *watcher) poll(ctx context.Context, at time.Time) error {
+	rows, err := w.conn.Query(ctx, "SELECT name FROM system.parts WHERE database = ? AND table = 'attributed_conversions' AND active", w.db)
+	if err != nil {
+		return err
+	}
+	var fresh []string
+	ranges := map[string][2]int64{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		m := partName.FindStringSubmatch(name)
+		if m == nil {
+			rows.Close()
+			return fmt.Errorf("unexpected part name %q", name)
+		}
+		lo, _ := strconv.ParseInt(m[1], 10, 64)
+		hi, _ := strconv.ParseInt(m[2], 10, 64)
+		// A merged part of parts already read holds nothing new.
+		for b := lo; b <= hi; b++ {
+			if !w.blocks[b] {
+				fresh = append(fresh, "'"+name+"'")
+				ranges[name] = [2]int64{lo, hi}
+				break
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.polls = append(w.polls, at)
+	w.mu.Unlock()
+	if len(fresh) == 0 {
+		return nil
+	}
+	rows, err = w.conn.Query(ctx, "SELECT DISTINCT _part, conversion_id FROM "+w.db+".attributed_conversions WHERE _part IN ("+strings.Join(fresh, ", ")+")")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// A part merged away since it was listed returns nothing: its blocks
+	// stay unread, so that the merged part is read at the next poll.
+	read := map[string]bool{}
+	for rows.Next() {
+		var part, id string
+		if err := rows.Scan(&part, &id); err != nil {
+			return err
+		}
+		read[part] = true
+		if _, ok := w.seen[id]; !ok {
+			w.seen[id] = at
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for part := range read {
+		r := ranges[part]
+		for b := r[0]; b <= r[1]; b++ {
+			w.blocks[b] = true
+		}
+	}
+	w.partsRead += len(read)
+	return nil
+}
+
+// count returns how many of the produced conversions were seen.
+func (w *watcher) count(produced map[string]int64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for id := range produced {
+		if _, ok := w.seen[id]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// periods returns the sorted intervals between poll starts, in ms.
+func (w *watcher) periods() []float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []float64
+	for i := 1; i < len(w.polls); i++ {
+		out = append(out, float64(w.polls[i].Sub(w.polls[i-1]).Microseconds())/1000)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// proc is the attributor process.
+type proc struct {
+	cmd   *exec.Cmd
+	ready chan struct{} // its group generation started
+	done  chan struct{}
+	err   error
+	once  sync.Once
+	code  int
+}
+
+// start runs args, copying its stderr to logPath and watching it for the
+// start of a group generation.
+func start(args []string, logPath string) (*proc, error) {
+	out := io.Discard
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, err
+		}
+		out = f
+	}
+	p := &proc{cmd: exec.Command(args[0], args[1:]...), ready: make(chan struct{}), done: make(chan struct{})}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	p.cmd.Stdout = out
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start attributor: %w", err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(out, line)
+			if !signalled && strings.Contains(line, "generation started") {
+				close(p.ready)
+				signalled = true
+			}
+		}
+		io.Copy(out, stderr)
+	}()
+	go func() {
+		<-scanned
+		p.err = p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop ends the attributor gracefully (SIGTERM, which also writes its
+// profiles), then by force after a minute, and returns its exit code.
+func (p *proc) stop() int {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(time.Minute):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	<-p.done
+	return p.code
+}

@@ -1,0 +1,423 @@
+// Command memory measures the attributor's resident memory per touchpoint
+// held in its state:
+//
+//	memory [flags] -- ATTRIBUTOR RUN ARGS...
+//
+// It creates the topics, starts the attributor command given after "--"
+// (which must log at info level, serve --metrics-addr at --metrics, and use
+// a lookback that keeps the touchpoints: they span the last day), waits for
+// its group generation and reads its VmRSS with an empty state (the
+// baseline). Then it produces --users x --per-user touchpoints and no
+// conversions, so that nothing is released or pruned, and waits until the
+// attributor has consumed and written them all with no lag. After --settle
+// it reads VmRSS again: (RSS - baseline) / touchpoints is the resident
+// memory per held touchpoint.
+//
+// The touchpoints look like the generator's (pipeline/generate): a UUID
+// event_id, user_id or only anonymous_id keys, an anonymous_id on half the
+// events, a channel named on 70% (derived from source/medium on the rest),
+// source, medium, campaign, cost. A user's touchpoints are spread over the
+// day; the stream is in timestamp order.
+//
+// Results go to stdout as "metric<TAB>value" lines.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/attributor/attributor/pipeline/generate"
+)
+
+func main() {
+	var (
+		broker     = flag.String("brokers", "127.0.0.1:9092", "Kafka broker `host:port`")
+		tpTopic    = flag.String("touchpoints-topic", "", "touchpoints `topic` (created)")
+		cvTopic    = flag.String("conversions-topic", "", "conversions `topic` (created, left empty)")
+		partitions = flag.Int("partitions", 4, "partitions of the created topics")
+		users      = flag.Int("users", 1_000_000, "users")
+		perUser    = flag.Int("per-user", 5, "touchpoints per user")
+		seed       = flag.Uint64("seed", 1, "seed of the touchpoints")
+		metrics    = flag.String("metrics", "", "the attributor's metrics `URL` (http://host:port/metrics)")
+		settle     = flag.Duration("settle", 10*time.Second, "wait after the last touchpoint is written before reading RSS")
+		timeout    = flag.Duration("timeout", 30*time.Minute, "give up when the attributor has not caught up by then")
+		logPath    = flag.String("log", "", "write the attributor's stderr to `file`")
+	)
+	flag.Parse()
+	if *tpTopic == "" || *cvTopic == "" || *metrics == "" || flag.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "usage: memory --touchpoints-topic T --conversions-topic C --metrics URL [flags] -- ATTRIBUTOR RUN ARGS...")
+		os.Exit(2)
+	}
+	m := &measure{broker: *broker, tpTopic: *tpTopic, cvTopic: *cvTopic, partitions: *partitions, users: *users, perUser: *perUser,
+		seed: *seed, metrics: *metrics, settle: *settle, timeout: *timeout}
+	if err := m.run(*logPath, flag.Args()); err != nil {
+		fmt.Fprintf(os.Stderr, "memory: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func result(metric string, v any) { fmt.Printf("%s\t%v\n", metric, v) }
+
+type measure struct {
+	broker, tpTopic, cvTopic string
+	partitions               int
+	users, perUser           int
+	seed                     uint64
+	metrics                  string
+	settle, timeout          time.Duration
+}
+
+func (m *measure) run(logPath string, attributor []string) error {
+	ctx := context.Background()
+	if err := generate.EnsureTopics(ctx, m.broker, m.partitions, m.tpTopic, m.cvTopic); err != nil {
+		return err
+	}
+	proc, err := start(attributor, logPath)
+	if err != nil {
+		return err
+	}
+	defer proc.stop()
+	select {
+	case <-proc.ready:
+	case <-proc.done:
+		return fmt.Errorf("attributor exited before its group generation started: %v", proc.err)
+	case <-time.After(90 * time.Second):
+		return errors.New("attributor: no group generation after 90s")
+	}
+	// Let the fetchers start on the empty partitions before the baseline.
+	time.Sleep(3 * time.Second)
+	pid := proc.cmd.Process.Pid
+	baseline, err := rssKB(pid, "VmRSS")
+	if err != nil {
+		return err
+	}
+
+	n := m.users * m.perUser
+	began := time.Now()
+	if err := m.produce(ctx); err != nil {
+		return err
+	}
+	produced := time.Since(began)
+
+	deadline := time.Now().Add(m.timeout)
+	var s scrape
+	for {
+		if s, err = m.scrape(); err != nil {
+			return err
+		}
+		if s.events >= float64(n) && s.rawRows >= float64(n) && s.lag == 0 {
+			break
+		}
+		select {
+		case <-proc.done:
+			return fmt.Errorf("attributor exited while consuming: %v", proc.err)
+		case <-time.After(time.Second):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not caught up after %s: %+v", m.timeout, s)
+		}
+	}
+	caughtUp := time.Since(began)
+	time.Sleep(m.settle)
+	rss, err := rssKB(pid, "VmRSS")
+	if err != nil {
+		return err
+	}
+	hwm, err := rssKB(pid, "VmHWM")
+	if err != nil {
+		return err
+	}
+	if s, err = m.scrape(); err != nil {
+		return err
+	}
+	code := proc.stop()
+
+	held := float64(n)
+	result("touchpoints", n)
+	result("users_in_memory", s.users)
+	result("produce_seconds", fmt.Sprintf("%.1f", produced.Seconds()))
+	result("caught_up_seconds", fmt.Sprintf("%.1f", caughtUp.Seconds()))
+	result("baseline_rss_kb", baseline)
+	result("rss_kb", rss)
+	result("hwm_kb", hwm)
+	result("bytes_per_tp", fmt.Sprintf("%.1f", float64(rss-baseline)*1024/held))
+	result("hwm_bytes_per_tp", fmt.Sprintf("%.1f", float64(hwm-baseline)*1024/held))
+	result("attributor_exit", code)
+	return nil
+}
+
+// placement is a source/medium pair of a channel, as the generator has them.
+type placement struct {
+	channel, source, medium string
+	campaigns               []string
+	impressions             float64 // share of impressions
+	cost                    bool
+}
+
+var placements = []placement{
+	{"paid_search", "google", "cpc", []string{"brand", "generic", "black_friday", "competitors"}, 0, true},
+	{"paid_search", "bing", "cpc", []string{"brand", "generic", "black_friday"}, 0, true},
+	{"paid_social", "facebook", "paid_social", []string{"prospecting", "retargeting", "black_friday"}, 0.35, true},
+	{"paid_social", "instagram", "cpc", []string{"prospecting", "retargeting", "black_friday"}, 0.35, true},
+	{"display", "gdn", "display", []string{"prospecting", "retargeting", "black_friday"}, 0.9, true},
+	{"display", "programmatic", "cpm", []string{"prospecting", "retargeting"}, 0.92, true},
+	{"affiliate", "awin", "affiliate", []string{"cashback", "voucher_codes", "content"}, 0, false},
+	{"email", "newsletter", "email", []string{"newsletter_w47", "newsletter_w48", "black_friday_early_access", "cart_reminder"}, 0, false},
+	{"organic_search", "google", "organic", nil, 0, false},
+	{"social", "facebook", "social", nil, 0, false},
+	{"referral", "blog.example.com", "referral", nil, 0, false},
+	{"direct", "(direct)", "(none)", nil, 0, false},
+}
+
+// produce writes the touchpoints: round k holds every user's k-th
+// touchpoint, so the stream is in timestamp order.
+func (m *measure) produce(ctx context.Context) error {
+	p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: m.broker, TouchpointsTopic: m.tpTopic, ConversionsTopic: m.cvTopic})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(m.seed, 0))
+	n := m.users * m.perUser
+	start := time.Now().Add(-24 * time.Hour).UnixMilli()
+	span := int64(20 * time.Hour / time.Millisecond)
+	anon := make([]string, m.users)
+	for u := range anon {
+		anon[u] = fmt.Sprintf("anon-%012x", rng.Uint64()>>16)
+	}
+	buf := make([]byte, 0, 512)
+	for k := 0; k < m.perUser; k++ {
+		for u := 0; u < m.users; u++ {
+			i := int64(k*m.users + u)
+			key := anon[u]
+			userID := ""
+			if u%20 >= 3 { // 15% of users are anonymous
+				userID = fmt.Sprintf("u%07d", u+1)
+				key = userID
+			}
+			buf = appendTouchpoint(buf[:0], rng, userID, anon[u], start+i*span/int64(n))
+			if err := p.Write(generate.Touchpoint, key, buf); err != nil {
+				return err
+			}
+		}
+	}
+	return p.Flush()
+}
+
+func appendTouchpoint(b []byte, rng *rand.Rand, userID, anonID string, ms int64) []byte {
+	pl := &placements[rng.IntN(len(placements))]
+	b = append(b, `{"event_id":"`...)
+	hi, lo := rng.Uint64(), rng.Uint64()
+	b = fmt.Appendf(b, "%08x-%04x-4%03x-%04x-%012x", hi>>32, hi>>16&0xffff, hi&0xfff, lo>>48&0x3fff|0x8000, lo&0xffffffffffff)
+	b = append(b, '"')
+	if userID != "" {
+		b = append(b, `,"user_id":"`...)
+		b = append(b, userID...)
+		b = append(b, '"')
+	}
+	if userID == "" || rng.IntN(2) == 0 {
+		b = append(b, `,"anonymous_id":"`...)
+		b = append(b, anonID...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"timestamp":"`...)
+	b = time.UnixMilli(ms).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, '"')
+	impression := rng.Float64() < pl.impressions
+	if impression {
+		b = append(b, `,"interaction":"impression"`...)
+	} else {
+		b = append(b, `,"interaction":"click"`...)
+	}
+	if rng.Float64() < 0.7 {
+		b = append(b, `,"channel":"`...)
+		b = append(b, pl.channel...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"source":"`...)
+	b = append(b, pl.source...)
+	b = append(b, `","medium":"`...)
+	b = append(b, pl.medium...)
+	b = append(b, '"')
+	if len(pl.campaigns) > 0 {
+		b = append(b, `,"campaign":"`...)
+		b = append(b, pl.campaigns[rng.IntN(len(pl.campaigns))]...)
+		b = append(b, '"')
+	}
+	if pl.cost {
+		cents := 20 + rng.IntN(280)
+		if impression {
+			b = fmt.Appendf(b, `,"cost":0.00%d`, 2+rng.IntN(8))
+		} else {
+			b = fmt.Appendf(b, `,"cost":%d.%02d`, cents/100, cents%100)
+		}
+	}
+	return append(b, '}')
+}
+
+// scrape is what the attributor's /metrics says.
+type scrape struct {
+	events, rawRows, lag, users float64
+}
+
+func (m *measure) scrape() (scrape, error) {
+	resp, err := http.Get(m.metrics)
+	if err != nil {
+		return scrape{}, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	var s scrape
+	found := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, labels, value, ok := parseSample(line)
+		if !ok {
+			continue
+		}
+		switch {
+		case name == "attributor_events_total" && strings.Contains(labels, `topic="`+m.tpTopic+`"`):
+			s.events += value
+		case name == "attributor_rows_raw_total":
+			s.rawRows += value
+		case name == "attributor_consumer_lag":
+			s.lag += value
+		case name == "attributor_users_in_memory":
+			s.users += value
+		default:
+			continue
+		}
+		found[name] = true
+	}
+	if err := sc.Err(); err != nil {
+		return scrape{}, fmt.Errorf("metrics: %w", err)
+	}
+	for _, name := range []string{"attributor_events_total", "attributor_consumer_lag"} {
+		if !found[name] {
+			return scrape{}, fmt.Errorf("metrics: no %s at %s", name, m.metrics)
+		}
+	}
+	return s, nil
+}
+
+// parseSample splits a Prometheus text sample: name{labels} value.
+func parseSample(line string) (name, labels string, value float64, ok bool) {
+	sp := strings.LastIndexByte(line, ' ')
+	if sp < 0 {
+		return "", "", 0, false
+	}
+	v, err := strconv.ParseFloat(line[sp+1:], 64)
+	if err != nil {
+		return "", "", 0, false
+	}
+	head := line[:sp]
+	if i := strings.IndexByte(head, '{'); i >= 0 {
+		return head[:i], head[i:], v, true
+	}
+	return head, "", v, true
+}
+
+// rssKB reads a field of /proc/PID/status, in kB.
+func rssKB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
+}
+
+// proc is the attributor process.
+type proc struct {
+	cmd   *exec.Cmd
+	ready chan struct{} // its group generation started
+	done  chan struct{}
+	err   error
+	once  sync.Once
+	code  int
+}
+
+// start runs args, copying its stderr to logPath and watching it for the
+// start of a group generation.
+func start(args []string, logPath string) (*proc, error) {
+	out := io.Discard
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, err
+		}
+		out = f
+	}
+	p := &proc{cmd: exec.Command(args[0], args[1:]...), ready: make(chan struct{}), done: make(chan struct{})}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	p.cmd.Stdout = out
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start attributor: %w", err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(out, line)
+			if !signalled && strings.Contains(line, "generation started") {
+				close(p.ready)
+				signalled = true
+			}
+		}
+		io.Copy(out, stderr)
+	}()
+	go func() {
+		<-scanned
+		p.err = p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop ends the attributor gracefully (SIGTERM), then by force after a
+// minute, and returns its exit code.
+func (p *proc) stop() int {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(time.Minute):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	<-p.done
+	return p.code
+}
