@@ -30,10 +30,15 @@ bin/attributor generate --seed "$SEED" --users "$USERS" --start "$START" --durat
   --kafka 127.0.0.1:9092 --create-topics --partitions 4
 
 step "attributor run --until-caught-up"
-bin/attributor run --until-caught-up --progress 2s
+bin/attributor run --until-caught-up --progress 2s --clickhouse-compression none
 
-step "conversions and revenue per channel under each model"
-bin/attributor report model_comparison
+step "conversions per channel under each model"
+bin/attributor report model_comparison \
+  --columns channel,last_click_conversions,first_click_conversions,linear_conversions,time_decay_conversions,position_based_conversions,last_non_direct_conversions
+
+step "revenue per channel under each model"
+bin/attributor report model_comparison \
+  --columns channel,last_click_revenue,first_click_revenue,linear_revenue,time_decay_revenue,position_based_revenue,last_non_direct_revenue
 
 step "channel performance (last_non_direct)"
 bin/attributor report channel_performance --model last_non_direct --limit 20

@@ -34,10 +34,11 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 		channel = fs.String("channel", "", "only this `channel` (reports with a channel column)")
 		format  = fs.String("format", string(report.Table), "output `format`: table, csv or json")
 		limit   = fs.Int("limit", 0, "print at most `N` rows (default: all; 20 for top_paths)")
+		columns = fs.String("columns", "", "comma-separated `columns` to print, in that order (default: all)")
 		svc     = addServiceFlags(e)
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M] [--channel C] [--format table|csv|json] [--limit N]")
+		fmt.Fprintln(stderr, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M] [--channel C] [--format table|csv|json] [--limit N] [--columns A,B]")
 		fmt.Fprintln(stderr, "\nPrints a report of the analyst views, summed over the days of the range.\nWithout NAME, lists the reports.\n\nflags:")
 		fs.PrintDefaults()
 	}
@@ -99,6 +100,9 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "attributor report: %v\n", err)
 		return 1
+	}
+	if err := res.Select(splitList(*columns)); err != nil {
+		return exitUsage(fs, stderr, "report", err.Error())
 	}
 	if err := res.Write(stdout, f); err != nil {
 		fmt.Fprintf(stderr, "attributor report: %v\n", err)

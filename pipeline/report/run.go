@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -73,4 +74,41 @@ func Run(ctx context.Context, conn driver.Conn, db string, r *Report, f Filter) 
 		return nil, fmt.Errorf("report %s: %w", r.Name, err)
 	}
 	return res, nil
+}
+
+// Select keeps only the named columns, in the order given. An unknown name
+// is an error that lists the report's columns.
+func (res *Result) Select(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	idx := make([]int, len(names))
+	for i, n := range names {
+		idx[i] = -1
+		for j, c := range res.Columns {
+			if c.Name == n {
+				idx[i] = j
+			}
+		}
+		if idx[i] < 0 {
+			known := make([]string, len(res.Columns))
+			for j, c := range res.Columns {
+				known[j] = c.Name
+			}
+			return fmt.Errorf("columns: no column %q (the report has: %s)", n, strings.Join(known, ", "))
+		}
+	}
+	cols := make([]Column, len(idx))
+	for i, j := range idx {
+		cols[i] = res.Columns[j]
+	}
+	for r, row := range res.Rows {
+		kept := make([]Value, len(idx))
+		for i, j := range idx {
+			kept[i] = row[j]
+		}
+		res.Rows[r] = kept
+	}
+	res.Columns = cols
+	return nil
 }
