@@ -63,6 +63,12 @@ var unitPool = sync.Pool{New: func() any { return &unit{} }}
 func getUnit() *unit { return unitPool.Get().(*unit) }
 
 func putUnit(u *unit) {
+	u.reset()
+	unitPool.Put(u)
+}
+
+// reset empties u, keeping its capacity.
+func (u *unit) reset() {
 	clear(u.tps)
 	clear(u.convs)
 	clear(u.credits)
@@ -70,7 +76,6 @@ func putUnit(u *unit) {
 	clear(u.dead)
 	clear(u.acks)
 	u.tps, u.convs, u.credits, u.spend, u.dead, u.acks = u.tps[:0], u.convs[:0], u.credits[:0], u.spend[:0], u.dead[:0], u.acks[:0]
-	unitPool.Put(u)
 }
 
 func (u *unit) rows() int {
@@ -121,22 +126,15 @@ type sink struct {
 	inflight sync.WaitGroup
 }
 
-// batch is what one insert writes.
+// batch is what one insert writes: the rows of many units.
 type batch struct {
+	unit
 	id       uint64
-	tps      []tpRow
-	convs    []convRow
-	credits  []creditRow
-	spend    []schemas.AdSpend
-	dead     []deadLetter
-	acks     []ackRef
 	seqs     map[int]uint64 // per shard: the latest unit sequence number in it
 	deadSent bool
 }
 
-func (b *batch) size() int {
-	return len(b.tps) + len(b.convs) + len(b.credits) + len(b.spend) + len(b.dead)
-}
+func (b *batch) size() int { return b.rows() }
 
 const sinkWriters = 2
 
@@ -218,7 +216,7 @@ func (s *sink) run(ctx context.Context) {
 // handOff gives the current batch to a writer, waiting for a free one.
 func (s *sink) handOff(ctx context.Context) bool {
 	b := s.cur
-	if b.size() == 0 && len(b.acks) == 0 {
+	if b.empty() {
 		return true
 	}
 	s.mu.Lock()
@@ -314,14 +312,8 @@ func (s *sink) complete(b *batch) {
 
 // reset empties b for reuse, keeping its capacity.
 func (b *batch) reset() {
-	clear(b.tps)
-	clear(b.convs)
-	clear(b.credits)
-	clear(b.spend)
-	clear(b.dead)
-	clear(b.acks)
+	b.unit.reset()
 	clear(b.seqs)
-	b.tps, b.convs, b.credits, b.spend, b.dead, b.acks = b.tps[:0], b.convs[:0], b.credits[:0], b.spend[:0], b.dead[:0], b.acks[:0]
 	b.deadSent = false
 }
 
