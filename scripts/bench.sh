@@ -22,6 +22,9 @@
 # `git archive` into the run directory), so that figures name the code they came from.
 # Everything the run creates is named after it (bench_<date>_<time>_<pid>) and deleted at the end,
 # also on failure or Ctrl-C; BENCH_KEEP=1 keeps the topics and databases for a look.
+# The services are shared (the fault tests of pipeline/faults stop and restart them): a measurement
+# waits until both answer, and one during which a service went down or restarted is discarded and
+# repeated (up to 3 attempts).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -70,6 +73,43 @@ quiesce() {
   log "merges still running after 30s; going on"
 }
 
+# svc_state: the pids of the services that scripts/services.sh started; a restart changes them.
+svc_state() { cat .run/kafka/kafka.pid .run/clickhouse/clickhouse.pid 2>/dev/null | tr '\n' ' '; }
+svc_up() { scripts/services.sh status >/dev/null 2>&1; }
+
+# wait_services: wait (up to 10 min) until both services answer; never starts them (a fault test
+# may have stopped them on purpose).
+wait_services() {
+  local i
+  svc_up && return 0
+  log "waiting for Kafka and ClickHouse to answer again (someone stopped them)"
+  for i in $(seq 600); do
+    sleep 1
+    svc_up && { log "services answer again after ${i}s"; sleep 5; return 0; }
+  done
+  die "services did not come back within 10 minutes"
+}
+
+# attempt NAME CMD...: run a measurement once the services answer; when it fails or a service
+# restarted meanwhile, and the services were disturbed, repeat it (3 attempts in all).
+attempt() {
+  local name=$1 n before rc
+  shift
+  for n in 1 2 3; do
+    wait_services
+    before=$(svc_state)
+    rc=0
+    "$@" || rc=$?
+    if [ "$(svc_state)" = "$before" ] && svc_up; then
+      [ "$rc" = 0 ] && return 0
+      die "$name failed (exit $rc)"
+    fi
+    log "$name: a service went down or restarted during the measurement; discarding it (attempt $n)"
+    fact disturbed "$name" "attempt $n"
+  done
+  die "$name: disturbed 3 times"
+}
+
 top_profile() { # top_profile PROFILE OUTFILE
   {
     echo "== flat"
@@ -84,6 +124,7 @@ cleanup() {
   local rc=$?
   trap - EXIT
   if [ -x "$BIN/cleanup" ]; then
+    svc_up || wait_services
     if [ -n "${BENCH_KEEP:-}" ]; then
       log "BENCH_KEEP: leaving topics and databases named $RUN_ID*"
     else
@@ -98,27 +139,40 @@ cleanup() {
 
 # ------------------------------------------------------------------ throughput
 
-# attributor_run I: one `attributor run --until-caught-up` on a fresh group and database, timed
-# from process start to exit (everything credited, written and committed).
+# attributor_run I [ARGS]: one `attributor run --until-caught-up` on a fresh group and database
+# (named in LAST_DB), timed from process start to exit (everything credited, written and committed).
+# Its metrics go to $OUT/attributor-I.tsv.
+ATTEMPTS=0
 attributor_run() {
-  local i=$1 db=${RUN_ID}_t$1 t0 t1 secs credited acked
+  local i=$1 db t0 t1 secs credited acked
+  ATTEMPTS=$((ATTEMPTS + 1))
+  db=${RUN_ID}_t${i}_$ATTEMPTS
+  LAST_DB=$db
   t0=$(now_ns)
   "$BIN/attributor" run --until-caught-up --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$RUN_ID.tp" --conversions-topic "$RUN_ID.cv" \
     --dlq-topic "$RUN_ID.dlq" --spend-topic "$RUN_ID.spend" \
-    --group "$db" --database "$db" --progress 5s "${@:2}" 2>"$OUT/attributor-$i.log" ||
-    die "attributor run $i: see $OUT/attributor-$i.log"
+    --group "$db" --database "$db" --progress 5s "${@:2}" 2>"$OUT/attributor-$i.log" || return 1
   t1=$(now_ns)
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   credited=$(ch "SELECT count() FROM $db.attributed_conversions")
   acked=$(sed -n 's/.* \([0-9]*\) credited rows.*/\1/p' "$OUT/attributor-$i.log" | tail -1)
   awk -v n="$GENERATED" -v s="$secs" -v c="$credited" -v a="$acked" 'BEGIN {
-    printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\ncredited_rows\t%d\ncredited_rows_acked\t%s\ncredited_per_event\t%.4f\n", n, s, n / s, c, a, c / n }'
+    printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\ncredited_rows\t%d\ncredited_rows_acked\t%s\ncredited_per_event\t%.4f\n", n, s, n / s, c, a, c / n }' \
+    >"$OUT/attributor-$i.tsv"
+}
+
+drain_run() { "$BIN/ceilings" drain --brokers "$KAFKA" --topics "$RUN_ID.tp,$RUN_ID.cv" >"$OUT/drain-$1.tsv"; }
+
+insert_run() {
+  "$BIN/ceilings" insert --clickhouse "$CH" --from-db "$FIRST_DB" --to-db "${RUN_ID}_ins$1" \
+    --rows "$2" --batch 50000 >"$OUT/insert-$1.tsv" || { ch "DROP DATABASE IF EXISTS ${RUN_ID}_ins$1"; return 1; }
 }
 
 bench_throughput() {
   local i credited
   log "throughput: generating $EVENTS events (seed 1) into $RUN_ID.tp / $RUN_ID.cv"
+  wait_services
   "$BIN/attributor" generate --seed 1 --events "$EVENTS" --kafka "$KAFKA" \
     --touchpoints-topic "$RUN_ID.tp" --conversions-topic "$RUN_ID.cv" --partitions 4 --create-topics \
     2>"$OUT/generate.log" || die "generate: see $OUT/generate.log"
@@ -127,14 +181,13 @@ bench_throughput() {
   for i in $(seq "$RUNS"); do
     quiesce
     fact load "throughput-attributor-$i" "$(loadavg)"
-    attributor_run "$i" >"$OUT/attributor-$i.tsv"
+    attempt "attributor run $i" attributor_run "$i"
     record throughput attributor <"$OUT/attributor-$i.tsv"
     log "throughput: attributor run $i: $(awk -F'\t' '$1 == "events_per_s" { print $2 }' "$OUT/attributor-$i.tsv") events/s"
-    [ "$i" = 1 ] || ch "DROP DATABASE IF EXISTS ${RUN_ID}_t$i"
+    if [ "$i" = 1 ]; then FIRST_DB=$LAST_DB; else ch "DROP DATABASE IF EXISTS $LAST_DB"; fi
     quiesce
     fact load "throughput-drain-$i" "$(loadavg)"
-    "$BIN/ceilings" drain --brokers "$KAFKA" --topics "$RUN_ID.tp,$RUN_ID.cv" >"$OUT/drain-$i.tsv" ||
-      die "drain $i"
+    attempt "drain $i" drain_run "$i"
     record throughput drain <"$OUT/drain-$i.tsv"
     log "throughput: bare drain $i: $(awk -F'\t' '$1 == "events_per_s" { print $2 }' "$OUT/drain-$i.tsv") events/s"
   done
@@ -142,38 +195,45 @@ bench_throughput() {
   for i in $(seq "$RUNS"); do
     quiesce
     fact load "throughput-insert-$i" "$(loadavg)"
-    "$BIN/ceilings" insert --clickhouse "$CH" --from-db "${RUN_ID}_t1" --to-db "${RUN_ID}_ins$i" \
-      --rows "$credited" --batch 50000 >"$OUT/insert-$i.tsv" || die "insert $i"
+    attempt "insert $i" insert_run "$i" "$credited"
     record throughput insert <"$OUT/insert-$i.tsv"
     ch "DROP DATABASE IF EXISTS ${RUN_ID}_ins$i"
     log "throughput: bare insert $i: $(awk -F'\t' '$1 == "rows_per_s" { print $2 }' "$OUT/insert-$i.tsv") rows/s"
   done
-  ch "DROP DATABASE IF EXISTS ${RUN_ID}_t1"
+  ch "DROP DATABASE IF EXISTS $FIRST_DB"
   quiesce
   log "throughput: one more attributor run under --cpuprofile (not counted)"
-  attributor_run prof --cpuprofile "$OUT/throughput.cpu.prof" >"$OUT/attributor-prof.tsv"
-  ch "DROP DATABASE IF EXISTS ${RUN_ID}_tprof"
+  attempt "attributor run under --cpuprofile" attributor_run prof --cpuprofile "$OUT/throughput.cpu.prof"
+  ch "DROP DATABASE IF EXISTS $LAST_DB"
   top_profile "$OUT/throughput.cpu.prof" "$OUT/throughput.pprof.txt"
 }
 
 # ------------------------------------------------------------------ latency
 
-bench_latency() {
-  local db=${RUN_ID}_lat
-  quiesce
-  fact load latency "$(loadavg)"
-  log "latency: ${RATE} events/s for ${LAT_SECONDS}s, allowed lateness $LATENESS"
+LAT_ATTEMPT=0
+latency_run() {
+  local db=${RUN_ID}_lat$LAT_ATTEMPT t=$RUN_ID.lat$LAT_ATTEMPT
+  LAT_ATTEMPT=$((LAT_ATTEMPT + 1))
   "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" \
-    --touchpoints-topic "$RUN_ID.lat.tp" --conversions-topic "$RUN_ID.lat.cv" \
+    --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --rate "$RATE" --seconds "$LAT_SECONDS" --lateness "$LATENESS" --poll 50ms \
     --log "$OUT/latency-attributor.log" --lost "$OUT/latency-lost.tsv" -- \
     "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
-    --touchpoints-topic "$RUN_ID.lat.tp" --conversions-topic "$RUN_ID.lat.cv" \
-    --dlq-topic "$RUN_ID.lat.dlq" --spend-topic "$RUN_ID.lat.spend" --group "$db" --database "$db" \
+    --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
+    --dlq-topic "$t.dlq" --spend-topic "$t.spend" --group "$db" --database "$db" \
     --allowed-lateness "$LATENESS" --log-level info --progress 5s --cpuprofile "$OUT/latency.cpu.prof" \
-    >"$OUT/latency.tsv" || die "latency: see $OUT/latency-attributor.log"
+    >"$OUT/latency.tsv"
+  local rc=$?
+  ch "DROP DATABASE IF EXISTS $db" || true
+  return $rc
+}
+
+bench_latency() {
+  quiesce
+  fact load latency "$(loadavg)"
+  log "latency: ${RATE} events/s for ${LAT_SECONDS}s, allowed lateness $LATENESS"
+  attempt latency latency_run
   record latency live <"$OUT/latency.tsv"
-  ch "DROP DATABASE IF EXISTS $db"
   top_profile "$OUT/latency.cpu.prof" "$OUT/latency.pprof.txt"
   log "latency: p99 $(awk -F'\t' '$1 == "p99_ms" { print $2 }' "$OUT/latency.tsv") ms beyond the allowed lateness"
 }
@@ -188,22 +248,30 @@ free_port() {
   die "no free port in 19400-19499"
 }
 
-bench_memory() {
-  local db=${RUN_ID}_mem port
+MEM_ATTEMPT=0
+memory_run() {
+  local db=${RUN_ID}_mem$MEM_ATTEMPT t=$RUN_ID.mem$MEM_ATTEMPT port
+  MEM_ATTEMPT=$((MEM_ATTEMPT + 1))
   port=$(free_port)
-  quiesce
-  fact load memory "$(loadavg)"
-  log "memory: $MEM_USERS users x 5 touchpoints held by attributor run"
-  "$BIN/memory" --brokers "$KAFKA" --touchpoints-topic "$RUN_ID.mem.tp" --conversions-topic "$RUN_ID.mem.cv" \
+  "$BIN/memory" --brokers "$KAFKA" --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --users "$MEM_USERS" --per-user 5 --metrics "http://127.0.0.1:$port/metrics" \
     --log "$OUT/memory-attributor.log" -- \
     "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
-    --touchpoints-topic "$RUN_ID.mem.tp" --conversions-topic "$RUN_ID.mem.cv" \
-    --dlq-topic "$RUN_ID.mem.dlq" --spend-topic "$RUN_ID.mem.spend" --group "$db" --database "$db" \
+    --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
+    --dlq-topic "$t.dlq" --spend-topic "$t.spend" --group "$db" --database "$db" \
     --lookback 720h --metrics-addr "127.0.0.1:$port" --log-level info --progress 10s \
-    >"$OUT/memory.tsv" || die "memory: see $OUT/memory-attributor.log"
+    >"$OUT/memory.tsv"
+  local rc=$?
+  ch "DROP DATABASE IF EXISTS $db" || true
+  return $rc
+}
+
+bench_memory() {
+  quiesce
+  fact load memory "$(loadavg)"
+  log "memory: $MEM_USERS users x 5 touchpoints held by attributor run"
+  attempt memory memory_run
   record memory rss <"$OUT/memory.tsv"
-  ch "DROP DATABASE IF EXISTS $db"
   log "memory: $(awk -F'\t' '$1 == "bytes_per_tp" { print $2 }' "$OUT/memory.tsv") resident bytes per held touchpoint"
 
   quiesce
