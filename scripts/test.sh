@@ -2,6 +2,8 @@
 # The test command (CI runs it through .ci/run): start Kafka and ClickHouse (scripts/services.sh up),
 # then go vet and go test against them. Integration tests fail instead of skipping
 # when the services are missing (ATTRIBUTOR_REQUIRE_SERVICES=1).
+# Then, alone, the fault tests (pipeline/faults), which stop and start the services: they must not
+# run while any other test uses them. Whatever happens, both services are up when the script ends.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,14 +20,22 @@ if ! scripts/services.sh up; then
   exit 1
 fi
 
+# The fault tests may leave a service stopped when they fail or are interrupted.
+trap 'scripts/services.sh up >/dev/null 2>&1 || { echo "test.sh: FAIL: could not bring the services back up (scripts/services.sh up)" >&2; exit 1; }' EXIT
+
 failed=()
 echo "== go vet ./..."
 go vet ./... || failed+=("go vet")
 echo "== go test -count=1 -timeout 25m ./..."
-go test -count=1 -timeout 25m ./... || failed+=("go test")
+# ATTRIBUTOR_FAULT_TESTS unset: pipeline/faults skips here and runs alone below.
+env -u ATTRIBUTOR_FAULT_TESTS go test -count=1 -timeout 25m ./... || failed+=("go test")
+echo "== fault tests: ATTRIBUTOR_FAULT_TESTS=1 go test -count=1 -p 1 -timeout 20m ./pipeline/faults/"
+fault_start=$SECONDS
+ATTRIBUTOR_FAULT_TESTS=1 go test -count=1 -p 1 -timeout 20m ./pipeline/faults/ || failed+=("fault tests")
+echo "== fault tests: $((SECONDS - fault_start))s"
 
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "test.sh: FAIL: ${failed[*]} (${SECONDS}s)"
   exit 1
 fi
-echo "test.sh: PASS: go vet and go test ok (${SECONDS}s)"
+echo "test.sh: PASS: go vet, go test and the fault tests ok (${SECONDS}s)"
