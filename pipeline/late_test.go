@@ -413,3 +413,57 @@ func TestResetOnConversionLateConversion(t *testing.T) {
 		check(t, env, base)
 	})
 }
+
+// "Beyond the horizon" must not depend on restarts: a run that is stopped
+// and started again between two too-late touchpoints credits what an
+// uninterrupted run credits, the conversion they would belong to keeping
+// its original path.
+//
+// Known bug, skipped unless ATTRIBUTOR_KNOWN_BUGS=1: each generation's
+// watermark starts from nothing, so the second touchpoint is not too late
+// for the restarted run; it is applied, re-attributes the conversion, and
+// the history reload that this needs brings in the first one, which was
+// stored raw (see docs/GUARANTEES.md).
+func TestTooLateSurvivesRestart(t *testing.T) {
+	if os.Getenv("ATTRIBUTOR_KNOWN_BUGS") != "1" {
+		t.Skip("known bug: the watermark restarts from nothing in every generation, and too-late touchpoints stored raw come back with history loads (ATTRIBUTOR_KNOWN_BUGS=1 runs it)")
+	}
+	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 1})
+	t0 := generate.DefaultStart.Add(10 * time.Hour)
+	msg := func(id, user string, d time.Duration, fields string) pipelinetest.Msg {
+		return pipelinetest.Msg{Key: []byte(user), Value: []byte(`{"event_id":"` + id + `","user_id":"` + user + `","timestamp":"` + t0.Add(d).UTC().Format(time.RFC3339Nano) + `"` + fields + `}`)}
+	}
+	click := `,"source":"google","medium":"cpc"`
+	first := pipelinetest.Events{
+		Touchpoints: []pipelinetest.Msg{msg("a-tp1", "a", 0, click), msg("c-tp1", "c", 3*time.Hour, click)},
+		Conversions: []pipelinetest.Msg{msg("a-cv", "a", 10*time.Minute, `,"revenue":10`)},
+	}
+	late1 := msg("a-late1", "a", 5*time.Minute, click)
+	late2 := msg("a-late2", "a", 7*time.Minute, click)
+	cfg := env.Config()
+	cfg.AllowedLateness = time.Millisecond
+	cfg.Horizon = time.Hour
+
+	r, stop := startRunner(t, cfg)
+	env.ProduceEvents(first)
+	waitSnapshot(t, r, "a-cv credited", func(s pipeline.Snapshot) bool { return s.Attributed == 1 && s.Touchpoints == 2 })
+	env.Produce(env.Touchpoints, []pipelinetest.Msg{late1})
+	env.WaitCommitted(time.Minute)
+	if err := stop(); err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	if s := r.Snapshot(); s.TooLate != 1 {
+		t.Fatalf("run 1: %d too late, want 1", s.TooLate)
+	}
+
+	r, stop = startRunner(t, cfg)
+	env.Produce(env.Touchpoints, []pipelinetest.Msg{late2})
+	env.WaitCommitted(time.Minute)
+	if err := stop(); err != nil {
+		t.Fatalf("run 2: %v", err)
+	}
+	if s := r.Snapshot(); s.TooLate != 1 {
+		t.Errorf("run 2: %d too late, want 1: a-late2 is 2:53 behind the partition's latest touchpoint", s.TooLate)
+	}
+	equalReplay(t, env, first.Reference())
+}
