@@ -65,6 +65,17 @@ func Migrate(ctx context.Context, conn driver.Conn, database string) error {
 			return fmt.Errorf("migrate %s: %w", s.File, err)
 		}
 	}
+	for _, c := range schemas.AddedColumns {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, c.Table, c.Column).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: check %s.%s: %w", c.Table, c.Column, err)
+		}
+		if n == 0 {
+			if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+c.Table+" ADD COLUMN "+c.Column+" "+c.Type); err != nil {
+				return fmt.Errorf("migrate: add %s.%s: %w", c.Table, c.Column, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -73,6 +84,7 @@ type tpRow struct {
 	tp           schemas.Touchpoint
 	sessionStart int64
 	partition    int32
+	tooLate      bool // beyond the re-attribution horizon: stored, never in a path
 }
 
 // convRow is a raw conversion as stored.
@@ -90,7 +102,7 @@ type creditRow struct {
 // Column lists of the inserts. Naming the columns is required by
 // ClickHouse 18.16 with clickhouse-go/v2, and keeps inserted_at defaulted.
 const (
-	tpColumns     = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition"
+	tpColumns     = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition, too_late"
 	convColumns   = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, conversion_type, revenue_micros, currency, kafka_partition"
 	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length"
 )
@@ -129,6 +141,7 @@ func insertTouchpoints(ctx context.Context, conn driver.Conn, db string, tps []t
 		var (
 			id, key, uid, aid, inter, ch, src, med, camp = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			ts, sess                                     = make([]int64, n), make([]int64, n)
+			late                                         = make([]uint8, n)
 			date                                         = make([]time.Time, n)
 			cost                                         = make([]float64, n)
 			part                                         = make([]int32, n)
@@ -139,9 +152,12 @@ func insertTouchpoints(ctx context.Context, conn driver.Conn, db string, tps []t
 			ts[i], date[i], inter[i] = r.tp.TimeMs, dateOf(r.tp.TimeMs), r.tp.Interaction
 			ch[i], src[i], med[i], camp[i], cost[i] = r.tp.Channel, r.tp.Source, r.tp.Medium, r.tp.Campaign, r.tp.Cost
 			sess[i], part[i] = r.sessionStart, r.partition
+			if r.tooLate {
+				late[i] = 1
+			}
 		}
 		if err := sendColumns(ctx, conn, "INSERT INTO "+db+".touchpoints ("+tpColumns+")",
-			id, key, uid, aid, ts, date, inter, ch, src, med, camp, cost, sess, part); err != nil {
+			id, key, uid, aid, ts, date, inter, ch, src, med, camp, cost, sess, part, late); err != nil {
 			return fmt.Errorf("insert touchpoints: %w", err)
 		}
 	}
@@ -271,7 +287,7 @@ func loadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 	}
 	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
 		"SELECT user_key, event_id, ts_ms, interaction, channel, source, medium, campaign FROM "+db+".touchpoints"+
-			" WHERE user_key IN (SELECT user_key FROM history_keys) AND ts_ms >= ?", tpFromMs)
+			" WHERE user_key IN (SELECT user_key FROM history_keys) AND ts_ms >= ? AND too_late = 0", tpFromMs)
 	if err != nil {
 		return h, fmt.Errorf("load touchpoints: %w", err)
 	}
@@ -376,15 +392,25 @@ func loadStoredKeys(ctx context.Context, conn driver.Conn, db string, partitions
 	return keys, nil
 }
 
-// latestTouchpoint returns the latest stored touchpoint time of the given
-// partitions, or 0.
-func latestTouchpoint(ctx context.Context, conn driver.Conn, db string, partitions []int32) (int64, error) {
+// latestTouchpoints returns, per partition, the latest stored touchpoint
+// time: where each partition's watermark stood when its last owner stopped.
+func latestTouchpoints(ctx context.Context, conn driver.Conn, db string, partitions []int32) (map[int32]int64, error) {
+	out := map[int32]int64{}
 	if len(partitions) == 0 {
-		return 0, nil
+		return out, nil
 	}
-	var ms int64
-	if err := conn.QueryRow(ctx, "SELECT max(ts_ms) FROM "+db+".touchpoints WHERE kafka_partition IN ?", partitionSet(partitions)).Scan(&ms); err != nil {
-		return 0, fmt.Errorf("latest touchpoint: %w", err)
+	rows, err := conn.Query(ctx, "SELECT kafka_partition, max(ts_ms) FROM "+db+".touchpoints WHERE kafka_partition IN ? GROUP BY kafka_partition", partitionSet(partitions))
+	if err != nil {
+		return nil, fmt.Errorf("latest touchpoints: %w", err)
 	}
-	return ms, nil
+	defer rows.Close()
+	for rows.Next() {
+		var p int32
+		var ms int64
+		if err := rows.Scan(&p, &ms); err != nil {
+			return nil, fmt.Errorf("latest touchpoints: %w", err)
+		}
+		out[p] = ms
+	}
+	return out, rows.Err()
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -351,14 +350,7 @@ func supersededConversions(t *testing.T, env *pipelinetest.Env) uint64 {
 // re-attributed, whatever the arrival order; first by hand, then for
 // generated traffic (15% of converters buy twice) with the conversions
 // arriving latest first.
-//
-// Known bug, skipped unless ATTRIBUTOR_KNOWN_BUGS=1: shard.release
-// attributes the late conversion but not the user's later released ones
-// (see docs/GUARANTEES.md).
 func TestResetOnConversionLateConversion(t *testing.T) {
-	if os.Getenv("ATTRIBUTOR_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: a late conversion does not re-attribute its user's later conversions under reset-on-conversion (ATTRIBUTOR_KNOWN_BUGS=1 runs it)")
-	}
 	reset := attribution.Config{ResetOnConversion: true}
 	check := func(t *testing.T, env *pipelinetest.Env, ev pipelinetest.Events) {
 		t.Helper()
@@ -418,16 +410,7 @@ func TestResetOnConversionLateConversion(t *testing.T) {
 // and started again between two too-late touchpoints credits what an
 // uninterrupted run credits, the conversion they would belong to keeping
 // its original path.
-//
-// Known bug, skipped unless ATTRIBUTOR_KNOWN_BUGS=1: each generation's
-// watermark starts from nothing, so the second touchpoint is not too late
-// for the restarted run; it is applied, re-attributes the conversion, and
-// the history reload that this needs brings in the first one, which was
-// stored raw (see docs/GUARANTEES.md).
 func TestTooLateSurvivesRestart(t *testing.T) {
-	if os.Getenv("ATTRIBUTOR_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: the watermark restarts from nothing in every generation, and too-late touchpoints stored raw come back with history loads (ATTRIBUTOR_KNOWN_BUGS=1 runs it)")
-	}
 	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 1})
 	t0 := generate.DefaultStart.Add(10 * time.Hour)
 	msg := func(id, user string, d time.Duration, fields string) pipelinetest.Msg {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -276,12 +277,12 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	wctx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 
-	var frontiers map[int32]int64
+	var frontiers, watermarks map[int32]int64
 	stored := make([]map[uint64]struct{}, r.cfg.Shards)
 	for {
 		var err error
 		if frontiers, err = loadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database); err == nil {
-			if err = r.loadStored(wctx, gen, stored); err == nil {
+			if watermarks, err = r.loadStored(wctx, gen, stored); err == nil {
 				break
 			}
 		}
@@ -302,7 +303,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	go func() { defer workers.Done(); snk.run(wctx) }()
 	shards := make([]*shard, r.cfg.Shards)
 	for i := range shards {
-		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, frontiers, stored[i])
+		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, startState{frontiers: frontiers, watermarks: watermarks, stored: stored[i]})
 		workers.Add(1)
 		go func(s *shard) {
 			defer workers.Done()
@@ -498,21 +499,30 @@ func (r *Runner) observe(fetchers []*fetcher) {
 }
 
 // loadStored fills, per shard, the hashes of the keys that have events stored
-// for this generation's partitions within reach of any window.
-func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]struct{}) error {
+// for this generation's partitions within reach of any window, and returns
+// where each partition's watermark stood: the latest touchpoint stored for
+// it. Starting from there, what is too late does not depend on restarts.
+func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]struct{}) (map[int32]int64, error) {
 	var parts []int32
 	for _, pa := range gen.Assignments[r.cfg.TouchpointsTopic] {
 		parts = append(parts, int32(pa.ID))
 	}
 	db := r.cfg.ClickHouse.Database
-	latest, err := latestTouchpoint(ctx, r.conn, db, parts)
+	latest, err := latestTouchpoints(ctx, r.conn, db, parts)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	oldest := int64(math.MaxInt64)
+	for _, p := range parts {
+		oldest = min(oldest, latest[p])
+	}
+	if len(parts) == 0 {
+		oldest = 0
 	}
 	reach := (r.cfg.Horizon + r.cfg.AllowedLateness + r.cfg.Attribution.Lookback).Milliseconds()
-	keys, err := loadStoredKeys(ctx, r.conn, db, parts, latest-reach)
+	keys, err := loadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := range stored {
 		stored[i] = map[uint64]struct{}{}
@@ -521,7 +531,7 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 	for _, k := range keys {
 		stored[murmur3.StringSum32(k)%n][keyHash(k)] = struct{}{}
 	}
-	return nil
+	return latest, nil
 }
 
 func assignmentsString(a map[string][]kafka.PartitionAssignment) string {

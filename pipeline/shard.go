@@ -115,7 +115,7 @@ type shard struct {
 	users     map[string]*user
 	stored    map[uint64]struct{} // hashes of keys that may have history in ClickHouse
 	parts     map[int32]*partState
-	frontiers map[int32]int64
+	start     startState
 	u         *unit
 	seq       uint64
 	res       attribution.Result
@@ -129,7 +129,14 @@ type shard struct {
 	maxUsers                                 int
 }
 
-func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontiers map[int32]int64, stored map[uint64]struct{}) *shard {
+// startState is what a generation knows at its start, from ClickHouse.
+type startState struct {
+	frontiers  map[int32]int64     // per partition: latest conversion attributed
+	watermarks map[int32]int64     // per partition: latest touchpoint stored
+	stored     map[uint64]struct{} // hashes of the keys with stored events
+}
+
+func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start startState) *shard {
 	eng, err := attribution.NewEngine(cfg.Attribution)
 	if err != nil {
 		panic(err) // validated by Runner
@@ -137,7 +144,7 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, frontie
 	sh := &shard{
 		id: id, cfg: cfg, eng: eng, in: make(chan item, cfg.QueueSize), sink: s, conn: conn, st: st,
 		tpTopic: cfg.TouchpointsTopic, users: map[string]*user{}, parts: map[int32]*partState{},
-		frontiers: frontiers, stored: stored, u: getUnit(), lastSweep: time.Now(), dims: newDimTable(),
+		start: start, stored: start.stored, u: getUnit(), lastSweep: time.Now(), dims: newDimTable(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
 		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
@@ -172,7 +179,7 @@ func (s *shard) needsHistory(key string) bool {
 func (s *shard) part(p int32) *partState {
 	ps := s.parts[p]
 	if ps == nil {
-		ps = &partState{frontier: s.frontiers[p]}
+		ps = &partState{frontier: s.start.frontiers[p], wm: s.start.watermarks[p]}
 		s.parts[p] = ps
 	}
 	return ps
@@ -294,7 +301,7 @@ func (s *shard) touchpoint(it *item) {
 	if tp.TimeMs < ps.wm-s.horizonMs {
 		// Beyond the re-attribution horizon: kept raw, reported, not applied.
 		s.st.tooLate.Add(1)
-		s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: tp.TimeMs, partition: it.partition})
+		s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: tp.TimeMs, partition: it.partition, tooLate: true})
 		s.u.dead = append(s.u.dead, s.deadLetter(it, reasonTooLate, "timestamp: older than the watermark by more than the re-attribution horizon"))
 		s.u.acks = append(s.u.acks, it.ack)
 		return
@@ -410,6 +417,17 @@ func (s *shard) release(ctx context.Context, force bool) error {
 			c.released[idx] = released{cv: pc.cv}
 		}
 		s.attribute(u, &c.released[idx].cv)
+		if s.cfg.Attribution.ResetOnConversion {
+			// A conversion that arrived after later ones of its user were
+			// credited cuts their paths: credit them again (their version
+			// counts it, so the new rows supersede).
+			for i := range c.released {
+				if r := &c.released[i].cv; convLess(&pc.cv, r) && r.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
+					s.attribute(u, r)
+					s.st.reattributed.Add(1)
+				}
+			}
+		}
 		s.u.convs = append(s.u.convs, convRow{cv: pc.cv, partition: pc.partition})
 		s.u.acks = append(s.u.acks, pc.ack)
 		ps := s.part(pc.partition)

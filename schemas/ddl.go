@@ -77,3 +77,17 @@ func splitStatements(text string) []string {
 	}
 	return out
 }
+
+// AddedColumn is a column added to a table after its first release.
+// CREATE TABLE IF NOT EXISTS does not add it to a table created before, and
+// ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, so Migrate checks
+// system.columns and adds what is missing.
+type AddedColumn struct {
+	Table, Column, Type string
+}
+
+// AddedColumns lists the columns of schemas/clickhouse/*.sql added after
+// their table's first release, oldest first.
+var AddedColumns = []AddedColumn{
+	{Table: "touchpoints", Column: "too_late", Type: "UInt8 DEFAULT 0"},
+}
