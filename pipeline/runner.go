@@ -594,6 +594,7 @@ func (f *fetcher) run(ctx context.Context) {
 	}
 	sinceMark := 0
 	lastMark := time.Now()
+	first := true
 	for {
 		m, err := rd.FetchMessage(ctx)
 		if err != nil {
@@ -608,6 +609,15 @@ func (f *fetcher) run(ctx context.Context) {
 			}
 			continue
 		}
+		if first && f.start >= 0 && m.Offset > f.start {
+			// The log no longer holds what the group had not committed:
+			// retention deleted it before it was consumed. Say so loudly;
+			// those events cannot be attributed.
+			f.r.st.skipped.Add(m.Offset - f.start)
+			cfg.Logger.Error("uncommitted messages were deleted by retention before they were consumed",
+				"topic", f.topic, "partition", f.partition, "committed", f.start, "first_available", m.Offset, "lost", m.Offset-f.start)
+		}
+		first = false
 		f.tracker.add(m.Offset)
 		f.lag.Store(max(0, m.HighWaterMark-m.Offset-1))
 		if !f.route(ctx, &m, isTP) {
