@@ -217,7 +217,7 @@ latency_run() {
   "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --rate "$RATE" --seconds "$LAT_SECONDS" --lateness "$LATENESS" --poll 50ms \
-    --log "$OUT/latency-attributor.log" --lost "$OUT/latency-lost.tsv" -- \
+    --log "$OUT/latency-attributor.log" --lost "$OUT/latency-lost.tsv" --windows "$OUT/latency-windows.tsv" -- \
     "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --dlq-topic "$t.dlq" --spend-topic "$t.spend" --group "$db" --database "$db" \
@@ -256,7 +256,7 @@ memory_run() {
   "$BIN/memory" --brokers "$KAFKA" --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --users "$MEM_USERS" --per-user 5 --metrics "http://127.0.0.1:$port/metrics" \
     --log "$OUT/memory-attributor.log" -- \
-    "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
+    env GODEBUG=gctrace=1 "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --dlq-topic "$t.dlq" --spend-topic "$t.spend" --group "$db" --database "$db" \
     --lookback 720h --metrics-addr "127.0.0.1:$port" --log-level info --progress 10s \
@@ -321,14 +321,22 @@ mkdir -p "$BIN"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A running fault test (pipeline/faults) stops and starts the services itself: starting them under
+# it would break it, so wait for it to bring them back instead.
+if ! svc_up && pgrep -f 'faults\.test' >/dev/null; then
+  log "a fault test of pipeline/faults is running with the services down: waiting, not starting them"
+  wait_services
+fi
 scripts/services.sh up >"$OUT/services.log" 2>&1 || { cat "$OUT/services.log" >&2; die "services did not start"; }
 SRC=$REPO
+REF=
 if [ -n "${BENCH_REF:-}" ]; then
+  REF=$(git rev-parse --verify "$BENCH_REF^{commit}") || die "BENCH_REF: no commit $BENCH_REF"
   SRC=$OUT/src
   mkdir -p "$SRC"
-  git archive "$BENCH_REF" | tar -x -C "$SRC"
+  git archive "$REF" | tar -x -C "$SRC"
 fi
-log "building $( [ -n "${BENCH_REF:-}" ] && echo "$BENCH_REF" || echo 'the working tree') into $BIN"
+log "building $( [ -n "$REF" ] && git rev-parse --short "$REF" || echo 'the working tree') into $BIN"
 (cd "$SRC" && go build -o "$BIN/attributor" ./cmd/attributor &&
   for p in ceilings latency memory cleanup report; do go build -o "$BIN/$p" "./scripts/bench/$p"; done)
 
@@ -337,8 +345,8 @@ fact machine cpu "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
 fact machine go "$(go version | awk '{ print $3 }')"
 fact machine kafka "$(ls .cache/kafka/libs 2>/dev/null | sed -n 's/^kafka-clients-\(.*\)\.jar$/\1/p' | head -1)"
 fact machine clickhouse "$(ch 'SELECT version()')"
-if [ -n "${BENCH_REF:-}" ]; then
-  fact machine commit "$(git rev-parse --short "$BENCH_REF")"
+if [ -n "$REF" ]; then
+  fact machine commit "$(git rev-parse --short "$REF")"
 else
   fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
 fi

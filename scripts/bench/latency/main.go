@@ -60,13 +60,14 @@ func main() {
 		grace      = flag.Duration("grace", 20*time.Second, "wait after the last produce before a conversion counts as lost")
 		logPath    = flag.String("log", "", "write the attributor's stderr to `file`")
 		lostPath   = flag.String("lost", "", "write the lost conversions (id and produce time) to `file`")
+		winPath    = flag.String("windows", "", "write latency quantiles per 10 s of produce time to `file` (does it drift?)")
 	)
 	flag.Parse()
 	if *db == "" || *tpTopic == "" || *cvTopic == "" || flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: latency --database DB --touchpoints-topic T --conversions-topic C [flags] -- ATTRIBUTOR RUN ARGS...")
 		os.Exit(2)
 	}
-	if err := run(*broker, *chAddr, *db, *tpTopic, *cvTopic, *partitions, *rate, *seconds, *seed, *lateness, *poll, *grace, *logPath, *lostPath, flag.Args()); err != nil {
+	if err := run(*broker, *chAddr, *db, *tpTopic, *cvTopic, *partitions, *rate, *seconds, *seed, *lateness, *poll, *grace, *logPath, *lostPath, *winPath, flag.Args()); err != nil {
 		fmt.Fprintf(os.Stderr, "latency: %v\n", err)
 		os.Exit(1)
 	}
@@ -75,7 +76,7 @@ func main() {
 func result(metric string, v any) { fmt.Printf("%s\t%v\n", metric, v) }
 
 func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float64, seconds int, seed int64,
-	lateness, poll, grace time.Duration, logPath, lostPath string, attributor []string) error {
+	lateness, poll, grace time.Duration, logPath, lostPath, winPath string, attributor []string) error {
 	ctx := context.Background()
 	if err := generate.EnsureTopics(ctx, broker, partitions, tpTopic, cvTopic); err != nil {
 		return err
@@ -151,9 +152,13 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 
 	var lat []float64
 	var lost []string
+	windows := map[int64][]float64{} // by 10 s of produce time since the start
 	for id, ms := range produced {
 		if at, ok := w.seen[id]; ok {
-			lat = append(lat, float64(at.UnixMilli()-ms-lateness.Milliseconds()))
+			l := float64(at.UnixMilli() - ms - lateness.Milliseconds())
+			lat = append(lat, l)
+			k := (ms - began.UnixMilli()) / 10_000
+			windows[k] = append(windows[k], l)
 		} else {
 			lost = append(lost, fmt.Sprintf("%s\t%s", id, time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)))
 		}
@@ -165,6 +170,23 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		}
 	}
 	slices.Sort(lat)
+	if winPath != "" {
+		var b strings.Builder
+		b.WriteString("produced_from_s\tconversions\tp50_ms\tp99_ms\tmax_ms\n")
+		keys := make([]int64, 0, len(windows))
+		for k := range windows {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v := windows[k]
+			slices.Sort(v)
+			fmt.Fprintf(&b, "%d\t%d\t%.0f\t%.0f\t%.0f\n", 10*k, len(v), quantile(v, 0.5), quantile(v, 0.99), v[len(v)-1])
+		}
+		if err := os.WriteFile(winPath, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
 	result("events", traffic.Len())
 	result("produce_seconds", fmt.Sprintf("%.3f", took.Seconds()))
 	result("produce_events_per_s", fmt.Sprintf("%.0f", float64(traffic.Len())/took.Seconds()))

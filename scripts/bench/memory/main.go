@@ -19,6 +19,12 @@
 // source, medium, campaign, cost. A user's touchpoints are spread over the
 // day; the stream is in timestamp order.
 //
+// When the attributor runs with GODEBUG=gctrace=1, its live heap after each
+// GC (from the trace on its stderr) is reported too: the largest over the
+// run, minus the one at the baseline, per touchpoint, is the Go heap the
+// state holds, which the RSS figure adds the GC's headroom and the
+// runtime's unreturned pages to.
+//
 // Results go to stdout as "metric<TAB>value" lines.
 package main
 
@@ -33,6 +39,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +111,7 @@ func (m *measure) run(logPath string, attributor []string) error {
 	if err != nil {
 		return err
 	}
+	gcBase := proc.gc()
 
 	n := m.users * m.perUser
 	began := time.Now()
@@ -143,9 +151,18 @@ func (m *measure) run(logPath string, attributor []string) error {
 	if s, err = m.scrape(); err != nil {
 		return err
 	}
+	gcEnd := proc.gc()
 	code := proc.stop()
 
 	held := float64(n)
+	if gcEnd.cycles > 0 {
+		result("gc_cycles", gcEnd.cycles-gcBase.cycles)
+		result("live_heap_mib_baseline", gcBase.live)
+		result("live_heap_mib_last", gcEnd.live)
+		result("live_heap_mib_max", gcEnd.maxLive)
+		result("heap_goal_mib_last", gcEnd.goal)
+		result("live_heap_bytes_per_tp", fmt.Sprintf("%.1f", float64(gcEnd.maxLive-gcBase.live)*(1<<20)/held))
+	}
 	result("touchpoints", n)
 	result("users_in_memory", s.users)
 	result("produce_seconds", fmt.Sprintf("%.1f", produced.Seconds()))
@@ -359,6 +376,38 @@ type proc struct {
 	err   error
 	once  sync.Once
 	code  int
+
+	mu     sync.Mutex
+	gcSeen gcTrace
+}
+
+// gcTrace sums up the GODEBUG=gctrace=1 lines seen so far, in MiB.
+type gcTrace struct {
+	cycles              int
+	live, maxLive, goal int64 // heap live after the last cycle, the largest, the last goal
+}
+
+// gcLine matches "... 120->125->60 MB, 130 MB goal, ..." of a gctrace line.
+var gcLine = regexp.MustCompile(`^gc \d+ @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
+
+func (p *proc) traceGC(line string) {
+	m := gcLine.FindStringSubmatch(line)
+	if m == nil {
+		return
+	}
+	live, _ := strconv.ParseInt(m[3], 10, 64)
+	goal, _ := strconv.ParseInt(m[4], 10, 64)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gcSeen.cycles++
+	p.gcSeen.live, p.gcSeen.goal = live, goal
+	p.gcSeen.maxLive = max(p.gcSeen.maxLive, live)
+}
+
+func (p *proc) gc() gcTrace {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gcSeen
 }
 
 // start runs args, copying its stderr to logPath and watching it for the
@@ -390,6 +439,7 @@ func start(args []string, logPath string) (*proc, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(out, line)
+			p.traceGC(line)
 			if !signalled && strings.Contains(line, "generation started") {
 				close(p.ready)
 				signalled = true
