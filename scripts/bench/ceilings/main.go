@@ -169,7 +169,7 @@ func insert(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("insert", flag.ExitOnError)
 	addr := fs.String("clickhouse", "127.0.0.1:9000", "ClickHouse native `host:port`")
 	from := fs.String("from-db", "", "`database` whose attributed_conversions supply the rows")
-	to := fs.String("to-db", "", "`database` to create and insert into")
+	to := fs.String("to-db", "", "`database` to create and insert into (bench_...: its attributed_conversions is replaced)")
 	total := fs.Int("rows", 0, "`rows` to insert (default: as many as from-db holds)")
 	size := fs.Int("batch", 50_000, "`rows` per insert")
 	pool := fs.Int("pool", 500_000, "at most this many `rows` are read from from-db and cycled")
@@ -194,8 +194,12 @@ func insert(ctx context.Context, args []string) error {
 	if *total == 0 {
 		*total = rows.len()
 	}
+	if !strings.HasPrefix(*to, "bench_") || *to == *from {
+		return fmt.Errorf("to-db %q: must start with bench_ and differ from from-db: its table is replaced", *to)
+	}
 	for _, q := range []string{
 		"CREATE DATABASE IF NOT EXISTS " + *to,
+		"DROP TABLE IF EXISTS " + *to + ".attributed_conversions", // left by an interrupted attempt
 		"CREATE TABLE " + *to + ".attributed_conversions AS " + *from + ".attributed_conversions",
 	} {
 		if err := conn.Exec(ctx, q); err != nil {
