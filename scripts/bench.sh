@@ -145,6 +145,9 @@ cleanup() {
 ATTEMPTS=0
 attributor_run() {
   local i=$1 db t0 t1 secs credited acked
+  # A discarded attempt just before this one leaves its database: drop it, lest its merges run
+  # under this one.
+  ch "DROP DATABASE IF EXISTS ${RUN_ID}_t${i}_$ATTEMPTS" || true
   ATTEMPTS=$((ATTEMPTS + 1))
   db=${RUN_ID}_t${i}_$ATTEMPTS
   LAST_DB=$db
