@@ -181,8 +181,10 @@ func TestDeadLettersKeepEveryUnusableMessage(t *testing.T) {
 	}
 	env.WaitCommitted(30 * time.Second)
 
+	// Two planted messages may share their bytes (an empty value), never
+	// also their key.
 	type origin struct {
-		topic, value string
+		topic, key, value string
 	}
 	want := map[origin][]nasty{}
 	for _, n := range bad {
@@ -190,7 +192,7 @@ func TestDeadLettersKeepEveryUnusableMessage(t *testing.T) {
 		if n.conversion {
 			topic = env.Conversions
 		}
-		o := origin{topic, string(n.msg.Value)}
+		o := origin{topic, string(n.msg.Key), string(n.msg.Value)}
 		want[o] = append(want[o], n)
 	}
 	dead := env.DeadLetters()
@@ -200,9 +202,9 @@ func TestDeadLettersKeepEveryUnusableMessage(t *testing.T) {
 	for _, m := range dead {
 		h := pipelinetest.Headers(m)
 		src := pipelinetest.SourceOf(t, m)
-		o := origin{src.Topic, string(m.Value)}
+		o := origin{src.Topic, string(m.Key), string(m.Value)}
 		if len(want[o]) == 0 {
-			t.Errorf("dead letter %.80q from %s: not one of the unusable messages produced there (or twice)", m.Value, src)
+			t.Errorf("dead letter %.80q (key %q) from %s: not one of the unusable messages produced there with that key (or twice)", m.Value, m.Key, src)
 			continue
 		}
 		n := want[o][0]
