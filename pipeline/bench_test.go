@@ -91,7 +91,7 @@ func BenchmarkShardState(b *testing.B) {
 	dec := schemas.NewDecoder(cfg.Channels)
 	var perTP float64
 	for b.Loop() {
-		s := newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]struct{}{}})
+		s := newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]uint8{}})
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)

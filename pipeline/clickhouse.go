@@ -362,34 +362,39 @@ func partitionSet(partitions []int32) clickhouse.GroupSet {
 	return set
 }
 
-// loadStoredKeys returns the keys of the users that have events stored for
-// the given partitions since fromMs: the only users whose state may need a
-// history load in a new generation.
-func loadStoredKeys(ctx context.Context, conn driver.Conn, db string, partitions []int32, fromMs int64) ([]string, error) {
+// loadStoredKeys returns the keys of the users that have touchpoints and
+// those that have conversions stored for the given partitions since fromMs:
+// the only users whose state may need a history load in a new generation.
+func loadStoredKeys(ctx context.Context, conn driver.Conn, db string, partitions []int32, fromMs int64) (tpKeys, convKeys []string, err error) {
 	if len(partitions) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	var keys []string
 	for _, table := range []string{"touchpoints", "conversions"} {
+		var keys []string
 		rows, err := conn.Query(ctx, "SELECT DISTINCT user_key FROM "+db+"."+table+" WHERE kafka_partition IN ? AND ts_ms >= ?", partitionSet(partitions), fromMs)
 		if err != nil {
-			return nil, fmt.Errorf("load stored users: %w", err)
+			return nil, nil, fmt.Errorf("load stored users: %w", err)
 		}
 		for rows.Next() {
 			var k string
 			if err := rows.Scan(&k); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("load stored users: %w", err)
+				return nil, nil, fmt.Errorf("load stored users: %w", err)
 			}
 			keys = append(keys, k)
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return nil, fmt.Errorf("load stored users: %w", err)
+			return nil, nil, fmt.Errorf("load stored users: %w", err)
+		}
+		if table == "touchpoints" {
+			tpKeys = keys
+		} else {
+			convKeys = keys
 		}
 	}
-	return keys, nil
+	return tpKeys, convKeys, nil
 }
 
 // latestTouchpoints returns, per partition, the latest stored touchpoint

@@ -278,7 +278,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	defer stopWork()
 
 	var frontiers, watermarks map[int32]int64
-	stored := make([]map[uint64]struct{}, r.cfg.Shards)
+	stored := make([]map[uint64]uint8, r.cfg.Shards)
 	for {
 		var err error
 		if frontiers, err = loadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database); err == nil {
@@ -502,7 +502,7 @@ func (r *Runner) observe(fetchers []*fetcher) {
 // for this generation's partitions within reach of any window, and returns
 // where each partition's watermark stood: the latest touchpoint stored for
 // it. Starting from there, what is too late does not depend on restarts.
-func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]struct{}) (map[int32]int64, error) {
+func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]uint8) (map[int32]int64, error) {
 	var parts []int32
 	for _, pa := range gen.Assignments[r.cfg.TouchpointsTopic] {
 		parts = append(parts, int32(pa.ID))
@@ -520,16 +520,19 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 		oldest = 0
 	}
 	reach := (r.cfg.Horizon + r.cfg.AllowedLateness + r.cfg.Attribution.Lookback).Milliseconds()
-	keys, err := loadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
+	tpKeys, convKeys, err := loadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
 	if err != nil {
 		return nil, err
 	}
 	for i := range stored {
-		stored[i] = map[uint64]struct{}{}
+		stored[i] = map[uint64]uint8{}
 	}
 	n := uint32(len(stored))
-	for _, k := range keys {
-		stored[murmur3.StringSum32(k)%n][keyHash(k)] = struct{}{}
+	for _, k := range tpKeys {
+		stored[murmur3.StringSum32(k)%n][keyHash(k)] |= storedEvents
+	}
+	for _, k := range convKeys {
+		stored[murmur3.StringSum32(k)%n][keyHash(k)] |= storedEvents | storedConversions
 	}
 	return latest, nil
 }

@@ -113,7 +113,7 @@ type shard struct {
 	tpTopic string
 
 	users     map[string]*user
-	stored    map[uint64]struct{} // hashes of keys that may have history in ClickHouse
+	stored    map[uint64]uint8 // hashes of keys that may have history in ClickHouse: stored* bits
 	parts     map[int32]*partState
 	start     startState
 	u         *unit
@@ -131,9 +131,9 @@ type shard struct {
 
 // startState is what a generation knows at its start, from ClickHouse.
 type startState struct {
-	frontiers  map[int32]int64     // per partition: latest conversion attributed
-	watermarks map[int32]int64     // per partition: latest touchpoint stored
-	stored     map[uint64]struct{} // hashes of the keys with stored events
+	frontiers  map[int32]int64  // per partition: latest conversion attributed
+	watermarks map[int32]int64  // per partition: latest touchpoint stored
+	stored     map[uint64]uint8 // hashes of the keys with stored events: stored* bits
 }
 
 func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start startState) *shard {
@@ -159,12 +159,29 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start s
 // unneeded history load.
 func keyHash(key string) uint64 { return murmur3.StringSum64(key) }
 
+// Bits of the stored set.
+const (
+	storedEvents      uint8 = 1 << iota // ClickHouse holds events of the key
+	storedConversions                   // ... among them attributed conversions
+)
+
 // mayHaveHistory reports whether ClickHouse may hold events of key that are
 // not in memory: the key was stored before this generation, or evicted.
 // Users it says no for are new: they need no history load at all.
 func (s *shard) mayHaveHistory(key string) bool {
-	_, ok := s.stored[keyHash(key)]
-	return ok
+	return s.stored[keyHash(key)]&storedEvents != 0
+}
+
+// lateNeedsHistory reports whether a touchpoint at or before its
+// partition's frontier needs key's history first: only when ClickHouse may
+// hold attributed conversions of key that are not in memory, which the
+// touchpoint could re-attribute. (After a restart nearly every touchpoint
+// is at or before the frontier; most users never converted.)
+func (s *shard) lateNeedsHistory(key string) bool {
+	if u := s.users[key]; u != nil && u.loaded {
+		return false
+	}
+	return s.stored[keyHash(key)]&storedConversions != 0
 }
 
 // needsHistory reports whether key's state must be completed from
@@ -195,6 +212,12 @@ func (s *shard) user(key string, p int32) *user {
 	return u
 }
 
+// maxShardBatch bounds the items a shard takes from its queue at once. The
+// history of the users of one batch is loaded in one query, so a larger
+// batch means fewer ClickHouse round trips when many users need it (after
+// a restart); the queue's own bound keeps memory in check.
+const maxShardBatch = 4096
+
 // run processes items until ctx ends or a history load fails for good.
 func (s *shard) run(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -206,7 +229,7 @@ func (s *shard) run(ctx context.Context) error {
 		case it := <-s.in:
 			s.batch = append(s.batch[:0], it)
 		more:
-			for len(s.batch) < 512 {
+			for len(s.batch) < maxShardBatch {
 				select {
 				case it := <-s.in:
 					s.batch = append(s.batch, it)
@@ -246,7 +269,7 @@ func (s *shard) process(ctx context.Context, batch []item) error {
 			continue
 		}
 		key := it.tp.Key()
-		if !s.needsHistory(key) {
+		if !s.lateNeedsHistory(key) {
 			continue
 		}
 		if want == nil {
@@ -622,7 +645,11 @@ func (s *shard) sweep() {
 		}
 		if u.pending() == 0 && u.lastSeq <= acked {
 			delete(s.users, key)
-			s.stored[keyHash(key)] = struct{}{}
+			bits := storedEvents
+			if u.conv != nil {
+				bits |= storedConversions
+			}
+			s.stored[keyHash(key)] |= bits
 			s.st.usersInMemory.Add(-1)
 		}
 	}
