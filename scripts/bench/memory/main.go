@@ -20,10 +20,13 @@
 // day; the stream is in timestamp order.
 //
 // When the attributor runs with GODEBUG=gctrace=1, its live heap after each
-// GC (from the trace on its stderr) is reported too: the largest over the
-// run, minus the one at the baseline, per touchpoint, is the Go heap the
-// state holds, which the RSS figure adds the GC's headroom and the
-// runtime's unreturned pages to.
+// GC (from the trace on its stderr) is reported too. A cycle during the
+// ingest also counts what was allocated while it marked, so the program
+// then waits (up to --idle-gc) for the runtime's periodic GC of an idle
+// process (every 2 minutes): its live heap, minus the baseline's, per
+// touchpoint, is the Go heap the state holds; RSS read after it shows what
+// the runtime has given back by then. RSS at catch-up adds to the live
+// state the GC's headroom (GOGC) and the pages the ingest left behind.
 //
 // Results go to stdout as "metric<TAB>value" lines.
 package main
@@ -61,6 +64,7 @@ func main() {
 		metrics    = flag.String("metrics", "", "the attributor's metrics `URL` (http://host:port/metrics)")
 		settle     = flag.Duration("settle", 10*time.Second, "wait after the last touchpoint is written before reading RSS")
 		timeout    = flag.Duration("timeout", 30*time.Minute, "give up when the attributor has not caught up by then")
+		idleGC     = flag.Duration("idle-gc", 150*time.Second, "with gctrace, wait this long for the idle process's periodic GC (0: do not)")
 		logPath    = flag.String("log", "", "write the attributor's stderr to `file`")
 	)
 	flag.Parse()
@@ -69,7 +73,7 @@ func main() {
 		os.Exit(2)
 	}
 	m := &measure{broker: *broker, tpTopic: *tpTopic, cvTopic: *cvTopic, partitions: *partitions, users: *users, perUser: *perUser,
-		seed: *seed, metrics: *metrics, settle: *settle, timeout: *timeout}
+		seed: *seed, metrics: *metrics, settle: *settle, timeout: *timeout, idleGC: *idleGC}
 	if err := m.run(*logPath, flag.Args()); err != nil {
 		fmt.Fprintf(os.Stderr, "memory: %v\n", err)
 		os.Exit(1)
@@ -84,7 +88,7 @@ type measure struct {
 	users, perUser           int
 	seed                     uint64
 	metrics                  string
-	settle, timeout          time.Duration
+	settle, timeout, idleGC  time.Duration
 }
 
 func (m *measure) run(logPath string, attributor []string) error {
@@ -152,6 +156,23 @@ func (m *measure) run(logPath string, attributor []string) error {
 		return err
 	}
 	gcEnd := proc.gc()
+	// The periodic GC of the now idle process measures the state alone.
+	var idle gcTrace
+	var idleRSS int64
+	if gcEnd.cycles > 0 && m.idleGC > 0 {
+		for wait := time.Now().Add(m.idleGC); time.Now().Before(wait); time.Sleep(time.Second) {
+			if g := proc.gc(); g.cycles > gcEnd.cycles {
+				idle = g
+				break
+			}
+		}
+		if idle.cycles > 0 {
+			time.Sleep(5 * time.Second) // let the scavenger return what it will
+			if idleRSS, err = rssKB(pid, "VmRSS"); err != nil {
+				return err
+			}
+		}
+	}
 	code := proc.stop()
 
 	held := float64(n)
@@ -162,6 +183,13 @@ func (m *measure) run(logPath string, attributor []string) error {
 		result("live_heap_mib_max", gcEnd.maxLive)
 		result("heap_goal_mib_last", gcEnd.goal)
 		result("live_heap_bytes_per_tp", fmt.Sprintf("%.1f", float64(gcEnd.maxLive-gcBase.live)*(1<<20)/held))
+	}
+	if idle.cycles > 0 {
+		result("idle_gc_live_heap_mib", idle.live)
+		result("idle_gc_heap_goal_mib", idle.goal)
+		result("idle_gc_live_bytes_per_tp", fmt.Sprintf("%.1f", float64(idle.live-gcBase.live)*(1<<20)/held))
+		result("idle_gc_rss_kb", idleRSS)
+		result("idle_gc_rss_bytes_per_tp", fmt.Sprintf("%.1f", float64(idleRSS-baseline)*1024/held))
 	}
 	result("touchpoints", n)
 	result("users_in_memory", s.users)

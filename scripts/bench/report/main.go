@@ -213,6 +213,8 @@ func write(w io.Writer, r *results) {
 	row("memory", "resident bytes per held touchpoint", spread(rss, bytes))
 	row("memory", "peak (VmHWM) bytes per held touchpoint", spread(r.values("memory", "rss", "hwm_bytes_per_tp"), bytes))
 	row("memory", "Go live heap bytes per held touchpoint (gctrace, largest live heap)", spread(r.values("memory", "rss", "live_heap_bytes_per_tp"), bytes))
+	row("memory", "Go live heap bytes per held touchpoint (idle process's periodic GC)", spread(r.values("memory", "rss", "idle_gc_live_bytes_per_tp"), bytes))
+	row("memory", "resident bytes per held touchpoint after that GC", spread(r.values("memory", "rss", "idle_gc_rss_bytes_per_tp"), bytes))
 	row("memory", "GC heap goal at the end", spread(r.values("memory", "rss", "heap_goal_mib_last"), func(v float64) string { return fmt.Sprintf("%.0f MiB", v) }))
 	row("memory", "Go heap bytes per held touchpoint (BenchmarkShardState)", spread(r.values("memory", "BenchmarkShardState", "B/held-tp"), bytes))
 	targets = append(targets, atMost("<= 100 resident bytes per held touchpoint", rss, 100, bytes))
