@@ -13,8 +13,10 @@
 #               while `attributor run` (allowed lateness BENCH_LATENCY_LATENESS, 5s) consumes;
 #               produce-to-visible time of every conversion minus the allowed lateness.
 #   memory      BENCH_MEMORY_USERS (1000000) users x 5 touchpoints held by `attributor run`: RSS
-#               per held touchpoint; and BenchmarkShardState (100k users, or BENCH_MEMORY_USERS
-#               when exported) with a heap profile of the full shard.
+#               per held touchpoint at catch-up, then the live heap and RSS after the idle
+#               process's periodic GC (waits up to BENCH_MEMORY_IDLE_GC, 150s; 0: skip); and
+#               BenchmarkShardState (100k users, or BENCH_MEMORY_USERS when exported) with a heap
+#               profile of the full shard.
 #   engine      go test -bench ./attribution (BENCH_COUNT, 5, runs each) and `attributor replay`
 #               over BENCH_REPLAY_EVENTS (1000000) generated events, BENCH_RUNS times.
 #
@@ -42,6 +44,7 @@ RATE=${BENCH_LATENCY_RATE:-20000}
 LAT_SECONDS=${BENCH_LATENCY_SECONDS:-60}
 LATENESS=${BENCH_LATENCY_LATENESS:-5s}
 MEM_USERS=${BENCH_MEMORY_USERS:-1000000}
+MEM_IDLE_GC=${BENCH_MEMORY_IDLE_GC:-150s}
 COUNT=${BENCH_COUNT:-5}
 REPLAY_EVENTS=${BENCH_REPLAY_EVENTS:-1000000}
 KAFKA=127.0.0.1:9092
@@ -257,7 +260,7 @@ memory_run() {
   MEM_ATTEMPT=$((MEM_ATTEMPT + 1))
   port=$(free_port)
   "$BIN/memory" --brokers "$KAFKA" --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
-    --users "$MEM_USERS" --per-user 5 --metrics "http://127.0.0.1:$port/metrics" \
+    --users "$MEM_USERS" --per-user 5 --metrics "http://127.0.0.1:$port/metrics" --idle-gc "$MEM_IDLE_GC" \
     --log "$OUT/memory-attributor.log" -- \
     env GODEBUG=gctrace=1 "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
@@ -353,7 +356,7 @@ if [ -n "$REF" ]; then
 else
   fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
 fi
-fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS)"
+fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS)"
 fact load start "$(loadavg)"
 log "run $RUN_ID: $WHAT; results in $OUT"
 
