@@ -379,9 +379,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 			// Mark them dirty again so the next commit retries.
 			for topic, ps := range offsets {
 				for p := range ps {
-					trackers[topic][p].mu.Lock()
-					trackers[topic][p].dirty = true
-					trackers[topic][p].mu.Unlock()
+					trackers[topic][p].retry()
 				}
 			}
 			return err

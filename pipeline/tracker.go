@@ -84,3 +84,11 @@ func (t *offsetTracker) outstanding() int {
 	defer t.mu.Unlock()
 	return len(t.entries) - t.head
 }
+
+// retry marks the committable offset as moved again, after a commit of it
+// failed, so that the next commit sends it once more.
+func (t *offsetTracker) retry() {
+	t.mu.Lock()
+	t.dirty = true
+	t.mu.Unlock()
+}
