@@ -21,20 +21,18 @@
 package main
 
 import (
-	"bufio"
+	"github.com/attributor/attributor/scripts/bench/internal/attrproc"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -85,15 +83,15 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	if err != nil {
 		return err
 	}
-	proc, err := start(attributor, logPath)
+	proc, err := attrproc.Start(attributor, logPath, nil)
 	if err != nil {
 		return err
 	}
-	defer proc.stop()
+	defer proc.Stop()
 	select {
-	case <-proc.ready:
-	case <-proc.done:
-		return fmt.Errorf("attributor exited before its group generation started: %v", proc.err)
+	case <-proc.Ready:
+	case <-proc.Done:
+		return fmt.Errorf("attributor exited before its group generation started: %v", proc.Err)
 	case <-time.After(90 * time.Second):
 		return errors.New("attributor: no group generation after 90s")
 	}
@@ -148,7 +146,7 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	if err := <-polled; err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("poll: %w", err)
 	}
-	code := proc.stop()
+	code := proc.Stop()
 
 	var lat []float64
 	var lost []string
@@ -348,75 +346,4 @@ func (w *watcher) periods() []float64 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// proc is the attributor process.
-type proc struct {
-	cmd   *exec.Cmd
-	ready chan struct{} // its group generation started
-	done  chan struct{}
-	err   error
-	once  sync.Once
-	code  int
-}
-
-// start runs args, copying its stderr to logPath and watching it for the
-// start of a group generation.
-func start(args []string, logPath string) (*proc, error) {
-	out := io.Discard
-	if logPath != "" {
-		f, err := os.Create(logPath)
-		if err != nil {
-			return nil, err
-		}
-		out = f
-	}
-	p := &proc{cmd: exec.Command(args[0], args[1:]...), ready: make(chan struct{}), done: make(chan struct{})}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	p.cmd.Stdout = out
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start attributor: %w", err)
-	}
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(out, line)
-			if !signalled && strings.Contains(line, "generation started") {
-				close(p.ready)
-				signalled = true
-			}
-		}
-		io.Copy(out, stderr)
-	}()
-	go func() {
-		<-scanned
-		p.err = p.cmd.Wait()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop ends the attributor gracefully (SIGTERM, which also writes its
-// profiles), then by force after a minute, and returns its exit code.
-func (p *proc) stop() int {
-	p.once.Do(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(time.Minute):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	<-p.done
-	return p.code
 }

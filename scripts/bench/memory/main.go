@@ -32,21 +32,20 @@
 package main
 
 import (
+	"github.com/attributor/attributor/scripts/bench/internal/attrproc"
+
 	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/attributor/attributor/pipeline/generate"
@@ -96,21 +95,23 @@ func (m *measure) run(logPath string, attributor []string) error {
 	if err := generate.EnsureTopics(ctx, m.broker, m.partitions, m.tpTopic, m.cvTopic); err != nil {
 		return err
 	}
-	proc, err := start(attributor, logPath)
+	proc := &proc{}
+	ap, err := attrproc.Start(attributor, logPath, func(line string) { proc.traceGC(line) })
 	if err != nil {
 		return err
 	}
-	defer proc.stop()
+	proc.Proc = ap
+	defer proc.Stop()
 	select {
-	case <-proc.ready:
-	case <-proc.done:
-		return fmt.Errorf("attributor exited before its group generation started: %v", proc.err)
+	case <-proc.Ready:
+	case <-proc.Done:
+		return fmt.Errorf("attributor exited before its group generation started: %v", proc.Err)
 	case <-time.After(90 * time.Second):
 		return errors.New("attributor: no group generation after 90s")
 	}
 	// Let the fetchers start on the empty partitions before the baseline.
 	time.Sleep(3 * time.Second)
-	pid := proc.cmd.Process.Pid
+	pid := proc.Cmd.Process.Pid
 	baseline, err := rssKB(pid, "VmRSS")
 	if err != nil {
 		return err
@@ -134,8 +135,8 @@ func (m *measure) run(logPath string, attributor []string) error {
 			break
 		}
 		select {
-		case <-proc.done:
-			return fmt.Errorf("attributor exited while consuming: %v", proc.err)
+		case <-proc.Done:
+			return fmt.Errorf("attributor exited while consuming: %v", proc.Err)
 		case <-time.After(time.Second):
 		}
 		if time.Now().After(deadline) {
@@ -173,7 +174,7 @@ func (m *measure) run(logPath string, attributor []string) error {
 			}
 		}
 	}
-	code := proc.stop()
+	code := proc.Stop()
 
 	held := float64(n)
 	if gcEnd.cycles > 0 {
@@ -396,14 +397,9 @@ func rssKB(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
 }
 
-// proc is the attributor process.
+// proc is the attributor process, with the GC trace it prints.
 type proc struct {
-	cmd   *exec.Cmd
-	ready chan struct{} // its group generation started
-	done  chan struct{}
-	err   error
-	once  sync.Once
-	code  int
+	*attrproc.Proc
 
 	mu     sync.Mutex
 	gcSeen gcTrace
@@ -436,66 +432,4 @@ func (p *proc) gc() gcTrace {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.gcSeen
-}
-
-// start runs args, copying its stderr to logPath and watching it for the
-// start of a group generation.
-func start(args []string, logPath string) (*proc, error) {
-	out := io.Discard
-	if logPath != "" {
-		f, err := os.Create(logPath)
-		if err != nil {
-			return nil, err
-		}
-		out = f
-	}
-	p := &proc{cmd: exec.Command(args[0], args[1:]...), ready: make(chan struct{}), done: make(chan struct{})}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	p.cmd.Stdout = out
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start attributor: %w", err)
-	}
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(out, line)
-			p.traceGC(line)
-			if !signalled && strings.Contains(line, "generation started") {
-				close(p.ready)
-				signalled = true
-			}
-		}
-		io.Copy(out, stderr)
-	}()
-	go func() {
-		<-scanned
-		p.err = p.cmd.Wait()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop ends the attributor gracefully (SIGTERM), then by force after a
-// minute, and returns its exit code.
-func (p *proc) stop() int {
-	p.once.Do(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(time.Minute):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	<-p.done
-	return p.code
 }
