@@ -77,7 +77,9 @@ quiesce() {
 }
 
 # svc_state: the pids of the services that scripts/services.sh started; a restart changes them.
-svc_state() { cat .run/kafka/kafka.pid .run/clickhouse/clickhouse.pid 2>/dev/null | tr '\n' ' '; }
+# svc_state: the pids of the services this checkout started; empty for services started elsewhere
+# (docker compose, another checkout), whose restarts it then cannot see.
+svc_state() { { cat .run/kafka/kafka.pid .run/clickhouse/clickhouse.pid 2>/dev/null || true; } | tr '\n' ' '; }
 svc_up() { scripts/services.sh status >/dev/null 2>&1; }
 
 # wait_services: wait (up to 10 min) until both services answer; never starts them (a fault test
