@@ -75,9 +75,9 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 		_, err = m.Int64ObservableCounter(metricEvents, metric.WithUnit("{event}"), metric.WithDescription("Valid events consumed, by topic."),
 			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 				s := r.Snapshot()
-				o.Observe(s.Touchpoints, metric.WithAttributes(attrString(attrTopic, r.cfg.TouchpointsTopic)))
-				o.Observe(s.Conversions, metric.WithAttributes(attrString(attrTopic, r.cfg.ConversionsTopic)))
-				o.Observe(s.Spend, metric.WithAttributes(attrString(attrTopic, r.cfg.SpendTopic)))
+				o.Observe(s.Touchpoints, metric.WithAttributes(attribute.String(attrTopic, r.cfg.TouchpointsTopic)))
+				o.Observe(s.Conversions, metric.WithAttributes(attribute.String(attrTopic, r.cfg.ConversionsTopic)))
+				o.Observe(s.Spend, metric.WithAttributes(attribute.String(attrTopic, r.cfg.SpendTopic)))
 				return nil
 			}))
 	}
@@ -156,4 +156,3 @@ func (c *readiness) check(ctx context.Context) error {
 	return c.last
 }
 
-func attrString(k, v string) attribute.KeyValue { return attribute.String(k, v) }
