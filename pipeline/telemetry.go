@@ -155,4 +155,3 @@ func (c *readiness) check(ctx context.Context) error {
 	}
 	return c.last
 }
-
