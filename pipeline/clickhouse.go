@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -93,12 +94,6 @@ type convRow struct {
 	partition int32
 }
 
-// creditRow is a credited row with the version of its set.
-type creditRow struct {
-	schemas.CreditedRow
-	version uint32
-}
-
 // Column lists of the inserts. Naming the columns is required by
 // ClickHouse 18.16 with clickhouse-go/v2, and keeps inserted_at defaulted.
 const (
@@ -107,23 +102,25 @@ const (
 	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length"
 )
 
-func dateOf(ms int64) time.Time {
-	t := time.UnixMilli(ms).UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-}
-
-// insertRows writes rows into their tables, one INSERT per table with
-// columnar appends, the tables at once. It returns only when ClickHouse
-// acknowledged all; after an error some tables may hold their rows, which
-// is harmless: every table collapses identical rows.
-func insertRows(ctx context.Context, conn driver.Conn, db string, tps []tpRow, convs []convRow, credits []creditRow, spend []schemas.AdSpend) error {
+// insertRows writes the rows of units into their tables, one INSERT per
+// table with columnar appends, the tables at once. It returns only when
+// ClickHouse acknowledged all; after an error some tables may hold their
+// rows, which is harmless: every table collapses identical rows. cols are
+// the caller's column buffers, reused from one call to the next.
+func insertRows(ctx context.Context, conn driver.Conn, db string, units []*unit, cols *insertColumns) error {
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i, f := range []func() error{
-		func() error { return insertTouchpoints(ctx, conn, db, tps) },
-		func() error { return insertConversions(ctx, conn, db, convs) },
-		func() error { return insertCredits(ctx, conn, db, credits) },
-		func() error { return insertSpend(ctx, conn, db, spend, "topic") },
+		func() error { return cols.tp.insert(ctx, conn, db, units) },
+		func() error { return cols.conv.insert(ctx, conn, db, units) },
+		func() error { return cols.credit.insert(ctx, conn, db, units) },
+		func() error {
+			var spend []schemas.AdSpend
+			for _, u := range units {
+				spend = append(spend, u.spend...)
+			}
+			return insertSpend(ctx, conn, db, spend, "topic")
+		},
 	} {
 		wg.Add(1)
 		go func() {
@@ -135,80 +132,167 @@ func insertRows(ctx context.Context, conn driver.Conn, db string, tps []tpRow, c
 	return errors.Join(errs...)
 }
 
-func insertTouchpoints(ctx context.Context, conn driver.Conn, db string, tps []tpRow) error {
-	if len(tps) > 0 {
-		n := len(tps)
-		var (
-			id, key, uid, aid, inter, ch, src, med, camp = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			ts, sess                                     = make([]int64, n), make([]int64, n)
-			late                                         = make([]uint8, n)
-			date                                         = make([]time.Time, n)
-			cost                                         = make([]float64, n)
-			part                                         = make([]int32, n)
-		)
-		for i := range tps {
-			r := &tps[i]
-			id[i], key[i], uid[i], aid[i] = r.tp.EventID, r.tp.Key(), r.tp.UserID, r.tp.AnonymousID
-			ts[i], date[i], inter[i] = r.tp.TimeMs, dateOf(r.tp.TimeMs), r.tp.Interaction
-			ch[i], src[i], med[i], camp[i], cost[i] = r.tp.Channel, r.tp.Source, r.tp.Medium, r.tp.Campaign, r.tp.Cost
-			sess[i], part[i] = r.sessionStart, r.partition
-			if r.tooLate {
-				late[i] = 1
+// insertColumns are a sink writer's column buffers, one set per table (the
+// tables are written at once). Once they have grown to the largest batch,
+// building a batch's columns allocates nothing: see chcolumns.go.
+type insertColumns struct {
+	tp     tpColumnsBuf
+	conv   convColumnsBuf
+	credit creditColumnsBuf
+}
+
+type tpColumnsBuf struct {
+	id, key, uid, aid, inter, ch, src, med, camp proto.ColStr
+	ts, sess                                     proto.ColInt64
+	date                                         proto.ColDate
+	cost                                         proto.ColFloat64
+	part                                         proto.ColInt32
+	late                                         proto.ColUInt8
+}
+
+func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*unit) error {
+	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.inter, &c.ch, &c.src, &c.med, &c.camp, &c.cost, &c.sess, &c.part, &c.late}
+	resetColumns(cols)
+	for _, u := range units {
+		for k := range u.tps {
+			r := &u.tps[k]
+			c.id.Append(r.tp.EventID)
+			c.key.Append(r.tp.Key())
+			c.uid.Append(r.tp.UserID)
+			c.aid.Append(r.tp.AnonymousID)
+			c.ts.Append(r.tp.TimeMs)
+			c.date = append(c.date, dayOf(r.tp.TimeMs))
+			c.inter.Append(r.tp.Interaction)
+			c.ch.Append(r.tp.Channel)
+			c.src.Append(r.tp.Source)
+			c.med.Append(r.tp.Medium)
+			c.camp.Append(r.tp.Campaign)
+			c.cost.Append(r.tp.Cost)
+			c.sess.Append(r.sessionStart)
+			c.part.Append(r.partition)
+			c.late.Append(boolByte(r.tooLate))
+		}
+	}
+	if c.id.Rows() == 0 {
+		return nil
+	}
+	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".touchpoints ("+tpColumns+")", cols...); err != nil {
+		return fmt.Errorf("insert touchpoints: %w", err)
+	}
+	return nil
+}
+
+type convColumnsBuf struct {
+	id, key, uid, aid, typ, cur proto.ColStr
+	ts, rev                     proto.ColInt64
+	date                        proto.ColDate
+	part                        proto.ColInt32
+}
+
+func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*unit) error {
+	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.typ, &c.rev, &c.cur, &c.part}
+	resetColumns(cols)
+	for _, u := range units {
+		for k := range u.convs {
+			r := &u.convs[k]
+			c.id.Append(r.cv.EventID)
+			c.key.Append(r.cv.Key())
+			c.uid.Append(r.cv.UserID)
+			c.aid.Append(r.cv.AnonymousID)
+			c.ts.Append(r.cv.TimeMs)
+			c.date = append(c.date, dayOf(r.cv.TimeMs))
+			c.typ.Append(r.cv.ConversionType)
+			c.rev.Append(r.cv.RevenueMicros)
+			c.cur.Append(r.cv.Currency)
+			c.part.Append(r.partition)
+		}
+	}
+	if c.id.Rows() == 0 {
+		return nil
+	}
+	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".conversions ("+convColumns+")", cols...); err != nil {
+		return fmt.Errorf("insert conversions: %w", err)
+	}
+	return nil
+}
+
+type creditColumnsBuf struct {
+	cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur proto.ColStr
+	version, pos, plen                                         proto.ColUInt32
+	credit                                                     proto.ColFloat64
+	rev, tts, cts                                              proto.ColInt64
+	date                                                       proto.ColDate
+}
+
+func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*unit) error {
+	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.version, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.date, &c.pos, &c.plen}
+	resetColumns(cols)
+	for _, u := range units {
+		cr := &u.credits
+		for si := range cr.sets {
+			set := &cr.sets[si]
+			path := cr.path[set.path : set.path+set.pathLen]
+			day := dayOf(set.timeMs)
+			for _, cell := range cr.cells[set.cells : set.cells+set.cellsLen] {
+				c.cid.Append(set.conversionID)
+				c.ctyp.Append(set.conversionType)
+				c.key.Append(set.userKey)
+				c.model.Append(cr.models[cell.model])
+				c.version.Append(set.version)
+				c.credit.Append(cell.fraction)
+				c.rev.Append(cell.revenue)
+				c.cur.Append(set.currency)
+				c.cts.Append(set.timeMs)
+				c.date = append(c.date, day)
+				if cell.position == 0 {
+					// The unattributed row: no touchpoint.
+					for _, col := range []*proto.ColStr{&c.tid, &c.src, &c.med, &c.camp, &c.inter} {
+						col.Append("")
+					}
+					c.ch.Append(schemas.ChannelNone)
+					c.tts.Append(0)
+					c.pos.Append(0)
+					c.plen.Append(0)
+					continue
+				}
+				tp := &path[cell.position-1]
+				c.tid.Append(tp.ID)
+				c.ch.Append(tp.Channel)
+				c.src.Append(tp.Source)
+				c.med.Append(tp.Medium)
+				c.camp.Append(tp.Campaign)
+				if tp.Impression {
+					c.inter.Append(schemas.InteractionImpression)
+				} else {
+					c.inter.Append(schemas.InteractionClick)
+				}
+				c.tts.Append(tp.TimeMs)
+				c.pos.Append(cell.position)
+				c.plen.Append(set.pathLen)
 			}
 		}
-		if err := sendColumns(ctx, conn, "INSERT INTO "+db+".touchpoints ("+tpColumns+")",
-			id, key, uid, aid, ts, date, inter, ch, src, med, camp, cost, sess, part, late); err != nil {
-			return fmt.Errorf("insert touchpoints: %w", err)
-		}
+	}
+	if c.cid.Rows() == 0 {
+		return nil
+	}
+	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".attributed_conversions ("+creditColumns+")", cols...); err != nil {
+		return fmt.Errorf("insert attributed_conversions: %w", err)
 	}
 	return nil
 }
 
-func insertConversions(ctx context.Context, conn driver.Conn, db string, convs []convRow) error {
-	if len(convs) > 0 {
-		n := len(convs)
-		var (
-			id, key, uid, aid, typ, cur = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			ts, rev                     = make([]int64, n), make([]int64, n)
-			date                        = make([]time.Time, n)
-			part                        = make([]int32, n)
-		)
-		for i := range convs {
-			r := &convs[i]
-			id[i], key[i], uid[i], aid[i] = r.cv.EventID, r.cv.Key(), r.cv.UserID, r.cv.AnonymousID
-			ts[i], date[i], typ[i], rev[i], cur[i], part[i] = r.cv.TimeMs, dateOf(r.cv.TimeMs), r.cv.ConversionType, r.cv.RevenueMicros, r.cv.Currency, r.partition
-		}
-		if err := sendColumns(ctx, conn, "INSERT INTO "+db+".conversions ("+convColumns+")",
-			id, key, uid, aid, ts, date, typ, rev, cur, part); err != nil {
-			return fmt.Errorf("insert conversions: %w", err)
-		}
+// resetColumns empties cols, keeping their buffers.
+func resetColumns(cols []proto.ColInput) {
+	for _, c := range cols {
+		c.(proto.Column).Reset()
 	}
-	return nil
 }
 
-func insertCredits(ctx context.Context, conn driver.Conn, db string, credits []creditRow) error {
-	if len(credits) > 0 {
-		n := len(credits)
-		var (
-			cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			version, pos, plen                                         = make([]uint32, n), make([]uint32, n), make([]uint32, n)
-			credit                                                     = make([]float64, n)
-			rev, tts, cts                                              = make([]int64, n), make([]int64, n), make([]int64, n)
-			date                                                       = make([]time.Time, n)
-		)
-		for i := range credits {
-			r := &credits[i]
-			cid[i], ctyp[i], key[i], model[i], version[i] = r.ConversionID, r.ConversionType, r.UserKey, r.Model, r.version
-			tid[i], ch[i], src[i], med[i], camp[i], inter[i] = r.TouchpointID, r.Channel, r.Source, r.Medium, r.Campaign, r.Interaction
-			credit[i], rev[i], cur[i], tts[i], cts[i] = r.Credit, r.RevenueMicros, r.Currency, r.TouchpointTimeMs, r.ConversionTimeMs
-			date[i], pos[i], plen[i] = dateOf(r.ConversionTimeMs), uint32(r.Position), uint32(r.PathLength)
-		}
-		if err := sendColumns(ctx, conn, "INSERT INTO "+db+".attributed_conversions ("+creditColumns+")",
-			cid, ctyp, key, model, version, tid, ch, src, med, camp, inter, credit, rev, cur, tts, cts, date, pos, plen); err != nil {
-			return fmt.Errorf("insert attributed_conversions: %w", err)
-		}
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
 	}
-	return nil
+	return 0
 }
 
 const spendColumns = "event_id, date, channel, source, medium, campaign, cost_micros, currency, origin"
@@ -226,32 +310,27 @@ func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schema
 	if len(rows) == 0 {
 		return nil
 	}
-	n := len(rows)
-	id, ch, src, med, camp, cur, org := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	date := make([]time.Time, n)
-	cost := make([]int64, n)
+	var (
+		id, ch, src, med, camp, cur, org proto.ColStr
+		date                             proto.ColDate
+		cost                             proto.ColInt64
+	)
 	for i := range rows {
 		r := &rows[i]
-		id[i], date[i], ch[i], src[i], med[i], camp[i], cost[i], cur[i], org[i] = r.EventID, r.Date, r.Channel, r.Source, r.Medium, r.Campaign, r.CostMicros, r.Currency, origin
+		id.Append(r.EventID)
+		date = append(date, dayOf(r.Date.UnixMilli()))
+		ch.Append(r.Channel)
+		src.Append(r.Source)
+		med.Append(r.Medium)
+		camp.Append(r.Campaign)
+		cost.Append(r.CostMicros)
+		cur.Append(r.Currency)
+		org.Append(origin)
 	}
-	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".ad_spend ("+spendColumns+")", id, date, ch, src, med, camp, cost, cur, org); err != nil {
+	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".ad_spend ("+spendColumns+")", &id, &date, &ch, &src, &med, &camp, &cost, &cur, &org); err != nil {
 		return fmt.Errorf("insert ad_spend: %w", err)
 	}
 	return nil
-}
-
-func sendColumns(ctx context.Context, conn driver.Conn, query string, cols ...any) error {
-	batch, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return err
-	}
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
-			batch.Abort()
-			return fmt.Errorf("column %d: %w", i, err)
-		}
-	}
-	return batch.Send()
 }
 
 // history is what ClickHouse holds of some users: touchpoints and the

@@ -492,24 +492,17 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 
 	conv := attribution.Conversion{ID: cv.EventID, TimeMs: cv.TimeMs, RevenueMicros: cv.RevenueMicros}
 	s.eng.Attribute(conv, s.path, after, &s.res)
-	n := len(s.res.Path)
+	cr := &s.u.credits
+	cr.models = s.models
+	cr.sets = append(cr.sets, creditSet{
+		conversionID: cv.EventID, conversionType: cv.ConversionType, userKey: u.key, currency: cv.Currency,
+		timeMs: cv.TimeMs, version: version,
+		path: uint32(len(cr.path)), pathLen: uint32(len(s.res.Path)),
+		cells: uint32(len(cr.cells)), cellsLen: uint32(len(s.res.Credits)),
+	})
+	cr.path = append(cr.path, s.res.Path...)
 	for _, c := range s.res.Credits {
-		row := creditRow{version: version}
-		r := &row.CreditedRow
-		r.ConversionID, r.ConversionType, r.UserKey, r.Currency = cv.EventID, cv.ConversionType, u.key, cv.Currency
-		r.Model, r.Credit, r.RevenueMicros, r.ConversionTimeMs = s.models[c.Model], c.Fraction, c.RevenueMicros, cv.TimeMs
-		if c.Position == 0 {
-			r.Channel = schemas.ChannelNone
-		} else {
-			tp := &s.res.Path[c.Position-1]
-			r.TouchpointID, r.Channel, r.Source, r.Medium, r.Campaign = tp.ID, tp.Channel, tp.Source, tp.Medium, tp.Campaign
-			r.Interaction = schemas.InteractionClick
-			if tp.Impression {
-				r.Interaction = schemas.InteractionImpression
-			}
-			r.TouchpointTimeMs, r.Position, r.PathLength = tp.TimeMs, c.Position, n
-		}
-		s.u.credits = append(s.u.credits, row)
+		cr.cells = append(cr.cells, creditCell{fraction: c.Fraction, revenue: c.RevenueMicros, position: uint32(c.Position), model: uint16(c.Model)})
 	}
 	u.lastSeq = s.seq + 1
 }
