@@ -15,7 +15,7 @@ import (
 // restartEvents is enough traffic that a run is still busy when its first
 // credited rows are written.
 func restartEvents(t *testing.T, seed int64) pipelinetest.Events {
-	return pipelinetest.Generate(t, generate.Config{Seed: seed, Events: 50_000})
+	return pipelinetest.Generate(t, generate.Config{Seed: seed, Events: 200_000})
 }
 
 // assertMidRun fails t unless the committed offsets of the input topics are
