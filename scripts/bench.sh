@@ -144,6 +144,32 @@ cleanup() {
 
 # ------------------------------------------------------------------ throughput
 
+# CPU accounting: where the 2 cores go during a measurement. cpu_ticks PID: user+system clock
+# ticks the process has used (0 when it is not there); children_cpu: user+system seconds of this
+# shell's finished children (bash's `times`).
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
+svc_pids() { # the pids of ClickHouse and Kafka, however they were started
+  CH_PID=$(pgrep -o -f 'clickhouse[- ]server' || true)
+  KAFKA_PID=$(pgrep -o -f 'kafka\.Kafka' || true)
+}
+children_cpu() { # sets CHILDREN_CPU (not in a $(...) subshell, whose `times` would be its own)
+  times >"$OUT/times.txt"
+  CHILDREN_CPU=$(awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$OUT/times.txt")
+}
+# cpu_begin / cpu_end N: per-second CPU of ClickHouse and Kafka (and of the children this shell
+# ran, the measured program) over the measurement, as metric lines for N events or rows.
+cpu_begin() { svc_pids; CPU0_CH=$(cpu_ticks "$CH_PID"); CPU0_KAFKA=$(cpu_ticks "$KAFKA_PID"); children_cpu; CPU0_SELF=$CHILDREN_CPU; }
+cpu_end() {
+  local n=$1 ch kafka self
+  children_cpu; self=$CHILDREN_CPU; ch=$(cpu_ticks "$CH_PID"); kafka=$(cpu_ticks "$KAFKA_PID")
+  awk -v n="$n" -v t="$CLK_TCK" -v ch0="$CPU0_CH" -v ch1="$ch" -v k0="$CPU0_KAFKA" -v k1="$kafka" \
+    -v s0="$CPU0_SELF" -v s1="$self" 'BEGIN {
+      printf "cpu_s_self\t%.2f\ncpu_s_clickhouse\t%.2f\ncpu_s_kafka\t%.2f\n", s1 - s0, (ch1 - ch0) / t, (k1 - k0) / t
+      printf "cpu_us_per_item_self\t%.2f\ncpu_us_per_item_clickhouse\t%.2f\ncpu_us_per_item_kafka\t%.2f\n", \
+        (s1 - s0) * 1e6 / n, (ch1 - ch0) / t * 1e6 / n, (k1 - k0) / t * 1e6 / n }'
+}
+
 # attributor_run I [ARGS]: one `attributor run --until-caught-up` on a fresh group and database
 # (named in LAST_DB), timed from process start to exit (everything credited, written and committed).
 # Its metrics go to $OUT/attributor-I.tsv.
@@ -156,25 +182,30 @@ attributor_run() {
   ATTEMPTS=$((ATTEMPTS + 1))
   db=${RUN_ID}_t${i}_$ATTEMPTS
   LAST_DB=$db
+  cpu_begin
   t0=$(now_ns)
   "$BIN/attributor" run --until-caught-up --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$RUN_ID.tp" --conversions-topic "$RUN_ID.cv" \
     --dlq-topic "$RUN_ID.dlq" --spend-topic "$RUN_ID.spend" \
     --group "$db" --database "$db" --progress 5s "${@:2}" 2>"$OUT/attributor-$i.log" || return 1
   t1=$(now_ns)
+  cpu_end "$GENERATED" >"$OUT/attributor-$i.cpu.tsv"
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   credited=$(ch "SELECT count() FROM $db.attributed_conversions")
   acked=$(sed -n 's/.* \([0-9]*\) credited rows.*/\1/p' "$OUT/attributor-$i.log" | tail -1)
   awk -v n="$GENERATED" -v s="$secs" -v c="$credited" -v a="$acked" 'BEGIN {
     printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\ncredited_rows\t%d\ncredited_rows_acked\t%s\ncredited_per_event\t%.4f\n", n, s, n / s, c, a, c / n }' \
     >"$OUT/attributor-$i.tsv"
+  cat "$OUT/attributor-$i.cpu.tsv" >>"$OUT/attributor-$i.tsv"
 }
 
 drain_run() { "$BIN/ceilings" drain --brokers "$KAFKA" --topics "$RUN_ID.tp,$RUN_ID.cv" >"$OUT/drain-$1.tsv"; }
 
 insert_run() {
+  cpu_begin
   "$BIN/ceilings" insert --clickhouse "$CH" --from-db "$FIRST_DB" --to-db "${RUN_ID}_ins$1" \
     --rows "$2" --batch 50000 >"$OUT/insert-$1.tsv" || { ch "DROP DATABASE IF EXISTS ${RUN_ID}_ins$1"; return 1; }
+  cpu_end "$2" >>"$OUT/insert-$1.tsv"
 }
 
 bench_throughput() {

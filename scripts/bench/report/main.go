@@ -185,6 +185,22 @@ func write(w io.Writer, r *results) {
 	row("throughput", "attributor / drain (paired runs)", spread(ratios, pct))
 	row("throughput", "bare clickhouse-go insert, credited rows/s", spread(r.values("throughput", "insert", "rows_per_s"), si))
 	row("throughput", "credited rows per event", spread(r.values("throughput", "attributor", "credited_per_event"), plain))
+	// Where the cores go: CPU time per event of each process during the
+	// attributor runs, and of ClickHouse per row during the bare insert.
+	us := func(v float64) string { return fmt.Sprintf("%.1f µs", v) }
+	perEvent := map[string][]float64{}
+	for _, who := range []string{"self", "clickhouse", "kafka"} {
+		perEvent[who] = r.values("throughput", "attributor", "cpu_us_per_item_"+who)
+	}
+	row("throughput", "CPU per event: attributor", spread(perEvent["self"], us))
+	row("throughput", "CPU per event: ClickHouse (during the attributor runs)", spread(perEvent["clickhouse"], us))
+	row("throughput", "CPU per event: Kafka (during the attributor runs)", spread(perEvent["kafka"], us))
+	row("throughput", "CPU per credited row: ClickHouse (bare insert)", spread(r.values("throughput", "insert", "cpu_us_per_item_clickhouse"), us))
+	var cores []float64
+	for i := range min(len(perEvent["self"]), len(perEvent["clickhouse"]), len(perEvent["kafka"])) {
+		cores = append(cores, (perEvent["self"][i]+perEvent["clickhouse"][i]+perEvent["kafka"][i])*100_000/1e6)
+	}
+	row("throughput", "cores that 100,000 events/s would take at these costs", spread(cores, plain))
 	targets = append(targets,
 		atLeast("end to end >= 100,000 events/s", attr, 100_000, si),
 		atLeast("end to end >= 50% of the bare drain", ratios, 0.5, pct))
