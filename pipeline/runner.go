@@ -626,11 +626,12 @@ func (f *fetcher) run(ctx context.Context) {
 		}
 		last := f.end >= 0 && m.Offset+1 >= f.end
 		if isTP {
-			f.lastSeen.Store(time.Now().UnixNano())
+			now := time.Now()
+			f.lastSeen.Store(now.UnixNano())
 			sinceMark++
-			if sinceMark >= 256 || time.Since(lastMark) > 50*time.Millisecond || last {
+			if sinceMark >= 256 || now.Sub(lastMark) > 50*time.Millisecond || last {
 				f.markAll(ctx, m.Offset+1 >= m.HighWaterMark)
-				sinceMark, lastMark = 0, time.Now()
+				sinceMark, lastMark = 0, now
 			}
 		}
 		if last {
