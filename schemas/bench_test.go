@@ -36,6 +36,31 @@ func BenchmarkDecodeConversion(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeReference runs the reference decoder (the segmentio/encoding
+// one the scanner replaced, see reference_test.go) on the same events, so
+// that one run compares the two on the same machine under the same load.
+func BenchmarkDecodeReference(b *testing.B) {
+	d := schemas.NewDecoder(nil)
+	b.Run("touchpoint", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(benchTouchpoint)))
+		for b.Loop() {
+			if _, err := d.ReferenceTouchpoint(benchTouchpoint); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("conversion", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(benchConversion)))
+		for b.Loop() {
+			if _, err := d.ReferenceConversion(benchConversion); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkChannel measures the channel derivation of a decoded touchpoint
 // that carries no channel, over a working set of (source, medium) pairs as
 // a real stream repeats them; "miss" falls through every rule.

@@ -9,7 +9,9 @@ import (
 
 // The seed corpora are in testdata/fuzz/<FuzzName>/: truncated JSON, wrong
 // types, binary garbage, NaN and Infinity literals, years 0001 and 9999,
-// empty and long strings. Run a target with, for example:
+// empty and long strings. Each target first checks that the decoder agrees
+// with the reference decoder (differential_test.go), then that what it
+// accepts is a usable event. Run a target with, for example:
 //
 //	go test ./schemas -run '^$' -fuzz FuzzDecodeTouchpoint -fuzztime 30s
 
@@ -18,6 +20,7 @@ func FuzzDecodeTouchpoint(f *testing.F) {
 	f.Add([]byte(`{"event_id":"e1","anonymous_id":"a1","timestamp":1710513000000,"interaction":"impression","cost":0.5}`))
 	d := schemas.NewDecoder(nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		sameTouchpoint(t, d, b)
 		tp, err := d.Touchpoint(b)
 		if err != nil {
 			checkDecodeError(t, err)
@@ -45,6 +48,7 @@ func FuzzDecodeConversion(f *testing.F) {
 	f.Add([]byte(`{"event_id":"c1","anonymous_id":"a1","timestamp":1710513000000,"conversion_type":"signup"}`))
 	d := schemas.NewDecoder(nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		sameConversion(t, d, b)
 		cv, err := d.Conversion(b)
 		if err != nil {
 			checkDecodeError(t, err)
