@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	sjson "github.com/segmentio/encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	sjson "github.com/segmentio/encoding/json"
 )
 
 // Limits that make an event unusable. They catch units mistakes (seconds sent
@@ -25,36 +27,6 @@ const (
 	// MaxTextLength bounds channel, source, medium, campaign and currency.
 	MaxTextLength = 1024
 )
-
-// wireTouchpoint is a touchpoint as it travels. Conversion fields are not
-// part of it: like any unknown field, they are ignored. Timestamp stays raw
-// because it may be a string or an integer. (The identity fields are repeated
-// in wireConversion rather than embedded, because encoding/json would name a
-// field of an embedded struct "wireIdentity.event_id" in its errors.)
-type wireTouchpoint struct {
-	EventID     string          `json:"event_id"`
-	UserID      string          `json:"user_id"`
-	AnonymousID string          `json:"anonymous_id"`
-	Timestamp   json.RawMessage `json:"timestamp"`
-	Interaction string          `json:"interaction"`
-	Channel     string          `json:"channel"`
-	Source      string          `json:"source"`
-	Medium      string          `json:"medium"`
-	Campaign    string          `json:"campaign"`
-	Cost        float64         `json:"cost"`
-}
-
-// wireConversion is a conversion as it travels. Touchpoint fields are not
-// part of it: like any unknown field, they are ignored.
-type wireConversion struct {
-	EventID        string          `json:"event_id"`
-	UserID         string          `json:"user_id"`
-	AnonymousID    string          `json:"anonymous_id"`
-	Timestamp      json.RawMessage `json:"timestamp"`
-	ConversionType string          `json:"conversion_type"`
-	Revenue        float64         `json:"revenue"`
-	Currency       string          `json:"currency"`
-}
 
 // Decoder turns JSON bytes into validated events. The zero value is not
 // usable: create one with NewDecoder. A Decoder is safe for concurrent use.
@@ -73,44 +45,46 @@ func NewDecoder(rules *ChannelRules) *Decoder {
 
 // Touchpoint decodes and validates one touchpoint. A returned error is a
 // *FieldError naming the field at fault.
+//
+// The channel, source, medium and campaign of one touchpoint share one
+// allocation (they are held together, as a tuple, by whoever keeps them);
+// each id has its own, so that a map keyed by user_id holds no more than
+// the id.
 func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
-	var w wireTouchpoint
-	if err := unmarshal(b, &w); err != nil {
+	var f [tpFieldCount]slot
+	if err := scanEvent(b, &touchpointSchema, f[:]); err != nil {
 		return Touchpoint{}, err
 	}
 	var tp Touchpoint
-	var err error
-	if tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs, err = identity(w.EventID, w.UserID, w.AnonymousID, w.Timestamp); err != nil {
+	ids, err := identity(&f[tpEventID], &f[tpUserID], &f[tpAnonymousID], &f[tpTimestamp])
+	if err != nil {
 		return Touchpoint{}, err
 	}
 	// Absent, null and "" mean the default, click. Values are case-sensitive,
 	// as in the JSON Schema's enum.
 	tp.Interaction = InteractionClick
-	{
-		switch w.Interaction {
-		case InteractionClick, "":
-		case InteractionImpression:
-			tp.Interaction = InteractionImpression
-		default:
-			return Touchpoint{}, fieldErr("interaction", "must be %q or %q, got %q", InteractionClick, InteractionImpression, clip(w.Interaction))
+	switch in := f[tpInteraction].text(); string(in) {
+	case InteractionClick, "":
+	case InteractionImpression:
+		tp.Interaction = InteractionImpression
+	default:
+		return Touchpoint{}, fieldErr("interaction", "must be %q or %q, got %q", InteractionClick, InteractionImpression, clip(string(in)))
+	}
+	dims := [4][]byte{f[tpChannel].text(), f[tpSource].text(), f[tpMedium].text(), f[tpCampaign].text()}
+	for i, v := range dims {
+		if len(v) > MaxTextLength {
+			return Touchpoint{}, checkLen(touchpointSchema.names[tpChannel+i], len(v), MaxTextLength)
 		}
 	}
-	for _, f := range [...]struct {
-		name string
-		src  string
-		dst  *string
-	}{{"channel", w.Channel, &tp.Channel}, {"source", w.Source, &tp.Source}, {"medium", w.Medium, &tp.Medium}, {"campaign", w.Campaign, &tp.Campaign}} {
-		if err := checkText(f.name, f.src, MaxTextLength); err != nil {
+	if cost := f[tpCost].num; cost != 0 {
+		if err := checkMoney("cost", cost); err != nil {
 			return Touchpoint{}, err
 		}
-		*f.dst = f.src
+		tp.Cost = cost
 	}
-	if w.Cost != 0 {
-		if err := checkMoney("cost", w.Cost); err != nil {
-			return Touchpoint{}, err
-		}
-		tp.Cost = w.Cost
-	}
+	tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs = ids.values()
+	s := joinStrings(dims[:]...)
+	tp.Channel, tp.Source, tp.Medium, tp.Campaign = s[0], s[1], s[2], s[3]
 	if tp.Channel == "" {
 		tp.Channel = d.channels.Channel(tp.Source, tp.Medium)
 	}
@@ -118,35 +92,37 @@ func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 }
 
 // Conversion decodes and validates one conversion. A returned error is a
-// *FieldError naming the field at fault.
+// *FieldError naming the field at fault. Its conversion_type and currency
+// share one allocation; each id has its own.
 func (d *Decoder) Conversion(b []byte) (Conversion, error) {
-	var w wireConversion
-	if err := unmarshal(b, &w); err != nil {
+	var f [cvFieldCount]slot
+	if err := scanEvent(b, &conversionSchema, f[:]); err != nil {
 		return Conversion{}, err
 	}
 	var cv Conversion
-	var err error
-	if cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs, err = identity(w.EventID, w.UserID, w.AnonymousID, w.Timestamp); err != nil {
+	ids, err := identity(&f[cvEventID], &f[cvUserID], &f[cvAnonymousID], &f[cvTimestamp])
+	if err != nil {
 		return Conversion{}, err
 	}
-	cv.ConversionType = DefaultConversionType
-	if w.ConversionType != "" {
-		if err := checkText("conversion_type", w.ConversionType, MaxTextLength); err != nil {
-			return Conversion{}, err
-		}
-		cv.ConversionType = w.ConversionType
+	ctype := f[cvConversionType].text()
+	if err := checkLen("conversion_type", len(ctype), MaxTextLength); err != nil {
+		return Conversion{}, err
 	}
-	if w.Revenue != 0 {
-		if err := checkMoney("revenue", w.Revenue); err != nil {
+	if revenue := f[cvRevenue].num; revenue != 0 {
+		if err := checkMoney("revenue", revenue); err != nil {
 			return Conversion{}, err
 		}
-		cv.RevenueMicros = ToMicros(w.Revenue)
+		cv.RevenueMicros = ToMicros(revenue)
 	}
-	if w.Currency != "" {
-		if err := checkText("currency", w.Currency, MaxTextLength); err != nil {
-			return Conversion{}, err
-		}
-		cv.Currency = w.Currency
+	currency := f[cvCurrency].text()
+	if err := checkLen("currency", len(currency), MaxTextLength); err != nil {
+		return Conversion{}, err
+	}
+	cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs = ids.values()
+	s := joinStrings(ctype, currency)
+	cv.ConversionType, cv.Currency = s[0], s[1]
+	if cv.ConversionType == "" {
+		cv.ConversionType = DefaultConversionType
 	}
 	return cv, nil
 }
@@ -155,6 +131,242 @@ func (d *Decoder) Conversion(b []byte) (Conversion, error) {
 // away from zero.
 func ToMicros(v float64) int64 { return int64(math.Round(v * 1e6)) }
 
+// Indexes of the known fields of a touchpoint, in touchpointSchema.
+const (
+	tpEventID = iota
+	tpUserID
+	tpAnonymousID
+	tpTimestamp
+	tpInteraction
+	tpChannel // then source, medium and campaign, in this order
+	tpSource
+	tpMedium
+	tpCampaign
+	tpCost
+	tpFieldCount
+)
+
+var touchpointSchema = objectSchema{
+	names: []string{
+		tpEventID: "event_id", tpUserID: "user_id", tpAnonymousID: "anonymous_id", tpTimestamp: "timestamp",
+		tpInteraction: "interaction", tpChannel: "channel", tpSource: "source", tpMedium: "medium",
+		tpCampaign: "campaign", tpCost: "cost",
+	},
+	kinds: []fieldKind{
+		tpEventID: stringField, tpUserID: stringField, tpAnonymousID: stringField, tpTimestamp: rawField,
+		tpInteraction: stringField, tpChannel: stringField, tpSource: stringField, tpMedium: stringField,
+		tpCampaign: stringField, tpCost: numberField,
+	},
+	field: func(name []byte) int {
+		switch string(name) {
+		case "event_id":
+			return tpEventID
+		case "user_id":
+			return tpUserID
+		case "anonymous_id":
+			return tpAnonymousID
+		case "timestamp":
+			return tpTimestamp
+		case "interaction":
+			return tpInteraction
+		case "channel":
+			return tpChannel
+		case "source":
+			return tpSource
+		case "medium":
+			return tpMedium
+		case "campaign":
+			return tpCampaign
+		case "cost":
+			return tpCost
+		}
+		return -1
+	},
+}
+
+// Indexes of the known fields of a conversion, in conversionSchema.
+const (
+	cvEventID = iota
+	cvUserID
+	cvAnonymousID
+	cvTimestamp
+	cvConversionType
+	cvRevenue
+	cvCurrency
+	cvFieldCount
+)
+
+var conversionSchema = objectSchema{
+	names: []string{
+		cvEventID: "event_id", cvUserID: "user_id", cvAnonymousID: "anonymous_id", cvTimestamp: "timestamp",
+		cvConversionType: "conversion_type", cvRevenue: "revenue", cvCurrency: "currency",
+	},
+	kinds: []fieldKind{
+		cvEventID: stringField, cvUserID: stringField, cvAnonymousID: stringField, cvTimestamp: rawField,
+		cvConversionType: stringField, cvRevenue: numberField, cvCurrency: stringField,
+	},
+	field: func(name []byte) int {
+		switch string(name) {
+		case "event_id":
+			return cvEventID
+		case "user_id":
+			return cvUserID
+		case "anonymous_id":
+			return cvAnonymousID
+		case "timestamp":
+			return cvTimestamp
+		case "conversion_type":
+			return cvConversionType
+		case "revenue":
+			return cvRevenue
+		case "currency":
+			return cvCurrency
+		}
+		return -1
+	},
+}
+
+// ids are the validated identity of an event, still as bytes.
+type ids struct {
+	eventID, userID, anonID []byte
+	timeMs                  int64
+}
+
+func (v *ids) values() (eventID, userID, anonID string, timeMs int64) {
+	return string(v.eventID), string(v.userID), string(v.anonID), v.timeMs
+}
+
+func identity(eventID, userID, anonID, timestamp *slot) (ids, error) {
+	var v ids
+	if v.eventID = eventID.text(); len(v.eventID) == 0 {
+		return ids{}, fieldErr("event_id", "required")
+	}
+	if err := checkLen("event_id", len(v.eventID), MaxIDLength); err != nil {
+		return ids{}, err
+	}
+	v.userID = userID.text()
+	if err := checkLen("user_id", len(v.userID), MaxIDLength); err != nil {
+		return ids{}, err
+	}
+	v.anonID = anonID.text()
+	if err := checkLen("anonymous_id", len(v.anonID), MaxIDLength); err != nil {
+		return ids{}, err
+	}
+	if len(v.userID) == 0 && len(v.anonID) == 0 {
+		return ids{}, fieldErr("user_id", "user_id or anonymous_id is required")
+	}
+	var err error
+	if v.timeMs, err = parseTimestamp(timestamp.raw); err != nil {
+		return ids{}, err
+	}
+	return v, nil
+}
+
+// smallInt returns the integer s (a JSON number) when it has no fraction,
+// no exponent and at most 18 digits, so that it cannot overflow.
+func smallInt(s []byte) (int64, bool) {
+	digits := s
+	if s[0] == '-' {
+		digits = s[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if s[0] == '-' {
+		v = -v
+	}
+	return v, true
+}
+
+// joinStrings returns the strings of parts, which share one allocation.
+func joinStrings(parts ...[]byte) [4]string {
+	var buf [256]byte
+	all := buf[:0]
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	var out [4]string
+	if len(all) == 0 {
+		return out
+	}
+	s := string(all)
+	off := 0
+	for i, p := range parts {
+		out[i] = s[off : off+len(p)]
+		off += len(p)
+	}
+	return out
+}
+
+// parseTimestamp accepts an RFC 3339 string (optional fraction; the offset,
+// Z or ±hh:mm, is required by RFC 3339) or an integer of epoch milliseconds.
+// raw is the JSON value as written, nil when absent.
+func parseTimestamp(raw []byte) (int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, fieldErr("timestamp", "required")
+	}
+	var ms int64
+	switch c := raw[0]; {
+	case c == '"':
+		s := raw[1 : len(raw)-1]
+		if bytes.IndexByte(s, '\\') >= 0 {
+			// Only an escaped string is unquoted, and so has its
+			// invalid UTF-8 replaced (which only an error shows).
+			s = unquote(nil, s)
+		}
+		var ok bool
+		if ms, ok = rfc3339Millis(s); !ok {
+			// time.Parse accepts more than the strict form (one-digit
+			// hours, a comma before the fraction, offsets up to 99:99);
+			// events that use it keep being accepted.
+			t, err := time.Parse(time.RFC3339Nano, string(s))
+			if err != nil {
+				return 0, fieldErr("timestamp", "not RFC 3339: %q", clip(string(s)))
+			}
+			// The range is checked on the instant below, not on the year as
+			// written: 1999-12-31T23:00:00-02:00 is in 2000 UTC. RFC 3339 years
+			// have four digits, so UnixMilli cannot overflow.
+			ms = t.UnixMilli()
+		}
+	case c == '-' || ('0' <= c && c <= '9'):
+		v, ok := smallInt(raw)
+		if !ok {
+			n := string(raw)
+			var err error
+			v, err = strconv.ParseInt(n, 10, 64)
+			if err != nil {
+				// An integer written with a fraction or an exponent
+				// (1.7105e12) is still an integer, as JSON Schema counts
+				// them. Within the accepted range float64 is exact.
+				f, ferr := strconv.ParseFloat(n, 64)
+				if ferr != nil || f != math.Trunc(f) {
+					return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds, got %s", clip(n))
+				}
+				if f < float64(MinTimeMs) || f >= float64(MaxTimeMs) {
+					return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %s ms", clip(n))
+				}
+				v = int64(f)
+			}
+		}
+		ms = v
+	default: // true, false, an object or an array
+		return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds")
+	}
+	if ms < MinTimeMs || ms >= MaxTimeMs {
+		return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %d ms", ms)
+	}
+	return ms, nil
+}
+
+// unmarshal decodes an event into a wire struct with segmentio/encoding/json
+// (AdSpend does; touchpoints and conversions have their own scanner).
 func unmarshal(b []byte, w any) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
@@ -177,17 +389,6 @@ func unmarshal(b []byte, w any) error {
 	return nil
 }
 
-// numericValue returns the number of a type error whose value is a JSON
-// number that did not fit its field (encoding/json words it "number 1e400",
-// segmentio/encoding quotes the raw bytes), or "" for any other value.
-func numericValue(v string) string {
-	v = strings.Trim(strings.TrimPrefix(v, "number "), `"`)
-	if v != "" && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
-		return v
-	}
-	return ""
-}
-
 func jsonKind(goKind string) string {
 	switch goKind {
 	case "string":
@@ -198,81 +399,6 @@ func jsonKind(goKind string) string {
 		return "string or integer"
 	}
 	return goKind
-}
-
-func identity(rawEventID, rawUserID, rawAnonID string, rawTimestamp json.RawMessage) (eventID, userID, anonID string, timeMs int64, err error) {
-	if rawEventID == "" {
-		return "", "", "", 0, fieldErr("event_id", "required")
-	}
-	if err := checkText("event_id", rawEventID, MaxIDLength); err != nil {
-		return "", "", "", 0, err
-	}
-	if err := checkText("user_id", rawUserID, MaxIDLength); err != nil {
-		return "", "", "", 0, err
-	}
-	userID = rawUserID
-	if err := checkText("anonymous_id", rawAnonID, MaxIDLength); err != nil {
-		return "", "", "", 0, err
-	}
-	anonID = rawAnonID
-	if userID == "" && anonID == "" {
-		return "", "", "", 0, fieldErr("user_id", "user_id or anonymous_id is required")
-	}
-	timeMs, err = parseTimestamp(rawTimestamp)
-	if err != nil {
-		return "", "", "", 0, err
-	}
-	return rawEventID, userID, anonID, timeMs, nil
-}
-
-// parseTimestamp accepts an RFC 3339 string (optional fraction; the offset,
-// Z or ±hh:mm, is required by RFC 3339) or an integer of epoch milliseconds.
-func parseTimestamp(raw json.RawMessage) (int64, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, fieldErr("timestamp", "required")
-	}
-	var ms int64
-	switch raw[0] {
-	case '"':
-		var s string
-		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
-			s = string(raw[1 : len(raw)-1]) // the common case: no escapes to undo
-		} else if err := sjson.Unmarshal(raw, &s); err != nil {
-			return 0, fieldErr("timestamp", "invalid string")
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return 0, fieldErr("timestamp", "not RFC 3339: %q", clip(s))
-		}
-		// The range is checked on the instant below, not on the year as
-		// written: 1999-12-31T23:00:00-02:00 is in 2000 UTC. RFC 3339 years
-		// have four digits, so UnixMilli cannot overflow.
-		ms = t.UnixMilli()
-	default:
-		var n json.Number
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds")
-		}
-		v, err := n.Int64()
-		if err != nil {
-			// An integer written with a fraction or an exponent
-			// (1.7105e12) is still an integer, as JSON Schema counts
-			// them. Within the accepted range float64 is exact.
-			f, ferr := n.Float64()
-			if ferr != nil || f != math.Trunc(f) {
-				return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds, got %s", clip(n.String()))
-			}
-			if f < float64(MinTimeMs) || f >= float64(MaxTimeMs) {
-				return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %s ms", clip(n.String()))
-			}
-			v = int64(f)
-		}
-		ms = v
-	}
-	if ms < MinTimeMs || ms >= MaxTimeMs {
-		return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %d ms", ms)
-	}
-	return ms, nil
 }
 
 func checkMoney(field string, v float64) error {
@@ -287,9 +413,11 @@ func checkMoney(field string, v float64) error {
 	return nil
 }
 
-func checkText(field, s string, max int) error {
-	if len(s) > max {
-		return fieldErr(field, "longer than %d bytes (%d)", max, len(s))
+func checkText(field, s string, max int) error { return checkLen(field, len(s), max) }
+
+func checkLen(field string, n, max int) error {
+	if n > max {
+		return fieldErr(field, "longer than %d bytes (%d)", max, n)
 	}
 	return nil
 }
