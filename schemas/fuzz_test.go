@@ -18,6 +18,9 @@ import (
 func FuzzDecodeTouchpoint(f *testing.F) {
 	f.Add([]byte(`{"event_id":"e1","user_id":"u1","timestamp":"2024-03-15T14:30:00Z","source":"google","medium":"cpc"}`))
 	f.Add([]byte(`{"event_id":"e1","anonymous_id":"a1","timestamp":1710513000000,"interaction":"impression","cost":0.5}`))
+	for _, in := range edgeInputs() {
+		f.Add([]byte(in))
+	}
 	d := schemas.NewDecoder(nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sameTouchpoint(t, d, b)
@@ -46,6 +49,9 @@ func FuzzDecodeTouchpoint(f *testing.F) {
 func FuzzDecodeConversion(f *testing.F) {
 	f.Add([]byte(`{"event_id":"c1","user_id":"u1","timestamp":"2024-03-15T14:30:00.250+01:00","revenue":249.99,"currency":"EUR"}`))
 	f.Add([]byte(`{"event_id":"c1","anonymous_id":"a1","timestamp":1710513000000,"conversion_type":"signup"}`))
+	for _, in := range edgeInputs() {
+		f.Add([]byte(in))
+	}
 	d := schemas.NewDecoder(nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sameConversion(t, d, b)
