@@ -51,32 +51,32 @@ func NewDecoder(rules *ChannelRules) *Decoder {
 // each id has its own, so that a map keyed by user_id holds no more than
 // the id.
 func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
-	var f [tpFieldCount]slot
-	if err := scanEvent(b, &touchpointSchema, f[:]); err != nil {
+	var e event
+	if err := e.scan(b, touchpointSchema); err != nil {
 		return Touchpoint{}, err
 	}
 	var tp Touchpoint
-	ids, err := identity(&f[tpEventID], &f[tpUserID], &f[tpAnonymousID], &f[tpTimestamp])
+	ids, err := identity(&e)
 	if err != nil {
 		return Touchpoint{}, err
 	}
 	// Absent, null and "" mean the default, click. Values are case-sensitive,
 	// as in the JSON Schema's enum.
 	tp.Interaction = InteractionClick
-	switch in := f[tpInteraction].text(); string(in) {
+	switch in := e.text(tpInteraction); string(in) {
 	case InteractionClick, "":
 	case InteractionImpression:
 		tp.Interaction = InteractionImpression
 	default:
 		return Touchpoint{}, fieldErr("interaction", "must be %q or %q, got %q", InteractionClick, InteractionImpression, clip(string(in)))
 	}
-	dims := [4][]byte{f[tpChannel].text(), f[tpSource].text(), f[tpMedium].text(), f[tpCampaign].text()}
+	dims := [4][]byte{e.text(tpChannel), e.text(tpSource), e.text(tpMedium), e.text(tpCampaign)}
 	for i, v := range dims {
 		if len(v) > MaxTextLength {
 			return Touchpoint{}, checkLen(touchpointSchema.names[tpChannel+i], len(v), MaxTextLength)
 		}
 	}
-	if cost := f[tpCost].num; cost != 0 {
+	if cost := e.slots[tpCost].num; cost != 0 {
 		if err := checkMoney("cost", cost); err != nil {
 			return Touchpoint{}, err
 		}
@@ -95,26 +95,26 @@ func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 // *FieldError naming the field at fault. Its conversion_type and currency
 // share one allocation; each id has its own.
 func (d *Decoder) Conversion(b []byte) (Conversion, error) {
-	var f [cvFieldCount]slot
-	if err := scanEvent(b, &conversionSchema, f[:]); err != nil {
+	var e event
+	if err := e.scan(b, conversionSchema); err != nil {
 		return Conversion{}, err
 	}
 	var cv Conversion
-	ids, err := identity(&f[cvEventID], &f[cvUserID], &f[cvAnonymousID], &f[cvTimestamp])
+	ids, err := identity(&e)
 	if err != nil {
 		return Conversion{}, err
 	}
-	ctype := f[cvConversionType].text()
+	ctype := e.text(cvConversionType)
 	if err := checkLen("conversion_type", len(ctype), MaxTextLength); err != nil {
 		return Conversion{}, err
 	}
-	if revenue := f[cvRevenue].num; revenue != 0 {
+	if revenue := e.slots[cvRevenue].num; revenue != 0 {
 		if err := checkMoney("revenue", revenue); err != nil {
 			return Conversion{}, err
 		}
 		cv.RevenueMicros = ToMicros(revenue)
 	}
-	currency := f[cvCurrency].text()
+	currency := e.text(cvCurrency)
 	if err := checkLen("currency", len(currency), MaxTextLength); err != nil {
 		return Conversion{}, err
 	}
@@ -146,43 +146,19 @@ const (
 	tpFieldCount
 )
 
-var touchpointSchema = objectSchema{
-	names: []string{
+// The identity fields come first, at the same indexes, in both schemas.
+var touchpointSchema = newSchema(
+	[]string{
 		tpEventID: "event_id", tpUserID: "user_id", tpAnonymousID: "anonymous_id", tpTimestamp: "timestamp",
 		tpInteraction: "interaction", tpChannel: "channel", tpSource: "source", tpMedium: "medium",
 		tpCampaign: "campaign", tpCost: "cost",
 	},
-	kinds: []fieldKind{
+	[]fieldKind{
 		tpEventID: stringField, tpUserID: stringField, tpAnonymousID: stringField, tpTimestamp: rawField,
 		tpInteraction: stringField, tpChannel: stringField, tpSource: stringField, tpMedium: stringField,
 		tpCampaign: stringField, tpCost: numberField,
 	},
-	field: func(name []byte) int {
-		switch string(name) {
-		case "event_id":
-			return tpEventID
-		case "user_id":
-			return tpUserID
-		case "anonymous_id":
-			return tpAnonymousID
-		case "timestamp":
-			return tpTimestamp
-		case "interaction":
-			return tpInteraction
-		case "channel":
-			return tpChannel
-		case "source":
-			return tpSource
-		case "medium":
-			return tpMedium
-		case "campaign":
-			return tpCampaign
-		case "cost":
-			return tpCost
-		}
-		return -1
-	},
-}
+)
 
 // Indexes of the known fields of a conversion, in conversionSchema.
 const (
@@ -196,35 +172,28 @@ const (
 	cvFieldCount
 )
 
-var conversionSchema = objectSchema{
-	names: []string{
+var conversionSchema = newSchema(
+	[]string{
 		cvEventID: "event_id", cvUserID: "user_id", cvAnonymousID: "anonymous_id", cvTimestamp: "timestamp",
 		cvConversionType: "conversion_type", cvRevenue: "revenue", cvCurrency: "currency",
 	},
-	kinds: []fieldKind{
+	[]fieldKind{
 		cvEventID: stringField, cvUserID: stringField, cvAnonymousID: stringField, cvTimestamp: rawField,
 		cvConversionType: stringField, cvRevenue: numberField, cvCurrency: stringField,
 	},
-	field: func(name []byte) int {
-		switch string(name) {
-		case "event_id":
-			return cvEventID
-		case "user_id":
-			return cvUserID
-		case "anonymous_id":
-			return cvAnonymousID
-		case "timestamp":
-			return cvTimestamp
-		case "conversion_type":
-			return cvConversionType
-		case "revenue":
-			return cvRevenue
-		case "currency":
-			return cvCurrency
-		}
-		return -1
-	},
-}
+)
+
+// Both schemas fit in an event, and identity finds the fields every event
+// has at the same indexes in both (a negative constant does not convert to
+// uint: a mismatch does not compile).
+const (
+	_ = uint(maxFields - tpFieldCount)
+	_ = uint(maxFields - cvFieldCount)
+	_ = uint(tpEventID-cvEventID) + uint(cvEventID-tpEventID)
+	_ = uint(tpUserID-cvUserID) + uint(cvUserID-tpUserID)
+	_ = uint(tpAnonymousID-cvAnonymousID) + uint(cvAnonymousID-tpAnonymousID)
+	_ = uint(tpTimestamp-cvTimestamp) + uint(cvTimestamp-tpTimestamp)
+)
 
 // ids are the validated identity of an event, still as bytes.
 type ids struct {
@@ -236,19 +205,21 @@ func (v *ids) values() (eventID, userID, anonID string, timeMs int64) {
 	return string(v.eventID), string(v.userID), string(v.anonID), v.timeMs
 }
 
-func identity(eventID, userID, anonID, timestamp *slot) (ids, error) {
+// identity validates the fields every event has; their indexes are the
+// same in both schemas.
+func identity(e *event) (ids, error) {
 	var v ids
-	if v.eventID = eventID.text(); len(v.eventID) == 0 {
+	if v.eventID = e.text(tpEventID); len(v.eventID) == 0 {
 		return ids{}, fieldErr("event_id", "required")
 	}
 	if err := checkLen("event_id", len(v.eventID), MaxIDLength); err != nil {
 		return ids{}, err
 	}
-	v.userID = userID.text()
+	v.userID = e.text(tpUserID)
 	if err := checkLen("user_id", len(v.userID), MaxIDLength); err != nil {
 		return ids{}, err
 	}
-	v.anonID = anonID.text()
+	v.anonID = e.text(tpAnonymousID)
 	if err := checkLen("anonymous_id", len(v.anonID), MaxIDLength); err != nil {
 		return ids{}, err
 	}
@@ -256,7 +227,7 @@ func identity(eventID, userID, anonID, timestamp *slot) (ids, error) {
 		return ids{}, fieldErr("user_id", "user_id or anonymous_id is required")
 	}
 	var err error
-	if v.timeMs, err = parseTimestamp(timestamp.raw); err != nil {
+	if v.timeMs, err = parseTimestamp(e.raw(tpTimestamp)); err != nil {
 		return ids{}, err
 	}
 	return v, nil

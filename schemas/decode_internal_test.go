@@ -24,24 +24,29 @@ func FuzzRFC3339Millis(f *testing.F) {
 	})
 }
 
-// TestSchemaNames checks that each schema's field switch knows exactly
-// its names, at their indexes.
-func TestSchemaNames(t *testing.T) {
-	for _, s := range []*objectSchema{&touchpointSchema, &conversionSchema} {
-		if len(s.names) != len(s.kinds) {
-			t.Fatalf("%d names, %d kinds", len(s.names), len(s.kinds))
+// TestSchemaMatch checks that each schema matches exactly its names, at
+// their indexes, when they are written plainly.
+func TestSchemaMatch(t *testing.T) {
+	for _, s := range []*objectSchema{touchpointSchema, conversionSchema} {
+		if len(s.names) > maxFields {
+			t.Fatalf("%d names, more than maxFields", len(s.names))
 		}
 		for i, n := range s.names {
-			if got := s.field([]byte(n)); got != i {
-				t.Errorf("field(%q) = %d, want %d", n, got, i)
-			}
 			if len(n) > maxFieldName {
 				t.Errorf("%q is longer than maxFieldName", n)
 			}
+			for _, in := range []string{`"` + n + `":1`, `"` + n + `"`} {
+				if f, end := s.match([]byte(in), 0); f != i || end != len(n)+1 {
+					t.Errorf("match(%s) = %d, %d; want %d, %d", in, f, end, i, len(n)+1)
+				}
+			}
+			if got := s.index([]byte(n)); got != i {
+				t.Errorf("index(%q) = %d, want %d", n, got, i)
+			}
 		}
-		for _, n := range []string{"", "x", "Event_id", "event_id ", "costs", "conversion", "interactio"} {
-			if got := s.field([]byte(n)); got != -1 {
-				t.Errorf("field(%q) = %d, want -1", n, got)
+		for _, in := range []string{`"`, `""`, `"x"`, `"Event_id"`, `"event_id `, `"event_id\"`, `"costs"`, `"conversion"`, `"interactio"`, `x"cost"`, `"cost`} {
+			if f, _ := s.match([]byte(in), 0); f != -1 {
+				t.Errorf("match(%s) = %d, want -1", in, f)
 			}
 		}
 	}

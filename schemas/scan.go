@@ -42,45 +42,125 @@ const (
 
 // objectSchema lists the known fields of one kind of event.
 type objectSchema struct {
-	names []string
-	kinds []fieldKind
-	// field returns the index in names of name, or -1. A switch is faster
-	// than a loop over names; a plain function (not a func value), so
-	// that its argument can stay on the caller's stack.
-	field func(name []byte) int
+	names   []string
+	kinds   [maxFields]fieldKind
+	byFirst [256][]int8 // the fields whose names start with a byte
+	keys    [maxFields]key
 }
 
-// slot is what the scanner found for one known field. raw points into the
-// input: a string with its quotes, or a raw field's value; nil when the
-// field is absent (or, for a string field, only ever null).
+// maxFields bounds the known fields of a schema.
+const maxFields = 10
+
+// newSchema returns the schema of the fields names, of kinds kinds.
+func newSchema(names []string, kinds []fieldKind) *objectSchema {
+	s := &objectSchema{names: names}
+	copy(s.kinds[:], kinds)
+	for i, n := range names {
+		s.byFirst[n[0]] = append(s.byFirst[n[0]], int8(i))
+		var w [16]byte
+		copy(w[:], n) // at most maxFieldName < 16 bytes
+		k := &s.keys[i]
+		k.len = len(n)
+		for j := range 2 {
+			k.word[j] = binary.LittleEndian.Uint64(w[8*j:])
+			for c := range 8 {
+				if 8*j+c < len(n) {
+					k.mask[j] |= 0xff << (8 * c)
+				}
+			}
+		}
+	}
+	return s
+}
+
+// match returns the field whose name the key at b[i] is, written plainly,
+// and the index of the key's closing quote; or -1 when the key is not
+// simply a name (lookupField still finds a key of another case, or with
+// escapes).
+func (s *objectSchema) match(b []byte, i int) (int, int) {
+	if len(b)-i < 2+16 || b[i] != '"' {
+		return s.matchShort(b, i)
+	}
+	// Compare 16 bytes at once with each name that starts alike, masked
+	// to its length and followed by a quote.
+	lo, hi := binary.LittleEndian.Uint64(b[i+1:]), binary.LittleEndian.Uint64(b[i+9:])
+	for _, f := range s.byFirst[byte(lo)] {
+		k := &s.keys[f]
+		if lo&k.mask[0] == k.word[0] && hi&k.mask[1] == k.word[1] && b[i+1+k.len] == '"' {
+			return int(f), i + 1 + k.len
+		}
+	}
+	return -1, -1
+}
+
+// matchShort is match near the end of b.
+func (s *objectSchema) matchShort(b []byte, i int) (int, int) {
+	if i+1 >= len(b) || b[i] != '"' {
+		return -1, -1
+	}
+	for _, f := range s.byFirst[b[i+1]] {
+		n := s.names[f]
+		if end := i + 1 + len(n); end < len(b) && b[end] == '"' && string(b[i+1:end]) == n {
+			return int(f), end
+		}
+	}
+	return -1, -1
+}
+
+// key is a field name as two little-endian words and their masks.
+type key struct {
+	word, mask [2]uint64
+	len        int
+}
+
+// event is an event object as scan found it: the object's bytes, and
+// where in them the value of each known field is.
+type event struct {
+	b     []byte // the object, without the white space around it
+	slots [maxFields]slot
+}
+
+// slot is where the value of one known field is: b[start:end] is a string
+// with its quotes, or a raw field's value; end is 0 when the field is
+// absent (or, for a string or number field, only ever null).
 type slot struct {
-	raw []byte
-	esc bool    // a string with a backslash or a non-ASCII byte: unquote it
-	num float64 // a number field's value
+	start, end int
+	esc        bool    // a string with a backslash or a non-ASCII byte: unquote it
+	num        float64 // a number field's value
 }
 
-// text returns the content of a string slot: the input's bytes, or a new
-// slice when they must be unquoted.
-func (s *slot) text() []byte {
-	if s.raw == nil {
+// raw returns the value of field f as written, or nil.
+func (e *event) raw(f int) []byte {
+	s := &e.slots[f]
+	if s.end == 0 {
 		return nil
 	}
-	v := s.raw[1 : len(s.raw)-1]
+	return e.b[s.start:s.end]
+}
+
+// text returns the content of string field f: the input's bytes, or a new
+// slice when they must be unquoted.
+func (e *event) text(f int) []byte {
+	s := &e.slots[f]
+	if s.end == 0 {
+		return nil
+	}
+	v := e.b[s.start+1 : s.end-1]
 	if !s.esc {
 		return v
 	}
 	return unquote(make([]byte, 0, len(v)), v)
 }
 
-// scanEvent decodes event, which must be one JSON object (surrounding
-// white space aside), into slots (one per field of schema).
+// scan decodes in, which must be one JSON object (surrounding white space
+// aside), into e.
 //
 // It walks the object by index, taking plain strings (printable ASCII, no
 // escapes), numbers and null inline; anything else, and every error, goes
 // through the general functions below, which word errors as segmentio
 // does.
-func scanEvent(event []byte, schema *objectSchema, slots []slot) error {
-	b := event
+func (e *event) scan(in []byte, schema *objectSchema) error {
+	b := in
 	if len(b) == 0 || b[0] != '{' || b[len(b)-1] != '}' {
 		b = bytes.TrimSpace(b) // which also trims Unicode spaces
 	}
@@ -93,6 +173,7 @@ func scanEvent(event []byte, schema *objectSchema, slots []slot) error {
 	if len(b) < 2 {
 		return syntaxErr(b, "unexpected end of JSON input")
 	}
+	e.b = b
 	i := 1
 	for k := 0; ; k++ {
 		i = spaces(b, i)
@@ -109,8 +190,13 @@ func scanEvent(event []byte, schema *objectSchema, slots []slot) error {
 			i = spaces(b, i+1)
 		}
 
-		// The key.
-		end, esc := plainString(b, i)
+		// The key: most often a field's name as it is.
+		start := i + 1
+		f, end := schema.match(b, i)
+		esc := false
+		if f < 0 {
+			end = plainString(b, i)
+		}
 		if end < 0 {
 			if hasPrefix(b[i:], "null") {
 				return syntaxErr(b[i:], "cannot decode object key string from 'null' value")
@@ -124,7 +210,6 @@ func scanEvent(event []byte, schema *objectSchema, slots []slot) error {
 			}
 			end, esc = i+n-1, e
 		}
-		key := b[i+1 : end]
 		if i = spaces(b, end+1); i == len(b) {
 			return syntaxErr(b[i:], "unexpected end of JSON input after object field key")
 		}
@@ -134,9 +219,12 @@ func scanEvent(event []byte, schema *objectSchema, slots []slot) error {
 		i = spaces(b, i+1)
 
 		// The value.
-		f := lookupField(schema, key, esc)
+		key := b[start:end]
 		if f < 0 {
-			if end, _ := plainString(b, i); end >= 0 {
+			f = lookupField(schema, key, esc)
+		}
+		if f < 0 {
+			if end := plainString(b, i); end >= 0 {
 				i = end + 1
 				continue
 			}
@@ -147,19 +235,19 @@ func scanEvent(event []byte, schema *objectSchema, slots []slot) error {
 			i = len(b) - len(r)
 			continue
 		}
-		kind, s := schema.kinds[f], &slots[f]
+		kind := schema.kinds[f]
 		if kind == stringField {
-			if end, _ := plainString(b, i); end >= 0 {
-				s.raw, s.esc = b[i:end+1], false
+			if end := plainString(b, i); end >= 0 {
+				e.slots[f] = slot{start: i, end: end + 1}
 				i = end + 1
 				continue
 			}
 		}
-		r, ok := decodeField(b[i:], kind, s)
+		j, ok := e.decodeField(i, kind, f)
 		if !ok {
 			return fieldFailed(b, key, esc, kind, b[i:])
 		}
-		i = len(b) - len(r)
+		i = j
 	}
 }
 
@@ -173,53 +261,71 @@ func spaces(b []byte, i int) int {
 }
 
 // plainString returns the index of the closing quote of the string at
-// b[i], and false, when the string is plain: printable ASCII without
-// escapes. Otherwise it returns -1, and scanString must look.
-func plainString(b []byte, i int) (int, bool) {
+// b[i] when the string is plain: printable ASCII without escapes.
+// Otherwise it returns -1, and scanString must look.
+func plainString(b []byte, i int) int {
 	if i >= len(b) || b[i] != '"' {
-		return -1, false
+		return -1
 	}
-	if j := plainRun(b, i+1); j < len(b) && b[j] == '"' {
-		return j, false
+	// plainRun, inlined by hand: most strings end in the first word.
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	s := b[i+1:]
+	for len(s) >= 8 {
+		w := binary.LittleEndian.Uint64(s)
+		q := w ^ (ones * '"')
+		bs := w ^ (ones * '\\')
+		if m := ((q-ones)&^q | (bs-ones)&^bs | (w - ones*0x20) | w) & highs; m != 0 {
+			if j := len(b) - len(s) + bits.TrailingZeros64(m)/8; b[j] == '"' {
+				return j
+			}
+			return -1
+		}
+		s = s[8:]
 	}
-	return -1, false
+	if j := plainRun(b, len(b)-len(s)); j < len(b) && b[j] == '"' {
+		return j
+	}
+	return -1
 }
 
-// decodeField decodes the value at b into s and returns what follows it,
-// or false when the value is not of the field's kind.
-func decodeField(b []byte, kind fieldKind, s *slot) ([]byte, bool) {
+// decodeField decodes the value at e.b[i] into slot f, of kind kind, and
+// returns the index that follows it, or false when the value is not of the
+// field's kind.
+func (e *event) decodeField(i int, kind fieldKind, f int) (int, bool) {
+	b := e.b[i:]
 	switch kind {
 	case stringField:
 		if hasPrefix(b, "null") {
-			return b[4:], true
+			return i + 4, true
 		}
 		n, esc, _, err := scanString(b)
 		if err != nil {
-			return b, false
+			return i, false
 		}
-		s.raw, s.esc = b[:n], esc
-		return b[n:], true
+		e.slots[f] = slot{start: i, end: i + n, esc: esc}
+		return i + n, true
 	case numberField:
 		if hasPrefix(b, "null") {
-			return b[4:], true
+			return i + 4, true
 		}
 		n, err := scanNumber(b)
 		if err != nil {
-			return b, false
+			return i, false
 		}
-		f, err := parseFloat(b[:n])
+		v, err := parseFloat(b[:n])
 		if err != nil {
-			return b, false // out of float64's range
+			return i, false // out of float64's range
 		}
-		s.num = f
-		return b[n:], true
+		e.slots[f] = slot{start: i, end: i + n, num: v}
+		return i + n, true
 	default:
 		r, err := skipValue(b)
 		if err != nil {
-			return b, false
+			return i, false
 		}
-		s.raw = b[:len(b)-len(r)]
-		return r, true
+		n := len(b) - len(r)
+		e.slots[f] = slot{start: i, end: i + n}
+		return i + n, true
 	}
 }
 
@@ -287,16 +393,11 @@ func numericValue(v string) string {
 const maxFieldName = len("conversion_type")
 
 // lookupField returns the index in schema of the field a key (as written,
-// without its quotes) names, or -1: an exact match first, then a
-// case-insensitive one.
+// without its quotes) names, or -1, for a key that match did not find: one
+// with escapes, or of another case.
 func lookupField(schema *objectSchema, key []byte, esc bool) int {
-	if !esc {
-		if f := schema.field(key); f >= 0 {
-			return f
-		}
-		if !hasUpper(key) {
-			return -1 // folds to itself, which did not match
-		}
+	if !esc && !hasUpper(key) {
+		return -1 // folds to itself, which is no name
 	}
 	return lookupFolded(schema, key, esc)
 }
@@ -310,9 +411,8 @@ func hasUpper(s []byte) bool {
 	return false
 }
 
-// lookupFolded is lookupField for a key that needs unquoting or did not
-// match exactly. It compares with schema.names rather than calling
-// schema.field, whose argument escapes, so that buf stays on the stack.
+// lookupFolded unquotes key if it must, then looks for a field of that
+// name, else of that name folded.
 func lookupFolded(schema *objectSchema, key []byte, esc bool) int {
 	var buf [2 * utf8.UTFMax * maxFieldName]byte
 	if esc {
@@ -330,7 +430,7 @@ func lookupFolded(schema *objectSchema, key []byte, esc bool) int {
 	return schema.index(appendToLower(buf[len(key):len(key)], key))
 }
 
-// index is field by a loop over names.
+// index returns the index of the field named name, or -1.
 func (s *objectSchema) index(name []byte) int {
 	for i, n := range s.names {
 		if string(name) == n {
@@ -434,21 +534,26 @@ func scanStringBody(b []byte) (n int, esc bool, r []byte, err error) {
 // first such byte.
 func plainRun(b []byte, i int) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for ; len(b)-i >= 8; i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
+	if i >= len(b) {
+		return i
+	}
+	s := b[i:]
+	for len(s) >= 8 {
+		w := binary.LittleEndian.Uint64(s)
 		q := w ^ (ones * '"')
 		bs := w ^ (ones * '\\')
 		// (w - 0x20s) | w flags bytes below 0x20 and from 0x80 on.
 		if m := ((q-ones)&^q | (bs-ones)&^bs | (w - ones*0x20) | w) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+			return len(b) - len(s) + bits.TrailingZeros64(m)/8
+		}
+		s = s[8:]
+	}
+	for j, c := range s {
+		if stringSpecial[c] != 0 {
+			return len(b) - len(s) + j
 		}
 	}
-	for ; i < len(b); i++ {
-		if stringSpecial[b[i]] != 0 {
-			return i
-		}
-	}
-	return i
+	return len(b)
 }
 
 // stringSpecial marks the bytes that plainRun stops at.
