@@ -138,14 +138,13 @@ func (e *event) raw(f int) []byte {
 // slice when they must be unquoted.
 func (e *event) text(f int) []byte {
 	s := &e.slots[f]
+	if s.esc {
+		return unquote(nil, e.b[s.start+1:s.end-1])
+	}
 	if s.end == 0 {
 		return nil
 	}
-	v := e.b[s.start+1 : s.end-1]
-	if !s.esc {
-		return v
-	}
-	return unquote(make([]byte, 0, len(v)), v)
+	return e.b[s.start+1 : s.end-1]
 }
 
 // scan decodes in, which must be one JSON object (surrounding white space
@@ -215,9 +214,8 @@ func (e *event) scan(in []byte, schema *objectSchema) error {
 		i = spaces(b, i+1)
 
 		// The value.
-		key := b[start:end]
 		if f < 0 {
-			f = lookupField(schema, key, esc)
+			f = lookupField(schema, b[start:end], esc)
 		}
 		if f < 0 {
 			if end := plainString(b, i); end >= 0 {
@@ -232,7 +230,7 @@ func (e *event) scan(in []byte, schema *objectSchema) error {
 			continue
 		}
 		kind := schema.kinds[f]
-		if kind == stringField {
+		if kind != numberField {
 			if end := plainString(b, i); end >= 0 {
 				e.slots[f] = slot{start: i, end: end + 1}
 				i = end + 1
@@ -241,7 +239,7 @@ func (e *event) scan(in []byte, schema *objectSchema) error {
 		}
 		j, ok := e.decodeField(i, kind, f)
 		if !ok {
-			return fieldFailed(b, key, esc, kind, b[i:])
+			return fieldFailed(b, b[start:end], esc, kind, b[i:])
 		}
 		i = j
 	}

@@ -147,8 +147,12 @@ func hex4(b []byte) rune {
 }
 
 // unquote appends the content s of a string scanString accepted, with its
-// escapes undone and each byte of invalid UTF-8 replaced by U+FFFD.
+// escapes undone and each byte of invalid UTF-8 replaced by U+FFFD. A nil
+// dst gets the capacity s needs unless it holds invalid UTF-8.
 func unquote(dst, s []byte) []byte {
+	if dst == nil {
+		dst = make([]byte, 0, len(s))
+	}
 	for len(s) != 0 {
 		i := bytes.IndexByte(s, '\\')
 		if i < 0 {
