@@ -16,8 +16,9 @@ import (
 // compare the two on every input they try. What that means for the input:
 //
 //   - Keys match a field exactly, else case-insensitively as segmentio
-//     folds them (ASCII keys by ASCII case; others rune by rune, under
-//     which "ſ" is an "s" but an "s" is not).
+//     folds them: an ASCII key by ASCII case, any other rune by rune
+//     (appendToLower), so that "SOURCE" and "ſource", with a long s,
+//     name source.
 //   - A repeated key overwrites the earlier value, except that null leaves
 //     a string or number field as it was.
 //   - Strings are unescaped (\uXXXX pairs joined, a lone surrogate becomes
@@ -150,10 +151,10 @@ func (e *event) text(f int) []byte {
 // scan decodes in, which must be one JSON object (surrounding white space
 // aside), into e.
 //
-// It walks the object by index, taking plain strings (printable ASCII, no
-// escapes), numbers and null inline; anything else, and every error, goes
-// through the general functions below, which word errors as segmentio
-// does.
+// It walks the object by index, taking keys that are field names and
+// plain strings (printable ASCII, no escapes) inline; anything else, and
+// every error, goes through the functions of scan_json.go, which follow
+// segmentio's grammar and wording.
 func (e *event) scan(in []byte, schema *objectSchema) error {
 	b := in
 	if len(b) == 0 || b[0] != '{' || b[len(b)-1] != '}' {
@@ -196,14 +197,14 @@ func (e *event) scan(in []byte, schema *objectSchema) error {
 			if hasPrefix(b[i:], "null") {
 				return syntaxErr(b[i:], "cannot decode object key string from 'null' value")
 			}
-			n, e, r, err := scanString(b[i:])
+			n, kesc, r, err := scanString(b[i:])
 			if err != nil {
 				if len(r) == 0 {
 					return syntaxErr(r, "unexpected end of JSON input")
 				}
 				return err
 			}
-			end, esc = i+n-1, e
+			end, esc = i+n-1, kesc
 		}
 		if i = spaces(b, end+1); i == len(b) {
 			return syntaxErr(b[i:], "unexpected end of JSON input after object field key")
