@@ -1,103 +1,209 @@
 package pipeline
 
 import (
-	"strings"
+	"bytes"
+	"encoding/binary"
+	"slices"
 
 	"github.com/attributor/attributor/attribution"
 )
 
-// journey is a user's touchpoints as the shards hold them: the same
+// journey is a user's key and touchpoints as the shards hold them: the same
 // semantics as attribution.Journey (deduplicated by id, the first seen
-// wins; sorted by time, then id), in a fraction of its memory. A held
-// touchpoint is 24 bytes plus its id; an id that is a canonical lowercase
-// UUID is kept as its 16 bytes, any other id as its bytes, all in one arena
-// per user; channel, source, medium, campaign and interaction are interned
-// in the shard's dimension table.
+// wins; sorted by time, then id), in a fraction of its memory, in one
+// allocation per user that grows to the exact size it needs (paths grow one
+// touchpoint at a time and are held by the million: slack would cost more
+// than the copies). Channel, source, medium, campaign and interaction are
+// interned in the shard's dimension table.
+//
+// The bytes of b are
+//
+//	key length (uint32) | touchpoint count n (uint32) | key |
+//	n records of recSize bytes, in order | the ids that are not UUIDs
+//
+// and a record is
+//
+//	time in ms (int64) | dim index, bit 31 set for a UUID id (uint32) |
+//	id: the 16 bytes of a canonical lowercase UUID, or where the id's
+//	bytes start after the records (uint32) and their length (uint32)
+//
+// all little-endian. The zero journey is empty and has the empty key.
 type journey struct {
-	tps []heldTouchpoint
-	ids []byte
+	b []byte
 }
 
-type heldTouchpoint struct {
-	timeMs int64
-	dim    uint32 // index into the shard's dimTable
-	idOff  uint32 // offset of the id in journey.ids
-	idLen  uint16
-	uuid   bool // the id is held as the 16 bytes of a canonical UUID
+const (
+	journeyHeader = 8
+	recSize       = 28
+	recDim        = 8  // offset of the dim word in a record
+	recID         = 12 // offset of the id in a record
+	dimUUID       = 1 << 31
+)
+
+var le = binary.LittleEndian
+
+// newJourney returns the empty journey of key.
+func newJourney(key string) journey {
+	b := slices.Grow([]byte(nil), journeyHeader+len(key))[:journeyHeader+len(key)]
+	le.PutUint32(b, uint32(len(key)))
+	copy(b[journeyHeader:], key)
+	return journey{b: b}
 }
 
-func (j *journey) len() int { return len(j.tps) }
+func (j *journey) keyLen() int {
+	if len(j.b) == 0 {
+		return 0
+	}
+	return int(le.Uint32(j.b))
+}
 
-func (j *journey) idBytes(h *heldTouchpoint) []byte { return j.ids[h.idOff : h.idOff+uint32(h.idLen)] }
+// key returns the key's bytes, valid until the journey changes.
+func (j *journey) key() []byte {
+	if len(j.b) == 0 {
+		return nil
+	}
+	return j.b[journeyHeader : journeyHeader+j.keyLen()]
+}
+
+func (j *journey) len() int {
+	if len(j.b) == 0 {
+		return 0
+	}
+	return int(le.Uint32(j.b[4:]))
+}
+
+// recs returns where the records start and where the id tail starts.
+func (j *journey) recs() (start, tail int) {
+	start = journeyHeader + j.keyLen()
+	return start, start + j.len()*recSize
+}
+
+func (j *journey) rec(i int) []byte {
+	start, _ := j.recs()
+	return j.b[start+i*recSize : start+(i+1)*recSize]
+}
+
+func (j *journey) timeMs(i int) int64 { return int64(le.Uint64(j.rec(i))) }
+
+// idBytes returns the id as held: 16 UUID bytes or the text, and whether
+// it is a UUID.
+func (j *journey) idBytes(i int) ([]byte, bool) {
+	r := j.rec(i)
+	if le.Uint32(r[recDim:])&dimUUID != 0 {
+		return r[recID : recID+16], true
+	}
+	_, tail := j.recs()
+	off, n := int(le.Uint32(r[recID:])), int(le.Uint32(r[recID+4:]))
+	return j.b[tail+off : tail+off+n], false
+}
 
 // id returns the touchpoint's id as it was sent.
-func (j *journey) id(h *heldTouchpoint) string {
-	b := j.idBytes(h)
-	if h.uuid {
-		return formatUUID(b)
+func (j *journey) id(i int) string {
+	b, isUUID := j.idBytes(i)
+	if isUUID {
+		var s [36]byte
+		return string(appendUUID(s[:0], b))
 	}
 	return string(b)
+}
+
+// cmpID compares the id of touchpoint i with id; uuid holds id's bytes
+// when isUUID.
+func (j *journey) cmpID(i int, id string, uuid *[16]byte, isUUID bool) int {
+	held, heldUUID := j.idBytes(i)
+	switch {
+	case heldUUID && isUUID:
+		return bytes.Compare(held, uuid[:]) // the byte order of a UUID is its text's
+	case heldUUID:
+		var s [36]byte
+		return compareText(appendUUID(s[:0], held), id)
+	}
+	return compareText(held, id)
+}
+
+// compareText compares b and s as strings are compared.
+func compareText(b []byte, s string) int {
+	for i := 0; i < len(b) && i < len(s); i++ {
+		if b[i] != s[i] {
+			if b[i] < s[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(b) < len(s):
+		return -1
+	case len(b) > len(s):
+		return 1
+	}
+	return 0
 }
 
 // add inserts tp in order and reports its index, or false when a
 // touchpoint with the same id is held already.
 func (j *journey) add(tp *attribution.Touchpoint, dims *dimTable) (int, bool) {
-	var enc [16]byte
-	idb, isUUID := encodeID(tp.ID, &enc)
-	for i := range j.tps {
-		h := &j.tps[i]
-		if h.uuid == isUUID && string(j.idBytes(h)) == string(idb) {
+	var uuid [16]byte
+	isUUID := parseUUID(tp.ID, &uuid)
+	n := j.len()
+	for i := range n {
+		held, heldUUID := j.idBytes(i)
+		if heldUUID == isUUID && (isUUID && [16]byte(held) == uuid || !isUUID && string(held) == tp.ID) {
 			return i, false
 		}
 	}
 	// Insertion point: after every touchpoint that sorts before tp.
-	lo, hi := 0, len(j.tps)
+	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if j.before(&j.tps[m], tp.TimeMs, tp.ID) {
+		if t := j.timeMs(m); t < tp.TimeMs || t == tp.TimeMs && j.cmpID(m, tp.ID, &uuid, isUUID) < 0 {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	h := heldTouchpoint{timeMs: tp.TimeMs, dim: dims.intern(tp), idOff: uint32(len(j.ids)), idLen: uint16(len(idb)), uuid: isUUID}
-	j.ids = appendTight(j.ids, idb)
-	if len(j.tps) == cap(j.tps) {
-		// Grow by a quarter, not double: paths are short and held by the
-		// million, so slack costs more than the occasional copy.
-		grown := make([]heldTouchpoint, len(j.tps), len(j.tps)+len(j.tps)/4+1)
-		copy(grown, j.tps)
-		j.tps = grown
+	if len(j.b) == 0 {
+		*j = newJourney("")
 	}
-	j.tps = append(j.tps, heldTouchpoint{})
-	copy(j.tps[lo+1:], j.tps[lo:])
-	j.tps[lo] = h
+	start, tail := j.recs()
+	old := len(j.b)
+	grow := recSize
+	if !isUUID {
+		grow += len(tp.ID)
+	}
+	b := j.b
+	if old+grow > cap(b) {
+		// To the size the allocator rounds it up to anyway, no more.
+		b = slices.Grow([]byte(nil), old+grow)
+		b = append(b, j.b[:start+lo*recSize]...)
+	}
+	b = b[:old+grow]
+	at := start + lo*recSize
+	copy(b[at+recSize:], j.b[at:old]) // the later records and the id tail
+	r := b[at : at+recSize]
+	le.PutUint64(r, uint64(tp.TimeMs))
+	dim := dims.intern(tp)
+	if isUUID {
+		dim |= dimUUID
+		copy(r[recID:], uuid[:])
+	} else {
+		le.PutUint32(r[recID:], uint32(old-tail))
+		le.PutUint32(r[recID+4:], uint32(len(tp.ID)))
+		clear(r[recID+8:])
+		copy(b[old+recSize:], tp.ID)
+	}
+	le.PutUint32(r[recDim:], dim)
+	le.PutUint32(b[4:], uint32(n+1))
+	j.b = b
 	return lo, true
-}
-
-// before reports whether h sorts before a touchpoint at (timeMs, id).
-func (j *journey) before(h *heldTouchpoint, timeMs int64, id string) bool {
-	if h.timeMs != timeMs {
-		return h.timeMs < timeMs
-	}
-	return strings.Compare(j.id(h), id) < 0
-}
-
-func appendTight(b, add []byte) []byte {
-	if len(b)+len(add) > cap(b) {
-		grown := make([]byte, len(b), len(b)+len(add)+len(b)/4)
-		copy(grown, b)
-		b = grown
-	}
-	return append(b, add...)
 }
 
 // search returns the index of the first touchpoint at or after timeMs.
 func (j *journey) search(timeMs int64) int {
-	lo, hi := 0, len(j.tps)
+	lo, hi := 0, j.len()
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if j.tps[m].timeMs < timeMs {
+		if j.timeMs(m) < timeMs {
 			lo = m + 1
 		} else {
 			hi = m
@@ -114,11 +220,16 @@ func (j *journey) count(fromMs, toMs int64) int {
 // window appends to out the touchpoints with fromMs <= time <= toMs, in
 // order, as the engine takes them.
 func (j *journey) window(fromMs, toMs int64, dims *dimTable, out []attribution.Touchpoint) []attribution.Touchpoint {
-	for i := j.search(fromMs); i < len(j.tps) && j.tps[i].timeMs <= toMs; i++ {
-		h := &j.tps[i]
-		d := dims.get(h.dim)
+	n := j.len()
+	for i := j.search(fromMs); i < n; i++ {
+		r := j.rec(i)
+		t := int64(le.Uint64(r))
+		if t > toMs {
+			break
+		}
+		d := dims.get(le.Uint32(r[recDim:]) &^ dimUUID)
 		out = append(out, attribution.Touchpoint{
-			ID: j.id(h), TimeMs: h.timeMs, Impression: d.impression,
+			ID: j.id(i), TimeMs: t, Impression: d.impression,
 			Channel: d.channel, Source: d.source, Medium: d.medium, Campaign: d.campaign,
 		})
 	}
@@ -128,32 +239,42 @@ func (j *journey) window(fromMs, toMs int64, dims *dimTable, out []attribution.T
 // sessionStart returns the time of the first touchpoint of the session of
 // the touchpoint at index i: walking back while gaps are at most gapMs.
 func (j *journey) sessionStart(i int, gapMs int64) int64 {
-	for i > 0 && j.tps[i].timeMs-j.tps[i-1].timeMs <= gapMs {
+	for i > 0 && j.timeMs(i)-j.timeMs(i-1) <= gapMs {
 		i--
 	}
-	return j.tps[i].timeMs
+	return j.timeMs(i)
 }
 
-// prune drops the touchpoints older than beforeMs and compacts the arena.
+// prune drops the touchpoints older than beforeMs and reallocates the rest
+// to their exact size.
 func (j *journey) prune(beforeMs int64) int {
 	k := j.search(beforeMs)
 	if k == 0 {
 		return 0
 	}
-	keep := j.tps[k:]
-	if len(keep) == 0 {
-		j.tps, j.ids = nil, nil
-		return k
+	n := j.len()
+	start, tail := j.recs()
+	size := start + (n-k)*recSize
+	for i := k; i < n; i++ {
+		if id, isUUID := j.idBytes(i); !isUUID {
+			size += len(id)
+		}
 	}
-	tps := make([]heldTouchpoint, len(keep))
-	var ids []byte
-	for i, h := range keep {
-		b := j.idBytes(&keep[i])
-		h.idOff = uint32(len(ids))
-		ids = append(ids, b...)
-		tps[i] = h
+	b := slices.Grow([]byte(nil), size)
+	b = append(b, j.b[:start]...)
+	b = append(b, j.b[start+k*recSize:tail]...)
+	le.PutUint32(b[4:], uint32(n-k))
+	off := 0
+	for i := k; i < n; i++ {
+		id, isUUID := j.idBytes(i)
+		if isUUID {
+			continue
+		}
+		le.PutUint32(b[start+(i-k)*recSize+recID:], uint32(off))
+		b = append(b, id...)
+		off += len(id)
 	}
-	j.tps, j.ids = tps, ids
+	j.b = b
 	return k
 }
 
@@ -177,6 +298,10 @@ func (d *dimTable) intern(tp *attribution.Touchpoint) uint32 {
 	if i, ok := d.index[v]; ok {
 		return i
 	}
+	if len(d.vals) == dimUUID {
+		// 2^31 distinct tuples would take far more memory than any shard has.
+		panic("pipeline: dimension table full")
+	}
 	i := uint32(len(d.vals))
 	d.vals = append(d.vals, v)
 	d.index[v] = i
@@ -185,12 +310,12 @@ func (d *dimTable) intern(tp *attribution.Touchpoint) uint32 {
 
 func (d *dimTable) get(i uint32) *dimVal { return &d.vals[i] }
 
-// encodeID returns the bytes to hold for id: the 16 bytes of a canonical
-// lowercase UUID (whose byte order is the string order, so sorting is
-// unchanged), or the id itself.
-func encodeID(id string, buf *[16]byte) ([]byte, bool) {
+// parseUUID reports whether id is a canonical lowercase UUID, and if so
+// puts its 16 bytes in buf (whose byte order is the text's, so sorting by
+// them is sorting by id).
+func parseUUID(id string, buf *[16]byte) bool {
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
-		return []byte(id), false
+		return false
 	}
 	n := 0
 	for i := 0; i < 36; i += 2 {
@@ -201,12 +326,12 @@ func encodeID(id string, buf *[16]byte) ([]byte, bool) {
 		hi, ok1 := unhex(id[i])
 		lo, ok2 := unhex(id[i+1])
 		if !ok1 || !ok2 {
-			return []byte(id), false
+			return false
 		}
 		buf[n] = hi<<4 | lo
 		n++
 	}
-	return buf[:], true
+	return true
 }
 
 func unhex(c byte) (byte, bool) {
@@ -221,16 +346,13 @@ func unhex(c byte) (byte, bool) {
 
 const hexDigits = "0123456789abcdef"
 
-func formatUUID(b []byte) string {
-	var s [36]byte
-	n := 0
+// appendUUID appends the canonical text of the 16 bytes b.
+func appendUUID(s, b []byte) []byte {
 	for i, c := range b {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s[n] = '-'
-			n++
+			s = append(s, '-')
 		}
-		s[n], s[n+1] = hexDigits[c>>4], hexDigits[c&15]
-		n += 2
+		s = append(s, hexDigits[c>>4], hexDigits[c&15])
 	}
-	return string(s[:])
+	return s
 }

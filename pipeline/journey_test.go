@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/attributor/attributor/attribution"
@@ -27,7 +28,12 @@ func TestJourneyMatchesAttributionJourney(t *testing.T) {
 	channels := []string{"paid_search", "email", "direct", "display"}
 	for round := 0; round < 300; round++ {
 		var ref attribution.Journey
-		var got journey
+		var got journey // the zero journey: empty, empty key
+		key := ""
+		if round%2 == 1 {
+			key = fmt.Sprintf("user-%d", round)
+			got = newJourney(key)
+		}
 		dims := newDimTable()
 		var seen []attribution.Touchpoint
 		for op := 0; op < 60; op++ {
@@ -54,9 +60,12 @@ func TestJourneyMatchesAttributionJourney(t *testing.T) {
 				if want := ref.Add(tp); added != want {
 					t.Fatalf("round %d: add %q = %v, want %v", round, tp.ID, added, want)
 				}
-				if added && got.id(&got.tps[i]) != tp.ID {
-					t.Fatalf("round %d: add returned index %d holding %q, want %q", round, i, got.id(&got.tps[i]), tp.ID)
+				if added && got.id(i) != tp.ID {
+					t.Fatalf("round %d: add returned index %d holding %q, want %q", round, i, got.id(i), tp.ID)
 				}
+			}
+			if string(got.key()) != key {
+				t.Fatalf("round %d op %d: key %q, want %q", round, op, got.key(), key)
 			}
 			want := ref.Touchpoints()
 			have := got.window(-1, 1<<40, dims, nil)
@@ -80,6 +89,68 @@ func TestJourneyMatchesAttributionJourney(t *testing.T) {
 	}
 }
 
+// Ids in every form the encoding treats apart, at the same time so that
+// only the id orders them: each case adds ids in the order given and must
+// hold them in attribution.Journey's order, each exactly once, with the key
+// intact, and again after the oldest are pruned.
+func TestJourneyEncodingEdges(t *testing.T) {
+	const lower = "0b3a3b61-7d11-48d0-a64e-d274020b57af"
+	upper := strings.ToUpper(lower)
+	long := strings.Repeat("x", 70_000) // longer than any uint16 length
+	cases := []struct {
+		name, key string
+		ids       []string
+	}{
+		{"uuid and its uppercase twin are two ids", "u1", []string{lower, upper, lower, upper}},
+		{"uuid against texts sharing its prefix", "u2", []string{lower, lower[:35], lower + "0", "0b3a3b61", "0b3a3b61-7d11-48d0-a64e-d274020b57ag"}},
+		{"uuids differing in the last byte", "u3", []string{"00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"}},
+		{"empty and long ids", "", []string{long, "", "a", long + "y", ""}},
+		{"long key", strings.Repeat("k", 600), []string{"b", lower, "a", "b"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dims := newDimTable()
+			var ref attribution.Journey
+			j := newJourney(c.key)
+			for k, id := range c.ids {
+				for _, ms := range []int64{100, 50} { // same time ties, and an earlier copy
+					tp := attribution.Touchpoint{ID: id, TimeMs: ms + int64(k%2), Channel: fmt.Sprint("c", k)}
+					_, added := j.add(&tp, dims)
+					if want := ref.Add(tp); added != want {
+						t.Fatalf("add %.40q at %d = %v, want %v", id, tp.TimeMs, added, want)
+					}
+				}
+			}
+			check := func(when string) {
+				t.Helper()
+				if string(j.key()) != c.key {
+					t.Fatalf("%s: key %.40q, want %.40q", when, j.key(), c.key)
+				}
+				have, want := j.window(0, 1<<40, dims, nil), ref.Touchpoints()
+				if len(want) == 0 && len(have) == 0 {
+					return
+				}
+				if !reflect.DeepEqual(have, want) {
+					t.Fatalf("%s: journeys differ\n got %.200v\nwant %.200v", when, have, want)
+				}
+			}
+			check("after adds")
+			if a, b := ref.Prune(101), j.prune(101); a != b {
+				t.Fatalf("prune dropped %d, want %d", b, a)
+			}
+			check("after prune")
+			for _, id := range c.ids { // pruned ids are forgotten, kept ones still dedup
+				tp := attribution.Touchpoint{ID: id, TimeMs: 101}
+				_, added := j.add(&tp, dims)
+				if want := ref.Add(tp); added != want {
+					t.Fatalf("add %.40q after prune = %v, want %v", id, added, want)
+				}
+			}
+			check("after adds following the prune")
+		})
+	}
+}
+
 func TestJourneySessionStart(t *testing.T) {
 	var j journey
 	dims := newDimTable()
@@ -96,14 +167,13 @@ func TestJourneySessionStart(t *testing.T) {
 func TestUUIDRoundTrip(t *testing.T) {
 	var buf [16]byte
 	for _, id := range []string{"0b3a3b61-7d11-48d0-a64e-d274020b57af", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"} {
-		b, ok := encodeID(id, &buf)
-		if !ok || len(b) != 16 || formatUUID(b) != id {
-			t.Errorf("encodeID(%q) = %x, %v; round trip %q", id, b, ok, formatUUID(b))
+		if ok := parseUUID(id, &buf); !ok || string(appendUUID(nil, buf[:])) != id {
+			t.Errorf("parseUUID(%q) = %x, %v; round trip %q", id, buf, ok, appendUUID(nil, buf[:]))
 		}
 	}
 	for _, id := range []string{"0B3A3B61-7D11-48D0-A64E-D274020B57AF", "0b3a3b61-7d11-48d0-a64e-d274020b57a", "0b3a3b61x7d11-48d0-a64e-d274020b57af", "tp-1", "0b3a3b61-7d11-48d0-a64e-d274020b57ag"} {
-		if b, ok := encodeID(id, &buf); ok || string(b) != id {
-			t.Errorf("encodeID(%q) = %q, %v; want the text itself", id, b, ok)
+		if parseUUID(id, &buf) {
+			t.Errorf("parseUUID(%q) = true; want false: it is held as its text", id)
 		}
 	}
 }

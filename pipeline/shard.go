@@ -43,8 +43,7 @@ type item struct {
 // conversion state hangs off a pointer that stays nil for them: memory per
 // held touchpoint is what limits how many users an instance can hold.
 type user struct {
-	key       string
-	journey   journey
+	journey   journey // also holds the key
 	conv      *convState
 	lastSeq   uint64 // unit carrying this user's latest rows
 	partition int32
@@ -55,6 +54,8 @@ type convState struct {
 	released   []released // attributed conversions within the horizon
 	pendingIDs []string   // conversions waiting for the watermark
 }
+
+func (u *user) key() string { return string(u.journey.key()) }
 
 func (u *user) convs() *convState {
 	if u.conv == nil {
@@ -205,7 +206,7 @@ func (s *shard) part(p int32) *partState {
 func (s *shard) user(key string, p int32) *user {
 	u := s.users[key]
 	if u == nil {
-		u = &user{key: key, partition: p, loaded: !s.mayHaveHistory(key)}
+		u = &user{journey: newJourney(key), partition: p, loaded: !s.mayHaveHistory(key)}
 		s.users[key] = u
 		s.st.usersInMemory.Add(1)
 	}
@@ -495,7 +496,7 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 	cr := &s.u.credits
 	cr.models = s.models
 	cr.sets = append(cr.sets, creditSet{
-		conversionID: cv.EventID, conversionType: cv.ConversionType, userKey: u.key, currency: cv.Currency,
+		conversionID: cv.EventID, conversionType: cv.ConversionType, userKey: u.key(), currency: cv.Currency,
 		timeMs: cv.TimeMs, version: version,
 		path: uint32(len(cr.path)), pathLen: uint32(len(s.res.Path)),
 		cells: uint32(len(cr.cells)), cellsLen: uint32(len(s.res.Credits)),
