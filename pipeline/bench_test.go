@@ -109,8 +109,8 @@ func BenchmarkShardState(b *testing.B) {
 		s.u = &unit{}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if len(s.users) != users {
-			b.Fatalf("shard holds %d users, want %d", len(s.users), users)
+		if s.users.len() != users {
+			b.Fatalf("shard holds %d users, want %d", s.users.len(), users)
 		}
 		perTP = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(len(msgs))
 		if path := os.Getenv("BENCH_HEAP_PROFILE"); path != "" {
@@ -128,4 +128,37 @@ func BenchmarkShardState(b *testing.B) {
 	b.ReportMetric(perTP, "B/held-tp")
 	b.ReportMetric(perTP*perUser, "B/user")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkShardTouchpoints times applying touchpoints to one shard's state
+// (decoded beforehand): 100k users x 5 touchpoints, in timestamp order, as
+// BenchmarkShardState holds them. ns/op is per touchpoint.
+func BenchmarkShardTouchpoints(b *testing.B) {
+	const users, perUser = 100_000, 5
+	msgs := benchTouchpoints(users, perUser)
+	cfg := Config{Shards: 1}.WithDefaults()
+	dec := schemas.NewDecoder(cfg.Channels)
+	items := make([]item, len(msgs))
+	for i, m := range msgs {
+		tp, err := dec.Touchpoint(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		items[i] = item{kind: kindTouchpoint, partition: int32(i % users % 4), tp: tp}
+	}
+	b.ResetTimer()
+	var s *shard
+	for i := range b.N {
+		k := i % len(items)
+		if k == 0 {
+			b.StopTimer()
+			s = newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]uint8{}})
+			runtime.GC()
+			b.StartTimer()
+		}
+		s.touchpoint(&items[k])
+		if len(s.u.tps) >= 512 {
+			s.u = &unit{} // what the sink would take
+		}
+	}
 }

@@ -113,7 +113,7 @@ type shard struct {
 	st      *stats
 	tpTopic string
 
-	users     map[string]*user
+	users     userTable
 	stored    map[uint64]uint8 // hashes of keys that may have history in ClickHouse: stored* bits
 	parts     map[int32]*partState
 	start     startState
@@ -144,7 +144,7 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start s
 	}
 	sh := &shard{
 		id: id, cfg: cfg, eng: eng, in: make(chan item, cfg.QueueSize), sink: s, conn: conn, st: st,
-		tpTopic: cfg.TouchpointsTopic, users: map[string]*user{}, parts: map[int32]*partState{},
+		tpTopic: cfg.TouchpointsTopic, parts: map[int32]*partState{},
 		start: start, stored: start.stored, u: getUnit(), lastSweep: time.Now(), dims: newDimTable(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
@@ -159,6 +159,9 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start s
 // keyHash identifies a key in the stored set; a collision only costs an
 // unneeded history load.
 func keyHash(key string) uint64 { return murmur3.StringSum64(key) }
+
+// keyHashBytes is keyHash of the key held as bytes.
+func keyHashBytes(key []byte) uint64 { return murmur3.Sum64(key) }
 
 // Bits of the stored set.
 const (
@@ -179,7 +182,7 @@ func (s *shard) mayHaveHistory(key string) bool {
 // touchpoint could re-attribute. (After a restart nearly every touchpoint
 // is at or before the frontier; most users never converted.)
 func (s *shard) lateNeedsHistory(key string) bool {
-	if u := s.users[key]; u != nil && u.loaded {
+	if u := s.users.get(key); u != nil && u.loaded {
 		return false
 	}
 	return s.stored[keyHash(key)]&storedConversions != 0
@@ -188,7 +191,7 @@ func (s *shard) lateNeedsHistory(key string) bool {
 // needsHistory reports whether key's state must be completed from
 // ClickHouse before it is used for attribution.
 func (s *shard) needsHistory(key string) bool {
-	if u := s.users[key]; u != nil {
+	if u := s.users.get(key); u != nil {
 		return !u.loaded
 	}
 	return s.mayHaveHistory(key)
@@ -204,10 +207,9 @@ func (s *shard) part(p int32) *partState {
 }
 
 func (s *shard) user(key string, p int32) *user {
-	u := s.users[key]
-	if u == nil {
-		u = &user{journey: newJourney(key), partition: p, loaded: !s.mayHaveHistory(key)}
-		s.users[key] = u
+	u, added := s.users.getOrAdd(key)
+	if added {
+		u.partition, u.loaded = p, !s.mayHaveHistory(key)
 		s.st.usersInMemory.Add(1)
 	}
 	return u
@@ -587,7 +589,7 @@ func (s *shard) sweepDue() bool {
 	if time.Since(s.lastSweep) < 5*time.Second {
 		return false
 	}
-	if len(s.users) > s.maxUsers {
+	if s.users.len() > s.maxUsers {
 		return true
 	}
 	var wm int64
@@ -605,7 +607,7 @@ func (s *shard) sweep() {
 		s.sweptAtWm = max(s.sweptAtWm, ps.wm)
 	}
 	acked := s.sink.acked[s.id].Load()
-	for key, u := range s.users {
+	for place, u := range s.users.all() {
 		ps := s.part(u.partition)
 		if ps.wm == 0 {
 			continue
@@ -625,25 +627,25 @@ func (s *shard) sweep() {
 			}
 		}
 		if u.journey.len() == 0 && u.conv == nil && u.lastSeq <= acked {
-			delete(s.users, key)
+			s.users.delete(place)
 			s.st.usersInMemory.Add(-1)
 		}
 	}
-	if len(s.users) <= s.maxUsers {
+	if s.users.len() <= s.maxUsers {
 		return
 	}
 	target := s.maxUsers * 9 / 10
-	for key, u := range s.users {
-		if len(s.users) <= target {
+	for place, u := range s.users.all() {
+		if s.users.len() <= target {
 			break
 		}
 		if u.pending() == 0 && u.lastSeq <= acked {
-			delete(s.users, key)
 			bits := storedEvents
 			if u.conv != nil {
 				bits |= storedConversions
 			}
-			s.stored[keyHash(key)] |= bits
+			s.stored[keyHashBytes(u.journey.key())] |= bits
+			s.users.delete(place)
 			s.st.usersInMemory.Add(-1)
 		}
 	}
