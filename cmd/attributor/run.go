@@ -131,7 +131,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
 		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
-		memProfile = fs.String("memprofile", "", "write a heap profile at the end of the run to `file`")
+		memProfile = fs.String("memprofile", "", "write a heap profile to `file` when the run is asked to stop (SIGINT/SIGTERM), with its state still held, or at its end")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: attributor run [flags]\n\nConsumes touchpoints and conversions from Kafka as a consumer group, attributes\nconversions once the touchpoint watermark passes them and writes the credits to\nClickHouse. SIGINT/SIGTERM: stop fetching, write, commit, exit 0; a second\nsignal aborts.\n\nflags:")
@@ -186,7 +186,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	ctx, stop := signalContext(stderr)
+	prof, err := openProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor run: %v\n", err)
+		return 2
+	}
+	ctx, stop := signalContext(stderr, prof.writeHeap)
 	defer stop()
 	shutdownTracing, err := setupTracing(ctx)
 	if err != nil {
@@ -214,13 +219,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		}
 		defer srv.Close()
 	}
-	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
-	if err != nil {
+	if err := prof.startCPU(); err != nil {
 		fmt.Fprintf(stderr, "attributor run: %v\n", err)
 		return 2
 	}
 	err = runner.Run(ctx)
-	stopProfiles()
+	prof.stop()
 	if err != nil {
 		fmt.Fprintf(stderr, "attributor run: %v\n", err)
 		return 1
@@ -229,9 +233,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
-// exits at once.
-func signalContext(stderr io.Writer) (context.Context, func()) {
+// signalContext is cancelled by the first SIGINT or SIGTERM, after
+// beforeStop has run; a second one exits at once.
+func signalContext(stderr io.Writer, beforeStop func()) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
@@ -241,6 +245,7 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 			return
 		}
 		fmt.Fprintf(stderr, "attributor: %s: stopping (finishing in-flight work; send again to abort)\n", sig)
+		beforeStop()
 		cancel()
 		if _, ok := <-ch; ok {
 			fmt.Fprintln(stderr, "attributor: aborted")
