@@ -78,6 +78,19 @@ func (e *envFlags) Bool(name, env string, def bool, usage string) *bool {
 	return e.fs.Bool(name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
+// Size registers a size flag (see parseSize), unset unless the flag or env
+// gives a value.
+func (e *envFlags) Size(name, env, usage string) *sizeFlag {
+	f := &sizeFlag{}
+	if v, ok := e.lookup(env); ok {
+		if err := f.Set(v); err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s: %v", env, err))
+		}
+	}
+	e.fs.Var(f, name, fmt.Sprintf("%s (env %s)", usage, env))
+	return f
+}
+
 // Secret reads a secret from an environment variable or from the file named
 // by the variable with a _FILE suffix. Secrets have no flag, so that they
 // never show in a process list.

@@ -130,6 +130,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		untilDone  = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
 		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
 		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
+		memLimit   = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
 		memProfile = fs.String("memprofile", "", "write a heap profile to `file` when the run is asked to stop (SIGINT/SIGTERM), with its state still held, or at its end")
 	)
@@ -185,6 +186,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor run: invalid configuration:\n%v\n", err)
 		return 2
 	}
+	if memLimit.set && memLimit.n <= 0 {
+		fmt.Fprintf(stderr, "attributor run: invalid configuration:\nmemory-limit: must be > 0, got %s\n", memLimit)
+		return 2
+	}
+	applyMemoryLimit(memLimit, log)
 
 	prof, err := openProfiles(*cpuProfile, *memProfile)
 	if err != nil {
