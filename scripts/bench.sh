@@ -14,9 +14,11 @@
 #               produce-to-visible time of every conversion minus the allowed lateness.
 #   memory      BENCH_MEMORY_USERS (1000000) users x 5 touchpoints held by `attributor run`: RSS
 #               per held touchpoint at catch-up, then the live heap and RSS after the idle
-#               process's periodic GC (waits up to BENCH_MEMORY_IDLE_GC, 150s; 0: skip); and
-#               BenchmarkShardState (100k users, or BENCH_MEMORY_USERS when exported) with a heap
-#               profile of the full shard.
+#               process's periodic GC (waits up to BENCH_MEMORY_IDLE_GC, 150s; 0: skip), the CPU
+#               time and rate of the ingest, and a heap profile taken with the state held. Then
+#               the same again under `--memory-limit` = BENCH_MEMORY_BUDGET_PER_TP (100) bytes x
+#               touchpoints + the first run's empty-state RSS. Then BenchmarkShardState (100k
+#               users, or BENCH_MEMORY_USERS when exported) with a heap profile of the full shard.
 #   engine      go test -bench ./attribution (BENCH_COUNT, 5, runs each) and `attributor replay`
 #               over BENCH_REPLAY_EVENTS (1000000) generated events, BENCH_RUNS times.
 #
@@ -45,6 +47,10 @@ LAT_SECONDS=${BENCH_LATENCY_SECONDS:-60}
 LATENESS=${BENCH_LATENCY_LATENESS:-5s}
 MEM_USERS=${BENCH_MEMORY_USERS:-1000000}
 MEM_IDLE_GC=${BENCH_MEMORY_IDLE_GC:-150s}
+MEM_BUDGET=${BENCH_MEMORY_BUDGET_PER_TP:-100}
+case "$MEM_BUDGET" in
+  '' | *[!0-9]* | 0) echo "bench.sh: BENCH_MEMORY_BUDGET_PER_TP: want a positive integer of bytes, got '$MEM_BUDGET'" >&2; exit 2 ;;
+esac
 COUNT=${BENCH_COUNT:-5}
 REPLAY_EVENTS=${BENCH_REPLAY_EVENTS:-1000000}
 KAFKA=127.0.0.1:9092
@@ -287,31 +293,57 @@ free_port() {
   die "no free port in 19400-19499"
 }
 
+# memory_run SUFFIX [ATTRIBUTOR RUN ARGS...]: the memory program on fresh topics; results in
+# $OUT/memory$SUFFIX.tsv, the attributor's log in $OUT/memory$SUFFIX-attributor.log and its heap
+# profile, taken when the program stops it (state still held), in $OUT/memory$SUFFIX.heap.prof.
 MEM_ATTEMPT=0
 memory_run() {
-  local db=${RUN_ID}_mem$MEM_ATTEMPT t=$RUN_ID.mem$MEM_ATTEMPT port
+  local name=$1 db=${RUN_ID}_mem$MEM_ATTEMPT t=$RUN_ID.mem$MEM_ATTEMPT port
+  shift
   MEM_ATTEMPT=$((MEM_ATTEMPT + 1))
   port=$(free_port)
   "$BIN/memory" --brokers "$KAFKA" --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --users "$MEM_USERS" --per-user 5 --metrics "http://127.0.0.1:$port/metrics" --idle-gc "$MEM_IDLE_GC" \
-    --log "$OUT/memory-attributor.log" -- \
+    --log "$OUT/memory$name-attributor.log" -- \
     env GODEBUG=gctrace=1 "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --dlq-topic "$t.dlq" --spend-topic "$t.spend" --group "$db" --database "$db" \
     --lookback 720h --metrics-addr "127.0.0.1:$port" --log-level info --progress 10s \
-    >"$OUT/memory.tsv"
+    --memprofile "$OUT/memory$name.heap.prof" "$@" \
+    >"$OUT/memory$name.tsv"
   local rc=$?
   ch "DROP DATABASE IF EXISTS $db" || true
+  [ "$rc" != 0 ] || go tool pprof -sample_index=inuse_space -top -nodecount=25 \
+    "$BIN/attributor" "$OUT/memory$name.heap.prof" >"$OUT/memory$name.heap.txt" 2>/dev/null || true
   return $rc
 }
 
+tsv_value() { awk -F'\t' -v m="$1" '$1 == m { print $2 }' "$2"; }
+
 bench_memory() {
+  local tps baseline limit
   quiesce
   fact load memory "$(loadavg)"
-  log "memory: $MEM_USERS users x 5 touchpoints held by attributor run"
-  attempt memory memory_run
+  log "memory: $MEM_USERS users x 5 touchpoints held by attributor run (default GC)"
+  attempt memory memory_run ""
   record memory rss <"$OUT/memory.tsv"
-  log "memory: $(awk -F'\t' '$1 == "bytes_per_tp" { print $2 }' "$OUT/memory.tsv") resident bytes per held touchpoint"
+  log "memory: $(tsv_value bytes_per_tp "$OUT/memory.tsv") resident bytes per held touchpoint"
+
+  # The budget is the target itself: (RSS - empty-state RSS) / touchpoints <= MEM_BUDGET, so the
+  # limit is MEM_BUDGET x touchpoints + the empty-state RSS that the first run measured. (The
+  # runtime's limit counts Go's memory, not the binary's resident text, which that RSS includes:
+  # the budget is a few MiB generous, and the measured RSS shows any overshoot.)
+  tps=$((MEM_USERS * 5))
+  baseline=$(tsv_value baseline_rss_kb "$OUT/memory.tsv")
+  [ -n "$baseline" ] || die "memory: no baseline_rss_kb in $OUT/memory.tsv"
+  limit=$((MEM_BUDGET * tps + baseline * 1024))
+  quiesce
+  fact load memory-budget "$(loadavg)"
+  log "memory: again under --memory-limit $limit ($MEM_BUDGET B x $tps touchpoints + the empty-state RSS, $baseline kB)"
+  attempt "memory with budget" memory_run -budget --memory-limit "$limit"
+  printf 'budget_bytes_per_tp\t%s\nbudget_base_kb\t%s\n' "$MEM_BUDGET" "$baseline" | record memory budget
+  record memory budget <"$OUT/memory-budget.tsv"
+  log "memory: $(tsv_value bytes_per_tp "$OUT/memory-budget.tsv") resident bytes per held touchpoint under the budget"
 
   quiesce
   log "memory: BenchmarkShardState (-count 3) and a heap profile of the full shard"
@@ -389,7 +421,7 @@ if [ -n "$REF" ]; then
 else
   fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
 fi
-fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS)"
+fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS)"
 fact load start "$(loadavg)"
 log "run $RUN_ID: $WHAT; results in $OUT"
 

@@ -19,8 +19,20 @@
 // source, medium, campaign, cost. A user's touchpoints are spread over the
 // day; the stream is in timestamp order.
 //
+// The process's CPU time (utime + stime of /proc/PID/stat) from the first
+// produced touchpoint to the catch-up is reported, with the touchpoints per
+// second over that time: the cost of the ingest, GC included. When the
+// attributor logs a memory limit at start (`attributor run --memory-limit`,
+// or GOMEMLIMIT, at info level), the limit is reported too. held_all is 1
+// when the attributor consumed and wrote every touchpoint, holds every user
+// and has no lag; when that does not happen within --timeout, the figures
+// measured by then are still reported, with held_all 0.
+//
 // When the attributor runs with GODEBUG=gctrace=1, its live heap after each
-// GC (from the trace on its stderr) is reported too. A cycle during the
+// GC (from the trace on its stderr) is reported too, and the CPU time of the
+// GC cycles during the ingest (the trace's "ms cpu": stop-the-world phases,
+// assists and background marking; not the idle-time marking, which only
+// uses otherwise idle cores). A cycle during the
 // ingest also counts what was allocated while it marked, so the program
 // then waits (up to --idle-gc) for the runtime's periodic GC of an idle
 // process (every 2 minutes): its live heap, minus the baseline's, per
@@ -96,7 +108,7 @@ func (m *measure) run(logPath string, attributor []string) error {
 		return err
 	}
 	proc := &proc{}
-	ap, err := attrproc.Start(attributor, logPath, func(line string) { proc.traceGC(line) })
+	ap, err := attrproc.Start(attributor, logPath, func(line string) { proc.traceLine(line) })
 	if err != nil {
 		return err
 	}
@@ -117,6 +129,10 @@ func (m *measure) run(logPath string, attributor []string) error {
 		return err
 	}
 	gcBase := proc.gc()
+	cpuBase, err := cpuSeconds(pid)
+	if err != nil {
+		return err
+	}
 
 	n := m.users * m.perUser
 	began := time.Now()
@@ -127,11 +143,13 @@ func (m *measure) run(logPath string, attributor []string) error {
 
 	deadline := time.Now().Add(m.timeout)
 	var s scrape
+	held := false
 	for {
 		if s, err = m.scrape(); err != nil {
 			return err
 		}
 		if s.events >= float64(n) && s.rawRows >= float64(n) && s.lag == 0 {
+			held = s.users == float64(m.users)
 			break
 		}
 		select {
@@ -140,10 +158,17 @@ func (m *measure) run(logPath string, attributor []string) error {
 		case <-time.After(time.Second):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not caught up after %s: %+v", m.timeout, s)
+			fmt.Fprintf(os.Stderr, "memory: not caught up after %s: %+v; reporting what was measured\n", m.timeout, s)
+			break
 		}
 	}
 	caughtUp := time.Since(began)
+	cpuIngest, err := cpuSeconds(pid)
+	if err != nil {
+		return err
+	}
+	cpuIngest -= cpuBase
+	gcIngest := proc.gc()
 	time.Sleep(m.settle)
 	rss, err := rssKB(pid, "VmRSS")
 	if err != nil {
@@ -176,33 +201,49 @@ func (m *measure) run(logPath string, attributor []string) error {
 	}
 	code := proc.Stop()
 
-	held := float64(n)
+	tps := float64(n)
 	if gcEnd.cycles > 0 {
 		result("gc_cycles", gcEnd.cycles-gcBase.cycles)
+		result("gc_cycles_ingest", gcIngest.cycles-gcBase.cycles)
+		result("gc_cpu_seconds_ingest", fmt.Sprintf("%.2f", (gcIngest.cpuMs-gcBase.cpuMs)/1000))
 		result("live_heap_mib_baseline", gcBase.live)
 		result("live_heap_mib_last", gcEnd.live)
 		result("live_heap_mib_max", gcEnd.maxLive)
 		result("heap_goal_mib_last", gcEnd.goal)
-		result("live_heap_bytes_per_tp", fmt.Sprintf("%.1f", float64(gcEnd.maxLive-gcBase.live)*(1<<20)/held))
+		result("live_heap_bytes_per_tp", fmt.Sprintf("%.1f", float64(gcEnd.maxLive-gcBase.live)*(1<<20)/tps))
+		result("live_heap_last_bytes_per_tp", fmt.Sprintf("%.1f", float64(gcEnd.live-gcBase.live)*(1<<20)/tps))
 	}
 	if idle.cycles > 0 {
 		result("idle_gc_live_heap_mib", idle.live)
 		result("idle_gc_heap_goal_mib", idle.goal)
-		result("idle_gc_live_bytes_per_tp", fmt.Sprintf("%.1f", float64(idle.live-gcBase.live)*(1<<20)/held))
+		result("idle_gc_live_bytes_per_tp", fmt.Sprintf("%.1f", float64(idle.live-gcBase.live)*(1<<20)/tps))
 		result("idle_gc_rss_kb", idleRSS)
-		result("idle_gc_rss_bytes_per_tp", fmt.Sprintf("%.1f", float64(idleRSS-baseline)*1024/held))
+		result("idle_gc_rss_bytes_per_tp", fmt.Sprintf("%.1f", float64(idleRSS-baseline)*1024/tps))
+	}
+	if limit := proc.limit(); limit > 0 {
+		result("memory_limit_bytes", limit)
 	}
 	result("touchpoints", n)
 	result("users_in_memory", s.users)
+	result("held_all", boolInt(held))
 	result("produce_seconds", fmt.Sprintf("%.1f", produced.Seconds()))
 	result("caught_up_seconds", fmt.Sprintf("%.1f", caughtUp.Seconds()))
+	result("ingest_touchpoints_per_s", fmt.Sprintf("%.0f", s.events/caughtUp.Seconds()))
+	result("cpu_seconds_ingest", fmt.Sprintf("%.2f", cpuIngest))
 	result("baseline_rss_kb", baseline)
 	result("rss_kb", rss)
 	result("hwm_kb", hwm)
-	result("bytes_per_tp", fmt.Sprintf("%.1f", float64(rss-baseline)*1024/held))
-	result("hwm_bytes_per_tp", fmt.Sprintf("%.1f", float64(hwm-baseline)*1024/held))
+	result("bytes_per_tp", fmt.Sprintf("%.1f", float64(rss-baseline)*1024/tps))
+	result("hwm_bytes_per_tp", fmt.Sprintf("%.1f", float64(hwm-baseline)*1024/tps))
 	result("attributor_exit", code)
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // placement is a source/medium pair of a channel, as the generator has them.
@@ -397,35 +438,86 @@ func rssKB(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
 }
 
+// cpuSeconds reads the user and system CPU time of process pid from
+// /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s: USER_HZ is
+// 100 on Linux whatever the kernel's HZ).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(string(b[i+1:])) // from field 3 on
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return float64(utime+stime) / 100, nil
+}
+
 // proc is the attributor process, with the GC trace it prints.
 type proc struct {
 	*attrproc.Proc
 
-	mu     sync.Mutex
-	gcSeen gcTrace
+	mu       sync.Mutex
+	gcSeen   gcTrace
+	memLimit int64
 }
 
 // gcTrace sums up the GODEBUG=gctrace=1 lines seen so far, in MiB.
 type gcTrace struct {
 	cycles              int
-	live, maxLive, goal int64 // heap live after the last cycle, the largest, the last goal
+	live, maxLive, goal int64   // heap live after the last cycle, the largest, the last goal
+	cpuMs               float64 // CPU time of the cycles, idle marking left out
 }
 
-// gcLine matches "... 120->125->60 MB, 130 MB goal, ..." of a gctrace line.
-var gcLine = regexp.MustCompile(`^gc \d+ @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
+// gcLine matches "... 0.2+1.5/30/12+0.1 ms cpu, 120->125->60 MB, 130 MB
+// goal, ..." of a gctrace line: stop-the-world sweep termination, assist /
+// background / idle marking, stop-the-world mark termination.
+var gcLine = regexp.MustCompile(`^gc \d+ @.* ([\d.]+)\+([\d.]+)/([\d.]+)/([\d.]+)\+([\d.]+) ms cpu, (\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
 
-func (p *proc) traceGC(line string) {
+// limitLine matches the attributor's log line of the memory limit in force.
+var limitLine = regexp.MustCompile(`msg="memory limit" .*\bbytes=(\d+)`)
+
+func (p *proc) traceLine(line string) {
+	if m := limitLine.FindStringSubmatch(line); m != nil {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		p.mu.Lock()
+		p.memLimit = n
+		p.mu.Unlock()
+		return
+	}
 	m := gcLine.FindStringSubmatch(line)
 	if m == nil {
 		return
 	}
-	live, _ := strconv.ParseInt(m[3], 10, 64)
-	goal, _ := strconv.ParseInt(m[4], 10, 64)
+	var cpu float64
+	for _, i := range []int{1, 2, 3, 5} {
+		v, _ := strconv.ParseFloat(m[i], 64)
+		cpu += v
+	}
+	live, _ := strconv.ParseInt(m[8], 10, 64)
+	goal, _ := strconv.ParseInt(m[9], 10, 64)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gcSeen.cycles++
 	p.gcSeen.live, p.gcSeen.goal = live, goal
 	p.gcSeen.maxLive = max(p.gcSeen.maxLive, live)
+	p.gcSeen.cpuMs += cpu
+}
+
+func (p *proc) limit() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.memLimit
 }
 
 func (p *proc) gc() gcTrace {
