@@ -29,10 +29,13 @@
 // measured by then are still reported, with held_all 0.
 //
 // When the attributor runs with GODEBUG=gctrace=1, its live heap after each
-// GC (from the trace on its stderr) is reported too, and the CPU time of the
-// GC cycles during the ingest (the trace's "ms cpu": stop-the-world phases,
-// assists and background marking; not the idle-time marking, which only
-// uses otherwise idle cores). A cycle during the
+// GC (from the trace on its stderr) is reported too, and the time the GC
+// cycles during the ingest took on the runtime's Ps (the trace's "ms cpu":
+// stop-the-world phases, assists and background marking, not the idle-time
+// marking, which only uses otherwise idle cores). That time is measured in
+// wall-clock time while on a P, so it exceeds the CPU time actually used
+// when the machine is oversubscribed; the process's CPU time is the
+// figure to compare. A cycle during the
 // ingest also counts what was allocated while it marked, so the program
 // then waits (up to --idle-gc) for the runtime's periodic GC of an idle
 // process (every 2 minutes): its live heap, minus the baseline's, per

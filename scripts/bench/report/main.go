@@ -245,7 +245,7 @@ func write(w io.Writer, r *results) {
 		row("memory", p+"ingest, touchpoints/s (first produced to caught up)", spread(v("ingest_touchpoints_per_s"), si))
 		row("memory", p+"process CPU during the ingest", spread(v("cpu_seconds_ingest"), cpu))
 		if gcCPU, cycles := v("gc_cpu_seconds_ingest"), v("gc_cycles_ingest"); len(gcCPU) > 0 && len(cycles) > 0 {
-			row("memory", p+"GC CPU during the ingest (gctrace)", fmt.Sprintf("%s in %.0f cycles", spread(gcCPU, cpu), median(cycles)))
+			row("memory", p+"GC time on the Ps during the ingest (gctrace \"ms cpu\"; over CPU time when the machine is oversubscribed)", fmt.Sprintf("%s in %.0f cycles", spread(gcCPU, cpu), median(cycles)))
 		}
 	}
 	row("memory", "Go heap bytes per held touchpoint (BenchmarkShardState)", spread(r.values("memory", "BenchmarkShardState", "B/held-tp"), bytes))
