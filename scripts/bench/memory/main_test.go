@@ -20,11 +20,15 @@ func TestTraceLine(t *testing.T) {
 		p.traceLine(line)
 	}
 	g := p.gc()
-	if g.cycles != 2 || g.live != 315 || g.maxLive != 416 || g.goal != 832 {
-		t.Errorf("gc trace = %+v, want 2 cycles, live 315, max 416, goal 832", g)
+	if g.cycles != 2 || g.live != 315 || g.maxLive != 416 || g.goal != 832 || g.lastForced {
+		t.Errorf("gc trace = %+v, want 2 cycles, live 315, max 416, goal 832, the last not forced", g)
 	}
 	if want := 1.3 + 5.8 + 140 + 0.14 + 0.29 + 0 + 26 + 0.016; g.cpuMs < want-1e-9 || g.cpuMs > want+1e-9 {
 		t.Errorf("gc cpu = %v ms, want %v (idle marking left out)", g.cpuMs, want)
+	}
+	p.traceLine(`gc 58 @199.956s 2%: 0.25+27+0.006 ms clock, 0.50+0/16/38+0.013 ms cpu, 315->315->307 MB, 631 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)`)
+	if g := p.gc(); g.cycles != 3 || g.live != 307 || !g.lastForced {
+		t.Errorf("after a forced cycle: %+v, want 3 cycles, live 307, the last forced", g)
 	}
 	if p.limit() != 512<<20 {
 		t.Errorf("memory limit = %d, want %d", p.limit(), 512<<20)

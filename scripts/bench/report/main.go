@@ -241,6 +241,7 @@ func write(w io.Writer, r *results) {
 		row("memory", p+"Go live heap bytes per held touchpoint (gctrace, last cycle)", spread(v("live_heap_last_bytes_per_tp"), bytes))
 		row("memory", p+"Go live heap bytes per held touchpoint (idle process's periodic GC)", spread(v("idle_gc_live_bytes_per_tp"), bytes))
 		row("memory", p+"resident bytes per held touchpoint after that GC", spread(v("idle_gc_rss_bytes_per_tp"), bytes))
+		row("memory", p+"Go live heap bytes per held touchpoint (the GC after that one, forced at stop: without sync.Pool caches)", spread(v("stop_gc_live_bytes_per_tp"), bytes))
 		row("memory", p+"GC heap goal at the end", spread(v("heap_goal_mib_last"), mib))
 		row("memory", p+"ingest, touchpoints/s (first produced to caught up)", spread(v("ingest_touchpoints_per_s"), si))
 		row("memory", p+"process CPU during the ingest", spread(v("cpu_seconds_ingest"), cpu))
