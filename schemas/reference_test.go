@@ -2,18 +2,16 @@ package schemas
 
 // The reference decoder: Decoder.Touchpoint and Decoder.Conversion as they
 // were before the hand-written scanner (commit ae97c46), unmarshalling with
-// segmentio/encoding/json into wire structs. It is kept, unchanged but for
-// its names, only so that the fuzz and table tests can check that the
-// scanner gives the same events and the same errors for every input. Do
-// not fix it: a deliberate difference belongs in the scanner and in a test
-// that names it.
+// segmentio/encoding/json into wire structs (through unmarshal, which
+// AdSpend still uses). It is kept, unchanged but for its names, only so
+// that the fuzz and table tests can check that the scanner gives the same
+// events and the same errors for every input. Do not fix it: a deliberate
+// difference belongs in the scanner and in a test that names it.
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
-	"strings"
 	"time"
 
 	sjson "github.com/segmentio/encoding/json"
@@ -53,7 +51,7 @@ type refWireConversion struct {
 // *FieldError naming the field at fault.
 func (d *Decoder) ReferenceTouchpoint(b []byte) (Touchpoint, error) {
 	var w refWireTouchpoint
-	if err := refUnmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return Touchpoint{}, err
 	}
 	var tp Touchpoint
@@ -99,7 +97,7 @@ func (d *Decoder) ReferenceTouchpoint(b []byte) (Touchpoint, error) {
 // *FieldError naming the field at fault.
 func (d *Decoder) ReferenceConversion(b []byte) (Conversion, error) {
 	var w refWireConversion
-	if err := refUnmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return Conversion{}, err
 	}
 	var cv Conversion
@@ -127,51 +125,6 @@ func (d *Decoder) ReferenceConversion(b []byte) (Conversion, error) {
 		cv.Currency = w.Currency
 	}
 	return cv, nil
-}
-
-func refUnmarshal(b []byte, w any) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return fieldErr("json", "empty message")
-	}
-	if b[0] != '{' {
-		return fieldErr("json", "not a JSON object")
-	}
-	if err := sjson.Unmarshal(b, w); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			kind := refJSONKind(te.Type.Kind().String())
-			if v := refNumericValue(te.Value); kind == "number" && v != "" {
-				return fieldErr(te.Field, "number out of range: %s", clip(strings.TrimRight(v, "}] \t\r\n,")))
-			}
-			return fieldErr(te.Field, "must be a %s, got %s", kind, te.Value)
-		}
-		return fieldErr("json", "invalid: %v", err)
-	}
-	return nil
-}
-
-// numericValue returns the number of a type error whose value is a JSON
-// number that did not fit its field (encoding/json words it "number 1e400",
-// segmentio/encoding quotes the raw bytes), or "" for any other value.
-func refNumericValue(v string) string {
-	v = strings.Trim(strings.TrimPrefix(v, "number "), `"`)
-	if v != "" && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
-		return v
-	}
-	return ""
-}
-
-func refJSONKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "string"
-	case "float64", "int64":
-		return "number"
-	case "slice":
-		return "string or integer"
-	}
-	return goKind
 }
 
 func refIdentity(rawEventID, rawUserID, rawAnonID string, rawTimestamp json.RawMessage) (eventID, userID, anonID string, timeMs int64, err error) {
