@@ -25,7 +25,7 @@ func TestEvictedUsersReloadFromClickHouse(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{})
 	cfg := lateConfig(env)
 	cfg.MaxUsers = maxUsers
-	r, stop := startRunner(t, cfg)
+	r := pipelinetest.StartRunner(t, cfg)
 
 	// Produce in batches, long enough apart for the shards' sweeps (every
 	// 5s) to evict between them.
@@ -35,7 +35,7 @@ func TestEvictedUsersReloadFromClickHouse(t *testing.T) {
 		lo, hi := i*len(order)/batches, (i+1)*len(order)/batches
 		env.ProduceEvents(pipelinetest.Unstamp(order[lo:hi]))
 		want := int64(hi)
-		waitSnapshot(t, r, "the batch consumed", func(s pipeline.Snapshot) bool { return consumed(s) >= want })
+		r.WaitSnapshot(time.Minute, "the batch consumed", func(s pipeline.Snapshot) bool { return pipelinetest.Consumed(s) >= want })
 		for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			peak = max(peak, r.Snapshot().UsersInMemory)
 		}
@@ -45,7 +45,7 @@ func TestEvictedUsersReloadFromClickHouse(t *testing.T) {
 		atEnd = r.Snapshot().UsersInMemory
 		peak = max(peak, atEnd)
 	}
-	if err := stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	s := r.Snapshot()

@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"cmp"
-	"context"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -143,10 +142,10 @@ func TestLateDataReattributesInAnyOrder(t *testing.T) {
 			produced := pipelinetest.Unstamp(order)
 
 			env := pipelinetest.New(t, pipelinetest.Options{})
-			r, stop := startRunner(t, lateConfig(env))
+			r := pipelinetest.StartRunner(t, lateConfig(env))
 			produceInBatches(t, env, r, order, lateBatches)
 			env.WaitCommitted(time.Minute)
-			if err := stop(); err != nil {
+			if err := r.Stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 			s := r.Snapshot()
@@ -204,12 +203,12 @@ func TestTouchpointBeyondHorizonIsDeadLettered(t *testing.T) {
 	cfg := env.Config()
 	cfg.AllowedLateness = time.Millisecond
 	cfg.Horizon = time.Hour
-	r, stop := startRunner(t, cfg)
+	r := pipelinetest.StartRunner(t, cfg)
 	env.ProduceEvents(first)
-	waitSnapshot(t, r, "both conversions credited", func(s pipeline.Snapshot) bool { return s.Attributed == 2 && s.Touchpoints == 2 })
+	r.WaitSnapshot(time.Minute, "both conversions credited", func(s pipeline.Snapshot) bool { return s.Attributed == 2 && s.Touchpoints == 2 })
 	env.ProduceEvents(then)
 	env.WaitCommitted(time.Minute)
-	if err := stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	s := r.Snapshot()
@@ -257,64 +256,17 @@ func TestTouchpointBeyondHorizonIsDeadLettered(t *testing.T) {
 	}
 }
 
-// startRunner runs a Runner of cfg in the background. stop cancels it and
-// returns what Run returned; it is also called at the end of t.
-func startRunner(t *testing.T, cfg pipeline.Config) (*pipeline.Runner, func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r, err := pipeline.NewRunner(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatalf("NewRunner: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var result error
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return result
-		}
-		stopped = true
-		cancel()
-		select {
-		case result = <-done:
-		case <-time.After(time.Minute):
-			t.Error("Run did not return within a minute of its context's end")
-		}
-		r.Close()
-		return result
-	}
-	t.Cleanup(func() { stop() })
-	return r, stop
-}
-
-// consumed counts the messages a Runner has taken from its topics.
-func consumed(s pipeline.Snapshot) int64 { return s.Touchpoints + s.Conversions + s.Spend + s.Invalid }
-
-// waitSnapshot polls r's counters until ok, or fails t after a minute.
-func waitSnapshot(t *testing.T, r *pipeline.Runner, what string, ok func(pipeline.Snapshot) bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !ok(r.Snapshot()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: counters after a minute: %+v", what, r.Snapshot())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // produceInBatches produces msgs in n consecutive batches, each only once
 // the Runner consumed the previous one and credited what it could: the
 // order of the batches is the order of arrival.
-func produceInBatches(t *testing.T, env *pipelinetest.Env, r *pipeline.Runner, msgs []pipelinetest.Stamped, n int) {
+func produceInBatches(t *testing.T, env *pipelinetest.Env, r *pipelinetest.Running, msgs []pipelinetest.Stamped, n int) {
 	t.Helper()
-	base := consumed(r.Snapshot())
+	base := pipelinetest.Consumed(r.Snapshot())
 	for i := range n {
 		lo, hi := i*len(msgs)/n, (i+1)*len(msgs)/n
 		env.ProduceEvents(pipelinetest.Unstamp(msgs[lo:hi]))
 		want := base + int64(hi)
-		waitSnapshot(t, r, "the batch consumed", func(s pipeline.Snapshot) bool { return consumed(s) >= want })
+		r.WaitSnapshot(time.Minute, "the batch consumed", func(s pipeline.Snapshot) bool { return pipelinetest.Consumed(s) >= want })
 		// Conversions waiting for touchpoints that are not coming are
 		// released after the allowed lateness once their partition is
 		// caught up; not waiting long for it only makes less happen late.
@@ -373,12 +325,12 @@ func TestResetOnConversionLateConversion(t *testing.T) {
 		then := pipelinetest.Events{Conversions: []pipelinetest.Msg{msg("c1", 30*time.Minute, `,"revenue":10`)}}
 		cfg := lateConfig(env)
 		cfg.Attribution = reset
-		r, stop := startRunner(t, cfg)
+		r := pipelinetest.StartRunner(t, cfg)
 		env.ProduceEvents(first)
-		waitSnapshot(t, r, "c2 credited", func(s pipeline.Snapshot) bool { return s.Attributed == 1 })
+		r.WaitSnapshot(time.Minute, "c2 credited", func(s pipeline.Snapshot) bool { return s.Attributed == 1 })
 		env.ProduceEvents(then) // c1 arrives after c2 was credited to t1 and t2
 		env.WaitCommitted(time.Minute)
-		if err := stop(); err != nil {
+		if err := r.Stop(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		check(t, env, first.With(then))
@@ -396,10 +348,10 @@ func TestResetOnConversionLateConversion(t *testing.T) {
 		env := pipelinetest.New(t, pipelinetest.Options{})
 		cfg := lateConfig(env)
 		cfg.Attribution = reset
-		r, stop := startRunner(t, cfg)
+		r := pipelinetest.StartRunner(t, cfg)
 		produceInBatches(t, env, r, order, lateBatches)
 		env.WaitCommitted(time.Minute)
-		if err := stop(); err != nil {
+		if err := r.Stop(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		check(t, env, base)
@@ -427,22 +379,22 @@ func TestTooLateSurvivesRestart(t *testing.T) {
 	cfg.AllowedLateness = time.Millisecond
 	cfg.Horizon = time.Hour
 
-	r, stop := startRunner(t, cfg)
+	r := pipelinetest.StartRunner(t, cfg)
 	env.ProduceEvents(first)
-	waitSnapshot(t, r, "a-cv credited", func(s pipeline.Snapshot) bool { return s.Attributed == 1 && s.Touchpoints == 2 })
+	r.WaitSnapshot(time.Minute, "a-cv credited", func(s pipeline.Snapshot) bool { return s.Attributed == 1 && s.Touchpoints == 2 })
 	env.Produce(env.Touchpoints, []pipelinetest.Msg{late1})
 	env.WaitCommitted(time.Minute)
-	if err := stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatalf("run 1: %v", err)
 	}
 	if s := r.Snapshot(); s.TooLate != 1 {
 		t.Fatalf("run 1: %d too late, want 1", s.TooLate)
 	}
 
-	r, stop = startRunner(t, cfg)
+	r = pipelinetest.StartRunner(t, cfg)
 	env.Produce(env.Touchpoints, []pipelinetest.Msg{late2})
 	env.WaitCommitted(time.Minute)
-	if err := stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatalf("run 2: %v", err)
 	}
 	if s := r.Snapshot(); s.TooLate != 1 {

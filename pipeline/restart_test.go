@@ -1,13 +1,11 @@
 package pipeline_test
 
 import (
-	"context"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/attributor/attributor/pipeline"
 	"github.com/attributor/attributor/pipeline/generate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
 )
@@ -75,27 +73,12 @@ func TestRunCancelledThenResumed(t *testing.T) {
 	cfg := env.Config()
 	cfg.UntilCaughtUp = true
 	cfg.FlushRows = 2000
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r, err := pipeline.NewRunner(ctx, cfg)
-	if err != nil {
-		t.Fatalf("NewRunner: %v", err)
+	r := pipelinetest.StartRunner(t, cfg)
+	if n := env.WaitRows("attributed_conversions", 1, time.Minute, r.Exited); n == 0 {
+		t.Fatalf("Run returned %v before writing any credited row", r.Stop())
 	}
-	defer r.Close()
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	exited := func() bool { return len(done) > 0 }
-	if n := env.WaitRows("attributed_conversions", 1, time.Minute, exited); n == 0 {
-		t.Fatalf("Run returned %v before writing any credited row", <-done)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel: %v, want nil (a graceful stop)", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("Run did not return within a minute of its context's end")
+	if err := r.Stop(); err != nil {
+		t.Fatalf("Run after cancel: %v, want nil (a graceful stop)", err)
 	}
 	assertMidRun(t, env)
 

@@ -47,7 +47,7 @@ func TestClickHouseDownInMidRun(t *testing.T) {
 	// Watch the outage. In-flight inserts may have completed just before
 	// the stop: the baseline is taken once the sink is seen failing.
 	stillDown(t, env.ClickHouse, "clickhouse")
-	waitSnapshot(t, r, 20*time.Second, "failing inserts", func(s pipeline.Snapshot) bool { return s.InsertErrors > before.InsertErrors })
+	r.WaitSnapshot(20*time.Second, "failing inserts", func(s pipeline.Snapshot) bool { return s.InsertErrors > before.InsertErrors })
 	time.Sleep(3 * time.Second)
 	base, baseCommitted, baseHeap := r.Snapshot(), committed(env), heapMB()
 	var last pipeline.Snapshot
@@ -61,7 +61,7 @@ func TestClickHouseDownInMidRun(t *testing.T) {
 	}
 	lastCommitted := committed(env)
 	t.Logf("during the outage: consumed %d -> %d, pending %d -> %d, users %d -> %d, heap %.0f -> %.0f MB (peak %.0f), committed %d -> %d, %d failed inserts",
-		consumed(base), consumed(last), base.Pending, last.Pending, base.UsersInMemory, last.UsersInMemory,
+		pipelinetest.Consumed(base), pipelinetest.Consumed(last), base.Pending, last.Pending, base.UsersInMemory, last.UsersInMemory,
 		baseHeap, lastHeap, peakHeap, baseCommitted, lastCommitted, last.InsertErrors-before.InsertErrors)
 	if lastCommitted != baseCommitted {
 		t.Errorf("offsets committed while ClickHouse was down: %d -> %d (nothing could be written)", baseCommitted, lastCommitted)
@@ -71,7 +71,7 @@ func TestClickHouseDownInMidRun(t *testing.T) {
 	}
 	// Bounded: once the queues are full the fetchers wait, so neither the
 	// events taken in nor the conversions held grow with the backlog.
-	if grew := consumed(last) - consumed(base); grew != 0 {
+	if grew := pipelinetest.Consumed(last) - pipelinetest.Consumed(base); grew != 0 {
 		t.Errorf("still consuming %ds into the outage: %d more events taken in (the backlog is %d)", int(outage.Seconds())-5, grew, part(ev, 1, 3).Len())
 	}
 	if last.Pending > base.Pending {
@@ -91,11 +91,11 @@ func TestClickHouseDownInMidRun(t *testing.T) {
 	waitClickHouse(t, env)
 	env.ProduceEvents(part(ev, 2, 3))
 	env.WaitCommitted(2 * time.Minute)
-	if !r.running() {
-		t.Fatalf("Run returned %v: the attributor did not survive the outage", <-r.done)
+	if r.Exited() {
+		t.Fatalf("Run returned %v: the attributor did not survive the outage", r.Stop())
 	}
 	s := r.Snapshot()
-	t.Logf("recovered: %d events, %d credited rows, %d failed inserts in all", consumed(s), s.CreditedRows, s.InsertErrors)
-	r.stop(t)
+	t.Logf("recovered: %d events, %d credited rows, %d failed inserts in all", pipelinetest.Consumed(s), s.CreditedRows, s.InsertErrors)
+	stop(t, r)
 	check(t, env, ev, bad)
 }

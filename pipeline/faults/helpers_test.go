@@ -138,66 +138,20 @@ func committed(env *pipelinetest.Env) int64 {
 	return n
 }
 
-// consumed counts the messages a Runner has taken from its topics.
-func consumed(s pipeline.Snapshot) int64 { return s.Touchpoints + s.Conversions + s.Spend + s.Invalid }
-
-// runner is a Runner running in the background.
-type runner struct {
-	*pipeline.Runner
-	cancel context.CancelFunc
-	done   chan error
+// startRunner starts a Runner of cfg in the background; it is stopped at
+// the end of t, and t fails if Run returned an error.
+func startRunner(t *testing.T, cfg pipeline.Config) *pipelinetest.Running {
+	t.Helper()
+	r := pipelinetest.StartRunner(t, cfg)
+	t.Cleanup(func() { stop(t, r) })
+	return r
 }
 
-// startRunner starts a Runner of cfg; it is stopped at the end of t.
-func startRunner(t *testing.T, cfg pipeline.Config) *runner {
+// stop stops r and fails t if Run returned an error.
+func stop(t *testing.T, r *pipelinetest.Running) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r, err := pipeline.NewRunner(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatalf("NewRunner: %v", err)
-	}
-	rr := &runner{Runner: r, cancel: cancel, done: make(chan error, 1)}
-	go func() { rr.done <- r.Run(ctx) }()
-	t.Cleanup(func() { rr.stop(t) })
-	return rr
-}
-
-// running reports whether Run has not returned.
-func (r *runner) running() bool { return len(r.done) == 0 }
-
-// stop cancels Run, fails t unless it returns nil within a minute, and
-// closes the Runner. Calling it again does nothing.
-func (r *runner) stop(t *testing.T) {
-	t.Helper()
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	r.cancel = nil
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Error("Run did not return within a minute of its context's end")
-	}
-	r.Close()
-}
-
-// waitSnapshot polls r's counters until ok, or fails t after timeout.
-func waitSnapshot(t *testing.T, r *runner, timeout time.Duration, what string, ok func(pipeline.Snapshot) bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok(r.Snapshot()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: counters after %s: %+v", what, timeout, r.Snapshot())
-		}
-		if !r.running() {
-			t.Fatalf("waiting for %s: Run returned %v", what, <-r.done)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := r.Stop(); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 

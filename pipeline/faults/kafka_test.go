@@ -21,7 +21,7 @@ func TestKafkaBrokerRestartInMidRun(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{})
 	env.ProduceEvents(part(ev, 0, 2))
 	r := startRunner(t, env.Config())
-	waitSnapshot(t, r, time.Minute, "credited rows", func(s pipeline.Snapshot) bool { return s.CreditedRows > 0 })
+	r.WaitSnapshot(time.Minute, "credited rows", func(s pipeline.Snapshot) bool { return s.CreditedRows > 0 })
 
 	upAfter(t, "kafka")
 	at := r.Snapshot()
@@ -32,18 +32,18 @@ func TestKafkaBrokerRestartInMidRun(t *testing.T) {
 		stillDown(t, env.Kafka, "kafka")
 	}
 	services(t, "up", "kafka")
-	t.Logf("broker stopped with %d of %d messages consumed, back after %s", consumed(at), part(ev, 0, 2).Len(), time.Since(down).Round(100*time.Millisecond))
-	if consumed(at) >= int64(part(ev, 0, 2).Len()) {
+	t.Logf("broker stopped with %d of %d messages consumed, back after %s", pipelinetest.Consumed(at), part(ev, 0, 2).Len(), time.Since(down).Round(100*time.Millisecond))
+	if pipelinetest.Consumed(at) >= int64(part(ev, 0, 2).Len()) {
 		t.Log("the first half was consumed before the broker stopped; the second half still arrives after the restart")
 	}
 
 	env.ProduceEvents(part(ev, 1, 2))
 	env.WaitCommitted(2 * time.Minute)
-	if !r.running() {
-		t.Fatalf("Run returned %v: the attributor did not survive the broker restart", <-r.done)
+	if r.Exited() {
+		t.Fatalf("Run returned %v: the attributor did not survive the broker restart", r.Stop())
 	}
 	s := r.Snapshot()
-	t.Logf("recovered: %d events consumed (%d produced), %d commits, %d credited rows", consumed(s), ev.Len(), s.Commits, s.CreditedRows)
-	r.stop(t)
+	t.Logf("recovered: %d events consumed (%d produced), %d commits, %d credited rows", pipelinetest.Consumed(s), ev.Len(), s.Commits, s.CreditedRows)
+	stop(t, r)
 	check(t, env, ev, bad)
 }

@@ -20,33 +20,33 @@ func TestThirdJoinsOneLeavesRunningGroup(t *testing.T) {
 	env.ProduceEvents(part(ev, 0, parts))
 	a := startRunner(t, env.Config())
 	b := startRunner(t, env.Config())
-	waitSnapshot(t, a, time.Minute, "credited rows", func(s pipeline.Snapshot) bool { return s.CreditedRows > 0 })
+	a.WaitSnapshot(time.Minute, "credited rows", func(s pipeline.Snapshot) bool { return s.CreditedRows > 0 })
 
-	var c *runner
+	var c *pipelinetest.Running
 	for i := 1; i < parts; i++ {
 		env.ProduceEvents(part(ev, i, parts))
 		switch i {
 		case 2:
 			c = startRunner(t, env.Config())
-			waitSnapshot(t, c, time.Minute, "the third instance to consume", func(s pipeline.Snapshot) bool { return consumed(s) > 0 })
+			c.WaitSnapshot(time.Minute, "the third instance to consume", func(s pipeline.Snapshot) bool { return pipelinetest.Consumed(s) > 0 })
 			t.Logf("third instance joined after part %d of %d", i+1, parts)
 		case 5:
-			a.stop(t)
+			stop(t, a)
 			t.Logf("first instance left after part %d of %d", i+1, parts)
 		}
 		time.Sleep(time.Second)
 	}
 	env.WaitCommitted(2 * time.Minute)
-	for name, r := range map[string]*runner{"b": b, "c": c} {
-		if !r.running() {
-			t.Fatalf("instance %s: Run returned %v", name, <-r.done)
+	for name, r := range map[string]*pipelinetest.Running{"b": b, "c": c} {
+		if r.Exited() {
+			t.Fatalf("instance %s: Run returned %v", name, r.Stop())
 		}
 	}
-	b.stop(t)
-	c.stop(t)
-	for name, r := range map[string]*runner{"a (left)": a, "b": b, "c (joined)": c} {
+	stop(t, b)
+	stop(t, c)
+	for name, r := range map[string]*pipelinetest.Running{"a (left)": a, "b": b, "c (joined)": c} {
 		s := r.Snapshot()
-		t.Logf("instance %s: %d events, %d attributed, %d re-attributed, %d credited rows", name, consumed(s), s.Attributed, s.Reattributed, s.CreditedRows)
+		t.Logf("instance %s: %d events, %d attributed, %d re-attributed, %d credited rows", name, pipelinetest.Consumed(s), s.Attributed, s.Reattributed, s.CreditedRows)
 		if s.CreditedRows == 0 {
 			t.Errorf("instance %s credited nothing: the group did not share the work", name)
 		}

@@ -2,6 +2,7 @@ package pipelinetest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,4 +38,83 @@ func RunUntilCaughtUp(t testing.TB, cfg pipeline.Config) pipeline.Snapshot {
 	t.Logf("caught up in %s: %d touchpoints, %d conversions, %d invalid, %d duplicates, %d attributed (%d re-attributed), %d credited rows, %d dead letters",
 		time.Since(start).Round(time.Millisecond), s.Touchpoints, s.Conversions, s.Invalid, s.Duplicates, s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters)
 	return s
+}
+
+// Running is a Runner working in the background, for tests that act on it
+// while it runs (produce more, stop a service, stop it midway).
+type Running struct {
+	*pipeline.Runner
+	t      testing.TB
+	cancel context.CancelFunc
+	exited chan struct{} // closed when Run has returned
+	result error         // what Run returned, once exited is closed
+	stop   sync.Once
+}
+
+// StartRunner creates a Runner with cfg and runs it in the background; it
+// is stopped at the end of t.
+func StartRunner(t testing.TB, cfg pipeline.Config) *Running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := pipeline.NewRunner(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("NewRunner: %v", err)
+	}
+	rr := &Running{Runner: r, t: t, cancel: cancel, exited: make(chan struct{})}
+	go func() {
+		rr.result = r.Run(ctx)
+		close(rr.exited)
+	}()
+	t.Cleanup(func() { rr.Stop() })
+	return rr
+}
+
+// Exited reports whether Run has returned.
+func (r *Running) Exited() bool {
+	select {
+	case <-r.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop cancels Run, fails t unless it returns within a minute, closes the
+// Runner and returns what Run returned. Later calls return the same.
+func (r *Running) Stop() error {
+	r.stop.Do(func() {
+		r.cancel()
+		select {
+		case <-r.exited:
+		case <-time.After(time.Minute):
+			r.t.Error("Run did not return within a minute of its context's end")
+		}
+		r.Close()
+	})
+	if !r.Exited() {
+		return nil
+	}
+	return r.result
+}
+
+// WaitSnapshot polls the Runner's counters until ok, and fails t when
+// timeout passes first or Run returns meanwhile.
+func (r *Running) WaitSnapshot(timeout time.Duration, what string, ok func(pipeline.Snapshot) bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok(r.Snapshot()) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("waiting for %s: counters after %s: %+v", what, timeout, r.Snapshot())
+		}
+		if r.Exited() {
+			r.t.Fatalf("waiting for %s: Run returned %v", what, r.result)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Consumed counts the messages a Runner has taken from its topics.
+func Consumed(s pipeline.Snapshot) int64 {
+	return s.Touchpoints + s.Conversions + s.Spend + s.Invalid
 }
