@@ -173,13 +173,7 @@ func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, 
 			c.late.Append(boolByte(r.tooLate))
 		}
 	}
-	if c.id.Rows() == 0 {
-		return nil
-	}
-	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".touchpoints ("+tpColumns+")", cols...); err != nil {
-		return fmt.Errorf("insert touchpoints: %w", err)
-	}
-	return nil
+	return insertTable(ctx, conn, db, "touchpoints", tpColumns, cols)
 }
 
 type convColumnsBuf struct {
@@ -207,13 +201,7 @@ func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string
 			c.part.Append(r.partition)
 		}
 	}
-	if c.id.Rows() == 0 {
-		return nil
-	}
-	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".conversions ("+convColumns+")", cols...); err != nil {
-		return fmt.Errorf("insert conversions: %w", err)
-	}
-	return nil
+	return insertTable(ctx, conn, db, "conversions", convColumns, cols)
 }
 
 type creditColumnsBuf struct {
@@ -272,11 +260,17 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 			}
 		}
 	}
-	if c.cid.Rows() == 0 {
+	return insertTable(ctx, conn, db, "attributed_conversions", creditColumns, cols)
+}
+
+// insertTable inserts cols (filled in the order of columns) into db.table
+// in one INSERT, when they hold rows.
+func insertTable(ctx context.Context, conn driver.Conn, db, table, columns string, cols []proto.ColInput) error {
+	if cols[0].Rows() == 0 {
 		return nil
 	}
-	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".attributed_conversions ("+creditColumns+")", cols...); err != nil {
-		return fmt.Errorf("insert attributed_conversions: %w", err)
+	if err := sendColumns(ctx, conn, "INSERT INTO "+db+"."+table+" ("+columns+")", cols...); err != nil {
+		return fmt.Errorf("insert %s: %w", table, err)
 	}
 	return nil
 }
@@ -327,10 +321,7 @@ func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schema
 		cur.Append(r.Currency)
 		org.Append(origin)
 	}
-	if err := sendColumns(ctx, conn, "INSERT INTO "+db+".ad_spend ("+spendColumns+")", &id, &date, &ch, &src, &med, &camp, &cost, &cur, &org); err != nil {
-		return fmt.Errorf("insert ad_spend: %w", err)
-	}
-	return nil
+	return insertTable(ctx, conn, db, "ad_spend", spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
 }
 
 // history is what ClickHouse holds of some users: touchpoints and the
