@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -28,7 +27,7 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	var (
-		from    = fs.String("from", "", "first `day` (YYYY-MM-DD, UTC) of the range; default: the first with data")
+		from    = e.Group("Report").fs.String("from", "", "first `day` (YYYY-MM-DD, UTC) of the range; default: the first with data")
 		to      = fs.String("to", "", "last `day` (YYYY-MM-DD, UTC) of the range, inclusive; default: the last with data")
 		model   = fs.String("model", "", "only this attribution `model` (reports with a model column)")
 		channel = fs.String("channel", "", "only this `channel` (reports with a channel column)")
@@ -37,21 +36,10 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 		columns = fs.String("columns", "", "comma-separated `columns` to print, in that order (default: all)")
 		svc     = addServiceFlags(e)
 	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M] [--channel C] [--format table|csv|json] [--limit N] [--columns A,B]")
-		fmt.Fprintln(stderr, "\nPrints a report of the analyst views, summed over the days of the range.\nWithout NAME, lists the reports.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	names, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if len(e.errs) > 0 {
-		fmt.Fprintf(stderr, "attributor report: invalid environment:\n  %s\n", strings.Join(e.errs, "\n  "))
-		return 2
+	fs.Usage = e.help(stdout, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M] [--channel C] [--format table|csv|json] [--limit N] [--columns A,B]\n\nPrints a report of the analyst views, summed over the days of the range.\nWithout NAME, lists the reports.")
+	names, code, ok := parseArgs(fs, e, args, stderr, "report", true)
+	if !ok {
+		return code
 	}
 	switch len(names) {
 	case 0:
