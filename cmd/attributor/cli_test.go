@@ -191,6 +191,7 @@ func TestCompletion(t *testing.T) {
 		{[]string{"report", "--format", "csv", "model_"}, "model_comparison"},
 		{[]string{"report", "top_paths", "--f"}, "--format --from"},
 		{[]string{"report", "channel_performance", "--model", "l"}, "last_click last_non_direct linear"},
+		{[]string{"report", "channel_performance", "--by", ""}, "campaign channel"},
 		{[]string{"report", "top_paths", ""}, ""},
 		{[]string{"run", "--lookb"}, "--lookback"},
 		{[]string{"run", "--log-level", ""}, "debug error info warn"},
