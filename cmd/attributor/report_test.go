@@ -242,7 +242,7 @@ paid_social       1        -         0.50    50.00   1.50  3.00  33.33
 	if code != 0 || !strings.HasSuffix(stdout, "\ndisplay          1.00\n") {
 		t.Errorf("assist_ratio: exit %d:\n%s", code, stdout)
 	}
-	for _, args := range [][]string{{"model_comparison"}, {"channel_performance"}, {"channel_performance", "--model", "last_non_direct"}} {
+	for _, args := range [][]string{{"model_comparison"}, {"channel_performance"}, {"channel_performance", "--model", "last_non_direct"}, {"assisted_conversions"}} {
 		code, stdout, _ := runSubcommand(append(append([]string{"report"}, args...), svc...)...)
 		for _, l := range strings.Split(stdout, "\n") {
 			if code != 0 || len([]rune(l)) > 100 {

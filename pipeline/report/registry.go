@@ -74,7 +74,7 @@ var registry = []*Report{
 	},
 	{
 		Name:    "assisted_conversions",
-		Summary: "per channel: conversions it assisted (in the path) and closed (last touch), and their ratio",
+		Summary: "per channel: conversions it assisted (in the path) and closed (last touch), and their ratio (--columns all: and revenue)",
 		Columns: []Column{
 			key("channel", Text),
 			sum("assisted_conversions", Count), sum("closed_conversions", Count),
@@ -82,8 +82,11 @@ var registry = []*Report{
 			sum("assisted_revenue", Money), sum("closed_revenue", Money),
 		},
 		HasChannel: true,
-		groupBy:    []string{"channel"},
-		orderBy:    []string{"-closed_conversions", "-assisted_conversions", "channel"},
+		Default: func(res *Result, _ Filter) error {
+			return res.pick("channel", "assisted_conversions", "closed_conversions", "assist_ratio")
+		},
+		groupBy: []string{"channel"},
+		orderBy: []string{"-closed_conversions", "-assisted_conversions", "channel"},
 	},
 	{
 		Name:    "time_to_conversion",
