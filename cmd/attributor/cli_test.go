@@ -2,6 +2,9 @@ package main
 
 import (
 	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +194,7 @@ func TestCompletion(t *testing.T) {
 		{[]string{"report", "--format", "csv", "model_"}, "model_comparison"},
 		{[]string{"report", "top_paths", "--f"}, "--format --from"},
 		{[]string{"report", "channel_performance", "--model", "l"}, "last_click last_non_direct linear"},
+		{[]string{"report", "channel_performance", "--model", "a"}, "all"},
 		{[]string{"report", "channel_performance", "--by", ""}, "campaign channel"},
 		{[]string{"report", "top_paths", ""}, ""},
 		{[]string{"run", "--lookb"}, "--lookback"},
@@ -203,6 +207,48 @@ func TestCompletion(t *testing.T) {
 		code, stdout, _ := runSubcommand(append([]string{"__complete"}, c.words...)...)
 		if got := strings.Join(strings.Fields(stdout), " "); code != 0 || got != c.want {
 			t.Errorf("complete %q = %q, want %q", c.words, got, c.want)
+		}
+	}
+}
+
+// The completion scripts work in the shells installed here: each loads,
+// asks the binary and offers its candidates (or files).
+func TestCompletionScriptsInShells(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "attributor")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	path := dir + string(os.PathListSeparator) + os.Getenv("PATH")
+	for _, c := range []struct {
+		shell, script string
+		want          string
+	}{
+		{"bash", `source <(attributor completion bash)
+t() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _attributor; echo "${COMPREPLY[*]}"; }
+t attributor rep; t attributor report --format ''; t attributor report channel_performance --mo; t attributor run --channel-rules ` + dir + `/attr`,
+			"replay report\ncsv json table\n--model\n" + bin + "\n"},
+		{"zsh", `compdef() { :; }; source <(attributor completion zsh)
+compadd() { [[ $1 == -a ]] && echo ${(P)2}; }; _files() { echo FILES; }
+t() { words=("$@"); CURRENT=$#; _attributor; }
+t attributor rep; t attributor report --format ''; t attributor run --channel-rules x`,
+			"replay report\ncsv json table\nFILES\n"},
+		{"fish", `attributor completion fish | source
+complete -C "attributor rep" | string join ' '; complete -C "attributor report --format " | string join ' '; complete -C "attributor run --channel-rules ` + dir + `/attr"`,
+			"replay report\ncsv json table\n" + bin + "\n"},
+	} {
+		if _, err := exec.LookPath(c.shell); err != nil {
+			t.Logf("%s is not installed: its script is not tried", c.shell)
+			continue
+		}
+		cmd := exec.Command(c.shell, "-c", c.script)
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != c.want {
+			t.Errorf("%s: %v\n%q\nwant\n%q", c.shell, err, out, c.want)
 		}
 	}
 }

@@ -171,7 +171,7 @@ func flagValues(cmd, name string) []string {
 		}
 		return []string{"table", "csv", "json"}
 	case "model":
-		return attribution.ModelNames
+		return append([]string{"all"}, attribution.ModelNames...)
 	case "models":
 		return append([]string{"all"}, attribution.ModelNames...)
 	case "log-level":
