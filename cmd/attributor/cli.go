@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,23 +149,19 @@ type flagCollector struct {
 func (e *envFlags) printFlags(w io.Writer) {
 	e.sweep()
 	dayDurations(e.fs)
-	var order []string
 	byGroup := map[string][]*flag.Flag{}
 	e.fs.VisitAll(func(f *flag.Flag) {
 		g := e.groups[f.Name]
 		if g == "" {
 			g = "Other"
 		}
-		if _, seen := byGroup[g]; !seen && g != "Other" {
-			order = append(order, g)
-		}
 		byGroup[g] = append(byGroup[g], f)
 	})
-	// The flag package keeps no order of registration: the groups come
-	// in the order of the Group calls.
-	order = e.groupOrder(order)
-	if _, ok := byGroup["Other"]; ok {
-		order = append(order, "Other")
+	var order []string
+	for _, g := range append(slices.Clone(e.seq), "Other") {
+		if len(byGroup[g]) > 0 && !slices.Contains(order, g) {
+			order = append(order, g)
+		}
 	}
 	for _, g := range order {
 		fmt.Fprintf(w, "\n%s:\n", g)
@@ -172,23 +169,6 @@ func (e *envFlags) printFlags(w io.Writer) {
 			e.printFlag(w, f)
 		}
 	}
-}
-
-// groupOrder sorts groups by the order in which Group named them.
-func (e *envFlags) groupOrder(groups []string) []string {
-	rank := map[string]int{}
-	for i, g := range e.seq {
-		if _, ok := rank[g]; !ok {
-			rank[g] = i
-		}
-	}
-	out := append([]string(nil), groups...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && rank[out[j]] < rank[out[j-1]]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }
 
 func (e *envFlags) printFlag(w io.Writer, f *flag.Flag) {
@@ -233,15 +213,9 @@ func isBool(f *flag.Flag) bool {
 func defaultText(f *flag.Flag) string {
 	def := f.DefValue
 	if g, ok := f.Value.(flag.Getter); ok {
-		if d, ok := g.Get().(time.Duration); ok {
-			if _, ours := f.Value.(*durationValue); !ours {
-				if v, err := time.ParseDuration(def); err == nil {
-					d = v
-				}
-			} else if v, err := parseDuration(def); err == nil {
-				d = v
-			}
-			if d == 0 {
+		if _, ok := g.Get().(time.Duration); ok {
+			d, err := parseDuration(def) // "30d", or the flag package's "24h0m0s"
+			if err != nil || d == 0 {
 				return ""
 			}
 			return formatDuration(d)
