@@ -45,7 +45,9 @@ bin/attributor report channel_performance
 cat <<MSG
 
 Done. Query ClickHouse directly, e.g.:
-  clickhouse-client -q "SELECT model, channel, round(sum(credit), 2) AS conversions, sum(revenue_micros) / 1000000 AS revenue
-                        FROM attribution.credited_conversions GROUP BY model, channel ORDER BY model, revenue DESC"
-(revenue_micros is exact; summing the float column revenue would print e.g. 116232.4599999999.)
+  clickhouse-client -q "SELECT model, channel, round(sum(credit), 2) AS conversions,
+                               sum(revenue_micros) / 1000000 AS revenue
+                        FROM attribution.credited_conversions
+                        GROUP BY model, channel ORDER BY model, revenue DESC"
+(revenue_micros is exact; a sum of the float column revenue prints e.g. 116232.4599999999.)
 MSG
