@@ -33,19 +33,21 @@ step "attributor run --until-caught-up"
 bin/attributor run --until-caught-up --progress 2s --clickhouse-compression none
 
 step "conversions per channel under each model"
-bin/attributor report model_comparison \
-  --columns channel,last_click_conversions,first_click_conversions,linear_conversions,time_decay_conversions,position_based_conversions,last_non_direct_conversions
+bin/attributor report model_comparison
 
-step "revenue per channel under each model"
+step "revenue per channel: last click against linear and time decay"
 bin/attributor report model_comparison \
-  --columns channel,last_click_revenue,first_click_revenue,linear_revenue,time_decay_revenue,position_based_revenue,last_non_direct_revenue
+  --columns channel,last_click_revenue,linear_revenue,time_decay_revenue,linear_revenue_diff
 
-step "channel performance (last_non_direct)"
-bin/attributor report channel_performance --model last_non_direct --limit 20
+step "channel performance (linear; --model, --by campaign, --columns all for more)"
+bin/attributor report channel_performance
 
 cat <<MSG
 
 Done. Query ClickHouse directly, e.g.:
-  clickhouse-client -q "SELECT model, channel, sum(credit) AS conversions, sum(revenue) AS revenue
-                        FROM attribution.credited_conversions GROUP BY model, channel ORDER BY model, revenue DESC"
+  clickhouse-client -q "SELECT model, channel, round(sum(credit), 2) AS conversions,
+                               sum(revenue_micros) / 1000000 AS revenue
+                        FROM attribution.credited_conversions
+                        GROUP BY model, channel ORDER BY model, revenue DESC"
+(revenue_micros is exact; a sum of the float column revenue prints e.g. 116232.4599999999.)
 MSG

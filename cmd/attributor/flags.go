@@ -12,13 +12,58 @@ import (
 )
 
 // envFlags registers flags whose defaults can come from environment
-// variables, and names the variable in each flag's help.
+// variables, and names the variable in each flag's help. It backs the
+// standard flag package with what a person needs (see cli.go): durations
+// with days, flags printed as --flag in groups on stdout, a one-line hint on
+// a flag error. An empty env registers a flag without a variable.
 type envFlags struct {
 	fs   *flag.FlagSet
 	errs []string
+
+	group  string            // the group of the flags registered from now on ("": Other)
+	groups map[string]string // flag name -> group
+	envs   map[string]string // flag name -> environment variable
+	seq    []string          // the groups in the order Group named them
+}
+
+// Group puts the flags registered from now on, through e or straight on
+// its FlagSet, into the help's group called name, and returns e so that a
+// registration can start a group inline: e.Group("ClickHouse").String(...).
+// Flags registered before any Group are listed under "Other".
+func (e *envFlags) Group(name string) *envFlags {
+	e.sweep()
+	e.group = name
+	e.seq = append(e.seq, name)
+	return e
+}
+
+// sweep assigns the flags registered since the last call to the current
+// group.
+func (e *envFlags) sweep() {
+	if e.groups == nil {
+		e.groups = map[string]string{}
+	}
+	e.fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := e.groups[f.Name]; !ok {
+			e.groups[f.Name] = e.group
+		}
+	})
+}
+
+func (e *envFlags) note(name, env string) {
+	e.sweep()
+	if env != "" {
+		if e.envs == nil {
+			e.envs = map[string]string{}
+		}
+		e.envs[name] = env
+	}
 }
 
 func (e *envFlags) lookup(env string) (string, bool) {
+	if env == "" {
+		return "", false
+	}
 	v, ok := os.LookupEnv(env)
 	return v, ok && v != ""
 }
@@ -27,19 +72,27 @@ func (e *envFlags) String(name, env, def, usage string) *string {
 	if v, ok := e.lookup(env); ok {
 		def = v
 	}
-	return e.fs.String(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	p := e.fs.String(name, def, usage)
+	e.note(name, env)
+	return p
 }
 
+// Duration registers a duration flag that also takes days: 30d, 1d12h,
+// 1.5d (see parseDuration).
 func (e *envFlags) Duration(name, env string, def time.Duration, usage string) *time.Duration {
 	if v, ok := e.lookup(env); ok {
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		if err != nil {
 			e.errs = append(e.errs, fmt.Sprintf("%s: %v", env, err))
 		} else {
 			def = d
 		}
 	}
-	return e.fs.Duration(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	p := new(time.Duration)
+	*p = def
+	e.fs.Var((*durationValue)(p), name, usage)
+	e.note(name, env)
+	return p
 }
 
 func (e *envFlags) Int(name, env string, def int, usage string) *int {
@@ -51,7 +104,9 @@ func (e *envFlags) Int(name, env string, def int, usage string) *int {
 			def = n
 		}
 	}
-	return e.fs.Int(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	p := e.fs.Int(name, def, usage)
+	e.note(name, env)
+	return p
 }
 
 func (e *envFlags) Float(name, env string, def float64, usage string) *float64 {
@@ -63,7 +118,9 @@ func (e *envFlags) Float(name, env string, def float64, usage string) *float64 {
 			def = f
 		}
 	}
-	return e.fs.Float64(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	p := e.fs.Float64(name, def, usage)
+	e.note(name, env)
+	return p
 }
 
 func (e *envFlags) Bool(name, env string, def bool, usage string) *bool {
@@ -75,7 +132,9 @@ func (e *envFlags) Bool(name, env string, def bool, usage string) *bool {
 			def = b
 		}
 	}
-	return e.fs.Bool(name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	p := e.fs.Bool(name, def, usage)
+	e.note(name, env)
+	return p
 }
 
 // Size registers a size flag (see parseSize), unset unless the flag or env
@@ -87,7 +146,8 @@ func (e *envFlags) Size(name, env, usage string) *sizeFlag {
 			e.errs = append(e.errs, fmt.Sprintf("%s: %v", env, err))
 		}
 	}
-	e.fs.Var(f, name, fmt.Sprintf("%s (env %s)", usage, env))
+	e.fs.Var(f, name, usage)
+	e.note(name, env)
 	return f
 }
 
@@ -143,6 +203,7 @@ func (t *tlsFlags) options() pipeline.TLSOptions {
 // comes from ATTRIBUTOR_KAFKA_SASL_PASSWORD or the file named by
 // ATTRIBUTOR_KAFKA_SASL_PASSWORD_FILE, never from a flag.
 func addKafkaSecurityFlags(e *envFlags) func() (pipeline.KafkaSecurity, error) {
+	e.Group("Kafka security")
 	tls := addTLSFlags(e, "kafka", "ATTRIBUTOR_KAFKA")
 	mech := e.String("kafka-sasl-mechanism", "ATTRIBUTOR_KAFKA_SASL_MECHANISM", "", "SASL `mechanism`: plain, scram-sha-256 or scram-sha-512 (off when empty)")
 	user := e.String("kafka-sasl-user", "ATTRIBUTOR_KAFKA_SASL_USER", "", "SASL `user`; the password comes from ATTRIBUTOR_KAFKA_SASL_PASSWORD or ATTRIBUTOR_KAFKA_SASL_PASSWORD_FILE")

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,13 +22,14 @@ func init() {
 func runGenerate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	e := &envFlags{fs: fs}
 	var (
-		seed       = fs.Int64("seed", 1, "random seed: the same flags give byte-identical events")
+		seed       = e.Group("Traffic").fs.Int64("seed", 1, "random seed: the same flags give byte-identical events")
 		users      = fs.Int("users", generate.DefaultUsers, "number of users")
 		events     = fs.Int("events", 0, "target number of events (replaces --users when > 0)")
 		start      = fs.String("start", generate.DefaultStart.Format(time.RFC3339), "start of the traffic, RFC 3339")
 		duration   = fs.Duration("duration", generate.DefaultDuration, "span of the traffic")
-		outDir     = fs.String("out", "", "write `DIR`/touchpoints.ndjson and DIR/conversions.ndjson")
+		outDir     = e.Group("Output").fs.String("out", "", "write `DIR`/touchpoints.ndjson and DIR/conversions.ndjson")
 		addr       = fs.String("kafka", "", "produce to the Kafka broker at `host:port`")
 		tpTopic    = fs.String("touchpoints-topic", generate.DefaultTouchpointsTopic, "Kafka topic of the touchpoints")
 		cvTopic    = fs.String("conversions-topic", generate.DefaultConversionsTopic, "Kafka topic of the conversions")
@@ -38,19 +38,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 		convFirst  = fs.Bool("conversions-first", false, "produce all conversions before the touchpoints")
 		rate       = fs.Float64("rate", 0, "produce live: `N` events/s, each stamped with the time it is produced (needs --kafka; --events/--users say how many)")
 	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: attributor generate [--seed N] [--users N | --events N] (--out DIR | --kafka ADDR) [flags]")
-		fmt.Fprintln(stderr, "\nGenerates deterministic traffic: users with multi-touch journeys, conversions, ~1% duplicates.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return exitUsage(fs, stderr, "generate", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	fs.Usage = e.help(stdout, "usage: attributor generate [--seed N] [--users N | --events N] (--out DIR | --kafka ADDR) [flags]\n\nGenerates deterministic traffic: users with multi-touch journeys, conversions, ~1% duplicates.")
+	if code, ok := parseFlags(fs, e, args, stderr, "generate"); !ok {
+		return code
 	}
 	if *outDir == "" && *addr == "" {
 		return exitUsage(fs, stderr, "generate", "--out or --kafka is required")

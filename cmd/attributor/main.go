@@ -28,17 +28,27 @@ func main() {
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
 		return 0
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return 0
+		}
+		if cmd, ok := commands[args[1]]; ok {
+			return cmd.run([]string{"--help"}, stdout, stderr)
+		}
+		args = args[1:]
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "attributor: unknown command %q\n\n", args[0])
-		usage(stderr)
+		fmt.Fprintf(stderr, "attributor: unknown command %q\nRun 'attributor --help' for the commands.\n", args[0])
 		return 2
 	}
 	return cmd.run(args[1:], stdout, stderr)
@@ -52,7 +62,9 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		if commands[n].summary != "" {
+			fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		}
 	}
 	fmt.Fprintln(w, "\nRun 'attributor COMMAND --help' for the flags of a command.")
 }

@@ -20,18 +20,14 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	var (
-		tpPath    = fs.String("touchpoints", "", "touchpoints NDJSON `file` (required)")
+		tpPath    = e.Group("Input").fs.String("touchpoints", "", "touchpoints NDJSON `file` (required)")
 		cvPath    = fs.String("conversions", "", "conversions NDJSON `file` (required)")
 		attrCfg   = addAttributionFlags(e)
 		rulesPath = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: the built-in grouping)")
 		lateness  = fs.Duration("allowed-lateness", 0, "how far the touchpoint watermark must pass a conversion before it is attributed")
-		format    = fs.String("format", string(replay.NDJSON), "output `format`: ndjson or csv")
+		format    = e.Group("Output").fs.String("format", string(replay.NDJSON), "output `format`: ndjson or csv")
 	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: attributor replay --touchpoints FILE --conversions FILE [flags]")
-		fmt.Fprintln(stderr, "\nWrites one credited row per line to stdout and a summary to stderr.\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs.Usage = e.help(stdout, "usage: attributor replay --touchpoints FILE --conversions FILE [flags]\n\nWrites one credited row per line to stdout and a summary to stderr.")
 	if code, ok := parseFlags(fs, e, args, stderr, "replay"); !ok {
 		return code
 	}
@@ -90,10 +86,10 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// exitUsage reports a flag problem the way the flag package does and
-// returns the exit code of bad usage.
+// exitUsage reports a usage problem in one line, then points at --help
+// (the help itself would scroll the error away), and returns the exit code
+// of bad usage.
 func exitUsage(fs *flag.FlagSet, stderr io.Writer, cmd, msg string) int {
-	fmt.Fprintf(stderr, "attributor %s: %s\n", cmd, msg)
-	fs.Usage()
+	fmt.Fprintf(stderr, "attributor %s: %s\n%s\n", cmd, msg, usageHint(cmd))
 	return 2
 }

@@ -81,8 +81,8 @@ func TestReplayCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"no flags", nil, 2, "--touchpoints and --conversions are required"},
-		{"unknown flag", []string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
-		{"bad duration", []string{"--lookback", "soon"}, 2, `invalid value "soon" for flag -lookback`},
+		{"unknown flag", []string{"--bogus"}, 2, "flag provided but not defined: --bogus"},
+		{"bad duration", []string{"--lookback", "soon"}, 2, `invalid value "soon" for flag --lookback: "soon" is not a duration`},
 		{"bad format", []string{"--touchpoints", exampleTouchpoints, "--conversions", exampleConversions, "--format", "xml"}, 2, `format: must be "ndjson" or "csv", got "xml"`},
 		{"invalid config", []string{"--touchpoints", exampleTouchpoints, "--conversions", exampleConversions, "--lookback", "-1h", "--models", "linear,nope"}, 2, "lookback: must be > 0"},
 		{"unknown model", []string{"--touchpoints", exampleTouchpoints, "--conversions", exampleConversions, "--models", "nope"}, 2, `models: unknown model "nope"`},
@@ -96,7 +96,7 @@ func TestReplayCommandErrors(t *testing.T) {
 			if code != c.code || !strings.Contains(stderr, c.want) {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit %d and %q", code, stderr, c.code, c.want)
 			}
-			if c.code == 2 && !strings.Contains(stderr, "usage: attributor replay") && !strings.Contains(stderr, "invalid configuration") {
+			if c.code == 2 && !strings.Contains(stderr, "Run 'attributor replay --help' for usage.") && !strings.Contains(stderr, "invalid configuration") {
 				t.Errorf("bad usage without the usage text:\n%s", stderr)
 			}
 			if stdout != "" {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -28,30 +27,21 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	var (
-		from    = fs.String("from", "", "first `day` (YYYY-MM-DD, UTC) of the range; default: the first with data")
+		from    = e.Group("Report").fs.String("from", "", "first `day` (YYYY-MM-DD, UTC) of the range; default: the first with data")
 		to      = fs.String("to", "", "last `day` (YYYY-MM-DD, UTC) of the range, inclusive; default: the last with data")
-		model   = fs.String("model", "", "only this attribution `model` (reports with a model column)")
+		model   = fs.String("model", "", "only this attribution `model`, or all (reports with a model column; channel_performance: default linear)")
 		channel = fs.String("channel", "", "only this `channel` (reports with a channel column)")
 		format  = fs.String("format", string(report.Table), "output `format`: table, csv or json")
 		limit   = fs.Int("limit", 0, "print at most `N` rows (default: all; 20 for top_paths)")
-		columns = fs.String("columns", "", "comma-separated `columns` to print, in that order (default: all)")
+		by      = fs.String("by", "", "group channel_performance's rows by `what`: channel (default), or campaign (a row per channel and campaign)")
+		columns = fs.String("columns", "", "comma-separated `columns` to print, in that order, or all (default: a view that fits 100 columns for channel_performance, model_comparison and assisted_conversions, else all)")
+		formula = fs.Bool("csv-formulas", false, "write CSV cells that start with = + - @ as they are (default: prefix a ' so that a spreadsheet does not run them as formulas)")
 		svc     = addServiceFlags(e)
 	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M] [--channel C] [--format table|csv|json] [--limit N] [--columns A,B]")
-		fmt.Fprintln(stderr, "\nPrints a report of the analyst views, summed over the days of the range.\nWithout NAME, lists the reports.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	names, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if len(e.errs) > 0 {
-		fmt.Fprintf(stderr, "attributor report: invalid environment:\n  %s\n", strings.Join(e.errs, "\n  "))
-		return 2
+	fs.Usage = e.help(stdout, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M|all] [--channel C] [--by channel|campaign] [--format table|csv|json] [--limit N] [--columns A,B|all]\n\nPrints a report of the analyst views, summed over the days of the range.\nWithout NAME, lists the reports.")
+	names, code, ok := parseArgs(fs, e, args, stderr, "report", true)
+	if !ok {
+		return code
 	}
 	switch len(names) {
 	case 0:
@@ -69,7 +59,7 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage(fs, stderr, "report", err.Error())
 	}
-	filter := report.Filter{From: *from, To: *to, Model: *model, Channel: *channel, Limit: *limit}
+	filter := report.Filter{From: *from, To: *to, Model: *model, Channel: *channel, By: *by, Limit: *limit}
 	if err := filter.Validate(r); err != nil {
 		return exitUsage(fs, stderr, "report", err.Error())
 	}
@@ -101,10 +91,10 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor report: %v\n", err)
 		return 1
 	}
-	if err := res.Select(splitList(*columns)); err != nil {
+	if err := res.Shape(r, filter, splitList(*columns)); err != nil {
 		return exitUsage(fs, stderr, "report", err.Error())
 	}
-	if err := res.Write(stdout, f); err != nil {
+	if err := res.WriteWith(stdout, f, report.Options{CSVFormulas: *formula}); err != nil {
 		fmt.Fprintf(stderr, "attributor report: %v\n", err)
 		return 1
 	}

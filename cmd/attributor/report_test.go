@@ -108,7 +108,20 @@ func TestReportCommandClickHouse(t *testing.T) {
 	loadCredits(t, conn, db)
 	svc := []string{"--clickhouse", addr, "--database", db}
 
+	// The default view: credited conversions per channel, a column per
+	// model named for it.
 	code, stdout, stderr := runSubcommand(append([]string{"report", "model_comparison"}, svc...)...)
+	want := `channel      last_click  first_click  linear  time_decay  position_based  last_non_direct
+-----------  ----------  -----------  ------  ----------  --------------  ---------------
+paid_search        1.00         0.00    0.50        0.75            0.50             1.00
+(none)             1.00         1.00    1.00        1.00            1.00             1.00
+paid_social        0.00         1.00    0.50        0.25            0.50             0.00
+`
+	if code != 0 || stdout != want {
+		t.Errorf("model_comparison: exit %d: %s\n%s\nwant:\n%s", code, stderr, stdout, want)
+	}
+
+	code, stdout, stderr = runSubcommand(append([]string{"report", "model_comparison", "--columns", "all"}, svc...)...)
 	if code != 0 {
 		t.Fatalf("model_comparison: exit %d: %s", code, stderr)
 	}
@@ -120,7 +133,7 @@ func TestReportCommandClickHouse(t *testing.T) {
 		t.Errorf("model_comparison table:\n%s", stdout)
 	}
 
-	code, stdout, stderr = runSubcommand(append([]string{"report", "--format", "csv", "model_comparison", "--from", "2026-11-02", "--to", "2026-11-02"}, svc...)...)
+	code, stdout, stderr = runSubcommand(append([]string{"report", "--format", "csv", "model_comparison", "--columns", "all", "--from", "2026-11-02", "--to", "2026-11-02"}, svc...)...)
 	if code != 0 || !strings.Contains(stdout, "\npaid_social,0,0,1,100,0.5,50,0.25,25,0.5,50,0,0,1,100,0.5,50,0.25,25,0.5,50,0,0\n") {
 		t.Errorf("model_comparison csv: exit %d: %s\n%s", code, stderr, stdout)
 	}
@@ -131,14 +144,14 @@ func TestReportCommandClickHouse(t *testing.T) {
 
 	// Spend and credit meet in channel_performance: paid_search's click
 	// cost 2.25 and earned, under last click, 100.00 of revenue.
-	code, stdout, stderr = runSubcommand(append([]string{"report", "channel_performance", "--model", "last_click", "--channel", "paid_search", "--format", "json"}, svc...)...)
+	code, stdout, stderr = runSubcommand(append([]string{"report", "channel_performance", "--model", "last_click", "--channel", "paid_search", "--by", "campaign", "--columns", "all", "--format", "json"}, svc...)...)
 	var got []map[string]any
 	if err := json.Unmarshal([]byte(stdout), &got); code != 0 || err != nil || len(got) != 1 {
 		t.Fatalf("channel_performance json: exit %d, %v: %s\n%s", code, err, stderr, stdout)
 	}
-	want := map[string]any{"model": "last_click", "channel": "paid_search", "campaign": "brand", "clicks": 1.0, "ctr": nil,
+	wantJSON := map[string]any{"model": "last_click", "channel": "paid_search", "campaign": "brand", "clicks": 1.0, "ctr": nil,
 		"conversions": 1.0, "revenue": 100.0, "spend": 2.25, "spend_source": "touchpoint_cost", "cpa": 2.25, "roas": 100 / 2.25}
-	for k, v := range want {
+	for k, v := range wantJSON {
 		if got[0][k] != v {
 			t.Errorf("channel_performance %s = %v, want %v", k, got[0][k], v)
 		}
@@ -152,5 +165,126 @@ func TestReportCommandClickHouse(t *testing.T) {
 	code, _, stderr = runSubcommand("report", "top_paths", "--clickhouse", addr, "--database", db+"_missing")
 	if code != 1 || !strings.Contains(stderr, "attributor migrate --database "+db+"_missing") {
 		t.Errorf("missing database: exit %d: %s", code, stderr)
+	}
+}
+
+// insertCredited writes credited rows of conversion conv (100.00 split as
+// given) and its touchpoints, each (channel, campaign, interaction, cost).
+func insertCredited(t *testing.T, conn driver.Conn, db, conv string, convMs int64, tps []touch) {
+	t.Helper()
+	ctx := context.Background()
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".attributed_conversions (conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, campaign, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range attribution.ModelNames {
+		for i, tp := range tps {
+			share := 1 / float64(len(tps))
+			if err := batch.Append(conv, "purchase", "u-"+conv, m, uint32(1), conv+tp.id, tp.channel, tp.campaign, share, int64(share*100e6), "EUR",
+				convMs-int64(len(tps)-i)*60_000, convMs, time.UnixMilli(convMs).UTC(), uint32(i+1), uint32(len(tps))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	batch, err = conn.PrepareBatch(ctx, "INSERT INTO "+db+".touchpoints (event_id, user_key, ts_ms, event_date, interaction, channel, campaign, cost)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tp := range tps {
+		ms := convMs - int64(len(tps)-i)*60_000
+		batch.Append(conv+tp.id, "u-"+conv, ms, time.UnixMilli(ms).UTC(), tp.interaction, tp.channel, tp.campaign, tp.cost)
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type touch struct {
+	id, channel, campaign, interaction string
+	cost                               float64
+}
+
+// The reports an analyst reads: default views fit 100 columns, CPA and ROAS
+// blank on a spend below a cent, ratios as ratios, and text from events
+// that can neither drive the terminal nor forge a row or a formula.
+func TestReportCommandReadsRight(t *testing.T) {
+	addr, conn := testClickHouse(t)
+	db := migratedDatabase(t, addr, conn)
+	loadCredits(t, conn, db)
+	conv := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC).UnixMilli()
+	escSeq := "\x1b]0;pwned\a\x1b[2J\x1b[Hx"
+	forged := "brand\nemail  99.00  1,000,000.00"
+	formula := "=HYPERLINK(\"http://evil.example\",\"x\")"
+	insertCredited(t, conn, db, "c3", conv, []touch{{"a", "display", "retargeting", "impression", 0.004}, {"b", "display", "retargeting", "click", 0.002}})
+	insertCredited(t, conn, db, "c4", conv, []touch{{"a", "email", escSeq, "click", 0}, {"b", "email", forged, "click", 0}, {"c", "email", formula, "click", 0}})
+	svc := []string{"--clickhouse", addr, "--database", db}
+
+	code, stdout, stderr := runSubcommand(append([]string{"report", "channel_performance"}, svc...)...)
+	if code != 0 {
+		t.Fatalf("channel_performance: exit %d: %s", code, stderr)
+	}
+	want := `channel      clicks      ctr  conversions  revenue  spend   cpa   roas
+-----------  ------  -------  -----------  -------  -----  ----  -----
+display           1  100.00%         1.00   100.00   0.01     -      -
+email             3        -         1.00   100.00   0.00     -      -
+paid_search       1        -         0.50    50.00   2.25  4.50  22.22
+paid_social       1        -         0.50    50.00   1.50  3.00  33.33
+(none)            0        -         1.00    20.00   0.00     -      -
+`
+	if stdout != want {
+		t.Errorf("channel_performance (linear, per channel; display's spend 0.006 is below a cent):\n%s\nwant:\n%s", stdout, want)
+	}
+	// assist_ratio is assists per close: display assisted 1 and closed 1.
+	code, stdout, _ = runSubcommand(append([]string{"report", "assisted_conversions", "--channel", "display", "--columns", "channel,assist_ratio"}, svc...)...)
+	if code != 0 || !strings.HasSuffix(stdout, "\ndisplay          1.00\n") {
+		t.Errorf("assist_ratio: exit %d:\n%s", code, stdout)
+	}
+	for _, args := range [][]string{{"model_comparison"}, {"channel_performance"}, {"channel_performance", "--model", "last_non_direct"}, {"assisted_conversions"}} {
+		code, stdout, _ := runSubcommand(append(append([]string{"report"}, args...), svc...)...)
+		for _, l := range strings.Split(stdout, "\n") {
+			if code != 0 || len([]rune(l)) > 100 {
+				t.Errorf("report %v: exit %d, a line of %d columns:\n%s", args, code, len([]rune(l)), stdout)
+				break
+			}
+		}
+	}
+}
+
+func TestReportCommandCannotBeForged(t *testing.T) {
+	addr, conn := testClickHouse(t)
+	db := migratedDatabase(t, addr, conn)
+	conv := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC).UnixMilli()
+	escSeq := "\x1b]0;pwned\a\x1b[2J\x1b[Hx"
+	forged := "brand\nemail  99.00  1,000,000.00"
+	formula := "=HYPERLINK(\"http://evil.example\",\"x\")"
+	insertCredited(t, conn, db, "c4", conv, []touch{{"a", "email", escSeq, "click", 0}, {"b", "email", forged, "click", 0}, {"c", "email", formula, "click", 0}})
+	args := []string{"report", "channel_performance", "--by", "campaign", "--columns", "campaign,clicks,conversions", "--clickhouse", addr, "--database", db}
+
+	code, stdout, stderr := runSubcommand(args...)
+	want := `campaign                               clicks  conversions
+-------------------------------------  ------  -----------
+\x1b]0;pwned\x07\x1b[2J\x1b[Hx              1         0.33
+=HYPERLINK("http://evil.example","x")       1         0.33
+brand\nemail  99.00  1,000,000.00           1         0.33
+`
+	if code != 0 || stdout != want {
+		t.Errorf("table: exit %d: %s\n%q\nwant:\n%q", code, stderr, stdout, want)
+	}
+
+	code, stdout, stderr = runSubcommand(append(args, "--format", "csv")...)
+	want = `campaign,clicks,conversions
+\x1b]0;pwned\x07\x1b[2J\x1b[Hx,1,0.3333333333333333
+"'=HYPERLINK(""http://evil.example"",""x"")",1,0.3333333333333333
+"brand\nemail  99.00  1,000,000.00",1,0.3333333333333333
+`
+	if code != 0 || stdout != want {
+		t.Errorf("csv: exit %d: %s\n%s\nwant:\n%s", code, stderr, stdout, want)
+	}
+	code, stdout, _ = runSubcommand(append(args, "--format", "csv", "--csv-formulas")...)
+	if code != 0 || !strings.Contains(stdout, "\n\"=HYPERLINK(") {
+		t.Errorf("csv --csv-formulas: exit %d, want the formula as it is:\n%s", code, stdout)
 	}
 }

@@ -31,6 +31,7 @@ type serviceFlags struct {
 }
 
 func addServiceFlags(e *envFlags) *serviceFlags {
+	e.Group("ClickHouse")
 	return &serviceFlags{
 		clickhouse: e.String("clickhouse", "ATTRIBUTOR_CLICKHOUSE", "127.0.0.1:9000", "ClickHouse native protocol `host:port`"),
 		database:   e.String("database", "ATTRIBUTOR_DATABASE", "attribution", "ClickHouse `database`"),
@@ -50,6 +51,7 @@ func (s *serviceFlags) clickHouseConfig() (pipeline.ClickHouseConfig, error) {
 
 // attributionFlags are the model parameters shared by run and replay.
 func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
+	e.Group("Models and windows")
 	models := e.String("models", "ATTRIBUTOR_MODELS", strings.Join(attribution.ModelNames, ","), "comma-separated `models`, or \"all\"")
 	lookback := e.Duration("lookback", "ATTRIBUTOR_LOOKBACK", attribution.DefaultLookback, "click lookback window")
 	view := e.Duration("view-window", "ATTRIBUTOR_VIEW_WINDOW", attribution.DefaultViewWindow, "impression (view-through) window, capped by --lookback")
@@ -79,21 +81,14 @@ func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
 	}
 }
 
+// parseFlags parses the flags of a command without positional arguments
+// (see parseArgs).
 func parseFlags(fs *flag.FlagSet, e *envFlags, args []string, stderr io.Writer, name string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
+	pos, code, ok := parseArgs(fs, e, args, stderr, name, false)
+	if ok && len(pos) > 0 {
+		return exitUsage(fs, stderr, name, fmt.Sprintf("unexpected argument %q", pos[0])), false
 	}
-	if fs.NArg() > 0 {
-		return exitUsage(fs, stderr, name, fmt.Sprintf("unexpected argument %q", fs.Arg(0))), false
-	}
-	if len(e.errs) > 0 {
-		fmt.Fprintf(stderr, "attributor %s: invalid environment:\n  %s\n", name, strings.Join(e.errs, "\n  "))
-		return 2, false
-	}
-	return 0, true
+	return code, ok
 }
 
 func newLogger(stderr io.Writer, level string) (*slog.Logger, error) {
@@ -109,7 +104,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	var (
-		brokers    = e.String("brokers", "ATTRIBUTOR_BROKERS", "127.0.0.1:9092", "comma-separated Kafka `brokers`")
+		brokers    = e.Group("Input (Kafka)").String("brokers", "ATTRIBUTOR_BROKERS", "127.0.0.1:9092", "comma-separated Kafka `brokers`")
 		tpTopic    = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", "touchpoints", "touchpoints `topic`")
 		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", "conversions", "conversions `topic`")
 		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", "attributor.dlq", "dead-letter `topic`")
@@ -122,7 +117,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		lateness   = e.Duration("allowed-lateness", "ATTRIBUTOR_ALLOWED_LATENESS", 5*time.Second, "event time a conversion waits for the touchpoint watermark")
 		horizon    = e.Duration("horizon", "ATTRIBUTOR_HORIZON", 7*24*time.Hour, "re-attribution horizon: older touchpoints are dead-lettered as too_late")
 		sessionGap = e.Duration("session-gap", "ATTRIBUTOR_SESSION_GAP", 30*time.Minute, "inactivity that starts a new session")
-		shards     = e.Int("shards", "ATTRIBUTOR_SHARDS", 0, "state shards (default GOMAXPROCS)")
+		shards     = e.Group("Operations and telemetry").Int("shards", "ATTRIBUTOR_SHARDS", 0, "state shards (default GOMAXPROCS)")
 		maxUsers   = e.Int("max-users", "ATTRIBUTOR_MAX_USERS", 2_000_000, "users held in memory; more are evicted and reloaded from ClickHouse")
 		flushRows  = e.Int("flush-rows", "ATTRIBUTOR_FLUSH_ROWS", 50_000, "rows per ClickHouse insert")
 		flushEvery = e.Duration("flush-interval", "ATTRIBUTOR_FLUSH_INTERVAL", 250*time.Millisecond, "longest wait before an insert")
@@ -134,10 +129,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
 		memProfile = fs.String("memprofile", "", "write a heap profile to `file` when the run is asked to stop (SIGINT/SIGTERM), with its state still held, or at its end")
 	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: attributor run [flags]\n\nConsumes touchpoints and conversions from Kafka as a consumer group, attributes\nconversions once the touchpoint watermark passes them and writes the credits to\nClickHouse. SIGINT/SIGTERM: stop fetching, write, commit, exit 0; a second\nsignal aborts.\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs.Usage = e.help(stdout, "usage: attributor run [flags]\n\nConsumes touchpoints and conversions from Kafka as a consumer group, attributes\nconversions once the touchpoint watermark passes them and writes the credits to\nClickHouse. SIGINT/SIGTERM: stop fetching, write, commit, exit 0; a second\nsignal aborts. Durations take s, m, h and d (days): 90s, 12h, 30d, 1d12h.")
 	if code, ok := parseFlags(fs, e, args, stderr, "run"); !ok {
 		return code
 	}
@@ -288,10 +280,7 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	svc := addServiceFlags(e)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: attributor migrate [flags]\n\nCreates the database, tables and views of schemas/clickhouse/*.sql; safe to run again.\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs.Usage = e.help(stdout, "usage: attributor migrate [flags]\n\nCreates the database, tables and views of schemas/clickhouse/*.sql; safe to run again.")
 	if code, ok := parseFlags(fs, e, args, stderr, "migrate"); !ok {
 		return code
 	}

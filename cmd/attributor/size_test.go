@@ -65,7 +65,7 @@ func TestRunMemoryLimitErrors(t *testing.T) {
 	}{
 		{"zero", "", []string{"--memory-limit", "0"}, "memory-limit: must be > 0, got 0B"},
 		{"zero from env", "0MiB", nil, "memory-limit: must be > 0, got 0B"},
-		{"not a size", "", []string{"--memory-limit", "12QB"}, `invalid value "12QB" for flag -memory-limit`},
+		{"not a size", "", []string{"--memory-limit", "12QB"}, `invalid value "12QB" for flag --memory-limit`},
 		{"env not a size", "lots", nil, `ATTRIBUTOR_MEMORY_LIMIT: "lots" is not a size`},
 	} {
 		t.Run(c.name, func(t *testing.T) {

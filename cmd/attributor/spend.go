@@ -37,13 +37,12 @@ func runSpend(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	var (
-		skipInvalid = fs.Bool("skip-invalid", false, "load the valid rows even when some are invalid (they are still reported)")
+		skipInvalid = e.Group("Import").fs.Bool("skip-invalid", false, "load the valid rows even when some are invalid (they are still reported)")
 		dryRun      = fs.Bool("dry-run", false, "validate the file and print what would be loaded; do not connect to ClickHouse")
 		rules       = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` that derives a missing channel from source and medium (default: built-in grouping)")
 		svc         = addServiceFlags(e)
 	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: attributor spend import FILE.csv [flags]
+	fs.Usage = e.help(stdout, `usage: attributor spend import FILE.csv [flags]
 
 Loads ad spend into the ad_spend table (origin 'import'). The header row names
 the columns, in any order; unknown columns are ignored:
@@ -57,14 +56,9 @@ the columns, in any order; unknown columns are ignored:
              file replaces the rows of the first import
 Rows with the same derived id are added up. Invalid rows are reported with
 their line numbers; unless --skip-invalid, any invalid row fails the import
-(exit 1) and nothing is loaded.
-
-flags:`)
-		fs.PrintDefaults()
-	}
+(exit 1) and nothing is loaded.`)
 	if len(args) == 0 {
-		fs.Usage()
-		return 2
+		return exitUsage(fs, stderr, "spend", "missing subcommand (usage: attributor spend import FILE.csv [flags])")
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fs.Usage()
@@ -73,16 +67,9 @@ flags:`)
 	if args[0] != "import" {
 		return exitUsage(fs, stderr, "spend", fmt.Sprintf("unknown subcommand %q (want: spend import FILE.csv)", args[0]))
 	}
-	files, err := parseInterspersed(fs, args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if len(e.errs) > 0 {
-		fmt.Fprintf(stderr, "attributor spend: invalid environment:\n  %s\n", strings.Join(e.errs, "\n  "))
-		return 2
+	files, code, ok := parseArgs(fs, e, args[1:], stderr, "spend", true)
+	if !ok {
+		return code
 	}
 	if len(files) != 1 {
 		return exitUsage(fs, stderr, "spend", "spend import takes one FILE.csv")

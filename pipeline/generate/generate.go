@@ -88,6 +88,14 @@ const (
 	flagChannel    // "channel" is present
 	flagAnonID     // "anonymous_id" is present (always for anonymous users)
 	flagSignup     // a sign-up conversion
+	flagLeadIn     // the impression that the next event, a click, follows
+)
+
+// maxLeadInMs bounds the time from the impression a click follows to the
+// click.
+const (
+	maxLeadInMs = 30_000
+	dayMs       = 24 * 3600 * 1000
 )
 
 type genUser struct {
@@ -222,6 +230,15 @@ func (t *Traffic) journey(rng *rand.Rand, i uint32, startMs, spanMs int64) {
 	base := startMs + rng.Int64N(spanMs-total+1)
 	for k := range evs {
 		evs[k].timeMs += base
+	}
+	// A click's impression stays on the click's UTC day (and in the
+	// traffic), so that a day's clicks never outnumber its impressions.
+	for k := range evs {
+		if evs[k].flags&flagLeadIn != 0 {
+			click := evs[k+1].timeMs
+			floor := max(startMs, click-click%dayMs)
+			evs[k].timeMs = min(click, max(evs[k].timeMs, floor))
+		}
 		evs[k].emitMs = evs[k].timeMs
 	}
 	// Producer retries: the same event, emitted again a little later.
@@ -257,10 +274,27 @@ func (t *Traffic) touchpoint(rng *rand.Rand, user uint32, at int64, prev int, u 
 	if rng.Float64() < p.impressions {
 		e.flags |= flagImpression
 		if p.cpm {
-			e.amount = 2000 + rng.Int64N(8001) // 0.002–0.010, in micros
+			e.amount = impressionCost(rng)
 		}
-	} else if p.cpc > 0 {
-		e.amount = (20 + rng.Int64N(int64(p.cpc*100)-20+1)) * 10_000 // whole cents
+	} else {
+		if p.impressions > 0 {
+			// Where the channel serves impressions, a click follows one:
+			// the ad was shown, then clicked (CTR <= 100%).
+			imp := event{kind: Touchpoint, user: user, timeMs: at - 1 - rng.Int64N(maxLeadInMs), channel: e.channel, place: e.place,
+				campaign: e.campaign, flags: flagImpression | flagLeadIn, id: uuid(rng)}
+			if p.cpm {
+				imp.amount = impressionCost(rng)
+			}
+			if rng.Float64() >= omitChannelShare {
+				imp.flags |= flagChannel
+			}
+			t.idFlags(rng, &imp, u)
+			t.events = append(t.events, imp)
+			t.touchpoints++
+		}
+		if p.cpc > 0 {
+			e.amount = (20 + rng.Int64N(int64(p.cpc*100)-20+1)) * 10_000 // whole cents
+		}
 	}
 	if rng.Float64() >= omitChannelShare {
 		e.flags |= flagChannel
@@ -270,6 +304,9 @@ func (t *Traffic) touchpoint(rng *rand.Rand, user uint32, at int64, prev int, u 
 	t.touchpoints++
 	return c
 }
+
+// impressionCost is the price of a bought impression: 0.002–0.010, in micros.
+func impressionCost(rng *rand.Rand) int64 { return 2000 + rng.Int64N(8001) }
 
 func (t *Traffic) conversion(rng *rand.Rand, user uint32, at int64, signup bool, basket float64, u genUser) {
 	e := event{kind: Conversion, user: user, timeMs: at, id: uuid(rng)}

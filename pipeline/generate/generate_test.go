@@ -216,7 +216,9 @@ func TestTrafficShape(t *testing.T) {
 		}
 		longest = max(longest, u.touchpoints)
 	}
-	if multi < len(users)/3 || twice == 0 || longest > maxTouchpoints+3 || longest < maxTouchpoints {
+	// A journey has up to maxTouchpoints, plus up to 3 before a second
+	// purchase, each click of a channel that serves impressions after one.
+	if multi < len(users)/3 || twice == 0 || longest > 2*(maxTouchpoints+3) || longest < maxTouchpoints {
 		t.Errorf("journeys: %d of %d multi-touch, %d convert twice, longest %d", multi, len(users), twice, longest)
 	}
 	if share := float64(anonymous) / float64(len(users)); share < 0.10 || share > 0.20 {
@@ -313,6 +315,65 @@ func TestSmallSampleIsCurrent(t *testing.T) {
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("testdata/small/%s is not the output of seed 1, 100 users: regenerate it (see the comment)", name)
+		}
+	}
+}
+
+// Where a channel serves impressions, a click follows one on the same UTC
+// day, channel and campaign: CTR (clicks / impressions) never exceeds 100%,
+// per channel nor per day, channel and campaign (as channel_performance
+// groups them). Duplicates count, as the views count raw events only once
+// but a test of the generator sees them.
+func TestCTRAtMostOne(t *testing.T) {
+	out, _ := collect(t, Config{Seed: 3, Users: 20000, Start: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), Duration: 48 * time.Hour})
+	dec := schemas.NewDecoder(nil)
+	type key struct{ day, channel, campaign string }
+	type counts struct{ impressions, clicks int }
+	perDay, perChannel := map[key]*counts{}, map[string]*counts{}
+	seen := map[string]bool{}
+	for _, e := range out {
+		if e.kind != Touchpoint {
+			continue
+		}
+		tp, err := dec.Touchpoint([]byte(e.value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[tp.EventID] {
+			continue // a duplicate: the pipeline counts it once
+		}
+		seen[tp.EventID] = true
+		k := key{time.UnixMilli(tp.TimeMs).UTC().Format("2006-01-02"), tp.Channel, tp.Campaign}
+		if perDay[k] == nil {
+			perDay[k] = &counts{}
+		}
+		if perChannel[tp.Channel] == nil {
+			perChannel[tp.Channel] = &counts{}
+		}
+		if tp.Interaction == schemas.InteractionImpression {
+			perDay[k].impressions++
+			perChannel[tp.Channel].impressions++
+		} else {
+			perDay[k].clicks++
+			perChannel[tp.Channel].clicks++
+		}
+	}
+	served := 0
+	for ch, c := range perChannel {
+		if c.impressions == 0 {
+			continue // a channel without impressions (search, email...): no CTR
+		}
+		served++
+		if c.clicks > c.impressions || c.clicks == 0 {
+			t.Errorf("%s: %d clicks, %d impressions: CTR %.0f%%", ch, c.clicks, c.impressions, 100*float64(c.clicks)/float64(c.impressions))
+		}
+	}
+	if served < 2 {
+		t.Errorf("only %d channels serve impressions: %v", served, perChannel)
+	}
+	for k, c := range perDay {
+		if c.impressions > 0 && c.clicks > c.impressions || c.impressions == 0 && c.clicks > 0 && perChannel[k.channel].impressions > 0 {
+			t.Errorf("%v: %d clicks, %d impressions", k, c.clicks, c.impressions)
 		}
 	}
 }

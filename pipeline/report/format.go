@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -16,8 +17,8 @@ type Format string
 
 // Output formats.
 const (
-	Table Format = "table" // aligned columns for people: numbers right-aligned, money with two decimals, ratios as percentages
-	CSV   Format = "csv"   // a header row, then full-precision values; ratios as fractions, NULL as empty
+	Table Format = "table" // aligned columns for people: numbers right-aligned, money and ratios with two decimals, percentages with %; control characters escaped
+	CSV   Format = "csv"   // a header row, then full-precision values; percentages as fractions, NULL as empty; control characters escaped, formulas neutralised
 	JSON  Format = "json"  // an array of objects in column order; ratios as fractions, NULL as null
 )
 
@@ -30,11 +31,22 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("format: must be table, csv or json, got %q", s)
 }
 
+// Options tune the output.
+type Options struct {
+	// CSVFormulas writes CSV text cells that start with =, +, -, @ as they
+	// are, for a consumer that is not a spreadsheet; by default they get a
+	// leading single quote so that a spreadsheet shows them as text.
+	CSVFormulas bool
+}
+
 // Write writes res to w in format f.
-func (res *Result) Write(w io.Writer, f Format) error {
+func (res *Result) Write(w io.Writer, f Format) error { return res.WriteWith(w, f, Options{}) }
+
+// WriteWith writes res to w in format f, tuned by o.
+func (res *Result) WriteWith(w io.Writer, f Format, o Options) error {
 	switch f {
 	case CSV:
-		return res.WriteCSV(w)
+		return res.writeCSV(w, o)
 	case JSON:
 		return res.WriteJSON(w)
 	}
@@ -45,8 +57,10 @@ func (res *Result) Write(w io.Writer, f Format) error {
 func (res *Result) WriteTable(w io.Writer) error {
 	cells := make([][]string, len(res.Rows))
 	width := make([]int, len(res.Columns))
+	names := make([]string, len(res.Columns))
 	for i, c := range res.Columns {
-		width[i] = utf8.RuneCountInString(c.Name)
+		names[i] = escape(c.Name)
+		width[i] = utf8.RuneCountInString(names[i])
 	}
 	for r, row := range res.Rows {
 		cells[r] = make([]string, len(row))
@@ -75,7 +89,7 @@ func (res *Result) WriteTable(w io.Writer) error {
 		}
 		bw.WriteString(strings.TrimRight(b.String(), " ") + "\n")
 	}
-	line(func(i int) string { return res.Columns[i].Name })
+	line(func(i int) string { return names[i] })
 	line(func(i int) string { return strings.Repeat("-", width[i]) })
 	for _, row := range cells {
 		line(func(i int) string { return row[i] })
@@ -93,14 +107,14 @@ func human(k Kind, v Value) string {
 	}
 	switch k {
 	case Text:
-		return v.S
+		return escape(v.S)
 	case Date:
 		return v.T.Format("2006-01-02")
 	case Count:
 		return group(strconv.FormatInt(v.I, 10))
-	case Number, Money:
+	case Number, Money, Ratio:
 		return group(strconv.FormatFloat(v.F, 'f', 2, 64))
-	case Ratio:
+	case Percent:
 		return strconv.FormatFloat(v.F*100, 'f', 2, 64) + "%"
 	case Hours:
 		return group(strconv.FormatFloat(v.F, 'f', 1, 64))
@@ -131,15 +145,15 @@ func group(s string) string {
 	return sign + b.String()
 }
 
-// raw formats a value for CSV: full precision, ratios as fractions, NULL
-// as the empty string.
+// raw formats a value for CSV: full precision, percentages as fractions,
+// NULL as the empty string, text escaped.
 func raw(k Kind, v Value) string {
 	if v.Null {
 		return ""
 	}
 	switch k {
 	case Text:
-		return v.S
+		return escape(v.S)
 	case Date:
 		return v.T.Format("2006-01-02")
 	case Count:
@@ -149,17 +163,22 @@ func raw(k Kind, v Value) string {
 }
 
 // WriteCSV writes res as CSV with a header row.
-func (res *Result) WriteCSV(w io.Writer) error {
+func (res *Result) WriteCSV(w io.Writer) error { return res.writeCSV(w, Options{}) }
+
+func (res *Result) writeCSV(w io.Writer, o Options) error {
 	cw := csv.NewWriter(w)
 	header := make([]string, len(res.Columns))
 	for i, c := range res.Columns {
-		header[i] = c.Name
+		header[i] = neutralise(escape(c.Name))
 	}
 	cw.Write(header)
 	rec := make([]string, len(res.Columns))
 	for _, row := range res.Rows {
 		for i, v := range row {
 			rec[i] = raw(res.Columns[i].Kind, v)
+			if res.Columns[i].Kind == Text && !o.CSVFormulas {
+				rec[i] = neutralise(rec[i])
+			}
 		}
 		cw.Write(rec)
 	}
@@ -182,7 +201,7 @@ func (res *Result) WriteJSON(w io.Writer) error {
 			if i > 0 {
 				bw.WriteString(", ")
 			}
-			k, _ := json.Marshal(c.Name)
+			k, _ := jsonString(c.Name)
 			bw.Write(k)
 			bw.WriteString(": ")
 			var b []byte
@@ -191,9 +210,9 @@ func (res *Result) WriteJSON(w io.Writer) error {
 			case v.Null:
 				b = []byte("null")
 			case c.Kind == Text:
-				b, err = json.Marshal(v.S)
+				b, err = jsonString(v.S)
 			case c.Kind == Date:
-				b, err = json.Marshal(v.T.Format("2006-01-02"))
+				b, err = jsonString(v.T.Format("2006-01-02"))
 			case c.Kind == Count:
 				b = strconv.AppendInt(nil, v.I, 10)
 			default:
@@ -211,4 +230,17 @@ func (res *Result) WriteJSON(w io.Writer) error {
 	}
 	bw.WriteString("]\n")
 	return bw.Flush()
+}
+
+// jsonString encodes s as a JSON string without the HTML escaping of
+// json.Marshal: "a > b" stays "a > b", not "a \u003e b". Control
+// characters are escaped by JSON itself.
+func jsonString(s string) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

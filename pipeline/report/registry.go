@@ -1,6 +1,11 @@
 package report
 
-import "github.com/attributor/attributor/attribution"
+import (
+	"slices"
+	"strings"
+
+	"github.com/attributor/attributor/attribution"
+)
 
 // col is a column computed by expr over the view's rows.
 func col(name string, kind Kind, expr string) Column {
@@ -21,34 +26,55 @@ func ratio(name, num, den string) Column {
 	return col(name, Ratio, "if(sum("+den+") > 0, sum("+num+") / sum("+den+"), NULL)")
 }
 
+// percent is a ratio of a part to its whole, printed as a percentage.
+func percent(name, num, den string) Column {
+	c := ratio(name, num, den)
+	c.Kind = Percent
+	return c
+}
+
+// minSpendMicros is the least spend that CPA and ROAS divide by: below a
+// cent, a ROAS of 750000% says nothing, so they are NULL (blank).
+const minSpendMicros = "10000"
+
 var registry = []*Report{
 	{
 		Name:    "channel_performance",
-		Summary: "per model, channel and campaign: reach, clicks, CTR, conversions, revenue, spend, CPA, ROAS",
+		Summary: "per channel (--by campaign: and campaign) under one model (--model, default linear): clicks, CTR, conversions, revenue, spend, CPA, ROAS",
 		Columns: []Column{
 			key("model", Text), key("channel", Text), key("campaign", Text),
-			sum("impressions", Count), sum("clicks", Count), ratio("ctr", "clicks", "impressions"),
-			sum("users_reached", Count), sum("converting_users", Count), ratio("conversion_rate", "converting_users", "users_reached"),
+			sum("impressions", Count), sum("clicks", Count), percent("ctr", "clicks", "impressions"),
+			sum("users_reached", Count), sum("converting_users", Count), percent("conversion_rate", "converting_users", "users_reached"),
 			sum("conversions", Number), money("revenue", "revenue_micros"), money("spend", "spend_micros"),
 			col("spend_source", Text, "if(min(spend_source) = max(spend_source), min(spend_source), 'mixed')"),
-			col("cpa", Money, "if(sum(conversions) > 0, sum(spend_micros) / 1000000 / sum(conversions), NULL)"),
-			ratio("roas", "revenue_micros", "spend_micros"),
+			col("cpa", Money, "if(sum(conversions) > 0 AND sum(spend_micros) >= "+minSpendMicros+", sum(spend_micros) / 1000000 / sum(conversions), NULL)"),
+			col("roas", Ratio, "if(sum(spend_micros) >= "+minSpendMicros+", sum(revenue_micros) / sum(spend_micros), NULL)"),
 		},
 		HasModel: true, HasChannel: true,
-		groupBy: "model, channel, campaign",
+		DefaultModel: "linear",
+		By:           []string{"channel", "campaign"},
+		Default: func(res *Result, f Filter) error {
+			names := []string{"channel", "campaign", "clicks", "ctr", "conversions", "revenue", "spend", "cpa", "roas"}
+			if f.Model == AllModels {
+				names = append([]string{"model"}, names...)
+			}
+			return res.pick(names...)
+		},
+		groupBy: []string{"model", "channel", "campaign"},
 		orderBy: []string{"model", "-revenue", "-spend", "channel", "campaign"},
 	},
 	{
 		Name:       "model_comparison",
-		Summary:    "per channel: conversions and revenue under every model side by side, and each model minus last click",
+		Summary:    "per channel: the conversions every model credits, side by side (--columns for revenue and each model minus last click)",
 		Columns:    modelComparisonColumns(),
 		HasChannel: true,
-		groupBy:    "channel",
+		Default:    modelComparisonDefault,
+		groupBy:    []string{"channel"},
 		orderBy:    []string{"-last_click_revenue", "channel"},
 	},
 	{
 		Name:    "assisted_conversions",
-		Summary: "per channel: conversions it assisted (in the path) and closed (last touch), and their ratio",
+		Summary: "per channel: conversions it assisted (in the path) and closed (last touch), and their ratio (--columns all: and revenue)",
 		Columns: []Column{
 			key("channel", Text),
 			sum("assisted_conversions", Count), sum("closed_conversions", Count),
@@ -56,8 +82,11 @@ var registry = []*Report{
 			sum("assisted_revenue", Money), sum("closed_revenue", Money),
 		},
 		HasChannel: true,
-		groupBy:    "channel",
-		orderBy:    []string{"-closed_conversions", "-assisted_conversions", "channel"},
+		Default: func(res *Result, _ Filter) error {
+			return res.pick("channel", "assisted_conversions", "closed_conversions", "assist_ratio")
+		},
+		groupBy: []string{"channel"},
+		orderBy: []string{"-closed_conversions", "-assisted_conversions", "channel"},
 	},
 	{
 		Name:    "time_to_conversion",
@@ -67,7 +96,7 @@ var registry = []*Report{
 			sum("conversions", Count), money("revenue", "revenue_micros"),
 		},
 		HasChannel: true,
-		groupBy:    "channel, days_to_conversion",
+		groupBy:    []string{"channel", "days_to_conversion"},
 		orderBy:    []string{"channel", "days_to_conversion"},
 	},
 	{
@@ -78,7 +107,7 @@ var registry = []*Report{
 			sum("conversions", Count), money("revenue", "revenue_micros"),
 		},
 		HasChannel: true,
-		groupBy:    "channel, touches",
+		groupBy:    []string{"channel", "touches"},
 		orderBy:    []string{"channel", "touches"},
 	},
 	{
@@ -90,7 +119,7 @@ var registry = []*Report{
 			col("avg_hours_to_conversion", Hours, "sum(hours_to_conversion_sum) / sum(conversions)"),
 		},
 		DefaultLimit: 20,
-		groupBy:      "path, touches",
+		groupBy:      []string{"path", "touches"},
 		orderBy:      []string{"-conversions", "-revenue", "path"},
 	},
 	{
@@ -103,7 +132,7 @@ var registry = []*Report{
 			col("cumulative_revenue_per_user", Money, "sum(cumulative_revenue_micros) / 1000000 / any(users)"),
 		},
 		HasChannel: true, Monthly: true,
-		groupBy: "cohort_month, channel, month_offset",
+		groupBy: []string{"cohort_month", "channel", "month_offset"},
 		orderBy: []string{"cohort_month", "channel", "month_offset"},
 	},
 }
@@ -122,4 +151,33 @@ func modelComparisonColumns() []Column {
 		cols = append(cols, sum(m+"_conversions_diff", Number), sum(m+"_revenue_diff", Money))
 	}
 	return cols
+}
+
+// modelComparisonDefault is the narrow model_comparison: the channel, then
+// one column per model, named for it, of the conversions it credits.
+func modelComparisonDefault(res *Result, _ Filter) error {
+	names := []string{"channel"}
+	for _, c := range res.Columns {
+		if m, ok := strings.CutSuffix(c.Name, "_conversions"); ok && slices.Contains(attribution.ModelNames, m) {
+			names = append(names, c.Name)
+		}
+	}
+	if err := res.Select(names); err != nil {
+		return err
+	}
+	for i := 1; i < len(res.Columns); i++ {
+		res.Columns[i].Name = strings.TrimSuffix(res.Columns[i].Name, "_conversions")
+	}
+	return nil
+}
+
+// pick keeps the named columns that res has, in that order.
+func (res *Result) pick(names ...string) error {
+	var keep []string
+	for _, n := range names {
+		if column(res.Columns, n) >= 0 {
+			keep = append(keep, n)
+		}
+	}
+	return res.Select(keep)
 }

@@ -16,13 +16,14 @@ type Kind uint8
 
 // Kinds of columns.
 const (
-	Text   Kind = iota // a string, left-aligned
-	Date               // a day, YYYY-MM-DD
-	Count              // an integer
-	Number             // a fractional count (sum of credit), two decimals
-	Money              // an amount in currency units, two decimals
-	Ratio              // a fraction, printed as a percentage; may be NULL
-	Hours              // a duration in hours, one decimal
+	Text    Kind = iota // a string, left-aligned
+	Date                // a day, YYYY-MM-DD
+	Count               // an integer
+	Number              // a fractional count (sum of credit), two decimals
+	Money               // an amount in currency units, two decimals
+	Ratio               // a quotient (assists per close, revenue per unit of spend), printed as it is, two decimals; may be NULL
+	Hours               // a duration in hours, one decimal
+	Percent             // a fraction of a whole (CTR, conversion rate), printed as a percentage; may be NULL
 )
 
 // numeric reports whether the kind is a number (right-aligned in tables).
@@ -51,17 +52,33 @@ type Report struct {
 	Monthly bool
 	// DefaultLimit is the row limit when the filter sets none (0: all rows).
 	DefaultLimit int
+	// DefaultModel is the model of a report with a model column when the
+	// filter names none; "all" in the filter shows every model.
+	DefaultModel string
+	// By lists what --by may group the rows by, the default first; each
+	// choice keeps its key column and leaves out the keys of the choices
+	// after it (channel_performance: channel, or channel and campaign).
+	By []string
+	// Default is the narrow view printed without --columns: it picks and
+	// may rename the columns of a result so that a table fits a terminal of
+	// 100 columns. nil prints every column.
+	Default func(res *Result, f Filter) error
 
-	groupBy string   // the grouping of the view's rows (its dimensions other than date)
+	groupBy []string // the grouping of the view's rows (its dimensions other than date)
 	orderBy []string // the order of the printed rows: column names, "-name" for descending
 }
+
+// AllModels in Filter.Model shows every model of a report with a model
+// column.
+const AllModels = "all"
 
 // Filter narrows a report. The zero value selects every row.
 type Filter struct {
 	From, To string // days YYYY-MM-DD, inclusive; "" leaves the side open
-	Model    string
+	Model    string // "": the report's DefaultModel; AllModels: every model
 	Channel  string
-	Limit    int // rows printed at most; 0 means the report's default
+	By       string // a choice of the report's By; "": the first
+	Limit    int    // rows printed at most; 0 means the report's default
 }
 
 // Validate checks the filter against the report, naming the flag at fault.
@@ -85,9 +102,15 @@ func (f Filter) Validate(r *Report) error {
 		if !r.HasModel {
 			return fmt.Errorf("model: report %s has no model column (it compares the models side by side, or does not depend on them)", r.Name)
 		}
-		if !slices.Contains(attribution.ModelNames, f.Model) {
-			return fmt.Errorf("model: unknown model %q (models: %s)", f.Model, strings.Join(attribution.ModelNames, ", "))
+		if f.Model != AllModels && !slices.Contains(attribution.ModelNames, f.Model) {
+			return fmt.Errorf("model: unknown model %q (models: %s, or %s)", f.Model, strings.Join(attribution.ModelNames, ", "), AllModels)
 		}
+	}
+	if f.By != "" && !slices.Contains(r.By, f.By) {
+		if len(r.By) == 0 {
+			return fmt.Errorf("by: report %s has one grouping", r.Name)
+		}
+		return fmt.Errorf("by: report %s groups by %s, got %q", r.Name, strings.Join(r.By, " or "), f.By)
 	}
 	if f.Channel != "" && !r.HasChannel {
 		return fmt.Errorf("channel: report %s has no channel column", r.Name)
@@ -98,15 +121,53 @@ func (f Filter) Validate(r *Report) error {
 	return nil
 }
 
-// column returns the index of the column called name; the registry's tests
-// make sure that every name it orders by exists.
-func (r *Report) column(name string) int {
-	for i, c := range r.Columns {
+// column returns the index of the column called name in cols, -1 when it is
+// not there.
+func column(cols []Column, name string) int {
+	for i, c := range cols {
 		if c.Name == name {
 			return i
 		}
 	}
-	panic("report " + r.Name + ": no column " + name)
+	return -1
+}
+
+// dropped returns the key columns that the filter's --by leaves out: those
+// of the choices after it.
+func (r *Report) dropped(f Filter) map[string]bool {
+	out := map[string]bool{}
+	if len(r.By) == 0 {
+		return out
+	}
+	i := max(0, slices.Index(r.By, f.By))
+	for _, k := range r.By[i+1:] {
+		out[k] = true
+	}
+	return out
+}
+
+// columns returns the columns the report computes under filter f.
+func (r *Report) columns(f Filter) []Column {
+	drop := r.dropped(f)
+	var out []Column
+	for _, c := range r.Columns {
+		if !drop[c.Name] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// model returns the model the filter selects: "" for every model.
+func (r *Report) model(f Filter) string {
+	m := f.Model
+	if m == "" {
+		m = r.DefaultModel
+	}
+	if m == AllModels {
+		return ""
+	}
+	return m
 }
 
 // Reports returns the registry, sorted by name.
@@ -142,20 +203,22 @@ func (r *Report) Query(db string, f Filter) (string, []any, error) {
 	if err := f.Validate(r); err != nil {
 		return "", nil, err
 	}
+	cols := r.columns(f)
+	drop := r.dropped(f)
 	var b strings.Builder
 	b.WriteString("SELECT\n")
-	for i, c := range r.Columns {
+	for i, c := range cols {
 		expr := c.expr
 		switch c.Kind {
 		case Count:
 			expr = "toInt64(" + expr + ")"
-		case Number, Money, Ratio, Hours:
+		case Number, Money, Ratio, Hours, Percent:
 			expr = "toNullable(toFloat64(" + expr + "))"
 		}
 		// Positional aliases: an alias equal to a column of the view would
 		// shadow it inside the other aggregates.
 		fmt.Fprintf(&b, "    %s AS c%d", expr, i)
-		if i < len(r.Columns)-1 {
+		if i < len(cols)-1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('\n')
@@ -175,9 +238,9 @@ func (r *Report) Query(db string, f Filter) (string, []any, error) {
 		where = append(where, "date <= toDate(?)")
 		args = append(args, f.To)
 	}
-	if f.Model != "" {
+	if m := r.model(f); m != "" {
 		where = append(where, "model = ?")
-		args = append(args, f.Model)
+		args = append(args, m)
 	}
 	if f.Channel != "" {
 		where = append(where, "channel = ?")
@@ -186,14 +249,27 @@ func (r *Report) Query(db string, f Filter) (string, []any, error) {
 	if len(where) > 0 {
 		b.WriteString("WHERE " + strings.Join(where, " AND ") + "\n")
 	}
-	b.WriteString("GROUP BY " + r.groupBy + "\n")
-	order := make([]string, len(r.orderBy))
-	for i, o := range r.orderBy {
+	var group []string
+	for _, g := range r.groupBy {
+		if !drop[g] {
+			group = append(group, g)
+		}
+	}
+	b.WriteString("GROUP BY " + strings.Join(group, ", ") + "\n")
+	var order []string
+	for _, o := range r.orderBy {
 		name, dir := o, ""
 		if strings.HasPrefix(o, "-") {
 			name, dir = o[1:], " DESC"
 		}
-		order[i] = fmt.Sprintf("c%d%s", r.column(name), dir)
+		if drop[name] {
+			continue
+		}
+		i := column(cols, name)
+		if i < 0 {
+			return "", nil, fmt.Errorf("report %s: orders by %s, which it lacks", r.Name, name)
+		}
+		order = append(order, fmt.Sprintf("c%d%s", i, dir))
 	}
 	b.WriteString("ORDER BY " + strings.Join(order, ", "))
 	limit := f.Limit

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -126,7 +127,7 @@ func sampleResult() *Result {
 	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	return &Result{
 		Columns: []Column{{Name: "channel", Kind: Text}, {Name: "day", Kind: Date}, {Name: "clicks", Kind: Count},
-			{Name: "conversions", Kind: Number}, {Name: "revenue", Kind: Money}, {Name: "ctr", Kind: Ratio}, {Name: "hours", Kind: Hours}},
+			{Name: "conversions", Kind: Number}, {Name: "revenue", Kind: Money}, {Name: "ctr", Kind: Percent}, {Name: "hours", Kind: Hours}},
 		Rows: [][]Value{
 			{{S: "paid_search"}, {T: day}, {I: 1234567}, {F: 12.345}, {F: 98765.4321}, {F: 0.123456}, {F: 1.25}},
 			{{S: "(none)"}, {T: day}, {I: 0}, {F: 1}, {F: -1234.5}, {Null: true}, {F: 0}},
@@ -200,5 +201,68 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := ParseFormat("xml"); err == nil {
 		t.Error("ParseFormat(xml) succeeded")
+	}
+}
+
+// channel_performance is one model (linear unless --model) per channel by
+// default; --by campaign splits the channels, --model all shows every model.
+func TestChannelPerformanceShape(t *testing.T) {
+	r, _ := Lookup("channel_performance")
+	for _, c := range []struct {
+		f             Filter
+		group, absent string
+		args          []any
+	}{
+		{Filter{}, "GROUP BY model, channel\n", "campaign", []any{"linear"}},
+		{Filter{By: "channel", Model: "first_click"}, "GROUP BY model, channel\n", "campaign", []any{"first_click"}},
+		{Filter{By: "campaign"}, "GROUP BY model, channel, campaign\n", "", []any{"linear"}},
+		{Filter{Model: AllModels}, "GROUP BY model, channel\n", "model = ?", nil},
+	} {
+		sql, args, err := r.Query("db", c.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sql, c.group) || c.absent != "" && strings.Contains(sql, c.absent) || len(args) != len(c.args) || len(args) > 0 && args[0] != c.args[0] {
+			t.Errorf("%+v: args %v, want %v, %q and no %q:\n%s", c.f, args, c.args, c.group, c.absent, sql)
+		}
+	}
+	if err := (Filter{By: "day"}).Validate(r); err == nil || !strings.HasPrefix(err.Error(), "by: report channel_performance groups by channel or campaign") {
+		t.Errorf("--by day: %v", err)
+	}
+	tp, _ := Lookup("top_paths")
+	if err := (Filter{By: "campaign"}).Validate(tp); err == nil || !strings.HasPrefix(err.Error(), "by:") {
+		t.Errorf("top_paths --by campaign: %v", err)
+	}
+	full := func(r *Report, f Filter) *Result {
+		res := &Result{Columns: r.columns(f), Rows: [][]Value{make([]Value, len(r.columns(f)))}}
+		return res
+	}
+	names := func(res *Result) string {
+		var out []string
+		for _, c := range res.Columns {
+			out = append(out, c.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, c := range []struct {
+		f       Filter
+		columns []string
+		want    string
+	}{
+		{Filter{}, nil, "channel,clicks,ctr,conversions,revenue,spend,cpa,roas"},
+		{Filter{By: "campaign"}, nil, "channel,campaign,clicks,ctr,conversions,revenue,spend,cpa,roas"},
+		{Filter{Model: AllModels}, nil, "model,channel,clicks,ctr,conversions,revenue,spend,cpa,roas"},
+		{Filter{}, []string{"channel", "impressions"}, "channel,impressions"},
+		{Filter{}, []string{"all"}, "model,channel,impressions,clicks,ctr,users_reached,converting_users,conversion_rate,conversions,revenue,spend,spend_source,cpa,roas"},
+	} {
+		res := full(r, c.f)
+		if err := res.Shape(r, c.f, c.columns); err != nil || names(res) != c.want {
+			t.Errorf("%+v --columns %v: %s, %v; want %s", c.f, c.columns, names(res), err, c.want)
+		}
+	}
+	mc, _ := Lookup("model_comparison")
+	res := full(mc, Filter{})
+	if err := res.Shape(mc, Filter{}, nil); err != nil || names(res) != "channel,"+strings.Join(attribution.ModelNames, ",") {
+		t.Errorf("model_comparison default: %s, %v", names(res), err)
 	}
 }

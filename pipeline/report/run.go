@@ -37,12 +37,13 @@ func Run(ctx context.Context, conn driver.Conn, db string, r *Report, f Filter) 
 		return nil, fmt.Errorf("report %s: %w", r.Name, err)
 	}
 	defer rows.Close()
-	res := &Result{Columns: r.Columns}
-	dest := make([]any, len(r.Columns))
-	floats := make([]*float64, len(r.Columns))
+	cols := r.columns(f)
+	res := &Result{Columns: cols}
+	dest := make([]any, len(cols))
+	floats := make([]*float64, len(cols))
 	for rows.Next() {
-		row := make([]Value, len(r.Columns))
-		for i, c := range r.Columns {
+		row := make([]Value, len(cols))
+		for i, c := range cols {
 			switch c.Kind {
 			case Text:
 				dest[i] = &row[i].S
@@ -57,7 +58,7 @@ func Run(ctx context.Context, conn driver.Conn, db string, r *Report, f Filter) 
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("report %s: %w", r.Name, err)
 		}
-		for i, c := range r.Columns {
+		for i, c := range cols {
 			switch c.Kind {
 			case Text, Date, Count:
 			default:
@@ -74,6 +75,20 @@ func Run(ctx context.Context, conn driver.Conn, db string, r *Report, f Filter) 
 		return nil, fmt.Errorf("report %s: %w", r.Name, err)
 	}
 	return res, nil
+}
+
+// Shape narrows res for printing: the named columns in that order, or
+// "all" for every column, or without names the report's Default view.
+func (res *Result) Shape(r *Report, f Filter, names []string) error {
+	switch {
+	case len(names) == 1 && names[0] == "all":
+		return nil
+	case len(names) > 0:
+		return res.Select(names)
+	case r.Default != nil:
+		return r.Default(res, f)
+	}
+	return nil
 }
 
 // Select keeps only the named columns, in the order given. An unknown name

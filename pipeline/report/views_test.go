@@ -105,8 +105,8 @@ func checkChannelPerformance(t *testing.T, f *fixture) {
 			wantSpend := float64(w.spend()) / 1e6
 			if !nearPtr(ctr, float64(w.clicks)/float64(w.impressions), w.impressions > 0) ||
 				!nearPtr(rate, float64(len(w.converting))/float64(len(w.reached)), len(w.reached) > 0) ||
-				!nearPtr(cpa, wantSpend/w.conversions, w.conversions > 0) ||
-				!nearPtr(roas, float64(w.revenue)/float64(w.spend()), w.spend() > 0) {
+				!nearPtr(cpa, wantSpend/w.conversions, w.conversions > 0 && w.spend() >= 10000) ||
+				!nearPtr(roas, float64(w.revenue)/float64(w.spend()), w.spend() >= 10000) {
 				d.errorf("%+v: ctr %v conversion_rate %v cpa %v roas %v, want from impressions %d clicks %d reached %d converting %d conversions %v spend %v revenue %d",
 					k, fmtPtr(ctr), fmtPtr(rate), fmtPtr(cpa), fmtPtr(roas), w.impressions, w.clicks, len(w.reached), len(w.converting), w.conversions, wantSpend, w.revenue)
 			}

@@ -30,8 +30,12 @@
 --                             day, channel and campaign, which are then the
 --                             spend; else 'touchpoint_cost': the sum of the
 --                             touchpoints' cost, each rounded to micros
---   cpa                       spend / conversions (NULL without conversions)
---   roas                      revenue / spend (NULL without spend)
+--   cpa                       spend / conversions (NULL without conversions,
+--                             or when the spend is below a cent)
+--   roas                      revenue / spend, a ratio: 3.5 is 3.50 of revenue
+--                             per 1.00 spent (NULL when the spend is below a
+--                             cent: a ROAS over a spend that rounds to 0.00
+--                             says nothing)
 --
 -- Every part of the UNION ALL names every column alike: ClickHouse 18.16
 -- may match the columns of a part by name, and unnamed repeated constants
@@ -63,8 +67,8 @@ SELECT
     spend_micros,
     spend_micros / 1000000 AS spend,
     spend_source,
-    if(conversions > 0, spend_micros / 1000000 / conversions, NULL) AS cpa,
-    if(spend_micros > 0, revenue_micros / spend_micros, NULL) AS roas
+    if(conversions > 0 AND spend_micros >= 10000, spend_micros / 1000000 / conversions, NULL) AS cpa,
+    if(spend_micros >= 10000, revenue_micros / spend_micros, NULL) AS roas
 FROM
 (
     SELECT
