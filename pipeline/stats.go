@@ -20,6 +20,7 @@ type stats struct {
 	creditedRows    atomic.Int64 // credited rows acknowledged by ClickHouse
 	rawRows         atomic.Int64 // raw event rows acknowledged by ClickHouse
 	deadLetters     atomic.Int64 // records written to the dead-letter topic
+	deadLettersLost atomic.Int64 // dead letters the broker refused even when cut
 	insertBatches   atomic.Int64
 	insertErrors    atomic.Int64
 	historyLoads    atomic.Int64 // users whose path was reloaded from ClickHouse
@@ -43,6 +44,7 @@ type Snapshot struct {
 	Attributed, Reattributed int64
 	CreditedRows, RawRows    int64
 	DeadLetters              int64
+	DeadLettersLost          int64
 	InsertBatches            int64
 	InsertErrors             int64
 	HistoryLoads             int64
@@ -55,27 +57,28 @@ type Snapshot struct {
 
 func (s *stats) snapshot() Snapshot {
 	return Snapshot{
-		Elapsed:        time.Since(s.started),
-		Touchpoints:    s.touchpoints.Load(),
-		Conversions:    s.conversions.Load(),
-		Spend:          s.spend.Load(),
-		Invalid:        s.invalid.Load(),
-		TooLate:        s.tooLate.Load(),
-		Skipped:        s.skipped.Load(),
-		Duplicates:     s.duplicates.Load(),
-		Attributed:     s.attributed.Load(),
-		Reattributed:   s.reattributed.Load(),
-		CreditedRows:   s.creditedRows.Load(),
-		RawRows:        s.rawRows.Load(),
-		DeadLetters:    s.deadLetters.Load(),
-		InsertBatches:  s.insertBatches.Load(),
-		InsertErrors:   s.insertErrors.Load(),
-		HistoryLoads:   s.historyLoads.Load(),
-		UsersInMemory:  s.usersInMemory.Load(),
-		Pending:        s.pending.Load(),
-		Commits:        s.commits.Load(),
-		Lag:            s.lag.Load(),
-		WatermarkDelay: time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
-		LastInsert:     time.Duration(s.lastInsertNanos.Load()),
+		Elapsed:         time.Since(s.started),
+		Touchpoints:     s.touchpoints.Load(),
+		Conversions:     s.conversions.Load(),
+		Spend:           s.spend.Load(),
+		Invalid:         s.invalid.Load(),
+		TooLate:         s.tooLate.Load(),
+		Skipped:         s.skipped.Load(),
+		Duplicates:      s.duplicates.Load(),
+		Attributed:      s.attributed.Load(),
+		Reattributed:    s.reattributed.Load(),
+		CreditedRows:    s.creditedRows.Load(),
+		RawRows:         s.rawRows.Load(),
+		DeadLetters:     s.deadLetters.Load(),
+		DeadLettersLost: s.deadLettersLost.Load(),
+		InsertBatches:   s.insertBatches.Load(),
+		InsertErrors:    s.insertErrors.Load(),
+		HistoryLoads:    s.historyLoads.Load(),
+		UsersInMemory:   s.usersInMemory.Load(),
+		Pending:         s.pending.Load(),
+		Commits:         s.commits.Load(),
+		Lag:             s.lag.Load(),
+		WatermarkDelay:  time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
+		LastInsert:      time.Duration(s.lastInsertNanos.Load()),
 	}
 }

@@ -130,6 +130,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		untilDone  = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
 		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
 		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
+		maxMsg     = e.Size("max-message-bytes", "ATTRIBUTOR_MAX_MESSAGE_BYTES", "largest input message, key + value + headers, a `size` such as 1MiB; larger ones are dead-lettered as oversize (default 1MiB)")
 		memLimit   = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
 		memProfile = fs.String("memprofile", "", "write a heap profile to `file` when the run is asked to stop (SIGINT/SIGTERM), with its state still held, or at its end")
@@ -167,8 +168,15 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
 		UntilCaughtUp: *untilDone, Logger: log,
 	}
+	if maxMsg.set {
+		if maxMsg.n <= 0 || maxMsg.n > 1<<30 {
+			fmt.Fprintf(stderr, "attributor run: invalid configuration:\nmax-message-bytes: must be in (0, 1GiB], got %s\n", maxMsg)
+			return 2
+		}
+		cfg.MaxMessageBytes = int(maxMsg.n)
+	}
 	if *rules != "" {
-		b, err := os.ReadFile(*rules)
+		b, err := readFileLimited(*rules, maxRulesFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "attributor run: channel-rules: %v\n", err)
 			return 2
@@ -278,9 +286,9 @@ func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 
 func printSummary(w io.Writer, s pipeline.Snapshot) {
 	events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid
-	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters\n",
+	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
 		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate,
-		s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters)
+		s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters, s.DeadLettersLost)
 }
 
 func runMigrate(args []string, stdout, stderr io.Writer) int {
