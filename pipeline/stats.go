@@ -17,6 +17,7 @@ type stats struct {
 	duplicates      atomic.Int64 // events already seen (by event_id)
 	attributed      atomic.Int64 // conversions attributed (first time)
 	reattributed    atomic.Int64 // conversions attributed again after late data
+	pathsCapped     atomic.Int64 // credited paths cut to max_path_touchpoints (each attribution counts)
 	creditedRows    atomic.Int64 // credited rows acknowledged by ClickHouse
 	rawRows         atomic.Int64 // raw event rows acknowledged by ClickHouse
 	deadLetters     atomic.Int64 // records written to the dead-letter topic
@@ -42,6 +43,7 @@ type Snapshot struct {
 	Skipped                  int64
 	Duplicates               int64
 	Attributed, Reattributed int64
+	PathsCapped              int64
 	CreditedRows, RawRows    int64
 	DeadLetters              int64
 	DeadLettersLost          int64
@@ -71,6 +73,7 @@ func (s *stats) snapshot() Snapshot {
 		RawRows:         s.rawRows.Load(),
 		DeadLetters:     s.deadLetters.Load(),
 		DeadLettersLost: s.deadLettersLost.Load(),
+		PathsCapped:     s.pathsCapped.Load(),
 		InsertBatches:   s.insertBatches.Load(),
 		InsertErrors:    s.insertErrors.Load(),
 		HistoryLoads:    s.historyLoads.Load(),

@@ -57,6 +57,7 @@ func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
 	first := e.Float("first-share", "ATTRIBUTOR_FIRST_SHARE", attribution.DefaultFirstShare, "position_based share of the first touchpoint")
 	last := e.Float("last-share", "ATTRIBUTOR_LAST_SHARE", attribution.DefaultLastShare, "position_based share of the last touchpoint")
 	reset := e.Bool("reset-on-conversion", "ATTRIBUTOR_RESET_ON_CONVERSION", false, "credit a conversion only to touchpoints after the user's previous conversion")
+	maxPath := e.Int("max-path-touchpoints", "ATTRIBUTOR_MAX_PATH_TOUCHPOINTS", attribution.DefaultMaxPathTouchpoints, "credit only the latest `n` touchpoints within a conversion's windows (bounds the rows of a heavy user's conversions)")
 	return func() (attribution.Config, error) {
 		// attribution.Config reads zero as "default"; on the command line a
 		// zero or negative window is a mistake, so say so.
@@ -72,9 +73,12 @@ func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
 		if *first == 0 && *last == 0 {
 			errs = append(errs, fmt.Errorf("first-share, last-share: must not both be 0"))
 		}
+		if *maxPath <= 0 || *maxPath > attribution.MaxPathTouchpointsLimit {
+			errs = append(errs, fmt.Errorf("max-path-touchpoints: must be in [1, %d], got %d", attribution.MaxPathTouchpointsLimit, *maxPath))
+		}
 		return attribution.Config{
 			Models: attribution.ParseModels(*models), Lookback: *lookback, ViewWindow: *view, HalfLife: *halfLife,
-			FirstShare: *first, LastShare: *last, ResetOnConversion: *reset,
+			FirstShare: *first, LastShare: *last, ResetOnConversion: *reset, MaxPathTouchpoints: *maxPath,
 		}, errors.Join(errs...)
 	}
 }
@@ -286,9 +290,9 @@ func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 
 func printSummary(w io.Writer, s pipeline.Snapshot) {
 	events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid
-	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
+	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed, %d paths capped to max-path-touchpoints), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
 		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate,
-		s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters, s.DeadLettersLost)
+		s.Attributed, s.Reattributed, s.PathsCapped, s.CreditedRows, s.DeadLetters, s.DeadLettersLost)
 }
 
 func runMigrate(args []string, stdout, stderr io.Writer) int {
