@@ -14,6 +14,11 @@ const (
 	DefaultHalfLife   = 7 * 24 * time.Hour
 	DefaultFirstShare = 0.4
 	DefaultLastShare  = 0.4
+	maxDurationMs     = int64(10 * 365 * 24 * time.Hour / time.Millisecond)
+)
+
+// Path cap of Config.
+const (
 	// DefaultMaxPathTouchpoints is how many touchpoints a path keeps: the
 	// latest 50 within the windows, as Google Analytics 4 and Google Ads
 	// consider up to 50 interactions per conversion. A bot or a shared
@@ -21,7 +26,6 @@ const (
 	DefaultMaxPathTouchpoints = 50
 	// MaxPathTouchpointsLimit bounds Config.MaxPathTouchpoints.
 	MaxPathTouchpointsLimit = 10_000
-	maxDurationMs           = int64(10 * 365 * 24 * time.Hour / time.Millisecond)
 )
 
 // ModelNames lists the built-in models in their canonical order.
