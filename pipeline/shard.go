@@ -546,8 +546,14 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 	}
 	for _, key := range keys {
 		u := s.user(key, want[key])
-		for i := range h.touchpoints[key] {
-			u.journey.add(&h.touchpoints[key][i], s.dims)
+		// In time order, so that a long history appends rather than
+		// inserts (ClickHouse returns the rows of each part in order).
+		tps := h.touchpoints[key]
+		sort.Slice(tps, func(i, j int) bool {
+			return tps[i].TimeMs < tps[j].TimeMs || tps[i].TimeMs == tps[j].TimeMs && tps[i].ID < tps[j].ID
+		})
+		for i := range tps {
+			u.journey.add(&tps[i], s.dims)
 		}
 	next:
 		for _, cv := range h.conversions[key] {
