@@ -61,7 +61,7 @@ func BenchmarkAttribute(b *testing.B) {
 	for _, n := range []int{1, 5, 20, 100} {
 		b.Run(fmt.Sprintf("tps=%d", n), func(b *testing.B) {
 			path := benchPath(n)
-			e, err := attribution.NewEngine(attribution.Config{})
+			e, err := attribution.NewEngine(attribution.Config{MaxPathTouchpoints: n}) // the whole path, as before the cap
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -17,6 +17,17 @@ const (
 	maxDurationMs     = int64(10 * 365 * 24 * time.Hour / time.Millisecond)
 )
 
+// Path cap of Config.
+const (
+	// DefaultMaxPathTouchpoints is how many touchpoints a path keeps: the
+	// latest 50 within the windows, as Google Analytics 4 and Google Ads
+	// consider up to 50 interactions per conversion. A bot or a shared
+	// device then writes at most models x 50 rows per conversion.
+	DefaultMaxPathTouchpoints = 50
+	// MaxPathTouchpointsLimit bounds Config.MaxPathTouchpoints.
+	MaxPathTouchpointsLimit = 10_000
+)
+
 // ModelNames lists the built-in models in their canonical order.
 var ModelNames = []string{"last_click", "first_click", "linear", "time_decay", "position_based", "last_non_direct"}
 
@@ -37,6 +48,11 @@ type Config struct {
 	// conversions: a conversion is credited only to touchpoints after the
 	// user's previous conversion. Default false.
 	ResetOnConversion bool
+	// MaxPathTouchpoints caps a path: of the touchpoints within a
+	// conversion's windows only the latest this many are credited (the
+	// earlier ones are left out, and Result.Capped says so). Default
+	// DefaultMaxPathTouchpoints (50); at most MaxPathTouchpointsLimit.
+	MaxPathTouchpoints int
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -52,6 +68,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HalfLife == 0 {
 		c.HalfLife = DefaultHalfLife
+	}
+	if c.MaxPathTouchpoints == 0 {
+		c.MaxPathTouchpoints = DefaultMaxPathTouchpoints
 	}
 	if c.FirstShare == 0 && c.LastShare == 0 {
 		c.FirstShare, c.LastShare = DefaultFirstShare, DefaultLastShare
@@ -85,6 +104,9 @@ func (c Config) Validate() error {
 		} else if d.v.Milliseconds() > maxDurationMs {
 			errs = append(errs, fmt.Errorf("%s: must be at most 10 years, got %s", d.name, d.v))
 		}
+	}
+	if c.MaxPathTouchpoints < 0 || c.MaxPathTouchpoints > MaxPathTouchpointsLimit {
+		errs = append(errs, fmt.Errorf("max_path_touchpoints: must be in [1, %d], got %d", MaxPathTouchpointsLimit, c.MaxPathTouchpoints))
 	}
 	// Written as !(in range) so that NaN is rejected too.
 	if !(c.FirstShare >= 0 && c.FirstShare <= 1) {

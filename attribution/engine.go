@@ -21,8 +21,11 @@ type Credit struct {
 // Result is the attribution of one conversion. Its slices are reused by the
 // next call of Engine.Attribute with the same Result.
 type Result struct {
-	Path    []Touchpoint // the conversion's path: windowed, ordered by (TimeMs, ID)
+	Path    []Touchpoint // the conversion's path: windowed, capped, ordered by (TimeMs, ID)
 	Credits []Credit     // per model (in Engine.Models order), one per touchpoint of Path, or one unattributed row
+	// Capped says that earlier touchpoints within the windows were left
+	// out of Path: more than Config.MaxPathTouchpoints were there.
+	Capped bool
 }
 
 // Engine applies a set of models to conversions. It keeps scratch buffers,
@@ -32,6 +35,7 @@ type Engine struct {
 	models     []Model
 	lookbackMs int64
 	viewMs     int64
+	maxPath    int
 
 	// Scratch buffers of Attribute, one entry per touchpoint of the path.
 	w      []float64
@@ -47,7 +51,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, lookbackMs: cfg.Lookback.Milliseconds(), viewMs: cfg.ViewWindow.Milliseconds()}
+	e := &Engine{cfg: cfg, lookbackMs: cfg.Lookback.Milliseconds(), viewMs: cfg.ViewWindow.Milliseconds(), maxPath: cfg.MaxPathTouchpoints}
 	if e.viewMs > e.lookbackMs {
 		e.viewMs = e.lookbackMs
 	}
@@ -81,15 +85,23 @@ func (e *Engine) Window(tp *Touchpoint, convMs int64) bool {
 	return tp.TimeMs >= convMs-e.lookbackMs
 }
 
+// MaxPath returns the most touchpoints a path keeps
+// (Config.MaxPathTouchpoints).
+func (e *Engine) MaxPath() int { return e.maxPath }
+
 // Attribute credits conv to its path, drawn from touchpoints, which must be
 // the user's deduplicated touchpoints sorted by (TimeMs, ID) (a Journey keeps
 // them so). Touchpoints at or before after are left out (see
-// Config.ResetOnConversion; pass NoReset otherwise). The result replaces the
+// Config.ResetOnConversion; pass NoReset otherwise). Of the touchpoints in
+// the windows, the latest MaxPath are kept: the walk goes back from the
+// conversion and stops there, so a long journey costs no more than the
+// touchpoints it walks over. The result replaces the
 // contents of r. After the first calls have grown r and the engine's scratch
 // buffers to the longest path seen, Attribute does not allocate.
 func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int64, r *Result) {
 	r.Path = r.Path[:0]
 	r.Credits = r.Credits[:0]
+	r.Capped = false
 	lo := conv.TimeMs - e.lookbackMs
 	if after != NoReset && after >= lo {
 		if after >= conv.TimeMs {
@@ -98,11 +110,17 @@ func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int6
 			lo = after + 1
 		}
 	}
-	for i := searchTime(touchpoints, lo); i < len(touchpoints) && touchpoints[i].TimeMs <= conv.TimeMs; i++ {
+	first := searchTime(touchpoints, lo)
+	for i := searchTime(touchpoints, conv.TimeMs+1) - 1; i >= first; i-- {
 		if e.Window(&touchpoints[i], conv.TimeMs) {
+			if len(r.Path) == e.maxPath {
+				r.Capped = true
+				break
+			}
 			r.Path = append(r.Path, touchpoints[i])
 		}
 	}
+	slices.Reverse(r.Path)
 	n := len(r.Path)
 	if n == 0 {
 		for m := range e.models {

@@ -152,7 +152,7 @@ func TestAfterBound(t *testing.T) {
 // TestAttributeZeroAllocs checks that the hot path does not allocate once
 // the result and the scratch buffers have grown to the longest path.
 func TestAttributeZeroAllocs(t *testing.T) {
-	e := newEngine(t, attribution.Config{})
+	e := newEngine(t, attribution.Config{MaxPathTouchpoints: 200})
 	long, short := benchPath(200), benchPath(5)
 	conv := attribution.Conversion{ID: "c", TimeMs: benchConvMs, RevenueMicros: 100_000_001}
 	var r attribution.Result

@@ -8,14 +8,34 @@ import "sort"
 // paths in Journeys, so they agree on what a path is.
 type Journey struct {
 	tps []Touchpoint
+	ids map[string]struct{} // the held IDs, once journeyIndexAt are held
 }
+
+// journeyIndexAt is the length from which a Journey indexes its IDs: short
+// journeys (nearly all) scan, long ones (a bot, a shared device) would pay
+// a scan per touchpoint, quadratic in their length.
+const journeyIndexAt = 64
 
 // Add inserts tp in order. It reports false, and changes nothing, when a
 // touchpoint with the same ID is already held.
 func (j *Journey) Add(tp Touchpoint) bool {
-	for i := range j.tps {
-		if j.tps[i].ID == tp.ID {
+	if j.ids != nil {
+		if _, dup := j.ids[tp.ID]; dup {
 			return false
+		}
+		j.ids[tp.ID] = struct{}{}
+	} else {
+		for i := range j.tps {
+			if j.tps[i].ID == tp.ID {
+				return false
+			}
+		}
+		if len(j.tps)+1 >= journeyIndexAt {
+			j.ids = make(map[string]struct{}, 2*journeyIndexAt)
+			for i := range j.tps {
+				j.ids[j.tps[i].ID] = struct{}{}
+			}
+			j.ids[tp.ID] = struct{}{}
 		}
 	}
 	i := sort.Search(len(j.tps), func(i int) bool { return less(&tp, &j.tps[i]) })
@@ -40,8 +60,16 @@ func (j *Journey) Prune(beforeMs int64) int {
 	if k == 0 {
 		return 0
 	}
+	if j.ids != nil {
+		for i := range k {
+			delete(j.ids, j.tps[i].ID)
+		}
+	}
 	n := copy(j.tps, j.tps[k:])
 	clear(j.tps[n:])
+	if n < journeyIndexAt/2 {
+		j.ids = nil
+	}
 	j.tps = j.tps[:n]
 	return k
 }

@@ -64,7 +64,8 @@ func randomRevenue(rng *rand.Rand) int64 {
 	return rng.Int64N(1e10)
 }
 
-// wantPath is the spec's path, computed naively from an unsorted slice.
+// wantPath is the spec's path, computed naively from an unsorted slice:
+// the touchpoints within the windows, the latest MaxPathTouchpoints of them.
 func wantPath(cfg attribution.Config, tps []attribution.Touchpoint, convMs, after int64) []attribution.Touchpoint {
 	var path []attribution.Touchpoint
 	view := min(cfg.ViewWindow, cfg.Lookback).Milliseconds()
@@ -86,6 +87,9 @@ func wantPath(cfg attribution.Config, tps []attribution.Touchpoint, convMs, afte
 		}
 		return 1
 	})
+	if len(path) > cfg.MaxPathTouchpoints {
+		path = path[len(path)-cfg.MaxPathTouchpoints:]
+	}
 	return path
 }
 

@@ -51,7 +51,7 @@ type Config struct {
 	FlushRows       int           // Rows that trigger a ClickHouse insert. Default 50,000.
 	FlushInterval   time.Duration // Longest a row waits for its insert. Default 250ms.
 	CommitInterval  time.Duration // Offset commit period. Default 1s.
-	MaxMessageBytes int           // Larger messages are dead-lettered. Default 1 MiB.
+	MaxMessageBytes int           // Larger messages (key + value + headers) are dead-lettered. Default 1 MiB.
 
 	// UntilCaughtUp makes Run consume what the topics held when it started,
 	// attribute every pending conversion, commit and return.

@@ -130,7 +130,8 @@ func nastyInputs(t *testing.T) []nasty {
 	for i := range out {
 		n := &out[i]
 		if n.reason == "oversize" {
-			n.err = "message of " + strconv.Itoa(len(n.msg.Value)) + " bytes exceeds max_message_bytes " + strconv.Itoa(nastyMaxBytes)
+			n.err = "message of " + strconv.Itoa(len(n.msg.Key)+len(n.msg.Value)) + " bytes exceeds max_message_bytes " + strconv.Itoa(nastyMaxBytes) +
+				" (key " + strconv.Itoa(len(n.msg.Key)) + ", value " + strconv.Itoa(len(n.msg.Value)) + ", headers 0)"
 			continue
 		}
 		n.reason = "invalid"
@@ -160,9 +161,10 @@ func TestDeadLettersKeepEveryUnusableMessage(t *testing.T) {
 	for _, n := range bad {
 		planted = append(planted, pipelinetest.Invalid{Msg: n.msg, Conversion: n.conversion})
 	}
-	// A valid touchpoint of exactly max_message_bytes, and its conversion.
+	// A valid touchpoint of exactly max_message_bytes (key and value), and
+	// its conversion.
 	edge := pipelinetest.Events{
-		Touchpoints: []pipelinetest.Msg{{Key: []byte("edge-max"), Value: padded(`{"event_id":"edge-max-tp","user_id":"edge-max","timestamp":"2026-11-27T11:00:00Z","source":"google","medium":"cpc"`, nastyMaxBytes)}},
+		Touchpoints: []pipelinetest.Msg{{Key: []byte("edge-max"), Value: padded(`{"event_id":"edge-max-tp","user_id":"edge-max","timestamp":"2026-11-27T11:00:00Z","source":"google","medium":"cpc"`, nastyMaxBytes-len("edge-max"))}},
 		Conversions: []pipelinetest.Msg{{Key: []byte("edge-max"), Value: []byte(`{"event_id":"edge-max-cv","user_id":"edge-max","timestamp":"2026-11-27T11:30:00Z","revenue":3,"currency":"EUR"}`)}},
 	}
 	good := pipelinetest.Generate(t, generate.Config{Seed: 51, Users: 1000}).With(edge)
@@ -264,6 +266,61 @@ func TestDeadLetterTooLargeForItsTopicIsTruncated(t *testing.T) {
 	if len(m.Value) == 0 || len(m.Value) >= dlqMax || !bytes.HasPrefix(big.Value, m.Value) {
 		t.Errorf("dead letter of %d bytes: want a prefix of the original shorter than %d", len(m.Value), dlqMax)
 	}
+}
+
+// Two touchpoints with keys over 16 MiB (the broker's message.max.bytes;
+// their topic takes 20 MiB) once stopped every write for good: their
+// dead-letter copies kept the whole key, the broker refused them, and the
+// sink retried that batch for ever. Now they are dead-lettered cut to fit,
+// with their original sizes in headers, and the valid events after them
+// reach ClickHouse exactly as replay credits them.
+func TestOversizedKeysDoNotStallThePipeline(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
+	createTopicWithConfig(t, env, env.Touchpoints, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(20 << 20)})
+	env.CreateTopic(env.Conversions, 1)
+
+	const keyBytes = 16<<20 + 1<<10
+	var huge []kafka.Message
+	for i := range 2 {
+		key := bytes.Repeat([]byte{'a' + byte(i)}, keyBytes)
+		// Broken JSON, as in the report: dead-lettered even by a size check
+		// that looks at the value only.
+		huge = append(huge, kafka.Message{Key: key, Value: []byte(`{"event_id":"huge-` + strconv.Itoa(i) + `","user_id":"huge",`)})
+	}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(env.Kafka), Transport: tr, Topic: env.Touchpoints, RequiredAcks: kafka.RequireAll, BatchBytes: 24 << 20, BatchTimeout: time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, m := range huge { // one per request: each alone is under the topic's 20 MiB
+		if err := w.WriteMessages(ctx, m); err != nil {
+			t.Fatalf("produce a %d-byte key: %v", keyBytes, err)
+		}
+	}
+	w.Close()
+	ev := pipelinetest.Generate(t, generate.Config{Seed: 53, Users: 300})
+	env.ProduceEvents(ev) // after the huge ones
+
+	s := pipelinetest.RunUntilCaughtUp(t, env.Config())
+	equalReplay(t, env, ev.Reference())
+	if s.Invalid != 2 || s.DeadLetters != 2 || s.DeadLettersLost != 0 {
+		t.Errorf("counters: %d invalid, %d dead letters, %d lost; want 2, 2, 0", s.Invalid, s.DeadLetters, s.DeadLettersLost)
+	}
+	dead := env.DeadLetters()
+	if len(dead) != 2 {
+		t.Fatalf("the dead-letter topic holds %d records, want 2", len(dead))
+	}
+	for i, m := range dead {
+		h := pipelinetest.Headers(m)
+		if h["attributor.reason"] != "oversize" || h["attributor.original_key_bytes"] != strconv.Itoa(keyBytes) ||
+			h["attributor.original_value_bytes"] != strconv.Itoa(len(huge[i].Value)) || h["attributor.source_offset"] != strconv.Itoa(i) {
+			t.Errorf("dead letter %d headers %v: want reason oversize, original_key_bytes %d, source offset %d", i, h, keyBytes, i)
+		}
+		if len(m.Key) == 0 || len(m.Key) > 1<<10 || !bytes.HasPrefix(huge[i].Key, m.Key) || !bytes.Equal(m.Value, huge[i].Value) {
+			t.Errorf("dead letter %d: key of %d bytes, value %.60q; want the key cut to a prefix of at most 1 KiB, the value whole", i, len(m.Key), m.Value)
+		}
+	}
+	env.WaitCommitted(30 * time.Second)
 }
 
 // createTopicWithConfig creates a one-partition topic with configs.

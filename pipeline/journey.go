@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/maphash"
+	"math"
 	"slices"
 
 	"github.com/attributor/attributor/attribution"
@@ -28,8 +30,28 @@ import (
 //	bytes start after the records (uint32) and their length (uint32)
 //
 // all little-endian. The zero journey is empty and has the empty key.
+//
+// A journey of bigJourneyAt touchpoints or more (a bot, a shared device)
+// also gets a bigJourney: an index of its ids, so that deduplicating a
+// touchpoint costs a lookup instead of a scan of the whole journey; its
+// text ids, which then live there (flag dimText) instead of after the
+// records, so that inserting a record moves no id bytes; and room to grow
+// by half again, so that appending copies the journey only now and then.
+// One heavy user thus costs amortized constant time per touchpoint, not
+// time linear in its length.
 type journey struct {
-	b []byte
+	b   []byte
+	big *bigJourney
+}
+
+// bigJourney is what a long journey holds besides its bytes.
+type bigJourney struct {
+	ids   map[uint64]int64 // hash of an id -> time of the touchpoint; idsShared: several ids
+	texts []byte           // the text ids of records flagged dimText
+	// The session start of the last record, cached when the journey was
+	// lastN long: appending in time order then needs no walk back.
+	lastN     int
+	lastStart int64
 }
 
 const (
@@ -38,7 +60,14 @@ const (
 	recDim        = 8  // offset of the dim word in a record
 	recID         = 12 // offset of the id in a record
 	dimUUID       = 1 << 31
+	dimText       = 1 << 30 // the text id is in bigJourney.texts
+	dimMask       = dimText - 1
+	idsShared     = math.MinInt64
 )
+
+// bigJourneyAt is the length from which a journey indexes its ids. A
+// variable so that tests can make every journey big.
+var bigJourneyAt = 64
 
 var le = binary.LittleEndian
 
@@ -89,12 +118,75 @@ func (j *journey) timeMs(i int) int64 { return int64(le.Uint64(j.rec(i))) }
 // it is a UUID.
 func (j *journey) idBytes(i int) ([]byte, bool) {
 	r := j.rec(i)
-	if le.Uint32(r[recDim:])&dimUUID != 0 {
+	dim := le.Uint32(r[recDim:])
+	if dim&dimUUID != 0 {
 		return r[recID : recID+16], true
 	}
-	_, tail := j.recs()
 	off, n := int(le.Uint32(r[recID:])), int(le.Uint32(r[recID+4:]))
+	if dim&dimText != 0 {
+		return j.big.texts[off : off+n], false
+	}
+	_, tail := j.recs()
 	return j.b[tail+off : tail+off+n], false
+}
+
+// idSeed seeds the id hashes of big journeys, per process, so that ids
+// chosen by a sender cannot all collide.
+var idSeed = maphash.MakeSeed()
+
+func idHash(id string) uint64 { return maphash.String(idSeed, id) }
+
+// find returns the index of the touchpoint with id, or -1.
+func (j *journey) find(id string, uuid *[16]byte, isUUID bool) int {
+	if j.big != nil {
+		t, ok := j.big.ids[idHash(id)]
+		if !ok {
+			return -1
+		}
+		if t != idsShared {
+			for i := j.search(t); i < j.len() && j.timeMs(i) == t; i++ {
+				if j.cmpID(i, id, uuid, isUUID) == 0 {
+					return i
+				}
+			}
+		}
+		// The hash is another id's too: scan (as rare as a 64-bit collision).
+	}
+	for i := range j.len() {
+		held, heldUUID := j.idBytes(i)
+		if heldUUID == isUUID && (isUUID && [16]byte(held) == *uuid || !isUUID && string(held) == id) {
+			return i
+		}
+	}
+	return -1
+}
+
+// index records a new touchpoint's id in the big journey's index.
+func (j *journey) index(id string, timeMs int64) {
+	h := idHash(id)
+	if _, taken := j.big.ids[h]; taken {
+		j.big.ids[h] = idsShared
+		return
+	}
+	j.big.ids[h] = timeMs
+}
+
+// makeBig gives the journey its index and moves its text ids out of b.
+func (j *journey) makeBig() {
+	n := j.len()
+	j.big = &bigJourney{ids: make(map[uint64]int64, 2*n), lastN: -1}
+	start, tail := j.recs()
+	for i := range n {
+		r := j.b[start+i*recSize : start+(i+1)*recSize]
+		if dim := le.Uint32(r[recDim:]); dim&dimUUID == 0 {
+			off, l := int(le.Uint32(r[recID:])), int(le.Uint32(r[recID+4:]))
+			le.PutUint32(r[recID:], uint32(len(j.big.texts)))
+			j.big.texts = append(j.big.texts, j.b[tail+off:tail+off+l]...)
+			le.PutUint32(r[recDim:], dim|dimText)
+		}
+		j.index(j.id(i), j.timeMs(i))
+	}
+	j.b = j.b[:tail]
 }
 
 // id returns the touchpoint's id as it was sent.
@@ -145,15 +237,15 @@ func compareText(b []byte, s string) int {
 func (j *journey) add(tp *attribution.Touchpoint, dims *dimTable) (int, bool) {
 	var uuid [16]byte
 	isUUID := parseUUID(tp.ID, &uuid)
-	n := j.len()
-	for i := range n {
-		held, heldUUID := j.idBytes(i)
-		if heldUUID == isUUID && (isUUID && [16]byte(held) == uuid || !isUUID && string(held) == tp.ID) {
-			return i, false
-		}
+	if i := j.find(tp.ID, &uuid, isUUID); i >= 0 {
+		return i, false
 	}
+	n := j.len()
 	// Insertion point: after every touchpoint that sorts before tp.
 	lo, hi := 0, n
+	if n > 0 && j.timeMs(n-1) < tp.TimeMs {
+		lo = n // in time order, as nearly always
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if t := j.timeMs(m); t < tp.TimeMs || t == tp.TimeMs && j.cmpID(m, tp.ID, &uuid, isUUID) < 0 {
@@ -167,14 +259,19 @@ func (j *journey) add(tp *attribution.Touchpoint, dims *dimTable) (int, bool) {
 	}
 	start, tail := j.recs()
 	old := len(j.b)
+	inTail := !isUUID && j.big == nil // the id goes after the records
 	grow := recSize
-	if !isUUID {
+	if inTail {
 		grow += len(tp.ID)
 	}
 	b := j.b
 	if old+grow > cap(b) {
-		// To the size the allocator rounds it up to anyway, no more.
-		b = slices.Grow([]byte(nil), old+grow)
+		size := old + grow
+		if j.big != nil {
+			size += old / 2 // long journeys grow by half: amortized appends
+		}
+		// Short ones to the size the allocator rounds it up to anyway, no more.
+		b = slices.Grow([]byte(nil), size)
 		b = append(b, j.b[:start+lo*recSize]...)
 	}
 	b = b[:old+grow]
@@ -183,18 +280,30 @@ func (j *journey) add(tp *attribution.Touchpoint, dims *dimTable) (int, bool) {
 	r := b[at : at+recSize]
 	le.PutUint64(r, uint64(tp.TimeMs))
 	dim := dims.intern(tp)
-	if isUUID {
+	switch {
+	case isUUID:
 		dim |= dimUUID
 		copy(r[recID:], uuid[:])
-	} else {
+	case inTail:
 		le.PutUint32(r[recID:], uint32(old-tail))
 		le.PutUint32(r[recID+4:], uint32(len(tp.ID)))
 		clear(r[recID+8:])
 		copy(b[old+recSize:], tp.ID)
+	default:
+		dim |= dimText
+		le.PutUint32(r[recID:], uint32(len(j.big.texts)))
+		le.PutUint32(r[recID+4:], uint32(len(tp.ID)))
+		clear(r[recID+8:])
+		j.big.texts = append(j.big.texts, tp.ID...)
 	}
 	le.PutUint32(r[recDim:], dim)
 	le.PutUint32(b[4:], uint32(n+1))
 	j.b = b
+	if j.big != nil {
+		j.index(tp.ID, tp.TimeMs)
+	} else if n+1 >= bigJourneyAt {
+		j.makeBig()
+	}
 	return lo, true
 }
 
@@ -217,36 +326,55 @@ func (j *journey) count(fromMs, toMs int64) int {
 	return max(0, j.search(toMs+1)-j.search(fromMs))
 }
 
-// window appends to out the touchpoints with fromMs <= time <= toMs, in
-// order, as the engine takes them.
-func (j *journey) window(fromMs, toMs int64, dims *dimTable, out []attribution.Touchpoint) []attribution.Touchpoint {
-	n := j.len()
-	for i := j.search(fromMs); i < n; i++ {
+// latest appends to out, in order and as the engine takes them, the
+// touchpoints of a conversion at convMs that eng.Window keeps, after
+// fromMs (inclusive): the latest max+1 of them, so that the engine both
+// caps the path and sees that it did. The walk goes back from the
+// conversion, so a long journey costs the touchpoints it walks over, not
+// its length.
+func (j *journey) latest(fromMs, convMs int64, max int, eng *attribution.Engine, dims *dimTable, out []attribution.Touchpoint) []attribution.Touchpoint {
+	first := j.search(fromMs)
+	k := len(out)
+	for i := j.search(convMs+1) - 1; i >= first && len(out)-k <= max; i-- {
 		r := j.rec(i)
-		t := int64(le.Uint64(r))
-		if t > toMs {
-			break
+		d := dims.get(le.Uint32(r[recDim:]) & dimMask)
+		tp := attribution.Touchpoint{TimeMs: int64(le.Uint64(r)), Impression: d.impression}
+		if !eng.Window(&tp, convMs) {
+			continue
 		}
-		d := dims.get(le.Uint32(r[recDim:]) &^ dimUUID)
-		out = append(out, attribution.Touchpoint{
-			ID: j.id(i), TimeMs: t, Impression: d.impression,
-			Channel: d.channel, Source: d.source, Medium: d.medium, Campaign: d.campaign,
-		})
+		tp.ID, tp.Channel, tp.Source, tp.Medium, tp.Campaign = j.id(i), d.channel, d.source, d.medium, d.campaign
+		out = append(out, tp)
 	}
+	slices.Reverse(out[k:])
 	return out
 }
 
 // sessionStart returns the time of the first touchpoint of the session of
 // the touchpoint at index i: walking back while gaps are at most gapMs.
 func (j *journey) sessionStart(i int, gapMs int64) int64 {
-	for i > 0 && j.timeMs(i)-j.timeMs(i-1) <= gapMs {
-		i--
+	n := j.len()
+	last := j.big != nil && i == n-1
+	if last && j.big.lastN == n-1 && i > 0 {
+		// Appended after the last record, whose session start is cached.
+		start := j.timeMs(i)
+		if start-j.timeMs(i-1) <= gapMs {
+			start = j.big.lastStart
+		}
+		j.big.lastN, j.big.lastStart = n, start
+		return start
 	}
-	return j.timeMs(i)
+	k := i
+	for k > 0 && j.timeMs(k)-j.timeMs(k-1) <= gapMs {
+		k--
+	}
+	if last {
+		j.big.lastN, j.big.lastStart = n, j.timeMs(k)
+	}
+	return j.timeMs(k)
 }
 
 // prune drops the touchpoints older than beforeMs and reallocates the rest
-// to their exact size.
+// to their exact size (a journey still long keeps its index, rebuilt).
 func (j *journey) prune(beforeMs int64) int {
 	k := j.search(beforeMs)
 	if k == 0 {
@@ -270,11 +398,16 @@ func (j *journey) prune(beforeMs int64) int {
 		if isUUID {
 			continue
 		}
-		le.PutUint32(b[start+(i-k)*recSize+recID:], uint32(off))
+		r := b[start+(i-k)*recSize:]
+		le.PutUint32(r[recID:], uint32(off))
+		le.PutUint32(r[recDim:], le.Uint32(r[recDim:])&^dimText)
 		b = append(b, id...)
 		off += len(id)
 	}
-	j.b = b
+	j.b, j.big = b, nil
+	if n-k >= bigJourneyAt {
+		j.makeBig()
+	}
 	return k
 }
 
@@ -298,8 +431,8 @@ func (d *dimTable) intern(tp *attribution.Touchpoint) uint32 {
 	if i, ok := d.index[v]; ok {
 		return i
 	}
-	if len(d.vals) == dimUUID {
-		// 2^31 distinct tuples would take far more memory than any shard has.
+	if len(d.vals) == dimText {
+		// 2^30 distinct tuples would take far more memory than any shard has.
 		panic("pipeline: dimension table full")
 	}
 	i := uint32(len(d.vals))

@@ -68,7 +68,7 @@ func TestJourneyMatchesAttributionJourney(t *testing.T) {
 				t.Fatalf("round %d op %d: key %q, want %q", round, op, got.key(), key)
 			}
 			want := ref.Touchpoints()
-			have := got.window(-1, 1<<40, dims, nil)
+			have := got.all(dims)
 			if len(want) == 0 && len(have) == 0 {
 				continue
 			}
@@ -126,7 +126,7 @@ func TestJourneyEncodingEdges(t *testing.T) {
 				if string(j.key()) != c.key {
 					t.Fatalf("%s: key %.40q, want %.40q", when, j.key(), c.key)
 				}
-				have, want := j.window(0, 1<<40, dims, nil), ref.Touchpoints()
+				have, want := j.all(dims), ref.Touchpoints()
 				if len(want) == 0 && len(have) == 0 {
 					return
 				}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ type Runner struct {
 	cfg        Config
 	conn       driver.Conn
 	dlq        *kafka.Writer
+	deadMax    int // the dead-letter topic's max.message.bytes
 	client     *kafka.Client
 	kafka      kafkaConn
 	dec        *schemas.Decoder
@@ -64,7 +66,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		Topic:        cfg.DLQTopic,
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
-		BatchBytes:   32 << 20,
+		BatchBytes:   int64(r.deadMax - recordSlack/2), // a batch bigger than the topic's limit is refused whole
 		MaxAttempts:  5,
 		Balancer:     &kafka.Murmur2Balancer{},
 	}
@@ -136,7 +138,29 @@ func (r *Runner) checkTopics(ctx context.Context) error {
 		}
 		r.cfg.Logger.Info("created dead-letter topic", "topic", r.cfg.DLQTopic)
 	}
+	r.deadMax = r.topicMaxBytes(cctx, r.cfg.DLQTopic)
 	return nil
+}
+
+// topicMaxBytes returns the largest record batch topic takes (its
+// max.message.bytes, which defaults to the broker's message.max.bytes), or
+// Kafka's default when the broker does not say (no permission, say).
+func (r *Runner) topicMaxBytes(ctx context.Context, topic string) int {
+	resp, err := r.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"max.message.bytes"},
+	}}})
+	if err == nil && len(resp.Resources) == 1 && resp.Resources[0].Error == nil {
+		for _, e := range resp.Resources[0].ConfigEntries {
+			if n, perr := strconv.Atoi(e.ConfigValue); e.ConfigName == "max.message.bytes" && perr == nil && n > 0 {
+				return max(n, minDeadMax)
+			}
+		}
+	}
+	if err == nil && len(resp.Resources) == 1 {
+		err = resp.Resources[0].Error
+	}
+	r.cfg.Logger.Warn("cannot read the dead-letter topic's max.message.bytes; dead letters are cut to Kafka's default", "topic", topic, "bytes", defaultDeadMax, "err", err)
+	return defaultDeadMax
 }
 
 func indexOf(s []string, v string) int {
@@ -297,6 +321,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	}
 
 	snk := newSink(r.conn, r.cfg.ClickHouse.Database, r.dlq, r.cfg.Shards, &r.cfg, r.st)
+	snk.deadMax = r.deadMax
 	workers := &sync.WaitGroup{}
 	fatal := make(chan error, r.cfg.Shards+1)
 	workers.Add(1)
@@ -648,9 +673,10 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	it := item{partition: int32(m.Partition), ack: ack, offset: m.Offset, key: m.Key, value: m.Value}
 	var err error
 	var key string
-	if len(m.Value) > cfg.MaxMessageBytes {
+	if n := messageBytes(m); n > cfg.MaxMessageBytes {
 		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonOversize, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d", len(m.Value), cfg.MaxMessageBytes))
+		return f.dead(ctx, m, ack, reasonOversize, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
+			n, cfg.MaxMessageBytes, len(m.Key), len(m.Value), headersBytes(m.Headers)))
 	}
 	if f.topic == cfg.SpendTopic {
 		sp, err := f.r.dec.AdSpend(m.Value)

@@ -491,10 +491,17 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 	}
 	from := cv.TimeMs - s.lookbackMs
 	version += uint32(u.journey.count(from, cv.TimeMs))
-	s.path = u.journey.window(from, cv.TimeMs, s.dims, s.path[:0])
+	lo := from
+	if after != attribution.NoReset && after >= lo {
+		lo = after + 1
+	}
+	s.path = u.journey.latest(lo, cv.TimeMs, s.eng.MaxPath(), s.eng, s.dims, s.path[:0])
 
 	conv := attribution.Conversion{ID: cv.EventID, TimeMs: cv.TimeMs, RevenueMicros: cv.RevenueMicros}
 	s.eng.Attribute(conv, s.path, after, &s.res)
+	if s.res.Capped {
+		s.st.pathsCapped.Add(1)
+	}
 	cr := &s.u.credits
 	cr.models = s.models
 	cr.sets = append(cr.sets, creditSet{
@@ -539,8 +546,14 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 	}
 	for _, key := range keys {
 		u := s.user(key, want[key])
-		for i := range h.touchpoints[key] {
-			u.journey.add(&h.touchpoints[key][i], s.dims)
+		// In time order, so that a long history appends rather than
+		// inserts (ClickHouse returns the rows of each part in order).
+		tps := h.touchpoints[key]
+		sort.Slice(tps, func(i, j int) bool {
+			return tps[i].TimeMs < tps[j].TimeMs || tps[i].TimeMs == tps[j].TimeMs && tps[i].ID < tps[j].ID
+		})
+		for i := range tps {
+			u.journey.add(&tps[i], s.dims)
 		}
 	next:
 		for _, cv := range h.conversions[key] {

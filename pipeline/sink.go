@@ -143,7 +143,8 @@ type sinkMsg struct {
 type sink struct {
 	conn      driver.Conn
 	db        string
-	dlq       *kafka.Writer
+	dlq       messageWriter
+	deadMax   int // largest dead-letter record the topic takes, in bytes
 	in        chan sinkMsg
 	flushRows int
 	interval  time.Duration
@@ -198,9 +199,17 @@ func (b *batch) counts() (raw, credited, dead int) {
 
 const sinkWriters = 2
 
-func newSink(conn driver.Conn, db string, dlq *kafka.Writer, shards int, cfg *Config, st *stats) *sink {
+// messageWriter is what the sink needs of the dead-letter topic's writer
+// (a *kafka.Writer).
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+var _ messageWriter = (*kafka.Writer)(nil)
+
+func newSink(conn driver.Conn, db string, dlq messageWriter, shards int, cfg *Config, st *stats) *sink {
 	return &sink{
-		conn: conn, db: db, dlq: dlq,
+		conn: conn, db: db, dlq: dlq, deadMax: defaultDeadMax,
 		in:        make(chan sinkMsg, 4*shards+16),
 		flushRows: cfg.FlushRows, interval: cfg.FlushInterval,
 		stats: st, log: cfg.Logger,
@@ -396,13 +405,17 @@ func (s *sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) err
 	return insertRows(ctx, s.conn, s.db, b.units, cols)
 }
 
-// writeDead produces the dead letters with acknowledged writes. A record too
-// large for the topic is sent again truncated, with its original size in a
-// header, rather than lost.
+// writeDead produces the dead letters with acknowledged writes. Each record
+// is cut to fit the dead-letter topic (see deadMessage). Should the broker
+// still refuse one as too large (its limit lowered since the start), it is
+// cut to 4 KiB and sent once more; a record refused again is logged
+// and counted as lost, with where it came from, and the pipeline goes on:
+// no single message can stall the group. Other errors (the broker away)
+// are returned, and the batch is retried.
 func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
 	msgs := make([]kafka.Message, len(dead))
 	for i, d := range dead {
-		msgs[i] = deadMessage(d, -1)
+		msgs[i] = deadMessage(d, s.deadMax)
 	}
 	err := s.dlq.WriteMessages(ctx, msgs...)
 	if err == nil {
@@ -412,11 +425,18 @@ func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
 	if !tooLarge(err) && !errors.As(err, &werrs) {
 		return err
 	}
-	// Retry one by one, truncating what is too large.
-	for _, d := range dead {
-		err := s.dlq.WriteMessages(ctx, deadMessage(d, -1))
+	// One by one, cutting what is still too large.
+	for i, d := range dead {
+		err := s.dlq.WriteMessages(ctx, msgs[i])
 		if tooLarge(err) {
-			err = s.dlq.WriteMessages(ctx, deadMessage(d, 64<<10))
+			err = s.dlq.WriteMessages(ctx, deadMessage(d, minDeadMax))
+		}
+		if tooLarge(err) {
+			s.stats.deadLettersLost.Add(1)
+			s.log.Error("dead letter refused by the broker as too large even when cut; lost (its offset is committed)",
+				"dlq_topic_bytes", s.deadMax, "source_topic", d.msg.Topic, "source_partition", d.msg.Partition, "source_offset", d.msg.Offset,
+				"reason", d.reason, "key_bytes", len(d.msg.Key), "value_bytes", len(d.msg.Value), "err", err)
+			continue
 		}
 		if err != nil {
 			return err
@@ -444,8 +464,47 @@ func tooLarge(err error) bool {
 	return errors.As(err, &mtl) || errors.Is(err, kafka.MessageSizeTooLarge)
 }
 
-func deadMessage(d deadLetter, truncate int) kafka.Message {
-	value := d.msg.Value
+// Bounds of dead-letter records.
+const (
+	// defaultDeadMax is the dead-letter topic's limit when the broker does
+	// not say: Kafka's default message.max.bytes.
+	defaultDeadMax = 1048588
+	// minDeadMax is the smallest limit records are ever cut to.
+	minDeadMax = 4 << 10
+	// recordSlack covers a record's and its batch's framing (lengths,
+	// timestamps, offsets, attributes, CRC).
+	recordSlack = 512
+	// headerSlack covers one header's framing (two varint lengths).
+	headerSlack = 10
+	// maxDeadKey and maxDeadError bound the key and the error text of a
+	// record that must be cut: a key is an id; the rest of the budget goes
+	// to the value, the part a person fixes.
+	maxDeadKey   = 1 << 10
+	maxDeadError = 1 << 10
+)
+
+// messageBytes is what the size limits count of a message: its key, value
+// and headers.
+func messageBytes(m *kafka.Message) int {
+	return len(m.Key) + len(m.Value) + headersBytes(m.Headers)
+}
+
+func headersBytes(hs []kafka.Header) int {
+	n := 0
+	for _, h := range hs {
+		n += len(h.Key) + len(h.Value) + headerSlack
+	}
+	return n
+}
+
+// deadMessage returns the dead-letter record of d, no larger than limit
+// bytes (key, value, headers and framing). When the original does not fit,
+// the key, the source headers and then the value are cut, and headers give
+// the original sizes: attributor.original_key_bytes,
+// attributor.original_value_bytes (also as attributor.truncated_from) and
+// attributor.original_headers_bytes.
+func deadMessage(d deadLetter, limit int) kafka.Message {
+	key, value, src := d.msg.Key, d.msg.Value, d.msg.Headers
 	headers := []kafka.Header{
 		{Key: "attributor.reason", Value: []byte(d.reason)},
 		{Key: "attributor.error", Value: []byte(d.err)},
@@ -456,10 +515,29 @@ func deadMessage(d deadLetter, truncate int) kafka.Message {
 	if !d.msg.Time.IsZero() {
 		headers = append(headers, kafka.Header{Key: "attributor.source_timestamp", Value: []byte(d.msg.Time.UTC().Format(time.RFC3339Nano))})
 	}
-	if truncate >= 0 && len(value) > truncate {
-		headers = append(headers, kafka.Header{Key: "attributor.truncated_from", Value: []byte(strconv.Itoa(len(value)))})
-		value = value[:truncate]
+	if len(key)+len(value)+headersBytes(headers)+headersBytes(src)+recordSlack <= limit {
+		return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 	}
-	headers = append(headers, d.msg.Headers...)
-	return kafka.Message{Key: d.msg.Key, Value: value, Headers: headers}
+	if len(d.err) > maxDeadError {
+		headers[1].Value = headers[1].Value[:maxDeadError]
+	}
+	headers = append(headers,
+		kafka.Header{Key: "attributor.original_key_bytes", Value: []byte(strconv.Itoa(len(key)))},
+		kafka.Header{Key: "attributor.original_value_bytes", Value: []byte(strconv.Itoa(len(value)))},
+		kafka.Header{Key: "attributor.original_headers_bytes", Value: []byte(strconv.Itoa(headersBytes(src)))},
+		kafka.Header{Key: "attributor.truncated_from", Value: []byte(strconv.Itoa(len(value)))},
+	)
+	budget := max(0, limit-recordSlack-headersBytes(headers))
+	key = key[:min(len(key), maxDeadKey, budget/4)]
+	budget -= len(key)
+	kept := 0
+	for n := 0; kept < len(src); kept++ {
+		if n += len(src[kept].Key) + len(src[kept].Value) + headerSlack; n > budget/2 {
+			break
+		}
+	}
+	src = src[:kept]
+	budget -= headersBytes(src)
+	value = value[:min(len(value), budget)]
+	return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 }

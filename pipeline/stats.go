@@ -17,9 +17,11 @@ type stats struct {
 	duplicates      atomic.Int64 // events already seen (by event_id)
 	attributed      atomic.Int64 // conversions attributed (first time)
 	reattributed    atomic.Int64 // conversions attributed again after late data
+	pathsCapped     atomic.Int64 // credited paths cut to max_path_touchpoints (each attribution counts)
 	creditedRows    atomic.Int64 // credited rows acknowledged by ClickHouse
 	rawRows         atomic.Int64 // raw event rows acknowledged by ClickHouse
 	deadLetters     atomic.Int64 // records written to the dead-letter topic
+	deadLettersLost atomic.Int64 // dead letters the broker refused even when cut
 	insertBatches   atomic.Int64
 	insertErrors    atomic.Int64
 	historyLoads    atomic.Int64 // users whose path was reloaded from ClickHouse
@@ -41,8 +43,10 @@ type Snapshot struct {
 	Skipped                  int64
 	Duplicates               int64
 	Attributed, Reattributed int64
+	PathsCapped              int64
 	CreditedRows, RawRows    int64
 	DeadLetters              int64
+	DeadLettersLost          int64
 	InsertBatches            int64
 	InsertErrors             int64
 	HistoryLoads             int64
@@ -55,27 +59,29 @@ type Snapshot struct {
 
 func (s *stats) snapshot() Snapshot {
 	return Snapshot{
-		Elapsed:        time.Since(s.started),
-		Touchpoints:    s.touchpoints.Load(),
-		Conversions:    s.conversions.Load(),
-		Spend:          s.spend.Load(),
-		Invalid:        s.invalid.Load(),
-		TooLate:        s.tooLate.Load(),
-		Skipped:        s.skipped.Load(),
-		Duplicates:     s.duplicates.Load(),
-		Attributed:     s.attributed.Load(),
-		Reattributed:   s.reattributed.Load(),
-		CreditedRows:   s.creditedRows.Load(),
-		RawRows:        s.rawRows.Load(),
-		DeadLetters:    s.deadLetters.Load(),
-		InsertBatches:  s.insertBatches.Load(),
-		InsertErrors:   s.insertErrors.Load(),
-		HistoryLoads:   s.historyLoads.Load(),
-		UsersInMemory:  s.usersInMemory.Load(),
-		Pending:        s.pending.Load(),
-		Commits:        s.commits.Load(),
-		Lag:            s.lag.Load(),
-		WatermarkDelay: time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
-		LastInsert:     time.Duration(s.lastInsertNanos.Load()),
+		Elapsed:         time.Since(s.started),
+		Touchpoints:     s.touchpoints.Load(),
+		Conversions:     s.conversions.Load(),
+		Spend:           s.spend.Load(),
+		Invalid:         s.invalid.Load(),
+		TooLate:         s.tooLate.Load(),
+		Skipped:         s.skipped.Load(),
+		Duplicates:      s.duplicates.Load(),
+		Attributed:      s.attributed.Load(),
+		Reattributed:    s.reattributed.Load(),
+		CreditedRows:    s.creditedRows.Load(),
+		RawRows:         s.rawRows.Load(),
+		DeadLetters:     s.deadLetters.Load(),
+		DeadLettersLost: s.deadLettersLost.Load(),
+		PathsCapped:     s.pathsCapped.Load(),
+		InsertBatches:   s.insertBatches.Load(),
+		InsertErrors:    s.insertErrors.Load(),
+		HistoryLoads:    s.historyLoads.Load(),
+		UsersInMemory:   s.usersInMemory.Load(),
+		Pending:         s.pending.Load(),
+		Commits:         s.commits.Load(),
+		Lag:             s.lag.Load(),
+		WatermarkDelay:  time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
+		LastInsert:      time.Duration(s.lastInsertNanos.Load()),
 	}
 }

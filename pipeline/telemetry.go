@@ -27,8 +27,10 @@ const (
 	metricDuplicates     = "attributor.events.duplicate"
 	metricSkipped        = "attributor.offsets.skipped" // deleted by retention before consumption
 	metricDeadLetters    = "attributor.dead_letters"
+	metricDeadLost       = "attributor.dead_letters.lost" // refused by the broker even when cut
 	metricAttributed     = "attributor.conversions.attributed"
 	metricReattributed   = "attributor.conversions.reattributed"
+	metricPathsCapped    = "attributor.paths.capped" // cut to max_path_touchpoints
 	metricPending        = "attributor.conversions.pending"
 	metricCreditedRows   = "attributor.rows.credited"
 	metricRawRows        = "attributor.rows.raw"
@@ -86,8 +88,10 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	counter(metricDuplicates, "{event}", "Events already seen, by event_id.", func(s Snapshot) int64 { return s.Duplicates })
 	counter(metricSkipped, "{message}", "Uncommitted messages that retention deleted before they were consumed (never attributed).", func(s Snapshot) int64 { return s.Skipped })
 	counter(metricDeadLetters, "{record}", "Records written to the dead-letter topic.", func(s Snapshot) int64 { return s.DeadLetters })
+	counter(metricDeadLost, "{record}", "Dead letters the broker refused as too large even when cut: logged with their source offsets, not written.", func(s Snapshot) int64 { return s.DeadLettersLost })
 	counter(metricAttributed, "{conversion}", "Conversions attributed.", func(s Snapshot) int64 { return s.Attributed })
 	counter(metricReattributed, "{conversion}", "Conversions attributed again after a late touchpoint.", func(s Snapshot) int64 { return s.Reattributed })
+	counter(metricPathsCapped, "{conversion}", "Attributions whose path was cut to the latest max_path_touchpoints touchpoints (a re-attribution counts again).", func(s Snapshot) int64 { return s.PathsCapped })
 	counter(metricCreditedRows, "{row}", "Credited rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.CreditedRows })
 	counter(metricRawRows, "{row}", "Raw event rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.RawRows })
 	counter(metricInsertBatches, "{batch}", "ClickHouse insert batches acknowledged.", func(s Snapshot) int64 { return s.InsertBatches })

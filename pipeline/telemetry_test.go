@@ -65,6 +65,7 @@ func TestTelemetryServesMetricsAndHealth(t *testing.T) {
 		"attributor_events_invalid_total", "attributor_dead_letters_total", "attributor_conversions_attributed_total",
 		"attributor_rows_credited_total", "attributor_insert_batches_total", "attributor_consumer_lag",
 		"attributor_watermark_delay", "attributor_users_in_memory", "attributor_conversions_pending",
+		"attributor_dead_letters_lost_total", "attributor_paths_capped_total",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -159,13 +160,36 @@ func secret(env string) (string, error) {
 		return v, nil
 	}
 	if path, ok := os.LookupEnv(env + "_FILE"); ok && path != "" {
-		b, err := os.ReadFile(path)
+		b, err := readFileLimited(path, maxSecretFile)
 		if err != nil {
 			return "", fmt.Errorf("%s_FILE: %w", env, err)
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
 	return "", nil
+}
+
+// maxSecretFile bounds a password file: a secret is a line, not a file to
+// load whole whatever its size (a _FILE naming /dev/zero would otherwise
+// fill memory).
+const maxSecretFile = 64 << 10
+
+// readFileLimited reads the file at path, or fails when it holds more than
+// limit bytes.
+func readFileLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return b, nil
 }
 
 func splitList(s string) []string {

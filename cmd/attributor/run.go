@@ -59,6 +59,7 @@ func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
 	first := e.Float("first-share", "ATTRIBUTOR_FIRST_SHARE", attribution.DefaultFirstShare, "position_based share of the first touchpoint")
 	last := e.Float("last-share", "ATTRIBUTOR_LAST_SHARE", attribution.DefaultLastShare, "position_based share of the last touchpoint")
 	reset := e.Bool("reset-on-conversion", "ATTRIBUTOR_RESET_ON_CONVERSION", false, "credit a conversion only to touchpoints after the user's previous conversion")
+	maxPath := e.Int("max-path-touchpoints", "ATTRIBUTOR_MAX_PATH_TOUCHPOINTS", attribution.DefaultMaxPathTouchpoints, "credit only the latest `n` touchpoints within a conversion's windows (bounds the rows of a heavy user's conversions)")
 	return func() (attribution.Config, error) {
 		// attribution.Config reads zero as "default"; on the command line a
 		// zero or negative window is a mistake, so say so.
@@ -74,9 +75,12 @@ func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
 		if *first == 0 && *last == 0 {
 			errs = append(errs, fmt.Errorf("first-share, last-share: must not both be 0"))
 		}
+		if *maxPath <= 0 || *maxPath > attribution.MaxPathTouchpointsLimit {
+			errs = append(errs, fmt.Errorf("max-path-touchpoints: must be in [1, %d], got %d", attribution.MaxPathTouchpointsLimit, *maxPath))
+		}
 		return attribution.Config{
 			Models: attribution.ParseModels(*models), Lookback: *lookback, ViewWindow: *view, HalfLife: *halfLife,
-			FirstShare: *first, LastShare: *last, ResetOnConversion: *reset,
+			FirstShare: *first, LastShare: *last, ResetOnConversion: *reset, MaxPathTouchpoints: *maxPath,
 		}, errors.Join(errs...)
 	}
 }
@@ -125,6 +129,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		untilDone  = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
 		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
 		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
+		maxMsg     = e.Size("max-message-bytes", "ATTRIBUTOR_MAX_MESSAGE_BYTES", "largest input message, key + value + headers, a `size` such as 1MiB; larger ones are dead-lettered as oversize (default 1MiB)")
 		memLimit   = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
 		memProfile = fs.String("memprofile", "", "write a heap profile to `file` when the run is asked to stop (SIGINT/SIGTERM), with its state still held, or at its end")
@@ -159,8 +164,15 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
 		UntilCaughtUp: *untilDone, Logger: log,
 	}
+	if maxMsg.set {
+		if maxMsg.n <= 0 || maxMsg.n > 1<<30 {
+			fmt.Fprintf(stderr, "attributor run: invalid configuration:\nmax-message-bytes: must be in (0, 1GiB], got %s\n", maxMsg)
+			return 2
+		}
+		cfg.MaxMessageBytes = int(maxMsg.n)
+	}
 	if *rules != "" {
-		b, err := os.ReadFile(*rules)
+		b, err := readFileLimited(*rules, maxRulesFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "attributor run: channel-rules: %v\n", err)
 			return 2
@@ -270,9 +282,9 @@ func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 
 func printSummary(w io.Writer, s pipeline.Snapshot) {
 	events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid
-	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters\n",
+	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed, %d paths capped to max-path-touchpoints), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
 		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate,
-		s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters)
+		s.Attributed, s.Reattributed, s.PathsCapped, s.CreditedRows, s.DeadLetters, s.DeadLettersLost)
 }
 
 func runMigrate(args []string, stdout, stderr io.Writer) int {

@@ -76,7 +76,7 @@ their line numbers; unless --skip-invalid, any invalid row fails the import
 	}
 	dec := schemas.NewDecoder(nil)
 	if *rules != "" {
-		b, err := os.ReadFile(*rules)
+		b, err := readFileLimited(*rules, maxRulesFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "attributor spend: channel-rules: %v\n", err)
 			return 2
@@ -103,7 +103,7 @@ their line numbers; unless --skip-invalid, any invalid row fails the import
 		fmt.Fprintf(stderr, "attributor spend: %v\n", err)
 		return 1
 	}
-	imp, err := parseSpendCSV(file, dec)
+	imp, err := parseSpendCSV(&lineLimitReader{r: file, max: maxSpendLine}, dec)
 	file.Close()
 	if err != nil {
 		fmt.Fprintf(stderr, "attributor spend: %s: %v\n", name, err)
@@ -126,7 +126,11 @@ their line numbers; unless --skip-invalid, any invalid row fails the import
 	}
 	var total int64
 	for _, r := range imp.rows {
-		total += r.CostMicros
+		var ok bool
+		if total, ok = addMicros(total, r.CostMicros, math.MaxInt64); !ok {
+			fmt.Fprintf(stderr, "attributor spend: %s: the costs of the file add up to more than %s: out of range, nothing loaded\n", name, schemas.FormatMicros(math.MaxInt64))
+			return 1
+		}
 	}
 	summary := fmt.Sprintf("%d rows read, %d invalid, %d spend rows totalling %s", imp.read, len(imp.bad), len(imp.rows), schemas.FormatMicros(total))
 	if *dryRun {
@@ -148,6 +152,50 @@ their line numbers; unless --skip-invalid, any invalid row fails the import
 	}
 	fmt.Fprintf(stdout, "%s: %s; loaded into %s.ad_spend (origin %s)\n", name, summary, chCfg.Database, spendOrigin)
 	return 0
+}
+
+// maxSpendMicros is the largest cost one spend row may hold: the largest
+// the ad_spend decoder accepts. Rows added up beyond it are invalid, so no
+// sum can wrap around int64 (ten rows of 1e12 once did, to a negative).
+const maxSpendMicros = int64(schemas.MaxRevenue * 1e6)
+
+// maxSpendLine bounds one line of a spend file: a spend row is well under
+// a kilobyte; a file without line breaks (say /dev/zero) fails at once
+// instead of growing a buffer without limit.
+const maxSpendLine = 64 << 10
+
+// maxRulesFile bounds a channel rules file.
+const maxRulesFile = 4 << 20
+
+// addMicros returns a+b for a, b >= 0, and false when the sum exceeds max.
+func addMicros(a, b, max int64) (int64, bool) {
+	if b > max-a {
+		return 0, false
+	}
+	return a + b, true
+}
+
+// lineLimitReader fails a read once a line runs longer than max bytes.
+type lineLimitReader struct {
+	r    io.Reader
+	max  int
+	run  int // bytes since the last line break
+	line int // line breaks seen
+}
+
+func (l *lineLimitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for _, c := range p[:n] {
+		if c == '\n' {
+			l.run = 0
+			l.line++
+			continue
+		}
+		if l.run++; l.run > l.max {
+			return 0, fmt.Errorf("line %d: longer than %d bytes: not a spend file (a row is one line of CSV)", l.line+1, l.max)
+		}
+	}
+	return n, err
 }
 
 // badRow is an invalid row of a spend file.
@@ -259,7 +307,13 @@ func parseSpendCSV(r io.Reader, dec *schemas.Decoder) (*spendImport, error) {
 		}
 		s.EventID = spendID(&s)
 		if i, ok := byID[s.EventID]; ok {
-			imp.rows[i].CostMicros += s.CostMicros
+			sum, ok := addMicros(imp.rows[i].CostMicros, s.CostMicros, maxSpendMicros)
+			if !ok {
+				imp.bad = append(imp.bad, badRow{line, fmt.Errorf("cost: with the earlier rows of its (date, channel, source, medium, campaign, currency) it adds up to more than %s, the largest spend one row may hold",
+					schemas.FormatMicros(maxSpendMicros))})
+				continue
+			}
+			imp.rows[i].CostMicros = sum
 			imp.merged++
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,5 +281,62 @@ func TestSpendImportCommandClickHouse(t *testing.T) {
 	}
 	if got := readSpend(t, conn, db); len(got) != 3 || got["email/news"].cost != 5_000_000 {
 		t.Errorf("after --skip-invalid: %+v; want the valid email row added", got)
+	}
+}
+
+// Rows of one (date, channel, campaign, ...) are added up with a bound: ten
+// rows of the largest accepted cost once wrapped to a negative spend.
+func TestParseSpendCSVSumOutOfRange(t *testing.T) {
+	in := "date,channel,campaign,cost\n" + strings.Repeat("2026-11-01,tv,launch,1000000000000\n", 10)
+	imp, err := parseSpendCSV(strings.NewReader(in), schemas.NewDecoder(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imp.rows) != 1 || imp.rows[0].CostMicros != maxSpendMicros {
+		t.Fatalf("rows %+v; want one row holding the first 1e12", imp.rows)
+	}
+	if len(imp.bad) != 9 || imp.bad[0].line != 3 || !strings.Contains(imp.bad[0].err.Error(), "adds up to more than") {
+		t.Fatalf("bad rows %v; want lines 3..11 out of range", imp.bad)
+	}
+	for _, r := range imp.rows {
+		if r.CostMicros < 0 {
+			t.Fatalf("negative spend %d", r.CostMicros)
+		}
+	}
+}
+
+// The total of a file whose rows are each valid but add up beyond int64 is
+// an error, not a wrapped number in the summary.
+func TestSpendImportTotalOutOfRange(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("date,channel,campaign,cost\n")
+	for i := range 10 {
+		fmt.Fprintf(&b, "2026-11-01,tv,launch-%d,1000000000000\n", i)
+	}
+	file := filepath.Join(t.TempDir(), "spend.csv")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	if code := runSpend([]string{"import", file, "--dry-run"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, stdout %q stderr %q; want 1", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "out of range") || strings.Contains(stdout.String(), "-") {
+		t.Fatalf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// A file without line breaks fails at the first line, it does not grow a
+// buffer to gigabytes.
+func TestSpendImportDevZeroFailsFast(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	var stdout, stderr strings.Builder
+	if code := runSpend([]string{"import", "/dev/zero", "--dry-run"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d; want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "line 1: longer than 65536 bytes") {
+		t.Fatalf("stderr %q", stderr.String())
 	}
 }

@@ -293,6 +293,9 @@ func (r *replayer) attribute(p pendingConv) error {
 	if len(r.res.Path) == 0 {
 		r.stats.Unattributed++
 	}
+	if r.res.Capped {
+		r.stats.CappedPaths++
+	}
 	return CreditRows(&r.row, r.names, cv, u.key, &r.res, func(row *schemas.CreditedRow) error {
 		r.stats.Rows++
 		return r.sink.WriteRow(row)

@@ -18,6 +18,7 @@ type Stats struct {
 	LateConversions      int64 // conversions older than the prune horizon: attributed with what was still held
 	Attributed           int64 // conversions attributed (each exactly once)
 	Unattributed         int64 // of which had no touchpoint in their windows
+	CappedPaths          int64 // of which had more touchpoints in their windows than max_path_touchpoints: the latest were credited
 	Rows                 int64 // credited rows written
 	Elapsed              time.Duration
 }
@@ -43,11 +44,12 @@ conversions read:        %d
   late:                  %d
 conversions attributed:  %d
   unattributed:          %d
+  path capped:           %d
 rows written:            %d
 elapsed:                 %s
 events/s:                %.0f
 `, s.Touchpoints, s.InvalidTouchpoints, s.DuplicateTouchpoints, s.LateTouchpoints,
 		s.Conversions, s.InvalidConversions, s.DuplicateConversions, s.LateConversions,
-		s.Attributed, s.Unattributed, s.Rows, s.Elapsed.Round(time.Millisecond), s.EventsPerSecond())
+		s.Attributed, s.Unattributed, s.CappedPaths, s.Rows, s.Elapsed.Round(time.Millisecond), s.EventsPerSecond())
 	return err
 }
