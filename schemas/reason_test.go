@@ -79,7 +79,7 @@ func TestRejectionReasonsQuoteInputSafely(t *testing.T) {
 func TestSafeText(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain: `json` \"ok\" é": "plain: `json` \"ok\" é",
-		"a\x1bb\nc\xffd\u202ee": `a\x1bb\nc\xffd\u202ee`,
+		"a\x1bb\nc\xffd\u202ee":  `a\x1bb\nc\xffd\u202ee`,
 	} {
 		if got := schemas.SafeText(in); got != want {
 			t.Errorf("SafeText(%q) = %q, want %q", in, got, want)
