@@ -40,6 +40,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Channels), st: &stats{started: time.Now()}}
+	r.st.rejected = &rejections{log: cfg.Logger, limit: cfg.LogRejections}
 	kc, err := newKafkaConn(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -650,13 +651,13 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	var key string
 	if len(m.Value) > cfg.MaxMessageBytes {
 		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonOversize, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d", len(m.Value), cfg.MaxMessageBytes))
+		return f.dead(ctx, m, ack, reasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d", len(m.Value), cfg.MaxMessageBytes))
 	}
 	if f.topic == cfg.SpendTopic {
 		sp, err := f.r.dec.AdSpend(m.Value)
 		if err != nil {
 			f.r.st.invalid.Add(1)
-			return f.dead(ctx, m, ack, reasonInvalid, err.Error())
+			return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
 		}
 		f.r.st.spend.Add(1)
 		return f.send(ctx, &unit{spend: []schemas.AdSpend{sp}, acks: []ackRef{ack}})
@@ -677,7 +678,7 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	}
 	if err != nil {
 		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonInvalid, err.Error())
+		return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
 	}
 	s := f.shards[murmur3.StringSum32(key)%uint32(len(f.shards))]
 	select {
@@ -688,7 +689,12 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	}
 }
 
-func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack ackRef, reason, msg string) bool {
+// dead dead-letters m, counting and (the first few of each reason) logging
+// the rejection; err, when set, is the decoding error whose field refines
+// the reason.
+func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack ackRef, reason string, err error, msg string) bool {
+	msg = schemas.SafeText(msg)
+	f.r.st.rejected.record(rejectionReason(reason, err), m.Topic, m.Partition, m.Offset, msg)
 	return f.send(ctx, &unit{dead: []deadLetter{{msg: *m, reason: reason, err: msg}}, acks: []ackRef{ack}})
 }
 

@@ -448,7 +448,7 @@ func deadMessage(d deadLetter, truncate int) kafka.Message {
 	value := d.msg.Value
 	headers := []kafka.Header{
 		{Key: "attributor.reason", Value: []byte(d.reason)},
-		{Key: "attributor.error", Value: []byte(d.err)},
+		{Key: "attributor.error", Value: []byte(schemas.SafeText(d.err))}, // no raw input bytes, whoever made the text
 		{Key: "attributor.source_topic", Value: []byte(d.msg.Topic)},
 		{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.msg.Partition))},
 		{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.msg.Offset, 10))},

@@ -29,6 +29,7 @@ type stats struct {
 	lastInsertNanos atomic.Int64
 	watermarkDelay  atomic.Int64 // ms between wall clock and the slowest partition watermark
 	lag             atomic.Int64 // messages behind the high watermark, all assigned partitions
+	rejected        *rejections  // dead-lettered events per reason; nil counts nothing
 	started         time.Time
 }
 
@@ -51,6 +52,9 @@ type Snapshot struct {
 	Lag                      int64
 	WatermarkDelay           time.Duration
 	LastInsert               time.Duration
+	// Rejected counts the dead-lettered events (invalid, oversize,
+	// too_late) per reason, largest first.
+	Rejected []ReasonCount
 }
 
 func (s *stats) snapshot() Snapshot {
@@ -77,5 +81,6 @@ func (s *stats) snapshot() Snapshot {
 		Lag:            s.lag.Load(),
 		WatermarkDelay: time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
 		LastInsert:     time.Duration(s.lastInsertNanos.Load()),
+		Rejected:       s.rejected.snapshot(),
 	}
 }

@@ -281,6 +281,18 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters\n",
 		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate,
 		s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters)
+	if len(s.Rejected) > 0 {
+		fmt.Fprintf(w, "attributor: rejected (dead-lettered) by reason: %s\n", rejectedList(s.Rejected))
+	}
+}
+
+// rejectedList is "3 invalid json, 1 too_late".
+func rejectedList(rs []pipeline.ReasonCount) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%d %s", r.Count, r.Reason)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func runMigrate(args []string, stdout, stderr io.Writer) int {

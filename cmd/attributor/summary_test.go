@@ -1,0 +1,25 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attributor/attributor/pipeline"
+)
+
+// The run's summary says why events were rejected, per reason.
+func TestSummaryCountsRejectionsPerReason(t *testing.T) {
+	var b strings.Builder
+	printSummary(&b, pipeline.Snapshot{Elapsed: time.Second, Touchpoints: 10, Invalid: 6, TooLate: 1, DeadLetters: 7,
+		Rejected: []pipeline.ReasonCount{{Reason: "invalid json", Count: 4}, {Reason: "invalid timestamp", Count: 2}, {Reason: "too_late", Count: 1}}})
+	want := "attributor: rejected (dead-lettered) by reason: 4 invalid json, 2 invalid timestamp, 1 too_late\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Errorf("summary:\n%s\nwant it to end with\n%s", b.String(), want)
+	}
+	b.Reset()
+	printSummary(&b, pipeline.Snapshot{Elapsed: time.Second, Touchpoints: 10})
+	if strings.Contains(b.String(), "rejected") {
+		t.Errorf("summary of a run without rejections: %s", b.String())
+	}
+}
