@@ -129,6 +129,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		metrics    = e.String("metrics-addr", "ATTRIBUTOR_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on `host:port` (off when empty)")
 		untilDone  = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
 		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
+		logRejects = e.Int("log-rejections", "ATTRIBUTOR_LOG_REJECTIONS", 5, "rejected events logged per reason (with topic, partition, offset and why); the rest are counted in the summary (0: none)")
 		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
 		memLimit   = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
@@ -165,7 +166,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		ClickHouse: chCfg, Attribution: acfg,
 		AllowedLateness: *lateness, Horizon: *horizon, SessionGap: *sessionGap,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
-		UntilCaughtUp: *untilDone, Logger: log,
+		UntilCaughtUp: *untilDone, Logger: log, LogRejections: *logRejects,
+	}
+	if *logRejects == 0 {
+		cfg.LogRejections = -1 // none; zero in Config means the default
 	}
 	if *rules != "" {
 		b, err := os.ReadFile(*rules)
