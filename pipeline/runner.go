@@ -116,11 +116,11 @@ func (r *Runner) checkTopics(ctx context.Context) error {
 	}
 	for _, t := range topics[:2] {
 		if counts[t] == 0 {
-			return fmt.Errorf("kafka topic %q: does not exist (create it with as many partitions as %q)", t, topics[1-indexOf(topics, t)])
+			return fmt.Errorf("kafka topic %q: does not exist; create the topics with `attributor topics create` (same --brokers and --*-topic flags as run), or give it as many partitions as %q", t, topics[1-indexOf(topics, t)])
 		}
 	}
 	if a, b := counts[topics[0]], counts[topics[1]]; a != b {
-		return fmt.Errorf("kafka topics %q (%d partitions) and %q (%d partitions) must have the same partition count: both are keyed by the attribution key so that one instance sees all of a user's events",
+		return fmt.Errorf("kafka topics %q (%d partitions) and %q (%d partitions) must have the same partition count: both are keyed by the attribution key so that one instance sees all of a user's events (`attributor topics check` reports every topic problem)",
 			topics[0], a, topics[1], b)
 	}
 	r.parts = counts[topics[0]]
