@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -220,17 +221,41 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("join group %q: %w", r.cfg.Group, err)
 	}
-	defer group.Close()
+	// Leaving the group. kafka-go joins the next generation as soon as a
+	// generation ends, unless the group is closed first; and a join waits
+	// for every other member to rejoin, up to their session timeout (10 s).
+	// An instance stopping beside another one would sit in that join. So
+	// the group is closed as soon as the run is asked to stop (the drain
+	// and commit that follow use the generation's connection, which stays
+	// open; heartbeats stop, which matters only if the drain outlasts the
+	// session timeout: the commit then fails and the next owner consumes
+	// the durable rows again), and once the last generation is done.
+	left := make(chan struct{})
+	closeGroup := sync.OnceFunc(func() {
+		go func() { group.Close(); close(left) }() // sends LeaveGroup
+	})
+	defer func() {
+		closeGroup()
+		select {
+		case <-left:
+		case <-time.After(leaveTimeout):
+			// Offsets are committed; the broker drops this member after
+			// its session timeout.
+			r.cfg.Logger.Info("consumer group: not waiting longer to leave the group", "group", r.cfg.Group, "waited", leaveTimeout)
+		}
+	}()
+	defer context.AfterFunc(ctx, closeGroup)()
 
 	stopProgress := r.progress()
 	defer stopProgress()
+	retries := groupRetries{log: r.cfg.Logger, group: r.cfg.Group}
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return nil
 			}
-			r.cfg.Logger.Warn("consumer group: retrying", "group", r.cfg.Group, "err", err)
+			retries.report(err)
 			continue
 		}
 		type result struct {
@@ -240,12 +265,52 @@ func (r *Runner) Run(ctx context.Context) error {
 		finished := make(chan result, 1)
 		gen.Start(func(gctx context.Context) {
 			over, err := r.generation(ctx, gctx, gen, ends)
+			if over {
+				// Close the group before this generation ends (when
+				// this function returns), or kafka-go joins the next.
+				closeGroup()
+				<-gctx.Done()
+			}
 			finished <- result{over, err}
 		})
 		if res := <-finished; res.over {
 			return res.err
 		}
 	}
+}
+
+// leaveTimeout bounds the wait for kafka-go to leave the group when a run
+// ends: offsets are committed by then, so a slow leave only delays the
+// exit.
+const leaveTimeout = 3 * time.Second
+
+// groupRetries logs why joining a generation failed. The coordinator's
+// normal transitions (not yet available on a group's first start, loading,
+// moved, a rebalance under way) are logged once each at info, then at
+// debug; anything else at warn.
+type groupRetries struct {
+	log   *slog.Logger
+	group string
+	seen  map[error]bool
+}
+
+func (g *groupRetries) report(err error) {
+	for _, normal := range []error{kafka.GroupCoordinatorNotAvailable, kafka.GroupLoadInProgress, kafka.NotCoordinatorForGroup, kafka.RebalanceInProgress} {
+		if !errors.Is(err, normal) {
+			continue
+		}
+		if g.seen[normal] {
+			g.log.Debug("consumer group: waiting for the coordinator", "group", g.group, "err", err)
+			return
+		}
+		if g.seen == nil {
+			g.seen = map[error]bool{}
+		}
+		g.seen[normal] = true
+		g.log.Info("consumer group: waiting for the coordinator (normal while a group starts or rebalances)", "group", g.group, "err", err)
+		return
+	}
+	g.log.Warn("consumer group: retrying", "group", g.group, "err", err)
 }
 
 func (r *Runner) progress() func() {

@@ -353,7 +353,7 @@ func (s *shard) touchpoint(it *item) {
 		for i := range rel {
 			if s.eng.Window(&at, rel[i].cv.TimeMs) {
 				s.attribute(u, &rel[i].cv)
-				s.st.reattributed.Add(1)
+				s.u.reattributed++ // counted once durable
 			}
 		}
 	}
@@ -454,7 +454,7 @@ func (s *shard) release(ctx context.Context, force bool) error {
 			for i := range c.released {
 				if r := &c.released[i].cv; convLess(&pc.cv, r) && r.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
 					s.attribute(u, r)
-					s.st.reattributed.Add(1)
+					s.u.reattributed++ // counted once durable
 				}
 			}
 		}
@@ -462,7 +462,7 @@ func (s *shard) release(ctx context.Context, force bool) error {
 		s.u.acks = append(s.u.acks, pc.ack)
 		ps := s.part(pc.partition)
 		ps.frontier = max(ps.frontier, pc.cv.TimeMs)
-		s.st.attributed.Add(1)
+		s.u.attributed++ // counted once durable
 	}
 	return nil
 }

@@ -274,10 +274,20 @@ func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 		if dt := (s.Elapsed - last.Elapsed).Seconds(); dt > 0 {
 			rate = float64(events-prev) / dt
 		}
-		fmt.Fprintf(w, "attributor: %6.1fs  events %d (%.0f/s)  lag %d  credited %d conversions, %d rows  pending %d  users %d  dead letters %d\n",
-			s.Elapsed.Seconds(), events, rate, s.Lag, s.Attributed, s.CreditedRows, s.Pending, s.UsersInMemory, s.DeadLetters)
+		// Credited counts only what ClickHouse acknowledged.
+		fmt.Fprintf(w, "attributor: %6.1fs  events %d (%.0f/s)  lag %d  credited %d conversions, %d rows  pending %d  users %d  dead letters %d%s\n",
+			s.Elapsed.Seconds(), events, rate, s.Lag, s.Attributed, s.CreditedRows, s.Pending, s.UsersInMemory, s.DeadLetters, failing(s))
 		last = s
 	}
+}
+
+// failing says, when writes are failing, for how long (and that they are
+// being retried): the progress line's counts then stand still.
+func failing(s pipeline.Snapshot) string {
+	if s.WritesFailingFor <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  WRITES FAILING for %s (retrying; nothing more is credited until ClickHouse takes rows)", s.WritesFailingFor.Round(time.Second))
 }
 
 func printSummary(w io.Writer, s pipeline.Snapshot) {

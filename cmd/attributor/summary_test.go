@@ -23,3 +23,19 @@ func TestSummaryCountsRejectionsPerReason(t *testing.T) {
 		t.Errorf("summary of a run without rejections: %s", b.String())
 	}
 }
+
+// While writes fail, the progress line says so (its counts stand still:
+// they count only what ClickHouse acknowledged).
+func TestProgressLineSaysWritesAreFailing(t *testing.T) {
+	var b strings.Builder
+	p := progressPrinter(&b)
+	p(pipeline.Snapshot{Elapsed: 5 * time.Second, Attributed: 1, CreditedRows: 6, WritesFailingFor: 12 * time.Second})
+	p(pipeline.Snapshot{Elapsed: 10 * time.Second, Attributed: 3, CreditedRows: 18})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "credited 1 conversions, 6 rows") || !strings.Contains(lines[0], "WRITES FAILING for 12s (retrying") {
+		t.Errorf("progress during an outage:\n%s", b.String())
+	}
+	if strings.Contains(lines[1], "FAILING") {
+		t.Errorf("progress after it: %s", lines[1])
+	}
+}
