@@ -158,8 +158,6 @@ type sink struct {
 
 	acked []atomic.Uint64 // per shard: highest unit sequence number durable
 
-	failedBefore atomic.Int64 // insert errors before the current outage began
-
 	cur     *batch      // being filled
 	free    chan *batch // written batches, for reuse
 	writes  chan *batch // to the writers
@@ -328,12 +326,12 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 			s.stats.lastInsertNanos.Store(int64(time.Since(start)))
 			s.stats.insertBatches.Add(1)
 			if since := s.stats.failingSince.Swap(0); since != 0 {
-				s.log.Warn("sink write recovered: writing again after failures", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond), "failed_attempts", s.stats.insertErrors.Load()-s.failedBefore.Load())
+				s.log.Warn("sink write recovered: writing again after failures", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond), "failed_attempts", s.stats.insertErrors.Load()-s.stats.failedBefore.Load())
 			}
 			break
 		}
 		if s.stats.failingSince.CompareAndSwap(0, time.Now().UnixNano()) {
-			s.failedBefore.Store(s.stats.insertErrors.Load())
+			s.stats.failedBefore.Store(s.stats.insertErrors.Load())
 		}
 		s.stats.insertErrors.Add(1)
 		span.RecordError(err)

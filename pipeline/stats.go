@@ -28,6 +28,7 @@ type stats struct {
 	commits         atomic.Int64
 	lastInsertNanos atomic.Int64
 	failingSince    atomic.Int64 // unix nanos of the first failed write of the current outage; 0: writing
+	failedBefore    atomic.Int64 // insertErrors when the current outage began
 	watermarkDelay  atomic.Int64 // ms between wall clock and the slowest partition watermark
 	lag             atomic.Int64 // messages behind the high watermark, all assigned partitions
 	rejected        *rejections  // dead-lettered events per reason; nil counts nothing
