@@ -52,6 +52,10 @@ type Config struct {
 	FlushInterval   time.Duration // Longest a row waits for its insert. Default 250ms.
 	CommitInterval  time.Duration // Offset commit period. Default 1s.
 	MaxMessageBytes int           // Larger messages (key + value + headers) are dead-lettered. Default 1 MiB.
+	// LogRejections is how many rejected events of each reason are logged
+	// (at warn, with topic, partition, offset and the reason); the rest are
+	// only counted. Default 5; negative: none.
+	LogRejections int
 
 	// UntilCaughtUp makes Run consume what the topics held when it started,
 	// attribute every pending conversion, commit and return.
@@ -125,6 +129,7 @@ func (c Config) WithDefaults() Config {
 	num(&c.MaxUsers, 2_000_000)
 	num(&c.FlushRows, 50_000)
 	num(&c.MaxMessageBytes, 1<<20)
+	num(&c.LogRejections, 5)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

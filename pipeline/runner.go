@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"sync"
@@ -42,6 +43,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Channels), st: &stats{started: time.Now()}}
+	r.st.rejected = &rejections{log: cfg.Logger, limit: cfg.LogRejections}
 	kc, err := newKafkaConn(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -117,11 +119,11 @@ func (r *Runner) checkTopics(ctx context.Context) error {
 	}
 	for _, t := range topics[:2] {
 		if counts[t] == 0 {
-			return fmt.Errorf("kafka topic %q: does not exist (create it with as many partitions as %q)", t, topics[1-indexOf(topics, t)])
+			return fmt.Errorf("kafka topic %q: does not exist; create the topics with `attributor topics create` (same --brokers and --*-topic flags as run), or give it as many partitions as %q", t, topics[1-indexOf(topics, t)])
 		}
 	}
 	if a, b := counts[topics[0]], counts[topics[1]]; a != b {
-		return fmt.Errorf("kafka topics %q (%d partitions) and %q (%d partitions) must have the same partition count: both are keyed by the attribution key so that one instance sees all of a user's events",
+		return fmt.Errorf("kafka topics %q (%d partitions) and %q (%d partitions) must have the same partition count: both are keyed by the attribution key so that one instance sees all of a user's events (`attributor topics check` reports every topic problem)",
 			topics[0], a, topics[1], b)
 	}
 	r.parts = counts[topics[0]]
@@ -243,17 +245,41 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("join group %q: %w", r.cfg.Group, err)
 	}
-	defer group.Close()
+	// Leaving the group. kafka-go joins the next generation as soon as a
+	// generation ends, unless the group is closed first; and a join waits
+	// for every other member to rejoin, up to their session timeout (10 s).
+	// An instance stopping beside another one would sit in that join. So
+	// the group is closed as soon as the run is asked to stop (the drain
+	// and commit that follow use the generation's connection, which stays
+	// open; heartbeats stop, which matters only if the drain outlasts the
+	// session timeout: the commit then fails and the next owner consumes
+	// the durable rows again), and once the last generation is done.
+	left := make(chan struct{})
+	closeGroup := sync.OnceFunc(func() {
+		go func() { group.Close(); close(left) }() // sends LeaveGroup
+	})
+	defer func() {
+		closeGroup()
+		select {
+		case <-left:
+		case <-time.After(leaveTimeout):
+			// Offsets are committed; the broker drops this member after
+			// its session timeout.
+			r.cfg.Logger.Info("consumer group: not waiting longer to leave the group", "group", r.cfg.Group, "waited", leaveTimeout)
+		}
+	}()
+	defer context.AfterFunc(ctx, closeGroup)()
 
 	stopProgress := r.progress()
 	defer stopProgress()
+	retries := groupRetries{log: r.cfg.Logger, group: r.cfg.Group}
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return nil
 			}
-			r.cfg.Logger.Warn("consumer group: retrying", "group", r.cfg.Group, "err", err)
+			retries.report(err)
 			continue
 		}
 		type result struct {
@@ -263,12 +289,52 @@ func (r *Runner) Run(ctx context.Context) error {
 		finished := make(chan result, 1)
 		gen.Start(func(gctx context.Context) {
 			over, err := r.generation(ctx, gctx, gen, ends)
+			if over {
+				// Close the group before this generation ends (when
+				// this function returns), or kafka-go joins the next.
+				closeGroup()
+				<-gctx.Done()
+			}
 			finished <- result{over, err}
 		})
 		if res := <-finished; res.over {
 			return res.err
 		}
 	}
+}
+
+// leaveTimeout bounds the wait for kafka-go to leave the group when a run
+// ends: offsets are committed by then, so a slow leave only delays the
+// exit.
+const leaveTimeout = 3 * time.Second
+
+// groupRetries logs why joining a generation failed. The coordinator's
+// normal transitions (not yet available on a group's first start, loading,
+// moved, a rebalance under way) are logged once each at info, then at
+// debug; anything else at warn.
+type groupRetries struct {
+	log   *slog.Logger
+	group string
+	seen  map[error]bool
+}
+
+func (g *groupRetries) report(err error) {
+	for _, normal := range []error{kafka.GroupCoordinatorNotAvailable, kafka.GroupLoadInProgress, kafka.NotCoordinatorForGroup, kafka.RebalanceInProgress} {
+		if !errors.Is(err, normal) {
+			continue
+		}
+		if g.seen[normal] {
+			g.log.Debug("consumer group: waiting for the coordinator", "group", g.group, "err", err)
+			return
+		}
+		if g.seen == nil {
+			g.seen = map[error]bool{}
+		}
+		g.seen[normal] = true
+		g.log.Info("consumer group: waiting for the coordinator (normal while a group starts or rebalances)", "group", g.group, "err", err)
+		return
+	}
+	g.log.Warn("consumer group: retrying", "group", g.group, "err", err)
 }
 
 func (r *Runner) progress() func() {
@@ -675,14 +741,14 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	var key string
 	if n := messageBytes(m); n > cfg.MaxMessageBytes {
 		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonOversize, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
+		return f.dead(ctx, m, ack, reasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
 			n, cfg.MaxMessageBytes, len(m.Key), len(m.Value), headersBytes(m.Headers)))
 	}
 	if f.topic == cfg.SpendTopic {
 		sp, err := f.r.dec.AdSpend(m.Value)
 		if err != nil {
 			f.r.st.invalid.Add(1)
-			return f.dead(ctx, m, ack, reasonInvalid, err.Error())
+			return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
 		}
 		f.r.st.spend.Add(1)
 		return f.send(ctx, &unit{spend: []schemas.AdSpend{sp}, acks: []ackRef{ack}})
@@ -703,7 +769,7 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	}
 	if err != nil {
 		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonInvalid, err.Error())
+		return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
 	}
 	s := f.shards[murmur3.StringSum32(key)%uint32(len(f.shards))]
 	select {
@@ -714,7 +780,12 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	}
 }
 
-func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack ackRef, reason, msg string) bool {
+// dead dead-letters m, counting and (the first few of each reason) logging
+// the rejection; err, when set, is the decoding error whose field refines
+// the reason.
+func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack ackRef, reason string, err error, msg string) bool {
+	msg = schemas.SafeText(msg)
+	f.r.st.rejected.record(rejectionReason(reason, err), m.Topic, m.Partition, m.Offset, msg)
 	return f.send(ctx, &unit{dead: []deadLetter{{msg: *m, reason: reason, err: msg}}, acks: []ackRef{ack}})
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"container/heap"
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -328,7 +329,10 @@ func (s *shard) touchpoint(it *item) {
 		// Beyond the re-attribution horizon: kept raw, reported, not applied.
 		s.st.tooLate.Add(1)
 		s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: tp.TimeMs, partition: it.partition, tooLate: true})
-		s.u.dead = append(s.u.dead, s.deadLetter(it, reasonTooLate, "timestamp: older than the watermark by more than the re-attribution horizon"))
+		msg := fmt.Sprintf("timestamp: %s is older than its partition's watermark %s by more than the re-attribution horizon (%s); stored, not attributed",
+			time.UnixMilli(tp.TimeMs).UTC().Format(time.RFC3339Nano), time.UnixMilli(ps.wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon)
+		s.st.rejected.record(reasonTooLate, s.tpTopic, int(it.partition), it.offset, msg)
+		s.u.dead = append(s.u.dead, s.deadLetter(it, reasonTooLate, msg))
 		s.u.acks = append(s.u.acks, it.ack)
 		return
 	}
@@ -349,7 +353,7 @@ func (s *shard) touchpoint(it *item) {
 		for i := range rel {
 			if s.eng.Window(&at, rel[i].cv.TimeMs) {
 				s.attribute(u, &rel[i].cv)
-				s.st.reattributed.Add(1)
+				s.u.reattributed++ // counted once durable
 			}
 		}
 	}
@@ -450,7 +454,7 @@ func (s *shard) release(ctx context.Context, force bool) error {
 			for i := range c.released {
 				if r := &c.released[i].cv; convLess(&pc.cv, r) && r.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
 					s.attribute(u, r)
-					s.st.reattributed.Add(1)
+					s.u.reattributed++ // counted once durable
 				}
 			}
 		}
@@ -458,7 +462,7 @@ func (s *shard) release(ctx context.Context, force bool) error {
 		s.u.acks = append(s.u.acks, pc.ack)
 		ps := s.part(pc.partition)
 		ps.frontier = max(ps.frontier, pc.cv.TimeMs)
-		s.st.attributed.Add(1)
+		s.u.attributed++ // counted once durable
 	}
 	return nil
 }

@@ -55,6 +55,11 @@ type unit struct {
 	spend   []schemas.AdSpend
 	dead    []deadLetter
 	acks    []ackRef
+	// attributed and reattributed count the conversions credited (for the
+	// first time, again) in credits: they reach the counters only once the
+	// unit is durable, so that "credited" never claims rows ClickHouse has
+	// not acknowledged.
+	attributed, reattributed int64
 }
 
 // credits are credited rows in the shape the shards make them: a
@@ -115,6 +120,7 @@ func (u *unit) reset() {
 	clear(u.dead)
 	clear(u.acks)
 	u.tps, u.convs, u.spend, u.dead, u.acks = u.tps[:0], u.convs[:0], u.spend[:0], u.dead[:0], u.acks[:0]
+	u.attributed, u.reattributed = 0, 0
 }
 
 func (u *unit) rows() int {
@@ -328,7 +334,13 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		if err == nil {
 			s.stats.lastInsertNanos.Store(int64(time.Since(start)))
 			s.stats.insertBatches.Add(1)
+			if since := s.stats.failingSince.Swap(0); since != 0 {
+				s.log.Warn("sink write recovered: writing again after failures", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond), "failed_attempts", s.stats.insertErrors.Load()-s.stats.failedBefore.Load())
+			}
 			break
+		}
+		if s.stats.failingSince.CompareAndSwap(0, time.Now().UnixNano()) {
+			s.stats.failedBefore.Store(s.stats.insertErrors.Load())
 		}
 		s.stats.insertErrors.Add(1)
 		span.RecordError(err)
@@ -344,6 +356,8 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 	s.stats.creditedRows.Add(int64(credited))
 	s.stats.deadLetters.Add(int64(dead))
 	for _, u := range b.units {
+		s.stats.attributed.Add(u.attributed)
+		s.stats.reattributed.Add(u.reattributed)
 		for _, a := range u.acks {
 			a.done()
 		}
@@ -507,7 +521,7 @@ func deadMessage(d deadLetter, limit int) kafka.Message {
 	key, value, src := d.msg.Key, d.msg.Value, d.msg.Headers
 	headers := []kafka.Header{
 		{Key: "attributor.reason", Value: []byte(d.reason)},
-		{Key: "attributor.error", Value: []byte(d.err)},
+		{Key: "attributor.error", Value: []byte(schemas.SafeText(d.err))}, // no raw input bytes, whoever made the text
 		{Key: "attributor.source_topic", Value: []byte(d.msg.Topic)},
 		{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.msg.Partition))},
 		{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.msg.Offset, 10))},

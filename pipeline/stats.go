@@ -15,8 +15,8 @@ type stats struct {
 	tooLate         atomic.Int64 // touchpoints beyond the re-attribution horizon
 	skipped         atomic.Int64 // uncommitted offsets deleted by retention before consumption
 	duplicates      atomic.Int64 // events already seen (by event_id)
-	attributed      atomic.Int64 // conversions attributed (first time)
-	reattributed    atomic.Int64 // conversions attributed again after late data
+	attributed      atomic.Int64 // conversions attributed (first time), once their rows are durable
+	reattributed    atomic.Int64 // conversions attributed again after late data, once durable
 	pathsCapped     atomic.Int64 // credited paths cut to max_path_touchpoints (each attribution counts)
 	creditedRows    atomic.Int64 // credited rows acknowledged by ClickHouse
 	rawRows         atomic.Int64 // raw event rows acknowledged by ClickHouse
@@ -29,8 +29,11 @@ type stats struct {
 	pending         atomic.Int64 // conversions waiting for the watermark
 	commits         atomic.Int64
 	lastInsertNanos atomic.Int64
+	failingSince    atomic.Int64 // unix nanos of the first failed write of the current outage; 0: writing
+	failedBefore    atomic.Int64 // insertErrors when the current outage began
 	watermarkDelay  atomic.Int64 // ms between wall clock and the slowest partition watermark
 	lag             atomic.Int64 // messages behind the high watermark, all assigned partitions
+	rejected        *rejections  // dead-lettered events per reason; nil counts nothing
 	started         time.Time
 }
 
@@ -55,10 +58,17 @@ type Snapshot struct {
 	Lag                      int64
 	WatermarkDelay           time.Duration
 	LastInsert               time.Duration
+	// WritesFailingFor is how long writes to ClickHouse (and the
+	// dead-letter topic) have been failing and being retried; 0 when the
+	// last write succeeded.
+	WritesFailingFor time.Duration
+	// Rejected counts the dead-lettered events (invalid, oversize,
+	// too_late) per reason, largest first.
+	Rejected []ReasonCount
 }
 
 func (s *stats) snapshot() Snapshot {
-	return Snapshot{
+	out := Snapshot{
 		Elapsed:         time.Since(s.started),
 		Touchpoints:     s.touchpoints.Load(),
 		Conversions:     s.conversions.Load(),
@@ -83,5 +93,10 @@ func (s *stats) snapshot() Snapshot {
 		Lag:             s.lag.Load(),
 		WatermarkDelay:  time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
 		LastInsert:      time.Duration(s.lastInsertNanos.Load()),
+		Rejected:        s.rejected.snapshot(),
 	}
+	if since := s.failingSince.Load(); since != 0 {
+		out.WritesFailingFor = time.Since(time.Unix(0, since))
+	}
+	return out
 }

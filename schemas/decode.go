@@ -53,7 +53,7 @@ func NewDecoder(rules *ChannelRules) *Decoder {
 func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 	var e event
 	if err := e.scan(b, touchpointSchema); err != nil {
-		return Touchpoint{}, err
+		return Touchpoint{}, endOfInput(err, b)
 	}
 	var tp Touchpoint
 	ids, err := identity(&e)
@@ -97,7 +97,7 @@ func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 func (d *Decoder) Conversion(b []byte) (Conversion, error) {
 	var e event
 	if err := e.scan(b, conversionSchema); err != nil {
-		return Conversion{}, err
+		return Conversion{}, endOfInput(err, b)
 	}
 	var cv Conversion
 	ids, err := identity(&e)
@@ -299,7 +299,7 @@ func parseTimestamp(raw []byte) (int64, error) {
 			// events that use it keep being accepted.
 			t, err := time.Parse(time.RFC3339Nano, string(s))
 			if err != nil {
-				return 0, fieldErr("timestamp", "not RFC 3339: %q", clip(string(s)))
+				return 0, notRFC3339(string(s))
 			}
 			// The range is checked on the instant below, not on the year as
 			// written: 1999-12-31T23:00:00-02:00 is in 2000 UTC. RFC 3339 years
@@ -321,7 +321,7 @@ func parseTimestamp(raw []byte) (int64, error) {
 					return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds, got %s", clip(n))
 				}
 				if f < float64(MinTimeMs) || f >= float64(MaxTimeMs) {
-					return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %s ms", clip(n))
+					return 0, timestampRange(clip(n), 0, false)
 				}
 				v = int64(f)
 			}
@@ -331,9 +331,22 @@ func parseTimestamp(raw []byte) (int64, error) {
 		return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds")
 	}
 	if ms < MinTimeMs || ms >= MaxTimeMs {
-		return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %d ms", ms)
+		return 0, timestampRange(timestampInput(raw), ms, true)
 	}
 	return ms, nil
+}
+
+// timestampInput is a timestamp as an error quotes it: a string quoted
+// (its escapes undone), a number as written.
+func timestampInput(raw []byte) string {
+	if raw[0] != '"' {
+		return clip(string(raw))
+	}
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		s = unquote(nil, s)
+	}
+	return strconv.Quote(clip(string(s)))
 }
 
 // unmarshal decodes an event into a wire struct with segmentio/encoding/json
@@ -355,9 +368,33 @@ func unmarshal(b []byte, w any) error {
 			}
 			return fieldErr(te.Field, "must be a %s, got %s", kind, te.Value)
 		}
-		return fieldErr("json", "invalid: %v", err)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return endOfInput(reworded(se.Error(), b), b)
+		}
+		return fieldErr("json", "invalid: %s", SafeText(strings.TrimPrefix(err.Error(), "json: ")))
 	}
 	return nil
+}
+
+// reworded turns segmentio/encoding's syntax error, "json: MSG: PREFIX"
+// (PREFIX being up to 32 bytes of b from the error on), into the scanner's
+// wording of the same error.
+func reworded(text string, b []byte) error {
+	s := strings.TrimPrefix(text, "json: ")
+	for k := strings.Index(s, ": "); k >= 0; {
+		at := s[k+2:]
+		core, cut := strings.CutSuffix(at, "...")
+		if cut && len(core) == 32 && bytes.Contains(b, []byte(core)) || len(at) < 32 && bytes.HasSuffix(b, []byte(at)) {
+			return syntaxError(s[:k], at)
+		}
+		next := strings.Index(s[k+2:], ": ")
+		if next < 0 {
+			break
+		}
+		k += 2 + next
+	}
+	return &FieldError{Field: "json", Reason: "invalid: " + SafeText(s)}
 }
 
 func jsonKind(goKind string) string {

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strconv"
 	"time"
 
 	sjson "github.com/segmentio/encoding/json"
@@ -159,6 +160,7 @@ func refParseTimestamp(raw json.RawMessage) (int64, error) {
 		return 0, fieldErr("timestamp", "required")
 	}
 	var ms int64
+	input := clip(string(raw)) // as the error quotes it
 	switch raw[0] {
 	case '"':
 		var s string
@@ -169,8 +171,9 @@ func refParseTimestamp(raw json.RawMessage) (int64, error) {
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return 0, fieldErr("timestamp", "not RFC 3339: %q", clip(s))
+			return 0, notRFC3339(s)
 		}
+		input = strconv.Quote(clip(s))
 		// The range is checked on the instant below, not on the year as
 		// written: 1999-12-31T23:00:00-02:00 is in 2000 UTC. RFC 3339 years
 		// have four digits, so UnixMilli cannot overflow.
@@ -190,14 +193,16 @@ func refParseTimestamp(raw json.RawMessage) (int64, error) {
 				return 0, fieldErr("timestamp", "must be an RFC 3339 string or integer epoch milliseconds, got %s", clip(n.String()))
 			}
 			if f < float64(MinTimeMs) || f >= float64(MaxTimeMs) {
-				return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %s ms", clip(n.String()))
+				return 0, timestampRange(clip(n.String()), 0, false)
 			}
 			v = int64(f)
 		}
 		ms = v
 	}
 	if ms < MinTimeMs || ms >= MaxTimeMs {
-		return 0, fieldErr("timestamp", "out of range [2000-01-01, 2100-01-01): %d ms", ms)
+		// The wording is the live decoder's (timestampRange): the
+		// reference checks what is decoded, not how errors are phrased.
+		return 0, timestampRange(input, ms, true)
 	}
 	return ms, nil
 }

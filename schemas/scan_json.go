@@ -434,16 +434,3 @@ func skipSpaces(b []byte) []byte {
 func hasPrefix(b []byte, s string) bool {
 	return len(b) >= len(s) && string(b[:len(s)]) == s
 }
-
-// syntaxErr is the error of invalid JSON, worded as segmentio/encoding
-// words it: what is wrong, then up to 32 bytes of the input from there.
-func syntaxErr(b []byte, format string, args ...any) error {
-	return &FieldError{Field: "json", Reason: "invalid: json: " + fmt.Sprintf(format, args...) + ": " + prefix(b)}
-}
-
-func prefix(b []byte) string {
-	if len(b) < 32 {
-		return string(b)
-	}
-	return string(b[:32]) + "..."
-}

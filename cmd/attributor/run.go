@@ -128,6 +128,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		metrics    = e.String("metrics-addr", "ATTRIBUTOR_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on `host:port` (off when empty)")
 		untilDone  = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
 		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
+		logRejects = e.Int("log-rejections", "ATTRIBUTOR_LOG_REJECTIONS", 5, "rejected events logged per reason (with topic, partition, offset and why); the rest are counted in the summary (0: none)")
 		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
 		maxMsg     = e.Size("max-message-bytes", "ATTRIBUTOR_MAX_MESSAGE_BYTES", "largest input message, key + value + headers, a `size` such as 1MiB; larger ones are dead-lettered as oversize (default 1MiB)")
 		memLimit   = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
@@ -162,7 +163,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		ClickHouse: chCfg, Attribution: acfg,
 		AllowedLateness: *lateness, Horizon: *horizon, SessionGap: *sessionGap,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
-		UntilCaughtUp: *untilDone, Logger: log,
+		UntilCaughtUp: *untilDone, Logger: log, LogRejections: *logRejects,
+	}
+	if *logRejects == 0 {
+		cfg.LogRejections = -1 // none; zero in Config means the default
 	}
 	if maxMsg.set {
 		if maxMsg.n <= 0 || maxMsg.n > 1<<30 {
@@ -274,10 +278,20 @@ func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 		if dt := (s.Elapsed - last.Elapsed).Seconds(); dt > 0 {
 			rate = float64(events-prev) / dt
 		}
-		fmt.Fprintf(w, "attributor: %6.1fs  events %d (%.0f/s)  lag %d  credited %d conversions, %d rows  pending %d  users %d  dead letters %d\n",
-			s.Elapsed.Seconds(), events, rate, s.Lag, s.Attributed, s.CreditedRows, s.Pending, s.UsersInMemory, s.DeadLetters)
+		// Credited counts only what ClickHouse acknowledged.
+		fmt.Fprintf(w, "attributor: %6.1fs  events %d (%.0f/s)  lag %d  credited %d conversions, %d rows  pending %d  users %d  dead letters %d%s\n",
+			s.Elapsed.Seconds(), events, rate, s.Lag, s.Attributed, s.CreditedRows, s.Pending, s.UsersInMemory, s.DeadLetters, failing(s))
 		last = s
 	}
+}
+
+// failing says, when writes are failing, for how long (and that they are
+// being retried): the progress line's counts then stand still.
+func failing(s pipeline.Snapshot) string {
+	if s.WritesFailingFor <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  WRITES FAILING for %s (retrying; nothing more is credited until ClickHouse takes rows)", s.WritesFailingFor.Round(time.Second))
 }
 
 func printSummary(w io.Writer, s pipeline.Snapshot) {
@@ -285,6 +299,18 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed, %d paths capped to max-path-touchpoints), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
 		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate,
 		s.Attributed, s.Reattributed, s.PathsCapped, s.CreditedRows, s.DeadLetters, s.DeadLettersLost)
+	if len(s.Rejected) > 0 {
+		fmt.Fprintf(w, "attributor: rejected (dead-lettered) by reason: %s\n", rejectedList(s.Rejected))
+	}
+}
+
+// rejectedList is "3 invalid json, 1 too_late".
+func rejectedList(rs []pipeline.ReasonCount) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%d %s", r.Count, r.Reason)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func runMigrate(args []string, stdout, stderr io.Writer) int {

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attributor/attributor/pipeline"
+)
+
+// The run's summary says why events were rejected, per reason.
+func TestSummaryCountsRejectionsPerReason(t *testing.T) {
+	var b strings.Builder
+	printSummary(&b, pipeline.Snapshot{Elapsed: time.Second, Touchpoints: 10, Invalid: 6, TooLate: 1, DeadLetters: 7,
+		Rejected: []pipeline.ReasonCount{{Reason: "invalid json", Count: 4}, {Reason: "invalid timestamp", Count: 2}, {Reason: "too_late", Count: 1}}})
+	want := "attributor: rejected (dead-lettered) by reason: 4 invalid json, 2 invalid timestamp, 1 too_late\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Errorf("summary:\n%s\nwant it to end with\n%s", b.String(), want)
+	}
+	b.Reset()
+	printSummary(&b, pipeline.Snapshot{Elapsed: time.Second, Touchpoints: 10})
+	if strings.Contains(b.String(), "rejected") {
+		t.Errorf("summary of a run without rejections: %s", b.String())
+	}
+}
+
+// While writes fail, the progress line says so (its counts stand still:
+// they count only what ClickHouse acknowledged).
+func TestProgressLineSaysWritesAreFailing(t *testing.T) {
+	var b strings.Builder
+	p := progressPrinter(&b)
+	p(pipeline.Snapshot{Elapsed: 5 * time.Second, Attributed: 1, CreditedRows: 6, WritesFailingFor: 12 * time.Second})
+	p(pipeline.Snapshot{Elapsed: 10 * time.Second, Attributed: 3, CreditedRows: 18})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "credited 1 conversions, 6 rows") || !strings.Contains(lines[0], "WRITES FAILING for 12s (retrying") {
+		t.Errorf("progress during an outage:\n%s", b.String())
+	}
+	if strings.Contains(lines[1], "FAILING") {
+		t.Errorf("progress after it: %s", lines[1])
+	}
+}
