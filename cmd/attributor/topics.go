@@ -46,7 +46,8 @@ func runTopics(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("topics "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
-	tf := addTopicFlags(e)
+	tf := addTopicFlags(e.Group("Topics and Kafka"))
+	e.Group("Kafka security")
 	var partitions, dlqPartitions, rf *int
 	var retention, dlqRetention *time.Duration
 	if sub == "create" {
@@ -56,13 +57,10 @@ func runTopics(args []string, stdout, stderr io.Writer) int {
 		retention = e.Duration("retention", "ATTRIBUTOR_TOPIC_RETENTION", 0, "retention.ms of the input topics, e.g. 720h (default: the broker's, 7 days unless changed; keep it above the time a stopped attributor may need to catch up)")
 		dlqRetention = e.Duration("dlq-retention", "ATTRIBUTOR_DLQ_RETENTION", 0, "retention.ms of the dead-letter topic (default: the broker's)")
 	}
-	fs.Usage = func() {
-		if sub == "create" {
-			fmt.Fprintln(stderr, "usage: attributor topics create [flags]\n\nCreates the topics that do not exist yet: touchpoints, conversions, ad_spend and\nthe dead-letter topic, with cleanup.policy=delete. Existing topics are left as\nthey are: 'attributor topics check' says what is wrong with them.\n\nflags:")
-		} else {
-			fmt.Fprintln(stderr, "usage: attributor topics check [flags]\n\nReports missing or misconfigured topics in plain words and exits 1 if any;\nexit 0 means `attributor run` will find its topics as it needs them.\n\nflags:")
-		}
-		fs.PrintDefaults()
+	if sub == "create" {
+		fs.Usage = e.help(stdout, "usage: attributor topics create [flags]\n\nCreates the topics that do not exist yet: touchpoints, conversions, ad_spend and\nthe dead-letter topic, with cleanup.policy=delete. Existing topics are left as\nthey are: 'attributor topics check' says what is wrong with them.")
+	} else {
+		fs.Usage = e.help(stdout, "usage: attributor topics check [flags]\n\nReports missing or misconfigured topics in plain words and exits 1 if any;\nexit 0 means `attributor run` will find its topics as it needs them.")
 	}
 	if code, ok := parseFlags(fs, e, args[1:], stderr, "topics "+sub); !ok {
 		return code
