@@ -22,7 +22,7 @@ type Credit struct {
 // next call of Engine.Attribute with the same Result.
 type Result struct {
 	Path    []Touchpoint // the conversion's path: windowed, ordered by (TimeMs, ID)
-	Credits []Credit     // per model (in Engine.Models order), one per touchpoint of Path, or one unattributed row
+	Credits []Credit     // per model (in Engine.Models order), one per touchpoint of Path, or one unattributed row; none for a skipped model (a data-driven one without a fit)
 }
 
 // Engine applies a set of models to conversions. It keeps scratch buffers,
@@ -32,6 +32,8 @@ type Engine struct {
 	models     []Model
 	lookbackMs int64
 	viewMs     int64
+	skip       []bool   // per model: a data-driven model without a fit
+	skipped    []uint64 // per model: conversions skipped
 
 	// Scratch buffers of Attribute, one entry per touchpoint of the path.
 	w      []float64
@@ -54,7 +56,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	for _, name := range cfg.Models {
 		m, _ := newModel(name, cfg)
 		e.models = append(e.models, m)
+		_, dataDriven := m.(fitted)
+		e.skip = append(e.skip, dataDriven)
 	}
+	e.skipped = make([]uint64, len(e.models))
 	return e, nil
 }
 
@@ -106,6 +111,10 @@ func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int6
 	n := len(r.Path)
 	if n == 0 {
 		for m := range e.models {
+			if e.skip[m] {
+				e.skipped[m]++
+				continue
+			}
 			r.Credits = append(r.Credits, Credit{Model: m, Fraction: 1, RevenueMicros: conv.RevenueMicros})
 		}
 		return
@@ -115,6 +124,10 @@ func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int6
 	e.q = grow(e.q, n)
 	e.rem = grow(e.rem, n)
 	for m, model := range e.models {
+		if e.skip[m] {
+			e.skipped[m]++
+			continue
+		}
 		model.Weights(conv, r.Path, e.w)
 		e.allocate(conv.RevenueMicros)
 		for i := 0; i < n; i++ {
