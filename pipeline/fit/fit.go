@@ -81,7 +81,7 @@ FROM
                     GROUP BY user_key, event_id
                 )
                 GROUP BY user_key
-            )
+            ) AS key_touchpoints
             ANY LEFT JOIN
             (
                 SELECT user_key, arrayMap(x -> x.1, arraySort(x -> (x.1, x.2), groupArray((ts, event_id)))) AS cv_ts
@@ -93,7 +93,7 @@ FROM
                     GROUP BY user_key, event_id
                 )
                 GROUP BY user_key
-            ) USING user_key
+            ) AS key_conversions USING user_key
         )
         ARRAY JOIN arrayConcat([0], arrayEnumerate(cv_ts)) AS j
         WHERE j = 0 OR cv_ts[j] >= @from
