@@ -98,6 +98,10 @@ func (c *chain) absorption(removed func(s int) bool, buf *[]float64) float64 {
 			}
 		}
 		piv := rowK[k]
+		// Once fill-in has made the pivot row dense, a plain loop over
+		// its tail beats the indirect one.
+		dense := 2*len(cols) > m-k-1
+		tailK := rowK[k+1:]
 		for i := k + 1; i < m; i++ {
 			rowI := a[i*m : (i+1)*m]
 			if rowI[k] == 0 {
@@ -105,8 +109,16 @@ func (c *chain) absorption(removed func(s int) bool, buf *[]float64) float64 {
 			}
 			f := rowI[k] / piv
 			rowI[k] = 0
-			for _, j := range cols {
-				rowI[j] -= f * rowK[j]
+			if dense {
+				tailI := rowI[k+1:]
+				tailI = tailI[:len(tailK)]
+				for j, v := range tailK {
+					tailI[j] -= f * v
+				}
+			} else {
+				for _, j := range cols {
+					rowI[j] -= f * rowK[j]
+				}
 			}
 			b[i] -= f * b[k]
 		}
