@@ -319,3 +319,16 @@ func benchFits(t testing.TB) (*attribution.MarkovFit, *attribution.ShapleyFit) {
 	}
 	return m, s
 }
+
+// TestWeightsWithoutFit: called directly, without a fit, the data-driven
+// models credit linearly rather than fail.
+func TestWeightsWithoutFit(t *testing.T) {
+	path := []attribution.Touchpoint{click("a", 2*day, "A"), click("b", day, "B")}
+	for _, m := range []attribution.Model{&attribution.Markov{}, &attribution.Shapley{}} {
+		w := make([]float64, 2)
+		m.Weights(attribution.Conversion{}, path, w)
+		if w[0] != 0.5 || w[1] != 0.5 {
+			t.Errorf("%s without a fit: %v, want linear", m.Name(), w)
+		}
+	}
+}

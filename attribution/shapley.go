@@ -32,6 +32,11 @@ func (*Shapley) Name() string { return "shapley" }
 func (m *Shapley) Weights(_ Conversion, path []Touchpoint, w []float64) {
 	m.pc.split(path)
 	n := len(m.pc.names)
+	if m.t == nil { // called without a fit (an Engine skips the model then)
+		linearWeights(w)
+		m.st.Linear++
+		return
+	}
 	if n > MaxShapleyChannels {
 		linearWeights(w)
 		m.st.TooManyChannels++
