@@ -3,6 +3,7 @@ package attribution
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,7 +34,8 @@ var ModelNames = []string{"last_click", "first_click", "linear", "time_decay", "
 
 // Config parameterises an Engine. The zero value of a field means its default.
 type Config struct {
-	// Models to apply, by name, in output order. Default: all of ModelNames.
+	// Models to apply, by name, in output order: of ModelNames and
+	// DataDrivenModelNames. Default: all of ModelNames.
 	Models []string
 	// Lookback is how far before a conversion a click may be. Default 30 days.
 	Lookback time.Duration
@@ -135,8 +137,12 @@ func newModel(name string, c Config) (Model, error) {
 		return PositionBased{First: c.FirstShare, Last: c.LastShare}, nil
 	case "last_non_direct":
 		return LastNonDirect{}, nil
+	case "markov":
+		return &Markov{}, nil
+	case "shapley":
+		return &Shapley{}, nil
 	}
-	return nil, fmt.Errorf("models: unknown model %q (known: %s)", name, strings.Join(ModelNames, ", "))
+	return nil, fmt.Errorf("models: unknown model %q (known: %s)", name, strings.Join(append(slices.Clone(ModelNames), DataDrivenModelNames...), ", "))
 }
 
 // ParseModels splits a comma-separated list of model names, trimming spaces.

@@ -22,7 +22,7 @@ type Credit struct {
 // next call of Engine.Attribute with the same Result.
 type Result struct {
 	Path    []Touchpoint // the conversion's path: windowed, capped, ordered by (TimeMs, ID)
-	Credits []Credit     // per model (in Engine.Models order), one per touchpoint of Path, or one unattributed row
+	Credits []Credit     // per model (in Engine.Models order), one per touchpoint of Path, or one unattributed row; none for a skipped model (a data-driven one without a fit)
 	// Capped says that earlier touchpoints within the windows were left
 	// out of Path: more than Config.MaxPathTouchpoints were there.
 	Capped bool
@@ -36,6 +36,8 @@ type Engine struct {
 	lookbackMs int64
 	viewMs     int64
 	maxPath    int
+	skip       []bool   // per model: a data-driven model without a fit
+	skipped    []uint64 // per model: conversions skipped
 
 	// Scratch buffers of Attribute, one entry per touchpoint of the path.
 	w      []float64
@@ -58,7 +60,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	for _, name := range cfg.Models {
 		m, _ := newModel(name, cfg)
 		e.models = append(e.models, m)
+		_, dataDriven := m.(fitted)
+		e.skip = append(e.skip, dataDriven)
 	}
+	e.skipped = make([]uint64, len(e.models))
 	return e, nil
 }
 
@@ -124,6 +129,10 @@ func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int6
 	n := len(r.Path)
 	if n == 0 {
 		for m := range e.models {
+			if e.skip[m] {
+				e.skipped[m]++
+				continue
+			}
 			r.Credits = append(r.Credits, Credit{Model: m, Fraction: 1, RevenueMicros: conv.RevenueMicros})
 		}
 		return
@@ -133,6 +142,10 @@ func (e *Engine) Attribute(conv Conversion, touchpoints []Touchpoint, after int6
 	e.q = grow(e.q, n)
 	e.rem = grow(e.rem, n)
 	for m, model := range e.models {
+		if e.skip[m] {
+			e.skipped[m]++
+			continue
+		}
 		model.Weights(conv, r.Path, e.w)
 		e.allocate(conv.RevenueMicros)
 		for i := 0; i < n; i++ {

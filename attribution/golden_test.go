@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +33,11 @@ type scenario struct {
 		FirstShare        float64  `json:"first_share"`
 		LastShare         float64  `json:"last_share"`
 		ResetOnConversion bool     `json:"reset_on_conversion"`
+		// Fit, when set, fits markov and shapley on the scenario's own
+		// events, over [first event, last event + 1 ms), as replay does.
+		Fit *struct {
+			MarkovOrder int `json:"markov_order"`
+		} `json:"fit"`
 	} `json:"config"`
 	Touchpoints []json.RawMessage `json:"touchpoints"`
 	Conversions []json.RawMessage `json:"conversions"`
@@ -161,6 +168,10 @@ func runScenario(t *testing.T, path string) []byte {
 		return strings.Compare(a.EventID, b.EventID)
 	})
 
+	if sc.Config.Fit != nil {
+		setScenarioFits(t, e, cfg, sc.Config.Fit.MarkovOrder, journeys, convs)
+	}
+
 	previous := map[string]int64{} // user key -> time of the last conversion
 	var out []goldenConversion
 	var r attribution.Result
@@ -206,6 +217,51 @@ func runScenario(t *testing.T, path string) []byte {
 		out = append(out, g)
 	}
 	return encodeGolden(t, out)
+}
+
+// setScenarioFits fits markov and shapley on the scenario's events and
+// hands the fits to e.
+func setScenarioFits(t *testing.T, e *attribution.Engine, cfg attribution.Config, order int, journeys map[string]*attribution.Journey, convs []schemas.Conversion) {
+	t.Helper()
+	first, last := int64(math.MaxInt64), int64(math.MinInt64)
+	byKey := map[string][]attribution.Conversion{}
+	for _, cv := range convs {
+		byKey[cv.Key()] = append(byKey[cv.Key()], attribution.Conversion{ID: cv.EventID, TimeMs: cv.TimeMs, RevenueMicros: cv.RevenueMicros})
+		first, last = min(first, cv.TimeMs), max(last, cv.TimeMs)
+	}
+	keys := slices.Sorted(maps.Keys(journeys))
+	for _, k := range keys {
+		for _, tp := range journeys[k].Touchpoints() {
+			first, last = min(first, tp.TimeMs), max(last, tp.TimeMs)
+		}
+	}
+	for k := range byKey {
+		if journeys[k] == nil {
+			keys = append(keys, k)
+		}
+	}
+	b, err := attribution.NewFitPathsBuilder(cfg, first, last+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		var tps []attribution.Touchpoint
+		if j := journeys[k]; j != nil {
+			tps = j.Touchpoints()
+		}
+		b.Add(tps, byKey[k])
+	}
+	m, err := attribution.FitMarkov(b.FitPaths(), order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := attribution.FitShapley(b.FitPaths())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetFits(attribution.Fits{Markov: m, Shapley: s}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // encodeGolden writes the conversions as indented JSON with one line per

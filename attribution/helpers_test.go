@@ -38,6 +38,7 @@ type modelCase struct {
 	path    []string  // expected path, by ID; empty: the unattributed row
 	want    []float64 // expected fraction per path position
 	micros  []int64   // expected revenue split, when the case checks it
+	fits    *attribution.Fits
 }
 
 // runModelCases runs each case through a Journey and an Engine holding only
@@ -53,6 +54,11 @@ func runModelCases(t *testing.T, model string, cases []modelCase) {
 			e, err := attribution.NewEngine(cfg)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.fits != nil {
+				if err := e.SetFits(*tc.fits); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var j attribution.Journey
 			for _, tp := range tc.tps {
