@@ -15,7 +15,7 @@ func TestRunMaxMessageBytesFlag(t *testing.T) {
 	}{
 		{args: []string{"--max-message-bytes", "0"}, want: "max-message-bytes: must be in (0, 1GiB], got 0B"},
 		{args: []string{"--max-message-bytes", "2GiB"}, want: "max-message-bytes: must be in (0, 1GiB], got 2GiB"},
-		{args: []string{"--max-message-bytes", "lots"}, want: "invalid value \"lots\" for flag -max-message-bytes"},
+		{args: []string{"--max-message-bytes", "lots"}, want: "invalid value \"lots\" for flag --max-message-bytes"},
 		{env: "-1", want: "ATTRIBUTOR_MAX_MESSAGE_BYTES"},
 		{args: []string{"--max-path-touchpoints", "0"}, want: "max-path-touchpoints: must be in [1, 10000], got 0"},
 		{args: []string{"--max-path-touchpoints", "10001"}, want: "max-path-touchpoints: must be in [1, 10000], got 10001"},
