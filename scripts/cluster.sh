@@ -468,7 +468,7 @@ cmd_up() {
 cmd_status() {
   local rc=0 n pid
   for n in "${ALL_NODES[@]}"; do
-    pid=$(node_pid "$n") && pid="pid $pid" || pid="not started by this script"
+    pid=$(node_pid "$n") && pid="pid $pid" || pid="no process started by this script"
     if node_answering "$n"; then
       log "$(printf '%-9s up   %s:%s (%s)' "$n" "$HOST" "$(node_port "$n")" "$pid")"
     else
