@@ -79,8 +79,16 @@ node_pid() { pid_of "$(node_pidfile "$1")" "$(node_pattern "$1")"; }
 # ---------------------------------------------------------------- answering
 
 kafka_node_answering() {
-  # the node answers metadata and sees the whole cluster
-  kcat -b "$HOST:$(kafka_port "$1")" -L -m 5 2>/dev/null | grep -q '^ 3 brokers:'
+  kcat -b "$HOST:$(kafka_port "$1")" -L -m 5 2>/dev/null | grep -q '^ [0-9]* brokers:'
+}
+
+# kafka_whole: the metadata, asked of every broker that answers, lists all 3 brokers
+kafka_whole() {
+  local n seen=0
+  for n in "${KAFKA_NODES[@]}"; do
+    kcat -b "$HOST:$(kafka_port "$n")" -L -m 5 2>/dev/null | grep -q '^ 3 brokers:' && seen=$((seen + 1))
+  done
+  [ "$seen" = 3 ]
 }
 
 zk_answering() {
@@ -444,24 +452,37 @@ valid_node() {
 # ---------------------------------------------------------------- commands
 
 cmd_up() {
-  local nodes=("$@") todo=() n what start=$SECONDS
+  local nodes=("$@") todo=() n what start=$SECONDS bg=() p
   [ "${#nodes[@]}" -gt 0 ] || nodes=("${ALL_NODES[@]}")
   ensure_packages
   zk_ensure
   kafka_fetch_jars
   mkdir -p "$CRUN"
   # ZooKeeper first: ClickHouse connects to it at start
+  kafka_cluster_id >/dev/null # once, before brokers are formatted in parallel
   for n in "${nodes[@]}"; do
     what=$(node_prepare "$n") || exit 1
     [ "$what" = skip ] && { log "$n: already up"; continue; }
-    [ "$what" = start ] && { log "$n: starting"; node_start "$n"; }
+    if [ "$what" = start ]; then
+      log "$n: starting"
+      # brokers in parallel: formatting a broker's storage is a JVM start of its own
+      case $n in kafka*) node_start "$n" & bg+=($!) ;; *) node_start "$n" ;; esac
+    fi
     todo+=("$n")
     if [ "$n" = zookeeper ]; then node_wait zookeeper "$start"; fi
   done
+  for p in "${bg[@]}"; do wait "$p" || die "kafka: a broker could not be started"; done
   for n in "${todo[@]}"; do
     node_wait "$n" "$start"
     log "$n: up after $((SECONDS - start))s"
   done
+  if [[ " ${todo[*]} " == *" kafka"* ]]; then
+    until kafka_whole; do
+      [ $((SECONDS - start)) -lt "$UP_TIMEOUT" ] || die "kafka: the brokers do not all see 3 brokers after ${UP_TIMEOUT}s"
+      sleep 0.5
+    done
+    log "kafka: every broker sees 3 brokers after $((SECONDS - start))s"
+  fi
   log "up in $((SECONDS - start))s: kafka $BOOTSTRAP; clickhouse $CLUSTER_NAME at $HOST:19001-19004 (http 18121-18124); zookeeper $HOST:$ZK_PORT"
 }
 
@@ -476,6 +497,8 @@ cmd_status() {
       rc=1
     fi
   done
+  if kafka_whole; then log "kafka cluster: whole (every broker lists 3 brokers)"; else
+    log "kafka cluster: NOT WHOLE (not every broker lists 3 brokers)"; rc=1; fi
   return $rc
 }
 
