@@ -3,7 +3,9 @@
 #
 # ClickHouse: a ReplicatedMergeTree table and a Distributed table over it ON CLUSTER; 1000 rows
 #   inserted through the Distributed table land on both shards, each shard's two replicas hold the
-#   same rows, and every server reads all 1000 back through the Distributed table.
+#   same rows, and every server reads all 1000 back through the Distributed table; with ch2
+#   SIGKILLed, 1000 more rows go in and every live server reads all 2000, and ch2 restarted
+#   fetches the rows it missed from ch1.
 # Kafka: a topic created without a replication factor gets 3 replicas (the cluster default);
 #   messages produced with acks=all through each broker are read back through each broker;
 #   with kafka3 SIGKILLed, acks=all still succeeds (2 in-sync replicas >= min.insync.replicas=2),
@@ -54,6 +56,21 @@ st_clickhouse() {
     got=$(chq "$n" "SELECT count(), sum(id), uniqExact(s) FROM $db.events" | tr '\t' ' ')
     st_check "$n reads through the Distributed table" "1000 499500 1000" "$got"
   done
+
+  # a replica down: inserts go to the other replica of its shard, reads still see every row,
+  # and the replica restarted fetches what it missed
+  node_stop ch2 KILL
+  clickhouse-client --host "$HOST" --port 19003 --insert_distributed_sync=1 \
+    -q "INSERT INTO $db.events SELECT number, toString(number) FROM system.numbers LIMIT 1000, 1000"
+  for n in ch1 ch3 ch4; do
+    got=$(chq "$n" "SELECT count(), sum(id) FROM $db.events" | tr '\t' ' ')
+    st_check "$n reads through the Distributed table with ch2 killed" "2000 1999000" "$got"
+  done
+  cmd_up ch2 >/dev/null
+  chq ch2 "SYSTEM SYNC REPLICA $db.events_local"
+  a=$(chq ch1 "SELECT count(), sum(id) FROM $db.events_local" | tr '\t' ' ')
+  b=$(chq ch2 "SELECT count(), sum(id) FROM $db.events_local" | tr '\t' ' ')
+  st_check "ch2 restarted holds what ch1 took while it was down" "$a" "$b"
   chq ch1 "DROP DATABASE $db $on" >/dev/null
 }
 
