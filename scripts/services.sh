@@ -404,6 +404,9 @@ cmd_reset() {
   rm -rf "$KAFKA_RUN" "$CH_RUN"
 }
 
+# Sourced (scripts/cluster.sh reuses the helpers above): define, do not run.
+(return 0 2>/dev/null) && return 0
+
 # An optional second argument limits up and down to one service (the fault
 # tests stop and start ClickHouse or Kafka alone).
 ONLY=${2:-}

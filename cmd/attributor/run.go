@@ -225,6 +225,16 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer runner.Close()
+	shutdownMetrics, err := setupOTLPMetrics(ctx, runner)
+	if err != nil {
+		fmt.Fprintf(stderr, "attributor run: otlp metrics: %v\n", err)
+		return 2
+	}
+	defer func() { // before runner.Close (defers run last first): exports the run's totals
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdownMetrics(sctx)
+	}()
 	if *metrics != "" {
 		srv, err := serveTelemetry(ctx, *metrics, runner)
 		if err != nil {
