@@ -13,6 +13,7 @@ type stats struct {
 	spend           atomic.Int64 // valid ad-spend events consumed
 	invalid         atomic.Int64 // events dead-lettered as unusable
 	tooLate         atomic.Int64 // touchpoints beyond the re-attribution horizon
+	future          atomic.Int64 // events stamped beyond MaxFutureSkew after their consumption
 	skipped         atomic.Int64 // uncommitted offsets deleted by retention before consumption
 	duplicates      atomic.Int64 // events already seen (by event_id)
 	attributed      atomic.Int64 // conversions attributed (first time)
@@ -38,6 +39,7 @@ type Snapshot struct {
 	Touchpoints, Conversions int64
 	Spend                    int64
 	Invalid, TooLate         int64
+	Future                   int64 // dead-lettered as future: stamped beyond MaxFutureSkew
 	Skipped                  int64
 	Duplicates               int64
 	Attributed, Reattributed int64
@@ -61,6 +63,7 @@ func (s *stats) snapshot() Snapshot {
 		Spend:          s.spend.Load(),
 		Invalid:        s.invalid.Load(),
 		TooLate:        s.tooLate.Load(),
+		Future:         s.future.Load(),
 		Skipped:        s.skipped.Load(),
 		Duplicates:     s.duplicates.Load(),
 		Attributed:     s.attributed.Load(),

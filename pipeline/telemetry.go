@@ -25,6 +25,7 @@ const (
 	metricInvalid        = "attributor.events.invalid"  // dead-lettered as unusable
 	metricTooLate        = "attributor.events.too_late" // beyond the re-attribution horizon
 	metricDuplicates     = "attributor.events.duplicate"
+	metricFuture         = "attributor.events.future"   // stamped beyond --max-future-skew
 	metricSkipped        = "attributor.offsets.skipped" // deleted by retention before consumption
 	metricDeadLetters    = "attributor.dead_letters"
 	metricAttributed     = "attributor.conversions.attributed"
@@ -83,6 +84,7 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	}
 	counter(metricInvalid, "{event}", "Events dead-lettered as unusable (bad JSON, missing or malformed fields, oversize).", func(s Snapshot) int64 { return s.Invalid })
 	counter(metricTooLate, "{event}", "Touchpoints older than the re-attribution horizon (stored, dead-lettered as too_late).", func(s Snapshot) int64 { return s.TooLate })
+	counter(metricFuture, "{event}", "Events stamped more than --max-future-skew after the time they were consumed (dead-lettered as future).", func(s Snapshot) int64 { return s.Future })
 	counter(metricDuplicates, "{event}", "Events already seen, by event_id.", func(s Snapshot) int64 { return s.Duplicates })
 	counter(metricSkipped, "{message}", "Uncommitted messages that retention deleted before they were consumed (never attributed).", func(s Snapshot) int64 { return s.Skipped })
 	counter(metricDeadLetters, "{record}", "Records written to the dead-letter topic.", func(s Snapshot) int64 { return s.DeadLetters })
