@@ -54,32 +54,6 @@ func (cfg ClickHouseConfig) compression() *clickhouse.Compression {
 	return &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 }
 
-// Migrate creates, idempotently, the database, tables and views of
-// schemas/clickhouse/*.sql.
-func Migrate(ctx context.Context, conn driver.Conn, database string) error {
-	stmts, err := schemas.DDL(database)
-	if err != nil {
-		return err
-	}
-	for _, s := range stmts {
-		if err := conn.Exec(ctx, s.SQL); err != nil {
-			return fmt.Errorf("migrate %s: %w", s.File, err)
-		}
-	}
-	for _, c := range schemas.AddedColumns {
-		var n uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, c.Table, c.Column).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: check %s.%s: %w", c.Table, c.Column, err)
-		}
-		if n == 0 {
-			if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+c.Table+" ADD COLUMN "+c.Column+" "+c.Type); err != nil {
-				return fmt.Errorf("migrate: add %s.%s: %w", c.Table, c.Column, err)
-			}
-		}
-	}
-	return nil
-}
-
 // tpRow is a raw touchpoint as stored.
 type tpRow struct {
 	tp           schemas.Touchpoint
