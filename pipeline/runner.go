@@ -29,6 +29,7 @@ type Runner struct {
 	parts      int      // partitions of each input topic
 	topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
 	spendParts int
+	misLogged  atomic.Int64 // mis-partitioned messages logged this run
 }
 
 // NewRunner validates cfg, connects to ClickHouse and migrates the schema,
@@ -684,6 +685,9 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 		f.r.st.future.Add(1)
 		return f.dead(ctx, m, ack, reasonFuture, fmt.Sprintf("timestamp: %s is more than max_future_skew %s after the message was consumed (%s %s)",
 			time.UnixMilli(timeMs).UTC().Format(time.RFC3339Nano), cfg.MaxFutureSkew, src, ref.UTC().Format(time.RFC3339Nano)))
+	}
+	if want := keyPartition(key, f.r.parts); want != f.partition {
+		f.r.misPartitioned(f.topic, f.partition, m.Offset, m.Key, key, want)
 	}
 	if isTP && timeMs > f.wm.Load() {
 		defer f.wm.Store(timeMs) // after the send: marks never run ahead of items

@@ -14,6 +14,8 @@ type stats struct {
 	invalid         atomic.Int64 // events dead-lettered as unusable
 	tooLate         atomic.Int64 // touchpoints beyond the re-attribution horizon
 	future          atomic.Int64 // events stamped beyond MaxFutureSkew after their consumption
+	misTouchpoints  atomic.Int64 // touchpoints in a partition their key does not hash to
+	misConversions  atomic.Int64 // conversions in a partition their key does not hash to
 	skipped         atomic.Int64 // uncommitted offsets deleted by retention before consumption
 	duplicates      atomic.Int64 // events already seen (by event_id)
 	attributed      atomic.Int64 // conversions attributed (first time)
@@ -53,6 +55,11 @@ type Snapshot struct {
 	Lag                      int64
 	WatermarkDelay           time.Duration
 	LastInsert               time.Duration
+
+	// Messages in a partition their attribution key does not hash to
+	// (murmur2), per input topic: processed, logged (the first few) and
+	// counted here.
+	MispartitionedTouchpoints, MispartitionedConversions int64
 }
 
 func (s *stats) snapshot() Snapshot {
@@ -80,5 +87,8 @@ func (s *stats) snapshot() Snapshot {
 		Lag:            s.lag.Load(),
 		WatermarkDelay: time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
 		LastInsert:     time.Duration(s.lastInsertNanos.Load()),
+
+		MispartitionedTouchpoints: s.misTouchpoints.Load(),
+		MispartitionedConversions: s.misConversions.Load(),
 	}
 }

@@ -25,8 +25,9 @@ const (
 	metricInvalid        = "attributor.events.invalid"  // dead-lettered as unusable
 	metricTooLate        = "attributor.events.too_late" // beyond the re-attribution horizon
 	metricDuplicates     = "attributor.events.duplicate"
-	metricFuture         = "attributor.events.future"   // stamped beyond --max-future-skew
-	metricSkipped        = "attributor.offsets.skipped" // deleted by retention before consumption
+	metricFuture         = "attributor.events.future"         // stamped beyond --max-future-skew
+	metricMispartitioned = "attributor.events.mispartitioned" // by topic: key hashes to another partition
+	metricSkipped        = "attributor.offsets.skipped"       // deleted by retention before consumption
 	metricDeadLetters    = "attributor.dead_letters"
 	metricAttributed     = "attributor.conversions.attributed"
 	metricReattributed   = "attributor.conversions.reattributed"
@@ -79,6 +80,16 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 				o.Observe(s.Touchpoints, metric.WithAttributes(attribute.String(attrTopic, r.cfg.TouchpointsTopic)))
 				o.Observe(s.Conversions, metric.WithAttributes(attribute.String(attrTopic, r.cfg.ConversionsTopic)))
 				o.Observe(s.Spend, metric.WithAttributes(attribute.String(attrTopic, r.cfg.SpendTopic)))
+				return nil
+			}))
+	}
+	if err == nil {
+		_, err = m.Int64ObservableCounter(metricMispartitioned, metric.WithUnit("{event}"),
+			metric.WithDescription("Events in a partition their attribution key does not hash to (murmur2), by topic: processed, but their user's events may be split across instances."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				s := r.Snapshot()
+				o.Observe(s.MispartitionedTouchpoints, metric.WithAttributes(attribute.String(attrTopic, r.cfg.TouchpointsTopic)))
+				o.Observe(s.MispartitionedConversions, metric.WithAttributes(attribute.String(attrTopic, r.cfg.ConversionsTopic)))
 				return nil
 			}))
 	}

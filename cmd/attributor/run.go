@@ -282,6 +282,10 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late, %d future; %d conversions attributed (%d re-attributed), %d credited rows, %d dead letters\n",
 		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate, s.Future,
 		s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters)
+	if n := s.MispartitionedTouchpoints + s.MispartitionedConversions; n > 0 {
+		fmt.Fprintf(w, "attributor: warning: %d messages were in a partition their attribution key does not hash to (%d touchpoints, %d conversions): their users' events may be split across instances; produce keyed by the attribution key with the murmur2 partitioner (kcat: -X partitioner=murmur2_random)\n",
+			n, s.MispartitionedTouchpoints, s.MispartitionedConversions)
+	}
 }
 
 func runMigrate(args []string, stdout, stderr io.Writer) int {
