@@ -294,7 +294,7 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 	e := &envFlags{fs: fs}
 	svc := addServiceFlags(e)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: attributor migrate [flags]\n\nCreates the database, tables and views of schemas/clickhouse/*.sql; safe to run again.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: attributor migrate [flags]\n\nCreates the database, tables and views of schemas/clickhouse/*.sql and records\nthe schema version; safe to run again, and from several instances at once.\nRefuses a database that a newer attributor migrated.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, e, args, stderr, "migrate"); !ok {
@@ -320,6 +320,6 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor migrate: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "migrated database %s on %s\n", chCfg.Database, chCfg.Addr)
+	fmt.Fprintf(stdout, "migrated database %s on %s to schema version %d\n", chCfg.Database, chCfg.Addr, schemas.SchemaVersion)
 	return 0
 }
