@@ -28,3 +28,14 @@ func TestKeyPartitionIsMurmur2(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKeyPartition is the partition check's cost per event, for a
+// key of the generator's shape.
+func BenchmarkKeyPartition(b *testing.B) {
+	key := "u0001585"
+	n := 0
+	for b.Loop() {
+		n += keyPartition(key, 12)
+	}
+	_ = n
+}
