@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attributor/attributor/pipeline/generate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
@@ -101,4 +102,50 @@ func TestFutureEventsChangeNoCredits(t *testing.T) {
 	if maxOffset != 0 || rows == 0 || rows > 50 {
 		t.Errorf("cohort_value: %d rows up to month offset %d; want a few rows of month 0", rows, maxOffset)
 	}
+}
+
+// A database that a release before the future check poisoned (a touchpoint
+// and a conversion stamped 2099 stored in the raw tables) does not poison
+// the runs after the upgrade: the watermark and frontier resume from rows
+// no later than now + skew, so the next run's touchpoints are not too late
+// and the view equals replay.
+func TestStoredFutureRowsDoNotPoisonRestart(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 2})
+	ev := pipelinetest.Generate(t, generate.Config{Seed: 62, Users: 500})
+	half := func(msgs []pipelinetest.Msg) int { return len(msgs) / 2 }
+	env.ProduceEvents(pipelinetest.Events{Touchpoints: ev.Touchpoints[:half(ev.Touchpoints)], Conversions: ev.Conversions[:half(ev.Conversions)]})
+	cfg := env.Config()
+	pipelinetest.RunUntilCaughtUp(t, cfg)
+
+	ctx := context.Background()
+	const ms2099 = int64(4084041600000) // 2099-06-01T00:00:00Z
+	tb, err := env.CH.PrepareBatch(ctx, "INSERT INTO "+env.Database+".touchpoints (event_id, user_key, user_id, ts_ms, event_date, interaction, channel, kafka_partition)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(2) {
+		if err := tb.Append("ghost-tp", "ghost", "ghost", ms2099, time.UnixMilli(ms2099), "click", "paid_search", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tb.Send(); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := env.CH.PrepareBatch(ctx, "INSERT INTO "+env.Database+".conversions (event_id, user_key, user_id, ts_ms, event_date, kafka_partition)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.Append("ghost-cv", "ghost", "ghost", ms2099, time.UnixMilli(ms2099), int32(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.Send(); err != nil {
+		t.Fatal(err)
+	}
+
+	env.ProduceEvents(pipelinetest.Events{Touchpoints: ev.Touchpoints[half(ev.Touchpoints):], Conversions: ev.Conversions[half(ev.Conversions):]})
+	s := pipelinetest.RunUntilCaughtUp(t, cfg)
+	if s.TooLate != 0 || s.DeadLetters != 0 {
+		t.Errorf("after stored 2099 rows: %d too late, %d dead letters; want none", s.TooLate, s.DeadLetters)
+	}
+	equalReplay(t, env, ev.Reference())
 }
