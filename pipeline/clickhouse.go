@@ -54,32 +54,6 @@ func (cfg ClickHouseConfig) compression() *clickhouse.Compression {
 	return &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 }
 
-// Migrate creates, idempotently, the database, tables and views of
-// schemas/clickhouse/*.sql.
-func Migrate(ctx context.Context, conn driver.Conn, database string) error {
-	stmts, err := schemas.DDL(database)
-	if err != nil {
-		return err
-	}
-	for _, s := range stmts {
-		if err := conn.Exec(ctx, s.SQL); err != nil {
-			return fmt.Errorf("migrate %s: %w", s.File, err)
-		}
-	}
-	for _, c := range schemas.AddedColumns {
-		var n uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, c.Table, c.Column).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: check %s.%s: %w", c.Table, c.Column, err)
-		}
-		if n == 0 {
-			if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+c.Table+" ADD COLUMN "+c.Column+" "+c.Type); err != nil {
-				return fmt.Errorf("migrate: add %s.%s: %w", c.Table, c.Column, err)
-			}
-		}
-	}
-	return nil
-}
-
 // tpRow is a raw touchpoint as stored.
 type tpRow struct {
 	tp           schemas.Touchpoint
@@ -403,9 +377,12 @@ func loadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 
 // loadFrontiers returns, per partition, the latest event time of the
 // conversions already attributed: a touchpoint at or before it may belong to
-// an attributed conversion and must be checked for re-attribution.
-func loadFrontiers(ctx context.Context, conn driver.Conn, db string) (map[int32]int64, error) {
-	rows, err := conn.Query(ctx, "SELECT kafka_partition, max(ts_ms) FROM "+db+".conversions GROUP BY kafka_partition")
+// an attributed conversion and must be checked for re-attribution. Rows
+// after untilMs (now plus the future skew) are ignored: only a release
+// before the future check stored such rows, and one of them must not
+// poison every later run.
+func loadFrontiers(ctx context.Context, conn driver.Conn, db string, untilMs int64) (map[int32]int64, error) {
+	rows, err := conn.Query(ctx, "SELECT kafka_partition, max(ts_ms) FROM "+db+".conversions WHERE ts_ms <= ? GROUP BY kafka_partition", untilMs)
 	if err != nil {
 		return nil, fmt.Errorf("load frontiers: %w", err)
 	}
@@ -468,13 +445,16 @@ func loadStoredKeys(ctx context.Context, conn driver.Conn, db string, partitions
 }
 
 // latestTouchpoints returns, per partition, the latest stored touchpoint
-// time: where each partition's watermark stood when its last owner stopped.
-func latestTouchpoints(ctx context.Context, conn driver.Conn, db string, partitions []int32) (map[int32]int64, error) {
+// time up to untilMs: where each partition's watermark stood when its last
+// owner stopped. Rows after untilMs (now plus the future skew; only a
+// release before the future check stored them) are ignored, as the live
+// check would have dead-lettered them.
+func latestTouchpoints(ctx context.Context, conn driver.Conn, db string, partitions []int32, untilMs int64) (map[int32]int64, error) {
 	out := map[int32]int64{}
 	if len(partitions) == 0 {
 		return out, nil
 	}
-	rows, err := conn.Query(ctx, "SELECT kafka_partition, max(ts_ms) FROM "+db+".touchpoints WHERE kafka_partition IN ? GROUP BY kafka_partition", partitionSet(partitions))
+	rows, err := conn.Query(ctx, "SELECT kafka_partition, max(ts_ms) FROM "+db+".touchpoints WHERE kafka_partition IN ? AND ts_ms <= ? GROUP BY kafka_partition", partitionSet(partitions), untilMs)
 	if err != nil {
 		return nil, fmt.Errorf("latest touchpoints: %w", err)
 	}

@@ -44,6 +44,13 @@ type Config struct {
 	// more than this is stored but goes to the dead-letter topic as too_late.
 	// Default 7 days.
 	Horizon time.Duration
+	// MaxFutureSkew is how far ahead of the time it was consumed an event
+	// may be stamped. Later touchpoints and conversions are dead-lettered
+	// as future and never move a watermark. The time consumed is the
+	// message's broker timestamp, or the wall clock when that is absent or
+	// later (see futureRef). Default 1h, or Horizon when that is shorter;
+	// it must not exceed Horizon.
+	MaxFutureSkew time.Duration
 
 	Shards          int           // Worker goroutines holding user state. Default GOMAXPROCS.
 	QueueSize       int           // Items buffered per shard. Default 4096.
@@ -116,6 +123,7 @@ func (c Config) WithDefaults() Config {
 	dur(&c.SessionGap, 30*time.Minute)
 	dur(&c.AllowedLateness, 5*time.Second)
 	dur(&c.Horizon, 7*24*time.Hour)
+	dur(&c.MaxFutureSkew, min(time.Hour, c.Horizon))
 	dur(&c.FlushInterval, 250*time.Millisecond)
 	dur(&c.CommitInterval, time.Second)
 	dur(&c.ProgressInterval, 5*time.Second)
@@ -178,7 +186,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
-	}{{"session_gap", c.SessionGap}, {"allowed_lateness", c.AllowedLateness}, {"horizon", c.Horizon},
+	}{{"session_gap", c.SessionGap}, {"allowed_lateness", c.AllowedLateness}, {"horizon", c.Horizon}, {"max_future_skew", c.MaxFutureSkew},
 		{"flush_interval", c.FlushInterval}, {"commit_interval", c.CommitInterval}} {
 		if d.v <= 0 {
 			add("%s: must be > 0, got %s", d.field, d.v)
@@ -186,6 +194,11 @@ func (c Config) Validate() error {
 	}
 	if c.Horizon < c.AllowedLateness {
 		add("horizon: must be >= allowed_lateness (%s < %s)", c.Horizon, c.AllowedLateness)
+	}
+	if c.MaxFutureSkew > c.Horizon {
+		// An accepted event moves its partition's watermark by at most the
+		// skew: within the horizon, it can never make on-time events too late.
+		add("max_future_skew: must be <= horizon (%s > %s)", c.MaxFutureSkew, c.Horizon)
 	}
 	for _, n := range []struct {
 		field string

@@ -38,6 +38,8 @@ func TestConfigValidateNamesFields(t *testing.T) {
 		{"allowed_lateness", func(c *Config) { c.AllowedLateness = -time.Second }},
 		{"horizon", func(c *Config) { c.Horizon = -time.Second }},
 		{"horizon: must be >= allowed_lateness", func(c *Config) { c.AllowedLateness, c.Horizon = time.Hour, time.Minute }},
+		{"max_future_skew: must be <= horizon", func(c *Config) { c.Horizon, c.MaxFutureSkew = time.Hour, 2*time.Hour }},
+		{"max_future_skew: must be > 0", func(c *Config) { c.MaxFutureSkew = -time.Second }},
 		{"flush_interval", func(c *Config) { c.FlushInterval = -time.Second }},
 		{"commit_interval", func(c *Config) { c.CommitInterval = -time.Second }},
 		{"shards", func(c *Config) { c.Shards = -1 }},

@@ -411,20 +411,53 @@ func (j *journey) prune(beforeMs int64) int {
 	return k
 }
 
+// remapDims replaces the dimension index of every touchpoint by f(index).
+func (j *journey) remapDims(f func(uint32) uint32) {
+	for i := range j.len() {
+		r := j.rec(i)[recDim:]
+		w := le.Uint32(r)
+		le.PutUint32(r, f(w&^dimUUID)|w&dimUUID)
+	}
+}
+
 // dimTable interns the descriptive fields of touchpoints: a shard holds
 // millions of touchpoints but few distinct (channel, source, medium,
-// campaign, interaction) tuples.
+// campaign, interaction) tuples. Tuples are never freed one by one: the
+// shard's sweep compacts the table (compactDims) once it has doubled since
+// the last compaction, keeping only the tuples that held touchpoints use,
+// so that a stream of ever new campaigns costs memory for the campaigns of
+// the users held, not for every campaign ever seen.
 type dimTable struct {
-	index map[dimVal]uint32
-	vals  []dimVal
+	index     map[dimVal]uint32
+	vals      []dimVal
+	compactAt int // compaction is due once vals holds this many
 }
+
+// minDimCompact is the size below which the table is never compacted: a
+// few thousand tuples cost less than walking every held touchpoint.
+const minDimCompact = 4096
 
 type dimVal struct {
 	channel, source, medium, campaign string
 	impression                        bool
 }
 
-func newDimTable() *dimTable { return &dimTable{index: map[dimVal]uint32{}} }
+func newDimTable() *dimTable { return &dimTable{index: map[dimVal]uint32{}, compactAt: minDimCompact} }
+
+func (d *dimTable) len() int { return len(d.vals) }
+
+// due reports whether the table has doubled since its last compaction.
+func (d *dimTable) due() bool { return len(d.vals) >= d.compactAt }
+
+// replace makes vals the table's tuples, in that order (see compactDims).
+func (d *dimTable) replace(vals []dimVal) {
+	d.vals = vals
+	d.index = make(map[dimVal]uint32, len(vals))
+	for i, v := range vals {
+		d.index[v] = uint32(i)
+	}
+	d.compactAt = max(minDimCompact, 2*len(vals))
+}
 
 func (d *dimTable) intern(tp *attribution.Touchpoint) uint32 {
 	v := dimVal{tp.Channel, tp.Source, tp.Medium, tp.Campaign, tp.Impression}

@@ -32,6 +32,7 @@ type Runner struct {
 	parts      int      // partitions of each input topic
 	topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
 	spendParts int
+	misLogged  atomic.Int64 // mis-partitioned messages logged this run
 }
 
 // NewRunner validates cfg, connects to ClickHouse and migrates the schema,
@@ -371,8 +372,9 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	stored := make([]map[uint64]uint8, r.cfg.Shards)
 	for {
 		var err error
-		if frontiers, err = loadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database); err == nil {
-			if watermarks, err = r.loadStored(wctx, gen, stored); err == nil {
+		untilMs := time.Now().Add(r.cfg.MaxFutureSkew).UnixMilli()
+		if frontiers, err = loadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
+			if watermarks, err = r.loadStored(wctx, gen, stored, untilMs); err == nil {
 				break
 			}
 		}
@@ -591,13 +593,13 @@ func (r *Runner) observe(fetchers []*fetcher) {
 // for this generation's partitions within reach of any window, and returns
 // where each partition's watermark stood: the latest touchpoint stored for
 // it. Starting from there, what is too late does not depend on restarts.
-func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]uint8) (map[int32]int64, error) {
+func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]uint8, untilMs int64) (map[int32]int64, error) {
 	var parts []int32
 	for _, pa := range gen.Assignments[r.cfg.TouchpointsTopic] {
 		parts = append(parts, int32(pa.ID))
 	}
 	db := r.cfg.ClickHouse.Database
-	latest, err := latestTouchpoints(ctx, r.conn, db, parts)
+	latest, err := latestTouchpoints(ctx, r.conn, db, parts, untilMs)
 	if err != nil {
 		return nil, err
 	}
@@ -753,23 +755,34 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 		f.r.st.spend.Add(1)
 		return f.send(ctx, &unit{spend: []schemas.AdSpend{sp}, acks: []ackRef{ack}})
 	}
+	var timeMs int64
 	if isTP {
 		it.kind = kindTouchpoint
 		if it.tp, err = f.r.dec.Touchpoint(m.Value); err == nil {
-			key = it.tp.Key()
-			if it.tp.TimeMs > f.wm.Load() {
-				defer f.wm.Store(it.tp.TimeMs) // after the send: marks never run ahead of items
-			}
+			key, timeMs = it.tp.Key(), it.tp.TimeMs
 		}
 	} else {
 		it.kind = kindConversion
 		if it.cv, err = f.r.dec.Conversion(m.Value); err == nil {
-			key = it.cv.Key()
+			key, timeMs = it.cv.Key(), it.cv.TimeMs
 		}
 	}
 	if err != nil {
 		f.r.st.invalid.Add(1)
 		return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
+	}
+	if ref, src := futureRef(m.Time, time.Now()); timeMs > ref.UnixMilli()+cfg.MaxFutureSkew.Milliseconds() {
+		// Never applied, stored or used for a watermark: one client with a
+		// wrong clock must not move its partition's event time.
+		f.r.st.future.Add(1)
+		return f.dead(ctx, m, ack, reasonFuture, nil, fmt.Sprintf("timestamp: %s is more than max_future_skew %s after the message was consumed (%s %s)",
+			time.UnixMilli(timeMs).UTC().Format(time.RFC3339Nano), cfg.MaxFutureSkew, src, ref.UTC().Format(time.RFC3339Nano)))
+	}
+	if want := keyPartition(key, f.r.parts); want != f.partition {
+		f.r.misPartitioned(f.topic, f.partition, m.Offset, m.Key, key, want)
+	}
+	if isTP && timeMs > f.wm.Load() {
+		defer f.wm.Store(timeMs) // after the send: marks never run ahead of items
 	}
 	s := f.shards[murmur3.StringSum32(key)%uint32(len(f.shards))]
 	select {
@@ -778,6 +791,24 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// minBrokerTime is the earliest broker timestamp taken as set: the event
+// contract starts in 2000, and clients that set none send 0 or -1.
+var minBrokerTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// futureRef is the time an event is judged against for being in the
+// future: when its message entered the log, which the broker timestamp
+// says (LogAppendTime, or the producer's CreateTime), so that the same
+// message gets the same verdict whether it is consumed live or days later
+// from a backlog; the wall clock when the message has no timestamp, or one
+// later than the wall clock: a producer can set CreateTime, and a future
+// one must not widen what is accepted. src names the reference taken.
+func futureRef(broker, now time.Time) (ref time.Time, src string) {
+	if broker.Before(minBrokerTime) || broker.After(now) {
+		return now, "wall clock"
+	}
+	return broker, "broker timestamp"
 }
 
 // dead dead-letters m, counting and (the first few of each reason) logging

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -606,7 +607,7 @@ func (s *shard) sweepDue() bool {
 	if time.Since(s.lastSweep) < 5*time.Second {
 		return false
 	}
-	if s.users.len() > s.maxUsers {
+	if s.users.len() > s.maxUsers || s.dims.due() {
 		return true
 	}
 	var wm int64
@@ -648,6 +649,11 @@ func (s *shard) sweep() {
 			s.st.usersInMemory.Add(-1)
 		}
 	}
+	defer func() {
+		if s.dims.due() {
+			s.compactDims()
+		}
+	}()
 	if s.users.len() <= s.maxUsers {
 		return
 	}
@@ -666,6 +672,26 @@ func (s *shard) sweep() {
 			s.st.usersInMemory.Add(-1)
 		}
 	}
+}
+
+// compactDims drops the dimension tuples that no held touchpoint uses any
+// more (their users were pruned or evicted) and renumbers the rest, in one
+// walk over the held touchpoints. The sweep calls it once the table has
+// doubled since the last compaction, so its cost is amortized over at
+// least as many new tuples as survive it.
+func (s *shard) compactDims() {
+	remap := make([]uint32, s.dims.len()) // new index + 1; 0: not used
+	var vals []dimVal
+	for _, u := range s.users.all() {
+		u.journey.remapDims(func(old uint32) uint32 {
+			if remap[old] == 0 {
+				vals = append(vals, s.dims.vals[old])
+				remap[old] = uint32(len(vals))
+			}
+			return remap[old] - 1
+		})
+	}
+	s.dims.replace(slices.Clip(vals))
 }
 
 // convHeap orders pending conversions by (time, event id).

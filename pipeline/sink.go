@@ -35,6 +35,7 @@ const (
 	reasonInvalid  = "invalid"
 	reasonOversize = "oversize"
 	reasonTooLate  = "too_late"
+	reasonFuture   = "future" // stamped beyond MaxFutureSkew after its consumption
 )
 
 // deadLetter is an unusable message bound for the dead-letter topic with

@@ -13,6 +13,9 @@ type stats struct {
 	spend           atomic.Int64 // valid ad-spend events consumed
 	invalid         atomic.Int64 // events dead-lettered as unusable
 	tooLate         atomic.Int64 // touchpoints beyond the re-attribution horizon
+	future          atomic.Int64 // events stamped beyond MaxFutureSkew after their consumption
+	misTouchpoints  atomic.Int64 // touchpoints in a partition their key does not hash to
+	misConversions  atomic.Int64 // conversions in a partition their key does not hash to
 	skipped         atomic.Int64 // uncommitted offsets deleted by retention before consumption
 	duplicates      atomic.Int64 // events already seen (by event_id)
 	attributed      atomic.Int64 // conversions attributed (first time), once their rows are durable
@@ -43,6 +46,7 @@ type Snapshot struct {
 	Touchpoints, Conversions int64
 	Spend                    int64
 	Invalid, TooLate         int64
+	Future                   int64 // dead-lettered as future: stamped beyond MaxFutureSkew
 	Skipped                  int64
 	Duplicates               int64
 	Attributed, Reattributed int64
@@ -65,6 +69,10 @@ type Snapshot struct {
 	// Rejected counts the dead-lettered events (invalid, oversize,
 	// too_late) per reason, largest first.
 	Rejected []ReasonCount
+	// Messages in a partition their attribution key does not hash to
+	// (murmur2), per input topic: processed, logged (the first few) and
+	// counted here.
+	MispartitionedTouchpoints, MispartitionedConversions int64
 }
 
 func (s *stats) snapshot() Snapshot {
@@ -75,6 +83,7 @@ func (s *stats) snapshot() Snapshot {
 		Spend:           s.spend.Load(),
 		Invalid:         s.invalid.Load(),
 		TooLate:         s.tooLate.Load(),
+		Future:          s.future.Load(),
 		Skipped:         s.skipped.Load(),
 		Duplicates:      s.duplicates.Load(),
 		Attributed:      s.attributed.Load(),
@@ -94,6 +103,9 @@ func (s *stats) snapshot() Snapshot {
 		WatermarkDelay:  time.Duration(s.watermarkDelay.Load()) * time.Millisecond,
 		LastInsert:      time.Duration(s.lastInsertNanos.Load()),
 		Rejected:        s.rejected.snapshot(),
+
+		MispartitionedTouchpoints: s.misTouchpoints.Load(),
+		MispartitionedConversions: s.misConversions.Load(),
 	}
 	if since := s.failingSince.Load(); since != 0 {
 		out.WritesFailingFor = time.Since(time.Unix(0, since))

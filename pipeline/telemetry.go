@@ -25,7 +25,9 @@ const (
 	metricInvalid        = "attributor.events.invalid"  // dead-lettered as unusable
 	metricTooLate        = "attributor.events.too_late" // beyond the re-attribution horizon
 	metricDuplicates     = "attributor.events.duplicate"
-	metricSkipped        = "attributor.offsets.skipped" // deleted by retention before consumption
+	metricFuture         = "attributor.events.future"         // stamped beyond --max-future-skew
+	metricMispartitioned = "attributor.events.mispartitioned" // by topic: key hashes to another partition
+	metricSkipped        = "attributor.offsets.skipped"       // deleted by retention before consumption
 	metricDeadLetters    = "attributor.dead_letters"
 	metricDeadLost       = "attributor.dead_letters.lost" // refused by the broker even when cut
 	metricAttributed     = "attributor.conversions.attributed"
@@ -83,8 +85,19 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 				return nil
 			}))
 	}
+	if err == nil {
+		_, err = m.Int64ObservableCounter(metricMispartitioned, metric.WithUnit("{event}"),
+			metric.WithDescription("Events in a partition their attribution key does not hash to (murmur2), by topic: processed, but their user's events may be split across instances."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				s := r.Snapshot()
+				o.Observe(s.MispartitionedTouchpoints, metric.WithAttributes(attribute.String(attrTopic, r.cfg.TouchpointsTopic)))
+				o.Observe(s.MispartitionedConversions, metric.WithAttributes(attribute.String(attrTopic, r.cfg.ConversionsTopic)))
+				return nil
+			}))
+	}
 	counter(metricInvalid, "{event}", "Events dead-lettered as unusable (bad JSON, missing or malformed fields, oversize).", func(s Snapshot) int64 { return s.Invalid })
 	counter(metricTooLate, "{event}", "Touchpoints older than the re-attribution horizon (stored, dead-lettered as too_late).", func(s Snapshot) int64 { return s.TooLate })
+	counter(metricFuture, "{event}", "Events stamped more than --max-future-skew after the time they were consumed (dead-lettered as future).", func(s Snapshot) int64 { return s.Future })
 	counter(metricDuplicates, "{event}", "Events already seen, by event_id.", func(s Snapshot) int64 { return s.Duplicates })
 	counter(metricSkipped, "{message}", "Uncommitted messages that retention deleted before they were consumed (never attributed).", func(s Snapshot) int64 { return s.Skipped })
 	counter(metricDeadLetters, "{record}", "Records written to the dead-letter topic.", func(s Snapshot) int64 { return s.DeadLetters })

@@ -24,6 +24,14 @@ func ValidIdentifier(name string) error {
 	return nil
 }
 
+// SchemaVersion numbers the schema that DDL creates. Migrate records it in
+// the database's schema_versions table, refuses a database whose recorded
+// version is newer, and replaces the views of an older one. Bump it with
+// every change to schemas/clickhouse/*.sql or AddedColumns (the test
+// TestSchemaVersionCoversDDL fails until it is bumped). Databases made
+// before versions were recorded count as version 0.
+const SchemaVersion = 1
+
 // Statement is one DDL statement of a migration file.
 type Statement struct {
 	File string
@@ -91,3 +99,8 @@ type AddedColumn struct {
 var AddedColumns = []AddedColumn{
 	{Table: "touchpoints", Column: "too_late", Type: "UInt8 DEFAULT 0"},
 }
+
+// Replaces reports whether s drops an object so that the next statement
+// creates it anew (a view whose definition may have changed): Migrate runs
+// it only when the recorded schema version is older than SchemaVersion.
+func (s Statement) Replaces() bool { return strings.HasPrefix(s.SQL, "DROP TABLE IF EXISTS ") }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/attributor/attributor/pipeline/replay"
 	"github.com/attributor/attributor/schemas"
@@ -25,6 +26,8 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		attrCfg   = addAttributionFlags(e)
 		rulesPath = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: the built-in grouping)")
 		lateness  = fs.Duration("allowed-lateness", 0, "how far the touchpoint watermark must pass a conversion before it is attributed")
+		skew      = e.Duration("max-future-skew", "ATTRIBUTOR_MAX_FUTURE_SKEW", replay.DefaultMaxFutureSkew, "events stamped more than this after --as-of are left out (reported like invalid lines), as the pipeline dead-letters them as future")
+		asOf      = fs.String("as-of", "", "RFC 3339 `time` that --max-future-skew counts from (default: now)")
 		format    = e.Group("Output").fs.String("format", string(replay.NDJSON), "output `format`: ndjson or csv")
 	)
 	fs.Usage = e.help(stdout, "usage: attributor replay --touchpoints FILE --conversions FILE [flags]\n\nWrites one credited row per line to stdout and a summary to stderr.")
@@ -43,7 +46,15 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor replay: invalid configuration:\n%v\n", err)
 		return 2
 	}
-	cfg := replay.Config{Attribution: acfg, AllowedLateness: *lateness}
+	cfg := replay.Config{Attribution: acfg, AllowedLateness: *lateness, MaxFutureSkew: *skew}
+	if *skew <= 0 {
+		return exitUsage(fs, stderr, "replay", fmt.Sprintf("--max-future-skew: must be > 0, got %s", *skew))
+	}
+	if *asOf != "" {
+		if cfg.AsOf, err = time.Parse(time.RFC3339Nano, *asOf); err != nil {
+			return exitUsage(fs, stderr, "replay", fmt.Sprintf("--as-of: not RFC 3339: %q", *asOf))
+		}
+	}
 	if *rulesPath != "" {
 		b, err := os.ReadFile(*rulesPath)
 		if err != nil {

@@ -120,6 +120,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		rules      = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: built-in grouping)")
 		lateness   = e.Duration("allowed-lateness", "ATTRIBUTOR_ALLOWED_LATENESS", 5*time.Second, "event time a conversion waits for the touchpoint watermark")
 		horizon    = e.Duration("horizon", "ATTRIBUTOR_HORIZON", 7*24*time.Hour, "re-attribution horizon: older touchpoints are dead-lettered as too_late")
+		futureSkew = e.Duration("max-future-skew", "ATTRIBUTOR_MAX_FUTURE_SKEW", time.Hour, "events stamped more than this after the time they are consumed (broker timestamp, else wall clock) are dead-lettered as future; at most --horizon")
 		sessionGap = e.Duration("session-gap", "ATTRIBUTOR_SESSION_GAP", 30*time.Minute, "inactivity that starts a new session")
 		shards     = e.Group("Operations and telemetry").Int("shards", "ATTRIBUTOR_SHARDS", 0, "state shards (default GOMAXPROCS)")
 		maxUsers   = e.Int("max-users", "ATTRIBUTOR_MAX_USERS", 2_000_000, "users held in memory; more are evicted and reloaded from ClickHouse")
@@ -161,7 +162,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	cfg := pipeline.Config{
 		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, Group: *group, Kafka: sec,
 		ClickHouse: chCfg, Attribution: acfg,
-		AllowedLateness: *lateness, Horizon: *horizon, SessionGap: *sessionGap,
+		AllowedLateness: *lateness, Horizon: *horizon, MaxFutureSkew: *futureSkew, SessionGap: *sessionGap,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
 		UntilCaughtUp: *untilDone, Logger: log, LogRejections: *logRejects,
 	}
@@ -282,8 +283,8 @@ func signalContext(stderr io.Writer, beforeStop func()) (context.Context, func()
 func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 	var last pipeline.Snapshot
 	return func(s pipeline.Snapshot) {
-		events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid
-		prev := last.Touchpoints + last.Conversions + last.Spend + last.Invalid
+		events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid + s.Future
+		prev := last.Touchpoints + last.Conversions + last.Spend + last.Invalid + last.Future
 		rate := 0.0
 		if dt := (s.Elapsed - last.Elapsed).Seconds(); dt > 0 {
 			rate = float64(events-prev) / dt
@@ -305,12 +306,16 @@ func failing(s pipeline.Snapshot) string {
 }
 
 func printSummary(w io.Writer, s pipeline.Snapshot) {
-	events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid
-	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late; %d conversions attributed (%d re-attributed, %d paths capped to max-path-touchpoints), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
-		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate,
+	events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid + s.Future
+	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late, %d future; %d conversions attributed (%d re-attributed, %d paths capped to max-path-touchpoints), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
+		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate, s.Future,
 		s.Attributed, s.Reattributed, s.PathsCapped, s.CreditedRows, s.DeadLetters, s.DeadLettersLost)
 	if len(s.Rejected) > 0 {
 		fmt.Fprintf(w, "attributor: rejected (dead-lettered) by reason: %s\n", rejectedList(s.Rejected))
+	}
+	if n := s.MispartitionedTouchpoints + s.MispartitionedConversions; n > 0 {
+		fmt.Fprintf(w, "attributor: warning: %d messages were in a partition their attribution key does not hash to (%d touchpoints, %d conversions): their users' events may be split across instances; produce keyed by the attribution key with the murmur2 partitioner (kcat: -X partitioner=murmur2_random)\n",
+			n, s.MispartitionedTouchpoints, s.MispartitionedConversions)
 	}
 }
 
@@ -328,7 +333,7 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	svc := addServiceFlags(e)
-	fs.Usage = e.help(stdout, "usage: attributor migrate [flags]\n\nCreates the database, tables and views of schemas/clickhouse/*.sql; safe to run again.")
+	fs.Usage = e.help(stdout, "usage: attributor migrate [flags]\n\nCreates the database, tables and views of schemas/clickhouse/*.sql and records\nthe schema version; safe to run again, and from several instances at once.\nRefuses a database that a newer attributor migrated.")
 	if code, ok := parseFlags(fs, e, args, stderr, "migrate"); !ok {
 		return code
 	}
@@ -352,6 +357,6 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor migrate: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "migrated database %s on %s\n", chCfg.Database, chCfg.Addr)
+	fmt.Fprintf(stdout, "migrated database %s on %s to schema version %d\n", chCfg.Database, chCfg.Addr, schemas.SchemaVersion)
 	return 0
 }

@@ -116,5 +116,5 @@ func (r *Running) WaitSnapshot(timeout time.Duration, what string, ok func(pipel
 
 // Consumed counts the messages a Runner has taken from its topics.
 func Consumed(s pipeline.Snapshot) int64 {
-	return s.Touchpoints + s.Conversions + s.Spend + s.Invalid
+	return s.Touchpoints + s.Conversions + s.Spend + s.Invalid + s.Future
 }

@@ -13,6 +13,7 @@ import (
 const (
 	DefaultPruneEvery     = 100_000
 	DefaultMaxErrorsShown = 100
+	DefaultMaxFutureSkew  = time.Hour
 )
 
 // Config parameterises a replay. The zero value of a field means its default.
@@ -33,6 +34,16 @@ type Config struct {
 	// MaxErrorsShown caps the invalid lines printed per input; the rest are
 	// only counted. Default 100.
 	MaxErrorsShown int
+	// MaxFutureSkew: events stamped more than this after AsOf are left out
+	// (counted and reported like invalid lines), as the pipeline
+	// dead-letters them as future. Default 1h.
+	MaxFutureSkew time.Duration
+	// AsOf is the time events are judged against for being in the future.
+	// Files carry no broker timestamp, so the default is the wall clock
+	// when Run starts: no real event is stamped after the moment it is
+	// replayed. Set it to the time the events were produced to judge them
+	// as the pipeline did.
+	AsOf time.Time
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -46,6 +57,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxErrorsShown == 0 {
 		c.MaxErrorsShown = DefaultMaxErrorsShown
+	}
+	if c.MaxFutureSkew == 0 {
+		c.MaxFutureSkew = DefaultMaxFutureSkew
+	}
+	if c.AsOf.IsZero() {
+		c.AsOf = time.Now()
 	}
 	return c
 }
@@ -61,6 +78,9 @@ func (c Config) Validate() error {
 	}
 	if c.PruneEvery < 0 {
 		errs = append(errs, fmt.Errorf("prune_every: must be >= 0, got %d", c.PruneEvery))
+	}
+	if c.MaxFutureSkew < 0 {
+		errs = append(errs, fmt.Errorf("max_future_skew: must be > 0, got %s", c.MaxFutureSkew))
 	}
 	if c.MaxErrorsShown < 0 {
 		errs = append(errs, fmt.Errorf("max_errors_shown: must be >= 0, got %d", c.MaxErrorsShown))

@@ -27,6 +27,7 @@ package replay
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"sync"
@@ -86,13 +87,49 @@ func (r *replayer) replay(ctx context.Context, touchpoints, conversions Input, d
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	var readers sync.WaitGroup
-	tps := startSource(ctx, &readers, touchpoints, r.dec.Touchpoint, diag, r.cfg.MaxErrorsShown, &r.stats.InvalidTouchpoints)
-	cvs := startSource(ctx, &readers, conversions, r.dec.Conversion, diag, r.cfg.MaxErrorsShown, &r.stats.InvalidConversions)
+	limitMs := r.cfg.AsOf.Add(r.cfg.MaxFutureSkew).UnixMilli()
+	future := func(timeMs int64) error {
+		if timeMs <= limitMs {
+			return nil
+		}
+		return &futureError{timeMs: timeMs, asOf: r.cfg.AsOf, skew: r.cfg.MaxFutureSkew}
+	}
+	decodeTP := func(b []byte) (schemas.Touchpoint, error) {
+		tp, err := r.dec.Touchpoint(b)
+		if err == nil {
+			err = future(tp.TimeMs)
+		}
+		return tp, err
+	}
+	decodeCV := func(b []byte) (schemas.Conversion, error) {
+		cv, err := r.dec.Conversion(b)
+		if err == nil {
+			err = future(cv.TimeMs)
+		}
+		return cv, err
+	}
+	tps := startSource(ctx, &readers, touchpoints, decodeTP, diag, r.cfg.MaxErrorsShown, &r.stats.InvalidTouchpoints, &r.stats.FutureTouchpoints)
+	cvs := startSource(ctx, &readers, conversions, decodeCV, diag, r.cfg.MaxErrorsShown, &r.stats.InvalidConversions, &r.stats.FutureConversions)
 	err := r.run(ctx, tps, cvs)
 	cancel() // stops the readers when the replay ended early
 	readers.Wait()
 	r.stats.Elapsed = time.Since(start)
 	return r.stats, err
+}
+
+// futureError rejects an event stamped beyond MaxFutureSkew after AsOf.
+// Left in, it would move the watermark (and the merge) to its time: every
+// conversion read after it would be released before its touchpoints, and
+// the prune would drop every user's state.
+type futureError struct {
+	timeMs int64
+	asOf   time.Time
+	skew   time.Duration
+}
+
+func (e *futureError) Error() string {
+	return fmt.Sprintf("timestamp: %s is more than max_future_skew %s after %s (as of): left out",
+		time.UnixMilli(e.timeMs).UTC().Format(time.RFC3339Nano), e.skew, e.asOf.UTC().Format(time.RFC3339))
 }
 
 type replayer struct {

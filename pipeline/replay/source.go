@@ -36,11 +36,12 @@ type source[T any] struct {
 	diag    io.Writer
 	max     int    // invalid lines to print
 	invalid *int64 // counter in Stats
+	future  *int64 // counter in Stats: events beyond the future skew
 }
 
 // startSource starts reading and decoding in, in a goroutine of wg that
 // stops at the end of the input or of ctx.
-func startSource[T any](ctx context.Context, wg *sync.WaitGroup, in Input, decode func([]byte) (T, error), diag io.Writer, max int, invalid *int64) *source[T] {
+func startSource[T any](ctx context.Context, wg *sync.WaitGroup, in Input, decode func([]byte) (T, error), diag io.Writer, max int, invalid, future *int64) *source[T] {
 	s := &source[T]{
 		name:    in.Name,
 		batches: make(chan []item[T], batchesAhead),
@@ -48,6 +49,7 @@ func startSource[T any](ctx context.Context, wg *sync.WaitGroup, in Input, decod
 		diag:    diag,
 		max:     max,
 		invalid: invalid,
+		future:  future,
 	}
 	wg.Go(func() { s.read(ctx, newLineReader(in.R, MaxLineBytes), decode) })
 	return s
@@ -128,6 +130,17 @@ func (s *source[T]) next() (ev T, ok bool, err error) {
 }
 
 func (s *source[T]) reject(line int, err error) {
+	var fe *futureError
+	if errors.As(err, &fe) {
+		*s.future++
+		switch {
+		case *s.future <= int64(s.max):
+			fmt.Fprintf(s.diag, "%s:%d: %v\n", s.name, line, err)
+		case *s.future == int64(s.max)+1:
+			fmt.Fprintf(s.diag, "%s: more than %d events in the future; counting the rest without printing them\n", s.name, s.max)
+		}
+		return
+	}
 	*s.invalid++
 	switch {
 	case *s.invalid <= int64(s.max):

@@ -12,6 +12,8 @@ type Stats struct {
 	Conversions          int64 // valid conversions read, duplicates included
 	InvalidTouchpoints   int64 // touchpoint lines that failed to decode
 	InvalidConversions   int64 // conversion lines that failed to decode
+	FutureTouchpoints    int64 // touchpoints stamped beyond Config.MaxFutureSkew after Config.AsOf: left out
+	FutureConversions    int64 // conversions stamped beyond Config.MaxFutureSkew after Config.AsOf: left out
 	DuplicateTouchpoints int64 // touchpoints whose event_id the user's journey already held
 	DuplicateConversions int64 // conversions whose event_id was already seen: no output
 	LateTouchpoints      int64 // touchpoints that arrived after a conversion whose path they belong to was attributed
@@ -36,10 +38,12 @@ func (s Stats) EventsPerSecond() float64 {
 func (s Stats) WriteSummary(w io.Writer) error {
 	_, err := fmt.Fprintf(w, `touchpoints read:        %d
   invalid:               %d
+  future:                %d
   duplicate:             %d
   late:                  %d
 conversions read:        %d
   invalid:               %d
+  future:                %d
   duplicate:             %d
   late:                  %d
 conversions attributed:  %d
@@ -48,8 +52,8 @@ conversions attributed:  %d
 rows written:            %d
 elapsed:                 %s
 events/s:                %.0f
-`, s.Touchpoints, s.InvalidTouchpoints, s.DuplicateTouchpoints, s.LateTouchpoints,
-		s.Conversions, s.InvalidConversions, s.DuplicateConversions, s.LateConversions,
+`, s.Touchpoints, s.InvalidTouchpoints, s.FutureTouchpoints, s.DuplicateTouchpoints, s.LateTouchpoints,
+		s.Conversions, s.InvalidConversions, s.FutureConversions, s.DuplicateConversions, s.LateConversions,
 		s.Attributed, s.Unattributed, s.CappedPaths, s.Rows, s.Elapsed.Round(time.Millisecond), s.EventsPerSecond())
 	return err
 }

@@ -1,0 +1,34 @@
+package schemas
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"testing"
+)
+
+// ddlHashes pins the DDL of each schema version. A change to
+// schemas/clickhouse/*.sql or AddedColumns needs a new SchemaVersion (so
+// that Migrate replaces the views of databases at the old one) and its
+// hash here.
+var ddlHashes = map[int]string{
+	1: "4c0c249e33ad9df6dcb0f49da2483c08da7b35b64836e5f35605575792ad4525",
+}
+
+func TestSchemaVersionCoversDDL(t *testing.T) {
+	stmts, err := DDL("db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	for _, s := range stmts {
+		fmt.Fprintf(h, "%s\n%s\n", s.File, s.SQL)
+	}
+	for _, c := range AddedColumns {
+		fmt.Fprintf(h, "%s.%s %s\n", c.Table, c.Column, c.Type)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if want, ok := ddlHashes[SchemaVersion]; !ok || want != got {
+		t.Errorf("the DDL hashes to %s, but SchemaVersion %d pins %q: a changed schema needs SchemaVersion bumped and its hash added to ddlHashes", got, SchemaVersion, want)
+	}
+}
