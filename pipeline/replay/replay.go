@@ -7,6 +7,10 @@
 //
 // Semantics, in the order they apply:
 //
+//   - With Config.Links (identity stitching), each event's key is its
+//     stitched key: its user_id, else the user its anonymous_id is linked
+//     to, else its anonymous_id. LinkPass reads every link first, so that
+//     a link applies to its device's events before and after it.
 //   - The inputs are read as streams and merged by timestamp: the next event
 //     is the head with the smaller timestamp (a touchpoint on ties).
 //   - The watermark W is the largest touchpoint timestamp read so far.
@@ -192,6 +196,15 @@ func (r *replayer) run(ctx context.Context, tps *source[schemas.Touchpoint], cvs
 	return r.releaseReady()
 }
 
+// key is the attribution key of an event: its stitched key.
+func (r *replayer) key(userID, anonID string) string {
+	k := r.cfg.Links.Key(userID, anonID)
+	if userID == "" && k != anonID {
+		r.stats.Stitched++
+	}
+	return k
+}
+
 // horizon is the time before which no state is needed any more.
 func (r *replayer) horizon() int64 { return r.watermark - r.latenessMs - r.lookbackMs }
 
@@ -210,7 +223,7 @@ func (r *replayer) touchpoint(in *schemas.Touchpoint) {
 	if !r.hasWatermark || in.TimeMs > r.watermark {
 		r.watermark, r.hasWatermark = in.TimeMs, true
 	}
-	u := r.user(in.Key())
+	u := r.user(r.key(in.UserID, in.AnonymousID))
 	tp := attribution.Touchpoint{
 		ID:         in.EventID,
 		TimeMs:     in.TimeMs,
@@ -245,7 +258,7 @@ func (r *replayer) belongsToReleased(u *user, tp *attribution.Touchpoint) bool {
 
 func (r *replayer) conversion(cv *schemas.Conversion) {
 	r.stats.Conversions++
-	u := r.user(cv.Key())
+	u := r.user(r.key(cv.UserID, cv.AnonymousID))
 	for i := range u.convs {
 		if u.convs[i].id == cv.EventID {
 			r.stats.DuplicateConversions++
