@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/attributor/attributor/schemas"
 	"github.com/attributor/attributor/stitch"
@@ -12,12 +13,13 @@ import (
 
 // LinkStats counts what the link pass read and decided.
 type LinkStats struct {
-	Identities          int64 // valid identity events read, duplicates included
-	InvalidIdentities   int64 // identity lines that failed to decode
-	DuplicateIdentities int64 // identity events whose event_id was already read
-	EventLinks          int64 // touchpoints and conversions that carry both ids, and so link too
-	Devices             int64 // anonymous_ids linked to a user
-	Conflicts           int64 // (anonymous_id, user_id) pairs linked but not applied: shared devices
+	Identities          int64         // valid identity events read, duplicates included
+	InvalidIdentities   int64         // identity lines that failed to decode
+	DuplicateIdentities int64         // identity events whose event_id was already read
+	EventLinks          int64         // touchpoints and conversions that carry both ids, and so link too
+	Devices             int64         // anonymous_ids linked to a user
+	Conflicts           int64         // (anonymous_id, user_id) pairs linked but not applied: shared devices
+	Elapsed             time.Duration // of the link pass (Stats.Elapsed is the replay's alone)
 }
 
 // LinkPass reads every link of a replay, from the identity events and from
@@ -32,6 +34,7 @@ type LinkStats struct {
 // are skipped silently, the replay reports them. events are read with the
 // decoder of their kind; either may be a zero Input (R nil) to skip it.
 func LinkPass(ctx context.Context, cfg Config, identities, touchpoints, conversions Input, diag io.Writer) (*stitch.Table, LinkStats, error) {
+	start := time.Now()
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, LinkStats{}, err
@@ -78,6 +81,7 @@ func LinkPass(ctx context.Context, cfg Config, identities, touchpoints, conversi
 		}
 	}
 	st.Devices, st.Conflicts = int64(tab.Len()), int64(tab.Conflicts())
+	st.Elapsed = time.Since(start)
 	return tab, st, nil
 }
 
@@ -107,6 +111,7 @@ events with both ids:    %d
 devices linked:          %d
   conflicts:             %d
 events stitched:         %d
-`, l.Identities, l.InvalidIdentities, l.DuplicateIdentities, l.EventLinks, l.Devices, l.Conflicts, s.Stitched)
+link pass elapsed:       %s
+`, l.Identities, l.InvalidIdentities, l.DuplicateIdentities, l.EventLinks, l.Devices, l.Conflicts, s.Stitched, l.Elapsed.Round(time.Millisecond))
 	return err
 }
