@@ -25,6 +25,16 @@
 //     anonymous_id. A user_id that some event also uses as an
 //     anonymous_id is not followed further.
 //
+// Use in a stream: per partition owner, one Table; for each identity event
+// (deduplicated by event_id) and each touchpoint or conversion whose Link
+// is ok, call Add before keying the event with Key. When the Change
+// Moved(), the anonymous events of AnonymousID now belong to To instead of
+// From: move them between the two keys' journeys and re-attribute the
+// conversions of both keys whose paths change. Outcome Conflict and
+// NewConflict feed the conflict metric. Links never expire (dropping one
+// would change keys): Links() is the snapshot to persist or rebuild from,
+// about 145 bytes a link with uuid event ids.
+//
 // A Table is not safe for concurrent use.
 package stitch
 
