@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,7 +63,7 @@ func Migrate(ctx context.Context, conn driver.Conn, database string) error {
 		return err
 	}
 	for _, s := range stmts {
-		if err := conn.Exec(ctx, s.SQL); err != nil {
+		if err := conn.Exec(ctx, s.SQL); err != nil && !columnAlreadyAdded(s.SQL, err) {
 			return fmt.Errorf("migrate %s: %w", s.File, err)
 		}
 	}
@@ -78,6 +79,15 @@ func Migrate(ctx context.Context, conn driver.Conn, database string) error {
 		}
 	}
 	return nil
+}
+
+// columnAlreadyAdded reports whether err is ClickHouse's "column with this
+// name already exists" (code 44) from an ALTER TABLE ... ADD COLUMN: the
+// migration ran before. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS.
+func columnAlreadyAdded(sql string, err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == 44 &&
+		strings.HasPrefix(strings.ToUpper(strings.TrimSpace(sql)), "ALTER TABLE") && strings.Contains(strings.ToUpper(sql), "ADD COLUMN")
 }
 
 // tpRow is a raw touchpoint as stored.
@@ -99,7 +109,7 @@ type convRow struct {
 const (
 	tpColumns     = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition, too_late"
 	convColumns   = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, conversion_type, revenue_micros, currency, kafka_partition"
-	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length"
+	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length, fit_id"
 )
 
 // insertRows writes the rows of units into their tables, one INSERT per
@@ -205,15 +215,15 @@ func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string
 }
 
 type creditColumnsBuf struct {
-	cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur proto.ColStr
-	version, pos, plen                                         proto.ColUInt32
-	credit                                                     proto.ColFloat64
-	rev, tts, cts                                              proto.ColInt64
-	date                                                       proto.ColDate
+	cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur, fit proto.ColStr
+	version, pos, plen                                              proto.ColUInt32
+	credit                                                          proto.ColFloat64
+	rev, tts, cts                                                   proto.ColInt64
+	date                                                            proto.ColDate
 }
 
 func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*unit) error {
-	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.version, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.date, &c.pos, &c.plen}
+	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.version, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.date, &c.pos, &c.plen, &c.fit}
 	resetColumns(cols)
 	for _, u := range units {
 		cr := &u.credits
@@ -226,6 +236,11 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 				c.ctyp.Append(set.conversionType)
 				c.key.Append(set.userKey)
 				c.model.Append(cr.models[cell.model])
+				if set.fitIDs != nil {
+					c.fit.Append(set.fitIDs[cell.model])
+				} else {
+					c.fit.Append("")
+				}
 				c.version.Append(set.version)
 				c.credit.Append(cell.fraction)
 				c.rev.Append(cell.revenue)

@@ -4,7 +4,8 @@
 -- from, so a recomputation from the same events (a replay after a crash)
 -- writes byte-identical rows that collapse, and a recomputation that saw more
 -- (a late touchpoint) writes a higher version that supersedes the old one.
--- Analysts read the view credited_conversions, never this table.
+-- Analysts read the view credited_conversions, never this table. The column
+-- fit_id (the data-driven models' fit) is added by 006_attributed_fit_id.sql.
 CREATE TABLE IF NOT EXISTS {db}.attributed_conversions
 (
     conversion_id    String,
