@@ -32,6 +32,9 @@ type Runner struct {
 	parts      int      // partitions of each input topic
 	topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
 	spendParts int
+
+	fits        fitHolder       // the newest fits of the data-driven models asked for
+	noFitLogged map[string]bool // models whose missing fit was logged
 }
 
 // NewRunner validates cfg, connects to ClickHouse and migrates the schema,
@@ -62,6 +65,11 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r.conn = conn
+	r.noFitLogged = map[string]bool{}
+	if err := r.loadFits(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	r.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Transport:    kc.transport(),
@@ -272,6 +280,11 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	stopProgress := r.progress()
 	defer stopProgress()
+	fitCtx, stopFits := context.WithCancel(ctx)
+	var fitDone sync.WaitGroup
+	fitDone.Go(func() { r.fitLoop(fitCtx) })
+	defer fitDone.Wait()
+	defer stopFits()
 	retries := groupRetries{log: r.cfg.Logger, group: r.cfg.Group}
 	for {
 		gen, err := group.Next(ctx)
@@ -395,6 +408,8 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	shards := make([]*shard, r.cfg.Shards)
 	for i := range shards {
 		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, startState{frontiers: frontiers, watermarks: watermarks, stored: stored[i]})
+		shards[i].fits = &r.fits
+		shards[i].applyFits()
 		workers.Add(1)
 		go func(s *shard) {
 			defer workers.Done()

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
+	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/replay"
 	"github.com/attributor/attributor/schemas"
 )
@@ -25,6 +27,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		attrCfg   = addAttributionFlags(e)
 		rulesPath = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: the built-in grouping)")
 		lateness  = fs.Duration("allowed-lateness", 0, "how far the touchpoint watermark must pass a conversion before it is attributed")
+		order     = e.Int("markov-order", "ATTRIBUTOR_MARKOV_ORDER", 1, "order `k` (1-4) of the markov model, fitted on the input files first")
 		format    = e.Group("Output").fs.String("format", string(replay.NDJSON), "output `format`: ndjson or csv")
 	)
 	fs.Usage = e.help(stdout, "usage: attributor replay --touchpoints FILE --conversions FILE [flags]\n\nWrites one credited row per line to stdout and a summary to stderr.")
@@ -59,6 +62,14 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor replay: invalid configuration:\n%v\n", err)
 		return 2
 	}
+	if *order < attribution.MinMarkovOrder || *order > attribution.MaxMarkovOrder {
+		return exitUsage(fs, stderr, "replay", fmt.Sprintf("--markov-order: must be in [%d, %d], got %d", attribution.MinMarkovOrder, attribution.MaxMarkovOrder, *order))
+	}
+	// The data-driven models are fitted on the files first: a first pass.
+	if cfg.Fits, err = fitReplayInputs(cfg, *tpPath, *cvPath, *order, stderr); err != nil {
+		fmt.Fprintf(stderr, "attributor replay: %v\n", err)
+		return 1
+	}
 	tp, err := os.Open(*tpPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "attributor replay: touchpoints: %v\n", err)
@@ -84,6 +95,35 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// fitReplayInputs fits the data-driven models asked for on the input files
+// (replay.FitInputs) and prints each fit's id and summary on stderr.
+func fitReplayInputs(cfg replay.Config, tpPath, cvPath string, order int, stderr io.Writer) (attribution.Fits, error) {
+	if !slices.ContainsFunc(cfg.WithDefaults().Attribution.Models, func(m string) bool { return slices.Contains(attribution.DataDrivenModelNames, m) }) {
+		return attribution.Fits{}, nil
+	}
+	tp, err := os.Open(tpPath)
+	if err != nil {
+		return attribution.Fits{}, fmt.Errorf("touchpoints: %w", err)
+	}
+	defer tp.Close()
+	cv, err := os.Open(cvPath)
+	if err != nil {
+		return attribution.Fits{}, fmt.Errorf("conversions: %w", err)
+	}
+	defer cv.Close()
+	fits, err := replay.FitInputs(context.Background(), cfg, replay.Input{Name: tpPath, R: tp}, replay.Input{Name: cvPath, R: cv}, order)
+	if err != nil {
+		return fits, err
+	}
+	if fits.Markov != nil {
+		printFitSummary(stderr, "attributor replay: ", &fits.Markov.FitSummary)
+	}
+	if fits.Shapley != nil {
+		printFitSummary(stderr, "attributor replay: ", &fits.Shapley.FitSummary)
+	}
+	return fits, nil
 }
 
 // exitUsage reports a usage problem in one line, then points at --help
