@@ -176,3 +176,39 @@ func TestRunSkipsWithoutFitThenPicksItUp(t *testing.T) {
 		}
 	}
 }
+
+// A database made before fit_id existed gets the column (and the view shows
+// it); migrating again is a no-op, though 18.16 has no ADD COLUMN IF NOT
+// EXISTS.
+func TestMigrateAddsFitIDToAnOldDatabase(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stmts, err := schemas.DDL(env.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first release: the database and attributed_conversions as they were.
+	for _, s := range stmts {
+		if strings.HasSuffix(s.File, "001_database.sql") || strings.HasSuffix(s.File, "004_attributed_conversions.sql") {
+			if err := env.CH.Exec(ctx, s.SQL); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	has := func() uint64 {
+		var n uint64
+		if err := env.CH.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = 'credited_conversions' AND name = 'fit_id'", env.Database).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := 0; i < 2; i++ {
+		if err := pipeline.Migrate(ctx, env.CH, env.Database); err != nil {
+			t.Fatalf("migrate %d: %v", i+1, err)
+		}
+		if has() != 1 {
+			t.Fatalf("after migrate %d: credited_conversions has no fit_id", i+1)
+		}
+	}
+}
