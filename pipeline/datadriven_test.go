@@ -212,3 +212,29 @@ func TestMigrateAddsFitIDToAnOldDatabase(t *testing.T) {
 		}
 	}
 }
+
+// --fit-every refits in-process on the trailing window of what is stored,
+// stores the fit and applies it.
+func TestRunRefitsWithFitEvery(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 2})
+	ev := pipelinetest.Generate(t, generate.Config{Seed: 5, Users: 300})
+	env.ProduceEvents(ev)
+	cfg := env.Config()
+	cfg.Attribution = attribution.Config{Models: []string{"linear", "shapley"}}
+	cfg.FitEvery, cfg.FitPoll = 200*time.Millisecond, time.Hour
+	run := pipelinetest.StartRunner(t, cfg)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		f, err := fit.Latest(context.Background(), env.CH, env.Database, "shapley", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Shapley != nil && f.Shapley.Conversions > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no shapley fit stored by --fit-every; counters %+v", run.Snapshot())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
