@@ -33,6 +33,9 @@ type Runner struct {
 	topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
 	spendParts int
 	misLogged  atomic.Int64 // mis-partitioned messages logged this run
+
+	fits        fitHolder       // the newest fits of the data-driven models asked for
+	noFitLogged map[string]bool // models whose missing fit was logged
 }
 
 // NewRunner validates cfg, connects to ClickHouse and migrates the schema,
@@ -63,6 +66,11 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r.conn = conn
+	r.noFitLogged = map[string]bool{}
+	if err := r.loadFits(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	r.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Transport:    kc.transport(),
@@ -273,6 +281,11 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	stopProgress := r.progress()
 	defer stopProgress()
+	fitCtx, stopFits := context.WithCancel(ctx)
+	var fitDone sync.WaitGroup
+	fitDone.Go(func() { r.fitLoop(fitCtx) })
+	defer fitDone.Wait()
+	defer stopFits()
 	retries := groupRetries{log: r.cfg.Logger, group: r.cfg.Group}
 	for {
 		gen, err := group.Next(ctx)
@@ -397,6 +410,8 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	shards := make([]*shard, r.cfg.Shards)
 	for i := range shards {
 		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, startState{frontiers: frontiers, watermarks: watermarks, stored: stored[i]})
+		shards[i].fits = &r.fits
+		shards[i].applyFits()
 		workers.Add(1)
 		go func(s *shard) {
 			defer workers.Done()

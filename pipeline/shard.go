@@ -130,6 +130,11 @@ type shard struct {
 
 	lookbackMs, latenessMs, horizonMs, gapMs int64
 	maxUsers                                 int
+
+	fits       *fitHolder        // the run's fits of the data-driven models; nil: none asked for
+	applied    *attribution.Fits // the fits eng holds
+	fitIDs     []string          // per model, the fit id eng applies; nil when none
+	dataDriven []int             // indices of the data-driven models
 }
 
 // startState is what a generation knows at its start, from ClickHouse.
@@ -152,8 +157,11 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start s
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
 		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
 	}
-	for _, m := range eng.Models() {
+	for i, m := range eng.Models() {
 		sh.models = append(sh.models, m.Name())
+		if slices.Contains(attribution.DataDrivenModelNames, m.Name()) {
+			sh.dataDriven = append(sh.dataDriven, i)
+		}
 	}
 	return sh
 }
@@ -247,6 +255,7 @@ func (s *shard) run(ctx context.Context) error {
 			}
 			clear(s.batch)
 		case <-tick.C:
+			s.applyFits()
 			if err := s.release(ctx, false); err != nil {
 				return err
 			}
@@ -261,6 +270,7 @@ func (s *shard) run(ctx context.Context) error {
 }
 
 func (s *shard) process(ctx context.Context, batch []item) error {
+	s.applyFits()
 	// Touchpoints that may belong to an already attributed conversion need
 	// the user's history first; load it for the whole batch at once.
 	var want map[string]int32
@@ -507,6 +517,11 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 	if s.res.Capped {
 		s.st.pathsCapped.Add(1)
 	}
+	for _, m := range s.dataDriven {
+		if s.fitIDs == nil || s.fitIDs[m] == "" {
+			s.st.modelSkipped.Add(1)
+		}
+	}
 	cr := &s.u.credits
 	cr.models = s.models
 	cr.sets = append(cr.sets, creditSet{
@@ -514,6 +529,7 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 		timeMs: cv.TimeMs, version: version,
 		path: uint32(len(cr.path)), pathLen: uint32(len(s.res.Path)),
 		cells: uint32(len(cr.cells)), cellsLen: uint32(len(s.res.Credits)),
+		fitIDs: s.fitIDs,
 	})
 	cr.path = append(cr.path, s.res.Path...)
 	for _, c := range s.res.Credits {

@@ -83,6 +83,10 @@ type creditSet struct {
 	version                                         uint32
 	path, pathLen                                   uint32 // its touchpoints: credits.path[path : path+pathLen]
 	cells, cellsLen                                 uint32 // its rows: credits.cells[cells : cells+cellsLen]
+	// fitIDs holds, per model, the fit the set was credited with ("" for a
+	// rule-based model); nil when no model has one. Sets of one shard
+	// share the slice until its fits change.
+	fitIDs []string
 }
 
 // creditCell is one credited row of a set.

@@ -21,6 +21,7 @@ type stats struct {
 	attributed      atomic.Int64 // conversions attributed (first time), once their rows are durable
 	reattributed    atomic.Int64 // conversions attributed again after late data, once durable
 	pathsCapped     atomic.Int64 // credited paths cut to max_path_touchpoints (each attribution counts)
+	modelSkipped    atomic.Int64 // attributions a data-driven model gave no rows: it had no fit yet (per model)
 	creditedRows    atomic.Int64 // credited rows acknowledged by ClickHouse
 	rawRows         atomic.Int64 // raw event rows acknowledged by ClickHouse
 	deadLetters     atomic.Int64 // records written to the dead-letter topic
@@ -51,17 +52,20 @@ type Snapshot struct {
 	Duplicates               int64
 	Attributed, Reattributed int64
 	PathsCapped              int64
-	CreditedRows, RawRows    int64
-	DeadLetters              int64
-	DeadLettersLost          int64
-	InsertBatches            int64
-	InsertErrors             int64
-	HistoryLoads             int64
-	UsersInMemory, Pending   int64
-	Commits                  int64
-	Lag                      int64
-	WatermarkDelay           time.Duration
-	LastInsert               time.Duration
+	// ModelSkipped counts, per data-driven model, the attributions it gave
+	// no rows because it had no fit yet.
+	ModelSkipped           int64
+	CreditedRows, RawRows  int64
+	DeadLetters            int64
+	DeadLettersLost        int64
+	InsertBatches          int64
+	InsertErrors           int64
+	HistoryLoads           int64
+	UsersInMemory, Pending int64
+	Commits                int64
+	Lag                    int64
+	WatermarkDelay         time.Duration
+	LastInsert             time.Duration
 	// WritesFailingFor is how long writes to ClickHouse (and the
 	// dead-letter topic) have been failing and being retried; 0 when the
 	// last write succeeded.
@@ -93,6 +97,7 @@ func (s *stats) snapshot() Snapshot {
 		DeadLetters:     s.deadLetters.Load(),
 		DeadLettersLost: s.deadLettersLost.Load(),
 		PathsCapped:     s.pathsCapped.Load(),
+		ModelSkipped:    s.modelSkipped.Load(),
 		InsertBatches:   s.insertBatches.Load(),
 		InsertErrors:    s.insertErrors.Load(),
 		HistoryLoads:    s.historyLoads.Load(),

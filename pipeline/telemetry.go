@@ -32,7 +32,8 @@ const (
 	metricDeadLost       = "attributor.dead_letters.lost" // refused by the broker even when cut
 	metricAttributed     = "attributor.conversions.attributed"
 	metricReattributed   = "attributor.conversions.reattributed"
-	metricPathsCapped    = "attributor.paths.capped" // cut to max_path_touchpoints
+	metricPathsCapped    = "attributor.paths.capped"   // cut to max_path_touchpoints
+	metricModelSkipped   = "attributor.models.skipped" // a data-driven model without a fit yet
 	metricPending        = "attributor.conversions.pending"
 	metricCreditedRows   = "attributor.rows.credited"
 	metricRawRows        = "attributor.rows.raw"
@@ -105,6 +106,7 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	counter(metricAttributed, "{conversion}", "Conversions attributed, once their credited rows are durable in ClickHouse.", func(s Snapshot) int64 { return s.Attributed })
 	counter(metricReattributed, "{conversion}", "Conversions attributed again after a late touchpoint, once durable.", func(s Snapshot) int64 { return s.Reattributed })
 	counter(metricPathsCapped, "{conversion}", "Attributions whose path was cut to the latest max_path_touchpoints touchpoints (a re-attribution counts again).", func(s Snapshot) int64 { return s.PathsCapped })
+	counter(metricModelSkipped, "{conversion}", "Attributions a data-driven model (markov, shapley) gave no rows because no fit was stored yet; one per model.", func(s Snapshot) int64 { return s.ModelSkipped })
 	counter(metricCreditedRows, "{row}", "Credited rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.CreditedRows })
 	counter(metricRawRows, "{row}", "Raw event rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.RawRows })
 	counter(metricInsertBatches, "{batch}", "ClickHouse insert batches acknowledged.", func(s Snapshot) int64 { return s.InsertBatches })
