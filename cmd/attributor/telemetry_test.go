@@ -21,21 +21,44 @@ func startLimitedServer(t *testing.T, lim telemetryLimits) (addr string, peak fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	var open, most atomic.Int64
+	// Count the connections the process holds below the limiting listener:
+	// a connection is counted once accepted and uncounted as soon as it is
+	// closed, before the limiter frees its place (http.Server's ConnState
+	// hooks run after that, so they would race the next accept).
+	cl := &countingListener{Listener: ln}
 	srv := newTelemetryServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }), lim)
-	srv.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			n := open.Add(1)
-			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-			}
-		case http.StateClosed, http.StateHijacked:
-			open.Add(-1)
-		}
-	}
-	go srv.Serve(netutil.LimitListener(ln, lim.maxConns))
+	go srv.Serve(netutil.LimitListener(cl, lim.maxConns))
 	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), most.Load
+	return ln.Addr().String(), cl.most.Load
+}
+
+// countingListener counts the connections it accepted and that are not
+// closed yet, and the most at once.
+type countingListener struct {
+	net.Listener
+	open, most atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := l.open.Add(1)
+	for m := l.most.Load(); n > m && !l.most.CompareAndSwap(m, n); m = l.most.Load() {
+	}
+	return &countedConn{Conn: c, l: l}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	l    *countingListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 // Many clients that connect and send nothing hold at most maxConns of the
