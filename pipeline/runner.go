@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/murmur3"
 
+	"github.com/attributor/attributor/pipeline/checkpoint"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -413,17 +414,17 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	}()
 
 	// Fetchers, one per assigned partition.
-	trackers := map[string]map[int]*offsetTracker{}
+	trackers := map[string]map[int]*checkpoint.Tracker{}
 	fctx, stopFetch := context.WithCancel(wctx)
 	fetchers := &sync.WaitGroup{}
 	var remaining atomic.Int64
 	caughtUp := make(chan struct{})
 	var all []*fetcher
 	for topic, assigned := range gen.Assignments {
-		trackers[topic] = map[int]*offsetTracker{}
+		trackers[topic] = map[int]*checkpoint.Tracker{}
 		for _, pa := range assigned {
 			start := pa.Offset
-			t := newOffsetTracker(max(start, 0))
+			t := checkpoint.NewTracker(max(start, 0))
 			trackers[topic][pa.ID] = t
 			end := int64(-1)
 			if ends != nil {
@@ -456,7 +457,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 		offsets := map[string]map[int]int64{}
 		for topic, ps := range trackers {
 			for p, t := range ps {
-				if off, moved := t.committable(); moved {
+				if off, moved := t.Committable(); moved {
 					if offsets[topic] == nil {
 						offsets[topic] = map[int]int64{}
 					}
@@ -472,7 +473,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 			// Mark them dirty again so the next commit retries.
 			for topic, ps := range offsets {
 				for p := range ps {
-					trackers[topic][p].retry()
+					trackers[topic][p].Retry()
 				}
 			}
 			return err
@@ -556,7 +557,7 @@ loop:
 		outstanding := 0
 		for _, ps := range trackers {
 			for _, t := range ps {
-				outstanding += t.outstanding()
+				outstanding += t.Outstanding()
 			}
 		}
 		switch {
@@ -646,7 +647,7 @@ type fetcher struct {
 	topic      string
 	partition  int
 	start, end int64
-	tracker    *offsetTracker
+	tracker    *checkpoint.Tracker
 	shards     []*shard
 	sink       *sink
 	reachedEnd bool
@@ -712,7 +713,7 @@ func (f *fetcher) run(ctx context.Context) {
 				"topic", f.topic, "partition", f.partition, "committed", f.start, "first_available", m.Offset, "lost", m.Offset-f.start)
 		}
 		first = false
-		f.tracker.add(m.Offset)
+		f.tracker.Add(m.Offset)
 		f.lag.Store(max(0, m.HighWaterMark-m.Offset-1))
 		if !f.route(ctx, &m, isTP) {
 			return

@@ -15,18 +15,19 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/checkpoint"
 	"github.com/attributor/attributor/schemas"
 )
 
 // ackRef marks one fetched message durable once its unit is written.
 type ackRef struct {
-	t      *offsetTracker
+	t      *checkpoint.Tracker
 	offset int64
 }
 
 func (a ackRef) done() {
 	if a.t != nil {
-		a.t.done(a.offset)
+		a.t.Done(a.offset)
 	}
 }
 
