@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -100,13 +101,13 @@ func BenchmarkShardState(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			it := item{kind: kindTouchpoint, partition: int32(i % users % 4), tp: tp}
+			it := flow.Item{Kind: flow.KindTouchpoint, Partition: int32(i % users % 4), TP: tp}
 			s.touchpoint(&it)
-			if len(s.u.tps) >= 512 {
-				s.u = &unit{} // what the sink would take
+			if len(s.u.TPs) >= 512 {
+				s.u = &flow.Unit{} // what the sink would take
 			}
 		}
-		s.u = &unit{}
+		s.u = &flow.Unit{}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		if s.users.len() != users {
@@ -138,13 +139,13 @@ func BenchmarkShardTouchpoints(b *testing.B) {
 	msgs := benchTouchpoints(users, perUser)
 	cfg := Config{Shards: 1}.WithDefaults()
 	dec := schemas.NewDecoder(cfg.Channels)
-	items := make([]item, len(msgs))
+	items := make([]flow.Item, len(msgs))
 	for i, m := range msgs {
 		tp, err := dec.Touchpoint(m)
 		if err != nil {
 			b.Fatal(err)
 		}
-		items[i] = item{kind: kindTouchpoint, partition: int32(i % users % 4), tp: tp}
+		items[i] = flow.Item{Kind: flow.KindTouchpoint, Partition: int32(i % users % 4), TP: tp}
 	}
 	b.ResetTimer()
 	var s *shard
@@ -157,8 +158,8 @@ func BenchmarkShardTouchpoints(b *testing.B) {
 			b.StartTimer()
 		}
 		s.touchpoint(&items[k])
-		if len(s.u.tps) >= 512 {
-			s.u = &unit{} // what the sink would take
+		if len(s.u.TPs) >= 512 {
+			s.u = &flow.Unit{} // what the sink would take
 		}
 	}
 }

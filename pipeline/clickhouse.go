@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -54,21 +55,6 @@ func (cfg ClickHouseConfig) compression() *clickhouse.Compression {
 	return &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 }
 
-// tpRow is a raw touchpoint as stored.
-type tpRow struct {
-	tp           schemas.Touchpoint
-	sessionStart int64
-	partition    int32
-	tooLate      bool // beyond the re-attribution horizon: stored, never in a path
-}
-
-// convRow is a raw conversion as stored.
-type convRow struct {
-	cv        schemas.Conversion
-	partition int32
-}
-
-// Column lists of the inserts. Naming the columns is required by
 // ClickHouse 18.16 with clickhouse-go/v2, and keeps inserted_at defaulted.
 const (
 	tpColumns     = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition, too_late"
@@ -81,7 +67,7 @@ const (
 // ClickHouse acknowledged all; after an error some tables may hold their
 // rows, which is harmless: every table collapses identical rows. cols are
 // the caller's column buffers, reused from one call to the next.
-func insertRows(ctx context.Context, conn driver.Conn, db string, units []*unit, cols *insertColumns) error {
+func insertRows(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit, cols *insertColumns) error {
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i, f := range []func() error{
@@ -91,7 +77,7 @@ func insertRows(ctx context.Context, conn driver.Conn, db string, units []*unit,
 		func() error {
 			var spend []schemas.AdSpend
 			for _, u := range units {
-				spend = append(spend, u.spend...)
+				spend = append(spend, u.Spend...)
 			}
 			return insertSpend(ctx, conn, db, spend, "topic")
 		},
@@ -124,27 +110,27 @@ type tpColumnsBuf struct {
 	late                                         proto.ColUInt8
 }
 
-func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*unit) error {
+func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
 	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.inter, &c.ch, &c.src, &c.med, &c.camp, &c.cost, &c.sess, &c.part, &c.late}
 	resetColumns(cols)
 	for _, u := range units {
-		for k := range u.tps {
-			r := &u.tps[k]
-			c.id.Append(r.tp.EventID)
-			c.key.Append(r.tp.Key())
-			c.uid.Append(r.tp.UserID)
-			c.aid.Append(r.tp.AnonymousID)
-			c.ts.Append(r.tp.TimeMs)
-			c.date = append(c.date, dayOf(r.tp.TimeMs))
-			c.inter.Append(r.tp.Interaction)
-			c.ch.Append(r.tp.Channel)
-			c.src.Append(r.tp.Source)
-			c.med.Append(r.tp.Medium)
-			c.camp.Append(r.tp.Campaign)
-			c.cost.Append(r.tp.Cost)
-			c.sess.Append(r.sessionStart)
-			c.part.Append(r.partition)
-			c.late.Append(boolByte(r.tooLate))
+		for k := range u.TPs {
+			r := &u.TPs[k]
+			c.id.Append(r.TP.EventID)
+			c.key.Append(r.TP.Key())
+			c.uid.Append(r.TP.UserID)
+			c.aid.Append(r.TP.AnonymousID)
+			c.ts.Append(r.TP.TimeMs)
+			c.date = append(c.date, dayOf(r.TP.TimeMs))
+			c.inter.Append(r.TP.Interaction)
+			c.ch.Append(r.TP.Channel)
+			c.src.Append(r.TP.Source)
+			c.med.Append(r.TP.Medium)
+			c.camp.Append(r.TP.Campaign)
+			c.cost.Append(r.TP.Cost)
+			c.sess.Append(r.SessionStart)
+			c.part.Append(r.Partition)
+			c.late.Append(boolByte(r.TooLate))
 		}
 	}
 	return insertTable(ctx, conn, db, "touchpoints", tpColumns, cols)
@@ -157,22 +143,22 @@ type convColumnsBuf struct {
 	part                        proto.ColInt32
 }
 
-func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*unit) error {
+func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
 	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.typ, &c.rev, &c.cur, &c.part}
 	resetColumns(cols)
 	for _, u := range units {
-		for k := range u.convs {
-			r := &u.convs[k]
-			c.id.Append(r.cv.EventID)
-			c.key.Append(r.cv.Key())
-			c.uid.Append(r.cv.UserID)
-			c.aid.Append(r.cv.AnonymousID)
-			c.ts.Append(r.cv.TimeMs)
-			c.date = append(c.date, dayOf(r.cv.TimeMs))
-			c.typ.Append(r.cv.ConversionType)
-			c.rev.Append(r.cv.RevenueMicros)
-			c.cur.Append(r.cv.Currency)
-			c.part.Append(r.partition)
+		for k := range u.Convs {
+			r := &u.Convs[k]
+			c.id.Append(r.CV.EventID)
+			c.key.Append(r.CV.Key())
+			c.uid.Append(r.CV.UserID)
+			c.aid.Append(r.CV.AnonymousID)
+			c.ts.Append(r.CV.TimeMs)
+			c.date = append(c.date, dayOf(r.CV.TimeMs))
+			c.typ.Append(r.CV.ConversionType)
+			c.rev.Append(r.CV.RevenueMicros)
+			c.cur.Append(r.CV.Currency)
+			c.part.Append(r.Partition)
 		}
 	}
 	return insertTable(ctx, conn, db, "conversions", convColumns, cols)
@@ -186,27 +172,27 @@ type creditColumnsBuf struct {
 	date                                                       proto.ColDate
 }
 
-func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*unit) error {
+func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
 	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.version, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.date, &c.pos, &c.plen}
 	resetColumns(cols)
 	for _, u := range units {
-		cr := &u.credits
-		for si := range cr.sets {
-			set := &cr.sets[si]
-			path := cr.path[set.path : set.path+set.pathLen]
-			day := dayOf(set.timeMs)
-			for _, cell := range cr.cells[set.cells : set.cells+set.cellsLen] {
-				c.cid.Append(set.conversionID)
-				c.ctyp.Append(set.conversionType)
-				c.key.Append(set.userKey)
-				c.model.Append(cr.models[cell.model])
-				c.version.Append(set.version)
-				c.credit.Append(cell.fraction)
-				c.rev.Append(cell.revenue)
-				c.cur.Append(set.currency)
-				c.cts.Append(set.timeMs)
+		cr := &u.Credits
+		for si := range cr.Sets {
+			set := &cr.Sets[si]
+			path := cr.Path[set.Path : set.Path+set.PathLen]
+			day := dayOf(set.TimeMs)
+			for _, cell := range cr.Cells[set.Cells : set.Cells+set.CellsLen] {
+				c.cid.Append(set.ConversionID)
+				c.ctyp.Append(set.ConversionType)
+				c.key.Append(set.UserKey)
+				c.model.Append(cr.Models[cell.Model])
+				c.version.Append(set.Version)
+				c.credit.Append(cell.Fraction)
+				c.rev.Append(cell.Revenue)
+				c.cur.Append(set.Currency)
+				c.cts.Append(set.TimeMs)
 				c.date = append(c.date, day)
-				if cell.position == 0 {
+				if cell.Position == 0 {
 					// The unattributed row: no touchpoint.
 					for _, col := range []*proto.ColStr{&c.tid, &c.src, &c.med, &c.camp, &c.inter} {
 						col.Append("")
@@ -217,7 +203,7 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 					c.plen.Append(0)
 					continue
 				}
-				tp := &path[cell.position-1]
+				tp := &path[cell.Position-1]
 				c.tid.Append(tp.ID)
 				c.ch.Append(tp.Channel)
 				c.src.Append(tp.Source)
@@ -229,8 +215,8 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 					c.inter.Append(schemas.InteractionClick)
 				}
 				c.tts.Append(tp.TimeMs)
-				c.pos.Append(cell.position)
-				c.plen.Append(set.pathLen)
+				c.pos.Append(cell.Position)
+				c.plen.Append(set.PathLen)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -23,13 +24,13 @@ func TestDimensionTableBoundedUnderEviction(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
 	peak := 0
 	for i := range campaigns {
-		it := item{kind: kindTouchpoint, tp: schemas.Touchpoint{
+		it := flow.Item{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{
 			EventID: fmt.Sprintf("tp-%d", i), UserID: fmt.Sprintf("u%d", i), TimeMs: t0 + int64(i),
 			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc",
 			Campaign: fmt.Sprintf("campaign-%d", i),
 		}}
 		s.touchpoint(&it)
-		s.u = &unit{} // what the sink would take
+		s.u = &flow.Unit{} // what the sink would take
 		if i%1000 == 999 {
 			snk.acked[0].Store(s.seq + 1) // every row durable: the users may be evicted
 			s.sweep()
@@ -81,13 +82,13 @@ func BenchmarkShardManyCampaigns(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		s := newShard(0, &cfg, snk, nil, st, startState{stored: map[uint64]uint8{}})
 		for i := range campaigns {
-			it := item{kind: kindTouchpoint, tp: schemas.Touchpoint{
+			it := flow.Item{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{
 				EventID: fmt.Sprintf("tp-%d", i), UserID: fmt.Sprintf("u%d", i), TimeMs: t0 + int64(i),
 				Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc",
 				Campaign: fmt.Sprintf("black_friday_2026_variant_%d", i),
 			}}
 			s.touchpoint(&it)
-			s.u = &unit{}
+			s.u = &flow.Unit{}
 			if i%10_000 == 9_999 {
 				snk.acked[0].Store(s.seq + 1)
 				s.sweep()

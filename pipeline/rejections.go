@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -29,7 +30,7 @@ type ReasonCount struct {
 // an invalid event the field its error names.
 func rejectionReason(reason string, err error) string {
 	var fe *schemas.FieldError
-	if reason == reasonInvalid && errors.As(err, &fe) {
+	if reason == flow.ReasonInvalid && errors.As(err, &fe) {
 		return reason + " " + fe.Field
 	}
 	return reason

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/murmur3"
 
 	"github.com/attributor/attributor/pipeline/checkpoint"
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -512,9 +513,9 @@ loop:
 	// writes, and what is durable is committed.
 	stopFetch()
 	fetchers.Wait()
-	kind := kindBarrier
+	kind := flow.KindBarrier
 	if reachedEnd {
-		kind = kindFlushAll
+		kind = flow.KindFlushAll
 	}
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancelDrain()
@@ -522,7 +523,7 @@ loop:
 	for _, s := range shards {
 		reply := make(chan struct{})
 		select {
-		case s.in <- item{kind: kind, reply: reply}:
+		case s.in <- flow.Item{Kind: kind, Reply: reply}:
 		case <-drainCtx.Done():
 			drained = false
 		}
@@ -738,45 +739,45 @@ func (f *fetcher) run(ctx context.Context) {
 // route decodes m and sends it to its shard, or dead-letters it.
 func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	cfg := &f.r.cfg
-	ack := ackRef{t: f.tracker, offset: m.Offset}
-	it := item{partition: int32(m.Partition), ack: ack, offset: m.Offset, key: m.Key, value: m.Value}
+	ack := flow.Ack{To: f.tracker, Offset: m.Offset}
+	it := flow.Item{Partition: int32(m.Partition), Ack: ack, Offset: m.Offset, Key: m.Key, Value: m.Value}
 	var err error
 	var key string
 	if n := messageBytes(m); n > cfg.MaxMessageBytes {
 		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
+		return f.dead(ctx, m, ack, flow.ReasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
 			n, cfg.MaxMessageBytes, len(m.Key), len(m.Value), headersBytes(m.Headers)))
 	}
 	if f.topic == cfg.SpendTopic {
 		sp, err := f.r.dec.AdSpend(m.Value)
 		if err != nil {
 			f.r.st.invalid.Add(1)
-			return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
+			return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
 		}
 		f.r.st.spend.Add(1)
-		return f.send(ctx, &unit{spend: []schemas.AdSpend{sp}, acks: []ackRef{ack}})
+		return f.send(ctx, &flow.Unit{Spend: []schemas.AdSpend{sp}, Acks: []flow.Ack{ack}})
 	}
 	var timeMs int64
 	if isTP {
-		it.kind = kindTouchpoint
-		if it.tp, err = f.r.dec.Touchpoint(m.Value); err == nil {
-			key, timeMs = it.tp.Key(), it.tp.TimeMs
+		it.Kind = flow.KindTouchpoint
+		if it.TP, err = f.r.dec.Touchpoint(m.Value); err == nil {
+			key, timeMs = it.TP.Key(), it.TP.TimeMs
 		}
 	} else {
-		it.kind = kindConversion
-		if it.cv, err = f.r.dec.Conversion(m.Value); err == nil {
-			key, timeMs = it.cv.Key(), it.cv.TimeMs
+		it.Kind = flow.KindConversion
+		if it.CV, err = f.r.dec.Conversion(m.Value); err == nil {
+			key, timeMs = it.CV.Key(), it.CV.TimeMs
 		}
 	}
 	if err != nil {
 		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
+		return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
 	}
 	if ref, src := futureRef(m.Time, time.Now()); timeMs > ref.UnixMilli()+cfg.MaxFutureSkew.Milliseconds() {
 		// Never applied, stored or used for a watermark: one client with a
 		// wrong clock must not move its partition's event time.
 		f.r.st.future.Add(1)
-		return f.dead(ctx, m, ack, reasonFuture, nil, fmt.Sprintf("timestamp: %s is more than max_future_skew %s after the message was consumed (%s %s)",
+		return f.dead(ctx, m, ack, flow.ReasonFuture, nil, fmt.Sprintf("timestamp: %s is more than max_future_skew %s after the message was consumed (%s %s)",
 			time.UnixMilli(timeMs).UTC().Format(time.RFC3339Nano), cfg.MaxFutureSkew, src, ref.UTC().Format(time.RFC3339Nano)))
 	}
 	if want := keyPartition(key, f.r.parts); want != f.partition {
@@ -815,14 +816,14 @@ func futureRef(broker, now time.Time) (ref time.Time, src string) {
 // dead dead-letters m, counting and (the first few of each reason) logging
 // the rejection; err, when set, is the decoding error whose field refines
 // the reason.
-func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack ackRef, reason string, err error, msg string) bool {
+func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack flow.Ack, reason string, err error, msg string) bool {
 	msg = schemas.SafeText(msg)
 	f.r.st.rejected.record(rejectionReason(reason, err), m.Topic, m.Partition, m.Offset, msg)
-	return f.send(ctx, &unit{dead: []deadLetter{{msg: *m, reason: reason, err: msg}}, acks: []ackRef{ack}})
+	return f.send(ctx, &flow.Unit{Dead: []flow.DeadLetter{{Msg: *m, Reason: reason, Err: msg}}, Acks: []flow.Ack{ack}})
 }
 
 // send hands a unit that needs no shard straight to the sink.
-func (f *fetcher) send(ctx context.Context, u *unit) bool {
+func (f *fetcher) send(ctx context.Context, u *flow.Unit) bool {
 	select {
 	case f.sink.in <- sinkMsg{u: u, shard: -1}:
 		return true
@@ -833,7 +834,7 @@ func (f *fetcher) send(ctx context.Context, u *unit) bool {
 
 // markAll tells every shard how far the touchpoints of this partition got.
 func (f *fetcher) markAll(ctx context.Context, caughtUp bool) {
-	mark := item{kind: kindMark, partition: int32(f.partition), wm: f.wm.Load(), caughtUp: caughtUp}
+	mark := flow.Item{Kind: flow.KindMark, Partition: int32(f.partition), WM: f.wm.Load(), CaughtUp: caughtUp}
 	for _, s := range f.shards {
 		select {
 		case s.in <- mark:

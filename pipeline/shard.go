@@ -12,34 +12,9 @@ import (
 	"github.com/twmb/murmur3"
 
 	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
-
-type itemKind uint8
-
-const (
-	kindTouchpoint itemKind = iota
-	kindConversion
-	kindMark     // a touchpoint partition's watermark moved
-	kindBarrier  // hand everything so far to the sink, then reply
-	kindFlushAll // attribute every pending conversion, then as kindBarrier
-)
-
-// item is what the fetchers send a shard. A fetcher's items reach a shard in
-// fetch order, so a watermark mark arrives after every touchpoint it covers.
-type item struct {
-	kind      itemKind
-	partition int32
-	ack       ackRef
-	offset    int64
-	key       []byte
-	value     []byte
-	tp        schemas.Touchpoint
-	cv        schemas.Conversion
-	wm        int64
-	caughtUp  bool
-	reply     chan struct{}
-}
 
 // user is the state of one attribution key. Most users never convert, so
 // conversion state hangs off a pointer that stays nil for them: memory per
@@ -88,7 +63,7 @@ type released struct {
 
 type pendingConv struct {
 	cv        schemas.Conversion
-	ack       ackRef
+	ack       flow.Ack
 	arrived   time.Time
 	partition int32
 }
@@ -109,7 +84,7 @@ type shard struct {
 	cfg     *Config
 	eng     *attribution.Engine
 	models  []string
-	in      chan item
+	in      chan flow.Item
 	sink    *sink
 	conn    driver.Conn
 	st      *stats
@@ -119,12 +94,12 @@ type shard struct {
 	stored    map[uint64]uint8 // hashes of keys that may have history in ClickHouse: stored* bits
 	parts     map[int32]*partState
 	start     startState
-	u         *unit
+	u         *flow.Unit
 	seq       uint64
 	res       attribution.Result
 	path      []attribution.Touchpoint // scratch: the window handed to the engine
 	dims      *dimTable
-	batch     []item
+	batch     []flow.Item
 	lastSweep time.Time
 	sweptAtWm int64 // the latest partition watermark at the last sweep
 
@@ -145,9 +120,9 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start s
 		panic(err) // validated by Runner
 	}
 	sh := &shard{
-		id: id, cfg: cfg, eng: eng, in: make(chan item, cfg.QueueSize), sink: s, conn: conn, st: st,
+		id: id, cfg: cfg, eng: eng, in: make(chan flow.Item, cfg.QueueSize), sink: s, conn: conn, st: st,
 		tpTopic: cfg.TouchpointsTopic, parts: map[int32]*partState{},
-		start: start, stored: start.stored, u: getUnit(), lastSweep: time.Now(), dims: newDimTable(),
+		start: start, stored: start.stored, u: flow.GetUnit(), lastSweep: time.Now(), dims: newDimTable(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
 		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
@@ -260,28 +235,28 @@ func (s *shard) run(ctx context.Context) error {
 	}
 }
 
-func (s *shard) process(ctx context.Context, batch []item) error {
+func (s *shard) process(ctx context.Context, batch []flow.Item) error {
 	// Touchpoints that may belong to an already attributed conversion need
 	// the user's history first; load it for the whole batch at once.
 	var want map[string]int32
 	lo := int64(1 << 62)
 	for i := range batch {
 		it := &batch[i]
-		if it.kind != kindTouchpoint {
+		if it.Kind != flow.KindTouchpoint {
 			continue
 		}
-		if it.tp.TimeMs > s.part(it.partition).frontier {
+		if it.TP.TimeMs > s.part(it.Partition).frontier {
 			continue
 		}
-		key := it.tp.Key()
+		key := it.TP.Key()
 		if !s.lateNeedsHistory(key) {
 			continue
 		}
 		if want == nil {
 			want = map[string]int32{}
 		}
-		want[key] = it.partition
-		lo = min(lo, it.tp.TimeMs)
+		want[key] = it.Partition
+		lo = min(lo, it.TP.TimeMs)
 	}
 	if len(want) > 0 {
 		if err := s.loadHistory(ctx, want, lo); err != nil {
@@ -290,23 +265,23 @@ func (s *shard) process(ctx context.Context, batch []item) error {
 	}
 	for i := range batch {
 		it := &batch[i]
-		switch it.kind {
-		case kindTouchpoint:
+		switch it.Kind {
+		case flow.KindTouchpoint:
 			s.touchpoint(it)
-		case kindConversion:
+		case flow.KindConversion:
 			s.conversion(it)
-		case kindMark:
-			ps := s.part(it.partition)
-			ps.wm = max(ps.wm, it.wm)
-			ps.caughtUp = it.caughtUp
-		case kindBarrier, kindFlushAll:
-			if err := s.release(ctx, it.kind == kindFlushAll); err != nil {
+		case flow.KindMark:
+			ps := s.part(it.Partition)
+			ps.wm = max(ps.wm, it.WM)
+			ps.caughtUp = it.CaughtUp
+		case flow.KindBarrier, flow.KindFlushAll:
+			if err := s.release(ctx, it.Kind == flow.KindFlushAll); err != nil {
 				return err
 			}
 			if err := s.emit(ctx); err != nil {
 				return err
 			}
-			close(it.reply)
+			close(it.Reply)
 		}
 	}
 	if err := s.release(ctx, false); err != nil {
@@ -322,31 +297,31 @@ func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
 	}
 }
 
-func (s *shard) touchpoint(it *item) {
-	ps := s.part(it.partition)
-	tp := &it.tp
+func (s *shard) touchpoint(it *flow.Item) {
+	ps := s.part(it.Partition)
+	tp := &it.TP
 	s.st.touchpoints.Add(1)
 	if tp.TimeMs < ps.wm-s.horizonMs {
 		// Beyond the re-attribution horizon: kept raw, reported, not applied.
 		s.st.tooLate.Add(1)
-		s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: tp.TimeMs, partition: it.partition, tooLate: true})
+		s.u.TPs = append(s.u.TPs, flow.TPRow{TP: *tp, SessionStart: tp.TimeMs, Partition: it.Partition, TooLate: true})
 		msg := fmt.Sprintf("timestamp: %s is older than its partition's watermark %s by more than the re-attribution horizon (%s); stored, not attributed",
 			time.UnixMilli(tp.TimeMs).UTC().Format(time.RFC3339Nano), time.UnixMilli(ps.wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon)
-		s.st.rejected.record(reasonTooLate, s.tpTopic, int(it.partition), it.offset, msg)
-		s.u.dead = append(s.u.dead, s.deadLetter(it, reasonTooLate, msg))
-		s.u.acks = append(s.u.acks, it.ack)
+		s.st.rejected.record(flow.ReasonTooLate, s.tpTopic, int(it.Partition), it.Offset, msg)
+		s.u.Dead = append(s.u.Dead, s.deadLetter(it, flow.ReasonTooLate, msg))
+		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
 	}
-	u := s.user(tp.Key(), it.partition)
+	u := s.user(tp.Key(), it.Partition)
 	at := toAttribution(tp)
 	i, added := u.journey.add(&at, s.dims)
 	if !added {
 		s.st.duplicates.Add(1)
-		s.u.acks = append(s.u.acks, it.ack)
+		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
 	}
-	s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: u.journey.sessionStart(i, s.gapMs), partition: it.partition})
-	s.u.acks = append(s.u.acks, it.ack)
+	s.u.TPs = append(s.u.TPs, flow.TPRow{TP: *tp, SessionStart: u.journey.sessionStart(i, s.gapMs), Partition: it.Partition})
+	s.u.Acks = append(s.u.Acks, it.Ack)
 	u.lastSeq = s.seq + 1
 	if tp.TimeMs <= ps.frontier {
 		// Late: re-attribute the conversions whose path it joins.
@@ -354,33 +329,33 @@ func (s *shard) touchpoint(it *item) {
 		for i := range rel {
 			if s.eng.Window(&at, rel[i].cv.TimeMs) {
 				s.attribute(u, &rel[i].cv)
-				s.u.reattributed++ // counted once durable
+				s.u.Reattributed++ // counted once durable
 			}
 		}
 	}
 }
 
-func (s *shard) conversion(it *item) {
-	cv := &it.cv
+func (s *shard) conversion(it *flow.Item) {
+	cv := &it.CV
 	s.st.conversions.Add(1)
-	u := s.user(cv.Key(), it.partition)
+	u := s.user(cv.Key(), it.Partition)
 	c := u.convs()
 	for _, id := range c.pendingIDs {
 		if id == cv.EventID {
 			s.st.duplicates.Add(1)
-			s.u.acks = append(s.u.acks, it.ack)
+			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
 	}
 	for i := range c.released {
 		if r := &c.released[i]; r.cv.EventID == cv.EventID && !r.fromHistory {
 			s.st.duplicates.Add(1)
-			s.u.acks = append(s.u.acks, it.ack)
+			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
 	}
 	c.pendingIDs = append(c.pendingIDs, cv.EventID)
-	heap.Push(&s.part(it.partition).pending, &pendingConv{cv: *cv, ack: it.ack, arrived: time.Now(), partition: it.partition})
+	heap.Push(&s.part(it.Partition).pending, &pendingConv{cv: *cv, ack: it.Ack, arrived: time.Now(), partition: it.Partition})
 	s.st.pending.Add(1)
 }
 
@@ -455,15 +430,15 @@ func (s *shard) release(ctx context.Context, force bool) error {
 			for i := range c.released {
 				if r := &c.released[i].cv; convLess(&pc.cv, r) && r.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
 					s.attribute(u, r)
-					s.u.reattributed++ // counted once durable
+					s.u.Reattributed++ // counted once durable
 				}
 			}
 		}
-		s.u.convs = append(s.u.convs, convRow{cv: pc.cv, partition: pc.partition})
-		s.u.acks = append(s.u.acks, pc.ack)
+		s.u.Convs = append(s.u.Convs, flow.ConvRow{CV: pc.cv, Partition: pc.partition})
+		s.u.Acks = append(s.u.Acks, pc.ack)
 		ps := s.part(pc.partition)
 		ps.frontier = max(ps.frontier, pc.cv.TimeMs)
-		s.u.attributed++ // counted once durable
+		s.u.Attributed++ // counted once durable
 	}
 	return nil
 }
@@ -507,17 +482,17 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 	if s.res.Capped {
 		s.st.pathsCapped.Add(1)
 	}
-	cr := &s.u.credits
-	cr.models = s.models
-	cr.sets = append(cr.sets, creditSet{
-		conversionID: cv.EventID, conversionType: cv.ConversionType, userKey: u.key(), currency: cv.Currency,
-		timeMs: cv.TimeMs, version: version,
-		path: uint32(len(cr.path)), pathLen: uint32(len(s.res.Path)),
-		cells: uint32(len(cr.cells)), cellsLen: uint32(len(s.res.Credits)),
+	cr := &s.u.Credits
+	cr.Models = s.models
+	cr.Sets = append(cr.Sets, flow.CreditSet{
+		ConversionID: cv.EventID, ConversionType: cv.ConversionType, UserKey: u.key(), Currency: cv.Currency,
+		TimeMs: cv.TimeMs, Version: version,
+		Path: uint32(len(cr.Path)), PathLen: uint32(len(s.res.Path)),
+		Cells: uint32(len(cr.Cells)), CellsLen: uint32(len(s.res.Credits)),
 	})
-	cr.path = append(cr.path, s.res.Path...)
+	cr.Path = append(cr.Path, s.res.Path...)
 	for _, c := range s.res.Credits {
-		cr.cells = append(cr.cells, creditCell{fraction: c.Fraction, revenue: c.RevenueMicros, position: uint32(c.Position), model: uint16(c.Model)})
+		cr.Cells = append(cr.Cells, flow.CreditCell{Fraction: c.Fraction, Revenue: c.RevenueMicros, Position: uint32(c.Position), Model: uint16(c.Model)})
 	}
 	u.lastSeq = s.seq + 1
 }
@@ -576,16 +551,16 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 	return nil
 }
 
-func (s *shard) deadLetter(it *item, reason, msg string) deadLetter {
-	dl := deadLetter{reason: reason, err: msg}
-	dl.msg.Topic, dl.msg.Partition, dl.msg.Offset = s.tpTopic, int(it.partition), it.offset
-	dl.msg.Key, dl.msg.Value = it.key, it.value
+func (s *shard) deadLetter(it *flow.Item, reason, msg string) flow.DeadLetter {
+	dl := flow.DeadLetter{Reason: reason, Err: msg}
+	dl.Msg.Topic, dl.Msg.Partition, dl.Msg.Offset = s.tpTopic, int(it.Partition), it.Offset
+	dl.Msg.Key, dl.Msg.Value = it.Key, it.Value
 	return dl
 }
 
 // emit hands the current unit to the sink.
 func (s *shard) emit(ctx context.Context) error {
-	if s.u.empty() {
+	if s.u.Empty() {
 		return nil
 	}
 	s.seq++
@@ -594,7 +569,7 @@ func (s *shard) emit(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.u = getUnit()
+	s.u = flow.GetUnit()
 	return nil
 }
 

@@ -14,129 +14,15 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/attributor/attributor/attribution"
-	"github.com/attributor/attributor/pipeline/checkpoint"
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
-
-// ackRef marks one fetched message durable once its unit is written.
-type ackRef struct {
-	t      *checkpoint.Tracker
-	offset int64
-}
-
-func (a ackRef) done() {
-	if a.t != nil {
-		a.t.Done(a.offset)
-	}
-}
-
-// Dead-letter reasons, in the "attributor.reason" header.
-const (
-	reasonInvalid  = "invalid"
-	reasonOversize = "oversize"
-	reasonTooLate  = "too_late"
-	reasonFuture   = "future" // stamped beyond MaxFutureSkew after its consumption
-)
-
-// deadLetter is an unusable message bound for the dead-letter topic with
-// the reason and the place it came from.
-type deadLetter struct {
-	msg    kafka.Message
-	reason string
-	err    string
-}
-
-// unit is everything derived from some messages: rows for the tables, dead
-// letters, and the acknowledgements to fire once all are durable. A
-// message's derived output always travels in exactly one unit.
-type unit struct {
-	tps     []tpRow
-	convs   []convRow
-	credits credits
-	spend   []schemas.AdSpend
-	dead    []deadLetter
-	acks    []ackRef
-	// attributed and reattributed count the conversions credited (for the
-	// first time, again) in credits: they reach the counters only once the
-	// unit is durable, so that "credited" never claims rows ClickHouse has
-	// not acknowledged.
-	attributed, reattributed int64
-}
-
-// credits are credited rows in the shape the shards make them: a
-// conversion's fields once per credited set, its path's touchpoints once,
-// and a small pointer-free cell per row. insertCredits spreads them into
-// the table's columns. Rows held this way cost a tenth of the memory of
-// flat rows (which repeat eleven strings each) and give the garbage
-// collector nothing to scan per row.
-type credits struct {
-	models []string // the run's models; creditCell.model indexes them
-	sets   []creditSet
-	path   []attribution.Touchpoint
-	cells  []creditCell
-}
-
-// creditSet is one conversion's credited rows under one version.
-type creditSet struct {
-	conversionID, conversionType, userKey, currency string
-	timeMs                                          int64
-	version                                         uint32
-	path, pathLen                                   uint32 // its touchpoints: credits.path[path : path+pathLen]
-	cells, cellsLen                                 uint32 // its rows: credits.cells[cells : cells+cellsLen]
-}
-
-// creditCell is one credited row of a set.
-type creditCell struct {
-	fraction float64
-	revenue  int64
-	position uint32 // 1-based in the set's path; 0 is the unattributed row
-	model    uint16 // index into the run's models
-}
-
-func (c *credits) rows() int { return len(c.cells) }
-
-func (c *credits) reset() {
-	clear(c.sets)
-	clear(c.path)
-	c.sets, c.path, c.cells = c.sets[:0], c.path[:0], c.cells[:0]
-}
-
-// unitPool recycles units once their rows are written, so that shards do
-// not grow fresh slices per unit.
-var unitPool = sync.Pool{New: func() any { return &unit{} }}
-
-func getUnit() *unit { return unitPool.Get().(*unit) }
-
-func putUnit(u *unit) {
-	u.reset()
-	unitPool.Put(u)
-}
-
-// reset empties u, keeping its capacity.
-func (u *unit) reset() {
-	clear(u.tps)
-	clear(u.convs)
-	u.credits.reset()
-	clear(u.spend)
-	clear(u.dead)
-	clear(u.acks)
-	u.tps, u.convs, u.spend, u.dead, u.acks = u.tps[:0], u.convs[:0], u.spend[:0], u.dead[:0], u.acks[:0]
-	u.attributed, u.reattributed = 0, 0
-}
-
-func (u *unit) rows() int {
-	return len(u.tps) + len(u.convs) + u.credits.rows() + len(u.spend) + len(u.dead)
-}
-func (u *unit) empty() bool {
-	return u.rows() == 0 && len(u.acks) == 0
-}
 
 // sinkMsg is a unit from a shard (with the shard's sequence number, so that
 // the shard knows when its rows are durable) or a barrier: when the sink
 // reaches a barrier, everything sent before it is durable.
 type sinkMsg struct {
-	u       *unit
+	u       *flow.Unit
 	shard   int
 	seq     uint64
 	barrier chan error
@@ -178,7 +64,7 @@ type sink struct {
 // units themselves, not copies of their rows; they go back to the pool once
 // the batch is durable.
 type batch struct {
-	units    []*unit
+	units    []*flow.Unit
 	rows     int
 	acks     int
 	id       uint64
@@ -186,10 +72,10 @@ type batch struct {
 	deadSent bool
 }
 
-func (b *batch) add(u *unit) {
+func (b *batch) add(u *flow.Unit) {
 	b.units = append(b.units, u)
-	b.rows += u.rows()
-	b.acks += len(u.acks)
+	b.rows += u.Rows()
+	b.acks += len(u.Acks)
 }
 
 func (b *batch) size() int   { return b.rows }
@@ -198,9 +84,9 @@ func (b *batch) empty() bool { return b.rows == 0 && b.acks == 0 }
 // counts returns the rows of b per kind.
 func (b *batch) counts() (raw, credited, dead int) {
 	for _, u := range b.units {
-		raw += len(u.tps) + len(u.convs) + len(u.spend)
-		credited += u.credits.rows()
-		dead += len(u.dead)
+		raw += len(u.TPs) + len(u.Convs) + len(u.Spend)
+		credited += u.Credits.Rows()
+		dead += len(u.Dead)
 	}
 	return raw, credited, dead
 }
@@ -358,10 +244,10 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 	s.stats.creditedRows.Add(int64(credited))
 	s.stats.deadLetters.Add(int64(dead))
 	for _, u := range b.units {
-		s.stats.attributed.Add(u.attributed)
-		s.stats.reattributed.Add(u.reattributed)
-		for _, a := range u.acks {
-			a.done()
+		s.stats.attributed.Add(u.Attributed)
+		s.stats.reattributed.Add(u.Reattributed)
+		for _, a := range u.Acks {
+			a.Done()
 		}
 	}
 	return true
@@ -396,7 +282,7 @@ func (s *sink) complete(b *batch) {
 // reset empties b for reuse and gives its units back to the pool.
 func (b *batch) reset() {
 	for _, u := range b.units {
-		putUnit(u)
+		flow.PutUnit(u)
 	}
 	clear(b.units)
 	b.units, b.rows, b.acks = b.units[:0], 0, 0
@@ -407,9 +293,9 @@ func (b *batch) reset() {
 // writeOnce writes the dead letters (once), then the three tables at once.
 func (s *sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) error {
 	if !b.deadSent {
-		var dead []deadLetter
+		var dead []flow.DeadLetter
 		for _, u := range b.units {
-			dead = append(dead, u.dead...)
+			dead = append(dead, u.Dead...)
 		}
 		if len(dead) > 0 {
 			if err := s.writeDead(ctx, dead); err != nil {
@@ -428,7 +314,7 @@ func (s *sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) err
 // and counted as lost, with where it came from, and the pipeline goes on:
 // no single message can stall the group. Other errors (the broker away)
 // are returned, and the batch is retried.
-func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
+func (s *sink) writeDead(ctx context.Context, dead []flow.DeadLetter) error {
 	msgs := make([]kafka.Message, len(dead))
 	for i, d := range dead {
 		msgs[i] = deadMessage(d, s.deadMax)
@@ -450,8 +336,8 @@ func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
 		if tooLarge(err) {
 			s.stats.deadLettersLost.Add(1)
 			s.log.Error("dead letter refused by the broker as too large even when cut; lost (its offset is committed)",
-				"dlq_topic_bytes", s.deadMax, "source_topic", d.msg.Topic, "source_partition", d.msg.Partition, "source_offset", d.msg.Offset,
-				"reason", d.reason, "key_bytes", len(d.msg.Key), "value_bytes", len(d.msg.Value), "err", err)
+				"dlq_topic_bytes", s.deadMax, "source_topic", d.Msg.Topic, "source_partition", d.Msg.Partition, "source_offset", d.Msg.Offset,
+				"reason", d.Reason, "key_bytes", len(d.Msg.Key), "value_bytes", len(d.Msg.Value), "err", err)
 			continue
 		}
 		if err != nil {
@@ -519,22 +405,22 @@ func headersBytes(hs []kafka.Header) int {
 // the original sizes: attributor.original_key_bytes,
 // attributor.original_value_bytes (also as attributor.truncated_from) and
 // attributor.original_headers_bytes.
-func deadMessage(d deadLetter, limit int) kafka.Message {
-	key, value, src := d.msg.Key, d.msg.Value, d.msg.Headers
+func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
+	key, value, src := d.Msg.Key, d.Msg.Value, d.Msg.Headers
 	headers := []kafka.Header{
-		{Key: "attributor.reason", Value: []byte(d.reason)},
-		{Key: "attributor.error", Value: []byte(schemas.SafeText(d.err))}, // no raw input bytes, whoever made the text
-		{Key: "attributor.source_topic", Value: []byte(d.msg.Topic)},
-		{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.msg.Partition))},
-		{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.msg.Offset, 10))},
+		{Key: "attributor.reason", Value: []byte(d.Reason)},
+		{Key: "attributor.error", Value: []byte(schemas.SafeText(d.Err))}, // no raw input bytes, whoever made the text
+		{Key: "attributor.source_topic", Value: []byte(d.Msg.Topic)},
+		{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.Msg.Partition))},
+		{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.Msg.Offset, 10))},
 	}
-	if !d.msg.Time.IsZero() {
-		headers = append(headers, kafka.Header{Key: "attributor.source_timestamp", Value: []byte(d.msg.Time.UTC().Format(time.RFC3339Nano))})
+	if !d.Msg.Time.IsZero() {
+		headers = append(headers, kafka.Header{Key: "attributor.source_timestamp", Value: []byte(d.Msg.Time.UTC().Format(time.RFC3339Nano))})
 	}
 	if len(key)+len(value)+headersBytes(headers)+headersBytes(src)+recordSlack <= limit {
 		return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 	}
-	if len(d.err) > maxDeadError {
+	if len(d.Err) > maxDeadError {
 		headers[1].Value = headers[1].Value[:maxDeadError]
 	}
 	headers = append(headers,
