@@ -284,18 +284,11 @@ func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schema
 	return insertTable(ctx, conn, db, "ad_spend", spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
 }
 
-// history is what ClickHouse holds of some users: touchpoints and the
-// conversions already attributed.
-type history struct {
-	touchpoints map[string][]attribution.Touchpoint
-	conversions map[string][]schemas.Conversion
-}
-
 // loadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,
 // and their stored conversions with ts_ms >= convFromMs. The keys travel as
 // an external table, never inside the SQL text.
-func loadHistory(ctx context.Context, conn driver.Conn, db string, keys []string, tpFromMs, convFromMs int64) (history, error) {
-	h := history{touchpoints: map[string][]attribution.Touchpoint{}, conversions: map[string][]schemas.Conversion{}}
+func loadHistory(ctx context.Context, conn driver.Conn, db string, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
+	h := flow.History{Touchpoints: map[string][]attribution.Touchpoint{}, Conversions: map[string][]schemas.Conversion{}}
 	if len(keys) == 0 {
 		return h, nil
 	}
@@ -329,7 +322,7 @@ func loadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 			return h, fmt.Errorf("load touchpoints: %w", err)
 		}
 		tp.Impression = inter == schemas.InteractionImpression
-		h.touchpoints[key] = append(h.touchpoints[key], tp)
+		h.Touchpoints[key] = append(h.Touchpoints[key], tp)
 	}
 	if err := rows.Err(); err != nil {
 		return h, fmt.Errorf("load touchpoints: %w", err)
@@ -353,7 +346,7 @@ func loadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 		if err := rows.Scan(&key, &cv.EventID, &cv.UserID, &cv.AnonymousID, &cv.TimeMs, &cv.ConversionType, &cv.RevenueMicros, &cv.Currency); err != nil {
 			return h, fmt.Errorf("load conversions: %w", err)
 		}
-		h.conversions[key] = append(h.conversions[key], cv)
+		h.Conversions[key] = append(h.Conversions[key], cv)
 	}
 	if err := rows.Err(); err != nil {
 		return h, fmt.Errorf("load conversions: %w", err)

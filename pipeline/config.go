@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/sessionize"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -120,9 +121,9 @@ func (c Config) WithDefaults() Config {
 			*d = v
 		}
 	}
-	dur(&c.SessionGap, 30*time.Minute)
-	dur(&c.AllowedLateness, 5*time.Second)
-	dur(&c.Horizon, 7*24*time.Hour)
+	dur(&c.SessionGap, sessionize.DefaultSessionGap)
+	dur(&c.AllowedLateness, sessionize.DefaultAllowedLateness)
+	dur(&c.Horizon, sessionize.DefaultHorizon)
 	dur(&c.MaxFutureSkew, min(time.Hour, c.Horizon))
 	dur(&c.FlushInterval, 250*time.Millisecond)
 	dur(&c.CommitInterval, time.Second)
@@ -133,8 +134,8 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	num(&c.Shards, runtime.GOMAXPROCS(0))
-	num(&c.QueueSize, 4096)
-	num(&c.MaxUsers, 2_000_000)
+	num(&c.QueueSize, sessionize.DefaultQueueSize)
+	num(&c.MaxUsers, sessionize.DefaultMaxUsers)
 	num(&c.FlushRows, 50_000)
 	num(&c.MaxMessageBytes, 1<<20)
 	num(&c.LogRejections, 5)
@@ -212,4 +213,13 @@ func (c Config) Validate() error {
 		add("shards: must be <= 1024, got %d", c.Shards)
 	}
 	return errors.Join(errs...)
+}
+
+// shardConfig is the part of c a shard needs.
+func (c Config) shardConfig() sessionize.Config {
+	return sessionize.Config{
+		Attribution: c.Attribution, SessionGap: c.SessionGap, AllowedLateness: c.AllowedLateness,
+		Horizon: c.Horizon, QueueSize: c.QueueSize, MaxUsers: max(1, c.MaxUsers/c.Shards),
+		TouchpointsTopic: c.TouchpointsTopic, Logger: c.Logger,
+	}
 }

@@ -102,7 +102,7 @@ func TestWriteDeadNeverRetriesTooLargeForever(t *testing.T) {
 	big := flow.DeadLetter{Reason: flow.ReasonOversize, Err: "too big", Msg: kafka.Message{Topic: "tp", Offset: 7, Key: bytes.Repeat([]byte("k"), 2<<20), Value: []byte("{}")}}
 	small := flow.DeadLetter{Reason: flow.ReasonInvalid, Err: "bad", Msg: kafka.Message{Topic: "tp", Offset: 8, Key: []byte("u"), Value: []byte("x")}}
 	newTestSink := func(b *fakeBroker, deadMax int) *sink {
-		return &sink{dlq: b, deadMax: deadMax, stats: &stats{}, log: slog.New(slog.DiscardHandler)}
+		return &sink{dlq: b, deadMax: deadMax, stats: &flow.Stats{}, log: slog.New(slog.DiscardHandler)}
 	}
 
 	// The topic's limit was lowered after the start: cut to 4 KiB, written.
@@ -111,8 +111,8 @@ func TestWriteDeadNeverRetriesTooLargeForever(t *testing.T) {
 	if err := s.writeDead(context.Background(), []flow.DeadLetter{big, small}); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.written) != 2 || s.stats.deadLettersLost.Load() != 0 || recordBytes(b.written[0]) > minDeadMax {
-		t.Fatalf("written %d, lost %d; want both written, the big one cut", len(b.written), s.stats.deadLettersLost.Load())
+	if len(b.written) != 2 || s.stats.DeadLettersLost.Load() != 0 || recordBytes(b.written[0]) > minDeadMax {
+		t.Fatalf("written %d, lost %d; want both written, the big one cut", len(b.written), s.stats.DeadLettersLost.Load())
 	}
 
 	// Refused even when cut: counted as lost, the rest written, no error.
@@ -121,14 +121,14 @@ func TestWriteDeadNeverRetriesTooLargeForever(t *testing.T) {
 	if err := s.writeDead(context.Background(), []flow.DeadLetter{big, small}); err != nil {
 		t.Fatalf("writeDead = %v; a record refused as too large must not fail (and so stall) the batch", err)
 	}
-	if len(b.written) != 1 || s.stats.deadLettersLost.Load() != 1 {
-		t.Fatalf("written %d, lost %d; want the small one written, the big one lost", len(b.written), s.stats.deadLettersLost.Load())
+	if len(b.written) != 1 || s.stats.DeadLettersLost.Load() != 1 {
+		t.Fatalf("written %d, lost %d; want the small one written, the big one lost", len(b.written), s.stats.DeadLettersLost.Load())
 	}
 
 	// A broker away is an error: the batch is retried, nothing is lost.
 	b = &fakeBroker{limit: 1 << 20, down: true}
 	s = newTestSink(b, 1<<20)
-	if err := s.writeDead(context.Background(), []flow.DeadLetter{small}); err == nil || s.stats.deadLettersLost.Load() != 0 {
-		t.Fatalf("writeDead with the broker down = %v, lost %d; want an error, nothing lost", err, s.stats.deadLettersLost.Load())
+	if err := s.writeDead(context.Background(), []flow.DeadLetter{small}); err == nil || s.stats.DeadLettersLost.Load() != 0 {
+		t.Fatalf("writeDead with the broker down = %v, lost %d; want an error, nothing lost", err, s.stats.DeadLettersLost.Load())
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/attributor/attributor/pipeline/checkpoint"
 	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/sessionize"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -30,7 +31,7 @@ type Runner struct {
 	client     *kafka.Client
 	kafka      kafkaConn
 	dec        *schemas.Decoder
-	st         *stats
+	st         *flow.Stats
 	parts      int      // partitions of each input topic
 	topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
 	spendParts int
@@ -45,8 +46,8 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Channels), st: &stats{started: time.Now()}}
-	r.st.rejected = &rejections{log: cfg.Logger, limit: cfg.LogRejections}
+	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Channels), st: &flow.Stats{Started: time.Now()}}
+	r.st.Rejected = &flow.Rejections{Log: cfg.Logger, Limit: cfg.LogRejections}
 	kc, err := newKafkaConn(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -100,7 +101,7 @@ func (r *Runner) Close() error {
 }
 
 // Snapshot returns the current counters.
-func (r *Runner) Snapshot() Snapshot { return r.st.snapshot() }
+func (r *Runner) Snapshot() Snapshot { return snapshotOf(r.st) }
 
 func (r *Runner) checkTopics(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -353,11 +354,11 @@ func (r *Runner) progress() func() {
 			case <-done:
 				return
 			case <-t.C:
-				r.cfg.Progress(r.st.snapshot())
+				r.cfg.Progress(snapshotOf(r.st))
 			}
 		}
 	}()
-	return func() { close(done); r.cfg.Progress(r.st.snapshot()) }
+	return func() { close(done); r.cfg.Progress(snapshotOf(r.st)) }
 }
 
 // generation runs one consumer-group generation with fresh state and
@@ -392,17 +393,27 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 
 	snk := newSink(r.conn, r.cfg.ClickHouse.Database, r.dlq, r.cfg.Shards, &r.cfg, r.st)
 	snk.deadMax = r.deadMax
+	shardCfg := r.cfg.shardConfig()
+	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
+		return loadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+	})
+	shards := make([]*sessionize.Shard, r.cfg.Shards)
+	for i := range shards {
+		var err error
+		start := sessionize.Start{Frontiers: frontiers, Watermarks: watermarks, Stored: stored[i]}
+		if shards[i], err = sessionize.New(i, &shardCfg, snk, hist, r.st, start); err != nil {
+			return false, err
+		}
+	}
 	workers := &sync.WaitGroup{}
 	fatal := make(chan error, r.cfg.Shards+1)
 	workers.Add(1)
 	go func() { defer workers.Done(); snk.run(wctx) }()
-	shards := make([]*shard, r.cfg.Shards)
 	for i := range shards {
-		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, startState{frontiers: frontiers, watermarks: watermarks, stored: stored[i]})
 		workers.Add(1)
-		go func(s *shard) {
+		go func(s *sessionize.Shard) {
 			defer workers.Done()
-			if err := s.run(wctx); err != nil && wctx.Err() == nil {
+			if err := s.Run(wctx); err != nil && wctx.Err() == nil {
 				fatal <- err
 			}
 		}(shards[i])
@@ -410,8 +421,8 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	defer func() {
 		stopWork()
 		workers.Wait()
-		r.st.usersInMemory.Store(0)
-		r.st.pending.Store(0)
+		r.st.UsersInMemory.Store(0)
+		r.st.Pending.Store(0)
 	}()
 
 	// Fetchers, one per assigned partition.
@@ -479,7 +490,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 			}
 			return err
 		}
-		r.st.commits.Add(1)
+		r.st.Commits.Add(1)
 		return nil
 	}
 
@@ -523,7 +534,7 @@ loop:
 	for _, s := range shards {
 		reply := make(chan struct{})
 		select {
-		case s.in <- flow.Item{Kind: kind, Reply: reply}:
+		case s.In <- flow.Item{Kind: kind, Reply: reply}:
 		case <-drainCtx.Done():
 			drained = false
 		}
@@ -585,9 +596,9 @@ func (r *Runner) observe(fetchers []*fetcher) {
 			}
 		}
 	}
-	r.st.lag.Store(lag)
+	r.st.Lag.Store(lag)
 	if slowest > 0 {
-		r.st.watermarkDelay.Store(time.Now().UnixMilli() - slowest)
+		r.st.WatermarkDelay.Store(time.Now().UnixMilli() - slowest)
 	}
 }
 
@@ -622,10 +633,10 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 	}
 	n := uint32(len(stored))
 	for _, k := range tpKeys {
-		stored[murmur3.StringSum32(k)%n][keyHash(k)] |= storedEvents
+		stored[murmur3.StringSum32(k)%n][sessionize.KeyHash(k)] |= sessionize.StoredEvents
 	}
 	for _, k := range convKeys {
-		stored[murmur3.StringSum32(k)%n][keyHash(k)] |= storedEvents | storedConversions
+		stored[murmur3.StringSum32(k)%n][sessionize.KeyHash(k)] |= sessionize.StoredEvents | sessionize.StoredConversions
 	}
 	return latest, nil
 }
@@ -649,7 +660,7 @@ type fetcher struct {
 	partition  int
 	start, end int64
 	tracker    *checkpoint.Tracker
-	shards     []*shard
+	shards     []*sessionize.Shard
 	sink       *sink
 	reachedEnd bool
 
@@ -709,7 +720,7 @@ func (f *fetcher) run(ctx context.Context) {
 			// The log no longer holds what the group had not committed:
 			// retention deleted it before it was consumed. Say so loudly;
 			// those events cannot be attributed.
-			f.r.st.skipped.Add(m.Offset - f.start)
+			f.r.st.Skipped.Add(m.Offset - f.start)
 			cfg.Logger.Error("uncommitted messages were deleted by retention before they were consumed",
 				"topic", f.topic, "partition", f.partition, "committed", f.start, "first_available", m.Offset, "lost", m.Offset-f.start)
 		}
@@ -744,17 +755,17 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	var err error
 	var key string
 	if n := messageBytes(m); n > cfg.MaxMessageBytes {
-		f.r.st.invalid.Add(1)
+		f.r.st.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
 			n, cfg.MaxMessageBytes, len(m.Key), len(m.Value), headersBytes(m.Headers)))
 	}
 	if f.topic == cfg.SpendTopic {
 		sp, err := f.r.dec.AdSpend(m.Value)
 		if err != nil {
-			f.r.st.invalid.Add(1)
+			f.r.st.Invalid.Add(1)
 			return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
 		}
-		f.r.st.spend.Add(1)
+		f.r.st.Spend.Add(1)
 		return f.send(ctx, &flow.Unit{Spend: []schemas.AdSpend{sp}, Acks: []flow.Ack{ack}})
 	}
 	var timeMs int64
@@ -770,13 +781,13 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 		}
 	}
 	if err != nil {
-		f.r.st.invalid.Add(1)
+		f.r.st.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
 	}
 	if ref, src := futureRef(m.Time, time.Now()); timeMs > ref.UnixMilli()+cfg.MaxFutureSkew.Milliseconds() {
 		// Never applied, stored or used for a watermark: one client with a
 		// wrong clock must not move its partition's event time.
-		f.r.st.future.Add(1)
+		f.r.st.Future.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonFuture, nil, fmt.Sprintf("timestamp: %s is more than max_future_skew %s after the message was consumed (%s %s)",
 			time.UnixMilli(timeMs).UTC().Format(time.RFC3339Nano), cfg.MaxFutureSkew, src, ref.UTC().Format(time.RFC3339Nano)))
 	}
@@ -788,7 +799,7 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	}
 	s := f.shards[murmur3.StringSum32(key)%uint32(len(f.shards))]
 	select {
-	case s.in <- it:
+	case s.In <- it:
 		return true
 	case <-ctx.Done():
 		return false
@@ -818,7 +829,7 @@ func futureRef(broker, now time.Time) (ref time.Time, src string) {
 // the reason.
 func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack flow.Ack, reason string, err error, msg string) bool {
 	msg = schemas.SafeText(msg)
-	f.r.st.rejected.record(rejectionReason(reason, err), m.Topic, m.Partition, m.Offset, msg)
+	f.r.st.Rejected.Record(flow.RejectionReason(reason, err), m.Topic, m.Partition, m.Offset, msg)
 	return f.send(ctx, &flow.Unit{Dead: []flow.DeadLetter{{Msg: *m, Reason: reason, Err: msg}}, Acks: []flow.Ack{ack}})
 }
 
@@ -837,7 +848,7 @@ func (f *fetcher) markAll(ctx context.Context, caughtUp bool) {
 	mark := flow.Item{Kind: flow.KindMark, Partition: int32(f.partition), WM: f.wm.Load(), CaughtUp: caughtUp}
 	for _, s := range f.shards {
 		select {
-		case s.in <- mark:
+		case s.In <- mark:
 		case <-ctx.Done():
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/sessionize"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -42,7 +43,7 @@ type sink struct {
 	in        chan sinkMsg
 	flushRows int
 	interval  time.Duration
-	stats     *stats
+	stats     *flow.Stats
 	log       *slog.Logger
 
 	acked []atomic.Uint64 // per shard: highest unit sequence number durable
@@ -101,7 +102,7 @@ type messageWriter interface {
 
 var _ messageWriter = (*kafka.Writer)(nil)
 
-func newSink(conn driver.Conn, db string, dlq messageWriter, shards int, cfg *Config, st *stats) *sink {
+func newSink(conn driver.Conn, db string, dlq messageWriter, shards int, cfg *Config, st *flow.Stats) *sink {
 	return &sink{
 		conn: conn, db: db, dlq: dlq, deadMax: defaultDeadMax,
 		in:        make(chan sinkMsg, 4*shards+16),
@@ -220,17 +221,17 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		start := time.Now()
 		err := s.writeOnce(ctx, b, cols)
 		if err == nil {
-			s.stats.lastInsertNanos.Store(int64(time.Since(start)))
-			s.stats.insertBatches.Add(1)
-			if since := s.stats.failingSince.Swap(0); since != 0 {
-				s.log.Warn("sink write recovered: writing again after failures", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond), "failed_attempts", s.stats.insertErrors.Load()-s.stats.failedBefore.Load())
+			s.stats.LastInsertNanos.Store(int64(time.Since(start)))
+			s.stats.InsertBatches.Add(1)
+			if since := s.stats.FailingSince.Swap(0); since != 0 {
+				s.log.Warn("sink write recovered: writing again after failures", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond), "failed_attempts", s.stats.InsertErrors.Load()-s.stats.FailedBefore.Load())
 			}
 			break
 		}
-		if s.stats.failingSince.CompareAndSwap(0, time.Now().UnixNano()) {
-			s.stats.failedBefore.Store(s.stats.insertErrors.Load())
+		if s.stats.FailingSince.CompareAndSwap(0, time.Now().UnixNano()) {
+			s.stats.FailedBefore.Store(s.stats.InsertErrors.Load())
 		}
-		s.stats.insertErrors.Add(1)
+		s.stats.InsertErrors.Add(1)
 		span.RecordError(err)
 		s.log.Warn("sink write failed; retrying", "attempt", attempt+1, "backoff", backoff, "err", err)
 		select {
@@ -240,12 +241,12 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	s.stats.rawRows.Add(int64(raw))
-	s.stats.creditedRows.Add(int64(credited))
-	s.stats.deadLetters.Add(int64(dead))
+	s.stats.RawRows.Add(int64(raw))
+	s.stats.CreditedRows.Add(int64(credited))
+	s.stats.DeadLetters.Add(int64(dead))
 	for _, u := range b.units {
-		s.stats.attributed.Add(u.Attributed)
-		s.stats.reattributed.Add(u.Reattributed)
+		s.stats.Attributed.Add(u.Attributed)
+		s.stats.Reattributed.Add(u.Reattributed)
 		for _, a := range u.Acks {
 			a.Done()
 		}
@@ -334,7 +335,7 @@ func (s *sink) writeDead(ctx context.Context, dead []flow.DeadLetter) error {
 			err = s.dlq.WriteMessages(ctx, deadMessage(d, minDeadMax))
 		}
 		if tooLarge(err) {
-			s.stats.deadLettersLost.Add(1)
+			s.stats.DeadLettersLost.Add(1)
 			s.log.Error("dead letter refused by the broker as too large even when cut; lost (its offset is committed)",
 				"dlq_topic_bytes", s.deadMax, "source_topic", d.Msg.Topic, "source_partition", d.Msg.Partition, "source_offset", d.Msg.Offset,
 				"reason", d.Reason, "key_bytes", len(d.Msg.Key), "value_bytes", len(d.Msg.Value), "err", err)
@@ -443,3 +444,18 @@ func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
 	value = value[:min(len(value), budget)]
 	return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 }
+
+var _ sessionize.Output = (*sink)(nil)
+
+// Send hands a shard's unit to the sink.
+func (s *sink) Send(ctx context.Context, shard int, seq uint64, u *flow.Unit) bool {
+	select {
+	case s.in <- sinkMsg{u: u, shard: shard, seq: seq}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Acked returns the shard's highest unit sequence number that is durable.
+func (s *sink) Acked(shard int) uint64 { return s.acked[shard].Load() }

@@ -1,4 +1,4 @@
-package pipeline
+package sessionize
 
 import (
 	"fmt"
@@ -40,10 +40,10 @@ func BenchmarkHeavyUser(b *testing.B) {
 	for _, ids := range []string{"uuid", "text"} {
 		b.Run("ids="+ids, func(b *testing.B) {
 			items, cv := heavyUser(n, ids == "uuid")
-			cfg := Config{Shards: 1}.WithDefaults()
+			cfg := Config{}.WithDefaults()
 			var rows int
 			for b.Loop() {
-				s := newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]uint8{}})
+				s := newTestShard(b, &cfg, nil, nil, &flow.Stats{})
 				for i := range items {
 					s.touchpoint(&items[i])
 					if len(s.u.TPs) >= 512 {

@@ -1,4 +1,4 @@
-package pipeline
+package sessionize
 
 import (
 	"fmt"
@@ -88,11 +88,11 @@ func BenchmarkShardState(b *testing.B) {
 	}
 	const perUser = 5
 	msgs := benchTouchpoints(users, perUser)
-	cfg := Config{Shards: 1}.WithDefaults()
-	dec := schemas.NewDecoder(cfg.Channels)
+	cfg := Config{}.WithDefaults()
+	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
 	var perTP float64
 	for b.Loop() {
-		s := newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]uint8{}})
+		s := newTestShard(b, &cfg, nil, nil, &flow.Stats{})
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -137,8 +137,8 @@ func BenchmarkShardState(b *testing.B) {
 func BenchmarkShardTouchpoints(b *testing.B) {
 	const users, perUser = 100_000, 5
 	msgs := benchTouchpoints(users, perUser)
-	cfg := Config{Shards: 1}.WithDefaults()
-	dec := schemas.NewDecoder(cfg.Channels)
+	cfg := Config{}.WithDefaults()
+	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
 	items := make([]flow.Item, len(msgs))
 	for i, m := range msgs {
 		tp, err := dec.Touchpoint(m)
@@ -148,12 +148,12 @@ func BenchmarkShardTouchpoints(b *testing.B) {
 		items[i] = flow.Item{Kind: flow.KindTouchpoint, Partition: int32(i % users % 4), TP: tp}
 	}
 	b.ResetTimer()
-	var s *shard
+	var s *Shard
 	for i := range b.N {
 		k := i % len(items)
 		if k == 0 {
 			b.StopTimer()
-			s = newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]uint8{}})
+			s = newTestShard(b, &cfg, nil, nil, &flow.Stats{})
 			runtime.GC()
 			b.StartTimer()
 		}

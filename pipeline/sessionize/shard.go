@@ -1,4 +1,4 @@
-package pipeline
+package sessionize
 
 import (
 	"container/heap"
@@ -8,7 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/murmur3"
 
 	"github.com/attributor/attributor/attribution"
@@ -77,23 +76,23 @@ type partState struct {
 	pending  convHeap
 }
 
-// shard owns the users whose key hashes to it. Only its goroutine touches
+// Shard owns the users whose key hashes to it. Only its goroutine touches
 // its state, so nothing here is locked.
-type shard struct {
+type Shard struct {
 	id      int
 	cfg     *Config
 	eng     *attribution.Engine
 	models  []string
-	in      chan flow.Item
-	sink    *sink
-	conn    driver.Conn
-	st      *stats
+	In      chan flow.Item
+	out     Output
+	hist    History
+	st      *flow.Stats
 	tpTopic string
 
 	users     userTable
 	stored    map[uint64]uint8 // hashes of keys that may have history in ClickHouse: stored* bits
 	parts     map[int32]*partState
-	start     startState
+	start     Start
 	u         *flow.Unit
 	seq       uint64
 	res       attribution.Result
@@ -107,50 +106,52 @@ type shard struct {
 	maxUsers                                 int
 }
 
-// startState is what a generation knows at its start, from ClickHouse.
-type startState struct {
-	frontiers  map[int32]int64  // per partition: latest conversion attributed
-	watermarks map[int32]int64  // per partition: latest touchpoint stored
-	stored     map[uint64]uint8 // hashes of the keys with stored events: stored* bits
+// Start is what a generation knows at its start, from ClickHouse.
+type Start struct {
+	Frontiers  map[int32]int64  // per partition: latest conversion attributed
+	Watermarks map[int32]int64  // per partition: latest touchpoint stored
+	Stored     map[uint64]uint8 // hashes of the keys with stored events: stored* bits
 }
 
-func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start startState) *shard {
+// New returns shard id, which sends its units to out and reads users'
+// history from hist. cfg must have its defaults set (WithDefaults).
+func New(id int, cfg *Config, out Output, hist History, st *flow.Stats, start Start) (*Shard, error) {
 	eng, err := attribution.NewEngine(cfg.Attribution)
 	if err != nil {
-		panic(err) // validated by Runner
+		return nil, err
 	}
-	sh := &shard{
-		id: id, cfg: cfg, eng: eng, in: make(chan flow.Item, cfg.QueueSize), sink: s, conn: conn, st: st,
+	sh := &Shard{
+		id: id, cfg: cfg, eng: eng, In: make(chan flow.Item, cfg.QueueSize), out: out, hist: hist, st: st,
 		tpTopic: cfg.TouchpointsTopic, parts: map[int32]*partState{},
-		start: start, stored: start.stored, u: flow.GetUnit(), lastSweep: time.Now(), dims: newDimTable(),
+		start: start, stored: start.Stored, u: flow.GetUnit(), lastSweep: time.Now(), dims: newDimTable(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
-		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
+		maxUsers: max(1, cfg.MaxUsers),
 	}
 	for _, m := range eng.Models() {
 		sh.models = append(sh.models, m.Name())
 	}
-	return sh
+	return sh, nil
 }
 
-// keyHash identifies a key in the stored set; a collision only costs an
+// KeyHash identifies a key in the stored set; a collision only costs an
 // unneeded history load.
-func keyHash(key string) uint64 { return murmur3.StringSum64(key) }
+func KeyHash(key string) uint64 { return murmur3.StringSum64(key) }
 
-// keyHashBytes is keyHash of the key held as bytes.
+// keyHashBytes is KeyHash of the key held as bytes.
 func keyHashBytes(key []byte) uint64 { return murmur3.Sum64(key) }
 
 // Bits of the stored set.
 const (
-	storedEvents      uint8 = 1 << iota // ClickHouse holds events of the key
-	storedConversions                   // ... among them attributed conversions
+	StoredEvents      uint8 = 1 << iota // ClickHouse holds events of the key
+	StoredConversions                   // ... among them attributed conversions
 )
 
 // mayHaveHistory reports whether ClickHouse may hold events of key that are
 // not in memory: the key was stored before this generation, or evicted.
 // Users it says no for are new: they need no history load at all.
-func (s *shard) mayHaveHistory(key string) bool {
-	return s.stored[keyHash(key)]&storedEvents != 0
+func (s *Shard) mayHaveHistory(key string) bool {
+	return s.stored[KeyHash(key)]&StoredEvents != 0
 }
 
 // lateNeedsHistory reports whether a touchpoint at or before its
@@ -158,36 +159,36 @@ func (s *shard) mayHaveHistory(key string) bool {
 // hold attributed conversions of key that are not in memory, which the
 // touchpoint could re-attribute. (After a restart nearly every touchpoint
 // is at or before the frontier; most users never converted.)
-func (s *shard) lateNeedsHistory(key string) bool {
+func (s *Shard) lateNeedsHistory(key string) bool {
 	if u := s.users.get(key); u != nil && u.loaded {
 		return false
 	}
-	return s.stored[keyHash(key)]&storedConversions != 0
+	return s.stored[KeyHash(key)]&StoredConversions != 0
 }
 
 // needsHistory reports whether key's state must be completed from
 // ClickHouse before it is used for attribution.
-func (s *shard) needsHistory(key string) bool {
+func (s *Shard) needsHistory(key string) bool {
 	if u := s.users.get(key); u != nil {
 		return !u.loaded
 	}
 	return s.mayHaveHistory(key)
 }
 
-func (s *shard) part(p int32) *partState {
+func (s *Shard) part(p int32) *partState {
 	ps := s.parts[p]
 	if ps == nil {
-		ps = &partState{frontier: s.start.frontiers[p], wm: s.start.watermarks[p]}
+		ps = &partState{frontier: s.start.Frontiers[p], wm: s.start.Watermarks[p]}
 		s.parts[p] = ps
 	}
 	return ps
 }
 
-func (s *shard) user(key string, p int32) *user {
+func (s *Shard) user(key string, p int32) *user {
 	u, added := s.users.getOrAdd(key)
 	if added {
 		u.partition, u.loaded = p, !s.mayHaveHistory(key)
-		s.st.usersInMemory.Add(1)
+		s.st.UsersInMemory.Add(1)
 	}
 	return u
 }
@@ -198,20 +199,20 @@ func (s *shard) user(key string, p int32) *user {
 // a restart); the queue's own bound keeps memory in check.
 const maxShardBatch = 4096
 
-// run processes items until ctx ends or a history load fails for good.
-func (s *shard) run(ctx context.Context) error {
+// Run processes items until ctx ends or a history load fails for good.
+func (s *Shard) Run(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case it := <-s.in:
+		case it := <-s.In:
 			s.batch = append(s.batch[:0], it)
 		more:
 			for len(s.batch) < maxShardBatch {
 				select {
-				case it := <-s.in:
+				case it := <-s.In:
 					s.batch = append(s.batch, it)
 				default:
 					break more
@@ -235,7 +236,7 @@ func (s *shard) run(ctx context.Context) error {
 	}
 }
 
-func (s *shard) process(ctx context.Context, batch []flow.Item) error {
+func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	// Touchpoints that may belong to an already attributed conversion need
 	// the user's history first; load it for the whole batch at once.
 	var want map[string]int32
@@ -297,17 +298,17 @@ func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
 	}
 }
 
-func (s *shard) touchpoint(it *flow.Item) {
+func (s *Shard) touchpoint(it *flow.Item) {
 	ps := s.part(it.Partition)
 	tp := &it.TP
-	s.st.touchpoints.Add(1)
+	s.st.Touchpoints.Add(1)
 	if tp.TimeMs < ps.wm-s.horizonMs {
 		// Beyond the re-attribution horizon: kept raw, reported, not applied.
-		s.st.tooLate.Add(1)
+		s.st.TooLate.Add(1)
 		s.u.TPs = append(s.u.TPs, flow.TPRow{TP: *tp, SessionStart: tp.TimeMs, Partition: it.Partition, TooLate: true})
 		msg := fmt.Sprintf("timestamp: %s is older than its partition's watermark %s by more than the re-attribution horizon (%s); stored, not attributed",
 			time.UnixMilli(tp.TimeMs).UTC().Format(time.RFC3339Nano), time.UnixMilli(ps.wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon)
-		s.st.rejected.record(flow.ReasonTooLate, s.tpTopic, int(it.Partition), it.Offset, msg)
+		s.st.Rejected.Record(flow.ReasonTooLate, s.tpTopic, int(it.Partition), it.Offset, msg)
 		s.u.Dead = append(s.u.Dead, s.deadLetter(it, flow.ReasonTooLate, msg))
 		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
@@ -316,7 +317,7 @@ func (s *shard) touchpoint(it *flow.Item) {
 	at := toAttribution(tp)
 	i, added := u.journey.add(&at, s.dims)
 	if !added {
-		s.st.duplicates.Add(1)
+		s.st.Duplicates.Add(1)
 		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
 	}
@@ -335,35 +336,35 @@ func (s *shard) touchpoint(it *flow.Item) {
 	}
 }
 
-func (s *shard) conversion(it *flow.Item) {
+func (s *Shard) conversion(it *flow.Item) {
 	cv := &it.CV
-	s.st.conversions.Add(1)
+	s.st.Conversions.Add(1)
 	u := s.user(cv.Key(), it.Partition)
 	c := u.convs()
 	for _, id := range c.pendingIDs {
 		if id == cv.EventID {
-			s.st.duplicates.Add(1)
+			s.st.Duplicates.Add(1)
 			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
 	}
 	for i := range c.released {
 		if r := &c.released[i]; r.cv.EventID == cv.EventID && !r.fromHistory {
-			s.st.duplicates.Add(1)
+			s.st.Duplicates.Add(1)
 			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
 	}
 	c.pendingIDs = append(c.pendingIDs, cv.EventID)
 	heap.Push(&s.part(it.Partition).pending, &pendingConv{cv: *cv, ack: it.Ack, arrived: time.Now(), partition: it.Partition})
-	s.st.pending.Add(1)
+	s.st.Pending.Add(1)
 }
 
 // release attributes the pending conversions whose time has come: the
 // touchpoint watermark of their partition has passed them by the allowed
 // lateness, or that partition is caught up and they have waited the allowed
 // lateness in wall-clock time, or force.
-func (s *shard) release(ctx context.Context, force bool) error {
+func (s *Shard) release(ctx context.Context, force bool) error {
 	var ready []*pendingConv
 	now := time.Now()
 	for _, ps := range s.parts {
@@ -401,7 +402,7 @@ func (s *shard) release(ctx context.Context, force bool) error {
 		}
 	}
 	for _, pc := range ready {
-		s.st.pending.Add(-1)
+		s.st.Pending.Add(-1)
 		u := s.user(pc.cv.Key(), pc.partition)
 		c := u.convs()
 		for i, id := range c.pendingIDs {
@@ -452,7 +453,7 @@ func convLess(a, b *schemas.Conversion) bool {
 
 // attribute credits cv to u's current path and appends the rows, under the
 // version that counts the events the path was computed from.
-func (s *shard) attribute(u *user, cv *schemas.Conversion) {
+func (s *Shard) attribute(u *user, cv *schemas.Conversion) {
 	after := int64(attribution.NoReset)
 	version := uint32(1)
 	if s.cfg.Attribution.ResetOnConversion {
@@ -480,7 +481,7 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 	conv := attribution.Conversion{ID: cv.EventID, TimeMs: cv.TimeMs, RevenueMicros: cv.RevenueMicros}
 	s.eng.Attribute(conv, s.path, after, &s.res)
 	if s.res.Capped {
-		s.st.pathsCapped.Add(1)
+		s.st.PathsCapped.Add(1)
 	}
 	cr := &s.u.Credits
 	cr.Models = s.models
@@ -501,7 +502,7 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 // partition) into their state, for events at or after the earliest time
 // that a conversion at sinceMs, or one attributed within the horizon before
 // it, could look back to.
-func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs int64) error {
+func (s *Shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs int64) error {
 	keys := make([]string, 0, len(want))
 	for k := range want {
 		keys = append(keys, k)
@@ -509,10 +510,10 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 	sort.Strings(keys)
 	fromMs := sinceMs - s.horizonMs - s.latenessMs - s.lookbackMs
 	backoff := 100 * time.Millisecond
-	var h history
+	var h flow.History
 	for {
 		var err error
-		h, err = loadHistory(ctx, s.conn, s.cfg.ClickHouse.Database, keys, fromMs, fromMs+s.lookbackMs)
+		h, err = s.hist.Load(ctx, keys, fromMs, fromMs+s.lookbackMs)
 		if err == nil {
 			break
 		}
@@ -528,7 +529,7 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		u := s.user(key, want[key])
 		// In time order, so that a long history appends rather than
 		// inserts (ClickHouse returns the rows of each part in order).
-		tps := h.touchpoints[key]
+		tps := h.Touchpoints[key]
 		sort.Slice(tps, func(i, j int) bool {
 			return tps[i].TimeMs < tps[j].TimeMs || tps[i].TimeMs == tps[j].TimeMs && tps[i].ID < tps[j].ID
 		})
@@ -536,7 +537,7 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 			u.journey.add(&tps[i], s.dims)
 		}
 	next:
-		for _, cv := range h.conversions[key] {
+		for _, cv := range h.Conversions[key] {
 			c := u.convs()
 			for i := range c.released {
 				if c.released[i].cv.EventID == cv.EventID {
@@ -547,11 +548,11 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		}
 		u.loaded = true
 	}
-	s.st.historyLoads.Add(int64(len(keys)))
+	s.st.HistoryLoads.Add(int64(len(keys)))
 	return nil
 }
 
-func (s *shard) deadLetter(it *flow.Item, reason, msg string) flow.DeadLetter {
+func (s *Shard) deadLetter(it *flow.Item, reason, msg string) flow.DeadLetter {
 	dl := flow.DeadLetter{Reason: reason, Err: msg}
 	dl.Msg.Topic, dl.Msg.Partition, dl.Msg.Offset = s.tpTopic, int(it.Partition), it.Offset
 	dl.Msg.Key, dl.Msg.Value = it.Key, it.Value
@@ -559,14 +560,12 @@ func (s *shard) deadLetter(it *flow.Item, reason, msg string) flow.DeadLetter {
 }
 
 // emit hands the current unit to the sink.
-func (s *shard) emit(ctx context.Context) error {
+func (s *Shard) emit(ctx context.Context) error {
 	if s.u.Empty() {
 		return nil
 	}
 	s.seq++
-	select {
-	case s.sink.in <- sinkMsg{u: s.u, shard: s.id, seq: s.seq}:
-	case <-ctx.Done():
+	if !s.out.Send(ctx, s.id, s.seq, s.u) {
 		return ctx.Err()
 	}
 	s.u = flow.GetUnit()
@@ -578,7 +577,7 @@ func (s *shard) emit(ctx context.Context) error {
 // a 32nd of the retention (lookback + horizon) since the last one, at most
 // every 5 s. Replaying a backlog of one day with a 30-day lookback thus
 // walks the users once or twice, not every 5 s.
-func (s *shard) sweepDue() bool {
+func (s *Shard) sweepDue() bool {
 	if time.Since(s.lastSweep) < 5*time.Second {
 		return false
 	}
@@ -594,12 +593,12 @@ func (s *shard) sweepDue() bool {
 
 // sweep drops what no window can need any more, and evicts users beyond the
 // memory cap whose rows are all durable (they are reloaded on demand).
-func (s *shard) sweep() {
+func (s *Shard) sweep() {
 	s.lastSweep = time.Now()
 	for _, ps := range s.parts {
 		s.sweptAtWm = max(s.sweptAtWm, ps.wm)
 	}
-	acked := s.sink.acked[s.id].Load()
+	acked := s.out.Acked(s.id)
 	for place, u := range s.users.all() {
 		ps := s.part(u.partition)
 		if ps.wm == 0 {
@@ -621,7 +620,7 @@ func (s *shard) sweep() {
 		}
 		if u.journey.len() == 0 && u.conv == nil && u.lastSeq <= acked {
 			s.users.delete(place)
-			s.st.usersInMemory.Add(-1)
+			s.st.UsersInMemory.Add(-1)
 		}
 	}
 	defer func() {
@@ -638,13 +637,13 @@ func (s *shard) sweep() {
 			break
 		}
 		if u.pending() == 0 && u.lastSeq <= acked {
-			bits := storedEvents
+			bits := StoredEvents
 			if u.conv != nil {
-				bits |= storedConversions
+				bits |= StoredConversions
 			}
 			s.stored[keyHashBytes(u.journey.key())] |= bits
 			s.users.delete(place)
-			s.st.usersInMemory.Add(-1)
+			s.st.UsersInMemory.Add(-1)
 		}
 	}
 }
@@ -654,7 +653,7 @@ func (s *shard) sweep() {
 // walk over the held touchpoints. The sweep calls it once the table has
 // doubled since the last compaction, so its cost is amortized over at
 // least as many new tuples as survive it.
-func (s *shard) compactDims() {
+func (s *Shard) compactDims() {
 	remap := make([]uint32, s.dims.len()) // new index + 1; 0: not used
 	var vals []dimVal
 	for _, u := range s.users.all() {
