@@ -141,7 +141,7 @@ func (rc *otlpReceiver) addSpans(req *coltracepb.ExportTraceServiceRequest) {
 	}
 }
 
-var summaryRE = regexp.MustCompile(`: (\d+) events \(.*; (\d+) conversions attributed \(\d+ re-attributed\), (\d+) credited rows`)
+var summaryRE = regexp.MustCompile(`: (\d+) events \(.*; (\d+) conversions attributed \(\d+ re-attributed[^)]*\), (\d+) credited rows`)
 
 // runWithOTLP runs `attributor run` to completion on a little traffic with
 // setEnv pointing it at a fresh receiver, checks that the run itself went

@@ -175,7 +175,7 @@ func TestInvalidLinesAreReportedAndSkipped(t *testing.T) {
 	// Reported in the order the merge reaches them: the conversions before
 	// the first valid one are passed over to find the head of that input.
 	wantDiag := []string{
-		`cv.ndjson:2: timestamp: not RFC 3339: "yesterday"`,
+		`cv.ndjson:2: timestamp: not RFC 3339: "yesterday"; expected a time such as "2024-03-15T14:30:00Z" or integer epoch milliseconds`,
 		"cv.ndjson:3: revenue: must not be negative, got -1",
 		"cv.ndjson: more than 2 invalid lines; counting the rest without printing them",
 		"tp.ndjson:2: json: not a JSON object",
