@@ -14,6 +14,7 @@ import (
 
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/sessionize"
+	"github.com/attributor/attributor/pipeline/sink"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -125,7 +126,7 @@ func (c Config) WithDefaults() Config {
 	dur(&c.AllowedLateness, sessionize.DefaultAllowedLateness)
 	dur(&c.Horizon, sessionize.DefaultHorizon)
 	dur(&c.MaxFutureSkew, min(time.Hour, c.Horizon))
-	dur(&c.FlushInterval, 250*time.Millisecond)
+	dur(&c.FlushInterval, sink.DefaultFlushInterval)
 	dur(&c.CommitInterval, time.Second)
 	dur(&c.ProgressInterval, 5*time.Second)
 	num := func(n *int, v int) {
@@ -136,7 +137,7 @@ func (c Config) WithDefaults() Config {
 	num(&c.Shards, runtime.GOMAXPROCS(0))
 	num(&c.QueueSize, sessionize.DefaultQueueSize)
 	num(&c.MaxUsers, sessionize.DefaultMaxUsers)
-	num(&c.FlushRows, 50_000)
+	num(&c.FlushRows, sink.DefaultFlushRows)
 	num(&c.MaxMessageBytes, 1<<20)
 	num(&c.LogRejections, 5)
 	if c.Logger == nil {
@@ -221,5 +222,13 @@ func (c Config) shardConfig() sessionize.Config {
 		Attribution: c.Attribution, SessionGap: c.SessionGap, AllowedLateness: c.AllowedLateness,
 		Horizon: c.Horizon, QueueSize: c.QueueSize, MaxUsers: max(1, c.MaxUsers/c.Shards),
 		TouchpointsTopic: c.TouchpointsTopic, Logger: c.Logger,
+	}
+}
+
+// sinkConfig is the part of c the sink needs.
+func (c Config) sinkConfig() sink.Config {
+	return sink.Config{
+		Database: c.ClickHouse.Database, Shards: c.Shards,
+		FlushRows: c.FlushRows, FlushInterval: c.FlushInterval, Logger: c.Logger,
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/attributor/attributor/pipeline/checkpoint"
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/pipeline/sessionize"
+	"github.com/attributor/attributor/pipeline/sink"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -72,7 +73,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		Topic:        cfg.DLQTopic,
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
-		BatchBytes:   int64(r.deadMax - recordSlack/2), // a batch bigger than the topic's limit is refused whole
+		BatchBytes:   int64(r.deadMax - sink.RecordSlack/2), // a batch bigger than the topic's limit is refused whole
 		MaxAttempts:  5,
 		Balancer:     &kafka.Murmur2Balancer{},
 	}
@@ -158,15 +159,15 @@ func (r *Runner) topicMaxBytes(ctx context.Context, topic string) int {
 	if err == nil && len(resp.Resources) == 1 && resp.Resources[0].Error == nil {
 		for _, e := range resp.Resources[0].ConfigEntries {
 			if n, perr := strconv.Atoi(e.ConfigValue); e.ConfigName == "max.message.bytes" && perr == nil && n > 0 {
-				return max(n, minDeadMax)
+				return max(n, sink.MinDeadMax)
 			}
 		}
 	}
 	if err == nil && len(resp.Resources) == 1 {
 		err = resp.Resources[0].Error
 	}
-	r.cfg.Logger.Warn("cannot read the dead-letter topic's max.message.bytes; dead letters are cut to Kafka's default", "topic", topic, "bytes", defaultDeadMax, "err", err)
-	return defaultDeadMax
+	r.cfg.Logger.Warn("cannot read the dead-letter topic's max.message.bytes; dead letters are cut to Kafka's default", "topic", topic, "bytes", sink.DefaultDeadMax, "err", err)
+	return sink.DefaultDeadMax
 }
 
 func indexOf(s []string, v string) int {
@@ -376,7 +377,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	for {
 		var err error
 		untilMs := time.Now().Add(r.cfg.MaxFutureSkew).UnixMilli()
-		if frontiers, err = loadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
+		if frontiers, err = sink.LoadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
 			if watermarks, err = r.loadStored(wctx, gen, stored, untilMs); err == nil {
 				break
 			}
@@ -391,11 +392,11 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 		}
 	}
 
-	snk := newSink(r.conn, r.cfg.ClickHouse.Database, r.dlq, r.cfg.Shards, &r.cfg, r.st)
-	snk.deadMax = r.deadMax
+	snk := sink.New(r.conn, r.dlq, r.cfg.sinkConfig(), r.st)
+	snk.DeadMax = r.deadMax
 	shardCfg := r.cfg.shardConfig()
 	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
-		return loadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+		return sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
 	})
 	shards := make([]*sessionize.Shard, r.cfg.Shards)
 	for i := range shards {
@@ -408,7 +409,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	workers := &sync.WaitGroup{}
 	fatal := make(chan error, r.cfg.Shards+1)
 	workers.Add(1)
-	go func() { defer workers.Done(); snk.run(wctx) }()
+	go func() { defer workers.Done(); snk.Run(wctx) }()
 	for i := range shards {
 		workers.Add(1)
 		go func(s *sessionize.Shard) {
@@ -549,7 +550,7 @@ loop:
 	if drained {
 		barrier := make(chan error, 1)
 		select {
-		case snk.in <- sinkMsg{barrier: barrier}:
+		case snk.In <- sink.Msg{Barrier: barrier}:
 			select {
 			case err := <-barrier:
 				drained = err == nil
@@ -612,7 +613,7 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 		parts = append(parts, int32(pa.ID))
 	}
 	db := r.cfg.ClickHouse.Database
-	latest, err := latestTouchpoints(ctx, r.conn, db, parts, untilMs)
+	latest, err := sink.LatestTouchpoints(ctx, r.conn, db, parts, untilMs)
 	if err != nil {
 		return nil, err
 	}
@@ -624,7 +625,7 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 		oldest = 0
 	}
 	reach := (r.cfg.Horizon + r.cfg.AllowedLateness + r.cfg.Attribution.Lookback).Milliseconds()
-	tpKeys, convKeys, err := loadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
+	tpKeys, convKeys, err := sink.LoadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
 	if err != nil {
 		return nil, err
 	}
@@ -661,7 +662,7 @@ type fetcher struct {
 	start, end int64
 	tracker    *checkpoint.Tracker
 	shards     []*sessionize.Shard
-	sink       *sink
+	sink       *sink.Sink
 	reachedEnd bool
 
 	wm       atomic.Int64 // touchpoint watermark sent so far
@@ -754,10 +755,10 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	it := flow.Item{Partition: int32(m.Partition), Ack: ack, Offset: m.Offset, Key: m.Key, Value: m.Value}
 	var err error
 	var key string
-	if n := messageBytes(m); n > cfg.MaxMessageBytes {
+	if n := sink.MessageBytes(m); n > cfg.MaxMessageBytes {
 		f.r.st.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
-			n, cfg.MaxMessageBytes, len(m.Key), len(m.Value), headersBytes(m.Headers)))
+			n, cfg.MaxMessageBytes, len(m.Key), len(m.Value), sink.HeadersBytes(m.Headers)))
 	}
 	if f.topic == cfg.SpendTopic {
 		sp, err := f.r.dec.AdSpend(m.Value)
@@ -836,7 +837,7 @@ func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack flow.Ack, reas
 // send hands a unit that needs no shard straight to the sink.
 func (f *fetcher) send(ctx context.Context, u *flow.Unit) bool {
 	select {
-	case f.sink.in <- sinkMsg{u: u, shard: -1}:
+	case f.sink.In <- sink.Msg{U: u, Shard: -1}:
 		return true
 	case <-ctx.Done():
 		return false

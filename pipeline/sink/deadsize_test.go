@@ -1,4 +1,4 @@
-package pipeline
+package sink
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 
 // recordBytes is what the broker counts of m, with the framing deadMessage
 // allows for.
-func recordBytes(m kafka.Message) int { return messageBytes(&m) + recordSlack }
+func recordBytes(m kafka.Message) int { return MessageBytes(&m) + RecordSlack }
 
 // A dead letter always fits its limit, whatever is oversized: the key, the
 // value, the source headers or all three; what is cut says its original
@@ -36,7 +36,7 @@ func TestDeadMessageFitsTheTopic(t *testing.T) {
 		{"16 MiB key", big(16 << 20), []byte(`{"a":1}`), nil, 1 << 20},
 		{"16 MiB value", []byte("u1"), big(16 << 20), nil, 1 << 20},
 		{"1 MB of headers", []byte("u1"), []byte(`{}`), manyHeaders, 64 << 10},
-		{"all three, smallest limit", big(8 << 20), big(8 << 20), manyHeaders, minDeadMax},
+		{"all three, smallest limit", big(8 << 20), big(8 << 20), manyHeaders, MinDeadMax},
 	} {
 		d := flow.DeadLetter{Reason: flow.ReasonOversize, Err: "too big"}
 		d.Msg = kafka.Message{Topic: "tp", Partition: 3, Offset: 42, Key: c.key, Value: c.value, Headers: c.headers}
@@ -59,7 +59,7 @@ func TestDeadMessageFitsTheTopic(t *testing.T) {
 			continue
 		}
 		if h["attributor.original_key_bytes"] != strconv.Itoa(len(c.key)) || h["attributor.original_value_bytes"] != strconv.Itoa(len(c.value)) ||
-			h["attributor.original_headers_bytes"] != strconv.Itoa(headersBytes(c.headers)) {
+			h["attributor.original_headers_bytes"] != strconv.Itoa(HeadersBytes(c.headers)) {
 			t.Errorf("%s: original sizes %v", c.name, h)
 		}
 		if !bytes.HasPrefix(c.key, m.Key) || !bytes.HasPrefix(c.value, m.Value) {
@@ -101,8 +101,8 @@ func (b *fakeBroker) WriteMessages(_ context.Context, msgs ...kafka.Message) err
 func TestWriteDeadNeverRetriesTooLargeForever(t *testing.T) {
 	big := flow.DeadLetter{Reason: flow.ReasonOversize, Err: "too big", Msg: kafka.Message{Topic: "tp", Offset: 7, Key: bytes.Repeat([]byte("k"), 2<<20), Value: []byte("{}")}}
 	small := flow.DeadLetter{Reason: flow.ReasonInvalid, Err: "bad", Msg: kafka.Message{Topic: "tp", Offset: 8, Key: []byte("u"), Value: []byte("x")}}
-	newTestSink := func(b *fakeBroker, deadMax int) *sink {
-		return &sink{dlq: b, deadMax: deadMax, stats: &flow.Stats{}, log: slog.New(slog.DiscardHandler)}
+	newTestSink := func(b *fakeBroker, deadMax int) *Sink {
+		return &Sink{dlq: b, DeadMax: deadMax, stats: &flow.Stats{}, log: slog.New(slog.DiscardHandler)}
 	}
 
 	// The topic's limit was lowered after the start: cut to 4 KiB, written.
@@ -111,7 +111,7 @@ func TestWriteDeadNeverRetriesTooLargeForever(t *testing.T) {
 	if err := s.writeDead(context.Background(), []flow.DeadLetter{big, small}); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.written) != 2 || s.stats.DeadLettersLost.Load() != 0 || recordBytes(b.written[0]) > minDeadMax {
+	if len(b.written) != 2 || s.stats.DeadLettersLost.Load() != 0 || recordBytes(b.written[0]) > MinDeadMax {
 		t.Fatalf("written %d, lost %d; want both written, the big one cut", len(b.written), s.stats.DeadLettersLost.Load())
 	}
 

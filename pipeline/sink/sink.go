@@ -1,4 +1,4 @@
-package pipeline
+package sink
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -22,11 +23,11 @@ import (
 // sinkMsg is a unit from a shard (with the shard's sequence number, so that
 // the shard knows when its rows are durable) or a barrier: when the sink
 // reaches a barrier, everything sent before it is durable.
-type sinkMsg struct {
-	u       *flow.Unit
-	shard   int
-	seq     uint64
-	barrier chan error
+type Msg struct {
+	U       *flow.Unit
+	Shard   int
+	Seq     uint64
+	Barrier chan error
 }
 
 // sink batches units and writes them to ClickHouse (and dead letters to
@@ -35,12 +36,12 @@ type sinkMsg struct {
 // building the next batch overlaps the insert of the previous one. When
 // every writer is busy retrying, the sink stops reading its input: a slow or
 // absent ClickHouse blocks the shards and, through them, the fetchers.
-type sink struct {
+type Sink struct {
 	conn      driver.Conn
 	db        string
-	dlq       messageWriter
-	deadMax   int // largest dead-letter record the topic takes, in bytes
-	in        chan sinkMsg
+	dlq       MessageWriter
+	DeadMax   int // largest dead-letter record the topic takes, in bytes
+	In        chan Msg
 	flushRows int
 	interval  time.Duration
 	stats     *flow.Stats
@@ -94,18 +95,56 @@ func (b *batch) counts() (raw, credited, dead int) {
 
 const sinkWriters = 2
 
+var tracer = otel.Tracer(flow.InstrumentationName)
+
 // messageWriter is what the sink needs of the dead-letter topic's writer
 // (a *kafka.Writer).
-type messageWriter interface {
+type MessageWriter interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-var _ messageWriter = (*kafka.Writer)(nil)
+var _ MessageWriter = (*kafka.Writer)(nil)
 
-func newSink(conn driver.Conn, db string, dlq messageWriter, shards int, cfg *Config, st *flow.Stats) *sink {
-	return &sink{
-		conn: conn, db: db, dlq: dlq, deadMax: defaultDeadMax,
-		in:        make(chan sinkMsg, 4*shards+16),
+// Defaults of the sink's parameters, which pipeline.Config uses too.
+const (
+	DefaultFlushRows     = 50_000
+	DefaultFlushInterval = 250 * time.Millisecond
+)
+
+// Config configures a Sink. The runner fills it from a validated
+// pipeline.Config; the fields mean what they mean there.
+type Config struct {
+	Database      string        // where the tables are
+	Shards        int           // shards sending units; Msg.Shard indexes them
+	FlushRows     int           // Default DefaultFlushRows.
+	FlushInterval time.Duration // Default DefaultFlushInterval.
+	Logger        *slog.Logger  // Default: discard.
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.FlushRows == 0 {
+		c.FlushRows = DefaultFlushRows
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.Shards == 0 {
+		c.Shards = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// New returns a sink writing to conn (rows) and dlq (dead letters). cfg
+// must have its defaults set.
+func New(conn driver.Conn, dlq MessageWriter, cfg Config, st *flow.Stats) *Sink {
+	db, shards := cfg.Database, cfg.Shards
+	return &Sink{
+		conn: conn, db: db, dlq: dlq, DeadMax: DefaultDeadMax,
+		In:        make(chan Msg, 4*shards+16),
 		flushRows: cfg.FlushRows, interval: cfg.FlushInterval,
 		stats: st, log: cfg.Logger,
 		acked:    make([]atomic.Uint64, shards),
@@ -119,7 +158,7 @@ func newSink(conn driver.Conn, db string, dlq messageWriter, shards int, cfg *Co
 // run consumes units until ctx ends. Rows not yet durable when ctx ends are
 // dropped unacknowledged: their offsets stay uncommitted and they are
 // consumed again by whoever owns the partition next.
-func (s *sink) run(ctx context.Context) {
+func (s *Sink) Run(ctx context.Context) {
 	for range sinkWriters {
 		s.writers.Add(1)
 		go func() {
@@ -143,19 +182,19 @@ func (s *sink) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-s.in:
-			if m.barrier != nil {
+		case m := <-s.In:
+			if m.Barrier != nil {
 				if !s.handOff(ctx) {
 					return
 				}
 				s.inflight.Wait()
-				m.barrier <- ctx.Err()
+				m.Barrier <- ctx.Err()
 				continue
 			}
 			b := s.cur
-			b.add(m.u)
-			if m.shard >= 0 && m.seq > b.seqs[m.shard] {
-				b.seqs[m.shard] = m.seq
+			b.add(m.U)
+			if m.Shard >= 0 && m.Seq > b.seqs[m.Shard] {
+				b.seqs[m.Shard] = m.Seq
 			}
 			if b.size() >= s.flushRows {
 				if !s.handOff(ctx) {
@@ -173,7 +212,7 @@ func (s *sink) run(ctx context.Context) {
 }
 
 // handOff gives the current batch to a writer, waiting for a free one.
-func (s *sink) handOff(ctx context.Context) bool {
+func (s *Sink) handOff(ctx context.Context) bool {
 	b := s.cur
 	if b.empty() {
 		return true
@@ -208,13 +247,13 @@ func resetTimer(t *time.Timer, d time.Duration) {
 }
 
 // write writes b, retrying until it succeeds (true) or ctx ends (false).
-func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
+func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 	raw, credited, dead := b.counts()
-	ctx, span := tracer.Start(ctx, "attributor.sink.flush", trace.WithAttributes(
-		attribute.Int("attributor.rows.raw", raw),
-		attribute.Int("attributor.rows.credited", credited),
-		attribute.Int("attributor.dead_letters", dead),
-		attribute.Int("attributor.messages", b.acks)))
+	ctx, span := tracer.Start(ctx, flow.SpanSinkFlush, trace.WithAttributes(
+		attribute.Int(flow.AttrRowsRaw, raw),
+		attribute.Int(flow.AttrRowsCredited, credited),
+		attribute.Int(flow.AttrDeadLetters, dead),
+		attribute.Int(flow.AttrMessages, b.acks)))
 	defer span.End()
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -256,7 +295,7 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 
 // complete records b as durable and advances the per-shard acknowledged
 // sequence numbers over the longest prefix of durable batches.
-func (s *sink) complete(b *batch) {
+func (s *Sink) complete(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finished[b.id] = b
@@ -292,7 +331,7 @@ func (b *batch) reset() {
 }
 
 // writeOnce writes the dead letters (once), then the three tables at once.
-func (s *sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) error {
+func (s *Sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) error {
 	if !b.deadSent {
 		var dead []flow.DeadLetter
 		for _, u := range b.units {
@@ -315,10 +354,10 @@ func (s *sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) err
 // and counted as lost, with where it came from, and the pipeline goes on:
 // no single message can stall the group. Other errors (the broker away)
 // are returned, and the batch is retried.
-func (s *sink) writeDead(ctx context.Context, dead []flow.DeadLetter) error {
+func (s *Sink) writeDead(ctx context.Context, dead []flow.DeadLetter) error {
 	msgs := make([]kafka.Message, len(dead))
 	for i, d := range dead {
-		msgs[i] = deadMessage(d, s.deadMax)
+		msgs[i] = deadMessage(d, s.DeadMax)
 	}
 	err := s.dlq.WriteMessages(ctx, msgs...)
 	if err == nil {
@@ -332,12 +371,12 @@ func (s *sink) writeDead(ctx context.Context, dead []flow.DeadLetter) error {
 	for i, d := range dead {
 		err := s.dlq.WriteMessages(ctx, msgs[i])
 		if tooLarge(err) {
-			err = s.dlq.WriteMessages(ctx, deadMessage(d, minDeadMax))
+			err = s.dlq.WriteMessages(ctx, deadMessage(d, MinDeadMax))
 		}
 		if tooLarge(err) {
 			s.stats.DeadLettersLost.Add(1)
 			s.log.Error("dead letter refused by the broker as too large even when cut; lost (its offset is committed)",
-				"dlq_topic_bytes", s.deadMax, "source_topic", d.Msg.Topic, "source_partition", d.Msg.Partition, "source_offset", d.Msg.Offset,
+				"dlq_topic_bytes", s.DeadMax, "source_topic", d.Msg.Topic, "source_partition", d.Msg.Partition, "source_offset", d.Msg.Offset,
 				"reason", d.Reason, "key_bytes", len(d.Msg.Key), "value_bytes", len(d.Msg.Value), "err", err)
 			continue
 		}
@@ -369,14 +408,14 @@ func tooLarge(err error) bool {
 
 // Bounds of dead-letter records.
 const (
-	// defaultDeadMax is the dead-letter topic's limit when the broker does
+	// DefaultDeadMax is the dead-letter topic's limit when the broker does
 	// not say: Kafka's default message.max.bytes.
-	defaultDeadMax = 1048588
-	// minDeadMax is the smallest limit records are ever cut to.
-	minDeadMax = 4 << 10
-	// recordSlack covers a record's and its batch's framing (lengths,
+	DefaultDeadMax = 1048588
+	// MinDeadMax is the smallest limit records are ever cut to.
+	MinDeadMax = 4 << 10
+	// RecordSlack covers a record's and its batch's framing (lengths,
 	// timestamps, offsets, attributes, CRC).
-	recordSlack = 512
+	RecordSlack = 512
 	// headerSlack covers one header's framing (two varint lengths).
 	headerSlack = 10
 	// maxDeadKey and maxDeadError bound the key and the error text of a
@@ -386,13 +425,13 @@ const (
 	maxDeadError = 1 << 10
 )
 
-// messageBytes is what the size limits count of a message: its key, value
+// MessageBytes is what the size limits count of a message: its key, value
 // and headers.
-func messageBytes(m *kafka.Message) int {
-	return len(m.Key) + len(m.Value) + headersBytes(m.Headers)
+func MessageBytes(m *kafka.Message) int {
+	return len(m.Key) + len(m.Value) + HeadersBytes(m.Headers)
 }
 
-func headersBytes(hs []kafka.Header) int {
+func HeadersBytes(hs []kafka.Header) int {
 	n := 0
 	for _, h := range hs {
 		n += len(h.Key) + len(h.Value) + headerSlack
@@ -418,7 +457,7 @@ func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
 	if !d.Msg.Time.IsZero() {
 		headers = append(headers, kafka.Header{Key: "attributor.source_timestamp", Value: []byte(d.Msg.Time.UTC().Format(time.RFC3339Nano))})
 	}
-	if len(key)+len(value)+headersBytes(headers)+headersBytes(src)+recordSlack <= limit {
+	if len(key)+len(value)+HeadersBytes(headers)+HeadersBytes(src)+RecordSlack <= limit {
 		return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 	}
 	if len(d.Err) > maxDeadError {
@@ -427,10 +466,10 @@ func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
 	headers = append(headers,
 		kafka.Header{Key: "attributor.original_key_bytes", Value: []byte(strconv.Itoa(len(key)))},
 		kafka.Header{Key: "attributor.original_value_bytes", Value: []byte(strconv.Itoa(len(value)))},
-		kafka.Header{Key: "attributor.original_headers_bytes", Value: []byte(strconv.Itoa(headersBytes(src)))},
+		kafka.Header{Key: "attributor.original_headers_bytes", Value: []byte(strconv.Itoa(HeadersBytes(src)))},
 		kafka.Header{Key: "attributor.truncated_from", Value: []byte(strconv.Itoa(len(value)))},
 	)
-	budget := max(0, limit-recordSlack-headersBytes(headers))
+	budget := max(0, limit-RecordSlack-HeadersBytes(headers))
 	key = key[:min(len(key), maxDeadKey, budget/4)]
 	budget -= len(key)
 	kept := 0
@@ -440,17 +479,17 @@ func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
 		}
 	}
 	src = src[:kept]
-	budget -= headersBytes(src)
+	budget -= HeadersBytes(src)
 	value = value[:min(len(value), budget)]
 	return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 }
 
-var _ sessionize.Output = (*sink)(nil)
+var _ sessionize.Output = (*Sink)(nil)
 
 // Send hands a shard's unit to the sink.
-func (s *sink) Send(ctx context.Context, shard int, seq uint64, u *flow.Unit) bool {
+func (s *Sink) Send(ctx context.Context, shard int, seq uint64, u *flow.Unit) bool {
 	select {
-	case s.in <- sinkMsg{u: u, shard: shard, seq: seq}:
+	case s.In <- Msg{U: u, Shard: shard, Seq: seq}:
 		return true
 	case <-ctx.Done():
 		return false
@@ -458,4 +497,4 @@ func (s *sink) Send(ctx context.Context, shard int, seq uint64, u *flow.Unit) bo
 }
 
 // Acked returns the shard's highest unit sequence number that is durable.
-func (s *sink) Acked(shard int) uint64 { return s.acked[shard].Load() }
+func (s *Sink) Acked(shard int) uint64 { return s.acked[shard].Load() }
