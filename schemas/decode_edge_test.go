@@ -188,6 +188,7 @@ func TestDecodeMatchesReference(t *testing.T) {
 		for _, v := range []string{in, " " + in + "\n", strings.ToUpper(in)} {
 			sameTouchpoint(t, d, []byte(v))
 			sameConversion(t, d, []byte(v))
+			sameIdentity(t, d, []byte(v))
 		}
 	}
 }

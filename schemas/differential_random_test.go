@@ -23,6 +23,7 @@ func TestDecodeMatchesReferenceRandom(t *testing.T) {
 		b := []byte(randomEvent(r))
 		sameTouchpoint(t, d, b)
 		sameConversion(t, d, b)
+		sameIdentity(t, d, b)
 	}
 }
 
@@ -58,6 +59,9 @@ func randomEvent(r *rand.Rand) string {
 	// Mostly a valid identity, so that later fields matter.
 	if r.IntN(4) != 0 {
 		b.WriteString(`"event_id":"e1","user_id":"u1","timestamp":1710513000000`)
+		if r.IntN(2) == 0 {
+			b.WriteString(`,"anonymous_id":"a1"`)
+		}
 		if r.IntN(2) == 0 {
 			b.WriteString(",")
 		}

@@ -58,3 +58,15 @@ func sameError(t *testing.T, b []byte, err, want error) bool {
 	}
 	return true
 }
+
+func sameIdentity(t *testing.T, d *schemas.Decoder, b []byte) {
+	t.Helper()
+	got, err := d.Identity(b)
+	want, werr := d.ReferenceIdentity(b)
+	if sameError(t, b, err, werr) {
+		return
+	}
+	if got != want {
+		t.Fatalf("input %q:\ngot       %+v\nreference %+v", b, got, want)
+	}
+}

@@ -52,3 +52,31 @@ func attributionKey(user, anon string) string {
 	}
 	return anon
 }
+
+// Link is one observation that the device or cookie AnonymousID belongs to
+// UserID, made at (TimeMs, EventID): by an identity event, or by a
+// touchpoint or conversion that carries both ids.
+type Link struct {
+	AnonymousID, UserID, EventID string
+	TimeMs                       int64
+}
+
+// LinkOf returns the link an event with these ids makes, and false when it
+// lacks one of the two ids.
+func LinkOf(eventID, userID, anonymousID string, timeMs int64) (Link, bool) {
+	if userID == "" || anonymousID == "" {
+		return Link{}, false
+	}
+	return Link{AnonymousID: anonymousID, UserID: userID, EventID: eventID, TimeMs: timeMs}, true
+}
+
+// Link returns the link the identity event makes.
+func (i *Identity) Link() Link {
+	return Link{AnonymousID: i.AnonymousID, UserID: i.UserID, EventID: i.EventID, TimeMs: i.TimeMs}
+}
+
+// Link returns the link the touchpoint makes, if it carries both ids.
+func (t *Touchpoint) Link() (Link, bool) { return LinkOf(t.EventID, t.UserID, t.AnonymousID, t.TimeMs) }
+
+// Link returns the link the conversion makes, if it carries both ids.
+func (c *Conversion) Link() (Link, bool) { return LinkOf(c.EventID, c.UserID, c.AnonymousID, c.TimeMs) }

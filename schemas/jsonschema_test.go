@@ -80,6 +80,8 @@ func TestJSONSchemas(t *testing.T) {
 		{"conversion.schema.json", conversionSchema.names,
 			with(map[string]any{"conversion_type": "purchase", "revenue": 10.5, "currency": "EUR"}),
 			func(b []byte) error { _, err := d.Conversion(b); return err }},
+		{"identity.schema.json", identitySchema.names, with(nil),
+			func(b []byte) error { _, err := d.Identity(b); return err }},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			b, err := os.ReadFile(tc.file)

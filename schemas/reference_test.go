@@ -206,3 +206,36 @@ func refParseTimestamp(raw json.RawMessage) (int64, error) {
 	}
 	return ms, nil
 }
+
+// refWireIdentity is an identity event as it travels.
+type refWireIdentity struct {
+	EventID     string          `json:"event_id"`
+	UserID      string          `json:"user_id"`
+	AnonymousID string          `json:"anonymous_id"`
+	Timestamp   json.RawMessage `json:"timestamp"`
+}
+
+// ReferenceIdentity decodes and validates one identity event with
+// segmentio/encoding/json, for the differential tests of Decoder.Identity
+// (which was written with the scanner: this reference is the scanner's
+// contract restated, not an older decoder).
+func (d *Decoder) ReferenceIdentity(b []byte) (Identity, error) {
+	var w refWireIdentity
+	if err := unmarshal(b, &w); err != nil {
+		return Identity{}, err
+	}
+	switch {
+	case w.EventID == "":
+		return Identity{}, fieldErr("event_id", "required")
+	case w.UserID == "":
+		return Identity{}, fieldErr("user_id", "required: an identity event links anonymous_id to user_id")
+	case w.AnonymousID == "":
+		return Identity{}, fieldErr("anonymous_id", "required: an identity event links anonymous_id to user_id")
+	}
+	var id Identity
+	var err error
+	if id.EventID, id.UserID, id.AnonymousID, id.TimeMs, err = refIdentity(w.EventID, w.UserID, w.AnonymousID, w.Timestamp); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}

@@ -29,10 +29,12 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 		events     = fs.Int("events", 0, "target number of events (replaces --users when > 0)")
 		start      = fs.String("start", generate.DefaultStart.Format(time.RFC3339), "start of the traffic, RFC 3339")
 		duration   = fs.Duration("duration", generate.DefaultDuration, "span of the traffic")
-		outDir     = e.Group("Output").fs.String("out", "", "write `DIR`/touchpoints.ndjson and DIR/conversions.ndjson")
+		loggedOut  = fs.Float64("logged-out-share", 0, "share `S` of users (with a user_id) whose journey starts logged out: device events under anonymous_id, a login identity event (some late), shared devices; 0 makes no identity events")
+		outDir     = e.Group("Output").fs.String("out", "", "write `DIR`/touchpoints.ndjson and DIR/conversions.ndjson (and DIR/identities.ndjson with --logged-out-share)")
 		addr       = fs.String("kafka", "", "produce to the Kafka broker at `host:port`")
 		tpTopic    = fs.String("touchpoints-topic", generate.DefaultTouchpointsTopic, "Kafka topic of the touchpoints")
 		cvTopic    = fs.String("conversions-topic", generate.DefaultConversionsTopic, "Kafka topic of the conversions")
+		idTopic    = fs.String("identities-topic", generate.DefaultIdentitiesTopic, "Kafka topic of the identity events (with --logged-out-share)")
 		partitions = fs.Int("partitions", 4, "partitions of the topics that --create-topics creates (and expects)")
 		create     = fs.Bool("create-topics", false, "create missing topics; fail if a topic has another partition count")
 		convFirst  = fs.Bool("conversions-first", false, "produce all conversions before the touchpoints")
@@ -52,14 +54,14 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage(fs, stderr, "generate", fmt.Sprintf("--start: %v", err))
 	}
-	cfg := generate.Config{Seed: *seed, Users: *users, Events: *events, Start: startTime, Duration: *duration}
+	cfg := generate.Config{Seed: *seed, Users: *users, Events: *events, Start: startTime, Duration: *duration, LoggedOutShare: *loggedOut}
 	if err := cfg.WithDefaults().Validate(); err != nil {
 		fmt.Fprintf(stderr, "attributor generate: invalid configuration:\n%v\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	out := genOutput{dir: *outDir, addr: *addr, tpTopic: *tpTopic, cvTopic: *cvTopic, partitions: *partitions, create: *create, convFirst: *convFirst, rate: *rate}
+	out := genOutput{dir: *outDir, addr: *addr, tpTopic: *tpTopic, cvTopic: *cvTopic, idTopic: *idTopic, partitions: *partitions, create: *create, convFirst: *convFirst, rate: *rate}
 	if err := generateTraffic(ctx, cfg, out, stderr); err != nil {
 		fmt.Fprintf(stderr, "attributor generate: %v\n", err)
 		return 1
@@ -71,6 +73,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 type genOutput struct {
 	dir                    string // NDJSON files, when set
 	addr, tpTopic, cvTopic string // Kafka, when addr is set
+	idTopic                string // identity events, when the traffic has some
 	partitions             int
 	create, convFirst      bool
 	rate                   float64 // > 0: live, at this many events/s (Kafka only)
@@ -83,14 +86,19 @@ func generateTraffic(ctx context.Context, cfg generate.Config, o genOutput, stde
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "generated %d events (%d touchpoints, %d conversions, %d duplicates) for %d users in %s\n",
-		traffic.Len(), traffic.Count(generate.Touchpoint), traffic.Count(generate.Conversion), traffic.Duplicates(),
+	identities := traffic.Count(generate.Identity) > 0
+	withIDs := ""
+	if identities {
+		withIDs = fmt.Sprintf(", %d identity events", traffic.Count(generate.Identity))
+	}
+	fmt.Fprintf(stderr, "generated %d events (%d touchpoints, %d conversions%s, %d duplicates) for %d users in %s\n",
+		traffic.Len(), traffic.Count(generate.Touchpoint), traffic.Count(generate.Conversion), withIDs, traffic.Duplicates(),
 		traffic.Users(), time.Since(began).Round(time.Millisecond))
 
 	var sinks []generate.Sink
 	var finish []func() error
 	if outDir != "" {
-		files, err := newGenFileSink(outDir)
+		files, err := newGenFileSink(outDir, identities)
 		if err != nil {
 			return err
 		}
@@ -100,11 +108,15 @@ func generateTraffic(ctx context.Context, cfg generate.Config, o genOutput, stde
 	}
 	if addr != "" {
 		if o.create {
-			if err := generate.EnsureTopics(ctx, addr, o.partitions, tpTopic, cvTopic); err != nil {
+			topics := []string{tpTopic, cvTopic}
+			if identities {
+				topics = append(topics, o.idTopic)
+			}
+			if err := generate.EnsureTopics(ctx, addr, o.partitions, topics...); err != nil {
 				return err
 			}
 		}
-		kc := generate.KafkaConfig{Addr: addr, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic}
+		kc := generate.KafkaConfig{Addr: addr, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic, IdentitiesTopic: o.idTopic}
 		if o.rate > 0 {
 			// Live: a partial batch must not wait for more.
 			kc.BatchTimeout = time.Millisecond
@@ -150,6 +162,9 @@ func generateTraffic(ctx context.Context, cfg generate.Config, o genOutput, stde
 		if err == nil {
 			err = traffic.EmitKind(generate.Touchpoint, sink)
 		}
+		if err == nil && identities {
+			err = traffic.EmitKind(generate.Identity, sink)
+		}
 	default:
 		err = traffic.Emit(sink)
 	}
@@ -167,7 +182,11 @@ func generateTraffic(ctx context.Context, cfg generate.Config, o genOutput, stde
 		where = append(where, outDir)
 	}
 	if addr != "" {
-		where = append(where, fmt.Sprintf("kafka %s (%s, %s)", addr, tpTopic, cvTopic))
+		if identities {
+			where = append(where, fmt.Sprintf("kafka %s (%s, %s, %s)", addr, tpTopic, cvTopic, o.idTopic))
+		} else {
+			where = append(where, fmt.Sprintf("kafka %s (%s, %s)", addr, tpTopic, cvTopic))
+		}
 	}
 	fmt.Fprintf(stderr, "wrote %d events to %v in %s (%.0f events/s)\n", prog.n, where, elapsed.Round(time.Millisecond), float64(prog.n)/max(elapsed.Seconds(), 1e-9))
 	return nil
@@ -192,18 +211,22 @@ func (p *genProgress) tick() {
 	}
 }
 
-// genFileSink writes the two NDJSON files.
+// genFileSink writes the NDJSON files: touchpoints, conversions and, when
+// the traffic has identity events, identities.
 type genFileSink struct {
-	files [2]*os.File
-	bufs  [2]*bufio.Writer
+	files [3]*os.File
+	bufs  [3]*bufio.Writer
 }
 
-func newGenFileSink(dir string) (*genFileSink, error) {
+func newGenFileSink(dir string, identities bool) (*genFileSink, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	s := &genFileSink{}
-	for i, name := range [2]string{"touchpoints.ndjson", "conversions.ndjson"} {
+	for i, name := range [3]string{"touchpoints.ndjson", "conversions.ndjson", "identities.ndjson"} {
+		if i == 2 && !identities {
+			break
+		}
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
 			s.close()
@@ -216,8 +239,11 @@ func newGenFileSink(dir string) (*genFileSink, error) {
 
 func (s *genFileSink) write(kind generate.Kind, _ string, value []byte) error {
 	b := s.bufs[0]
-	if kind == generate.Conversion {
+	switch kind {
+	case generate.Conversion:
 		b = s.bufs[1]
+	case generate.Identity:
+		b = s.bufs[2]
 	}
 	b.Write(value)
 	return b.WriteByte('\n')
@@ -226,6 +252,9 @@ func (s *genFileSink) write(kind generate.Kind, _ string, value []byte) error {
 // finish flushes and syncs both files.
 func (s *genFileSink) finish() error {
 	for i, b := range s.bufs {
+		if b == nil {
+			continue
+		}
 		if err := b.Flush(); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/attributor/attributor/pipeline/replay"
 	"github.com/attributor/attributor/schemas"
+	"github.com/attributor/attributor/stitch"
 )
 
 func init() {
@@ -23,6 +24,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	var (
 		tpPath    = e.Group("Input").fs.String("touchpoints", "", "touchpoints NDJSON `file` (required)")
 		cvPath    = fs.String("conversions", "", "conversions NDJSON `file` (required)")
+		idPath    = fs.String("identities", "", "identity events NDJSON `file`: stitch each device's anonymous events to its user (reads --touchpoints and --conversions twice)")
 		attrCfg   = addAttributionFlags(e)
 		rulesPath = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: the built-in grouping)")
 		lateness  = fs.Duration("allowed-lateness", 0, "how far the touchpoint watermark must pass a conversion before it is attributed")
@@ -30,7 +32,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		asOf      = fs.String("as-of", "", "RFC 3339 `time` that --max-future-skew counts from (default: now)")
 		format    = e.Group("Output").fs.String("format", string(replay.NDJSON), "output `format`: ndjson or csv")
 	)
-	fs.Usage = e.help(stdout, "usage: attributor replay --touchpoints FILE --conversions FILE [flags]\n\nWrites one credited row per line to stdout and a summary to stderr.")
+	fs.Usage = e.help(stdout, "usage: attributor replay --touchpoints FILE --conversions FILE [--identities FILE] [flags]\n\nWrites one credited row per line to stdout and a summary to stderr.")
 	if code, ok := parseFlags(fs, e, args, stderr, "replay"); !ok {
 		return code
 	}
@@ -50,6 +52,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	if *skew <= 0 {
 		return exitUsage(fs, stderr, "replay", fmt.Sprintf("--max-future-skew: must be > 0, got %s", *skew))
 	}
+	cfg.AsOf = time.Now() // one time for the link pass and the replay
 	if *asOf != "" {
 		if cfg.AsOf, err = time.Parse(time.RFC3339Nano, *asOf); err != nil {
 			return exitUsage(fs, stderr, "replay", fmt.Sprintf("--as-of: not RFC 3339: %q", *asOf))
@@ -83,18 +86,65 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	defer cv.Close()
 
+	var links *replay.LinkStats
+	if *idPath != "" {
+		tab, ls, err := replayLinks(*idPath, *tpPath, *cvPath, cfg, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "attributor replay: %v\n", err)
+			return 1
+		}
+		cfg.Links, links = tab, &ls
+	}
+
 	out := replay.NewRowWriter(stdout, f)
 	stats, err := replay.Run(context.Background(), cfg,
 		replay.Input{Name: *tpPath, R: tp}, replay.Input{Name: *cvPath, R: cv}, out, stderr)
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
+	stats.Links = links
 	stats.WriteSummary(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "attributor replay: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// replayLinks runs the link pass over the identities and over the
+// touchpoints and conversions, which it opens for this first reading: they
+// must be files that can be read twice.
+func replayLinks(idPath, tpPath, cvPath string, cfg replay.Config, stderr io.Writer) (*stitch.Table, replay.LinkStats, error) {
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	open := func(what, path string, twice bool) (replay.Input, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return replay.Input{}, fmt.Errorf("%s: %w", what, err)
+		}
+		closers = append(closers, f)
+		if st, err := f.Stat(); twice && (err != nil || !st.Mode().IsRegular()) {
+			return replay.Input{}, fmt.Errorf("%s: %s is not a regular file: --identities reads the touchpoints and conversions twice (links first)", what, path)
+		}
+		return replay.Input{Name: path, R: f}, nil
+	}
+	ids, err := open("identities", idPath, false)
+	if err != nil {
+		return nil, replay.LinkStats{}, err
+	}
+	tps, err := open("touchpoints", tpPath, true)
+	if err != nil {
+		return nil, replay.LinkStats{}, err
+	}
+	cvs, err := open("conversions", cvPath, true)
+	if err != nil {
+		return nil, replay.LinkStats{}, err
+	}
+	return replay.LinkPass(context.Background(), cfg, ids, tps, cvs, stderr)
 }
 
 // exitUsage reports a usage problem in one line, then points at --help

@@ -30,6 +30,15 @@ type Config struct {
 	Start time.Time
 	// Duration of the traffic. Default 24h: a day of traffic.
 	Duration time.Duration
+	// LoggedOutShare is the share of users with a user_id whose journey
+	// starts logged out, on a device known only by its anonymous_id: their
+	// events up to the login carry the anonymous_id alone, the login is an
+	// identity event (some delivered hours or days late), some devices are
+	// shared by two users, and their conversions come from the backend
+	// (user_id only) or from the device. Default 0: every event of such a
+	// user carries its user_id and no identity event is made (the traffic
+	// of before identity stitching, byte for byte).
+	LoggedOutShare float64
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -61,6 +70,9 @@ func (c Config) Validate() error {
 	}
 	if c.Users > maxEvents/3 {
 		errs = append(errs, fmt.Errorf("users: must be at most %d, got %d", maxEvents/3, c.Users))
+	}
+	if !(c.LoggedOutShare >= 0 && c.LoggedOutShare <= 1) {
+		errs = append(errs, fmt.Errorf("logged_out_share: must be in [0, 1], got %v", c.LoggedOutShare))
 	}
 	if c.Duration < time.Second {
 		errs = append(errs, fmt.Errorf("duration: must be >= 1s, got %s", c.Duration))

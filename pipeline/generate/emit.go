@@ -20,12 +20,8 @@ func (t *Traffic) emit(only Kind, sink Sink) error {
 			continue
 		}
 		u := &t.users[e.user]
-		key := u.userID
-		if key == "" {
-			key = u.anonID
-		}
 		buf = t.appendEvent(buf[:0], e, u)
-		if err := sink(e.kind, key, buf); err != nil {
+		if err := sink(e.kind, u.key(e), buf); err != nil {
 			return err
 		}
 	}
@@ -38,7 +34,16 @@ func (t *Traffic) appendEvent(b []byte, e *event, u *genUser) []byte {
 	b = append(b, `{"event_id":"`...)
 	b = appendUUID(b, e.id)
 	b = append(b, '"')
-	if u.userID != "" {
+	if e.kind == Identity {
+		b = append(b, `,"anonymous_id":"`...)
+		b = append(b, u.anonID...)
+		b = append(b, `","user_id":"`...)
+		b = append(b, u.userID...)
+		b = append(b, `","timestamp":"`...)
+		b = time.UnixMilli(e.timeMs).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		return append(b, `"}`...)
+	}
+	if u.userID != "" && e.flags&flagLoggedOut == 0 {
 		b = append(b, `,"user_id":"`...)
 		b = append(b, u.userID...)
 		b = append(b, '"')

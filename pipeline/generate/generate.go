@@ -18,13 +18,14 @@ import (
 	"time"
 )
 
-// Kind tells touchpoints from conversions.
+// Kind tells touchpoints, conversions and identity events apart.
 type Kind uint8
 
 // Kinds of events.
 const (
 	Touchpoint Kind = iota + 1
 	Conversion
+	Identity // made only with Config.LoggedOutShare > 0
 )
 
 func (k Kind) String() string {
@@ -33,12 +34,15 @@ func (k Kind) String() string {
 		return "touchpoint"
 	case Conversion:
 		return "conversion"
+	case Identity:
+		return "identity"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-// Sink receives the events in stream order: key is the attribution key
-// (user_id, else anonymous_id), value the event's JSON without a newline.
+// Sink receives the events in stream order: key is the event's own
+// attribution key (user_id, else anonymous_id; the user_id of an identity
+// event), value the event's JSON without a newline.
 // value is reused after Sink returns: a sink that keeps it must copy it.
 // An error stops the emission.
 type Sink func(kind Kind, key string, value []byte) error
@@ -89,6 +93,7 @@ const (
 	flagAnonID     // "anonymous_id" is present (always for anonymous users)
 	flagSignup     // a sign-up conversion
 	flagLeadIn     // the impression that the next event, a click, follows
+	flagLoggedOut  // the user is not logged in yet: "user_id" is absent
 )
 
 // maxLeadInMs bounds the time from the impression a click follows to the
@@ -109,6 +114,7 @@ type Traffic struct {
 	events      []event
 	touchpoints int
 	conversions int
+	identities  int
 	duplicates  int
 }
 
@@ -162,8 +168,11 @@ func (t *Traffic) Len() int { return len(t.events) }
 
 // Count returns the number of events of a kind, duplicates included.
 func (t *Traffic) Count(k Kind) int {
-	if k == Conversion {
+	switch k {
+	case Conversion:
 		return t.conversions
+	case Identity:
+		return t.identities
 	}
 	return t.touchpoints
 }
@@ -241,6 +250,9 @@ func (t *Traffic) journey(rng *rand.Rand, i uint32, startMs, spanMs int64) {
 		}
 		evs[k].emitMs = evs[k].timeMs
 	}
+	if t.cfg.LoggedOutShare > 0 {
+		t.logIn(i, first, startMs, spanMs)
+	}
 	// Producer retries: the same event, emitted again a little later.
 	for k, last := first, len(t.events); k < last; k++ {
 		if rng.Float64() < duplicateShare {
@@ -248,9 +260,12 @@ func (t *Traffic) journey(rng *rand.Rand, i uint32, startMs, spanMs int64) {
 			d.emitMs += 200 + rng.Int64N(maxDuplicateDelay-200)
 			t.events = append(t.events, d)
 			t.duplicates++
-			if d.kind == Conversion {
+			switch d.kind {
+			case Conversion:
 				t.conversions++
-			} else {
+			case Identity:
+				t.identities++
+			default:
 				t.touchpoints++
 			}
 		}

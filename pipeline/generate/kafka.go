@@ -15,6 +15,7 @@ import (
 const (
 	DefaultTouchpointsTopic = "touchpoints"
 	DefaultConversionsTopic = "conversions"
+	DefaultIdentitiesTopic  = "identities"
 	DefaultBatchSize        = 5000
 	DefaultBatchTimeout     = 10 * time.Millisecond
 	DefaultQueue            = 20_000
@@ -28,6 +29,9 @@ type KafkaConfig struct {
 	// TouchpointsTopic and ConversionsTopic receive the two kinds of events.
 	// Default "touchpoints" and "conversions".
 	TouchpointsTopic, ConversionsTopic string
+	// IdentitiesTopic receives the identity events (made only with
+	// Config.LoggedOutShare > 0). Default "identities".
+	IdentitiesTopic string
 	// BatchSize is the largest batch of messages sent to one partition.
 	// Default 5000.
 	BatchSize int
@@ -47,6 +51,9 @@ func (c KafkaConfig) WithDefaults() KafkaConfig {
 	if c.ConversionsTopic == "" {
 		c.ConversionsTopic = DefaultConversionsTopic
 	}
+	if c.IdentitiesTopic == "" {
+		c.IdentitiesTopic = DefaultIdentitiesTopic
+	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
@@ -62,11 +69,13 @@ func (c KafkaConfig) WithDefaults() KafkaConfig {
 // KafkaProducer writes generated events to Kafka, keyed by attribution key
 // and partitioned like the Java client (murmur2), so that a user's
 // touchpoints and conversions land in the same partition number of the two
-// topics. Every write is acknowledged by all in-sync replicas.
+// topics (the events of a user not logged in yet are keyed by the device's
+// anonymous_id, as their producer knows no user_id; identity events by
+// user_id). Every write is acknowledged by all in-sync replicas.
 type KafkaProducer struct {
 	ctx     context.Context
-	writers [Conversion + 1]*kafka.Writer
-	batches [Conversion + 1][]kafka.Message
+	writers [Identity + 1]*kafka.Writer
+	batches [Identity + 1][]kafka.Message
 	arena   []byte // holds the keys and values of the messages being batched
 	queue   int    // messages per topic per produce call
 	written int64
@@ -85,7 +94,7 @@ func NewKafkaProducer(ctx context.Context, cfg KafkaConfig) (*KafkaProducer, err
 		return nil, fmt.Errorf("kafka: queue: must be > 0, got %d", cfg.Queue)
 	}
 	p := &KafkaProducer{ctx: ctx, queue: cfg.Queue}
-	for k, topic := range map[Kind]string{Touchpoint: cfg.TouchpointsTopic, Conversion: cfg.ConversionsTopic} {
+	for k, topic := range map[Kind]string{Touchpoint: cfg.TouchpointsTopic, Conversion: cfg.ConversionsTopic, Identity: cfg.IdentitiesTopic} {
 		p.writers[k] = &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Addr),
 			Topic:        topic,
@@ -102,7 +111,7 @@ func NewKafkaProducer(ctx context.Context, cfg KafkaConfig) (*KafkaProducer, err
 // Write queues one event, producing its topic's queue when it is full. It
 // is a Sink.
 func (p *KafkaProducer) Write(kind Kind, key string, value []byte) error {
-	if kind != Touchpoint && kind != Conversion {
+	if kind != Touchpoint && kind != Conversion && kind != Identity {
 		return fmt.Errorf("kafka: unknown kind %v", kind)
 	}
 	if cap(p.arena)-len(p.arena) < len(key)+len(value) {
@@ -139,6 +148,9 @@ func (p *KafkaProducer) Flush() error {
 	if err := p.send(Conversion); err != nil {
 		return err
 	}
+	if err := p.send(Identity); err != nil {
+		return err
+	}
 	return p.send(Touchpoint)
 }
 
@@ -147,7 +159,7 @@ func (p *KafkaProducer) Written() int64 { return p.written }
 
 // Close closes the writers without flushing: call Flush first.
 func (p *KafkaProducer) Close() error {
-	return errors.Join(p.writers[Touchpoint].Close(), p.writers[Conversion].Close())
+	return errors.Join(p.writers[Touchpoint].Close(), p.writers[Conversion].Close(), p.writers[Identity].Close())
 }
 
 // EnsureTopics makes sure that every topic exists with the given number of

@@ -38,7 +38,7 @@ func (t *Traffic) EmitLive(ctx context.Context, rate float64, sink Sink, flush f
 			e.timeMs = now
 			u := &t.users[e.user]
 			buf = t.appendEvent(buf[:0], &e, u)
-			if err := sink(e.kind, u.key(), buf); err != nil {
+			if err := sink(e.kind, u.key(&e), buf); err != nil {
 				return err
 			}
 		}
@@ -58,9 +58,10 @@ func (t *Traffic) EmitLive(ctx context.Context, rate float64, sink Sink, flush f
 	}
 }
 
-// key is the user's attribution key: user_id, else anonymous_id.
-func (u *genUser) key() string {
-	if u.userID != "" {
+// key is the attribution key of u's event e as its producer knows it:
+// user_id, else (the user not logged in yet) anonymous_id.
+func (u *genUser) key(e *event) string {
+	if u.userID != "" && e.flags&flagLoggedOut == 0 {
 		return u.userID
 	}
 	return u.anonID

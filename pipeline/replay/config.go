@@ -7,6 +7,7 @@ import (
 
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/schemas"
+	"github.com/attributor/attributor/stitch"
 )
 
 // Defaults of Config.
@@ -44,6 +45,11 @@ type Config struct {
 	// replayed. Set it to the time the events were produced to judge them
 	// as the pipeline did.
 	AsOf time.Time
+	// Links, when set, stitches identities: every event is keyed by
+	// Links.Key(user_id, anonymous_id) instead of its own key, in paths,
+	// deduplication and the rows' user_key. LinkPass builds it. Default
+	// nil: no stitching.
+	Links *stitch.Table
 }
 
 // WithDefaults returns c with every zero field set to its default.

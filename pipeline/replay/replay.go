@@ -7,6 +7,10 @@
 //
 // Semantics, in the order they apply:
 //
+//   - With Config.Links (identity stitching), each event's key is its
+//     stitched key: its user_id, else the user its anonymous_id is linked
+//     to, else its anonymous_id. LinkPass reads every link first, so that
+//     a link applies to its device's events before and after it.
 //   - The inputs are read as streams and merged by timestamp: the next event
 //     is the head with the smaller timestamp (a touchpoint on ties).
 //   - The watermark W is the largest touchpoint timestamp read so far.
@@ -87,13 +91,7 @@ func (r *replayer) replay(ctx context.Context, touchpoints, conversions Input, d
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	var readers sync.WaitGroup
-	limitMs := r.cfg.AsOf.Add(r.cfg.MaxFutureSkew).UnixMilli()
-	future := func(timeMs int64) error {
-		if timeMs <= limitMs {
-			return nil
-		}
-		return &futureError{timeMs: timeMs, asOf: r.cfg.AsOf, skew: r.cfg.MaxFutureSkew}
-	}
+	future := r.cfg.futureCheck()
 	decodeTP := func(b []byte) (schemas.Touchpoint, error) {
 		tp, err := r.dec.Touchpoint(b)
 		if err == nil {
@@ -115,6 +113,18 @@ func (r *replayer) replay(ctx context.Context, touchpoints, conversions Input, d
 	readers.Wait()
 	r.stats.Elapsed = time.Since(start)
 	return r.stats, err
+}
+
+// futureCheck returns the check of an event time against AsOf and
+// MaxFutureSkew: nil, or the futureError that leaves the event out.
+func (c Config) futureCheck() func(timeMs int64) error {
+	limitMs := c.AsOf.Add(c.MaxFutureSkew).UnixMilli()
+	return func(timeMs int64) error {
+		if timeMs <= limitMs {
+			return nil
+		}
+		return &futureError{timeMs: timeMs, asOf: c.AsOf, skew: c.MaxFutureSkew}
+	}
 }
 
 // futureError rejects an event stamped beyond MaxFutureSkew after AsOf.
@@ -229,6 +239,15 @@ func (r *replayer) run(ctx context.Context, tps *source[schemas.Touchpoint], cvs
 	return r.releaseReady()
 }
 
+// key is the attribution key of an event: its stitched key.
+func (r *replayer) key(userID, anonID string) string {
+	k := r.cfg.Links.Key(userID, anonID)
+	if userID == "" && k != anonID {
+		r.stats.Stitched++
+	}
+	return k
+}
+
 // horizon is the time before which no state is needed any more.
 func (r *replayer) horizon() int64 { return r.watermark - r.latenessMs - r.lookbackMs }
 
@@ -247,7 +266,7 @@ func (r *replayer) touchpoint(in *schemas.Touchpoint) {
 	if !r.hasWatermark || in.TimeMs > r.watermark {
 		r.watermark, r.hasWatermark = in.TimeMs, true
 	}
-	u := r.user(in.Key())
+	u := r.user(r.key(in.UserID, in.AnonymousID))
 	tp := attribution.Touchpoint{
 		ID:         in.EventID,
 		TimeMs:     in.TimeMs,
@@ -282,7 +301,7 @@ func (r *replayer) belongsToReleased(u *user, tp *attribution.Touchpoint) bool {
 
 func (r *replayer) conversion(cv *schemas.Conversion) {
 	r.stats.Conversions++
-	u := r.user(cv.Key())
+	u := r.user(r.key(cv.UserID, cv.AnonymousID))
 	for i := range u.convs {
 		if u.convs[i].id == cv.EventID {
 			r.stats.DuplicateConversions++

@@ -23,6 +23,12 @@ type Stats struct {
 	CappedPaths          int64 // of which had more touchpoints in their windows than max_path_touchpoints: the latest were credited
 	Rows                 int64 // credited rows written
 	Elapsed              time.Duration
+
+	// Stitching, when Config.Links is set: the link pass's counters (set
+	// by the caller of LinkPass) and the events without a user_id keyed by
+	// their device's user instead of their anonymous_id.
+	Links    *LinkStats
+	Stitched int64
 }
 
 // EventsPerSecond is the rate of valid and invalid events read.
@@ -55,5 +61,8 @@ events/s:                %.0f
 `, s.Touchpoints, s.InvalidTouchpoints, s.FutureTouchpoints, s.DuplicateTouchpoints, s.LateTouchpoints,
 		s.Conversions, s.InvalidConversions, s.FutureConversions, s.DuplicateConversions, s.LateConversions,
 		s.Attributed, s.Unattributed, s.CappedPaths, s.Rows, s.Elapsed.Round(time.Millisecond), s.EventsPerSecond())
-	return err
+	if err != nil {
+		return err
+	}
+	return s.writeLinkSummary(w)
 }
