@@ -22,6 +22,9 @@ import (
 	"github.com/attributor/attributor/schemas"
 )
 
+// The sink is the shards' output.
+var _ sessionize.Output = (*sink.Sink)(nil)
+
 // Runner is the streaming attributor. Create it with NewRunner, which checks
 // the configuration, the services and the schema; then call Run.
 type Runner struct {

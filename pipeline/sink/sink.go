@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/attributor/attributor/pipeline/flow"
-	"github.com/attributor/attributor/pipeline/sessionize"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -484,9 +483,8 @@ func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
 	return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 }
 
-var _ sessionize.Output = (*Sink)(nil)
-
-// Send hands a shard's unit to the sink.
+// Send hands a shard's unit to the sink (the sink is the shards'
+// sessionize.Output; the runner checks it implements it).
 func (s *Sink) Send(ctx context.Context, shard int, seq uint64, u *flow.Unit) bool {
 	select {
 	case s.In <- Msg{U: u, Shard: shard, Seq: seq}:
