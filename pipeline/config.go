@@ -18,6 +18,18 @@ import (
 	"github.com/attributor/attributor/schemas"
 )
 
+// Defaults of the fields of Config that cmd/attributor exposes as flags:
+// the stage that owns a parameter defines its default, Config and the flags
+// take it from there.
+const (
+	DefaultSessionGap      = sessionize.DefaultSessionGap
+	DefaultAllowedLateness = sessionize.DefaultAllowedLateness
+	DefaultHorizon         = sessionize.DefaultHorizon
+	DefaultMaxUsers        = sessionize.DefaultMaxUsers
+	DefaultFlushRows       = sink.DefaultFlushRows
+	DefaultFlushInterval   = sink.DefaultFlushInterval
+)
+
 // Config configures a Runner. Zero fields take the defaults noted beside
 // them (see WithDefaults).
 type Config struct {
