@@ -28,6 +28,8 @@ const (
 	DefaultMaxUsers        = sessionize.DefaultMaxUsers
 	DefaultFlushRows       = sink.DefaultFlushRows
 	DefaultFlushInterval   = sink.DefaultFlushInterval
+	DefaultMarkovOrder     = 1
+	DefaultFitPoll         = 30 * time.Second
 )
 
 // Config configures a Runner. Zero fields take the defaults noted beside
@@ -47,7 +49,19 @@ type Config struct {
 	ClickHouse ClickHouseConfig
 
 	Attribution attribution.Config
-	Channels    *schemas.ChannelRules // Channel grouping. Default schemas.DefaultChannelRules().
+	// MarkovOrder is the order of the markov fit applied (when Attribution
+	// lists markov): 1–4. Default 1.
+	MarkovOrder int
+	// FitPoll is how often model_fits is read for a newer fit of the
+	// data-driven models asked for. Default 30s.
+	FitPoll time.Duration
+	// FitEvery, when > 0, refits the data-driven models in-process every
+	// FitEvery on the trailing FitWindow and stores the fits. Default 0: off.
+	FitEvery time.Duration
+	// FitWindow is the training window of FitEvery, ending just after the
+	// latest event stored. Default: Attribution.Lookback.
+	FitWindow time.Duration
+	Channels  *schemas.ChannelRules // Channel grouping. Default schemas.DefaultChannelRules().
 
 	// SessionGap starts a new session after this much inactivity. Default 30m.
 	SessionGap time.Duration
@@ -126,6 +140,15 @@ func (c Config) WithDefaults() Config {
 		c.ClickHouse.DialTimeout = 5 * time.Second
 	}
 	c.Attribution = c.Attribution.WithDefaults()
+	if c.MarkovOrder == 0 {
+		c.MarkovOrder = DefaultMarkovOrder
+	}
+	if c.FitPoll == 0 {
+		c.FitPoll = DefaultFitPoll
+	}
+	if c.FitWindow == 0 {
+		c.FitWindow = c.Attribution.Lookback
+	}
 	if c.Channels == nil {
 		c.Channels = schemas.DefaultChannelRules()
 	}
@@ -205,6 +228,18 @@ func (c Config) Validate() error {
 		if d.v <= 0 {
 			add("%s: must be > 0, got %s", d.field, d.v)
 		}
+	}
+	if c.MarkovOrder < attribution.MinMarkovOrder || c.MarkovOrder > attribution.MaxMarkovOrder {
+		add("markov_order: must be in [%d, %d], got %d", attribution.MinMarkovOrder, attribution.MaxMarkovOrder, c.MarkovOrder)
+	}
+	if c.FitPoll <= 0 {
+		add("fit_poll: must be > 0, got %s", c.FitPoll)
+	}
+	if c.FitEvery < 0 {
+		add("fit_every: must be >= 0, got %s", c.FitEvery)
+	}
+	if c.FitWindow <= 0 {
+		add("fit_window: must be > 0, got %s", c.FitWindow)
 	}
 	if c.Horizon < c.AllowedLateness {
 		add("horizon: must be >= allowed_lateness (%s < %s)", c.Horizon, c.AllowedLateness)

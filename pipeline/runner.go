@@ -40,6 +40,9 @@ type Runner struct {
 	topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
 	spendParts int
 	misLogged  atomic.Int64 // mis-partitioned messages logged this run
+
+	fits        sessionize.Fits // the newest fits of the data-driven models asked for
+	noFitLogged map[string]bool // models whose missing fit was logged
 }
 
 // NewRunner validates cfg, connects to ClickHouse and migrates the schema,
@@ -70,6 +73,11 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r.conn = conn
+	r.noFitLogged = map[string]bool{}
+	if err := r.loadFits(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	r.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Transport:    kc.transport(),
@@ -280,6 +288,11 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	stopProgress := r.progress()
 	defer stopProgress()
+	fitCtx, stopFits := context.WithCancel(ctx)
+	var fitDone sync.WaitGroup
+	fitDone.Go(func() { r.fitLoop(fitCtx) })
+	defer fitDone.Wait()
+	defer stopFits()
 	retries := groupRetries{log: r.cfg.Logger, group: r.cfg.Group}
 	for {
 		gen, err := group.Next(ctx)
@@ -398,6 +411,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	snk := sink.New(r.conn, r.dlq, r.cfg.sinkConfig(), r.st)
 	snk.DeadMax = r.deadMax
 	shardCfg := r.cfg.shardConfig()
+	shardCfg.Fits = &r.fits
 	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
 		return sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
 	})

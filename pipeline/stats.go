@@ -20,17 +20,20 @@ type Snapshot struct {
 	Duplicates               int64
 	Attributed, Reattributed int64
 	PathsCapped              int64
-	CreditedRows, RawRows    int64
-	DeadLetters              int64
-	DeadLettersLost          int64
-	InsertBatches            int64
-	InsertErrors             int64
-	HistoryLoads             int64
-	UsersInMemory, Pending   int64
-	Commits                  int64
-	Lag                      int64
-	WatermarkDelay           time.Duration
-	LastInsert               time.Duration
+	// ModelSkipped counts, per data-driven model, the attributions it gave
+	// no rows because it had no fit yet.
+	ModelSkipped           int64
+	CreditedRows, RawRows  int64
+	DeadLetters            int64
+	DeadLettersLost        int64
+	InsertBatches          int64
+	InsertErrors           int64
+	HistoryLoads           int64
+	UsersInMemory, Pending int64
+	Commits                int64
+	Lag                    int64
+	WatermarkDelay         time.Duration
+	LastInsert             time.Duration
 	// WritesFailingFor is how long writes to ClickHouse (and the
 	// dead-letter topic) have been failing and being retried; 0 when the
 	// last write succeeded.
@@ -63,6 +66,7 @@ func snapshotOf(s *flow.Stats) Snapshot {
 		DeadLetters:     s.DeadLetters.Load(),
 		DeadLettersLost: s.DeadLettersLost.Load(),
 		PathsCapped:     s.PathsCapped.Load(),
+		ModelSkipped:    s.ModelSkipped.Load(),
 		InsertBatches:   s.InsertBatches.Load(),
 		InsertErrors:    s.InsertErrors.Load(),
 		HistoryLoads:    s.HistoryLoads.Load(),

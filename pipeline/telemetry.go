@@ -76,6 +76,7 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	counter(flow.MetricAttributed, "{conversion}", "Conversions attributed, once their credited rows are durable in ClickHouse.", func(s Snapshot) int64 { return s.Attributed })
 	counter(flow.MetricReattributed, "{conversion}", "Conversions attributed again after a late touchpoint, once durable.", func(s Snapshot) int64 { return s.Reattributed })
 	counter(flow.MetricPathsCapped, "{conversion}", "Attributions whose path was cut to the latest max_path_touchpoints touchpoints (a re-attribution counts again).", func(s Snapshot) int64 { return s.PathsCapped })
+	counter(flow.MetricModelSkipped, "{conversion}", "Attributions a data-driven model (markov, shapley) gave no rows because no fit was stored yet; one per model.", func(s Snapshot) int64 { return s.ModelSkipped })
 	counter(flow.MetricCreditedRows, "{row}", "Credited rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.CreditedRows })
 	counter(flow.MetricRawRows, "{row}", "Raw event rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.RawRows })
 	counter(flow.MetricInsertBatches, "{batch}", "ClickHouse insert batches acknowledged.", func(s Snapshot) int64 { return s.InsertBatches })

@@ -26,6 +26,9 @@ type CreditedRow struct {
 	ConversionTimeMs int64   `json:"-"`
 	Position         int     `json:"position"`
 	PathLength       int     `json:"path_length"`
+	// FitID names the fit (model_fits.fit_id) a data-driven model
+	// credited the row with; empty for the rule-based models.
+	FitID string `json:"fit_id"`
 }
 
 // FormatMicros prints millionths as an exact decimal with six places.

@@ -98,6 +98,7 @@ type AddedColumn struct {
 // their table's first release, oldest first.
 var AddedColumns = []AddedColumn{
 	{Table: "touchpoints", Column: "too_late", Type: "UInt8 DEFAULT 0"},
+	{Table: "attributed_conversions", Column: "fit_id", Type: "String DEFAULT ''"},
 }
 
 // Replaces reports whether s drops an object so that the next statement

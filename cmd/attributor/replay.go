@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/replay"
 	"github.com/attributor/attributor/schemas"
 	"github.com/attributor/attributor/stitch"
@@ -30,6 +32,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		lateness  = fs.Duration("allowed-lateness", 0, "how far the touchpoint watermark must pass a conversion before it is attributed")
 		skew      = e.Duration("max-future-skew", "ATTRIBUTOR_MAX_FUTURE_SKEW", replay.DefaultMaxFutureSkew, "events stamped more than this after --as-of are left out (reported like invalid lines), as the pipeline dead-letters them as future")
 		asOf      = fs.String("as-of", "", "RFC 3339 `time` that --max-future-skew counts from (default: now)")
+		order     = e.Int("markov-order", "ATTRIBUTOR_MARKOV_ORDER", 1, "order `k` (1-4) of the markov model, fitted on the input files first")
 		format    = e.Group("Output").fs.String("format", string(replay.NDJSON), "output `format`: ndjson or csv")
 	)
 	fs.Usage = e.help(stdout, "usage: attributor replay --touchpoints FILE --conversions FILE [--identities FILE] [flags]\n\nWrites one credited row per line to stdout and a summary to stderr.")
@@ -73,6 +76,9 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "attributor replay: invalid configuration:\n%v\n", err)
 		return 2
 	}
+	if *order < attribution.MinMarkovOrder || *order > attribution.MaxMarkovOrder {
+		return exitUsage(fs, stderr, "replay", fmt.Sprintf("--markov-order: must be in [%d, %d], got %d", attribution.MinMarkovOrder, attribution.MaxMarkovOrder, *order))
+	}
 	tp, err := os.Open(*tpPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "attributor replay: touchpoints: %v\n", err)
@@ -94,6 +100,12 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		cfg.Links, links = tab, &ls
+	}
+	// The data-driven models are fitted on the files first (on stitched
+	// keys, after the link pass): a first pass.
+	if cfg.Fits, err = fitReplayInputs(cfg, *tpPath, *cvPath, *order, stderr); err != nil {
+		fmt.Fprintf(stderr, "attributor replay: %v\n", err)
+		return 1
 	}
 
 	out := replay.NewRowWriter(stdout, f)
@@ -145,6 +157,35 @@ func replayLinks(idPath, tpPath, cvPath string, cfg replay.Config, stderr io.Wri
 		return nil, replay.LinkStats{}, err
 	}
 	return replay.LinkPass(context.Background(), cfg, ids, tps, cvs, stderr)
+}
+
+// fitReplayInputs fits the data-driven models asked for on the input files
+// (replay.FitInputs) and prints each fit's id and summary on stderr.
+func fitReplayInputs(cfg replay.Config, tpPath, cvPath string, order int, stderr io.Writer) (attribution.Fits, error) {
+	if !slices.ContainsFunc(cfg.WithDefaults().Attribution.Models, func(m string) bool { return slices.Contains(attribution.DataDrivenModelNames, m) }) {
+		return attribution.Fits{}, nil
+	}
+	tp, err := os.Open(tpPath)
+	if err != nil {
+		return attribution.Fits{}, fmt.Errorf("touchpoints: %w", err)
+	}
+	defer tp.Close()
+	cv, err := os.Open(cvPath)
+	if err != nil {
+		return attribution.Fits{}, fmt.Errorf("conversions: %w", err)
+	}
+	defer cv.Close()
+	fits, err := replay.FitInputs(context.Background(), cfg, replay.Input{Name: tpPath, R: tp}, replay.Input{Name: cvPath, R: cv}, order)
+	if err != nil {
+		return fits, err
+	}
+	if fits.Markov != nil {
+		printFitSummary(stderr, "attributor replay: ", &fits.Markov.FitSummary)
+	}
+	if fits.Shapley != nil {
+		printFitSummary(stderr, "attributor replay: ", &fits.Shapley.FitSummary)
+	}
+	return fits, nil
 }
 
 // exitUsage reports a usage problem in one line, then points at --help

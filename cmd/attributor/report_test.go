@@ -134,7 +134,7 @@ paid_social        0.00         1.00    0.50        0.25            0.50        
 	}
 
 	code, stdout, stderr = runSubcommand(append([]string{"report", "--format", "csv", "model_comparison", "--columns", "all", "--from", "2026-11-02", "--to", "2026-11-02"}, svc...)...)
-	if code != 0 || !strings.Contains(stdout, "\npaid_social,0,0,1,100,0.5,50,0.25,25,0.5,50,0,0,1,100,0.5,50,0.25,25,0.5,50,0,0\n") {
+	if code != 0 || !strings.Contains(stdout, "\npaid_social,0,0,1,100,0.5,50,0.25,25,0.5,50,0,0,0,0,0,0,1,100,0.5,50,0.25,25,0.5,50,0,0,0,0,0,0\n") {
 		t.Errorf("model_comparison csv: exit %d: %s\n%s", code, stderr, stdout)
 	}
 	code, stdout, _ = runSubcommand(append([]string{"report", "model_comparison", "--format", "csv", "--to", "2026-11-01"}, svc...)...)

@@ -122,6 +122,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		horizon    = e.Duration("horizon", "ATTRIBUTOR_HORIZON", pipeline.DefaultHorizon, "re-attribution horizon: older touchpoints are dead-lettered as too_late")
 		futureSkew = e.Duration("max-future-skew", "ATTRIBUTOR_MAX_FUTURE_SKEW", time.Hour, "events stamped more than this after the time they are consumed (broker timestamp, else wall clock) are dead-lettered as future; at most --horizon")
 		sessionGap = e.Duration("session-gap", "ATTRIBUTOR_SESSION_GAP", pipeline.DefaultSessionGap, "inactivity that starts a new session")
+		mOrder     = e.Group("Data-driven models (markov, shapley)").Int("markov-order", "ATTRIBUTOR_MARKOV_ORDER", pipeline.DefaultMarkovOrder, "order `k` (1-4) of the markov fit applied")
+		fitPoll    = e.Duration("fit-poll", "ATTRIBUTOR_FIT_POLL", pipeline.DefaultFitPoll, "how often model_fits is read for a newer fit")
+		fitEvery   = e.Duration("fit-every", "ATTRIBUTOR_FIT_EVERY", 0, "refit the data-driven models in-process this often on the trailing --fit-window, and store the fits (0: off: fits come from attributor fit)")
+		fitWindow  = e.Duration("fit-window", "ATTRIBUTOR_FIT_WINDOW", attribution.DefaultLookback, "training window of --fit-every, ending just after the latest event stored")
 		shards     = e.Group("Operations and telemetry").Int("shards", "ATTRIBUTOR_SHARDS", 0, "state shards (default GOMAXPROCS)")
 		maxUsers   = e.Int("max-users", "ATTRIBUTOR_MAX_USERS", pipeline.DefaultMaxUsers, "users held in memory; more are evicted and reloaded from ClickHouse")
 		flushRows  = e.Int("flush-rows", "ATTRIBUTOR_FLUSH_ROWS", pipeline.DefaultFlushRows, "rows per ClickHouse insert")
@@ -163,8 +167,18 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, Group: *group, Kafka: sec,
 		ClickHouse: chCfg, Attribution: acfg,
 		AllowedLateness: *lateness, Horizon: *horizon, MaxFutureSkew: *futureSkew, SessionGap: *sessionGap,
+		MarkovOrder: *mOrder, FitPoll: *fitPoll, FitEvery: *fitEvery, FitWindow: *fitWindow,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
 		UntilCaughtUp: *untilDone, Logger: log, LogRejections: *logRejects,
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"fit-poll", *fitPoll}, {"fit-window", *fitWindow}} {
+		if d.v <= 0 {
+			fmt.Fprintf(stderr, "attributor run: invalid configuration:\n%s: must be > 0, got %s\n", d.name, d.v)
+			return 2
+		}
 	}
 	if *logRejects == 0 {
 		cfg.LogRejections = -1 // none; zero in Config means the default

@@ -21,6 +21,7 @@ type Stats struct {
 	Attributed      atomic.Int64 // conversions attributed (first time), once their rows are durable
 	Reattributed    atomic.Int64 // conversions attributed again after late data, once durable
 	PathsCapped     atomic.Int64 // credited paths cut to max_path_touchpoints (each attribution counts)
+	ModelSkipped    atomic.Int64 // attributions a data-driven model gave no rows: it had no fit yet (per model)
 	CreditedRows    atomic.Int64 // credited rows acknowledged by ClickHouse
 	RawRows         atomic.Int64 // raw event rows acknowledged by ClickHouse
 	DeadLetters     atomic.Int64 // records written to the dead-letter topic

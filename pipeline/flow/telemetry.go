@@ -15,7 +15,8 @@ const (
 	MetricDeadLost       = "attributor.dead_letters.lost" // refused by the broker even when cut
 	MetricAttributed     = "attributor.conversions.attributed"
 	MetricReattributed   = "attributor.conversions.reattributed"
-	MetricPathsCapped    = "attributor.paths.capped" // cut to max_path_touchpoints
+	MetricPathsCapped    = "attributor.paths.capped"   // cut to max_path_touchpoints
+	MetricModelSkipped   = "attributor.models.skipped" // a data-driven model without a fit yet
 	MetricPending        = "attributor.conversions.pending"
 	MetricCreditedRows   = "attributor.rows.credited"
 	MetricRawRows        = "attributor.rows.raw"

@@ -82,6 +82,10 @@ type CreditSet struct {
 	Version                                         uint32
 	Path, PathLen                                   uint32 // its touchpoints: Credits.Path[Path : Path+PathLen]
 	Cells, CellsLen                                 uint32 // its rows: Credits.Cells[Cells : Cells+CellsLen]
+	// FitIDs holds, per model, the fit the set was credited with ("" for a
+	// rule-based model); nil when no model has one. Sets of one shard
+	// share the slice until its fits change.
+	FitIDs []string
 }
 
 // CreditCell is one credited row of a set.

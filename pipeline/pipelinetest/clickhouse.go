@@ -14,7 +14,7 @@ func (e *Env) Credited() []schemas.CreditedRow {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rows, err := e.CH.Query(ctx, `SELECT conversion_id, conversion_type, user_key, model, touchpoint_id, channel, source, medium,
-		campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, position, path_length
+		campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, position, path_length, fit_id
 		FROM `+e.Database+`.credited_conversions`)
 	if err != nil {
 		e.t.Fatalf("read credited_conversions: %v", err)
@@ -25,7 +25,7 @@ func (e *Env) Credited() []schemas.CreditedRow {
 		var r schemas.CreditedRow
 		var pos, plen uint32
 		if err := rows.Scan(&r.ConversionID, &r.ConversionType, &r.UserKey, &r.Model, &r.TouchpointID, &r.Channel, &r.Source, &r.Medium,
-			&r.Campaign, &r.Interaction, &r.Credit, &r.RevenueMicros, &r.Currency, &r.TouchpointTimeMs, &r.ConversionTimeMs, &pos, &plen); err != nil {
+			&r.Campaign, &r.Interaction, &r.Credit, &r.RevenueMicros, &r.Currency, &r.TouchpointTimeMs, &r.ConversionTimeMs, &pos, &plen, &r.FitID); err != nil {
 			e.t.Fatalf("read credited_conversions: %v", err)
 		}
 		r.Position, r.PathLength = int(pos), int(plen)

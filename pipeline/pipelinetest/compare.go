@@ -45,10 +45,10 @@ func ndjson(msgs []Msg) io.Reader {
 // RowString prints every compared column of a row, credit with all its
 // digits.
 func RowString(r schemas.CreditedRow) string {
-	return fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%d|%d|%d|%d",
+	return fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%d|%d|%d|%d|%s",
 		r.ConversionID, r.ConversionType, r.UserKey, r.Model, r.TouchpointID, r.Channel, r.Source, r.Medium,
 		r.Campaign, r.Interaction, fmt.Sprint(r.Credit), schemas.FormatMicros(r.RevenueMicros), r.Currency,
-		r.TouchpointTimeMs, r.ConversionTimeMs, r.Position, r.PathLength)
+		r.TouchpointTimeMs, r.ConversionTimeMs, r.Position, r.PathLength, r.FitID)
 }
 
 // Diff compares two sets of rows as multisets over every column (credit by

@@ -21,6 +21,9 @@ const (
 type Config struct {
 	// Attribution configures the models and their windows.
 	Attribution attribution.Config
+	// Fits are the fits the data-driven models of Attribution apply (see
+	// FitInputs); a data-driven model without one credits nothing.
+	Fits attribution.Fits
 	// AllowedLateness is how far the touchpoint watermark must pass a
 	// conversion before it is attributed, so that touchpoints up to this much
 	// out of order still reach its path. Default 0: an exact merge-join of

@@ -51,6 +51,7 @@ func LinkPass(ctx context.Context, cfg Config, identities, touchpoints, conversi
 
 	// Events the replay leaves out as future link nothing either.
 	future := cfg.futureCheck()
+	decodeTP, decodeCV := cfg.decoders(dec)
 	if identities.R != nil {
 		decodeID := func(b []byte) (schemas.Identity, error) {
 			id, err := dec.Identity(b)
@@ -79,26 +80,12 @@ func LinkPass(ctx context.Context, cfg Config, identities, touchpoints, conversi
 		}
 	}
 	if touchpoints.R != nil {
-		decodeTP := func(b []byte) (schemas.Touchpoint, error) {
-			tp, err := dec.Touchpoint(b)
-			if err == nil {
-				err = future(tp.TimeMs)
-			}
-			return tp, err
-		}
 		src := startSource(ctx, &readers, touchpoints, decodeTP, io.Discard, 0, &ignored, &ignored)
 		if err := addEventLinks(src, (*schemas.Touchpoint).Link, tab, &st); err != nil {
 			return nil, st, err
 		}
 	}
 	if conversions.R != nil {
-		decodeCV := func(b []byte) (schemas.Conversion, error) {
-			cv, err := dec.Conversion(b)
-			if err == nil {
-				err = future(cv.TimeMs)
-			}
-			return cv, err
-		}
 		src := startSource(ctx, &readers, conversions, decodeCV, io.Discard, 0, &ignored, &ignored)
 		if err := addEventLinks(src, (*schemas.Conversion).Link, tab, &st); err != nil {
 			return nil, st, err

@@ -70,6 +70,9 @@ func newReplayer(cfg Config, sink RowSink) (*replayer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := eng.SetFits(cfg.Fits); err != nil {
+		return nil, err
+	}
 	r := &replayer{
 		cfg:        cfg,
 		eng:        eng,
@@ -81,8 +84,9 @@ func newReplayer(cfg Config, sink RowSink) (*replayer, error) {
 		latenessMs: cfg.AllowedLateness.Milliseconds(),
 		lookbackMs: eng.LookbackMs(),
 	}
-	for _, m := range eng.Models() {
+	for i, m := range eng.Models() {
 		r.names = append(r.names, m.Name())
+		r.fitIDs = append(r.fitIDs, eng.FitID(i))
 	}
 	return r, nil
 }
@@ -91,21 +95,7 @@ func (r *replayer) replay(ctx context.Context, touchpoints, conversions Input, d
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	var readers sync.WaitGroup
-	future := r.cfg.futureCheck()
-	decodeTP := func(b []byte) (schemas.Touchpoint, error) {
-		tp, err := r.dec.Touchpoint(b)
-		if err == nil {
-			err = future(tp.TimeMs)
-		}
-		return tp, err
-	}
-	decodeCV := func(b []byte) (schemas.Conversion, error) {
-		cv, err := r.dec.Conversion(b)
-		if err == nil {
-			err = future(cv.TimeMs)
-		}
-		return cv, err
-	}
+	decodeTP, decodeCV := r.cfg.decoders(r.dec)
 	tps := startSource(ctx, &readers, touchpoints, decodeTP, diag, r.cfg.MaxErrorsShown, &r.stats.InvalidTouchpoints, &r.stats.FutureTouchpoints)
 	cvs := startSource(ctx, &readers, conversions, decodeCV, diag, r.cfg.MaxErrorsShown, &r.stats.InvalidConversions, &r.stats.FutureConversions)
 	err := r.run(ctx, tps, cvs)
@@ -113,6 +103,29 @@ func (r *replayer) replay(ctx context.Context, touchpoints, conversions Input, d
 	readers.Wait()
 	r.stats.Elapsed = time.Since(start)
 	return r.stats, err
+}
+
+// decoders returns dec's touchpoint and conversion decoders, which also
+// reject an event stamped beyond MaxFutureSkew after AsOf (futureError):
+// every pass over the inputs (links, fits, the replay) leaves out the same
+// events.
+func (c Config) decoders(dec *schemas.Decoder) (func([]byte) (schemas.Touchpoint, error), func([]byte) (schemas.Conversion, error)) {
+	future := c.futureCheck()
+	decodeTP := func(b []byte) (schemas.Touchpoint, error) {
+		tp, err := dec.Touchpoint(b)
+		if err == nil {
+			err = future(tp.TimeMs)
+		}
+		return tp, err
+	}
+	decodeCV := func(b []byte) (schemas.Conversion, error) {
+		cv, err := dec.Conversion(b)
+		if err == nil {
+			err = future(cv.TimeMs)
+		}
+		return cv, err
+	}
+	return decodeTP, decodeCV
 }
 
 // futureCheck returns the check of an event time against AsOf and
@@ -143,11 +156,12 @@ func (e *futureError) Error() string {
 }
 
 type replayer struct {
-	cfg   Config
-	eng   *attribution.Engine
-	names []string // model names, indexed by attribution.Credit.Model
-	dec   *schemas.Decoder
-	sink  RowSink
+	cfg    Config
+	eng    *attribution.Engine
+	names  []string // model names, indexed by attribution.Credit.Model
+	fitIDs []string // per model, the id of the fit it applies ("" for none)
+	dec    *schemas.Decoder
+	sink   RowSink
 
 	users     map[string]*user
 	peakUsers int
@@ -352,7 +366,7 @@ func (r *replayer) attribute(p pendingConv) error {
 	if r.res.Capped {
 		r.stats.CappedPaths++
 	}
-	return CreditRows(&r.row, r.names, cv, u.key, &r.res, func(row *schemas.CreditedRow) error {
+	return CreditRows(&r.row, r.names, r.fitIDs, cv, u.key, &r.res, func(row *schemas.CreditedRow) error {
 		r.stats.Rows++
 		return r.sink.WriteRow(row)
 	})
@@ -377,8 +391,9 @@ func previousConversion(u *user, cv *schemas.Conversion) int64 {
 // CreditRows turns the result of attributing cv (of the user userKey) into
 // credited rows, calling emit for each with row, which it overwrites: the
 // row layout shared by replay and the streaming pipeline. models are the
-// engine's model names, indexed by attribution.Credit.Model.
-func CreditRows(row *schemas.CreditedRow, models []string, cv *schemas.Conversion, userKey string, res *attribution.Result, emit func(*schemas.CreditedRow) error) error {
+// engine's model names, indexed by attribution.Credit.Model, and fitIDs
+// (nil, or one per model) the ids of the fits they apply.
+func CreditRows(row *schemas.CreditedRow, models, fitIDs []string, cv *schemas.Conversion, userKey string, res *attribution.Result, emit func(*schemas.CreditedRow) error) error {
 	*row = schemas.CreditedRow{
 		ConversionID:     cv.EventID,
 		ConversionType:   cv.ConversionType,
@@ -388,6 +403,10 @@ func CreditRows(row *schemas.CreditedRow, models []string, cv *schemas.Conversio
 	}
 	for _, c := range res.Credits {
 		row.Model, row.Credit, row.RevenueMicros, row.Position = models[c.Model], c.Fraction, c.RevenueMicros, c.Position
+		row.FitID = ""
+		if fitIDs != nil {
+			row.FitID = fitIDs[c.Model]
+		}
 		if c.Position == 0 {
 			row.TouchpointID, row.Channel, row.Source, row.Medium, row.Campaign, row.Interaction = "", schemas.ChannelNone, "", "", "", ""
 			row.TouchpointTimeMs, row.PathLength = 0, 0

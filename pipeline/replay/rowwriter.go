@@ -34,7 +34,7 @@ var Columns = []string{
 	"conversion_id", "conversion_type", "user_key", "model", "touchpoint_id",
 	"channel", "source", "medium", "campaign", "interaction", "credit",
 	"revenue", "currency", "touchpoint_timestamp", "conversion_timestamp",
-	"position", "path_length",
+	"position", "path_length", "fit_id",
 }
 
 // flushAt is the buffered size at which RowWriter writes through.
@@ -137,6 +137,8 @@ func AppendJSON(b []byte, r *schemas.CreditedRow) []byte {
 	b = strconv.AppendInt(b, int64(r.Position), 10)
 	b = append(b, `,"path_length":`...)
 	b = strconv.AppendInt(b, int64(r.PathLength), 10)
+	b = append(b, `,"fit_id":`...)
+	b = appendJSONString(b, r.FitID)
 	return append(b, '}')
 }
 
@@ -158,7 +160,9 @@ func AppendCSV(b []byte, r *schemas.CreditedRow) []byte {
 	b = append(b, ',')
 	b = strconv.AppendInt(b, int64(r.Position), 10)
 	b = append(b, ',')
-	return strconv.AppendInt(b, int64(r.PathLength), 10)
+	b = strconv.AppendInt(b, int64(r.PathLength), 10)
+	b = append(b, ',')
+	return appendCSVField(b, r.FitID)
 }
 
 // AppendMicros appends millionths as an exact decimal with six places, like

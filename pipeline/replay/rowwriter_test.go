@@ -99,8 +99,8 @@ func TestCSV(t *testing.T) {
 	}
 	want := [][]string{
 		{"c-1", "purchase", `user "7"`, "linear", "t-1", "paid_search", "google", "cpc", "black friday, 50% \"off\"\nline two",
-			"click", "0.3333333333333333", "33.333334", "EUR", "2026-11-27T00:30:00.123Z", "2026-11-27T01:25:00.000Z", "1", "3"},
-		{"c-2", "", "", "last_click", "", "(none)", "", "", " leading space", "", "1", "5.000000", "", "", "2026-11-27T01:25:00.000Z", "0", "0"},
+			"click", "0.3333333333333333", "33.333334", "EUR", "2026-11-27T00:30:00.123Z", "2026-11-27T01:25:00.000Z", "1", "3", ""},
+		{"c-2", "", "", "last_click", "", "(none)", "", "", " leading space", "", "1", "5.000000", "", "", "2026-11-27T01:25:00.000Z", "0", "0", ""},
 	}
 	if !reflect.DeepEqual(recs[1:], want) {
 		t.Errorf("records:\n got %q\nwant %q", recs[1:], want)

@@ -17,7 +17,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline"
+	"github.com/attributor/attributor/pipeline/fit"
 	"github.com/attributor/attributor/pipeline/generate"
 	"github.com/attributor/attributor/pipeline/replay"
 	"github.com/attributor/attributor/schemas"
@@ -51,6 +53,7 @@ type fixture struct {
 	conversions []schemas.Conversion
 	credited    []schemas.CreditedRow
 	spend       []schemas.AdSpend
+	fitIDs      map[string]string // model -> id of its newest stored fit
 
 	// ghost is a spend row for a channel without touchpoints.
 	ghost schemas.AdSpend
@@ -200,7 +203,43 @@ func newFixture(conn driver.Conn) (_ *fixture, err error) {
 	if err := f.insertSpend(ctx); err != nil {
 		return nil, err
 	}
+	if err := f.storeFits(ctx); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// storeFits fits markov (twice: the report shows the newer) and shapley on
+// the fixture's raw tables and stores them; f.fitIDs holds the newest.
+func (f *fixture) storeFits(ctx context.Context) error {
+	var to int64
+	for _, tp := range f.touchpoints {
+		to = max(to, tp.TimeMs+1)
+	}
+	paths, err := fit.Paths(ctx, f.conn, f.db, attribution.Config{}, to-30*24*3600_000, to)
+	if err != nil {
+		return err
+	}
+	m, err := attribution.FitMarkov(paths, 1)
+	if err != nil {
+		return err
+	}
+	sh, err := attribution.FitShapley(paths)
+	if err != nil {
+		return err
+	}
+	old := *m
+	old.ID = "markov-older"
+	f.fitIDs = map[string]string{}
+	created := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i, ft := range []fit.Fit{{Markov: &old}, {Markov: m}, {Shapley: sh}} {
+		id, err := fit.Store(ctx, f.conn, f.db, ft, created.Add(time.Duration(i)*time.Hour))
+		if err != nil {
+			return err
+		}
+		f.fitIDs[map[bool]string{true: "markov", false: "shapley"}[ft.Markov != nil]] = id
+	}
+	return nil
 }
 
 // walkInConversions are conversions of users without any touchpoint, in

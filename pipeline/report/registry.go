@@ -39,6 +39,22 @@ const minSpendMicros = "10000"
 
 var registry = []*Report{
 	{
+		Name:    "model_fits",
+		View:    "latest_model_fits",
+		Summary: "the latest fit of each data-driven model (markov per order, shapley): its id, window and, per channel, removal effect or credited conversions and share",
+		Columns: []Column{
+			key("model", Text), key("params", Text), key("fit_id", Text),
+			col("window_from", Text, "toString(toDateTime(intDiv(from_ms, 1000), 'UTC'))"),
+			col("window_to", Text, "toString(toDateTime(intDiv(to_ms, 1000), 'UTC'))"),
+			col("paths", Count, "any(paths)"), col("conversions", Count, "any(conversions)"),
+			key("channel", Text), col("effect", Number, "any(effect)"), col("share", Percent, "any(share)"),
+		},
+		HasModel: true, HasChannel: true,
+		DefaultModel: AllModels,
+		groupBy:      []string{"model", "params", "fit_id", "from_ms", "to_ms", "channel"},
+		orderBy:      []string{"model", "params", "-share", "channel"},
+	},
+	{
 		Name:    "channel_performance",
 		Summary: "per channel (--by campaign: and campaign) under one model (--model, default linear): clicks, CTR, conversions, revenue, spend, CPA, ROAS",
 		Columns: []Column{
@@ -141,10 +157,10 @@ var registry = []*Report{
 // model, then each model's difference from last click.
 func modelComparisonColumns() []Column {
 	cols := []Column{key("channel", Text)}
-	for _, m := range attribution.ModelNames {
+	for _, m := range comparedModels() {
 		cols = append(cols, sum(m+"_conversions", Number), sum(m+"_revenue", Money))
 	}
-	for _, m := range attribution.ModelNames {
+	for _, m := range comparedModels() {
 		if m == "last_click" {
 			continue
 		}
@@ -153,15 +169,39 @@ func modelComparisonColumns() []Column {
 	return cols
 }
 
+// comparedModels are the models of model_comparison: the rule-based ones,
+// then the data-driven ones.
+func comparedModels() []string {
+	return append(slices.Clone(attribution.ModelNames), attribution.DataDrivenModelNames...)
+}
+
 // modelComparisonDefault is the narrow model_comparison: the channel, then
-// one column per model, named for it, of the conversions it credits.
+// one column per model present in the range, named for it, of the
+// conversions it credits. A model is present when it credits anything:
+// every model that ran credits each conversion in full, so a model the
+// attributor did not run (or a data-driven one before its first fit) sums
+// to 0. When no model credits anything, the rule-based models are shown.
 func modelComparisonDefault(res *Result, _ Filter) error {
-	names := []string{"channel"}
-	for _, c := range res.Columns {
-		if m, ok := strings.CutSuffix(c.Name, "_conversions"); ok && slices.Contains(attribution.ModelNames, m) {
-			names = append(names, c.Name)
+	var present, ruled []string
+	for j, c := range res.Columns {
+		m, ok := strings.CutSuffix(c.Name, "_conversions")
+		if !ok || !slices.Contains(comparedModels(), m) {
+			continue
+		}
+		if slices.Contains(attribution.ModelNames, m) {
+			ruled = append(ruled, c.Name)
+		}
+		for _, row := range res.Rows {
+			if row[j].F != 0 {
+				present = append(present, c.Name)
+				break
+			}
 		}
 	}
+	if len(present) == 0 {
+		present = ruled
+	}
+	names := append([]string{"channel"}, present...)
 	if err := res.Select(names); err != nil {
 		return err
 	}

@@ -39,8 +39,10 @@ type Column struct {
 
 // Report is one report of the registry.
 type Report struct {
-	// Name is the report's name on the command line, and the view it reads.
+	// Name is the report's name on the command line, and the view it reads
+	// unless View names another.
 	Name string
+	View string
 	// Summary is the one-line description `attributor report` lists.
 	Summary string
 	// Columns are the printed columns, in order.
@@ -102,8 +104,9 @@ func (f Filter) Validate(r *Report) error {
 		if !r.HasModel {
 			return fmt.Errorf("model: report %s has no model column (it compares the models side by side, or does not depend on them)", r.Name)
 		}
-		if f.Model != AllModels && !slices.Contains(attribution.ModelNames, f.Model) {
-			return fmt.Errorf("model: unknown model %q (models: %s, or %s)", f.Model, strings.Join(attribution.ModelNames, ", "), AllModels)
+		known := append(slices.Clone(attribution.ModelNames), attribution.DataDrivenModelNames...)
+		if f.Model != AllModels && !slices.Contains(known, f.Model) {
+			return fmt.Errorf("model: unknown model %q (models: %s, or %s)", f.Model, strings.Join(known, ", "), AllModels)
 		}
 	}
 	if f.By != "" && !slices.Contains(r.By, f.By) {
@@ -170,6 +173,14 @@ func (r *Report) model(f Filter) string {
 	return m
 }
 
+// view is the view the report reads.
+func (r *Report) view() string {
+	if r.View != "" {
+		return r.View
+	}
+	return r.Name
+}
+
 // Reports returns the registry, sorted by name.
 func Reports() []*Report {
 	out := make([]*Report, len(registry))
@@ -223,7 +234,7 @@ func (r *Report) Query(db string, f Filter) (string, []any, error) {
 		}
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, "FROM %s.%s\n", db, r.Name)
+	fmt.Fprintf(&b, "FROM %s.%s\n", db, r.view())
 	var where []string
 	var args []any
 	if f.From != "" {

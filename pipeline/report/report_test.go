@@ -30,8 +30,8 @@ func TestRegistry(t *testing.T) {
 		if r.Summary == "" || len(r.Columns) == 0 {
 			t.Errorf("report %s: no summary or no columns", r.Name)
 		}
-		if !strings.Contains(ddl.String(), "CREATE VIEW IF NOT EXISTS db."+r.Name+" AS") {
-			t.Errorf("report %s: migrate creates no view %s", r.Name, r.Name)
+		if !strings.Contains(ddl.String(), "CREATE VIEW IF NOT EXISTS db."+r.view()+" AS") {
+			t.Errorf("report %s: migrate creates no view %s", r.Name, r.view())
 		}
 		if _, _, err := r.Query("db", Filter{}); err != nil {
 			t.Errorf("report %s: %v", r.Name, err)
@@ -264,5 +264,16 @@ func TestChannelPerformanceShape(t *testing.T) {
 	res := full(mc, Filter{})
 	if err := res.Shape(mc, Filter{}, nil); err != nil || names(res) != "channel,"+strings.Join(attribution.ModelNames, ",") {
 		t.Errorf("model_comparison default: %s, %v", names(res), err)
+	}
+	// Columns follow the models present: linear and markov credited, the
+	// others not run.
+	res = full(mc, Filter{})
+	for j, c := range res.Columns {
+		if c.Name == "linear_conversions" || c.Name == "markov_conversions" {
+			res.Rows[0][j].F = 1
+		}
+	}
+	if err := res.Shape(mc, Filter{}, nil); err != nil || names(res) != "channel,linear,markov" {
+		t.Errorf("model_comparison default with linear and markov: %s, %v", names(res), err)
 	}
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -214,5 +215,31 @@ func TestReportCohortMonths(t *testing.T) {
 	}
 	if len(nov.Rows) != n || n == 0 || n == len(all.Rows) {
 		t.Errorf("--from 2026-11-15: %d rows, want the %d of the November cohorts (of %d)", len(nov.Rows), n, len(all.Rows))
+	}
+}
+
+// model_fits shows the newest fit of each model (not an older one), a row
+// per channel whose shares sum to 1.
+func TestModelFitsReport(t *testing.T) {
+	f := loadedFixture(t)
+	res := runReport(t, f, "model_fits", Filter{})
+	shares := map[string]float64{}
+	for _, row := range res.Rows {
+		model, id := res.cell(row, "model").S, res.cell(row, "fit_id").S
+		if id != f.fitIDs[model] {
+			t.Errorf("model_fits: %s row of fit %q, want only the newest %q", model, id, f.fitIDs[model])
+		}
+		shares[model] += res.cell(row, "share").F
+	}
+	for _, m := range []string{"markov", "shapley"} {
+		if math.Abs(shares[m]-1) > 1e-9 {
+			t.Errorf("model_fits: %s shares sum to %v, want 1", m, shares[m])
+		}
+	}
+	res = runReport(t, f, "model_fits", Filter{Model: "shapley"})
+	for _, row := range res.Rows {
+		if res.cell(row, "model").S != "shapley" {
+			t.Fatalf("--model shapley shows a %s row", res.cell(row, "model").S)
+		}
 	}
 }

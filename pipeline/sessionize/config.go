@@ -30,6 +30,10 @@ type Config struct {
 	MaxUsers         int           // Users this shard holds before it evicts. Default DefaultMaxUsers.
 	TouchpointsTopic string        // Named in the dead letters of touchpoints.
 	Logger           *slog.Logger  // Default: discard.
+	// Fits are the data-driven models' fits, swapped in by the runner;
+	// nil when none is asked for (a data-driven model without a fit gives
+	// no rows and is counted in Stats.ModelSkipped).
+	Fits *Fits
 }
 
 // WithDefaults returns c with every zero field set to its default.

@@ -104,6 +104,10 @@ type Shard struct {
 
 	lookbackMs, latenessMs, horizonMs, gapMs int64
 	maxUsers                                 int
+
+	applied    *attribution.Fits // the fits eng holds
+	fitIDs     []string          // per model, the fit id eng applies; nil when none
+	dataDriven []int             // indices of the data-driven models
 }
 
 // Start is what a generation knows at its start, from ClickHouse.
@@ -128,9 +132,13 @@ func New(id int, cfg *Config, out Output, hist History, st *flow.Stats, start St
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
 		maxUsers: max(1, cfg.MaxUsers),
 	}
-	for _, m := range eng.Models() {
+	for i, m := range eng.Models() {
 		sh.models = append(sh.models, m.Name())
+		if slices.Contains(attribution.DataDrivenModelNames, m.Name()) {
+			sh.dataDriven = append(sh.dataDriven, i)
+		}
 	}
+	sh.applyFits()
 	return sh, nil
 }
 
@@ -223,6 +231,7 @@ func (s *Shard) Run(ctx context.Context) error {
 			}
 			clear(s.batch)
 		case <-tick.C:
+			s.applyFits()
 			if err := s.release(ctx, false); err != nil {
 				return err
 			}
@@ -237,6 +246,7 @@ func (s *Shard) Run(ctx context.Context) error {
 }
 
 func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
+	s.applyFits()
 	// Touchpoints that may belong to an already attributed conversion need
 	// the user's history first; load it for the whole batch at once.
 	var want map[string]int32
@@ -483,6 +493,11 @@ func (s *Shard) attribute(u *user, cv *schemas.Conversion) {
 	if s.res.Capped {
 		s.st.PathsCapped.Add(1)
 	}
+	for _, m := range s.dataDriven {
+		if s.fitIDs == nil || s.fitIDs[m] == "" {
+			s.st.ModelSkipped.Add(1)
+		}
+	}
 	cr := &s.u.Credits
 	cr.Models = s.models
 	cr.Sets = append(cr.Sets, flow.CreditSet{
@@ -490,6 +505,7 @@ func (s *Shard) attribute(u *user, cv *schemas.Conversion) {
 		TimeMs: cv.TimeMs, Version: version,
 		Path: uint32(len(cr.Path)), PathLen: uint32(len(s.res.Path)),
 		Cells: uint32(len(cr.Cells)), CellsLen: uint32(len(s.res.Credits)),
+		FitIDs: s.fitIDs,
 	})
 	cr.Path = append(cr.Path, s.res.Path...)
 	for _, c := range s.res.Credits {

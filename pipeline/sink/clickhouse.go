@@ -20,7 +20,7 @@ import (
 const (
 	tpColumns     = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition, too_late"
 	convColumns   = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, conversion_type, revenue_micros, currency, kafka_partition"
-	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length"
+	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length, fit_id"
 )
 
 // insertRows writes the rows of units into their tables, one INSERT per
@@ -126,15 +126,15 @@ func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string
 }
 
 type creditColumnsBuf struct {
-	cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur proto.ColStr
-	version, pos, plen                                         proto.ColUInt32
-	credit                                                     proto.ColFloat64
-	rev, tts, cts                                              proto.ColInt64
-	date                                                       proto.ColDate
+	cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur, fit proto.ColStr
+	version, pos, plen                                              proto.ColUInt32
+	credit                                                          proto.ColFloat64
+	rev, tts, cts                                                   proto.ColInt64
+	date                                                            proto.ColDate
 }
 
 func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
-	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.version, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.date, &c.pos, &c.plen}
+	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.version, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.date, &c.pos, &c.plen, &c.fit}
 	resetColumns(cols)
 	for _, u := range units {
 		cr := &u.Credits
@@ -147,6 +147,11 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 				c.ctyp.Append(set.ConversionType)
 				c.key.Append(set.UserKey)
 				c.model.Append(cr.Models[cell.Model])
+				if set.FitIDs != nil {
+					c.fit.Append(set.FitIDs[cell.Model])
+				} else {
+					c.fit.Append("")
+				}
 				c.version.Append(set.Version)
 				c.credit.Append(cell.Fraction)
 				c.rev.Append(cell.Revenue)

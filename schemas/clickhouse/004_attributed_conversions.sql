@@ -4,7 +4,10 @@
 -- from, so a recomputation from the same events (a replay after a crash)
 -- writes byte-identical rows that collapse, and a recomputation that saw more
 -- (a late touchpoint) writes a higher version that supersedes the old one.
--- Analysts read the view credited_conversions, never this table.
+-- Analysts read the view credited_conversions, never this table. fit_id
+-- names the fit (model_fits.fit_id) a data-driven model (markov, shapley)
+-- credited the row with, empty for the rule-based models; databases made
+-- before it get it through schemas.AddedColumns.
 CREATE TABLE IF NOT EXISTS {db}.attributed_conversions
 (
     conversion_id    String,
@@ -26,7 +29,8 @@ CREATE TABLE IF NOT EXISTS {db}.attributed_conversions
     conversion_date  Date,
     position         UInt32,
     path_length      UInt32,
-    inserted_at      DateTime DEFAULT now()
+    inserted_at      DateTime DEFAULT now(),
+    fit_id           String DEFAULT ''
 )
 ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(conversion_date)

@@ -1,6 +1,8 @@
 -- The current credited rows: for each conversion only its latest version,
 -- each row once. Same columns as `attributor replay` prints, plus
 -- conveniences (revenue as a float, DateTime columns, the version).
+-- fit_id names the model_fits row a markov or shapley row was credited
+-- with; it is empty for the rule-based models.
 DROP TABLE IF EXISTS {db}.credited_conversions;
 CREATE VIEW IF NOT EXISTS {db}.credited_conversions AS
 SELECT
@@ -25,6 +27,7 @@ SELECT
     conversion_date,
     position,
     path_length,
+    fit_id,
     version
 FROM {db}.attributed_conversions FINAL
 WHERE (conversion_id, version) IN

@@ -10,8 +10,10 @@
 --   <model>_conversions_diff  <model>_conversions - last_click_conversions
 --   <model>_revenue_diff      <model>_revenue - last_click_revenue
 -- for the models last_click, first_click, linear, time_decay,
--- position_based and last_non_direct (a model the attributor does not run
--- shows zeros). Conversions without a touchpoint in their window are
+-- position_based and last_non_direct, and the data-driven markov and
+-- shapley (a model the attributor does not run, or that had no fit yet,
+-- shows zeros; `attributor report model_comparison` shows only the models
+-- present in the range). Conversions without a touchpoint in their window are
 -- credited to channel '(none)' under every model, so each model's revenue
 -- column sums to the total revenue.
 DROP TABLE IF EXISTS {db}.model_comparison;
@@ -31,6 +33,10 @@ SELECT
     position_based_micros / 1000000 AS position_based_revenue,
     last_non_direct_conversions,
     last_non_direct_micros / 1000000 AS last_non_direct_revenue,
+    markov_conversions,
+    markov_micros / 1000000 AS markov_revenue,
+    shapley_conversions,
+    shapley_micros / 1000000 AS shapley_revenue,
     first_click_conversions - last_click_conversions AS first_click_conversions_diff,
     (first_click_micros - last_click_micros) / 1000000 AS first_click_revenue_diff,
     linear_conversions - last_click_conversions AS linear_conversions_diff,
@@ -40,7 +46,11 @@ SELECT
     position_based_conversions - last_click_conversions AS position_based_conversions_diff,
     (position_based_micros - last_click_micros) / 1000000 AS position_based_revenue_diff,
     last_non_direct_conversions - last_click_conversions AS last_non_direct_conversions_diff,
-    (last_non_direct_micros - last_click_micros) / 1000000 AS last_non_direct_revenue_diff
+    (last_non_direct_micros - last_click_micros) / 1000000 AS last_non_direct_revenue_diff,
+    markov_conversions - last_click_conversions AS markov_conversions_diff,
+    (markov_micros - last_click_micros) / 1000000 AS markov_revenue_diff,
+    shapley_conversions - last_click_conversions AS shapley_conversions_diff,
+    (shapley_micros - last_click_micros) / 1000000 AS shapley_revenue_diff
 FROM
 (
     SELECT
@@ -57,7 +67,11 @@ FROM
         sumIf(credit, model = 'position_based') AS position_based_conversions,
         toInt64(sumIf(revenue_micros, model = 'position_based')) AS position_based_micros,
         sumIf(credit, model = 'last_non_direct') AS last_non_direct_conversions,
-        toInt64(sumIf(revenue_micros, model = 'last_non_direct')) AS last_non_direct_micros
+        toInt64(sumIf(revenue_micros, model = 'last_non_direct')) AS last_non_direct_micros,
+        sumIf(credit, model = 'markov') AS markov_conversions,
+        toInt64(sumIf(revenue_micros, model = 'markov')) AS markov_micros,
+        sumIf(credit, model = 'shapley') AS shapley_conversions,
+        toInt64(sumIf(revenue_micros, model = 'shapley')) AS shapley_micros
     FROM {db}.credited_conversions
     GROUP BY conversion_date, channel
 );
