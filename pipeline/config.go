@@ -13,7 +13,23 @@ import (
 	"time"
 
 	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/sessionize"
+	"github.com/attributor/attributor/pipeline/sink"
 	"github.com/attributor/attributor/schemas"
+)
+
+// Defaults of the fields of Config that cmd/attributor exposes as flags:
+// the stage that owns a parameter defines its default, Config and the flags
+// take it from there.
+const (
+	DefaultSessionGap      = sessionize.DefaultSessionGap
+	DefaultAllowedLateness = sessionize.DefaultAllowedLateness
+	DefaultHorizon         = sessionize.DefaultHorizon
+	DefaultMaxUsers        = sessionize.DefaultMaxUsers
+	DefaultFlushRows       = sink.DefaultFlushRows
+	DefaultFlushInterval   = sink.DefaultFlushInterval
+	DefaultMarkovOrder     = 1
+	DefaultFitPoll         = 30 * time.Second
 )
 
 // Config configures a Runner. Zero fields take the defaults noted beside
@@ -125,10 +141,10 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Attribution = c.Attribution.WithDefaults()
 	if c.MarkovOrder == 0 {
-		c.MarkovOrder = 1
+		c.MarkovOrder = DefaultMarkovOrder
 	}
 	if c.FitPoll == 0 {
-		c.FitPoll = 30 * time.Second
+		c.FitPoll = DefaultFitPoll
 	}
 	if c.FitWindow == 0 {
 		c.FitWindow = c.Attribution.Lookback
@@ -141,11 +157,11 @@ func (c Config) WithDefaults() Config {
 			*d = v
 		}
 	}
-	dur(&c.SessionGap, 30*time.Minute)
-	dur(&c.AllowedLateness, 5*time.Second)
-	dur(&c.Horizon, 7*24*time.Hour)
+	dur(&c.SessionGap, sessionize.DefaultSessionGap)
+	dur(&c.AllowedLateness, sessionize.DefaultAllowedLateness)
+	dur(&c.Horizon, sessionize.DefaultHorizon)
 	dur(&c.MaxFutureSkew, min(time.Hour, c.Horizon))
-	dur(&c.FlushInterval, 250*time.Millisecond)
+	dur(&c.FlushInterval, sink.DefaultFlushInterval)
 	dur(&c.CommitInterval, time.Second)
 	dur(&c.ProgressInterval, 5*time.Second)
 	num := func(n *int, v int) {
@@ -154,9 +170,9 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	num(&c.Shards, runtime.GOMAXPROCS(0))
-	num(&c.QueueSize, 4096)
-	num(&c.MaxUsers, 2_000_000)
-	num(&c.FlushRows, 50_000)
+	num(&c.QueueSize, sessionize.DefaultQueueSize)
+	num(&c.MaxUsers, sessionize.DefaultMaxUsers)
+	num(&c.FlushRows, sink.DefaultFlushRows)
 	num(&c.MaxMessageBytes, 1<<20)
 	num(&c.LogRejections, 5)
 	if c.Logger == nil {
@@ -245,4 +261,21 @@ func (c Config) Validate() error {
 		add("shards: must be <= 1024, got %d", c.Shards)
 	}
 	return errors.Join(errs...)
+}
+
+// shardConfig is the part of c a shard needs.
+func (c Config) shardConfig() sessionize.Config {
+	return sessionize.Config{
+		Attribution: c.Attribution, SessionGap: c.SessionGap, AllowedLateness: c.AllowedLateness,
+		Horizon: c.Horizon, QueueSize: c.QueueSize, MaxUsers: max(1, c.MaxUsers/c.Shards),
+		TouchpointsTopic: c.TouchpointsTopic, Logger: c.Logger,
+	}
+}
+
+// sinkConfig is the part of c the sink needs.
+func (c Config) sinkConfig() sink.Config {
+	return sink.Config{
+		Database: c.ClickHouse.Database, Shards: c.Shards,
+		FlushRows: c.FlushRows, FlushInterval: c.FlushInterval, Logger: c.Logger,
+	}
 }

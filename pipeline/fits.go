@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -13,17 +12,6 @@ import (
 	"github.com/attributor/attributor/pipeline/fit"
 	"github.com/attributor/attributor/schemas"
 )
-
-// fitHolder carries the fits of the data-driven models to the shards. The
-// fit loop swaps a new Fits in whole; each shard loads the pointer once per
-// batch (an atomic load, no lock on the hot path) and, when it changed,
-// hands the fits to its own engine between two conversions. Fits are
-// values that are never changed, so all shards share them.
-type fitHolder struct {
-	p atomic.Pointer[attribution.Fits]
-}
-
-func (h *fitHolder) load() *attribution.Fits { return h.p.Load() }
 
 // dataDrivenModels returns the data-driven models of cfg, in its order.
 func dataDrivenModels(cfg attribution.Config) []string {
@@ -57,7 +45,7 @@ func (r *Runner) loadFits(ctx context.Context) error {
 	if len(models) == 0 {
 		return nil
 	}
-	old := r.fits.load()
+	old := r.fits.Load()
 	next := attribution.Fits{}
 	if old != nil {
 		next = *old
@@ -90,7 +78,7 @@ func (r *Runner) loadFits(ctx context.Context) error {
 		}
 	}
 	if changed || old == nil {
-		r.fits.p.Store(&next)
+		r.fits.Store(&next)
 	}
 	return nil
 }
@@ -173,34 +161,6 @@ func (r *Runner) fitLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// applyFits hands the shard's engine the fits held, when they changed
-// since the last batch. A fit the engine refuses (it was validated when
-// loaded, so this is a bug) leaves the engine's fits as they were.
-func (s *shard) applyFits() {
-	if s.fits == nil {
-		return
-	}
-	f := s.fits.load()
-	if f == nil || f == s.applied {
-		return
-	}
-	s.applied = f
-	if err := s.eng.SetFits(*f); err != nil {
-		s.cfg.Logger.Error("fits refused by the engine; keeping the ones held", "shard", s.id, "err", err)
-		return
-	}
-	ids := make([]string, len(s.models))
-	any := false
-	for m := range s.models {
-		ids[m] = s.eng.FitID(m)
-		any = any || ids[m] != ""
-	}
-	if !any {
-		ids = nil
-	}
-	s.fitIDs = ids
 }
 
 // LatestEventMs returns the time of the latest touchpoint or conversion

@@ -56,9 +56,9 @@ const misLogLimit = 10
 // its credits may then differ from replay, so it must not pass unseen.
 func (r *Runner) misPartitioned(topic string, partition int, offset int64, msgKey []byte, key string, want int) {
 	if topic == r.cfg.TouchpointsTopic {
-		r.st.misTouchpoints.Add(1)
+		r.st.MisTouchpoints.Add(1)
 	} else {
-		r.st.misConversions.Add(1)
+		r.st.MisConversions.Add(1)
 	}
 	switch n := r.misLogged.Add(1); {
 	case n <= misLogLimit:

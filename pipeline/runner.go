@@ -15,8 +15,15 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/murmur3"
 
+	"github.com/attributor/attributor/pipeline/checkpoint"
+	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/sessionize"
+	"github.com/attributor/attributor/pipeline/sink"
 	"github.com/attributor/attributor/schemas"
 )
+
+// The sink is the shards' output.
+var _ sessionize.Output = (*sink.Sink)(nil)
 
 // Runner is the streaming attributor. Create it with NewRunner, which checks
 // the configuration, the services and the schema; then call Run.
@@ -28,13 +35,13 @@ type Runner struct {
 	client     *kafka.Client
 	kafka      kafkaConn
 	dec        *schemas.Decoder
-	st         *stats
+	st         *flow.Stats
 	parts      int      // partitions of each input topic
 	topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
 	spendParts int
 	misLogged  atomic.Int64 // mis-partitioned messages logged this run
 
-	fits        fitHolder       // the newest fits of the data-driven models asked for
+	fits        sessionize.Fits // the newest fits of the data-driven models asked for
 	noFitLogged map[string]bool // models whose missing fit was logged
 }
 
@@ -46,8 +53,8 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Channels), st: &stats{started: time.Now()}}
-	r.st.rejected = &rejections{log: cfg.Logger, limit: cfg.LogRejections}
+	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Channels), st: &flow.Stats{Started: time.Now()}}
+	r.st.Rejected = &flow.Rejections{Log: cfg.Logger, Limit: cfg.LogRejections}
 	kc, err := newKafkaConn(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -77,7 +84,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		Topic:        cfg.DLQTopic,
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
-		BatchBytes:   int64(r.deadMax - recordSlack/2), // a batch bigger than the topic's limit is refused whole
+		BatchBytes:   int64(r.deadMax - sink.RecordSlack/2), // a batch bigger than the topic's limit is refused whole
 		MaxAttempts:  5,
 		Balancer:     &kafka.Murmur2Balancer{},
 	}
@@ -106,7 +113,7 @@ func (r *Runner) Close() error {
 }
 
 // Snapshot returns the current counters.
-func (r *Runner) Snapshot() Snapshot { return r.st.snapshot() }
+func (r *Runner) Snapshot() Snapshot { return snapshotOf(r.st) }
 
 func (r *Runner) checkTopics(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -163,15 +170,15 @@ func (r *Runner) topicMaxBytes(ctx context.Context, topic string) int {
 	if err == nil && len(resp.Resources) == 1 && resp.Resources[0].Error == nil {
 		for _, e := range resp.Resources[0].ConfigEntries {
 			if n, perr := strconv.Atoi(e.ConfigValue); e.ConfigName == "max.message.bytes" && perr == nil && n > 0 {
-				return max(n, minDeadMax)
+				return max(n, sink.MinDeadMax)
 			}
 		}
 	}
 	if err == nil && len(resp.Resources) == 1 {
 		err = resp.Resources[0].Error
 	}
-	r.cfg.Logger.Warn("cannot read the dead-letter topic's max.message.bytes; dead letters are cut to Kafka's default", "topic", topic, "bytes", defaultDeadMax, "err", err)
-	return defaultDeadMax
+	r.cfg.Logger.Warn("cannot read the dead-letter topic's max.message.bytes; dead letters are cut to Kafka's default", "topic", topic, "bytes", sink.DefaultDeadMax, "err", err)
+	return sink.DefaultDeadMax
 }
 
 func indexOf(s []string, v string) int {
@@ -364,11 +371,11 @@ func (r *Runner) progress() func() {
 			case <-done:
 				return
 			case <-t.C:
-				r.cfg.Progress(r.st.snapshot())
+				r.cfg.Progress(snapshotOf(r.st))
 			}
 		}
 	}()
-	return func() { close(done); r.cfg.Progress(r.st.snapshot()) }
+	return func() { close(done); r.cfg.Progress(snapshotOf(r.st)) }
 }
 
 // generation runs one consumer-group generation with fresh state and
@@ -386,7 +393,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	for {
 		var err error
 		untilMs := time.Now().Add(r.cfg.MaxFutureSkew).UnixMilli()
-		if frontiers, err = loadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
+		if frontiers, err = sink.LoadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
 			if watermarks, err = r.loadStored(wctx, gen, stored, untilMs); err == nil {
 				break
 			}
@@ -401,21 +408,30 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 		}
 	}
 
-	snk := newSink(r.conn, r.cfg.ClickHouse.Database, r.dlq, r.cfg.Shards, &r.cfg, r.st)
-	snk.deadMax = r.deadMax
+	snk := sink.New(r.conn, r.dlq, r.cfg.sinkConfig(), r.st)
+	snk.DeadMax = r.deadMax
+	shardCfg := r.cfg.shardConfig()
+	shardCfg.Fits = &r.fits
+	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
+		return sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+	})
+	shards := make([]*sessionize.Shard, r.cfg.Shards)
+	for i := range shards {
+		var err error
+		start := sessionize.Start{Frontiers: frontiers, Watermarks: watermarks, Stored: stored[i]}
+		if shards[i], err = sessionize.New(i, &shardCfg, snk, hist, r.st, start); err != nil {
+			return false, err
+		}
+	}
 	workers := &sync.WaitGroup{}
 	fatal := make(chan error, r.cfg.Shards+1)
 	workers.Add(1)
-	go func() { defer workers.Done(); snk.run(wctx) }()
-	shards := make([]*shard, r.cfg.Shards)
+	go func() { defer workers.Done(); snk.Run(wctx) }()
 	for i := range shards {
-		shards[i] = newShard(i, &r.cfg, snk, r.conn, r.st, startState{frontiers: frontiers, watermarks: watermarks, stored: stored[i]})
-		shards[i].fits = &r.fits
-		shards[i].applyFits()
 		workers.Add(1)
-		go func(s *shard) {
+		go func(s *sessionize.Shard) {
 			defer workers.Done()
-			if err := s.run(wctx); err != nil && wctx.Err() == nil {
+			if err := s.Run(wctx); err != nil && wctx.Err() == nil {
 				fatal <- err
 			}
 		}(shards[i])
@@ -423,22 +439,22 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	defer func() {
 		stopWork()
 		workers.Wait()
-		r.st.usersInMemory.Store(0)
-		r.st.pending.Store(0)
+		r.st.UsersInMemory.Store(0)
+		r.st.Pending.Store(0)
 	}()
 
 	// Fetchers, one per assigned partition.
-	trackers := map[string]map[int]*offsetTracker{}
+	trackers := map[string]map[int]*checkpoint.Tracker{}
 	fctx, stopFetch := context.WithCancel(wctx)
 	fetchers := &sync.WaitGroup{}
 	var remaining atomic.Int64
 	caughtUp := make(chan struct{})
 	var all []*fetcher
 	for topic, assigned := range gen.Assignments {
-		trackers[topic] = map[int]*offsetTracker{}
+		trackers[topic] = map[int]*checkpoint.Tracker{}
 		for _, pa := range assigned {
 			start := pa.Offset
-			t := newOffsetTracker(max(start, 0))
+			t := checkpoint.NewTracker(max(start, 0))
 			trackers[topic][pa.ID] = t
 			end := int64(-1)
 			if ends != nil {
@@ -471,7 +487,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 		offsets := map[string]map[int]int64{}
 		for topic, ps := range trackers {
 			for p, t := range ps {
-				if off, moved := t.committable(); moved {
+				if off, moved := t.Committable(); moved {
 					if offsets[topic] == nil {
 						offsets[topic] = map[int]int64{}
 					}
@@ -487,12 +503,12 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 			// Mark them dirty again so the next commit retries.
 			for topic, ps := range offsets {
 				for p := range ps {
-					trackers[topic][p].retry()
+					trackers[topic][p].Retry()
 				}
 			}
 			return err
 		}
-		r.st.commits.Add(1)
+		r.st.Commits.Add(1)
 		return nil
 	}
 
@@ -526,9 +542,9 @@ loop:
 	// writes, and what is durable is committed.
 	stopFetch()
 	fetchers.Wait()
-	kind := kindBarrier
+	kind := flow.KindBarrier
 	if reachedEnd {
-		kind = kindFlushAll
+		kind = flow.KindFlushAll
 	}
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancelDrain()
@@ -536,7 +552,7 @@ loop:
 	for _, s := range shards {
 		reply := make(chan struct{})
 		select {
-		case s.in <- item{kind: kind, reply: reply}:
+		case s.In <- flow.Item{Kind: kind, Reply: reply}:
 		case <-drainCtx.Done():
 			drained = false
 		}
@@ -551,7 +567,7 @@ loop:
 	if drained {
 		barrier := make(chan error, 1)
 		select {
-		case snk.in <- sinkMsg{barrier: barrier}:
+		case snk.In <- sink.Msg{Barrier: barrier}:
 			select {
 			case err := <-barrier:
 				drained = err == nil
@@ -571,7 +587,7 @@ loop:
 		outstanding := 0
 		for _, ps := range trackers {
 			for _, t := range ps {
-				outstanding += t.outstanding()
+				outstanding += t.Outstanding()
 			}
 		}
 		switch {
@@ -598,9 +614,9 @@ func (r *Runner) observe(fetchers []*fetcher) {
 			}
 		}
 	}
-	r.st.lag.Store(lag)
+	r.st.Lag.Store(lag)
 	if slowest > 0 {
-		r.st.watermarkDelay.Store(time.Now().UnixMilli() - slowest)
+		r.st.WatermarkDelay.Store(time.Now().UnixMilli() - slowest)
 	}
 }
 
@@ -614,7 +630,7 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 		parts = append(parts, int32(pa.ID))
 	}
 	db := r.cfg.ClickHouse.Database
-	latest, err := latestTouchpoints(ctx, r.conn, db, parts, untilMs)
+	latest, err := sink.LatestTouchpoints(ctx, r.conn, db, parts, untilMs)
 	if err != nil {
 		return nil, err
 	}
@@ -626,7 +642,7 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 		oldest = 0
 	}
 	reach := (r.cfg.Horizon + r.cfg.AllowedLateness + r.cfg.Attribution.Lookback).Milliseconds()
-	tpKeys, convKeys, err := loadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
+	tpKeys, convKeys, err := sink.LoadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
 	if err != nil {
 		return nil, err
 	}
@@ -635,10 +651,10 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 	}
 	n := uint32(len(stored))
 	for _, k := range tpKeys {
-		stored[murmur3.StringSum32(k)%n][keyHash(k)] |= storedEvents
+		stored[murmur3.StringSum32(k)%n][sessionize.KeyHash(k)] |= sessionize.StoredEvents
 	}
 	for _, k := range convKeys {
-		stored[murmur3.StringSum32(k)%n][keyHash(k)] |= storedEvents | storedConversions
+		stored[murmur3.StringSum32(k)%n][sessionize.KeyHash(k)] |= sessionize.StoredEvents | sessionize.StoredConversions
 	}
 	return latest, nil
 }
@@ -661,9 +677,9 @@ type fetcher struct {
 	topic      string
 	partition  int
 	start, end int64
-	tracker    *offsetTracker
-	shards     []*shard
-	sink       *sink
+	tracker    *checkpoint.Tracker
+	shards     []*sessionize.Shard
+	sink       *sink.Sink
 	reachedEnd bool
 
 	wm       atomic.Int64 // touchpoint watermark sent so far
@@ -722,12 +738,12 @@ func (f *fetcher) run(ctx context.Context) {
 			// The log no longer holds what the group had not committed:
 			// retention deleted it before it was consumed. Say so loudly;
 			// those events cannot be attributed.
-			f.r.st.skipped.Add(m.Offset - f.start)
+			f.r.st.Skipped.Add(m.Offset - f.start)
 			cfg.Logger.Error("uncommitted messages were deleted by retention before they were consumed",
 				"topic", f.topic, "partition", f.partition, "committed", f.start, "first_available", m.Offset, "lost", m.Offset-f.start)
 		}
 		first = false
-		f.tracker.add(m.Offset)
+		f.tracker.Add(m.Offset)
 		f.lag.Store(max(0, m.HighWaterMark-m.Offset-1))
 		if !f.route(ctx, &m, isTP) {
 			return
@@ -752,45 +768,45 @@ func (f *fetcher) run(ctx context.Context) {
 // route decodes m and sends it to its shard, or dead-letters it.
 func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	cfg := &f.r.cfg
-	ack := ackRef{t: f.tracker, offset: m.Offset}
-	it := item{partition: int32(m.Partition), ack: ack, offset: m.Offset, key: m.Key, value: m.Value}
+	ack := flow.Ack{To: f.tracker, Offset: m.Offset}
+	it := flow.Item{Partition: int32(m.Partition), Ack: ack, Offset: m.Offset, Key: m.Key, Value: m.Value}
 	var err error
 	var key string
-	if n := messageBytes(m); n > cfg.MaxMessageBytes {
-		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
-			n, cfg.MaxMessageBytes, len(m.Key), len(m.Value), headersBytes(m.Headers)))
+	if n := sink.MessageBytes(m); n > cfg.MaxMessageBytes {
+		f.r.st.Invalid.Add(1)
+		return f.dead(ctx, m, ack, flow.ReasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
+			n, cfg.MaxMessageBytes, len(m.Key), len(m.Value), sink.HeadersBytes(m.Headers)))
 	}
 	if f.topic == cfg.SpendTopic {
 		sp, err := f.r.dec.AdSpend(m.Value)
 		if err != nil {
-			f.r.st.invalid.Add(1)
-			return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
+			f.r.st.Invalid.Add(1)
+			return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
 		}
-		f.r.st.spend.Add(1)
-		return f.send(ctx, &unit{spend: []schemas.AdSpend{sp}, acks: []ackRef{ack}})
+		f.r.st.Spend.Add(1)
+		return f.send(ctx, &flow.Unit{Spend: []schemas.AdSpend{sp}, Acks: []flow.Ack{ack}})
 	}
 	var timeMs int64
 	if isTP {
-		it.kind = kindTouchpoint
-		if it.tp, err = f.r.dec.Touchpoint(m.Value); err == nil {
-			key, timeMs = it.tp.Key(), it.tp.TimeMs
+		it.Kind = flow.KindTouchpoint
+		if it.TP, err = f.r.dec.Touchpoint(m.Value); err == nil {
+			key, timeMs = it.TP.Key(), it.TP.TimeMs
 		}
 	} else {
-		it.kind = kindConversion
-		if it.cv, err = f.r.dec.Conversion(m.Value); err == nil {
-			key, timeMs = it.cv.Key(), it.cv.TimeMs
+		it.Kind = flow.KindConversion
+		if it.CV, err = f.r.dec.Conversion(m.Value); err == nil {
+			key, timeMs = it.CV.Key(), it.CV.TimeMs
 		}
 	}
 	if err != nil {
-		f.r.st.invalid.Add(1)
-		return f.dead(ctx, m, ack, reasonInvalid, err, err.Error())
+		f.r.st.Invalid.Add(1)
+		return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
 	}
 	if ref, src := futureRef(m.Time, time.Now()); timeMs > ref.UnixMilli()+cfg.MaxFutureSkew.Milliseconds() {
 		// Never applied, stored or used for a watermark: one client with a
 		// wrong clock must not move its partition's event time.
-		f.r.st.future.Add(1)
-		return f.dead(ctx, m, ack, reasonFuture, nil, fmt.Sprintf("timestamp: %s is more than max_future_skew %s after the message was consumed (%s %s)",
+		f.r.st.Future.Add(1)
+		return f.dead(ctx, m, ack, flow.ReasonFuture, nil, fmt.Sprintf("timestamp: %s is more than max_future_skew %s after the message was consumed (%s %s)",
 			time.UnixMilli(timeMs).UTC().Format(time.RFC3339Nano), cfg.MaxFutureSkew, src, ref.UTC().Format(time.RFC3339Nano)))
 	}
 	if want := keyPartition(key, f.r.parts); want != f.partition {
@@ -801,7 +817,7 @@ func (f *fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 	}
 	s := f.shards[murmur3.StringSum32(key)%uint32(len(f.shards))]
 	select {
-	case s.in <- it:
+	case s.In <- it:
 		return true
 	case <-ctx.Done():
 		return false
@@ -829,16 +845,16 @@ func futureRef(broker, now time.Time) (ref time.Time, src string) {
 // dead dead-letters m, counting and (the first few of each reason) logging
 // the rejection; err, when set, is the decoding error whose field refines
 // the reason.
-func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack ackRef, reason string, err error, msg string) bool {
+func (f *fetcher) dead(ctx context.Context, m *kafka.Message, ack flow.Ack, reason string, err error, msg string) bool {
 	msg = schemas.SafeText(msg)
-	f.r.st.rejected.record(rejectionReason(reason, err), m.Topic, m.Partition, m.Offset, msg)
-	return f.send(ctx, &unit{dead: []deadLetter{{msg: *m, reason: reason, err: msg}}, acks: []ackRef{ack}})
+	f.r.st.Rejected.Record(flow.RejectionReason(reason, err), m.Topic, m.Partition, m.Offset, msg)
+	return f.send(ctx, &flow.Unit{Dead: []flow.DeadLetter{{Msg: *m, Reason: reason, Err: msg}}, Acks: []flow.Ack{ack}})
 }
 
 // send hands a unit that needs no shard straight to the sink.
-func (f *fetcher) send(ctx context.Context, u *unit) bool {
+func (f *fetcher) send(ctx context.Context, u *flow.Unit) bool {
 	select {
-	case f.sink.in <- sinkMsg{u: u, shard: -1}:
+	case f.sink.In <- sink.Msg{U: u, Shard: -1}:
 		return true
 	case <-ctx.Done():
 		return false
@@ -847,10 +863,10 @@ func (f *fetcher) send(ctx context.Context, u *unit) bool {
 
 // markAll tells every shard how far the touchpoints of this partition got.
 func (f *fetcher) markAll(ctx context.Context, caughtUp bool) {
-	mark := item{kind: kindMark, partition: int32(f.partition), wm: f.wm.Load(), caughtUp: caughtUp}
+	mark := flow.Item{Kind: flow.KindMark, Partition: int32(f.partition), WM: f.wm.Load(), CaughtUp: caughtUp}
 	for _, s := range f.shards {
 		select {
-		case s.in <- mark:
+		case s.In <- mark:
 		case <-ctx.Done():
 			return
 		}

@@ -15,46 +15,16 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/attributor/attributor/pipeline/flow"
 )
 
-// Telemetry names: constants, so that dashboards and alerts can rely on them.
-const (
-	instrumentationName = "github.com/attributor/attributor/pipeline"
-
-	metricEvents         = "attributor.events"          // by topic
-	metricInvalid        = "attributor.events.invalid"  // dead-lettered as unusable
-	metricTooLate        = "attributor.events.too_late" // beyond the re-attribution horizon
-	metricDuplicates     = "attributor.events.duplicate"
-	metricFuture         = "attributor.events.future"         // stamped beyond --max-future-skew
-	metricMispartitioned = "attributor.events.mispartitioned" // by topic: key hashes to another partition
-	metricSkipped        = "attributor.offsets.skipped"       // deleted by retention before consumption
-	metricDeadLetters    = "attributor.dead_letters"
-	metricDeadLost       = "attributor.dead_letters.lost" // refused by the broker even when cut
-	metricAttributed     = "attributor.conversions.attributed"
-	metricReattributed   = "attributor.conversions.reattributed"
-	metricPathsCapped    = "attributor.paths.capped"   // cut to max_path_touchpoints
-	metricModelSkipped   = "attributor.models.skipped" // a data-driven model without a fit yet
-	metricPending        = "attributor.conversions.pending"
-	metricCreditedRows   = "attributor.rows.credited"
-	metricRawRows        = "attributor.rows.raw"
-	metricInsertBatches  = "attributor.insert.batches"
-	metricInsertErrors   = "attributor.insert.errors"
-	metricInsertLatency  = "attributor.insert.duration"
-	metricLag            = "attributor.consumer.lag"
-	metricWatermarkDelay = "attributor.watermark.delay"
-	metricUsers          = "attributor.users.in_memory"
-	metricHistoryLoads   = "attributor.history.loads"
-	metricCommits        = "attributor.commits"
-
-	attrTopic = "topic"
-)
-
-var tracer = otel.Tracer(instrumentationName)
+var tracer = otel.Tracer(flow.InstrumentationName)
 
 // RegisterMetrics publishes the runner's counters through mp. The hot path
 // only does atomic adds; the instruments read them at collection time.
 func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
-	m := mp.Meter(instrumentationName)
+	m := mp.Meter(flow.InstrumentationName)
 	var err error
 	counter := func(name, unit, desc string, f func(Snapshot) int64) {
 		if err != nil {
@@ -77,47 +47,47 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 			}))
 	}
 	if err == nil {
-		_, err = m.Int64ObservableCounter(metricEvents, metric.WithUnit("{event}"), metric.WithDescription("Valid events consumed, by topic."),
+		_, err = m.Int64ObservableCounter(flow.MetricEvents, metric.WithUnit("{event}"), metric.WithDescription("Valid events consumed, by topic."),
 			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 				s := r.Snapshot()
-				o.Observe(s.Touchpoints, metric.WithAttributes(attribute.String(attrTopic, r.cfg.TouchpointsTopic)))
-				o.Observe(s.Conversions, metric.WithAttributes(attribute.String(attrTopic, r.cfg.ConversionsTopic)))
-				o.Observe(s.Spend, metric.WithAttributes(attribute.String(attrTopic, r.cfg.SpendTopic)))
+				o.Observe(s.Touchpoints, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.TouchpointsTopic)))
+				o.Observe(s.Conversions, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.ConversionsTopic)))
+				o.Observe(s.Spend, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.SpendTopic)))
 				return nil
 			}))
 	}
 	if err == nil {
-		_, err = m.Int64ObservableCounter(metricMispartitioned, metric.WithUnit("{event}"),
+		_, err = m.Int64ObservableCounter(flow.MetricMispartitioned, metric.WithUnit("{event}"),
 			metric.WithDescription("Events in a partition their attribution key does not hash to (murmur2), by topic: processed, but their user's events may be split across instances."),
 			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 				s := r.Snapshot()
-				o.Observe(s.MispartitionedTouchpoints, metric.WithAttributes(attribute.String(attrTopic, r.cfg.TouchpointsTopic)))
-				o.Observe(s.MispartitionedConversions, metric.WithAttributes(attribute.String(attrTopic, r.cfg.ConversionsTopic)))
+				o.Observe(s.MispartitionedTouchpoints, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.TouchpointsTopic)))
+				o.Observe(s.MispartitionedConversions, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.ConversionsTopic)))
 				return nil
 			}))
 	}
-	counter(metricInvalid, "{event}", "Events dead-lettered as unusable (bad JSON, missing or malformed fields, oversize).", func(s Snapshot) int64 { return s.Invalid })
-	counter(metricTooLate, "{event}", "Touchpoints older than the re-attribution horizon (stored, dead-lettered as too_late).", func(s Snapshot) int64 { return s.TooLate })
-	counter(metricFuture, "{event}", "Events stamped more than --max-future-skew after the time they were consumed (dead-lettered as future).", func(s Snapshot) int64 { return s.Future })
-	counter(metricDuplicates, "{event}", "Events already seen, by event_id.", func(s Snapshot) int64 { return s.Duplicates })
-	counter(metricSkipped, "{message}", "Uncommitted messages that retention deleted before they were consumed (never attributed).", func(s Snapshot) int64 { return s.Skipped })
-	counter(metricDeadLetters, "{record}", "Records written to the dead-letter topic.", func(s Snapshot) int64 { return s.DeadLetters })
-	counter(metricDeadLost, "{record}", "Dead letters the broker refused as too large even when cut: logged with their source offsets, not written.", func(s Snapshot) int64 { return s.DeadLettersLost })
-	counter(metricAttributed, "{conversion}", "Conversions attributed, once their credited rows are durable in ClickHouse.", func(s Snapshot) int64 { return s.Attributed })
-	counter(metricReattributed, "{conversion}", "Conversions attributed again after a late touchpoint, once durable.", func(s Snapshot) int64 { return s.Reattributed })
-	counter(metricPathsCapped, "{conversion}", "Attributions whose path was cut to the latest max_path_touchpoints touchpoints (a re-attribution counts again).", func(s Snapshot) int64 { return s.PathsCapped })
-	counter(metricModelSkipped, "{conversion}", "Attributions a data-driven model (markov, shapley) gave no rows because no fit was stored yet; one per model.", func(s Snapshot) int64 { return s.ModelSkipped })
-	counter(metricCreditedRows, "{row}", "Credited rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.CreditedRows })
-	counter(metricRawRows, "{row}", "Raw event rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.RawRows })
-	counter(metricInsertBatches, "{batch}", "ClickHouse insert batches acknowledged.", func(s Snapshot) int64 { return s.InsertBatches })
-	counter(metricInsertErrors, "{batch}", "ClickHouse insert attempts that failed (and were retried).", func(s Snapshot) int64 { return s.InsertErrors })
-	counter(metricHistoryLoads, "{user}", "Users whose history was reloaded from ClickHouse.", func(s Snapshot) int64 { return s.HistoryLoads })
-	counter(metricCommits, "{commit}", "Offset commits.", func(s Snapshot) int64 { return s.Commits })
-	gauge(metricPending, "{conversion}", "Conversions waiting for the touchpoint watermark.", func(s Snapshot) int64 { return s.Pending })
-	gauge(metricLag, "{message}", "Messages behind the high watermark over the assigned partitions.", func(s Snapshot) int64 { return s.Lag })
-	gauge(metricWatermarkDelay, "ms", "Wall clock minus the slowest touchpoint partition's event-time watermark.", func(s Snapshot) int64 { return s.WatermarkDelay.Milliseconds() })
-	gauge(metricUsers, "{user}", "Users held in memory.", func(s Snapshot) int64 { return s.UsersInMemory })
-	gauge(metricInsertLatency, "ms", "Duration of the last acknowledged ClickHouse insert batch.", func(s Snapshot) int64 { return s.LastInsert.Milliseconds() })
+	counter(flow.MetricInvalid, "{event}", "Events dead-lettered as unusable (bad JSON, missing or malformed fields, oversize).", func(s Snapshot) int64 { return s.Invalid })
+	counter(flow.MetricTooLate, "{event}", "Touchpoints older than the re-attribution horizon (stored, dead-lettered as too_late).", func(s Snapshot) int64 { return s.TooLate })
+	counter(flow.MetricFuture, "{event}", "Events stamped more than --max-future-skew after the time they were consumed (dead-lettered as future).", func(s Snapshot) int64 { return s.Future })
+	counter(flow.MetricDuplicates, "{event}", "Events already seen, by event_id.", func(s Snapshot) int64 { return s.Duplicates })
+	counter(flow.MetricSkipped, "{message}", "Uncommitted messages that retention deleted before they were consumed (never attributed).", func(s Snapshot) int64 { return s.Skipped })
+	counter(flow.MetricDeadLetters, "{record}", "Records written to the dead-letter topic.", func(s Snapshot) int64 { return s.DeadLetters })
+	counter(flow.MetricDeadLost, "{record}", "Dead letters the broker refused as too large even when cut: logged with their source offsets, not written.", func(s Snapshot) int64 { return s.DeadLettersLost })
+	counter(flow.MetricAttributed, "{conversion}", "Conversions attributed, once their credited rows are durable in ClickHouse.", func(s Snapshot) int64 { return s.Attributed })
+	counter(flow.MetricReattributed, "{conversion}", "Conversions attributed again after a late touchpoint, once durable.", func(s Snapshot) int64 { return s.Reattributed })
+	counter(flow.MetricPathsCapped, "{conversion}", "Attributions whose path was cut to the latest max_path_touchpoints touchpoints (a re-attribution counts again).", func(s Snapshot) int64 { return s.PathsCapped })
+	counter(flow.MetricModelSkipped, "{conversion}", "Attributions a data-driven model (markov, shapley) gave no rows because no fit was stored yet; one per model.", func(s Snapshot) int64 { return s.ModelSkipped })
+	counter(flow.MetricCreditedRows, "{row}", "Credited rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.CreditedRows })
+	counter(flow.MetricRawRows, "{row}", "Raw event rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.RawRows })
+	counter(flow.MetricInsertBatches, "{batch}", "ClickHouse insert batches acknowledged.", func(s Snapshot) int64 { return s.InsertBatches })
+	counter(flow.MetricInsertErrors, "{batch}", "ClickHouse insert attempts that failed (and were retried).", func(s Snapshot) int64 { return s.InsertErrors })
+	counter(flow.MetricHistoryLoads, "{user}", "Users whose history was reloaded from ClickHouse.", func(s Snapshot) int64 { return s.HistoryLoads })
+	counter(flow.MetricCommits, "{commit}", "Offset commits.", func(s Snapshot) int64 { return s.Commits })
+	gauge(flow.MetricPending, "{conversion}", "Conversions waiting for the touchpoint watermark.", func(s Snapshot) int64 { return s.Pending })
+	gauge(flow.MetricLag, "{message}", "Messages behind the high watermark over the assigned partitions.", func(s Snapshot) int64 { return s.Lag })
+	gauge(flow.MetricWatermarkDelay, "ms", "Wall clock minus the slowest touchpoint partition's event-time watermark.", func(s Snapshot) int64 { return s.WatermarkDelay.Milliseconds() })
+	gauge(flow.MetricUsers, "{user}", "Users held in memory.", func(s Snapshot) int64 { return s.UsersInMemory })
+	gauge(flow.MetricInsertLatency, "ms", "Duration of the last acknowledged ClickHouse insert batch.", func(s Snapshot) int64 { return s.LastInsert.Milliseconds() })
 	return err
 }
 

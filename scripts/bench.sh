@@ -348,7 +348,7 @@ bench_memory() {
   quiesce
   log "memory: BenchmarkShardState (-count 3) and a heap profile of the full shard"
   (cd "$SRC" && BENCH_HEAP_PROFILE=$OUT/shard.heap.prof go test -run '^$' -bench '^BenchmarkShardState$' -count 3 \
-    -o "$BIN/pipeline.test" ./pipeline) >"$OUT/shardstate-gobench.txt" || die "BenchmarkShardState: see $OUT/shardstate-gobench.txt"
+    -o "$BIN/pipeline.test" ./pipeline/sessionize) >"$OUT/shardstate-gobench.txt" || die "BenchmarkShardState: see $OUT/shardstate-gobench.txt"
   gobench_record memory <"$OUT/shardstate-gobench.txt"
   go tool pprof -sample_index=inuse_space -top -nodecount=25 -ignore 'benchTouchpoints' \
     "$BIN/pipeline.test" "$OUT/shard.heap.prof" >"$OUT/shard.heap.txt" 2>/dev/null

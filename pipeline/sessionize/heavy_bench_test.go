@@ -1,26 +1,27 @@
-package pipeline
+package sessionize
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
 
 // heavyUser returns n touchpoints of one user, in time order over 20 days
 // (all inside the default 30-day lookback), with canonical UUID ids or
 // text ids, and a conversion after the last.
-func heavyUser(n int, uuidIDs bool) ([]item, schemas.Conversion) {
+func heavyUser(n int, uuidIDs bool) ([]flow.Item, schemas.Conversion) {
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	step := int64(20*24*time.Hour/time.Millisecond) / int64(n)
-	items := make([]item, n)
+	items := make([]flow.Item, n)
 	for i := range items {
 		id := fmt.Sprintf("tp-%d", i)
 		if uuidIDs {
 			id = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
 		}
-		items[i] = item{kind: kindTouchpoint, tp: schemas.Touchpoint{
+		items[i] = flow.Item{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{
 			EventID: id, UserID: "heavy", TimeMs: start + int64(i)*step,
 			Channel: "display", Source: "gdn", Medium: "display", Campaign: fmt.Sprint("c", i%7),
 		}}
@@ -39,19 +40,19 @@ func BenchmarkHeavyUser(b *testing.B) {
 	for _, ids := range []string{"uuid", "text"} {
 		b.Run("ids="+ids, func(b *testing.B) {
 			items, cv := heavyUser(n, ids == "uuid")
-			cfg := Config{Shards: 1}.WithDefaults()
+			cfg := Config{}.WithDefaults()
 			var rows int
 			for b.Loop() {
-				s := newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]uint8{}})
+				s := newTestShard(b, &cfg, nil, nil, &flow.Stats{})
 				for i := range items {
 					s.touchpoint(&items[i])
-					if len(s.u.tps) >= 512 {
-						s.u = &unit{} // what the sink would take
+					if len(s.u.TPs) >= 512 {
+						s.u = &flow.Unit{} // what the sink would take
 					}
 				}
 				s.attribute(s.user(cv.Key(), 0), &cv)
-				rows = s.u.credits.rows()
-				s.u = &unit{}
+				rows = s.u.Credits.Rows()
+				s.u = &flow.Unit{}
 			}
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tp/s")
 			b.ReportMetric(float64(rows), "rows/conversion")

@@ -1,4 +1,4 @@
-package pipeline
+package sessionize
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -87,11 +88,11 @@ func BenchmarkShardState(b *testing.B) {
 	}
 	const perUser = 5
 	msgs := benchTouchpoints(users, perUser)
-	cfg := Config{Shards: 1}.WithDefaults()
-	dec := schemas.NewDecoder(cfg.Channels)
+	cfg := Config{}.WithDefaults()
+	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
 	var perTP float64
 	for b.Loop() {
-		s := newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]uint8{}})
+		s := newTestShard(b, &cfg, nil, nil, &flow.Stats{})
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -100,13 +101,13 @@ func BenchmarkShardState(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			it := item{kind: kindTouchpoint, partition: int32(i % users % 4), tp: tp}
+			it := flow.Item{Kind: flow.KindTouchpoint, Partition: int32(i % users % 4), TP: tp}
 			s.touchpoint(&it)
-			if len(s.u.tps) >= 512 {
-				s.u = &unit{} // what the sink would take
+			if len(s.u.TPs) >= 512 {
+				s.u = &flow.Unit{} // what the sink would take
 			}
 		}
-		s.u = &unit{}
+		s.u = &flow.Unit{}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		if s.users.len() != users {
@@ -136,29 +137,29 @@ func BenchmarkShardState(b *testing.B) {
 func BenchmarkShardTouchpoints(b *testing.B) {
 	const users, perUser = 100_000, 5
 	msgs := benchTouchpoints(users, perUser)
-	cfg := Config{Shards: 1}.WithDefaults()
-	dec := schemas.NewDecoder(cfg.Channels)
-	items := make([]item, len(msgs))
+	cfg := Config{}.WithDefaults()
+	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
+	items := make([]flow.Item, len(msgs))
 	for i, m := range msgs {
 		tp, err := dec.Touchpoint(m)
 		if err != nil {
 			b.Fatal(err)
 		}
-		items[i] = item{kind: kindTouchpoint, partition: int32(i % users % 4), tp: tp}
+		items[i] = flow.Item{Kind: flow.KindTouchpoint, Partition: int32(i % users % 4), TP: tp}
 	}
 	b.ResetTimer()
-	var s *shard
+	var s *Shard
 	for i := range b.N {
 		k := i % len(items)
 		if k == 0 {
 			b.StopTimer()
-			s = newShard(0, &cfg, nil, nil, &stats{}, startState{stored: map[uint64]uint8{}})
+			s = newTestShard(b, &cfg, nil, nil, &flow.Stats{})
 			runtime.GC()
 			b.StartTimer()
 		}
 		s.touchpoint(&items[k])
-		if len(s.u.tps) >= 512 {
-			s.u = &unit{} // what the sink would take
+		if len(s.u.TPs) >= 512 {
+			s.u = &flow.Unit{} // what the sink would take
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package pipeline
+package sink
 
 import (
 	"context"
@@ -11,138 +11,22 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
-
-// ackRef marks one fetched message durable once its unit is written.
-type ackRef struct {
-	t      *offsetTracker
-	offset int64
-}
-
-func (a ackRef) done() {
-	if a.t != nil {
-		a.t.done(a.offset)
-	}
-}
-
-// Dead-letter reasons, in the "attributor.reason" header.
-const (
-	reasonInvalid  = "invalid"
-	reasonOversize = "oversize"
-	reasonTooLate  = "too_late"
-	reasonFuture   = "future" // stamped beyond MaxFutureSkew after its consumption
-)
-
-// deadLetter is an unusable message bound for the dead-letter topic with
-// the reason and the place it came from.
-type deadLetter struct {
-	msg    kafka.Message
-	reason string
-	err    string
-}
-
-// unit is everything derived from some messages: rows for the tables, dead
-// letters, and the acknowledgements to fire once all are durable. A
-// message's derived output always travels in exactly one unit.
-type unit struct {
-	tps     []tpRow
-	convs   []convRow
-	credits credits
-	spend   []schemas.AdSpend
-	dead    []deadLetter
-	acks    []ackRef
-	// attributed and reattributed count the conversions credited (for the
-	// first time, again) in credits: they reach the counters only once the
-	// unit is durable, so that "credited" never claims rows ClickHouse has
-	// not acknowledged.
-	attributed, reattributed int64
-}
-
-// credits are credited rows in the shape the shards make them: a
-// conversion's fields once per credited set, its path's touchpoints once,
-// and a small pointer-free cell per row. insertCredits spreads them into
-// the table's columns. Rows held this way cost a tenth of the memory of
-// flat rows (which repeat eleven strings each) and give the garbage
-// collector nothing to scan per row.
-type credits struct {
-	models []string // the run's models; creditCell.model indexes them
-	sets   []creditSet
-	path   []attribution.Touchpoint
-	cells  []creditCell
-}
-
-// creditSet is one conversion's credited rows under one version.
-type creditSet struct {
-	conversionID, conversionType, userKey, currency string
-	timeMs                                          int64
-	version                                         uint32
-	path, pathLen                                   uint32 // its touchpoints: credits.path[path : path+pathLen]
-	cells, cellsLen                                 uint32 // its rows: credits.cells[cells : cells+cellsLen]
-	// fitIDs holds, per model, the fit the set was credited with ("" for a
-	// rule-based model); nil when no model has one. Sets of one shard
-	// share the slice until its fits change.
-	fitIDs []string
-}
-
-// creditCell is one credited row of a set.
-type creditCell struct {
-	fraction float64
-	revenue  int64
-	position uint32 // 1-based in the set's path; 0 is the unattributed row
-	model    uint16 // index into the run's models
-}
-
-func (c *credits) rows() int { return len(c.cells) }
-
-func (c *credits) reset() {
-	clear(c.sets)
-	clear(c.path)
-	c.sets, c.path, c.cells = c.sets[:0], c.path[:0], c.cells[:0]
-}
-
-// unitPool recycles units once their rows are written, so that shards do
-// not grow fresh slices per unit.
-var unitPool = sync.Pool{New: func() any { return &unit{} }}
-
-func getUnit() *unit { return unitPool.Get().(*unit) }
-
-func putUnit(u *unit) {
-	u.reset()
-	unitPool.Put(u)
-}
-
-// reset empties u, keeping its capacity.
-func (u *unit) reset() {
-	clear(u.tps)
-	clear(u.convs)
-	u.credits.reset()
-	clear(u.spend)
-	clear(u.dead)
-	clear(u.acks)
-	u.tps, u.convs, u.spend, u.dead, u.acks = u.tps[:0], u.convs[:0], u.spend[:0], u.dead[:0], u.acks[:0]
-	u.attributed, u.reattributed = 0, 0
-}
-
-func (u *unit) rows() int {
-	return len(u.tps) + len(u.convs) + u.credits.rows() + len(u.spend) + len(u.dead)
-}
-func (u *unit) empty() bool {
-	return u.rows() == 0 && len(u.acks) == 0
-}
 
 // sinkMsg is a unit from a shard (with the shard's sequence number, so that
 // the shard knows when its rows are durable) or a barrier: when the sink
 // reaches a barrier, everything sent before it is durable.
-type sinkMsg struct {
-	u       *unit
-	shard   int
-	seq     uint64
-	barrier chan error
+type Msg struct {
+	U       *flow.Unit
+	Shard   int
+	Seq     uint64
+	Barrier chan error
 }
 
 // sink batches units and writes them to ClickHouse (and dead letters to
@@ -151,15 +35,15 @@ type sinkMsg struct {
 // building the next batch overlaps the insert of the previous one. When
 // every writer is busy retrying, the sink stops reading its input: a slow or
 // absent ClickHouse blocks the shards and, through them, the fetchers.
-type sink struct {
+type Sink struct {
 	conn      driver.Conn
 	db        string
-	dlq       messageWriter
-	deadMax   int // largest dead-letter record the topic takes, in bytes
-	in        chan sinkMsg
+	dlq       MessageWriter
+	DeadMax   int // largest dead-letter record the topic takes, in bytes
+	In        chan Msg
 	flushRows int
 	interval  time.Duration
-	stats     *stats
+	stats     *flow.Stats
 	log       *slog.Logger
 
 	acked []atomic.Uint64 // per shard: highest unit sequence number durable
@@ -181,7 +65,7 @@ type sink struct {
 // units themselves, not copies of their rows; they go back to the pool once
 // the batch is durable.
 type batch struct {
-	units    []*unit
+	units    []*flow.Unit
 	rows     int
 	acks     int
 	id       uint64
@@ -189,10 +73,10 @@ type batch struct {
 	deadSent bool
 }
 
-func (b *batch) add(u *unit) {
+func (b *batch) add(u *flow.Unit) {
 	b.units = append(b.units, u)
-	b.rows += u.rows()
-	b.acks += len(u.acks)
+	b.rows += u.Rows()
+	b.acks += len(u.Acks)
 }
 
 func (b *batch) size() int   { return b.rows }
@@ -201,27 +85,65 @@ func (b *batch) empty() bool { return b.rows == 0 && b.acks == 0 }
 // counts returns the rows of b per kind.
 func (b *batch) counts() (raw, credited, dead int) {
 	for _, u := range b.units {
-		raw += len(u.tps) + len(u.convs) + len(u.spend)
-		credited += u.credits.rows()
-		dead += len(u.dead)
+		raw += len(u.TPs) + len(u.Convs) + len(u.Spend)
+		credited += u.Credits.Rows()
+		dead += len(u.Dead)
 	}
 	return raw, credited, dead
 }
 
 const sinkWriters = 2
 
+var tracer = otel.Tracer(flow.InstrumentationName)
+
 // messageWriter is what the sink needs of the dead-letter topic's writer
 // (a *kafka.Writer).
-type messageWriter interface {
+type MessageWriter interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-var _ messageWriter = (*kafka.Writer)(nil)
+var _ MessageWriter = (*kafka.Writer)(nil)
 
-func newSink(conn driver.Conn, db string, dlq messageWriter, shards int, cfg *Config, st *stats) *sink {
-	return &sink{
-		conn: conn, db: db, dlq: dlq, deadMax: defaultDeadMax,
-		in:        make(chan sinkMsg, 4*shards+16),
+// Defaults of the sink's parameters, which pipeline.Config uses too.
+const (
+	DefaultFlushRows     = 50_000
+	DefaultFlushInterval = 250 * time.Millisecond
+)
+
+// Config configures a Sink. The runner fills it from a validated
+// pipeline.Config; the fields mean what they mean there.
+type Config struct {
+	Database      string        // where the tables are
+	Shards        int           // shards sending units; Msg.Shard indexes them
+	FlushRows     int           // Default DefaultFlushRows.
+	FlushInterval time.Duration // Default DefaultFlushInterval.
+	Logger        *slog.Logger  // Default: discard.
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.FlushRows == 0 {
+		c.FlushRows = DefaultFlushRows
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.Shards == 0 {
+		c.Shards = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// New returns a sink writing to conn (rows) and dlq (dead letters). cfg
+// must have its defaults set.
+func New(conn driver.Conn, dlq MessageWriter, cfg Config, st *flow.Stats) *Sink {
+	db, shards := cfg.Database, cfg.Shards
+	return &Sink{
+		conn: conn, db: db, dlq: dlq, DeadMax: DefaultDeadMax,
+		In:        make(chan Msg, 4*shards+16),
 		flushRows: cfg.FlushRows, interval: cfg.FlushInterval,
 		stats: st, log: cfg.Logger,
 		acked:    make([]atomic.Uint64, shards),
@@ -235,7 +157,7 @@ func newSink(conn driver.Conn, db string, dlq messageWriter, shards int, cfg *Co
 // run consumes units until ctx ends. Rows not yet durable when ctx ends are
 // dropped unacknowledged: their offsets stay uncommitted and they are
 // consumed again by whoever owns the partition next.
-func (s *sink) run(ctx context.Context) {
+func (s *Sink) Run(ctx context.Context) {
 	for range sinkWriters {
 		s.writers.Add(1)
 		go func() {
@@ -259,19 +181,19 @@ func (s *sink) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-s.in:
-			if m.barrier != nil {
+		case m := <-s.In:
+			if m.Barrier != nil {
 				if !s.handOff(ctx) {
 					return
 				}
 				s.inflight.Wait()
-				m.barrier <- ctx.Err()
+				m.Barrier <- ctx.Err()
 				continue
 			}
 			b := s.cur
-			b.add(m.u)
-			if m.shard >= 0 && m.seq > b.seqs[m.shard] {
-				b.seqs[m.shard] = m.seq
+			b.add(m.U)
+			if m.Shard >= 0 && m.Seq > b.seqs[m.Shard] {
+				b.seqs[m.Shard] = m.Seq
 			}
 			if b.size() >= s.flushRows {
 				if !s.handOff(ctx) {
@@ -289,7 +211,7 @@ func (s *sink) run(ctx context.Context) {
 }
 
 // handOff gives the current batch to a writer, waiting for a free one.
-func (s *sink) handOff(ctx context.Context) bool {
+func (s *Sink) handOff(ctx context.Context) bool {
 	b := s.cur
 	if b.empty() {
 		return true
@@ -324,30 +246,30 @@ func resetTimer(t *time.Timer, d time.Duration) {
 }
 
 // write writes b, retrying until it succeeds (true) or ctx ends (false).
-func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
+func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 	raw, credited, dead := b.counts()
-	ctx, span := tracer.Start(ctx, "attributor.sink.flush", trace.WithAttributes(
-		attribute.Int("attributor.rows.raw", raw),
-		attribute.Int("attributor.rows.credited", credited),
-		attribute.Int("attributor.dead_letters", dead),
-		attribute.Int("attributor.messages", b.acks)))
+	ctx, span := tracer.Start(ctx, flow.SpanSinkFlush, trace.WithAttributes(
+		attribute.Int(flow.AttrRowsRaw, raw),
+		attribute.Int(flow.AttrRowsCredited, credited),
+		attribute.Int(flow.AttrDeadLetters, dead),
+		attribute.Int(flow.AttrMessages, b.acks)))
 	defer span.End()
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		err := s.writeOnce(ctx, b, cols)
 		if err == nil {
-			s.stats.lastInsertNanos.Store(int64(time.Since(start)))
-			s.stats.insertBatches.Add(1)
-			if since := s.stats.failingSince.Swap(0); since != 0 {
-				s.log.Warn("sink write recovered: writing again after failures", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond), "failed_attempts", s.stats.insertErrors.Load()-s.stats.failedBefore.Load())
+			s.stats.LastInsertNanos.Store(int64(time.Since(start)))
+			s.stats.InsertBatches.Add(1)
+			if since := s.stats.FailingSince.Swap(0); since != 0 {
+				s.log.Warn("sink write recovered: writing again after failures", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond), "failed_attempts", s.stats.InsertErrors.Load()-s.stats.FailedBefore.Load())
 			}
 			break
 		}
-		if s.stats.failingSince.CompareAndSwap(0, time.Now().UnixNano()) {
-			s.stats.failedBefore.Store(s.stats.insertErrors.Load())
+		if s.stats.FailingSince.CompareAndSwap(0, time.Now().UnixNano()) {
+			s.stats.FailedBefore.Store(s.stats.InsertErrors.Load())
 		}
-		s.stats.insertErrors.Add(1)
+		s.stats.InsertErrors.Add(1)
 		span.RecordError(err)
 		s.log.Warn("sink write failed; retrying", "attempt", attempt+1, "backoff", backoff, "err", err)
 		select {
@@ -357,14 +279,14 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	s.stats.rawRows.Add(int64(raw))
-	s.stats.creditedRows.Add(int64(credited))
-	s.stats.deadLetters.Add(int64(dead))
+	s.stats.RawRows.Add(int64(raw))
+	s.stats.CreditedRows.Add(int64(credited))
+	s.stats.DeadLetters.Add(int64(dead))
 	for _, u := range b.units {
-		s.stats.attributed.Add(u.attributed)
-		s.stats.reattributed.Add(u.reattributed)
-		for _, a := range u.acks {
-			a.done()
+		s.stats.Attributed.Add(u.Attributed)
+		s.stats.Reattributed.Add(u.Reattributed)
+		for _, a := range u.Acks {
+			a.Done()
 		}
 	}
 	return true
@@ -372,7 +294,7 @@ func (s *sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 
 // complete records b as durable and advances the per-shard acknowledged
 // sequence numbers over the longest prefix of durable batches.
-func (s *sink) complete(b *batch) {
+func (s *Sink) complete(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finished[b.id] = b
@@ -399,7 +321,7 @@ func (s *sink) complete(b *batch) {
 // reset empties b for reuse and gives its units back to the pool.
 func (b *batch) reset() {
 	for _, u := range b.units {
-		putUnit(u)
+		flow.PutUnit(u)
 	}
 	clear(b.units)
 	b.units, b.rows, b.acks = b.units[:0], 0, 0
@@ -408,11 +330,11 @@ func (b *batch) reset() {
 }
 
 // writeOnce writes the dead letters (once), then the three tables at once.
-func (s *sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) error {
+func (s *Sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) error {
 	if !b.deadSent {
-		var dead []deadLetter
+		var dead []flow.DeadLetter
 		for _, u := range b.units {
-			dead = append(dead, u.dead...)
+			dead = append(dead, u.Dead...)
 		}
 		if len(dead) > 0 {
 			if err := s.writeDead(ctx, dead); err != nil {
@@ -431,10 +353,10 @@ func (s *sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) err
 // and counted as lost, with where it came from, and the pipeline goes on:
 // no single message can stall the group. Other errors (the broker away)
 // are returned, and the batch is retried.
-func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
+func (s *Sink) writeDead(ctx context.Context, dead []flow.DeadLetter) error {
 	msgs := make([]kafka.Message, len(dead))
 	for i, d := range dead {
-		msgs[i] = deadMessage(d, s.deadMax)
+		msgs[i] = deadMessage(d, s.DeadMax)
 	}
 	err := s.dlq.WriteMessages(ctx, msgs...)
 	if err == nil {
@@ -448,13 +370,13 @@ func (s *sink) writeDead(ctx context.Context, dead []deadLetter) error {
 	for i, d := range dead {
 		err := s.dlq.WriteMessages(ctx, msgs[i])
 		if tooLarge(err) {
-			err = s.dlq.WriteMessages(ctx, deadMessage(d, minDeadMax))
+			err = s.dlq.WriteMessages(ctx, deadMessage(d, MinDeadMax))
 		}
 		if tooLarge(err) {
-			s.stats.deadLettersLost.Add(1)
+			s.stats.DeadLettersLost.Add(1)
 			s.log.Error("dead letter refused by the broker as too large even when cut; lost (its offset is committed)",
-				"dlq_topic_bytes", s.deadMax, "source_topic", d.msg.Topic, "source_partition", d.msg.Partition, "source_offset", d.msg.Offset,
-				"reason", d.reason, "key_bytes", len(d.msg.Key), "value_bytes", len(d.msg.Value), "err", err)
+				"dlq_topic_bytes", s.DeadMax, "source_topic", d.Msg.Topic, "source_partition", d.Msg.Partition, "source_offset", d.Msg.Offset,
+				"reason", d.Reason, "key_bytes", len(d.Msg.Key), "value_bytes", len(d.Msg.Value), "err", err)
 			continue
 		}
 		if err != nil {
@@ -485,14 +407,14 @@ func tooLarge(err error) bool {
 
 // Bounds of dead-letter records.
 const (
-	// defaultDeadMax is the dead-letter topic's limit when the broker does
+	// DefaultDeadMax is the dead-letter topic's limit when the broker does
 	// not say: Kafka's default message.max.bytes.
-	defaultDeadMax = 1048588
-	// minDeadMax is the smallest limit records are ever cut to.
-	minDeadMax = 4 << 10
-	// recordSlack covers a record's and its batch's framing (lengths,
+	DefaultDeadMax = 1048588
+	// MinDeadMax is the smallest limit records are ever cut to.
+	MinDeadMax = 4 << 10
+	// RecordSlack covers a record's and its batch's framing (lengths,
 	// timestamps, offsets, attributes, CRC).
-	recordSlack = 512
+	RecordSlack = 512
 	// headerSlack covers one header's framing (two varint lengths).
 	headerSlack = 10
 	// maxDeadKey and maxDeadError bound the key and the error text of a
@@ -502,13 +424,13 @@ const (
 	maxDeadError = 1 << 10
 )
 
-// messageBytes is what the size limits count of a message: its key, value
+// MessageBytes is what the size limits count of a message: its key, value
 // and headers.
-func messageBytes(m *kafka.Message) int {
-	return len(m.Key) + len(m.Value) + headersBytes(m.Headers)
+func MessageBytes(m *kafka.Message) int {
+	return len(m.Key) + len(m.Value) + HeadersBytes(m.Headers)
 }
 
-func headersBytes(hs []kafka.Header) int {
+func HeadersBytes(hs []kafka.Header) int {
 	n := 0
 	for _, h := range hs {
 		n += len(h.Key) + len(h.Value) + headerSlack
@@ -522,31 +444,31 @@ func headersBytes(hs []kafka.Header) int {
 // the original sizes: attributor.original_key_bytes,
 // attributor.original_value_bytes (also as attributor.truncated_from) and
 // attributor.original_headers_bytes.
-func deadMessage(d deadLetter, limit int) kafka.Message {
-	key, value, src := d.msg.Key, d.msg.Value, d.msg.Headers
+func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
+	key, value, src := d.Msg.Key, d.Msg.Value, d.Msg.Headers
 	headers := []kafka.Header{
-		{Key: "attributor.reason", Value: []byte(d.reason)},
-		{Key: "attributor.error", Value: []byte(schemas.SafeText(d.err))}, // no raw input bytes, whoever made the text
-		{Key: "attributor.source_topic", Value: []byte(d.msg.Topic)},
-		{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.msg.Partition))},
-		{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.msg.Offset, 10))},
+		{Key: "attributor.reason", Value: []byte(d.Reason)},
+		{Key: "attributor.error", Value: []byte(schemas.SafeText(d.Err))}, // no raw input bytes, whoever made the text
+		{Key: "attributor.source_topic", Value: []byte(d.Msg.Topic)},
+		{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.Msg.Partition))},
+		{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.Msg.Offset, 10))},
 	}
-	if !d.msg.Time.IsZero() {
-		headers = append(headers, kafka.Header{Key: "attributor.source_timestamp", Value: []byte(d.msg.Time.UTC().Format(time.RFC3339Nano))})
+	if !d.Msg.Time.IsZero() {
+		headers = append(headers, kafka.Header{Key: "attributor.source_timestamp", Value: []byte(d.Msg.Time.UTC().Format(time.RFC3339Nano))})
 	}
-	if len(key)+len(value)+headersBytes(headers)+headersBytes(src)+recordSlack <= limit {
+	if len(key)+len(value)+HeadersBytes(headers)+HeadersBytes(src)+RecordSlack <= limit {
 		return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 	}
-	if len(d.err) > maxDeadError {
+	if len(d.Err) > maxDeadError {
 		headers[1].Value = headers[1].Value[:maxDeadError]
 	}
 	headers = append(headers,
 		kafka.Header{Key: "attributor.original_key_bytes", Value: []byte(strconv.Itoa(len(key)))},
 		kafka.Header{Key: "attributor.original_value_bytes", Value: []byte(strconv.Itoa(len(value)))},
-		kafka.Header{Key: "attributor.original_headers_bytes", Value: []byte(strconv.Itoa(headersBytes(src)))},
+		kafka.Header{Key: "attributor.original_headers_bytes", Value: []byte(strconv.Itoa(HeadersBytes(src)))},
 		kafka.Header{Key: "attributor.truncated_from", Value: []byte(strconv.Itoa(len(value)))},
 	)
-	budget := max(0, limit-recordSlack-headersBytes(headers))
+	budget := max(0, limit-RecordSlack-HeadersBytes(headers))
 	key = key[:min(len(key), maxDeadKey, budget/4)]
 	budget -= len(key)
 	kept := 0
@@ -556,7 +478,21 @@ func deadMessage(d deadLetter, limit int) kafka.Message {
 		}
 	}
 	src = src[:kept]
-	budget -= headersBytes(src)
+	budget -= HeadersBytes(src)
 	value = value[:min(len(value), budget)]
 	return kafka.Message{Key: key, Value: value, Headers: append(headers, src...)}
 }
+
+// Send hands a shard's unit to the sink (the sink is the shards'
+// sessionize.Output; the runner checks it implements it).
+func (s *Sink) Send(ctx context.Context, shard int, seq uint64, u *flow.Unit) bool {
+	select {
+	case s.In <- Msg{U: u, Shard: shard, Seq: seq}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Acked returns the shard's highest unit sequence number that is durable.
+func (s *Sink) Acked(shard int) uint64 { return s.acked[shard].Load() }

@@ -1,4 +1,4 @@
-package pipeline
+package sessionize
 
 import (
 	"fmt"
@@ -120,7 +120,7 @@ func TestUserTableCollisions(t *testing.T) {
 func TestKeyHashBytes(t *testing.T) {
 	for _, key := range []string{"", "u0000001", "anon-0123456789ab", string(make([]byte, 600))} {
 		j := newJourney(key)
-		if a, b := keyHashBytes(j.key()), keyHash(key); a != b {
+		if a, b := keyHashBytes(j.key()), KeyHash(key); a != b {
 			t.Errorf("keyHashBytes(%q) = %x, keyHash = %x", key, a, b)
 		}
 	}

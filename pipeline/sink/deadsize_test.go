@@ -1,4 +1,4 @@
-package pipeline
+package sink
 
 import (
 	"bytes"
@@ -9,11 +9,13 @@ import (
 	"testing"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/attributor/attributor/pipeline/flow"
 )
 
 // recordBytes is what the broker counts of m, with the framing deadMessage
 // allows for.
-func recordBytes(m kafka.Message) int { return messageBytes(&m) + recordSlack }
+func recordBytes(m kafka.Message) int { return MessageBytes(&m) + RecordSlack }
 
 // A dead letter always fits its limit, whatever is oversized: the key, the
 // value, the source headers or all three; what is cut says its original
@@ -34,10 +36,10 @@ func TestDeadMessageFitsTheTopic(t *testing.T) {
 		{"16 MiB key", big(16 << 20), []byte(`{"a":1}`), nil, 1 << 20},
 		{"16 MiB value", []byte("u1"), big(16 << 20), nil, 1 << 20},
 		{"1 MB of headers", []byte("u1"), []byte(`{}`), manyHeaders, 64 << 10},
-		{"all three, smallest limit", big(8 << 20), big(8 << 20), manyHeaders, minDeadMax},
+		{"all three, smallest limit", big(8 << 20), big(8 << 20), manyHeaders, MinDeadMax},
 	} {
-		d := deadLetter{reason: reasonOversize, err: "too big"}
-		d.msg = kafka.Message{Topic: "tp", Partition: 3, Offset: 42, Key: c.key, Value: c.value, Headers: c.headers}
+		d := flow.DeadLetter{Reason: flow.ReasonOversize, Err: "too big"}
+		d.Msg = kafka.Message{Topic: "tp", Partition: 3, Offset: 42, Key: c.key, Value: c.value, Headers: c.headers}
 		m := deadMessage(d, c.limit)
 		if n := recordBytes(m); n > c.limit {
 			t.Errorf("%s: record of %d bytes, limit %d", c.name, n, c.limit)
@@ -46,7 +48,7 @@ func TestDeadMessageFitsTheTopic(t *testing.T) {
 		for _, x := range m.Headers {
 			h[x.Key] = string(x.Value)
 		}
-		if h["attributor.source_offset"] != "42" || h["attributor.reason"] != reasonOversize {
+		if h["attributor.source_offset"] != "42" || h["attributor.reason"] != flow.ReasonOversize {
 			t.Errorf("%s: headers %v lost the source", c.name, h)
 		}
 		cut := len(m.Key) < len(c.key) || len(m.Value) < len(c.value) || len(m.Headers) < 5+len(c.headers)
@@ -57,7 +59,7 @@ func TestDeadMessageFitsTheTopic(t *testing.T) {
 			continue
 		}
 		if h["attributor.original_key_bytes"] != strconv.Itoa(len(c.key)) || h["attributor.original_value_bytes"] != strconv.Itoa(len(c.value)) ||
-			h["attributor.original_headers_bytes"] != strconv.Itoa(headersBytes(c.headers)) {
+			h["attributor.original_headers_bytes"] != strconv.Itoa(HeadersBytes(c.headers)) {
 			t.Errorf("%s: original sizes %v", c.name, h)
 		}
 		if !bytes.HasPrefix(c.key, m.Key) || !bytes.HasPrefix(c.value, m.Value) {
@@ -97,36 +99,36 @@ func (b *fakeBroker) WriteMessages(_ context.Context, msgs ...kafka.Message) err
 // and logged, and writeDead returns so the batch's offsets are committed.
 // Only errors that are not about size are returned (and retried).
 func TestWriteDeadNeverRetriesTooLargeForever(t *testing.T) {
-	big := deadLetter{reason: reasonOversize, err: "too big", msg: kafka.Message{Topic: "tp", Offset: 7, Key: bytes.Repeat([]byte("k"), 2<<20), Value: []byte("{}")}}
-	small := deadLetter{reason: reasonInvalid, err: "bad", msg: kafka.Message{Topic: "tp", Offset: 8, Key: []byte("u"), Value: []byte("x")}}
-	newTestSink := func(b *fakeBroker, deadMax int) *sink {
-		return &sink{dlq: b, deadMax: deadMax, stats: &stats{}, log: slog.New(slog.DiscardHandler)}
+	big := flow.DeadLetter{Reason: flow.ReasonOversize, Err: "too big", Msg: kafka.Message{Topic: "tp", Offset: 7, Key: bytes.Repeat([]byte("k"), 2<<20), Value: []byte("{}")}}
+	small := flow.DeadLetter{Reason: flow.ReasonInvalid, Err: "bad", Msg: kafka.Message{Topic: "tp", Offset: 8, Key: []byte("u"), Value: []byte("x")}}
+	newTestSink := func(b *fakeBroker, deadMax int) *Sink {
+		return &Sink{dlq: b, DeadMax: deadMax, stats: &flow.Stats{}, log: slog.New(slog.DiscardHandler)}
 	}
 
 	// The topic's limit was lowered after the start: cut to 4 KiB, written.
 	b := &fakeBroker{limit: 64 << 10}
 	s := newTestSink(b, 1<<20)
-	if err := s.writeDead(context.Background(), []deadLetter{big, small}); err != nil {
+	if err := s.writeDead(context.Background(), []flow.DeadLetter{big, small}); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.written) != 2 || s.stats.deadLettersLost.Load() != 0 || recordBytes(b.written[0]) > minDeadMax {
-		t.Fatalf("written %d, lost %d; want both written, the big one cut", len(b.written), s.stats.deadLettersLost.Load())
+	if len(b.written) != 2 || s.stats.DeadLettersLost.Load() != 0 || recordBytes(b.written[0]) > MinDeadMax {
+		t.Fatalf("written %d, lost %d; want both written, the big one cut", len(b.written), s.stats.DeadLettersLost.Load())
 	}
 
 	// Refused even when cut: counted as lost, the rest written, no error.
 	b = &fakeBroker{limit: 1 << 10}
 	s = newTestSink(b, 1<<20)
-	if err := s.writeDead(context.Background(), []deadLetter{big, small}); err != nil {
+	if err := s.writeDead(context.Background(), []flow.DeadLetter{big, small}); err != nil {
 		t.Fatalf("writeDead = %v; a record refused as too large must not fail (and so stall) the batch", err)
 	}
-	if len(b.written) != 1 || s.stats.deadLettersLost.Load() != 1 {
-		t.Fatalf("written %d, lost %d; want the small one written, the big one lost", len(b.written), s.stats.deadLettersLost.Load())
+	if len(b.written) != 1 || s.stats.DeadLettersLost.Load() != 1 {
+		t.Fatalf("written %d, lost %d; want the small one written, the big one lost", len(b.written), s.stats.DeadLettersLost.Load())
 	}
 
 	// A broker away is an error: the batch is retried, nothing is lost.
 	b = &fakeBroker{limit: 1 << 20, down: true}
 	s = newTestSink(b, 1<<20)
-	if err := s.writeDead(context.Background(), []deadLetter{small}); err == nil || s.stats.deadLettersLost.Load() != 0 {
-		t.Fatalf("writeDead with the broker down = %v, lost %d; want an error, nothing lost", err, s.stats.deadLettersLost.Load())
+	if err := s.writeDead(context.Background(), []flow.DeadLetter{small}); err == nil || s.stats.DeadLettersLost.Load() != 0 {
+		t.Fatalf("writeDead with the broker down = %v, lost %d; want an error, nothing lost", err, s.stats.DeadLettersLost.Load())
 	}
 }

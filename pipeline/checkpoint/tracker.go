@@ -1,14 +1,18 @@
-package pipeline
+// Package checkpoint holds the offset trackers: which fetched offsets are
+// durable (every row derived from them acknowledged by ClickHouse) and so
+// may be committed. It knows nothing of Kafka or ClickHouse; the runner
+// commits what a Tracker says is committable.
+package checkpoint
 
 import "sync"
 
-// offsetTracker follows the messages of one partition from fetch to
+// Tracker follows the messages of one partition from fetch to
 // durability. Offsets are added in fetch order; each is marked done when
 // every row derived from it is acknowledged by ClickHouse (or it needed
 // none). Committable returns the offset after the longest done prefix: the
 // only offset that may be committed, so that a crash never skips a message
 // whose rows are not written.
-type offsetTracker struct {
+type Tracker struct {
 	mu      sync.Mutex
 	entries []trackEntry // fetched, not yet committable, in offset order
 	head    int          // entries[:head] are consumed
@@ -21,10 +25,10 @@ type trackEntry struct {
 	done   bool
 }
 
-func newOffsetTracker(start int64) *offsetTracker { return &offsetTracker{next: start} }
+func NewTracker(start int64) *Tracker { return &Tracker{next: start} }
 
-// add registers a fetched offset. Offsets must be added in increasing order.
-func (t *offsetTracker) add(offset int64) {
+// Add registers a fetched offset. Offsets must be added in increasing order.
+func (t *Tracker) Add(offset int64) {
 	t.mu.Lock()
 	if len(t.entries) == t.head {
 		// Nothing outstanding: jump over gaps (compacted or transactional
@@ -38,8 +42,8 @@ func (t *offsetTracker) add(offset int64) {
 	t.mu.Unlock()
 }
 
-// done marks offset as durable.
-func (t *offsetTracker) done(offset int64) {
+// Done marks offset as durable.
+func (t *Tracker) Done(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	live := t.entries[t.head:]
@@ -68,9 +72,9 @@ func (t *offsetTracker) done(offset int64) {
 	}
 }
 
-// committable returns the offset to commit and whether it moved since the
+// Committable returns the offset to commit and whether it moved since the
 // previous call.
-func (t *offsetTracker) committable() (int64, bool) {
+func (t *Tracker) Committable() (int64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	moved := t.dirty
@@ -78,16 +82,16 @@ func (t *offsetTracker) committable() (int64, bool) {
 	return t.next, moved
 }
 
-// outstanding returns how many fetched offsets are not yet done.
-func (t *offsetTracker) outstanding() int {
+// Outstanding returns how many fetched offsets are not yet done.
+func (t *Tracker) Outstanding() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.entries) - t.head
 }
 
-// retry marks the committable offset as moved again, after a commit of it
+// Retry marks the committable offset as moved again, after a commit of it
 // failed, so that the next commit sends it once more.
-func (t *offsetTracker) retry() {
+func (t *Tracker) Retry() {
 	t.mu.Lock()
 	t.dirty = true
 	t.mu.Unlock()

@@ -1,4 +1,4 @@
-package pipeline
+package sessionize
 
 import (
 	"container/heap"
@@ -8,38 +8,12 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/murmur3"
 
 	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
-
-type itemKind uint8
-
-const (
-	kindTouchpoint itemKind = iota
-	kindConversion
-	kindMark     // a touchpoint partition's watermark moved
-	kindBarrier  // hand everything so far to the sink, then reply
-	kindFlushAll // attribute every pending conversion, then as kindBarrier
-)
-
-// item is what the fetchers send a shard. A fetcher's items reach a shard in
-// fetch order, so a watermark mark arrives after every touchpoint it covers.
-type item struct {
-	kind      itemKind
-	partition int32
-	ack       ackRef
-	offset    int64
-	key       []byte
-	value     []byte
-	tp        schemas.Touchpoint
-	cv        schemas.Conversion
-	wm        int64
-	caughtUp  bool
-	reply     chan struct{}
-}
 
 // user is the state of one attribution key. Most users never convert, so
 // conversion state hangs off a pointer that stays nil for them: memory per
@@ -88,7 +62,7 @@ type released struct {
 
 type pendingConv struct {
 	cv        schemas.Conversion
-	ack       ackRef
+	ack       flow.Ack
 	arrived   time.Time
 	partition int32
 }
@@ -102,60 +76,61 @@ type partState struct {
 	pending  convHeap
 }
 
-// shard owns the users whose key hashes to it. Only its goroutine touches
+// Shard owns the users whose key hashes to it. Only its goroutine touches
 // its state, so nothing here is locked.
-type shard struct {
+type Shard struct {
 	id      int
 	cfg     *Config
 	eng     *attribution.Engine
 	models  []string
-	in      chan item
-	sink    *sink
-	conn    driver.Conn
-	st      *stats
+	In      chan flow.Item
+	out     Output
+	hist    History
+	st      *flow.Stats
 	tpTopic string
 
 	users     userTable
 	stored    map[uint64]uint8 // hashes of keys that may have history in ClickHouse: stored* bits
 	parts     map[int32]*partState
-	start     startState
-	u         *unit
+	start     Start
+	u         *flow.Unit
 	seq       uint64
 	res       attribution.Result
 	path      []attribution.Touchpoint // scratch: the window handed to the engine
 	dims      *dimTable
-	batch     []item
+	batch     []flow.Item
 	lastSweep time.Time
 	sweptAtWm int64 // the latest partition watermark at the last sweep
 
 	lookbackMs, latenessMs, horizonMs, gapMs int64
 	maxUsers                                 int
 
-	fits       *fitHolder        // the run's fits of the data-driven models; nil: none asked for
 	applied    *attribution.Fits // the fits eng holds
 	fitIDs     []string          // per model, the fit id eng applies; nil when none
 	dataDriven []int             // indices of the data-driven models
 }
 
-// startState is what a generation knows at its start, from ClickHouse.
-type startState struct {
-	frontiers  map[int32]int64  // per partition: latest conversion attributed
-	watermarks map[int32]int64  // per partition: latest touchpoint stored
-	stored     map[uint64]uint8 // hashes of the keys with stored events: stored* bits
+// Start is what a generation knows at its start, from ClickHouse.
+type Start struct {
+	Frontiers  map[int32]int64  // per partition: latest conversion attributed
+	Watermarks map[int32]int64  // per partition: latest touchpoint stored
+	Stored     map[uint64]uint8 // hashes of the keys with stored events: stored* bits
 }
 
-func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start startState) *shard {
+// New returns shard id, which sends its units to out and reads users'
+// history from hist. cfg must have its defaults set (WithDefaults).
+func New(id int, cfg *Config, out Output, hist History, st *flow.Stats, start Start) (*Shard, error) {
 	eng, err := attribution.NewEngine(cfg.Attribution)
 	if err != nil {
-		panic(err) // validated by Runner
+		return nil, err
 	}
-	sh := &shard{
-		id: id, cfg: cfg, eng: eng, in: make(chan item, cfg.QueueSize), sink: s, conn: conn, st: st,
+	sh := &Shard{
+		id: id, cfg: cfg, eng: eng, In: make(chan flow.Item, cfg.QueueSize), out: out, hist: hist, st: st,
 		tpTopic: cfg.TouchpointsTopic, parts: map[int32]*partState{},
-		start: start, stored: start.stored, u: getUnit(), lastSweep: time.Now(), dims: newDimTable(),
+		start: start, stored: start.Stored, u: flow.GetUnit(), lastSweep: time.Now(), dims: newDimTable(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
 		horizonMs: cfg.Horizon.Milliseconds(), gapMs: cfg.SessionGap.Milliseconds(),
-		maxUsers: max(1, cfg.MaxUsers/cfg.Shards),
+		maxUsers: max(1, cfg.MaxUsers),
 	}
 	for i, m := range eng.Models() {
 		sh.models = append(sh.models, m.Name())
@@ -163,27 +138,28 @@ func newShard(id int, cfg *Config, s *sink, conn driver.Conn, st *stats, start s
 			sh.dataDriven = append(sh.dataDriven, i)
 		}
 	}
-	return sh
+	sh.applyFits()
+	return sh, nil
 }
 
-// keyHash identifies a key in the stored set; a collision only costs an
+// KeyHash identifies a key in the stored set; a collision only costs an
 // unneeded history load.
-func keyHash(key string) uint64 { return murmur3.StringSum64(key) }
+func KeyHash(key string) uint64 { return murmur3.StringSum64(key) }
 
-// keyHashBytes is keyHash of the key held as bytes.
+// keyHashBytes is KeyHash of the key held as bytes.
 func keyHashBytes(key []byte) uint64 { return murmur3.Sum64(key) }
 
 // Bits of the stored set.
 const (
-	storedEvents      uint8 = 1 << iota // ClickHouse holds events of the key
-	storedConversions                   // ... among them attributed conversions
+	StoredEvents      uint8 = 1 << iota // ClickHouse holds events of the key
+	StoredConversions                   // ... among them attributed conversions
 )
 
 // mayHaveHistory reports whether ClickHouse may hold events of key that are
 // not in memory: the key was stored before this generation, or evicted.
 // Users it says no for are new: they need no history load at all.
-func (s *shard) mayHaveHistory(key string) bool {
-	return s.stored[keyHash(key)]&storedEvents != 0
+func (s *Shard) mayHaveHistory(key string) bool {
+	return s.stored[KeyHash(key)]&StoredEvents != 0
 }
 
 // lateNeedsHistory reports whether a touchpoint at or before its
@@ -191,36 +167,36 @@ func (s *shard) mayHaveHistory(key string) bool {
 // hold attributed conversions of key that are not in memory, which the
 // touchpoint could re-attribute. (After a restart nearly every touchpoint
 // is at or before the frontier; most users never converted.)
-func (s *shard) lateNeedsHistory(key string) bool {
+func (s *Shard) lateNeedsHistory(key string) bool {
 	if u := s.users.get(key); u != nil && u.loaded {
 		return false
 	}
-	return s.stored[keyHash(key)]&storedConversions != 0
+	return s.stored[KeyHash(key)]&StoredConversions != 0
 }
 
 // needsHistory reports whether key's state must be completed from
 // ClickHouse before it is used for attribution.
-func (s *shard) needsHistory(key string) bool {
+func (s *Shard) needsHistory(key string) bool {
 	if u := s.users.get(key); u != nil {
 		return !u.loaded
 	}
 	return s.mayHaveHistory(key)
 }
 
-func (s *shard) part(p int32) *partState {
+func (s *Shard) part(p int32) *partState {
 	ps := s.parts[p]
 	if ps == nil {
-		ps = &partState{frontier: s.start.frontiers[p], wm: s.start.watermarks[p]}
+		ps = &partState{frontier: s.start.Frontiers[p], wm: s.start.Watermarks[p]}
 		s.parts[p] = ps
 	}
 	return ps
 }
 
-func (s *shard) user(key string, p int32) *user {
+func (s *Shard) user(key string, p int32) *user {
 	u, added := s.users.getOrAdd(key)
 	if added {
 		u.partition, u.loaded = p, !s.mayHaveHistory(key)
-		s.st.usersInMemory.Add(1)
+		s.st.UsersInMemory.Add(1)
 	}
 	return u
 }
@@ -231,20 +207,20 @@ func (s *shard) user(key string, p int32) *user {
 // a restart); the queue's own bound keeps memory in check.
 const maxShardBatch = 4096
 
-// run processes items until ctx ends or a history load fails for good.
-func (s *shard) run(ctx context.Context) error {
+// Run processes items until ctx ends or a history load fails for good.
+func (s *Shard) Run(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case it := <-s.in:
+		case it := <-s.In:
 			s.batch = append(s.batch[:0], it)
 		more:
 			for len(s.batch) < maxShardBatch {
 				select {
-				case it := <-s.in:
+				case it := <-s.In:
 					s.batch = append(s.batch, it)
 				default:
 					break more
@@ -269,7 +245,7 @@ func (s *shard) run(ctx context.Context) error {
 	}
 }
 
-func (s *shard) process(ctx context.Context, batch []item) error {
+func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	s.applyFits()
 	// Touchpoints that may belong to an already attributed conversion need
 	// the user's history first; load it for the whole batch at once.
@@ -277,21 +253,21 @@ func (s *shard) process(ctx context.Context, batch []item) error {
 	lo := int64(1 << 62)
 	for i := range batch {
 		it := &batch[i]
-		if it.kind != kindTouchpoint {
+		if it.Kind != flow.KindTouchpoint {
 			continue
 		}
-		if it.tp.TimeMs > s.part(it.partition).frontier {
+		if it.TP.TimeMs > s.part(it.Partition).frontier {
 			continue
 		}
-		key := it.tp.Key()
+		key := it.TP.Key()
 		if !s.lateNeedsHistory(key) {
 			continue
 		}
 		if want == nil {
 			want = map[string]int32{}
 		}
-		want[key] = it.partition
-		lo = min(lo, it.tp.TimeMs)
+		want[key] = it.Partition
+		lo = min(lo, it.TP.TimeMs)
 	}
 	if len(want) > 0 {
 		if err := s.loadHistory(ctx, want, lo); err != nil {
@@ -300,23 +276,23 @@ func (s *shard) process(ctx context.Context, batch []item) error {
 	}
 	for i := range batch {
 		it := &batch[i]
-		switch it.kind {
-		case kindTouchpoint:
+		switch it.Kind {
+		case flow.KindTouchpoint:
 			s.touchpoint(it)
-		case kindConversion:
+		case flow.KindConversion:
 			s.conversion(it)
-		case kindMark:
-			ps := s.part(it.partition)
-			ps.wm = max(ps.wm, it.wm)
-			ps.caughtUp = it.caughtUp
-		case kindBarrier, kindFlushAll:
-			if err := s.release(ctx, it.kind == kindFlushAll); err != nil {
+		case flow.KindMark:
+			ps := s.part(it.Partition)
+			ps.wm = max(ps.wm, it.WM)
+			ps.caughtUp = it.CaughtUp
+		case flow.KindBarrier, flow.KindFlushAll:
+			if err := s.release(ctx, it.Kind == flow.KindFlushAll); err != nil {
 				return err
 			}
 			if err := s.emit(ctx); err != nil {
 				return err
 			}
-			close(it.reply)
+			close(it.Reply)
 		}
 	}
 	if err := s.release(ctx, false); err != nil {
@@ -332,31 +308,31 @@ func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
 	}
 }
 
-func (s *shard) touchpoint(it *item) {
-	ps := s.part(it.partition)
-	tp := &it.tp
-	s.st.touchpoints.Add(1)
+func (s *Shard) touchpoint(it *flow.Item) {
+	ps := s.part(it.Partition)
+	tp := &it.TP
+	s.st.Touchpoints.Add(1)
 	if tp.TimeMs < ps.wm-s.horizonMs {
 		// Beyond the re-attribution horizon: kept raw, reported, not applied.
-		s.st.tooLate.Add(1)
-		s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: tp.TimeMs, partition: it.partition, tooLate: true})
+		s.st.TooLate.Add(1)
+		s.u.TPs = append(s.u.TPs, flow.TPRow{TP: *tp, SessionStart: tp.TimeMs, Partition: it.Partition, TooLate: true})
 		msg := fmt.Sprintf("timestamp: %s is older than its partition's watermark %s by more than the re-attribution horizon (%s); stored, not attributed",
 			time.UnixMilli(tp.TimeMs).UTC().Format(time.RFC3339Nano), time.UnixMilli(ps.wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon)
-		s.st.rejected.record(reasonTooLate, s.tpTopic, int(it.partition), it.offset, msg)
-		s.u.dead = append(s.u.dead, s.deadLetter(it, reasonTooLate, msg))
-		s.u.acks = append(s.u.acks, it.ack)
+		s.st.Rejected.Record(flow.ReasonTooLate, s.tpTopic, int(it.Partition), it.Offset, msg)
+		s.u.Dead = append(s.u.Dead, s.deadLetter(it, flow.ReasonTooLate, msg))
+		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
 	}
-	u := s.user(tp.Key(), it.partition)
+	u := s.user(tp.Key(), it.Partition)
 	at := toAttribution(tp)
 	i, added := u.journey.add(&at, s.dims)
 	if !added {
-		s.st.duplicates.Add(1)
-		s.u.acks = append(s.u.acks, it.ack)
+		s.st.Duplicates.Add(1)
+		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
 	}
-	s.u.tps = append(s.u.tps, tpRow{tp: *tp, sessionStart: u.journey.sessionStart(i, s.gapMs), partition: it.partition})
-	s.u.acks = append(s.u.acks, it.ack)
+	s.u.TPs = append(s.u.TPs, flow.TPRow{TP: *tp, SessionStart: u.journey.sessionStart(i, s.gapMs), Partition: it.Partition})
+	s.u.Acks = append(s.u.Acks, it.Ack)
 	u.lastSeq = s.seq + 1
 	if tp.TimeMs <= ps.frontier {
 		// Late: re-attribute the conversions whose path it joins.
@@ -364,41 +340,41 @@ func (s *shard) touchpoint(it *item) {
 		for i := range rel {
 			if s.eng.Window(&at, rel[i].cv.TimeMs) {
 				s.attribute(u, &rel[i].cv)
-				s.u.reattributed++ // counted once durable
+				s.u.Reattributed++ // counted once durable
 			}
 		}
 	}
 }
 
-func (s *shard) conversion(it *item) {
-	cv := &it.cv
-	s.st.conversions.Add(1)
-	u := s.user(cv.Key(), it.partition)
+func (s *Shard) conversion(it *flow.Item) {
+	cv := &it.CV
+	s.st.Conversions.Add(1)
+	u := s.user(cv.Key(), it.Partition)
 	c := u.convs()
 	for _, id := range c.pendingIDs {
 		if id == cv.EventID {
-			s.st.duplicates.Add(1)
-			s.u.acks = append(s.u.acks, it.ack)
+			s.st.Duplicates.Add(1)
+			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
 	}
 	for i := range c.released {
 		if r := &c.released[i]; r.cv.EventID == cv.EventID && !r.fromHistory {
-			s.st.duplicates.Add(1)
-			s.u.acks = append(s.u.acks, it.ack)
+			s.st.Duplicates.Add(1)
+			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
 	}
 	c.pendingIDs = append(c.pendingIDs, cv.EventID)
-	heap.Push(&s.part(it.partition).pending, &pendingConv{cv: *cv, ack: it.ack, arrived: time.Now(), partition: it.partition})
-	s.st.pending.Add(1)
+	heap.Push(&s.part(it.Partition).pending, &pendingConv{cv: *cv, ack: it.Ack, arrived: time.Now(), partition: it.Partition})
+	s.st.Pending.Add(1)
 }
 
 // release attributes the pending conversions whose time has come: the
 // touchpoint watermark of their partition has passed them by the allowed
 // lateness, or that partition is caught up and they have waited the allowed
 // lateness in wall-clock time, or force.
-func (s *shard) release(ctx context.Context, force bool) error {
+func (s *Shard) release(ctx context.Context, force bool) error {
 	var ready []*pendingConv
 	now := time.Now()
 	for _, ps := range s.parts {
@@ -436,7 +412,7 @@ func (s *shard) release(ctx context.Context, force bool) error {
 		}
 	}
 	for _, pc := range ready {
-		s.st.pending.Add(-1)
+		s.st.Pending.Add(-1)
 		u := s.user(pc.cv.Key(), pc.partition)
 		c := u.convs()
 		for i, id := range c.pendingIDs {
@@ -465,15 +441,15 @@ func (s *shard) release(ctx context.Context, force bool) error {
 			for i := range c.released {
 				if r := &c.released[i].cv; convLess(&pc.cv, r) && r.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
 					s.attribute(u, r)
-					s.u.reattributed++ // counted once durable
+					s.u.Reattributed++ // counted once durable
 				}
 			}
 		}
-		s.u.convs = append(s.u.convs, convRow{cv: pc.cv, partition: pc.partition})
-		s.u.acks = append(s.u.acks, pc.ack)
+		s.u.Convs = append(s.u.Convs, flow.ConvRow{CV: pc.cv, Partition: pc.partition})
+		s.u.Acks = append(s.u.Acks, pc.ack)
 		ps := s.part(pc.partition)
 		ps.frontier = max(ps.frontier, pc.cv.TimeMs)
-		s.u.attributed++ // counted once durable
+		s.u.Attributed++ // counted once durable
 	}
 	return nil
 }
@@ -487,7 +463,7 @@ func convLess(a, b *schemas.Conversion) bool {
 
 // attribute credits cv to u's current path and appends the rows, under the
 // version that counts the events the path was computed from.
-func (s *shard) attribute(u *user, cv *schemas.Conversion) {
+func (s *Shard) attribute(u *user, cv *schemas.Conversion) {
 	after := int64(attribution.NoReset)
 	version := uint32(1)
 	if s.cfg.Attribution.ResetOnConversion {
@@ -515,25 +491,25 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 	conv := attribution.Conversion{ID: cv.EventID, TimeMs: cv.TimeMs, RevenueMicros: cv.RevenueMicros}
 	s.eng.Attribute(conv, s.path, after, &s.res)
 	if s.res.Capped {
-		s.st.pathsCapped.Add(1)
+		s.st.PathsCapped.Add(1)
 	}
 	for _, m := range s.dataDriven {
 		if s.fitIDs == nil || s.fitIDs[m] == "" {
-			s.st.modelSkipped.Add(1)
+			s.st.ModelSkipped.Add(1)
 		}
 	}
-	cr := &s.u.credits
-	cr.models = s.models
-	cr.sets = append(cr.sets, creditSet{
-		conversionID: cv.EventID, conversionType: cv.ConversionType, userKey: u.key(), currency: cv.Currency,
-		timeMs: cv.TimeMs, version: version,
-		path: uint32(len(cr.path)), pathLen: uint32(len(s.res.Path)),
-		cells: uint32(len(cr.cells)), cellsLen: uint32(len(s.res.Credits)),
-		fitIDs: s.fitIDs,
+	cr := &s.u.Credits
+	cr.Models = s.models
+	cr.Sets = append(cr.Sets, flow.CreditSet{
+		ConversionID: cv.EventID, ConversionType: cv.ConversionType, UserKey: u.key(), Currency: cv.Currency,
+		TimeMs: cv.TimeMs, Version: version,
+		Path: uint32(len(cr.Path)), PathLen: uint32(len(s.res.Path)),
+		Cells: uint32(len(cr.Cells)), CellsLen: uint32(len(s.res.Credits)),
+		FitIDs: s.fitIDs,
 	})
-	cr.path = append(cr.path, s.res.Path...)
+	cr.Path = append(cr.Path, s.res.Path...)
 	for _, c := range s.res.Credits {
-		cr.cells = append(cr.cells, creditCell{fraction: c.Fraction, revenue: c.RevenueMicros, position: uint32(c.Position), model: uint16(c.Model)})
+		cr.Cells = append(cr.Cells, flow.CreditCell{Fraction: c.Fraction, Revenue: c.RevenueMicros, Position: uint32(c.Position), Model: uint16(c.Model)})
 	}
 	u.lastSeq = s.seq + 1
 }
@@ -542,7 +518,7 @@ func (s *shard) attribute(u *user, cv *schemas.Conversion) {
 // partition) into their state, for events at or after the earliest time
 // that a conversion at sinceMs, or one attributed within the horizon before
 // it, could look back to.
-func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs int64) error {
+func (s *Shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs int64) error {
 	keys := make([]string, 0, len(want))
 	for k := range want {
 		keys = append(keys, k)
@@ -550,10 +526,10 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 	sort.Strings(keys)
 	fromMs := sinceMs - s.horizonMs - s.latenessMs - s.lookbackMs
 	backoff := 100 * time.Millisecond
-	var h history
+	var h flow.History
 	for {
 		var err error
-		h, err = loadHistory(ctx, s.conn, s.cfg.ClickHouse.Database, keys, fromMs, fromMs+s.lookbackMs)
+		h, err = s.hist.Load(ctx, keys, fromMs, fromMs+s.lookbackMs)
 		if err == nil {
 			break
 		}
@@ -569,7 +545,7 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		u := s.user(key, want[key])
 		// In time order, so that a long history appends rather than
 		// inserts (ClickHouse returns the rows of each part in order).
-		tps := h.touchpoints[key]
+		tps := h.Touchpoints[key]
 		sort.Slice(tps, func(i, j int) bool {
 			return tps[i].TimeMs < tps[j].TimeMs || tps[i].TimeMs == tps[j].TimeMs && tps[i].ID < tps[j].ID
 		})
@@ -577,7 +553,7 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 			u.journey.add(&tps[i], s.dims)
 		}
 	next:
-		for _, cv := range h.conversions[key] {
+		for _, cv := range h.Conversions[key] {
 			c := u.convs()
 			for i := range c.released {
 				if c.released[i].cv.EventID == cv.EventID {
@@ -588,29 +564,27 @@ func (s *shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		}
 		u.loaded = true
 	}
-	s.st.historyLoads.Add(int64(len(keys)))
+	s.st.HistoryLoads.Add(int64(len(keys)))
 	return nil
 }
 
-func (s *shard) deadLetter(it *item, reason, msg string) deadLetter {
-	dl := deadLetter{reason: reason, err: msg}
-	dl.msg.Topic, dl.msg.Partition, dl.msg.Offset = s.tpTopic, int(it.partition), it.offset
-	dl.msg.Key, dl.msg.Value = it.key, it.value
+func (s *Shard) deadLetter(it *flow.Item, reason, msg string) flow.DeadLetter {
+	dl := flow.DeadLetter{Reason: reason, Err: msg}
+	dl.Msg.Topic, dl.Msg.Partition, dl.Msg.Offset = s.tpTopic, int(it.Partition), it.Offset
+	dl.Msg.Key, dl.Msg.Value = it.Key, it.Value
 	return dl
 }
 
 // emit hands the current unit to the sink.
-func (s *shard) emit(ctx context.Context) error {
-	if s.u.empty() {
+func (s *Shard) emit(ctx context.Context) error {
+	if s.u.Empty() {
 		return nil
 	}
 	s.seq++
-	select {
-	case s.sink.in <- sinkMsg{u: s.u, shard: s.id, seq: s.seq}:
-	case <-ctx.Done():
+	if !s.out.Send(ctx, s.id, s.seq, s.u) {
 		return ctx.Err()
 	}
-	s.u = getUnit()
+	s.u = flow.GetUnit()
 	return nil
 }
 
@@ -619,7 +593,7 @@ func (s *shard) emit(ctx context.Context) error {
 // a 32nd of the retention (lookback + horizon) since the last one, at most
 // every 5 s. Replaying a backlog of one day with a 30-day lookback thus
 // walks the users once or twice, not every 5 s.
-func (s *shard) sweepDue() bool {
+func (s *Shard) sweepDue() bool {
 	if time.Since(s.lastSweep) < 5*time.Second {
 		return false
 	}
@@ -635,12 +609,12 @@ func (s *shard) sweepDue() bool {
 
 // sweep drops what no window can need any more, and evicts users beyond the
 // memory cap whose rows are all durable (they are reloaded on demand).
-func (s *shard) sweep() {
+func (s *Shard) sweep() {
 	s.lastSweep = time.Now()
 	for _, ps := range s.parts {
 		s.sweptAtWm = max(s.sweptAtWm, ps.wm)
 	}
-	acked := s.sink.acked[s.id].Load()
+	acked := s.out.Acked(s.id)
 	for place, u := range s.users.all() {
 		ps := s.part(u.partition)
 		if ps.wm == 0 {
@@ -662,7 +636,7 @@ func (s *shard) sweep() {
 		}
 		if u.journey.len() == 0 && u.conv == nil && u.lastSeq <= acked {
 			s.users.delete(place)
-			s.st.usersInMemory.Add(-1)
+			s.st.UsersInMemory.Add(-1)
 		}
 	}
 	defer func() {
@@ -679,13 +653,13 @@ func (s *shard) sweep() {
 			break
 		}
 		if u.pending() == 0 && u.lastSeq <= acked {
-			bits := storedEvents
+			bits := StoredEvents
 			if u.conv != nil {
-				bits |= storedConversions
+				bits |= StoredConversions
 			}
 			s.stored[keyHashBytes(u.journey.key())] |= bits
 			s.users.delete(place)
-			s.st.usersInMemory.Add(-1)
+			s.st.UsersInMemory.Add(-1)
 		}
 	}
 }
@@ -695,7 +669,7 @@ func (s *shard) sweep() {
 // walk over the held touchpoints. The sweep calls it once the table has
 // doubled since the last compaction, so its cost is amortized over at
 // least as many new tuples as survive it.
-func (s *shard) compactDims() {
+func (s *Shard) compactDims() {
 	remap := make([]uint32, s.dims.len()) // new index + 1; 0: not used
 	var vals []dimVal
 	for _, u := range s.users.all() {

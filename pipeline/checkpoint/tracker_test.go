@@ -1,13 +1,13 @@
-package pipeline
+package checkpoint
 
 import (
 	"math/rand/v2"
 	"testing"
 )
 
-func wantCommittable(t *testing.T, tr *offsetTracker, off int64, moved bool) {
+func wantCommittable(t *testing.T, tr *Tracker, off int64, moved bool) {
 	t.Helper()
-	gotOff, gotMoved := tr.committable()
+	gotOff, gotMoved := tr.Committable()
 	if gotOff != off || gotMoved != moved {
 		t.Fatalf("committable() = %d, %v; want %d, %v", gotOff, gotMoved, off, moved)
 	}
@@ -15,25 +15,25 @@ func wantCommittable(t *testing.T, tr *offsetTracker, off int64, moved bool) {
 
 // Only the offset after the longest done prefix is committable.
 func TestOffsetTrackerContiguous(t *testing.T) {
-	tr := newOffsetTracker(10)
+	tr := NewTracker(10)
 	wantCommittable(t, tr, 10, false)
 	for o := int64(10); o < 15; o++ {
-		tr.add(o)
+		tr.Add(o)
 	}
-	tr.done(11)
-	tr.done(12)
+	tr.Done(11)
+	tr.Done(12)
 	wantCommittable(t, tr, 10, false) // 10 is not done: nothing moves
-	tr.done(10)
+	tr.Done(10)
 	wantCommittable(t, tr, 13, true)
 	wantCommittable(t, tr, 13, false) // moved is reported once
-	tr.done(14)
+	tr.Done(14)
 	wantCommittable(t, tr, 13, false)
-	if n := tr.outstanding(); n != 2 {
+	if n := tr.Outstanding(); n != 2 {
 		t.Fatalf("outstanding() = %d, want 2", n)
 	}
-	tr.done(13)
+	tr.Done(13)
 	wantCommittable(t, tr, 15, true)
-	if n := tr.outstanding(); n != 0 {
+	if n := tr.Outstanding(); n != 0 {
 		t.Fatalf("outstanding() = %d, want 0", n)
 	}
 }
@@ -43,35 +43,35 @@ func TestOffsetTrackerContiguous(t *testing.T) {
 // follows the fetch position; with something outstanding, it jumps the gap
 // once the prefix is done.
 func TestOffsetTrackerGaps(t *testing.T) {
-	tr := newOffsetTracker(0)
-	tr.add(5) // nothing outstanding: 0..4 do not exist
+	tr := NewTracker(0)
+	tr.Add(5) // nothing outstanding: 0..4 do not exist
 	wantCommittable(t, tr, 5, true)
-	tr.add(9) // 5 outstanding: no jump
+	tr.Add(9) // 5 outstanding: no jump
 	wantCommittable(t, tr, 5, false)
-	tr.done(5)
+	tr.Done(5)
 	wantCommittable(t, tr, 6, true)
-	tr.done(9)
+	tr.Done(9)
 	wantCommittable(t, tr, 10, true)
-	tr.add(20)
+	tr.Add(20)
 	wantCommittable(t, tr, 20, true)
-	tr.done(20)
+	tr.Done(20)
 	wantCommittable(t, tr, 21, true)
 }
 
 // Done for an offset never added (committed by an earlier generation, or
-// done twice) changes nothing.
+// Done twice) changes nothing.
 func TestOffsetTrackerUnknownDone(t *testing.T) {
-	tr := newOffsetTracker(100)
-	tr.add(100)
-	tr.add(101)
-	tr.done(99)
-	tr.done(102)
+	tr := NewTracker(100)
+	tr.Add(100)
+	tr.Add(101)
+	tr.Done(99)
+	tr.Done(102)
 	wantCommittable(t, tr, 100, false)
-	tr.done(100)
-	tr.done(100)
+	tr.Done(100)
+	tr.Done(100)
 	wantCommittable(t, tr, 101, true)
-	tr.done(101)
-	tr.done(100) // already committable
+	tr.Done(101)
+	tr.Done(100) // already committable
 	wantCommittable(t, tr, 102, true)
 }
 
@@ -81,18 +81,18 @@ func TestOffsetTrackerOutOfOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 20; round++ {
 		const n = 10_000 // more than the compaction threshold of 4096
-		tr := newOffsetTracker(0)
+		tr := NewTracker(0)
 		var offsets []int64
 		next := int64(0)
 		for range n {
 			next += 1 + int64(rng.IntN(3)) // gaps of up to two offsets
 			offsets = append(offsets, next)
-			tr.add(next)
+			tr.Add(next)
 		}
 		isDone := make([]bool, n)
 		prefix := 0 // offsets[:prefix] are done
 		for _, i := range rng.Perm(n) {
-			tr.done(offsets[i])
+			tr.Done(offsets[i])
 			isDone[i] = true
 			for prefix < n && isDone[prefix] {
 				prefix++
@@ -101,12 +101,12 @@ func TestOffsetTrackerOutOfOrder(t *testing.T) {
 			if prefix > 0 {
 				want = offsets[prefix-1] + 1
 			}
-			if got, _ := tr.committable(); got != want {
+			if got, _ := tr.Committable(); got != want {
 				t.Fatalf("round %d: after %d done, committable %d, want %d", round, i, got, want)
 			}
 		}
-		if tr.outstanding() != 0 {
-			t.Fatalf("round %d: %d outstanding after all done", round, tr.outstanding())
+		if tr.Outstanding() != 0 {
+			t.Fatalf("round %d: %d outstanding after all done", round, tr.Outstanding())
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package pipeline
+package flow
 
 import (
 	"errors"
@@ -9,14 +9,14 @@ import (
 	"github.com/attributor/attributor/schemas"
 )
 
-// rejections counts dead-lettered events per reason and logs the first few
+// Rejections counts dead-lettered events per reason and logs the first few
 // of each reason with where they came from, so that why events are rejected
 // shows in the run's own output, not only in the dead-letter topic.
-type rejections struct {
+type Rejections struct {
 	mu     sync.Mutex
 	counts map[string]int64
-	log    *slog.Logger
-	limit  int // first rejections logged per reason; <= 0: none
+	Log    *slog.Logger
+	Limit  int // first rejections logged per reason; <= 0: none
 }
 
 // ReasonCount is how many events were rejected for one reason.
@@ -25,19 +25,19 @@ type ReasonCount struct {
 	Count  int64
 }
 
-// rejectionReason is the reason as counted: the dead-letter reason, and for
+// RejectionReason is the reason as counted: the dead-letter reason, and for
 // an invalid event the field its error names.
-func rejectionReason(reason string, err error) string {
+func RejectionReason(reason string, err error) string {
 	var fe *schemas.FieldError
-	if reason == reasonInvalid && errors.As(err, &fe) {
+	if reason == ReasonInvalid && errors.As(err, &fe) {
 		return reason + " " + fe.Field
 	}
 	return reason
 }
 
-// record counts one rejection and logs it while its reason has been
+// Record counts one rejection and logs it while its reason has been
 // logged fewer than limit times. Safe for concurrent use; nil-safe.
-func (r *rejections) record(reason, topic string, partition int, offset int64, msg string) {
+func (r *Rejections) Record(reason, topic string, partition int, offset int64, msg string) {
 	if r == nil {
 		return
 	}
@@ -48,19 +48,19 @@ func (r *rejections) record(reason, topic string, partition int, offset int64, m
 	r.counts[reason]++
 	n := r.counts[reason]
 	r.mu.Unlock()
-	if r.log == nil || int64(r.limit) < n {
+	if r.Log == nil || int64(r.Limit) < n {
 		return
 	}
 	// slog quotes values holding control characters; msg is SafeText
 	// already, as every dead-letter error is.
-	r.log.Warn("event rejected (sent to the dead-letter topic)", "reason", reason, "topic", topic, "partition", partition, "offset", offset, "error", msg)
-	if int64(r.limit) == n {
-		r.log.Warn("further rejections for this reason are counted in the summary, not logged", "reason", reason, "logged", n)
+	r.Log.Warn("event rejected (sent to the dead-letter topic)", "reason", reason, "topic", topic, "partition", partition, "offset", offset, "error", msg)
+	if int64(r.Limit) == n {
+		r.Log.Warn("further rejections for this reason are counted in the summary, not logged", "reason", reason, "logged", n)
 	}
 }
 
-// snapshot returns the counts, largest first.
-func (r *rejections) snapshot() []ReasonCount {
+// Counts returns the counts, largest first.
+func (r *Rejections) Counts() []ReasonCount {
 	if r == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package sessionize
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -16,22 +17,22 @@ import (
 // campaign (the renumbering kept every held touchpoint's tuple).
 func TestDimensionTableBoundedUnderEviction(t *testing.T) {
 	const maxUsers, campaigns = 200, 50_000
-	cfg := Config{Shards: 1, MaxUsers: maxUsers}.WithDefaults()
-	st := &stats{}
-	snk := newSink(nil, "", nil, 1, &cfg, st)
-	s := newShard(0, &cfg, snk, nil, st, startState{stored: map[uint64]uint8{}})
+	cfg := Config{MaxUsers: maxUsers}.WithDefaults()
+	st := &flow.Stats{}
+	snk := &recordingOutput{}
+	s := newTestShard(t, &cfg, snk, nil, st)
 	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
 	peak := 0
 	for i := range campaigns {
-		it := item{kind: kindTouchpoint, tp: schemas.Touchpoint{
+		it := flow.Item{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{
 			EventID: fmt.Sprintf("tp-%d", i), UserID: fmt.Sprintf("u%d", i), TimeMs: t0 + int64(i),
 			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc",
 			Campaign: fmt.Sprintf("campaign-%d", i),
 		}}
 		s.touchpoint(&it)
-		s.u = &unit{} // what the sink would take
+		s.u = &flow.Unit{} // what the sink would take
 		if i%1000 == 999 {
-			snk.acked[0].Store(s.seq + 1) // every row durable: the users may be evicted
+			snk.acked.Store(s.seq + 1) // every row durable: the users may be evicted
 			s.sweep()
 			peak = max(peak, s.dims.len())
 		}
@@ -70,32 +71,32 @@ func TestDimensionTableBoundedUnderEviction(t *testing.T) {
 // in its dimension table: what a stream of ever new campaigns costs.
 func BenchmarkShardManyCampaigns(b *testing.B) {
 	const campaigns = 1_000_000
-	cfg := Config{Shards: 1, MaxUsers: 1000}.WithDefaults()
+	cfg := Config{MaxUsers: 1000}.WithDefaults()
 	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
 	var heap, tuples float64
 	for b.Loop() {
-		st := &stats{}
-		snk := newSink(nil, "", nil, 1, &cfg, st)
+		st := &flow.Stats{}
+		snk := &recordingOutput{}
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := newShard(0, &cfg, snk, nil, st, startState{stored: map[uint64]uint8{}})
+		s := newTestShard(b, &cfg, snk, nil, st)
 		for i := range campaigns {
-			it := item{kind: kindTouchpoint, tp: schemas.Touchpoint{
+			it := flow.Item{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{
 				EventID: fmt.Sprintf("tp-%d", i), UserID: fmt.Sprintf("u%d", i), TimeMs: t0 + int64(i),
 				Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc",
 				Campaign: fmt.Sprintf("black_friday_2026_variant_%d", i),
 			}}
 			s.touchpoint(&it)
-			s.u = &unit{}
+			s.u = &flow.Unit{}
 			if i%10_000 == 9_999 {
-				snk.acked[0].Store(s.seq + 1)
+				snk.acked.Store(s.seq + 1)
 				s.sweep()
 			}
 		}
 		// The eviction marks (a key hash per evicted user, 1M here) are
 		// not what this measures.
-		s.stored, s.start.stored = nil, nil
+		s.stored, s.start.Stored = nil, nil
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		heap = float64(int64(after.HeapAlloc) - int64(before.HeapAlloc))

@@ -1,0 +1,40 @@
+package flow
+
+// Telemetry names: constants, so that dashboards and alerts can rely on them.
+const (
+	InstrumentationName = "github.com/attributor/attributor/pipeline"
+
+	MetricEvents         = "attributor.events"          // by topic
+	MetricInvalid        = "attributor.events.invalid"  // dead-lettered as unusable
+	MetricTooLate        = "attributor.events.too_late" // beyond the re-attribution horizon
+	MetricDuplicates     = "attributor.events.duplicate"
+	MetricFuture         = "attributor.events.future"         // stamped beyond --max-future-skew
+	MetricMispartitioned = "attributor.events.mispartitioned" // by topic: key hashes to another partition
+	MetricSkipped        = "attributor.offsets.skipped"       // deleted by retention before consumption
+	MetricDeadLetters    = "attributor.dead_letters"
+	MetricDeadLost       = "attributor.dead_letters.lost" // refused by the broker even when cut
+	MetricAttributed     = "attributor.conversions.attributed"
+	MetricReattributed   = "attributor.conversions.reattributed"
+	MetricPathsCapped    = "attributor.paths.capped"   // cut to max_path_touchpoints
+	MetricModelSkipped   = "attributor.models.skipped" // a data-driven model without a fit yet
+	MetricPending        = "attributor.conversions.pending"
+	MetricCreditedRows   = "attributor.rows.credited"
+	MetricRawRows        = "attributor.rows.raw"
+	MetricInsertBatches  = "attributor.insert.batches"
+	MetricInsertErrors   = "attributor.insert.errors"
+	MetricInsertLatency  = "attributor.insert.duration"
+	MetricLag            = "attributor.consumer.lag"
+	MetricWatermarkDelay = "attributor.watermark.delay"
+	MetricUsers          = "attributor.users.in_memory"
+	MetricHistoryLoads   = "attributor.history.loads"
+	MetricCommits        = "attributor.commits"
+
+	AttrTopic = "topic"
+
+	// The sink's span, one per batch written, and its attributes.
+	SpanSinkFlush    = "attributor.sink.flush"
+	AttrRowsRaw      = "attributor.rows.raw"
+	AttrRowsCredited = "attributor.rows.credited"
+	AttrDeadLetters  = "attributor.dead_letters"
+	AttrMessages     = "attributor.messages"
+)

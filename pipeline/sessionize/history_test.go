@@ -1,0 +1,83 @@
+package sessionize
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/schemas"
+)
+
+// A conversion of a user the store already holds is attributed over the
+// stored touchpoint (read through History, loaded once) and the one in
+// memory, and the shard's output carries it: no service involved.
+func TestShardAttributesOverInMemoryHistory(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixMilli()
+	hist := &memHistory{stored: flow.History{
+		Touchpoints: map[string][]attribution.Touchpoint{"u1": {
+			{ID: "tp-stored", TimeMs: t0 - 3_600_000, Channel: "email", Source: "newsletter", Medium: "email"},
+		}},
+		Conversions: map[string][]schemas.Conversion{},
+	}}
+	out := &recordingOutput{}
+	cfg := Config{}.WithDefaults()
+	st := &flow.Stats{}
+	s, err := New(0, &cfg, out, hist, st, Start{Stored: map[uint64]uint8{KeyHash("u1"): StoredEvents}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := make(chan struct{})
+	batch := []flow.Item{
+		{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{EventID: "tp-live", UserID: "u1", TimeMs: t0 - 60_000,
+			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc"}},
+		{Kind: flow.KindConversion, CV: schemas.Conversion{EventID: "cv-1", UserID: "u1", TimeMs: t0,
+			ConversionType: "purchase", RevenueMicros: 10_000_000, Currency: "EUR"}},
+		{Kind: flow.KindFlushAll, Reply: reply},
+	}
+	if err := s.process(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reply:
+	default:
+		t.Fatal("flush not acknowledged")
+	}
+	if len(hist.loads) != 1 || !slices.Equal(hist.loads[0], []string{"u1"}) {
+		t.Fatalf("history loads = %v, want one of [u1]", hist.loads)
+	}
+	var sets int
+	for _, u := range out.units {
+		cr := &u.Credits
+		for _, set := range cr.Sets {
+			if set.ConversionID != "cv-1" {
+				t.Fatalf("credited %q, want cv-1", set.ConversionID)
+			}
+			sets++
+			var ids []string
+			for _, tp := range cr.Path[set.Path : set.Path+set.PathLen] {
+				ids = append(ids, tp.ID)
+			}
+			if !slices.Equal(ids, []string{"tp-stored", "tp-live"}) {
+				t.Fatalf("path = %v, want [tp-stored tp-live]", ids)
+			}
+			perModel := map[uint16]int64{}
+			for _, c := range cr.Cells[set.Cells : set.Cells+set.CellsLen] {
+				perModel[c.Model] += c.Revenue
+			}
+			for m, rev := range perModel {
+				if rev != 10_000_000 {
+					t.Errorf("model %s credits %d micros, want 10000000", cr.Models[m], rev)
+				}
+			}
+		}
+	}
+	if sets == 0 {
+		t.Fatal("no credited set sent to the output")
+	}
+	if got := st.HistoryLoads.Load(); got != 1 {
+		t.Errorf("HistoryLoads = %d, want 1", got)
+	}
+}

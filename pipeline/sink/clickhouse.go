@@ -1,0 +1,416 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/schemas"
+)
+
+// ClickHouse 18.16 with clickhouse-go/v2, and keeps inserted_at defaulted.
+const (
+	tpColumns     = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition, too_late"
+	convColumns   = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, conversion_type, revenue_micros, currency, kafka_partition"
+	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length, fit_id"
+)
+
+// insertRows writes the rows of units into their tables, one INSERT per
+// table with columnar appends, the tables at once. It returns only when
+// ClickHouse acknowledged all; after an error some tables may hold their
+// rows, which is harmless: every table collapses identical rows. cols are
+// the caller's column buffers, reused from one call to the next.
+func insertRows(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit, cols *insertColumns) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i, f := range []func() error{
+		func() error { return cols.tp.insert(ctx, conn, db, units) },
+		func() error { return cols.conv.insert(ctx, conn, db, units) },
+		func() error { return cols.credit.insert(ctx, conn, db, units) },
+		func() error {
+			var spend []schemas.AdSpend
+			for _, u := range units {
+				spend = append(spend, u.Spend...)
+			}
+			return insertSpend(ctx, conn, db, spend, "topic")
+		},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// insertColumns are a sink writer's column buffers, one set per table (the
+// tables are written at once). Once they have grown to the largest batch,
+// building a batch's columns allocates nothing: see chcolumns.go.
+type insertColumns struct {
+	tp     tpColumnsBuf
+	conv   convColumnsBuf
+	credit creditColumnsBuf
+}
+
+type tpColumnsBuf struct {
+	id, key, uid, aid, inter, ch, src, med, camp proto.ColStr
+	ts, sess                                     proto.ColInt64
+	date                                         proto.ColDate
+	cost                                         proto.ColFloat64
+	part                                         proto.ColInt32
+	late                                         proto.ColUInt8
+}
+
+func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.inter, &c.ch, &c.src, &c.med, &c.camp, &c.cost, &c.sess, &c.part, &c.late}
+	resetColumns(cols)
+	for _, u := range units {
+		for k := range u.TPs {
+			r := &u.TPs[k]
+			c.id.Append(r.TP.EventID)
+			c.key.Append(r.TP.Key())
+			c.uid.Append(r.TP.UserID)
+			c.aid.Append(r.TP.AnonymousID)
+			c.ts.Append(r.TP.TimeMs)
+			c.date = append(c.date, dayOf(r.TP.TimeMs))
+			c.inter.Append(r.TP.Interaction)
+			c.ch.Append(r.TP.Channel)
+			c.src.Append(r.TP.Source)
+			c.med.Append(r.TP.Medium)
+			c.camp.Append(r.TP.Campaign)
+			c.cost.Append(r.TP.Cost)
+			c.sess.Append(r.SessionStart)
+			c.part.Append(r.Partition)
+			c.late.Append(boolByte(r.TooLate))
+		}
+	}
+	return insertTable(ctx, conn, db, "touchpoints", tpColumns, cols)
+}
+
+type convColumnsBuf struct {
+	id, key, uid, aid, typ, cur proto.ColStr
+	ts, rev                     proto.ColInt64
+	date                        proto.ColDate
+	part                        proto.ColInt32
+}
+
+func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.typ, &c.rev, &c.cur, &c.part}
+	resetColumns(cols)
+	for _, u := range units {
+		for k := range u.Convs {
+			r := &u.Convs[k]
+			c.id.Append(r.CV.EventID)
+			c.key.Append(r.CV.Key())
+			c.uid.Append(r.CV.UserID)
+			c.aid.Append(r.CV.AnonymousID)
+			c.ts.Append(r.CV.TimeMs)
+			c.date = append(c.date, dayOf(r.CV.TimeMs))
+			c.typ.Append(r.CV.ConversionType)
+			c.rev.Append(r.CV.RevenueMicros)
+			c.cur.Append(r.CV.Currency)
+			c.part.Append(r.Partition)
+		}
+	}
+	return insertTable(ctx, conn, db, "conversions", convColumns, cols)
+}
+
+type creditColumnsBuf struct {
+	cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur, fit proto.ColStr
+	version, pos, plen                                              proto.ColUInt32
+	credit                                                          proto.ColFloat64
+	rev, tts, cts                                                   proto.ColInt64
+	date                                                            proto.ColDate
+}
+
+func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.version, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.date, &c.pos, &c.plen, &c.fit}
+	resetColumns(cols)
+	for _, u := range units {
+		cr := &u.Credits
+		for si := range cr.Sets {
+			set := &cr.Sets[si]
+			path := cr.Path[set.Path : set.Path+set.PathLen]
+			day := dayOf(set.TimeMs)
+			for _, cell := range cr.Cells[set.Cells : set.Cells+set.CellsLen] {
+				c.cid.Append(set.ConversionID)
+				c.ctyp.Append(set.ConversionType)
+				c.key.Append(set.UserKey)
+				c.model.Append(cr.Models[cell.Model])
+				if set.FitIDs != nil {
+					c.fit.Append(set.FitIDs[cell.Model])
+				} else {
+					c.fit.Append("")
+				}
+				c.version.Append(set.Version)
+				c.credit.Append(cell.Fraction)
+				c.rev.Append(cell.Revenue)
+				c.cur.Append(set.Currency)
+				c.cts.Append(set.TimeMs)
+				c.date = append(c.date, day)
+				if cell.Position == 0 {
+					// The unattributed row: no touchpoint.
+					for _, col := range []*proto.ColStr{&c.tid, &c.src, &c.med, &c.camp, &c.inter} {
+						col.Append("")
+					}
+					c.ch.Append(schemas.ChannelNone)
+					c.tts.Append(0)
+					c.pos.Append(0)
+					c.plen.Append(0)
+					continue
+				}
+				tp := &path[cell.Position-1]
+				c.tid.Append(tp.ID)
+				c.ch.Append(tp.Channel)
+				c.src.Append(tp.Source)
+				c.med.Append(tp.Medium)
+				c.camp.Append(tp.Campaign)
+				if tp.Impression {
+					c.inter.Append(schemas.InteractionImpression)
+				} else {
+					c.inter.Append(schemas.InteractionClick)
+				}
+				c.tts.Append(tp.TimeMs)
+				c.pos.Append(cell.Position)
+				c.plen.Append(set.PathLen)
+			}
+		}
+	}
+	return insertTable(ctx, conn, db, "attributed_conversions", creditColumns, cols)
+}
+
+// insertTable inserts cols (filled in the order of columns) into db.table
+// in one INSERT, when they hold rows.
+func insertTable(ctx context.Context, conn driver.Conn, db, table, columns string, cols []proto.ColInput) error {
+	if cols[0].Rows() == 0 {
+		return nil
+	}
+	if err := sendColumns(ctx, conn, "INSERT INTO "+db+"."+table+" ("+columns+")", cols...); err != nil {
+		return fmt.Errorf("insert %s: %w", table, err)
+	}
+	return nil
+}
+
+// resetColumns empties cols, keeping their buffers.
+func resetColumns(cols []proto.ColInput) {
+	for _, c := range cols {
+		c.(proto.Column).Reset()
+	}
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+const spendColumns = "event_id, date, channel, source, medium, campaign, cost_micros, currency, origin"
+
+// InsertSpend writes ad-spend rows (origin says where they came from:
+// "topic" or "import"). Rows with an event_id already stored replace it.
+func InsertSpend(ctx context.Context, conn driver.Conn, db string, rows []schemas.AdSpend, origin string) error {
+	if err := schemas.ValidIdentifier(db); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return insertSpend(ctx, conn, db, rows, origin)
+}
+
+func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schemas.AdSpend, origin string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var (
+		id, ch, src, med, camp, cur, org proto.ColStr
+		date                             proto.ColDate
+		cost                             proto.ColInt64
+	)
+	for i := range rows {
+		r := &rows[i]
+		id.Append(r.EventID)
+		date = append(date, dayOf(r.Date.UnixMilli()))
+		ch.Append(r.Channel)
+		src.Append(r.Source)
+		med.Append(r.Medium)
+		camp.Append(r.Campaign)
+		cost.Append(r.CostMicros)
+		cur.Append(r.Currency)
+		org.Append(origin)
+	}
+	return insertTable(ctx, conn, db, "ad_spend", spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
+}
+
+// loadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,
+// and their stored conversions with ts_ms >= convFromMs. The keys travel as
+// an external table, never inside the SQL text.
+func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
+	h := flow.History{Touchpoints: map[string][]attribution.Touchpoint{}, Conversions: map[string][]schemas.Conversion{}}
+	if len(keys) == 0 {
+		return h, nil
+	}
+	keyTable := func() (*ext.Table, error) {
+		t, err := ext.NewTable("history_keys", ext.Column("user_key", "String"))
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if err := t.Append(k); err != nil {
+				return nil, err
+			}
+		}
+		return t, nil
+	}
+	kt, err := keyTable()
+	if err != nil {
+		return h, err
+	}
+	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
+		"SELECT user_key, event_id, ts_ms, interaction, channel, source, medium, campaign FROM "+db+".touchpoints"+
+			" WHERE user_key IN (SELECT user_key FROM history_keys) AND ts_ms >= ? AND too_late = 0", tpFromMs)
+	if err != nil {
+		return h, fmt.Errorf("load touchpoints: %w", err)
+	}
+	for rows.Next() {
+		var key, inter string
+		var tp attribution.Touchpoint
+		if err := rows.Scan(&key, &tp.ID, &tp.TimeMs, &inter, &tp.Channel, &tp.Source, &tp.Medium, &tp.Campaign); err != nil {
+			rows.Close()
+			return h, fmt.Errorf("load touchpoints: %w", err)
+		}
+		tp.Impression = inter == schemas.InteractionImpression
+		h.Touchpoints[key] = append(h.Touchpoints[key], tp)
+	}
+	if err := rows.Err(); err != nil {
+		return h, fmt.Errorf("load touchpoints: %w", err)
+	}
+	rows.Close()
+
+	kt, err = keyTable()
+	if err != nil {
+		return h, err
+	}
+	rows, err = conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
+		"SELECT user_key, event_id, user_id, anonymous_id, ts_ms, conversion_type, revenue_micros, currency FROM "+db+".conversions"+
+			" WHERE user_key IN (SELECT user_key FROM history_keys) AND ts_ms >= ?", convFromMs)
+	if err != nil {
+		return h, fmt.Errorf("load conversions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var cv schemas.Conversion
+		if err := rows.Scan(&key, &cv.EventID, &cv.UserID, &cv.AnonymousID, &cv.TimeMs, &cv.ConversionType, &cv.RevenueMicros, &cv.Currency); err != nil {
+			return h, fmt.Errorf("load conversions: %w", err)
+		}
+		h.Conversions[key] = append(h.Conversions[key], cv)
+	}
+	if err := rows.Err(); err != nil {
+		return h, fmt.Errorf("load conversions: %w", err)
+	}
+	return h, nil
+}
+
+// loadFrontiers returns, per partition, the latest event time of the
+// conversions already attributed: a touchpoint at or before it may belong to
+// an attributed conversion and must be checked for re-attribution. Rows
+// after untilMs (now plus the future skew) are ignored: only a release
+// before the future check stored such rows, and one of them must not
+// poison every later run.
+func LoadFrontiers(ctx context.Context, conn driver.Conn, db string, untilMs int64) (map[int32]int64, error) {
+	rows, err := conn.Query(ctx, "SELECT kafka_partition, max(ts_ms) FROM "+db+".conversions WHERE ts_ms <= ? GROUP BY kafka_partition", untilMs)
+	if err != nil {
+		return nil, fmt.Errorf("load frontiers: %w", err)
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var p int32
+		var ms int64
+		if err := rows.Scan(&p, &ms); err != nil {
+			return nil, fmt.Errorf("load frontiers: %w", err)
+		}
+		out[p] = ms
+	}
+	return out, rows.Err()
+}
+
+// partitionSet binds partition numbers as a set, "(0, 1, 2)": a Go slice
+// would bind as an array, which ClickHouse 18.16 rejects on the right of IN.
+func partitionSet(partitions []int32) clickhouse.GroupSet {
+	set := clickhouse.GroupSet{Value: make([]any, len(partitions))}
+	for i, p := range partitions {
+		set.Value[i] = p
+	}
+	return set
+}
+
+// loadStoredKeys returns the keys of the users that have touchpoints and
+// those that have conversions stored for the given partitions since fromMs:
+// the only users whose state may need a history load in a new generation.
+func LoadStoredKeys(ctx context.Context, conn driver.Conn, db string, partitions []int32, fromMs int64) (tpKeys, convKeys []string, err error) {
+	if len(partitions) == 0 {
+		return nil, nil, nil
+	}
+	for _, table := range []string{"touchpoints", "conversions"} {
+		var keys []string
+		rows, err := conn.Query(ctx, "SELECT DISTINCT user_key FROM "+db+"."+table+" WHERE kafka_partition IN ? AND ts_ms >= ?", partitionSet(partitions), fromMs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load stored users: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("load stored users: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("load stored users: %w", err)
+		}
+		if table == "touchpoints" {
+			tpKeys = keys
+		} else {
+			convKeys = keys
+		}
+	}
+	return tpKeys, convKeys, nil
+}
+
+// latestTouchpoints returns, per partition, the latest stored touchpoint
+// time up to untilMs: where each partition's watermark stood when its last
+// owner stopped. Rows after untilMs (now plus the future skew; only a
+// release before the future check stored them) are ignored, as the live
+// check would have dead-lettered them.
+func LatestTouchpoints(ctx context.Context, conn driver.Conn, db string, partitions []int32, untilMs int64) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	if len(partitions) == 0 {
+		return out, nil
+	}
+	rows, err := conn.Query(ctx, "SELECT kafka_partition, max(ts_ms) FROM "+db+".touchpoints WHERE kafka_partition IN ? AND ts_ms <= ? GROUP BY kafka_partition", partitionSet(partitions), untilMs)
+	if err != nil {
+		return nil, fmt.Errorf("latest touchpoints: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p int32
+		var ms int64
+		if err := rows.Scan(&p, &ms); err != nil {
+			return nil, fmt.Errorf("latest touchpoints: %w", err)
+		}
+		out[p] = ms
+	}
+	return out, rows.Err()
+}
