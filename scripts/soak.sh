@@ -21,7 +21,10 @@
 #
 # Environment: SOAK_RATE (events/s, 2000), SOAK_INTERVAL (progress line period, 30s), SOAK_WINDOW
 # (rows of the final table, 5m; DURATION/6 when shorter), SOAK_OUTAGE (60s; DURATION/10 when
-# shorter), SOAK_GRACE (5m), SOAK_KEEP=1 keeps the topics and database (always kept on failure).
+# shorter), SOAK_GRACE (5m), SOAK_CLICKHOUSE_NODE (ch1: the node written to and stopped; another
+# node lets two soaks run at once), SOAK_KEEP=1 keeps the topics and database (always kept on failure),
+# SOAK_RUN_FLAGS (more `attributor run` flags, e.g. "--memprofile /tmp/heap.prof": the final SIGTERM
+# writes it).
 # Output goes to the terminal and to .run/soak/<run>/soak.txt, with the attributor logs beside it.
 set -euo pipefail
 
@@ -51,7 +54,9 @@ OUTAGE=${SOAK_OUTAGE:-$([ "$DUR_S" -lt 600 ] && echo "$((DUR_S / 10))s" || echo 
 GRACE=${SOAK_GRACE:-5m}
 MAX_USERS=${SOAK_MAX_USERS:-20000}
 BOOTSTRAP=127.0.0.1:19091,127.0.0.1:19092,127.0.0.1:19093
-CH=127.0.0.1:19001
+NODE=${SOAK_CLICKHOUSE_NODE:-ch1}
+case $NODE in ch[1-4]) ;; *) die "SOAK_CLICKHOUSE_NODE: want ch1..ch4, got '$NODE'" ;; esac
+CH=127.0.0.1:$((19000 + ${NODE#ch}))
 
 scripts/cluster.sh status >/dev/null 2>&1 || die "the clusters are not all up: run scripts/cluster.sh up (scripts/cluster.sh status says which node)"
 
@@ -67,7 +72,7 @@ go build -o "$OUT/soak" ./scripts/bench/soak
 cleanup() {
   local rc=$?
   if [ "$rc" = 0 ] && [ -z "${SOAK_KEEP:-}" ]; then
-    clickhouse-client --host 127.0.0.1 --port 19001 -q "DROP DATABASE IF EXISTS $DB" || true
+    clickhouse-client --host 127.0.0.1 --port "${CH##*:}" -q "DROP DATABASE IF EXISTS $DB" || true
     for t in "$TP" "$CV" "$DLQ" "$SPEND"; do
       java -cp "${KAFKA_LIBS:-$REPO/.cache/kafka/libs}/*" org.apache.kafka.tools.TopicCommand \
         --bootstrap-server "$BOOTSTRAP" --delete --topic "$t" >/dev/null 2>&1 || true
@@ -75,13 +80,13 @@ cleanup() {
   else
     log "kept database $DB on $CH and topics $RUN_ID.* (drop them with scripts/cluster.sh reset)"
   fi
-  # ch1 back up whatever happened (the outage may have been interrupted)
-  scripts/cluster.sh status >/dev/null 2>&1 || scripts/cluster.sh up ch1 >/dev/null 2>&1 || true
+  # the node back up whatever happened (the outage may have been interrupted)
+  scripts/cluster.sh status >/dev/null 2>&1 || scripts/cluster.sh up "$NODE" >/dev/null 2>&1 || true
   exit "$rc"
 }
 trap cleanup EXIT
 
-log "topics $RUN_ID.* (6 partitions) on $BOOTSTRAP; database $DB on ch1 ($CH)"
+log "topics $RUN_ID.* (6 partitions) on $BOOTSTRAP; database $DB on $NODE ($CH)"
 "$OUT/attributor" topics create --brokers "$BOOTSTRAP" --partitions 6 --touchpoints-topic "$TP" \
   --conversions-topic "$CV" --dlq-topic "$DLQ" --spend-topic "$SPEND" >"$OUT/topics.log" 2>&1 ||
   die "topics create: $(cat "$OUT/topics.log")"
@@ -92,8 +97,10 @@ ARGS=(--attributor "$OUT/attributor" --brokers "$BOOTSTRAP" --clickhouse "$CH" -
   --touchpoints-topic "$TP" --conversions-topic "$CV" --dlq-topic "$DLQ" --group "$RUN_ID"
   --metrics-addr "127.0.0.1:$((19400 + $$ % 500))" --work "$OUT"
   --duration "${DUR_S}s" --rate "$RATE" --interval "$INTERVAL" --window "$WINDOW" --outage "$OUTAGE" --grace "$GRACE"
-  --outage-stop "$REPO/scripts/cluster.sh down ch1" --outage-start "$REPO/scripts/cluster.sh up ch1")
+  --outage-stop "$REPO/scripts/cluster.sh down $NODE" --outage-start "$REPO/scripts/cluster.sh up $NODE")
 EXTRA=(--spend-topic "$SPEND")
+# shellcheck disable=SC2206 # word splitting wanted: extra `attributor run` flags
+[ -z "${SOAK_RUN_FLAGS:-}" ] || EXTRA+=($SOAK_RUN_FLAGS)
 if [ -n "$UNIQUE" ]; then
   ARGS+=(--unique-campaigns)
   EXTRA+=(--max-users "$MAX_USERS")
