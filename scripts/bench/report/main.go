@@ -215,6 +215,9 @@ func write(w io.Writer, r *results) {
 		}
 	}
 	count := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	for n := 1; n <= 3; n++ {
+		row("cluster", fmt.Sprintf("%d instance(s): restarts after the 25 s drain timeout", n), spread(r.values("cluster", fmt.Sprintf("instances-%d", n), "drain_timeout_restarts"), count))
+	}
 	row("cluster", "events in Kafka", spread(r.values("cluster", "instances-1", "events")[:min(1, len(one))], count))
 	row("cluster", "credited rows (equal in every run)", spread(r.values("cluster", "instances-1", "credited_rows")[:min(1, len(one))], count))
 
