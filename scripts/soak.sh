@@ -27,6 +27,9 @@
 # writes it).
 # Output goes to the terminal and to .run/soak/<run>/soak.txt, with the attributor logs beside it.
 set -euo pipefail
+# The whole script is one block, read before it runs: editing this file during a 30-minute soak
+# must not change what the running soak executes next.
+{
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -114,3 +117,4 @@ rc=${PIPESTATUS[0]}
 set -e
 log "took $(($(date +%s) - start))s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg); output in $OUT/soak.txt"
 exit "$rc"
+}
