@@ -11,5 +11,6 @@
 // sink. Every item and unit carries the ack of its message, so that the
 // offset is committed only once the sink made it durable.
 //
-// It imports flow and checkpoint, never another stage.
+// It imports flow and schemas, never another stage (the offset tracker comes
+// in as Offsets).
 package source

@@ -9,7 +9,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/murmur3"
 
-	"github.com/attributor/attributor/pipeline/checkpoint"
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
@@ -27,11 +26,18 @@ type DirectFunc func(ctx context.Context, u *flow.Unit) bool
 // Send calls f.
 func (f DirectFunc) Send(ctx context.Context, u *flow.Unit) bool { return f(ctx, u) }
 
+// Offsets records each offset a fetcher fetched, to be committed once its
+// ack fires (checkpoint.Tracker).
+type Offsets interface {
+	flow.Acker
+	Add(offset int64)
+}
+
 // NewFetcher returns the fetcher of one assigned partition, from offset
 // start (negative: the log start) to end (negative: no end). Its items go
 // to shards[murmur3(key) % len(shards)]; its watermark marks to every
 // shard.
-func (s *Source) NewFetcher(topic string, partition int, start, end int64, t *checkpoint.Tracker, shards []chan<- flow.Item, direct Direct) *Fetcher {
+func (s *Source) NewFetcher(topic string, partition int, start, end int64, t Offsets, shards []chan<- flow.Item, direct Direct) *Fetcher {
 	return &Fetcher{src: s, topic: topic, partition: partition, start: start, end: end, tracker: t, shards: shards, direct: direct}
 }
 
@@ -55,7 +61,7 @@ type Fetcher struct {
 	topic      string
 	partition  int
 	start, end int64
-	tracker    *checkpoint.Tracker
+	tracker    Offsets
 	shards     []chan<- flow.Item
 	direct     Direct
 	reachedEnd bool
