@@ -61,29 +61,24 @@ func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
 	reset := e.Bool("reset-on-conversion", "ATTRIBUTOR_RESET_ON_CONVERSION", false, "credit a conversion only to touchpoints after the user's previous conversion")
 	maxPath := e.Int("max-path-touchpoints", "ATTRIBUTOR_MAX_PATH_TOUCHPOINTS", attribution.DefaultMaxPathTouchpoints, "credit only the latest `n` touchpoints within a conversion's windows (bounds the rows of a heavy user's conversions)")
 	return func() (attribution.Config, error) {
-		// attribution.Config reads zero as "default"; on the command line a
-		// zero or negative window is a mistake, so say so.
-		var errs []error
-		for _, d := range []struct {
-			name string
-			v    time.Duration
-		}{{"lookback", *lookback}, {"view-window", *view}, {"half-life", *halfLife}} {
-			if d.v <= 0 {
-				errs = append(errs, fmt.Errorf("%s: must be > 0, got %s", d.name, d.v))
-			}
-		}
-		if *first == 0 && *last == 0 {
-			errs = append(errs, fmt.Errorf("first-share, last-share: must not both be 0"))
-		}
-		if *maxPath <= 0 || *maxPath > attribution.MaxPathTouchpointsLimit {
-			errs = append(errs, fmt.Errorf("max-path-touchpoints: must be in [1, %d], got %d", attribution.MaxPathTouchpointsLimit, *maxPath))
-		}
-		return attribution.Config{
+		cfg := attribution.Config{
 			Models: attribution.ParseModels(*models), Lookback: *lookback, ViewWindow: *view, HalfLife: *halfLife,
 			FirstShare: *first, LastShare: *last, ResetOnConversion: *reset, MaxPathTouchpoints: *maxPath,
-		}, errors.Join(errs...)
+		}
+		// Validated once, by the attribution package; its field names
+		// become the flags' names for the user.
+		if err := cfg.ValidateSet(); err != nil {
+			return cfg, errors.New(attributionFlagNames.Replace(err.Error()))
+		}
+		return cfg, nil
 	}
 }
+
+// attributionFlagNames turns attribution.Config's field names in its
+// errors into the flags that set them.
+var attributionFlagNames = strings.NewReplacer(
+	"view_window", "view-window", "half_life", "half-life", "first_share", "first-share",
+	"last_share", "last-share", "max_path_touchpoints", "max-path-touchpoints")
 
 // parseFlags parses the flags of a command without positional arguments
 // (see parseArgs).
