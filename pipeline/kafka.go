@@ -24,3 +24,12 @@ var CheckTopics = source.CheckTopics
 
 // CreateTopics creates the missing topics (see source.CreateTopics).
 var CreateTopics = source.CreateTopics
+
+// Defaults of the Kafka side (source.Default*), shown by the flags.
+const (
+	DefaultBroker           = source.DefaultBroker
+	DefaultTouchpointsTopic = source.DefaultTouchpointsTopic
+	DefaultConversionsTopic = source.DefaultConversionsTopic
+	DefaultSpendTopic       = source.DefaultSpendTopic
+	DefaultDLQTopic         = source.DefaultDLQTopic
+)

@@ -103,11 +103,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	var (
-		brokers    = e.Group("Input (Kafka)").String("brokers", "ATTRIBUTOR_BROKERS", "127.0.0.1:9092", "comma-separated Kafka `brokers`")
-		tpTopic    = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", "touchpoints", "touchpoints `topic`")
-		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", "conversions", "conversions `topic`")
-		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", "attributor.dlq", "dead-letter `topic`")
-		spendTopic = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", "ad_spend", "ad-spend `topic` (optional: consumed when it exists)")
+		brokers    = e.Group("Input (Kafka)").String("brokers", "ATTRIBUTOR_BROKERS", pipeline.DefaultBroker, "comma-separated Kafka `brokers`")
+		tpTopic    = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", pipeline.DefaultTouchpointsTopic, "touchpoints `topic`")
+		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", pipeline.DefaultConversionsTopic, "conversions `topic`")
+		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", pipeline.DefaultDLQTopic, "dead-letter `topic`")
+		spendTopic = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", pipeline.DefaultSpendTopic, "ad-spend `topic` (optional: consumed when it exists)")
 		group      = e.String("group", "ATTRIBUTOR_GROUP", "attributor", "consumer `group`")
 		kafkaSec   = addKafkaSecurityFlags(e)
 		svc        = addServiceFlags(e)
