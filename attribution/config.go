@@ -80,6 +80,22 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// ValidateSet validates c as given, before WithDefaults, for a caller that
+// sets every field (the command line, whose flags default to the Default*
+// values): there a zero that WithDefaults would replace is a mistake, not a
+// request for the default, so it is reported with the rest of Validate's
+// errors. Field names are as in Validate (lookback, view_window, ...).
+func (c Config) ValidateSet() error {
+	var errs []error
+	if c.FirstShare == 0 && c.LastShare == 0 {
+		errs = append(errs, fmt.Errorf("first_share, last_share: must not both be 0"))
+	}
+	if c.MaxPathTouchpoints == 0 {
+		errs = append(errs, fmt.Errorf("max_path_touchpoints: must be in [1, %d], got 0", MaxPathTouchpointsLimit))
+	}
+	return errors.Join(append([]error{c.Validate()}, errs...)...)
+}
+
 // Validate reports the first invalid field, by name.
 func (c Config) Validate() error {
 	var errs []error

@@ -15,6 +15,7 @@ import (
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/sessionize"
 	"github.com/attributor/attributor/pipeline/sink"
+	"github.com/attributor/attributor/pipeline/source"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -120,17 +121,17 @@ type ClickHouseConfig struct {
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	if len(c.Brokers) == 0 {
-		c.Brokers = []string{"127.0.0.1:9092"}
+		c.Brokers = []string{source.DefaultBroker}
 	}
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
 		}
 	}
-	def(&c.TouchpointsTopic, "touchpoints")
-	def(&c.ConversionsTopic, "conversions")
-	def(&c.DLQTopic, "attributor.dlq")
-	def(&c.SpendTopic, "ad_spend")
+	def(&c.TouchpointsTopic, source.DefaultTouchpointsTopic)
+	def(&c.ConversionsTopic, source.DefaultConversionsTopic)
+	def(&c.DLQTopic, source.DefaultDLQTopic)
+	def(&c.SpendTopic, source.DefaultSpendTopic)
 	def(&c.Group, "attributor")
 	def(&c.ClickHouse.Addr, "127.0.0.1:9000")
 	def(&c.ClickHouse.Database, "attribution")
@@ -173,7 +174,7 @@ func (c Config) WithDefaults() Config {
 	num(&c.QueueSize, sessionize.DefaultQueueSize)
 	num(&c.MaxUsers, sessionize.DefaultMaxUsers)
 	num(&c.FlushRows, sink.DefaultFlushRows)
-	num(&c.MaxMessageBytes, 1<<20)
+	num(&c.MaxMessageBytes, source.DefaultMaxMessageBytes)
 	num(&c.LogRejections, 5)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -205,7 +206,7 @@ func (c Config) Validate() error {
 	if c.ClickHouse.Addr == "" {
 		add("clickhouse: address required")
 	}
-	if err := c.Kafka.validate(); err != nil {
+	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := c.ClickHouse.TLS.Config("clickhouse"); err != nil {
@@ -278,4 +279,10 @@ func (c Config) sinkConfig() sink.Config {
 		Database: c.ClickHouse.Database, Shards: c.Shards,
 		FlushRows: c.FlushRows, FlushInterval: c.FlushInterval, Logger: c.Logger,
 	}
+}
+
+// sourceConfig is the part of c the fetchers need.
+func (c Config) sourceConfig() source.Config {
+	return source.Config{Brokers: c.Brokers, TouchpointsTopic: c.TouchpointsTopic, ConversionsTopic: c.ConversionsTopic,
+		SpendTopic: c.SpendTopic, DLQTopic: c.DLQTopic, MaxMessageBytes: c.MaxMessageBytes, MaxFutureSkew: c.MaxFutureSkew, Logger: c.Logger}
 }

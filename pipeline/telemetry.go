@@ -139,7 +139,7 @@ func (c *readiness) check(ctx context.Context) error {
 		c.last = fmt.Errorf("clickhouse: %w", err)
 		return c.last
 	}
-	if _, err := c.r.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.r.cfg.TouchpointsTopic}}); err != nil {
+	if _, err := c.r.src.Client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.r.cfg.TouchpointsTopic}}); err != nil {
 		c.last = fmt.Errorf("kafka: %w", err)
 	}
 	return c.last

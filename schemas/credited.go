@@ -31,6 +31,42 @@ type CreditedRow struct {
 	FitID string `json:"fit_id"`
 }
 
+// CreditedColumn is one column of a credited row in the two places rows
+// are written: Output is its name in what `attributor replay` prints (the
+// NDJSON key and the CSV header), Stored its column in the ClickHouse
+// table attributed_conversions that the stream inserts into (the view
+// credited_conversions shows both names).
+type CreditedColumn struct{ Output, Stored string }
+
+// CreditedColumns are the columns of a CreditedRow, in its field order,
+// which is replay's output order. It is the one list of them: replay's row
+// writer and the sink's insert are derived from it.
+var CreditedColumns = [...]CreditedColumn{
+	{"conversion_id", "conversion_id"},
+	{"conversion_type", "conversion_type"},
+	{"user_key", "user_key"},
+	{"model", "model"},
+	{"touchpoint_id", "touchpoint_id"},
+	{"channel", "channel"},
+	{"source", "source"},
+	{"medium", "medium"},
+	{"campaign", "campaign"},
+	{"interaction", "interaction"},
+	{"credit", "credit"},
+	{"revenue", "revenue_micros"},
+	{"currency", "currency"},
+	{"touchpoint_timestamp", "touchpoint_ts_ms"},
+	{"conversion_timestamp", "conversion_ts_ms"},
+	{"position", "position"},
+	{"path_length", "path_length"},
+	{"fit_id", "fit_id"},
+}
+
+// CreditedStoredExtra are the columns the stream stores beside
+// CreditedColumns: the conversion's attribution version (the newest one
+// counts) and its date (the table's partition key).
+var CreditedStoredExtra = [...]string{"version", "conversion_date"}
+
 // FormatMicros prints millionths as an exact decimal with six places.
 func FormatMicros(m int64) string {
 	neg := m < 0

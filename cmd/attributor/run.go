@@ -61,29 +61,24 @@ func addAttributionFlags(e *envFlags) func() (attribution.Config, error) {
 	reset := e.Bool("reset-on-conversion", "ATTRIBUTOR_RESET_ON_CONVERSION", false, "credit a conversion only to touchpoints after the user's previous conversion")
 	maxPath := e.Int("max-path-touchpoints", "ATTRIBUTOR_MAX_PATH_TOUCHPOINTS", attribution.DefaultMaxPathTouchpoints, "credit only the latest `n` touchpoints within a conversion's windows (bounds the rows of a heavy user's conversions)")
 	return func() (attribution.Config, error) {
-		// attribution.Config reads zero as "default"; on the command line a
-		// zero or negative window is a mistake, so say so.
-		var errs []error
-		for _, d := range []struct {
-			name string
-			v    time.Duration
-		}{{"lookback", *lookback}, {"view-window", *view}, {"half-life", *halfLife}} {
-			if d.v <= 0 {
-				errs = append(errs, fmt.Errorf("%s: must be > 0, got %s", d.name, d.v))
-			}
-		}
-		if *first == 0 && *last == 0 {
-			errs = append(errs, fmt.Errorf("first-share, last-share: must not both be 0"))
-		}
-		if *maxPath <= 0 || *maxPath > attribution.MaxPathTouchpointsLimit {
-			errs = append(errs, fmt.Errorf("max-path-touchpoints: must be in [1, %d], got %d", attribution.MaxPathTouchpointsLimit, *maxPath))
-		}
-		return attribution.Config{
+		cfg := attribution.Config{
 			Models: attribution.ParseModels(*models), Lookback: *lookback, ViewWindow: *view, HalfLife: *halfLife,
 			FirstShare: *first, LastShare: *last, ResetOnConversion: *reset, MaxPathTouchpoints: *maxPath,
-		}, errors.Join(errs...)
+		}
+		// Validated once, by the attribution package; its field names
+		// become the flags' names for the user.
+		if err := cfg.ValidateSet(); err != nil {
+			return cfg, errors.New(attributionFlagNames.Replace(err.Error()))
+		}
+		return cfg, nil
 	}
 }
+
+// attributionFlagNames turns attribution.Config's field names in its
+// errors into the flags that set them.
+var attributionFlagNames = strings.NewReplacer(
+	"view_window", "view-window", "half_life", "half-life", "first_share", "first-share",
+	"last_share", "last-share", "max_path_touchpoints", "max-path-touchpoints")
 
 // parseFlags parses the flags of a command without positional arguments
 // (see parseArgs).
@@ -108,11 +103,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	var (
-		brokers    = e.Group("Input (Kafka)").String("brokers", "ATTRIBUTOR_BROKERS", "127.0.0.1:9092", "comma-separated Kafka `brokers`")
-		tpTopic    = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", "touchpoints", "touchpoints `topic`")
-		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", "conversions", "conversions `topic`")
-		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", "attributor.dlq", "dead-letter `topic`")
-		spendTopic = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", "ad_spend", "ad-spend `topic` (optional: consumed when it exists)")
+		brokers    = e.Group("Input (Kafka)").String("brokers", "ATTRIBUTOR_BROKERS", pipeline.DefaultBroker, "comma-separated Kafka `brokers`")
+		tpTopic    = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", pipeline.DefaultTouchpointsTopic, "touchpoints `topic`")
+		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", pipeline.DefaultConversionsTopic, "conversions `topic`")
+		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", pipeline.DefaultDLQTopic, "dead-letter `topic`")
+		spendTopic = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", pipeline.DefaultSpendTopic, "ad-spend `topic` (optional: consumed when it exists)")
 		group      = e.String("group", "ATTRIBUTOR_GROUP", "attributor", "consumer `group`")
 		kafkaSec   = addKafkaSecurityFlags(e)
 		svc        = addServiceFlags(e)

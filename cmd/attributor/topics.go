@@ -23,11 +23,11 @@ type topicFlags struct {
 
 func addTopicFlags(e *envFlags) *topicFlags {
 	return &topicFlags{
-		brokers: e.String("brokers", "ATTRIBUTOR_BROKERS", "127.0.0.1:9092", "comma-separated Kafka `brokers`"),
-		tp:      e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", "touchpoints", "touchpoints `topic`"),
-		cv:      e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", "conversions", "conversions `topic`"),
-		dlq:     e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", "attributor.dlq", "dead-letter `topic`"),
-		spend:   e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", "ad_spend", "ad-spend `topic`"),
+		brokers: e.String("brokers", "ATTRIBUTOR_BROKERS", pipeline.DefaultBroker, "comma-separated Kafka `brokers`"),
+		tp:      e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", pipeline.DefaultTouchpointsTopic, "touchpoints `topic`"),
+		cv:      e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", pipeline.DefaultConversionsTopic, "conversions `topic`"),
+		dlq:     e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", pipeline.DefaultDLQTopic, "dead-letter `topic`"),
+		spend:   e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", pipeline.DefaultSpendTopic, "ad-spend `topic`"),
 		sec:     addKafkaSecurityFlags(e),
 	}
 }

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/pending"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -168,7 +169,7 @@ type replayer struct {
 
 	users     map[string]*user
 	peakUsers int
-	pending   convHeap
+	pending   pending.Heap[pendingConv]
 
 	watermark    int64 // W: the largest touchpoint timestamp read
 	hasWatermark bool
@@ -330,18 +331,18 @@ func (r *replayer) conversion(cv *schemas.Conversion) {
 	}
 	u.convs = append(u.convs, convRecord{id: cv.EventID, timeMs: cv.TimeMs, after: attribution.NoReset})
 	r.oldest = min(r.oldest, cv.TimeMs)
-	r.pending.push(pendingConv{conv: *cv, user: u})
+	r.pending.Push(cv, pendingConv{conv: *cv, user: u})
 }
 
 // releaseReady attributes, in heap order, the pending conversions that the
 // watermark has passed by the allowed lateness.
 func (r *replayer) releaseReady() error {
-	for len(r.pending) > 0 {
-		top := &r.pending[0].conv
-		if !r.tpDone && !(r.hasWatermark && r.watermark >= top.TimeMs+r.latenessMs) {
+	for r.pending.Len() > 0 {
+		_, topMs := r.pending.Top()
+		if !r.tpDone && !(r.hasWatermark && r.watermark >= topMs+r.latenessMs) {
 			return nil
 		}
-		if err := r.attribute(r.pending.pop()); err != nil {
+		if err := r.attribute(r.pending.Pop()); err != nil {
 			return err
 		}
 	}

@@ -29,13 +29,14 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // Columns are the fields of a credited row, in output order: the JSON keys
-// and the CSV header.
-var Columns = []string{
-	"conversion_id", "conversion_type", "user_key", "model", "touchpoint_id",
-	"channel", "source", "medium", "campaign", "interaction", "credit",
-	"revenue", "currency", "touchpoint_timestamp", "conversion_timestamp",
-	"position", "path_length", "fit_id",
-}
+// and the CSV header (schemas.CreditedColumns).
+var Columns = func() []string {
+	var out []string
+	for _, c := range schemas.CreditedColumns {
+		out = append(out, c.Output)
+	}
+	return out
+}()
 
 // flushAt is the buffered size at which RowWriter writes through.
 const flushAt = 64 << 10

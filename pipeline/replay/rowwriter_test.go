@@ -208,3 +208,27 @@ func TestParseFormat(t *testing.T) {
 		t.Errorf("ParseFormat(xml) = %v", err)
 	}
 }
+
+// AppendJSON writes the keys of Columns, in order (Columns is derived from
+// schemas.CreditedColumns; the encoder is written out by hand for speed).
+func TestAppendJSONKeysAreColumns(t *testing.T) {
+	b := AppendJSON(nil, &schemas.CreditedRow{ConversionID: "c1", Model: "linear", Credit: 0.5, RevenueMicros: 1, TouchpointTimeMs: 1, ConversionTimeMs: 2})
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var keys []string
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatal(err)
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k.(string))
+		if _, err := dec.Token(); err != nil { // the value
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(keys, Columns) {
+		t.Fatalf("JSON keys %v, want Columns %v", keys, Columns)
+	}
+}

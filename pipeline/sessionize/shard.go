@@ -1,7 +1,6 @@
 package sessionize
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/pending"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -73,7 +73,7 @@ type partState struct {
 	wm       int64 // touchpoint watermark: latest event time applied
 	caughtUp bool  // the touchpoint fetcher was at the end of the log
 	frontier int64 // latest event time of a conversion attributed
-	pending  convHeap
+	pending  pending.Heap[*pendingConv]
 }
 
 // Shard owns the users whose key hashes to it. Only its goroutine touches
@@ -373,7 +373,7 @@ func (s *Shard) conversion(it *flow.Item) {
 		}
 	}
 	c.pendingIDs = append(c.pendingIDs, cv.EventID)
-	heap.Push(&s.part(it.Partition).pending, &pendingConv{cv: *cv, ack: it.Ack, arrived: time.Now(), partition: it.Partition})
+	s.part(it.Partition).pending.Push(cv, &pendingConv{cv: *cv, ack: it.Ack, arrived: time.Now(), partition: it.Partition})
 	s.st.Pending.Add(1)
 }
 
@@ -386,18 +386,18 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 	now := time.Now()
 	for _, ps := range s.parts {
 		for ps.pending.Len() > 0 {
-			top := ps.pending[0]
+			top, _ := ps.pending.Top()
 			if !force && top.cv.TimeMs+s.latenessMs > ps.wm &&
 				!(ps.caughtUp && now.Sub(top.arrived) >= s.cfg.AllowedLateness) {
 				break
 			}
-			ready = append(ready, heap.Pop(&ps.pending).(*pendingConv))
+			ready = append(ready, ps.pending.Pop())
 		}
 	}
 	if len(ready) == 0 {
 		return nil
 	}
-	sort.Slice(ready, func(i, j int) bool { return convLess(&ready[i].cv, &ready[j].cv) })
+	sort.Slice(ready, func(i, j int) bool { return pending.Less(&ready[i].cv, &ready[j].cv) })
 	var want map[string]int32
 	lo := int64(1 << 62)
 	for _, pc := range ready {
@@ -413,7 +413,7 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 		if err := s.loadHistory(ctx, want, lo); err != nil {
 			// Put them back; they are retried on the next tick.
 			for _, pc := range ready {
-				heap.Push(&s.part(pc.partition).pending, pc)
+				s.part(pc.partition).pending.Push(&pc.cv, pc)
 			}
 			return err
 		}
@@ -446,7 +446,7 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 			// credited cuts their paths: credit them again (their version
 			// counts it, so the new rows supersede).
 			for i := range c.released {
-				if r := &c.released[i].cv; convLess(&pc.cv, r) && r.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
+				if r := &c.released[i].cv; pending.Less(&pc.cv, r) && r.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
 					s.attribute(u, r)
 					s.u.Reattributed++ // counted once durable
 				}
@@ -461,13 +461,6 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 	return nil
 }
 
-func convLess(a, b *schemas.Conversion) bool {
-	if a.TimeMs != b.TimeMs {
-		return a.TimeMs < b.TimeMs
-	}
-	return a.EventID < b.EventID
-}
-
 // attribute credits cv to u's current path and appends the rows, under the
 // version that counts the events the path was computed from.
 func (s *Shard) attribute(u *user, cv *schemas.Conversion) {
@@ -477,7 +470,7 @@ func (s *Shard) attribute(u *user, cv *schemas.Conversion) {
 		rel := u.released()
 		for i := range rel {
 			r := &rel[i].cv
-			if convLess(r, cv) {
+			if pending.Less(r, cv) {
 				if after == attribution.NoReset || r.TimeMs > after {
 					after = r.TimeMs
 				}
@@ -689,19 +682,4 @@ func (s *Shard) compactDims() {
 		})
 	}
 	s.dims.replace(slices.Clip(vals))
-}
-
-// convHeap orders pending conversions by (time, event id).
-type convHeap []*pendingConv
-
-func (h convHeap) Len() int           { return len(h) }
-func (h convHeap) Less(i, j int) bool { return convLess(&h[i].cv, &h[j].cv) }
-func (h convHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *convHeap) Push(x any)        { *h = append(*h, x.(*pendingConv)) }
-func (h *convHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return x
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -18,10 +19,20 @@ import (
 
 // ClickHouse 18.16 with clickhouse-go/v2, and keeps inserted_at defaulted.
 const (
-	tpColumns     = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition, too_late"
-	convColumns   = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, conversion_type, revenue_micros, currency, kafka_partition"
-	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length, fit_id"
+	tpColumns   = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, interaction, channel, source, medium, campaign, cost, session_start_ms, kafka_partition, too_late"
+	convColumns = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, conversion_type, revenue_micros, currency, kafka_partition"
 )
+
+// creditColumns are the attributed_conversions columns the sink inserts:
+// schemas.CreditedColumns, then schemas.CreditedStoredExtra; the columnar
+// buffers of creditColumnsBuf.insert are listed in the same order.
+var creditColumns = func() string {
+	var names []string
+	for _, c := range schemas.CreditedColumns {
+		names = append(names, c.Stored)
+	}
+	return strings.Join(append(names, schemas.CreditedStoredExtra[:]...), ", ")
+}()
 
 // insertRows writes the rows of units into their tables, one INSERT per
 // table with columnar appends, the tables at once. It returns only when
@@ -134,7 +145,8 @@ type creditColumnsBuf struct {
 }
 
 func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
-	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.version, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.date, &c.pos, &c.plen, &c.fit}
+	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.pos, &c.plen, &c.fit, // schemas.CreditedColumns
+		&c.version, &c.date} // schemas.CreditedStoredExtra
 	resetColumns(cols)
 	for _, u := range units {
 		cr := &u.Credits

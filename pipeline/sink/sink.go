@@ -416,7 +416,7 @@ const (
 	// timestamps, offsets, attributes, CRC).
 	RecordSlack = 512
 	// headerSlack covers one header's framing (two varint lengths).
-	headerSlack = 10
+	headerSlack = flow.HeaderSlack
 	// maxDeadKey and maxDeadError bound the key and the error text of a
 	// record that must be cut: a key is an id; the rest of the budget goes
 	// to the value, the part a person fixes.
@@ -426,17 +426,9 @@ const (
 
 // MessageBytes is what the size limits count of a message: its key, value
 // and headers.
-func MessageBytes(m *kafka.Message) int {
-	return len(m.Key) + len(m.Value) + HeadersBytes(m.Headers)
-}
+func MessageBytes(m *kafka.Message) int { return flow.MessageBytes(m) }
 
-func HeadersBytes(hs []kafka.Header) int {
-	n := 0
-	for _, h := range hs {
-		n += len(h.Key) + len(h.Value) + headerSlack
-	}
-	return n
-}
+func HeadersBytes(hs []kafka.Header) int { return flow.HeadersBytes(hs) }
 
 // deadMessage returns the dead-letter record of d, no larger than limit
 // bytes (key, value, headers and framing). When the original does not fit,

@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"fmt"
@@ -81,7 +81,7 @@ func TestCoPartitionBalancer(t *testing.T) {
 				ps := partitions(tc.parts, topics...)
 				rng.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
 				rng.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
-				a := coPartitionBalancer{}.AssignGroups(ms, ps)
+				a := CoPartitionBalancer{}.AssignGroups(ms, ps)
 				checkCoPartitioned(t, a, topics, tc.parts)
 				for id, want := range tc.want {
 					for _, topic := range topics {
@@ -103,7 +103,7 @@ func TestCoPartitionBalancer(t *testing.T) {
 // Every member is in the assignment, even one left without partitions, so
 // that kafka-go's SyncGroup tells it so.
 func TestCoPartitionBalancerListsIdleMembers(t *testing.T) {
-	a := coPartitionBalancer{}.AssignGroups(members([]string{"t"}, "a", "b", "c"), partitions(1, "t"))
+	a := CoPartitionBalancer{}.AssignGroups(members([]string{"t"}, "a", "b", "c"), partitions(1, "t"))
 	for _, id := range []string{"a", "b", "c"} {
 		if _, ok := a[id]; !ok {
 			t.Errorf("member %s missing from the assignment %v", id, a)

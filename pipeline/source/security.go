@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"crypto/tls"
@@ -96,7 +96,7 @@ func (k KafkaSecurity) mechanism() (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("kafka_sasl_mechanism: must be %s, %s or %s, got %q", SASLPlain, SASLScramSHA256, SASLScramSHA512, k.SASLMechanism)
 }
 
-func (k KafkaSecurity) validate() error {
+func (k KafkaSecurity) Validate() error {
 	if k.SASLMechanism != "" && k.SASLUsername == "" {
 		return fmt.Errorf("kafka_sasl_username: required with kafka_sasl_mechanism %q", k.SASLMechanism)
 	}
@@ -107,28 +107,28 @@ func (k KafkaSecurity) validate() error {
 	return err
 }
 
-// kafkaConn is what every Kafka client of the runner is built from.
-type kafkaConn struct {
+// Conn is what every Kafka client of the runner is built from.
+type Conn struct {
 	tls  *tls.Config
 	sasl sasl.Mechanism
 }
 
-func newKafkaConn(k KafkaSecurity) (kafkaConn, error) {
+func NewConn(k KafkaSecurity) (Conn, error) {
 	t, err := k.TLS.Config("kafka")
 	if err != nil {
-		return kafkaConn{}, err
+		return Conn{}, err
 	}
 	m, err := k.mechanism()
 	if err != nil {
-		return kafkaConn{}, err
+		return Conn{}, err
 	}
-	return kafkaConn{tls: t, sasl: m}, nil
+	return Conn{tls: t, sasl: m}, nil
 }
 
-func (c kafkaConn) dialer() *kafka.Dialer {
+func (c Conn) Dialer() *kafka.Dialer {
 	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: c.tls, SASLMechanism: c.sasl}
 }
 
-func (c kafkaConn) transport() *kafka.Transport {
+func (c Conn) Transport() *kafka.Transport {
 	return &kafka.Transport{DialTimeout: 10 * time.Second, TLS: c.tls, SASL: c.sasl}
 }

@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"context"
@@ -33,8 +33,13 @@ type TopicsConfig struct {
 }
 
 func (c TopicsConfig) withDefaults() TopicsConfig {
-	d := Config{Brokers: c.Brokers, TouchpointsTopic: c.TouchpointsTopic, ConversionsTopic: c.ConversionsTopic, SpendTopic: c.SpendTopic, DLQTopic: c.DLQTopic}.WithDefaults()
-	c.Brokers, c.TouchpointsTopic, c.ConversionsTopic, c.SpendTopic, c.DLQTopic = d.Brokers, d.TouchpointsTopic, d.ConversionsTopic, d.SpendTopic, d.DLQTopic
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{DefaultBroker}
+	}
+	def(&c.TouchpointsTopic, DefaultTouchpointsTopic)
+	def(&c.ConversionsTopic, DefaultConversionsTopic)
+	def(&c.SpendTopic, DefaultSpendTopic)
+	def(&c.DLQTopic, DefaultDLQTopic)
 	if c.Partitions == 0 {
 		c.Partitions = 4
 	}
@@ -93,11 +98,11 @@ func newTopicAdmin(cfg TopicsConfig) (*topicAdmin, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	kc, err := newKafkaConn(cfg.Kafka)
+	kc, err := NewConn(cfg.Kafka)
 	if err != nil {
 		return nil, err
 	}
-	tr := kc.transport()
+	tr := kc.Transport()
 	return &topicAdmin{cfg: cfg, client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr}, close: tr.CloseIdleConnections}, nil
 }
 
@@ -281,8 +286,8 @@ func CreateTopics(ctx context.Context, cfg TopicsConfig) ([]string, error) {
 	// does not fail. A transport caches metadata for seconds: each poll
 	// asks through a fresh one.
 	for {
-		kc, _ := newKafkaConn(a.cfg.Kafka) // checked in newTopicAdmin
-		tr := kc.transport()
+		kc, _ := NewConn(a.cfg.Kafka) // checked in newTopicAdmin
+		tr := kc.Transport()
 		poll := &kafka.Client{Addr: a.client.Addr, Timeout: a.client.Timeout, Transport: tr}
 		meta, err := poll.Metadata(ctx, &kafka.MetadataRequest{Topics: created})
 		tr.CloseIdleConnections()

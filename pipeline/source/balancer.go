@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"sort"
@@ -6,20 +6,20 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// coPartitionBalancer assigns partition N of every subscribed topic to the
+// CoPartitionBalancer assigns partition N of every subscribed topic to the
 // same member, so that one instance sees all of a user's touchpoints and
 // conversions (both topics are keyed by the attribution key and have the
 // same partition count). Members are ordered by ID and partition numbers
 // are split into contiguous ranges, like Kafka's range assignor, but without
 // depending on the order in which metadata lists partitions.
-type coPartitionBalancer struct{}
+type CoPartitionBalancer struct{}
 
-var _ kafka.GroupBalancer = coPartitionBalancer{}
+var _ kafka.GroupBalancer = CoPartitionBalancer{}
 
-func (coPartitionBalancer) ProtocolName() string      { return "attributor-copartition" }
-func (coPartitionBalancer) UserData() ([]byte, error) { return nil, nil }
+func (CoPartitionBalancer) ProtocolName() string      { return "attributor-copartition" }
+func (CoPartitionBalancer) UserData() ([]byte, error) { return nil, nil }
 
-func (coPartitionBalancer) AssignGroups(members []kafka.GroupMember, partitions []kafka.Partition) kafka.GroupMemberAssignments {
+func (CoPartitionBalancer) AssignGroups(members []kafka.GroupMember, partitions []kafka.Partition) kafka.GroupMemberAssignments {
 	ids := make([]string, len(members))
 	for i, m := range members {
 		ids[i] = m.ID

@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 // keyPartition is the partition that the Java client's default partitioner
 // (and kafka-go's Murmur2Balancer, which the generator uses) gives key on a
@@ -54,11 +54,11 @@ const misLogLimit = 10
 // user's events are. But the user's other events may be in the partition
 // the key hashes to, owned by another instance, with another watermark:
 // its credits may then differ from replay, so it must not pass unseen.
-func (r *Runner) misPartitioned(topic string, partition int, offset int64, msgKey []byte, key string, want int) {
-	if topic == r.cfg.TouchpointsTopic {
-		r.st.MisTouchpoints.Add(1)
+func (r *Source) misPartitioned(topic string, partition int, offset int64, msgKey []byte, key string, want int) {
+	if topic == r.Cfg.TouchpointsTopic {
+		r.Stats.MisTouchpoints.Add(1)
 	} else {
-		r.st.MisConversions.Add(1)
+		r.Stats.MisConversions.Add(1)
 	}
 	switch n := r.misLogged.Add(1); {
 	case n <= misLogLimit:
@@ -67,9 +67,9 @@ func (r *Runner) misPartitioned(topic string, partition int, offset int64, msgKe
 		if string(msgKey) != key {
 			attrs = append(attrs, "message_key", clip(string(msgKey), 64))
 		}
-		r.cfg.Logger.Warn("message in a partition its attribution key does not hash to: processed, but its user's events may be split across partitions and instances, and its credits may differ from replay", attrs...)
+		r.Cfg.Logger.Warn("message in a partition its attribution key does not hash to: processed, but its user's events may be split across partitions and instances, and its credits may differ from replay", attrs...)
 	case n == misLogLimit+1:
-		r.cfg.Logger.Warn("more messages in a partition their key does not hash to: counting them without logging each (attributor_events_mispartitioned_total)")
+		r.Cfg.Logger.Warn("more messages in a partition their key does not hash to: counting them without logging each (attributor_events_mispartitioned_total)")
 	}
 }
 

@@ -1,0 +1,385 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/murmur3"
+
+	"github.com/attributor/attributor/pipeline/checkpoint"
+	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/sessionize"
+	"github.com/attributor/attributor/pipeline/sink"
+	"github.com/attributor/attributor/pipeline/source"
+)
+
+// drainTimeout bounds the drain at the end of a generation: what is not
+// durable by then stays uncommitted and is consumed again.
+const drainTimeout = 25 * time.Second
+
+// genRun is one consumer-group generation: its stages, upstream first
+// (fetchers → shards → sink), and the offset trackers the commit reads.
+type genRun struct {
+	r   *Runner
+	gen *kafka.Generation
+	log *slog.Logger
+
+	snk     *sink.Sink
+	shards  []*sessionize.Shard
+	workers sync.WaitGroup // the sink and the shards
+	fatal   chan error     // a shard that failed
+
+	trackers  map[string]map[int]*checkpoint.Tracker
+	fetchers  []*source.Fetcher
+	fetching  sync.WaitGroup
+	stopFetch context.CancelFunc
+	caughtUp  chan struct{} // closed when every fetcher reached its end offset
+}
+
+// generation runs one consumer-group generation with fresh state and
+// returns true when the run is over (shutdown or caught up), false on a
+// rebalance. Caught up, it fails if what it consumed could not all be
+// written and committed: exiting 0 would claim work that was not done. State is rebuilt from the committed offsets and ClickHouse at
+// every generation, so no partition's state outlives its ownership.
+func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generation, ends map[string]map[int]source.LogRange) (bool, error) {
+	g := &genRun{r: r, gen: gen, log: r.cfg.Logger.With("generation", gen.ID)}
+	wctx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+
+	start, over, ok := g.loadState(runCtx, genCtx, wctx)
+	if !ok {
+		return over, nil
+	}
+	if err := g.startStages(wctx, start); err != nil {
+		return false, err
+	}
+	defer g.stopStages(stopWork)
+	g.startFetchers(wctx, ends)
+	g.log.Info("generation started", "member", gen.MemberID, "assignments", assignmentsString(gen.Assignments))
+
+	reachedEnd, over := g.wait(runCtx, genCtx)
+	drained := g.drain(reachedEnd)
+	committed := g.commit()
+	g.log.Info("generation ended", "caught_up", reachedEnd)
+	if reachedEnd {
+		if err := g.caughtUpError(drained, committed); err != nil {
+			return true, err
+		}
+	}
+	return over, nil
+}
+
+// loadState reads what the shards start from: the frontiers, and per
+// shard the keys with stored events, retrying while ClickHouse fails. ok
+// is false when the run or the generation ended first; over then says
+// which.
+func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessionize.Start, over, ok bool) {
+	r := g.r
+	var frontiers, watermarks map[int32]int64
+	stored := make([]map[uint64]uint8, r.cfg.Shards)
+	for {
+		var err error
+		untilMs := time.Now().Add(r.cfg.MaxFutureSkew).UnixMilli()
+		if frontiers, err = sink.LoadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
+			if watermarks, err = r.loadStored(wctx, g.gen, stored, untilMs); err == nil {
+				break
+			}
+		}
+		g.log.Warn("clickhouse: loading state failed; retrying", "err", err)
+		select {
+		case <-runCtx.Done():
+			return nil, true, false
+		case <-genCtx.Done():
+			return nil, false, false
+		case <-time.After(time.Second):
+		}
+	}
+	start = make([]sessionize.Start, r.cfg.Shards)
+	for i := range start {
+		start[i] = sessionize.Start{Frontiers: frontiers, Watermarks: watermarks, Stored: stored[i]}
+	}
+	return start, false, true
+}
+
+// startStages starts the sink and the shards, downstream first.
+func (g *genRun) startStages(wctx context.Context, start []sessionize.Start) error {
+	r := g.r
+	g.snk = sink.New(r.conn, r.dlq, r.cfg.sinkConfig(), r.st)
+	g.snk.DeadMax = r.deadMax
+	shardCfg := r.cfg.shardConfig()
+	shardCfg.Fits = &r.fits
+	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
+		return sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+	})
+	g.shards = make([]*sessionize.Shard, r.cfg.Shards)
+	for i := range g.shards {
+		var err error
+		if g.shards[i], err = sessionize.New(i, &shardCfg, g.snk, hist, r.st, start[i]); err != nil {
+			return err
+		}
+	}
+	g.fatal = make(chan error, r.cfg.Shards+1)
+	g.workers.Add(1)
+	go func() { defer g.workers.Done(); g.snk.Run(wctx) }()
+	for i := range g.shards {
+		g.workers.Add(1)
+		go func(s *sessionize.Shard) {
+			defer g.workers.Done()
+			if err := s.Run(wctx); err != nil && wctx.Err() == nil {
+				g.fatal <- err
+			}
+		}(g.shards[i])
+	}
+	return nil
+}
+
+// stopStages stops the shards and the sink and waits for them.
+func (g *genRun) stopStages(stopWork context.CancelFunc) {
+	stopWork()
+	g.workers.Wait()
+	g.r.st.UsersInMemory.Store(0)
+	g.r.st.Pending.Store(0)
+}
+
+// startFetchers starts one fetcher per assigned partition, each from its
+// committed offset and, with ends (--until-caught-up), up to its end.
+func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]source.LogRange) {
+	g.trackers = map[string]map[int]*checkpoint.Tracker{}
+	fctx, stopFetch := context.WithCancel(wctx)
+	g.stopFetch = stopFetch
+	var remaining atomic.Int64
+	g.caughtUp = make(chan struct{})
+	inputs := make([]chan<- flow.Item, len(g.shards))
+	for i, s := range g.shards {
+		inputs[i] = s.In
+	}
+	direct := source.DirectFunc(func(ctx context.Context, u *flow.Unit) bool { return g.snk.Send(ctx, -1, 0, u) })
+	for topic, assigned := range g.gen.Assignments {
+		g.trackers[topic] = map[int]*checkpoint.Tracker{}
+		for _, pa := range assigned {
+			start := pa.Offset
+			t := checkpoint.NewTracker(max(start, 0))
+			g.trackers[topic][pa.ID] = t
+			end := int64(-1)
+			if ends != nil {
+				lr := ends[topic][pa.ID]
+				end = lr.End
+				if start < 0 {
+					// No committed offset: the group starts at the log start.
+					start = lr.First
+				}
+				remaining.Add(1)
+			}
+			f := g.r.src.NewFetcher(topic, pa.ID, start, end, t, inputs, direct)
+			g.fetchers = append(g.fetchers, f)
+			g.fetching.Add(1)
+			go func() {
+				defer g.fetching.Done()
+				f.Run(fctx)
+				if f.ReachedEnd() && remaining.Add(-1) == 0 {
+					close(g.caughtUp)
+				}
+			}()
+		}
+	}
+	if ends != nil && remaining.Load() == 0 {
+		close(g.caughtUp)
+	}
+}
+
+// wait commits and observes every CommitInterval until the generation
+// ends: caught up, the run stopped, a rebalance, or a failed shard.
+func (g *genRun) wait(runCtx, genCtx context.Context) (reachedEnd, over bool) {
+	ticker := time.NewTicker(g.r.cfg.CommitInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			g.commit()
+			g.r.observe(g.fetchers)
+		case <-g.caughtUp:
+			return true, true
+		case <-runCtx.Done():
+			return false, true
+		case <-genCtx.Done():
+			return false, false
+		case err := <-g.fatal:
+			g.log.Error("worker failed", "err", err)
+			return false, false
+		}
+	}
+}
+
+// drain stops upstream first, then drains: shards hand what they hold to
+// the sink (attributing every pending conversion when caught up), the sink
+// writes. It returns false when that did not finish within drainTimeout.
+func (g *genRun) drain(reachedEnd bool) bool {
+	g.stopFetch()
+	g.fetching.Wait()
+	kind := flow.KindBarrier
+	if reachedEnd {
+		kind = flow.KindFlushAll
+	}
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancelDrain()
+	drained := true
+	for _, s := range g.shards {
+		reply := make(chan struct{})
+		select {
+		case s.In <- flow.Item{Kind: kind, Reply: reply}:
+		case <-drainCtx.Done():
+			drained = false
+		}
+		if drained {
+			select {
+			case <-reply:
+			case <-drainCtx.Done():
+				drained = false
+			}
+		}
+	}
+	if drained {
+		barrier := make(chan error, 1)
+		select {
+		case g.snk.In <- sink.Msg{Barrier: barrier}:
+			select {
+			case err := <-barrier:
+				drained = err == nil
+			case <-drainCtx.Done():
+				drained = false
+			}
+		case <-drainCtx.Done():
+			drained = false
+		}
+	}
+	if !drained {
+		g.log.Warn("drain incomplete: uncommitted events will be consumed again")
+	}
+	return drained
+}
+
+// commit commits, per partition, the offset after the contiguous prefix
+// of messages that are durable, when it moved.
+func (g *genRun) commit() error {
+	offsets := map[string]map[int]int64{}
+	for topic, ps := range g.trackers {
+		for p, t := range ps {
+			if off, moved := t.Committable(); moved {
+				if offsets[topic] == nil {
+					offsets[topic] = map[int]int64{}
+				}
+				offsets[topic][p] = off
+			}
+		}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	if err := g.gen.CommitOffsets(offsets); err != nil {
+		g.log.Warn("commit failed", "err", err)
+		// Mark them dirty again so the next commit retries.
+		for topic, ps := range offsets {
+			for p := range ps {
+				g.trackers[topic][p].Retry()
+			}
+		}
+		return err
+	}
+	g.r.st.Commits.Add(1)
+	return nil
+}
+
+// caughtUpError says why a caught-up run must not exit 0: the drain did
+// not finish, messages are not durable, or the final commit failed.
+func (g *genRun) caughtUpError(drained bool, committed error) error {
+	outstanding := 0
+	for _, ps := range g.trackers {
+		for _, t := range ps {
+			outstanding += t.Outstanding()
+		}
+	}
+	switch {
+	case !drained:
+		return fmt.Errorf("caught up, but ClickHouse or Kafka did not take everything within the drain timeout; %d messages stay uncommitted and will be consumed again", outstanding)
+	case outstanding > 0:
+		return fmt.Errorf("caught up, but %d messages are not durable; they stay uncommitted and will be consumed again", outstanding)
+	case committed != nil:
+		return fmt.Errorf("caught up and written, but the final commit failed (the rows are durable; a rerun rewrites them): %w", committed)
+	}
+	return nil
+}
+
+// observe publishes consumer lag and watermark delay from the fetchers.
+func (r *Runner) observe(fetchers []*source.Fetcher) {
+	var lag int64
+	slowest := int64(-1)
+	for _, f := range fetchers {
+		lag += f.Lag()
+		if f.Topic() == r.cfg.TouchpointsTopic {
+			if wm := f.Watermark(); wm > 0 && (slowest < 0 || wm < slowest) {
+				slowest = wm
+			}
+		}
+	}
+	r.st.Lag.Store(lag)
+	if slowest > 0 {
+		r.st.WatermarkDelay.Store(time.Now().UnixMilli() - slowest)
+	}
+}
+
+// loadStored fills, per shard, the hashes of the keys that have events stored
+// for this generation's partitions within reach of any window, and returns
+// where each partition's watermark stood: the latest touchpoint stored for
+// it. Starting from there, what is too late does not depend on restarts.
+func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]uint8, untilMs int64) (map[int32]int64, error) {
+	var parts []int32
+	for _, pa := range gen.Assignments[r.cfg.TouchpointsTopic] {
+		parts = append(parts, int32(pa.ID))
+	}
+	db := r.cfg.ClickHouse.Database
+	latest, err := sink.LatestTouchpoints(ctx, r.conn, db, parts, untilMs)
+	if err != nil {
+		return nil, err
+	}
+	oldest := int64(math.MaxInt64)
+	for _, p := range parts {
+		oldest = min(oldest, latest[p])
+	}
+	if len(parts) == 0 {
+		oldest = 0
+	}
+	reach := (r.cfg.Horizon + r.cfg.AllowedLateness + r.cfg.Attribution.Lookback).Milliseconds()
+	tpKeys, convKeys, err := sink.LoadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
+	if err != nil {
+		return nil, err
+	}
+	for i := range stored {
+		stored[i] = map[uint64]uint8{}
+	}
+	n := uint32(len(stored))
+	for _, k := range tpKeys {
+		stored[murmur3.StringSum32(k)%n][sessionize.KeyHash(k)] |= sessionize.StoredEvents
+	}
+	for _, k := range convKeys {
+		stored[murmur3.StringSum32(k)%n][sessionize.KeyHash(k)] |= sessionize.StoredEvents | sessionize.StoredConversions
+	}
+	return latest, nil
+}
+
+func assignmentsString(a map[string][]kafka.PartitionAssignment) string {
+	s := ""
+	for t, ps := range a {
+		s += t + ":"
+		for _, p := range ps {
+			s += fmt.Sprintf(" %d@%d", p.ID, p.Offset)
+		}
+		s += "; "
+	}
+	return s
+}

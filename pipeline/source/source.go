@@ -1,0 +1,187 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/schemas"
+)
+
+// Config is what the source needs of the runner's configuration, defaulted
+// and validated there.
+type Config struct {
+	Brokers          []string
+	TouchpointsTopic string
+	ConversionsTopic string
+	SpendTopic       string
+	DLQTopic         string
+	// MaxMessageBytes: larger messages (key + value + headers) are
+	// dead-lettered.
+	MaxMessageBytes int
+	// MaxFutureSkew: events further than this after their message entered
+	// the log are dead-lettered (see futureRef).
+	MaxFutureSkew time.Duration
+	Logger        *slog.Logger
+}
+
+// Source is the Kafka side of one runner: its connection settings, the
+// topics found at start, and what every fetcher shares.
+type Source struct {
+	Cfg    Config
+	Conn   Conn
+	Client *kafka.Client
+	Dec    *schemas.Decoder
+	Stats  *flow.Stats
+
+	// Found by CheckRunTopics.
+	Parts      int      // partitions of each input topic
+	Topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
+	SpendParts int
+
+	misLogged atomic.Int64 // mis-partitioned messages logged this run
+}
+
+// New builds the source's Kafka client; CheckRunTopics then reads the
+// topics.
+func New(cfg Config, sec KafkaSecurity, dec *schemas.Decoder, st *flow.Stats) (*Source, error) {
+	kc, err := NewConn(sec)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{Cfg: cfg, Conn: kc, Dec: dec, Stats: st,
+		Client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: kc.Transport()}}, nil
+}
+
+// Close releases the client's idle connections.
+func (s *Source) Close() {
+	if t, ok := s.Client.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// CheckRunTopics checks the topics a run reads: touchpoints and conversions
+// must exist with the same partition count; spend is subscribed when it
+// exists; the dead-letter topic is created when missing.
+func (s *Source) CheckRunTopics(ctx context.Context) error {
+	cfg := &s.Cfg
+	topics := []string{cfg.TouchpointsTopic, cfg.ConversionsTopic, cfg.DLQTopic, cfg.SpendTopic}
+	meta, err := s.Client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("kafka %v: unreachable: %w", cfg.Brokers, err)
+	}
+	counts := map[string]int{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+				continue
+			}
+			return fmt.Errorf("kafka topic %q: %w", t.Name, t.Error)
+		}
+		counts[t.Name] = len(t.Partitions)
+	}
+	for _, t := range topics[:2] {
+		if counts[t] == 0 {
+			return fmt.Errorf("kafka topic %q: does not exist; create the topics with `attributor topics create` (same --brokers and --*-topic flags as run), or give it as many partitions as %q", t, topics[1-indexOf(topics, t)])
+		}
+	}
+	if a, b := counts[topics[0]], counts[topics[1]]; a != b {
+		return fmt.Errorf("kafka topics %q (%d partitions) and %q (%d partitions) must have the same partition count: both are keyed by the attribution key so that one instance sees all of a user's events (`attributor topics check` reports every topic problem)",
+			topics[0], a, topics[1], b)
+	}
+	s.Parts = counts[topics[0]]
+	s.Topics = topics[:2]
+	if n := counts[cfg.SpendTopic]; n > 0 {
+		s.Topics = append(s.Topics, cfg.SpendTopic)
+		s.SpendParts = n
+	} else {
+		cfg.Logger.Info("no spend topic: spend comes from touchpoint costs and imports", "topic", cfg.SpendTopic)
+	}
+	if counts[cfg.DLQTopic] == 0 {
+		if err := s.createTopic(ctx, cfg.DLQTopic, 1); err != nil {
+			return fmt.Errorf("kafka dead-letter topic %q: %w", cfg.DLQTopic, err)
+		}
+		cfg.Logger.Info("created dead-letter topic", "topic", cfg.DLQTopic)
+	}
+	return nil
+}
+
+// TopicMaxBytes returns the largest record batch topic takes (its
+// max.message.bytes, which defaults to the broker's message.max.bytes), or
+// an error when the broker does not say (no permission, say).
+func (s *Source) TopicMaxBytes(ctx context.Context, topic string) (int, error) {
+	resp, err := s.Client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"max.message.bytes"},
+	}}})
+	if err == nil && len(resp.Resources) == 1 && resp.Resources[0].Error == nil {
+		for _, e := range resp.Resources[0].ConfigEntries {
+			if n, perr := strconv.Atoi(e.ConfigValue); e.ConfigName == "max.message.bytes" && perr == nil && n > 0 {
+				return n, nil
+			}
+		}
+	}
+	if err == nil && len(resp.Resources) == 1 {
+		err = resp.Resources[0].Error
+	}
+	return 0, err
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Source) createTopic(ctx context.Context, topic string, partitions int) error {
+	resp, err := s.Client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
+	if err != nil {
+		return err
+	}
+	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return err
+	}
+	return nil
+}
+
+// LogRange is the first offset and the offset after the last message of a
+// partition, when a --until-caught-up run starts; it stops at End.
+type LogRange struct{ First, End int64 }
+
+// EndOffsets returns the offset range of every subscribed partition.
+func (s *Source) EndOffsets(ctx context.Context) (map[string]map[int]LogRange, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, t := range s.Topics {
+		n := s.Parts
+		if t == s.Cfg.SpendTopic {
+			n = s.SpendParts
+		}
+		for p := 0; p < n; p++ {
+			req.Topics[t] = append(req.Topics[t], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+		}
+	}
+	resp, err := s.Client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	out := map[string]map[int]LogRange{}
+	for t, ps := range resp.Topics {
+		out[t] = map[int]LogRange{}
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("list end offsets of %s/%d: %w", t, p.Partition, p.Error)
+			}
+			out[t][p.Partition] = LogRange{First: p.FirstOffset, End: p.LastOffset}
+		}
+	}
+	return out, nil
+}
