@@ -426,7 +426,12 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	workers := &sync.WaitGroup{}
 	fatal := make(chan error, r.cfg.Shards+1)
 	workers.Add(1)
-	go func() { defer workers.Done(); snk.Run(wctx) }()
+	go func() {
+		defer workers.Done()
+		if err := snk.Run(wctx); err != nil {
+			fatal <- err // a table is unusable: the run stops with it
+		}
+	}()
 	for i := range shards {
 		workers.Add(1)
 		go func(s *sessionize.Shard) {
@@ -516,6 +521,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	defer ticker.Stop()
 	reachedEnd := false
 	over := false
+	var stopped error // the sink's: a table cannot take any row
 loop:
 	for {
 		select {
@@ -533,6 +539,10 @@ loop:
 			break loop
 		case err := <-fatal:
 			log.Error("worker failed", "err", err)
+			if errors.As(err, new(*sink.UnusableError)) {
+				stopped = err
+				over = true
+			}
 			break loop
 		}
 	}
@@ -548,8 +558,11 @@ loop:
 	}
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancelDrain()
-	drained := true
+	drained := stopped == nil // with the sink stopped, nothing more becomes durable
 	for _, s := range shards {
+		if !drained {
+			break
+		}
 		reply := make(chan struct{})
 		select {
 		case s.In <- flow.Item{Kind: kind, Reply: reply}:
@@ -578,11 +591,14 @@ loop:
 			drained = false
 		}
 	}
-	if !drained {
+	if !drained && stopped == nil {
 		log.Warn("drain incomplete: uncommitted events will be consumed again")
 	}
 	committed := commit()
 	log.Info("generation ended", "caught_up", reachedEnd)
+	if stopped != nil {
+		return true, stopped
+	}
 	if reachedEnd {
 		outstanding := 0
 		for _, ps := range trackers {

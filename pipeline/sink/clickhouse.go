@@ -2,9 +2,7 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -23,34 +21,26 @@ const (
 	creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length, fit_id"
 )
 
-// insertRows writes the rows of units into their tables, one INSERT per
-// table with columnar appends, the tables at once. It returns only when
-// ClickHouse acknowledged all; after an error some tables may hold their
-// rows, which is harmless: every table collapses identical rows. cols are
-// the caller's column buffers, reused from one call to the next.
-func insertRows(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit, cols *insertColumns) error {
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i, f := range []func() error{
-		func() error { return cols.tp.insert(ctx, conn, db, units) },
-		func() error { return cols.conv.insert(ctx, conn, db, units) },
-		func() error { return cols.credit.insert(ctx, conn, db, units) },
-		func() error {
-			var spend []schemas.AdSpend
-			for _, u := range units {
-				spend = append(spend, u.Spend...)
-			}
-			return insertSpend(ctx, conn, db, spend, "topic")
-		},
-	} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f()
-		}()
+// insertRows writes the rows of units into table, one INSERT with
+// columnar appends. It returns only when ClickHouse acknowledged them; a
+// failure is a *TableError. cols are the caller's column buffers, reused
+// from one call to the next.
+func insertRows(ctx context.Context, conn driver.Conn, db, table string, units []*flow.Unit, cols *insertColumns) error {
+	switch table {
+	case tableTouchpoints:
+		return cols.tp.insert(ctx, conn, db, units)
+	case tableConversions:
+		return cols.conv.insert(ctx, conn, db, units)
+	case tableCredited:
+		return cols.credit.insert(ctx, conn, db, units)
+	case tableSpend:
+		var spend []schemas.AdSpend
+		for _, u := range units {
+			spend = append(spend, u.Spend...)
+		}
+		return insertSpend(ctx, conn, db, spend, "topic")
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return fmt.Errorf("insert into unknown table %q", table)
 }
 
 // insertColumns are a sink writer's column buffers, one set per table (the
@@ -94,7 +84,7 @@ func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, 
 			c.late.Append(boolByte(r.TooLate))
 		}
 	}
-	return insertTable(ctx, conn, db, "touchpoints", tpColumns, cols)
+	return insertTable(ctx, conn, db, tableTouchpoints, tpColumns, cols)
 }
 
 type convColumnsBuf struct {
@@ -122,7 +112,7 @@ func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string
 			c.part.Append(r.Partition)
 		}
 	}
-	return insertTable(ctx, conn, db, "conversions", convColumns, cols)
+	return insertTable(ctx, conn, db, tableConversions, convColumns, cols)
 }
 
 type creditColumnsBuf struct {
@@ -186,7 +176,7 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 			}
 		}
 	}
-	return insertTable(ctx, conn, db, "attributed_conversions", creditColumns, cols)
+	return insertTable(ctx, conn, db, tableCredited, creditColumns, cols)
 }
 
 // insertTable inserts cols (filled in the order of columns) into db.table
@@ -196,7 +186,7 @@ func insertTable(ctx context.Context, conn driver.Conn, db, table, columns strin
 		return nil
 	}
 	if err := sendColumns(ctx, conn, "INSERT INTO "+db+"."+table+" ("+columns+")", cols...); err != nil {
-		return fmt.Errorf("insert %s: %w", table, err)
+		return &TableError{Table: table, Err: err}
 	}
 	return nil
 }
@@ -247,7 +237,7 @@ func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schema
 		cur.Append(r.Currency)
 		org.Append(origin)
 	}
-	return insertTable(ctx, conn, db, "ad_spend", spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
+	return insertTable(ctx, conn, db, tableSpend, spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
 }
 
 // loadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,
