@@ -128,6 +128,6 @@ type UnusableError struct {
 }
 
 func (e *UnusableError) Error() string {
-	return fmt.Sprintf("clickhouse table %s.%s is unusable, stopping (fix the table, then run again; nothing was committed past what is stored): %v", e.Database, e.Table, e.Err)
+	return fmt.Sprintf("clickhouse table %s.%s is unusable, stopping (fix it and run again: offsets are committed only up to the rows stored): %v", e.Database, e.Table, e.Err)
 }
 func (e *UnusableError) Unwrap() error { return e.Err }

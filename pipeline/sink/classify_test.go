@@ -266,6 +266,9 @@ func TestSinkDeadLettersRefusedRowsAndWritesTheRest(t *testing.T) {
 		if err := json.Unmarshal(m.Value, &v); err != nil || v.Table != h["attributor.table"] {
 			t.Errorf("record %s: value %s (%v), table header %q", m.Key, m.Value, err, h["attributor.table"])
 		}
+		if p, ok := h["attributor.source_partition"]; h["attributor.table"] == tableTouchpoints && p != "2" || h["attributor.table"] == tableCredited && ok {
+			t.Errorf("record %s: source partition %q (set %v); want 2 for a touchpoint, none for a credited set", m.Key, p, ok)
+		}
 		got[string(m.Key)] = h["attributor.table"]
 	}
 	want := map[string]string{"bad-5": tableTouchpoints, "bad-31": tableTouchpoints, "bad-c2": tableCredited}

@@ -164,7 +164,7 @@ func refusedLetter(table string, r refusal) flow.DeadLetter {
 	p := r.piece
 	var key string
 	var row any
-	var partition int
+	partition := -1 // the input partition, when the row is an event's
 	switch {
 	case len(p.TPs) == 1:
 		t := &p.TPs[0]

@@ -562,12 +562,13 @@ func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
 			kafka.Header{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.Msg.Partition))},
 			kafka.Header{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.Msg.Offset, 10))})
 	} else {
-		// A row ClickHouse refused: the table, and the input partition
-		// the row's event came from (its offset is not kept past the
+		// A row ClickHouse refused: the table, and for an event's row the
+		// input partition it came from (its offset is not kept past the
 		// shard; the key is the event's or conversion's id).
-		headers = append(headers,
-			kafka.Header{Key: "attributor.table", Value: []byte(d.Table)},
-			kafka.Header{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.Msg.Partition))})
+		headers = append(headers, kafka.Header{Key: "attributor.table", Value: []byte(d.Table)})
+		if d.Msg.Partition >= 0 {
+			headers = append(headers, kafka.Header{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.Msg.Partition))})
+		}
 	}
 	if !d.Msg.Time.IsZero() {
 		headers = append(headers, kafka.Header{Key: "attributor.source_timestamp", Value: []byte(d.Msg.Time.UTC().Format(time.RFC3339Nano))})
