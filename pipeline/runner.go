@@ -398,6 +398,9 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 				break
 			}
 		}
+		if sink.Classify(err) == sink.Unusable { // a table missing: retrying cannot help
+			return true, fmt.Errorf("clickhouse: loading state: %w", err)
+		}
 		log.Warn("clickhouse: loading state failed; retrying", "err", err)
 		select {
 		case <-runCtx.Done():
