@@ -154,3 +154,32 @@ func TestBinaryExitsNonZeroOnDroppedTable(t *testing.T) {
 	}
 	t.Logf("exit code %d", code)
 }
+
+// A table missing when a generation loads its start state (here the
+// conversions table, dropped between the start's migrations and the first
+// generation) stops the run with the server's message, instead of
+// retrying the load forever.
+func TestMissingTableAtGenerationStartStopsTheRun(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 1})
+	tps, cvs := errorsPair("a1", "a1-cv", "2026-11-27T10:00:00Z", "2026-11-27T10:05:00Z")
+	env.Produce(env.Touchpoints, tps)
+	env.Produce(env.Conversions, cvs)
+	cfg := env.Config()
+	cfg.UntilCaughtUp = true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // hang guard
+	defer cancel()
+	r, err := pipeline.NewRunner(ctx, cfg)
+	if err != nil {
+		t.Fatalf("NewRunner: %v", err)
+	}
+	defer r.Close()
+	chExec(t, env, "DROP TABLE "+env.Database+".conversions")
+	err = r.Run(ctx)
+	if ctx.Err() != nil {
+		t.Fatalf("Run still retrying a minute after the table was dropped (returned %v)", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), env.Database+".conversions") || !strings.Contains(err.Error(), "doesn't exist") {
+		t.Fatalf("Run = %v, want an error naming %s.conversions", err, env.Database)
+	}
+	t.Logf("Run: %v", err)
+}

@@ -415,8 +415,16 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	snk.DeadMax = r.deadMax
 	shardCfg := r.cfg.shardConfig()
 	shardCfg.Fits = &r.fits
+	fatal := make(chan error, r.cfg.Shards+2)
+	var histUnusable sync.Once
 	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
-		return sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+		h, err := sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+		if err != nil && sink.Classify(err) == sink.Unusable {
+			// The shard retries history loads; a missing table ends the
+			// run instead (the shard's retry ends with the generation).
+			histUnusable.Do(func() { fatal <- fmt.Errorf("clickhouse: loading history: %w", err) })
+		}
+		return h, err
 	})
 	shards := make([]*sessionize.Shard, r.cfg.Shards)
 	for i := range shards {
@@ -427,7 +435,6 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 		}
 	}
 	workers := &sync.WaitGroup{}
-	fatal := make(chan error, r.cfg.Shards+1)
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
@@ -524,7 +531,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	defer ticker.Stop()
 	reachedEnd := false
 	over := false
-	var stopped error // the sink's: a table cannot take any row
+	var stopped error // a table is unusable: the run ends with it
 loop:
 	for {
 		select {
@@ -542,7 +549,7 @@ loop:
 			break loop
 		case err := <-fatal:
 			log.Error("worker failed", "err", err)
-			if errors.As(err, new(*sink.UnusableError)) {
+			if sink.Classify(err) == sink.Unusable { // a table cannot take or give rows
 				stopped = err
 				over = true
 			}
