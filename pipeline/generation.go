@@ -33,7 +33,8 @@ type genRun struct {
 	snk     *sink.Sink
 	shards  []*sessionize.Shard
 	workers sync.WaitGroup // the sink and the shards
-	fatal   chan error     // a shard that failed
+	fatal   chan error     // a shard that failed, or the sink on an unusable table
+	stopped error          // a table is unusable: the run ends with it
 
 	trackers  map[string]map[int]*checkpoint.Tracker
 	fetchers  []*source.Fetcher
@@ -52,7 +53,10 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	wctx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 
-	start, over, ok := g.loadState(runCtx, genCtx, wctx)
+	start, over, ok, err := g.loadState(runCtx, genCtx, wctx)
+	if err != nil {
+		return true, err
+	}
 	if !ok {
 		return over, nil
 	}
@@ -67,6 +71,9 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	drained := g.drain(reachedEnd)
 	committed := g.commit()
 	g.log.Info("generation ended", "caught_up", reachedEnd)
+	if g.stopped != nil {
+		return true, g.stopped
+	}
 	if reachedEnd {
 		if err := g.caughtUpError(drained, committed); err != nil {
 			return true, err
@@ -78,8 +85,8 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 // loadState reads what the shards start from: the frontiers, and per
 // shard the keys with stored events, retrying while ClickHouse fails. ok
 // is false when the run or the generation ended first; over then says
-// which.
-func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessionize.Start, over, ok bool) {
+// which. A table missing (unusable) is an error: retrying cannot help.
+func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessionize.Start, over, ok bool, err error) {
 	r := g.r
 	var frontiers, watermarks map[int32]int64
 	stored := make([]map[uint64]uint8, r.cfg.Shards)
@@ -91,12 +98,15 @@ func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessio
 				break
 			}
 		}
+		if sink.Classify(err) == sink.Unusable {
+			return nil, true, false, fmt.Errorf("clickhouse: loading state: %w", err)
+		}
 		g.log.Warn("clickhouse: loading state failed; retrying", "err", err)
 		select {
 		case <-runCtx.Done():
-			return nil, true, false
+			return nil, true, false, nil
 		case <-genCtx.Done():
-			return nil, false, false
+			return nil, false, false, nil
 		case <-time.After(time.Second):
 		}
 	}
@@ -104,7 +114,7 @@ func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessio
 	for i := range start {
 		start[i] = sessionize.Start{Frontiers: frontiers, Watermarks: watermarks, Stored: stored[i]}
 	}
-	return start, false, true
+	return start, false, true, nil
 }
 
 // startStages starts the sink and the shards, downstream first.
@@ -114,8 +124,16 @@ func (g *genRun) startStages(wctx context.Context, start []sessionize.Start) err
 	g.snk.DeadMax = r.deadMax
 	shardCfg := r.cfg.shardConfig()
 	shardCfg.Fits = &r.fits
+	g.fatal = make(chan error, r.cfg.Shards+2)
+	var histUnusable sync.Once
 	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
-		return sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+		h, err := sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+		if err != nil && sink.Classify(err) == sink.Unusable {
+			// The shard retries history loads; a missing table ends the
+			// run instead (the shard's retry ends with the generation).
+			histUnusable.Do(func() { g.fatal <- fmt.Errorf("clickhouse: loading history: %w", err) })
+		}
+		return h, err
 	})
 	g.shards = make([]*sessionize.Shard, r.cfg.Shards)
 	for i := range g.shards {
@@ -124,9 +142,13 @@ func (g *genRun) startStages(wctx context.Context, start []sessionize.Start) err
 			return err
 		}
 	}
-	g.fatal = make(chan error, r.cfg.Shards+1)
 	g.workers.Add(1)
-	go func() { defer g.workers.Done(); g.snk.Run(wctx) }()
+	go func() {
+		defer g.workers.Done()
+		if err := g.snk.Run(wctx); err != nil {
+			g.fatal <- err // a table is unusable: the run stops with it
+		}
+	}()
 	for i := range g.shards {
 		g.workers.Add(1)
 		go func(s *sessionize.Shard) {
@@ -211,6 +233,10 @@ func (g *genRun) wait(runCtx, genCtx context.Context) (reachedEnd, over bool) {
 			return false, false
 		case err := <-g.fatal:
 			g.log.Error("worker failed", "err", err)
+			if sink.Classify(err) == sink.Unusable { // a table cannot take or give rows
+				g.stopped = err
+				return false, true
+			}
 			return false, false
 		}
 	}
@@ -228,8 +254,11 @@ func (g *genRun) drain(reachedEnd bool) bool {
 	}
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancelDrain()
-	drained := true
+	drained := g.stopped == nil // with the sink stopped, nothing more becomes durable
 	for _, s := range g.shards {
+		if !drained {
+			break
+		}
 		reply := make(chan struct{})
 		select {
 		case s.In <- flow.Item{Kind: kind, Reply: reply}:
@@ -258,7 +287,7 @@ func (g *genRun) drain(reachedEnd bool) bool {
 			drained = false
 		}
 	}
-	if !drained {
+	if !drained && g.stopped == nil {
 		g.log.Warn("drain incomplete: uncommitted events will be consumed again")
 	}
 	return drained

@@ -13,9 +13,11 @@ import (
 	"github.com/attributor/attributor/pipeline/pipelinetest"
 )
 
-// "Credited" means durable: while ClickHouse refuses the rows (here: the
-// credited table renamed away in the test's own database, so that the
-// shared server keeps running), conversions attributed in memory are not
+// "Credited" means durable: while ClickHouse refuses the rows (here: a
+// materialized view in the test's own database feeds the credited rows to
+// a URL table nobody listens on, a transient "connection refused" for
+// every insert, so that the shared server keeps running; a missing table
+// would stop the run, see TestDroppedTableStopsTheRun), conversions attributed in memory are not
 // counted, in the snapshots or the progress lines made from them; the
 // progress says writes are failing; once ClickHouse takes the rows again a
 // "recovered" line is logged and the counts catch up.
@@ -41,15 +43,16 @@ func TestProgressCountsOnlyDurableRows(t *testing.T) {
 	r.WaitSnapshot(time.Minute, "a1 credited", func(s pipeline.Snapshot) bool { return s.Attributed == 1 })
 	rowsBefore := r.Snapshot().CreditedRows
 
-	rename := func(from, to string) {
+	exec := func(q string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := env.CH.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", env.Database, from, env.Database, to)); err != nil {
-			t.Fatalf("rename %s to %s: %v", from, to, err)
+		if err := env.CH.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	rename("attributed_conversions", "attributed_conversions_away")
+	exec("CREATE TABLE " + env.Database + ".unreachable (conversion_id String) ENGINE = URL('http://127.0.0.1:1/outage', TSV)")
+	exec("CREATE MATERIALIZED VIEW " + env.Database + ".outage TO " + env.Database + ".unreachable AS SELECT conversion_id FROM " + env.Database + ".attributed_conversions")
 	mu.Lock()
 	outageFrom := len(progress)
 	mu.Unlock()
@@ -75,7 +78,7 @@ func TestProgressCountsOnlyDurableRows(t *testing.T) {
 	}
 	mu.Unlock()
 
-	rename("attributed_conversions_away", "attributed_conversions")
+	exec("DROP TABLE " + env.Database + ".outage")
 	r.WaitSnapshot(time.Minute, "b1 and b2 credited after the outage", func(s pipeline.Snapshot) bool { return s.Attributed == 3 && s.WritesFailingFor == 0 })
 	if out := logs.String(); !strings.Contains(out, "sink write failed; retrying") || !strings.Contains(out, "sink write recovered") {
 		t.Errorf("log: want the failures and then a recovered line:\n%s", out)

@@ -28,6 +28,7 @@ type Snapshot struct {
 	DeadLettersLost        int64
 	InsertBatches          int64
 	InsertErrors           int64
+	Refused                int64 // rows ClickHouse refused for their values, dead-lettered as "refused"
 	HistoryLoads           int64
 	UsersInMemory, Pending int64
 	Commits                int64
@@ -69,6 +70,7 @@ func snapshotOf(s *flow.Stats) Snapshot {
 		ModelSkipped:    s.ModelSkipped.Load(),
 		InsertBatches:   s.InsertBatches.Load(),
 		InsertErrors:    s.InsertErrors.Load(),
+		Refused:         s.Refused.Load(),
 		HistoryLoads:    s.HistoryLoads.Load(),
 		UsersInMemory:   s.UsersInMemory.Load(),
 		Pending:         s.Pending.Load(),

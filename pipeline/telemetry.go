@@ -81,6 +81,7 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	counter(flow.MetricRawRows, "{row}", "Raw event rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.RawRows })
 	counter(flow.MetricInsertBatches, "{batch}", "ClickHouse insert batches acknowledged.", func(s Snapshot) int64 { return s.InsertBatches })
 	counter(flow.MetricInsertErrors, "{batch}", "ClickHouse insert attempts that failed (and were retried).", func(s Snapshot) int64 { return s.InsertErrors })
+	counter(flow.MetricRefused, "{row}", "Rows ClickHouse refused for their values (cannot parse, out of range, ...): dead-lettered with reason refused and the server's message; the rest of their batch is written.", func(s Snapshot) int64 { return s.Refused })
 	counter(flow.MetricHistoryLoads, "{user}", "Users whose history was reloaded from ClickHouse.", func(s Snapshot) int64 { return s.HistoryLoads })
 	counter(flow.MetricCommits, "{commit}", "Offset commits.", func(s Snapshot) int64 { return s.Commits })
 	gauge(flow.MetricPending, "{conversion}", "Conversions waiting for the touchpoint watermark.", func(s Snapshot) int64 { return s.Pending })

@@ -322,6 +322,9 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	if len(s.Rejected) > 0 {
 		fmt.Fprintf(w, "attributor: rejected (dead-lettered) by reason: %s\n", rejectedList(s.Rejected))
 	}
+	if s.Refused > 0 {
+		fmt.Fprintf(w, "attributor: warning: ClickHouse refused %d rows for their values: dead-lettered with reason refused (attributor.table and attributor.error say where and why), the rest written\n", s.Refused)
+	}
 	if n := s.MispartitionedTouchpoints + s.MispartitionedConversions; n > 0 {
 		fmt.Fprintf(w, "attributor: warning: %d messages were in a partition their attribution key does not hash to (%d touchpoints, %d conversions): their users' events may be split across instances; produce keyed by the attribution key with the murmur2 partitioner (kcat: -X partitioner=murmur2_random)\n",
 			n, s.MispartitionedTouchpoints, s.MispartitionedConversions)

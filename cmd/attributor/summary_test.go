@@ -24,6 +24,20 @@ func TestSummaryCountsRejectionsPerReason(t *testing.T) {
 	}
 }
 
+// Rows ClickHouse refused are named in the summary, only when there are some.
+func TestSummaryNamesRefusedRows(t *testing.T) {
+	var b strings.Builder
+	printSummary(&b, pipeline.Snapshot{Elapsed: time.Second, Conversions: 3, Refused: 6, DeadLetters: 1})
+	if !strings.Contains(b.String(), "ClickHouse refused 6 rows for their values: dead-lettered with reason refused") {
+		t.Errorf("summary:\n%s", b.String())
+	}
+	b.Reset()
+	printSummary(&b, pipeline.Snapshot{Elapsed: time.Second, Conversions: 3})
+	if strings.Contains(b.String(), "refused") {
+		t.Errorf("summary of a run without refusals: %s", b.String())
+	}
+}
+
 // While writes fail, the progress line says so (its counts stand still:
 // they count only what ClickHouse acknowledged).
 func TestProgressLineSaysWritesAreFailing(t *testing.T) {

@@ -28,6 +28,7 @@ type Stats struct {
 	DeadLettersLost atomic.Int64 // dead letters the broker refused even when cut
 	InsertBatches   atomic.Int64
 	InsertErrors    atomic.Int64
+	Refused         atomic.Int64 // rows ClickHouse refused (a bad value): dead-lettered, the rest written
 	HistoryLoads    atomic.Int64 // users whose path was reloaded from ClickHouse
 	UsersInMemory   atomic.Int64
 	Pending         atomic.Int64 // conversions waiting for the watermark

@@ -22,6 +22,7 @@ const (
 	MetricRawRows        = "attributor.rows.raw"
 	MetricInsertBatches  = "attributor.insert.batches"
 	MetricInsertErrors   = "attributor.insert.errors"
+	MetricRefused        = "attributor.rows.refused" // rows ClickHouse refused for their values: dead-lettered as refused
 	MetricInsertLatency  = "attributor.insert.duration"
 	MetricLag            = "attributor.consumer.lag"
 	MetricWatermarkDelay = "attributor.watermark.delay"

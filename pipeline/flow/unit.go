@@ -34,7 +34,8 @@ const (
 	ReasonInvalid  = "invalid"
 	ReasonOversize = "oversize"
 	ReasonTooLate  = "too_late"
-	ReasonFuture   = "future" // stamped beyond MaxFutureSkew after its consumption
+	ReasonFuture   = "future"  // stamped beyond MaxFutureSkew after its consumption
+	ReasonRefused  = "refused" // a row ClickHouse refused (its value, not the table); Table names where
 )
 
 // DeadLetter is an unusable message bound for the dead-letter topic with
@@ -43,6 +44,10 @@ type DeadLetter struct {
 	Msg    kafka.Message
 	Reason string
 	Err    string
+	// Table is set for a row ClickHouse refused: the table it was bound
+	// for. Msg then holds the row (key: its id; value: the row as JSON),
+	// not a consumed message.
+	Table string
 }
 
 // Unit is everything derived from some messages: rows for the tables, dead

@@ -81,7 +81,7 @@ func sendColumns(ctx context.Context, conn driver.Conn, query string, cols ...pr
 	dst := batch.Columns()
 	if len(dst) != len(cols) {
 		batch.Abort()
-		return fmt.Errorf("%d columns prepared, %d given", len(dst), len(cols))
+		return &columnsError{prepared: len(dst), given: len(cols)}
 	}
 	for i, c := range cols {
 		if handOver(dst[i], c) {

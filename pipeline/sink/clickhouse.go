@@ -2,10 +2,8 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -34,34 +32,26 @@ var creditColumns = func() string {
 	return strings.Join(append(names, schemas.CreditedStoredExtra[:]...), ", ")
 }()
 
-// insertRows writes the rows of units into their tables, one INSERT per
-// table with columnar appends, the tables at once. It returns only when
-// ClickHouse acknowledged all; after an error some tables may hold their
-// rows, which is harmless: every table collapses identical rows. cols are
-// the caller's column buffers, reused from one call to the next.
-func insertRows(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit, cols *insertColumns) error {
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i, f := range []func() error{
-		func() error { return cols.tp.insert(ctx, conn, db, units) },
-		func() error { return cols.conv.insert(ctx, conn, db, units) },
-		func() error { return cols.credit.insert(ctx, conn, db, units) },
-		func() error {
-			var spend []schemas.AdSpend
-			for _, u := range units {
-				spend = append(spend, u.Spend...)
-			}
-			return insertSpend(ctx, conn, db, spend, "topic")
-		},
-	} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f()
-		}()
+// insertRows writes the rows of units into table, one INSERT with
+// columnar appends. It returns only when ClickHouse acknowledged them; a
+// failure is a *TableError. cols are the caller's column buffers, reused
+// from one call to the next.
+func insertRows(ctx context.Context, conn driver.Conn, db, table string, units []*flow.Unit, cols *insertColumns) error {
+	switch table {
+	case tableTouchpoints:
+		return cols.tp.insert(ctx, conn, db, units)
+	case tableConversions:
+		return cols.conv.insert(ctx, conn, db, units)
+	case tableCredited:
+		return cols.credit.insert(ctx, conn, db, units)
+	case tableSpend:
+		var spend []schemas.AdSpend
+		for _, u := range units {
+			spend = append(spend, u.Spend...)
+		}
+		return insertSpend(ctx, conn, db, spend, "topic")
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return fmt.Errorf("insert into unknown table %q", table)
 }
 
 // insertColumns are a sink writer's column buffers, one set per table (the
@@ -105,7 +95,7 @@ func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, 
 			c.late.Append(boolByte(r.TooLate))
 		}
 	}
-	return insertTable(ctx, conn, db, "touchpoints", tpColumns, cols)
+	return insertTable(ctx, conn, db, tableTouchpoints, tpColumns, cols)
 }
 
 type convColumnsBuf struct {
@@ -133,7 +123,7 @@ func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string
 			c.part.Append(r.Partition)
 		}
 	}
-	return insertTable(ctx, conn, db, "conversions", convColumns, cols)
+	return insertTable(ctx, conn, db, tableConversions, convColumns, cols)
 }
 
 type creditColumnsBuf struct {
@@ -198,7 +188,7 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 			}
 		}
 	}
-	return insertTable(ctx, conn, db, "attributed_conversions", creditColumns, cols)
+	return insertTable(ctx, conn, db, tableCredited, creditColumns, cols)
 }
 
 // insertTable inserts cols (filled in the order of columns) into db.table
@@ -208,7 +198,7 @@ func insertTable(ctx context.Context, conn driver.Conn, db, table, columns strin
 		return nil
 	}
 	if err := sendColumns(ctx, conn, "INSERT INTO "+db+"."+table+" ("+columns+")", cols...); err != nil {
-		return fmt.Errorf("insert %s: %w", table, err)
+		return &TableError{Table: table, Err: err}
 	}
 	return nil
 }
@@ -259,7 +249,7 @@ func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schema
 		cur.Append(r.Currency)
 		org.Append(origin)
 	}
-	return insertTable(ctx, conn, db, "ad_spend", spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
+	return insertTable(ctx, conn, db, tableSpend, spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
 }
 
 // loadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,

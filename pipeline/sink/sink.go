@@ -45,6 +45,10 @@ type Sink struct {
 	interval  time.Duration
 	stats     *flow.Stats
 	log       *slog.Logger
+	// insert writes units' rows into one table (insertRows; a fake in
+	// unit tests).
+	insert func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error
+	stop   context.CancelCauseFunc // ends Run with an *UnusableError
 
 	acked []atomic.Uint64 // per shard: highest unit sequence number durable
 
@@ -141,7 +145,7 @@ func (c Config) WithDefaults() Config {
 // must have its defaults set.
 func New(conn driver.Conn, dlq MessageWriter, cfg Config, st *flow.Stats) *Sink {
 	db, shards := cfg.Database, cfg.Shards
-	return &Sink{
+	s := &Sink{
 		conn: conn, db: db, dlq: dlq, DeadMax: DefaultDeadMax,
 		In:        make(chan Msg, 4*shards+16),
 		flushRows: cfg.FlushRows, interval: cfg.FlushInterval,
@@ -152,12 +156,20 @@ func New(conn driver.Conn, dlq MessageWriter, cfg Config, st *flow.Stats) *Sink 
 		writes:   make(chan *batch),
 		finished: map[uint64]*batch{},
 	}
+	s.insert = func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error {
+		return insertRows(ctx, s.conn, s.db, table, units, cols)
+	}
+	return s
 }
 
-// run consumes units until ctx ends. Rows not yet durable when ctx ends are
-// dropped unacknowledged: their offsets stay uncommitted and they are
-// consumed again by whoever owns the partition next.
-func (s *Sink) Run(ctx context.Context) {
+// Run consumes units until ctx ends, and returns nil then. Rows not yet
+// durable when ctx ends are dropped unacknowledged: their offsets stay
+// uncommitted and they are consumed again by whoever owns the partition
+// next. When a table cannot take any row (see Classify), Run stops and
+// returns an *UnusableError naming it: the runner ends the run with it.
+func (s *Sink) Run(ctx context.Context) error {
+	ctx, s.stop = context.WithCancelCause(ctx)
+	defer s.stop(nil)
 	for range sinkWriters {
 		s.writers.Add(1)
 		go func() {
@@ -180,11 +192,11 @@ func (s *Sink) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return s.unusable(ctx)
 		case m := <-s.In:
 			if m.Barrier != nil {
 				if !s.handOff(ctx) {
-					return
+					return s.unusable(ctx)
 				}
 				s.inflight.Wait()
 				m.Barrier <- ctx.Err()
@@ -197,17 +209,26 @@ func (s *Sink) Run(ctx context.Context) {
 			}
 			if b.size() >= s.flushRows {
 				if !s.handOff(ctx) {
-					return
+					return s.unusable(ctx)
 				}
 				resetTimer(timer, s.interval)
 			}
 		case <-timer.C:
 			if !s.handOff(ctx) {
-				return
+				return s.unusable(ctx)
 			}
 			timer.Reset(s.interval)
 		}
 	}
+}
+
+// unusable returns why ctx ended if a table was found unusable, else nil.
+func (s *Sink) unusable(ctx context.Context) error {
+	var ue *UnusableError
+	if err := context.Cause(ctx); errors.As(err, &ue) {
+		return ue
+	}
+	return nil
 }
 
 // handOff gives the current batch to a writer, waiting for a free one.
@@ -245,7 +266,11 @@ func resetTimer(t *time.Timer, d time.Duration) {
 	t.Reset(d)
 }
 
-// write writes b, retrying until it succeeds (true) or ctx ends (false).
+// write writes b, retrying until it succeeds (true) or ctx ends or a
+// table is unusable (false). What a failure does depends on its class
+// (Classify): a transient one is retried with backoff, logged and
+// counted; rows refused for their values are found by splitting the batch,
+// dead-lettered and the rest written; an unusable table stops Run.
 func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 	raw, credited, dead := b.counts()
 	ctx, span := tracer.Start(ctx, flow.SpanSinkFlush, trace.WithAttributes(
@@ -255,9 +280,28 @@ func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		attribute.Int(flow.AttrMessages, b.acks)))
 	defer span.End()
 	backoff := 100 * time.Millisecond
+	var refused map[string]int // rows refused per table, dead-lettered
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		err := s.writeOnce(ctx, b, cols)
+		if err != nil && ctx.Err() == nil {
+			f := classifyWrite(err)
+			if f.class == Refused {
+				// Every failing table refused rows for their values:
+				// split, write the rest, dead-letter the refused.
+				if refused, err = s.refuse(ctx, b, f, cols); err != nil {
+					f = classifyWrite(err)
+				}
+			}
+			if f.class == Unusable {
+				ue := &UnusableError{Database: s.db, Table: f.table, Err: f.err}
+				s.stats.InsertErrors.Add(1)
+				span.RecordError(ue)
+				s.log.Error("sink: a table cannot take any row; stopping the run", "table", s.db+"."+f.table, "err", f.err)
+				s.stop(ue)
+				return false
+			}
+		}
 		if err == nil {
 			s.stats.LastInsertNanos.Store(int64(time.Since(start)))
 			s.stats.InsertBatches.Add(1)
@@ -271,13 +315,20 @@ func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		}
 		s.stats.InsertErrors.Add(1)
 		span.RecordError(err)
-		s.log.Warn("sink write failed; retrying", "attempt", attempt+1, "backoff", backoff, "err", err)
+		s.log.Warn("sink write failed; retrying", "attempt", attempt+1, "backoff", backoff, "class", Classify(err), "err", err)
 		select {
 		case <-ctx.Done():
 			return false
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
+	}
+	for table, rows := range refused {
+		if table == tableCredited {
+			credited -= rows
+		} else {
+			raw -= rows
+		}
 	}
 	s.stats.RawRows.Add(int64(raw))
 	s.stats.CreditedRows.Add(int64(credited))
@@ -290,6 +341,47 @@ func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		}
 	}
 	return true
+}
+
+// refuse writes the rows of b's refusing tables that the server takes
+// and dead-letters the others (reason refused, with the server's message),
+// counting and logging them; the tables that took b are written already.
+// It returns the rows refused per table, or an error (the batch is then
+// retried, or the run stopped).
+func (s *Sink) refuse(ctx context.Context, b *batch, f failure, cols *insertColumns) (map[string]int, error) {
+	letters, rows, err := s.writeRefusing(ctx, b, f, cols)
+	if err != nil {
+		return nil, err
+	}
+	if len(letters) > 0 {
+		if err := s.writeDead(ctx, letters); err != nil {
+			return nil, err
+		}
+	}
+	s.stats.DeadLetters.Add(int64(len(letters)))
+	for table, n := range rows {
+		s.stats.Refused.Add(int64(n))
+		first := ""
+		for _, d := range letters {
+			if d.Table == table {
+				first = string(d.Msg.Key) + ": " + d.Err
+				break
+			}
+		}
+		s.log.Error("sink: clickhouse refused rows; dead-lettered (reason refused), the rest written",
+			"table", s.db+"."+table, "rows", n, "records", countTable(letters, table), "first", schemas.SafeText(first))
+	}
+	return rows, nil
+}
+
+func countTable(letters []flow.DeadLetter, table string) int {
+	n := 0
+	for _, d := range letters {
+		if d.Table == table {
+			n++
+		}
+	}
+	return n
 }
 
 // complete records b as durable and advances the per-shard acknowledged
@@ -343,7 +435,21 @@ func (s *Sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) err
 		}
 		b.deadSent = true
 	}
-	return insertRows(ctx, s.conn, s.db, b.units, cols)
+	return s.insertAll(ctx, b.units, cols)
+}
+
+// insertAll writes the rows of units into their tables, the tables at
+// once. It returns only when ClickHouse acknowledged all; the error joins
+// one *TableError per failing table. After an error some tables may hold
+// their rows, which is harmless: every table collapses identical rows.
+func (s *Sink) insertAll(ctx context.Context, units []*flow.Unit, cols *insertColumns) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(tables))
+	for i, table := range tables {
+		wg.Go(func() { errs[i] = s.insert(ctx, table, units, cols) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // writeDead produces the dead letters with acknowledged writes. Each record
@@ -441,9 +547,20 @@ func deadMessage(d flow.DeadLetter, limit int) kafka.Message {
 	headers := []kafka.Header{
 		{Key: "attributor.reason", Value: []byte(d.Reason)},
 		{Key: "attributor.error", Value: []byte(schemas.SafeText(d.Err))}, // no raw input bytes, whoever made the text
-		{Key: "attributor.source_topic", Value: []byte(d.Msg.Topic)},
-		{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.Msg.Partition))},
-		{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.Msg.Offset, 10))},
+	}
+	if d.Table == "" {
+		headers = append(headers,
+			kafka.Header{Key: "attributor.source_topic", Value: []byte(d.Msg.Topic)},
+			kafka.Header{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.Msg.Partition))},
+			kafka.Header{Key: "attributor.source_offset", Value: []byte(strconv.FormatInt(d.Msg.Offset, 10))})
+	} else {
+		// A row ClickHouse refused: the table, and for an event's row the
+		// input partition it came from (its offset is not kept past the
+		// shard; the key is the event's or conversion's id).
+		headers = append(headers, kafka.Header{Key: "attributor.table", Value: []byte(d.Table)})
+		if d.Msg.Partition >= 0 {
+			headers = append(headers, kafka.Header{Key: "attributor.source_partition", Value: []byte(strconv.Itoa(d.Msg.Partition))})
+		}
 	}
 	if !d.Msg.Time.IsZero() {
 		headers = append(headers, kafka.Header{Key: "attributor.source_timestamp", Value: []byte(d.Msg.Time.UTC().Format(time.RFC3339Nano))})
