@@ -68,7 +68,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Migrate(ctx, conn, cfg.ClickHouse.Database); err != nil {
+	if err := MigrateConfig(ctx, conn, cfg.ClickHouse); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func indexOf(s []string, v string) int {
 }
 
 func (r *Runner) createTopic(ctx context.Context, topic string, partitions int) error {
-	resp, err := r.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
+	resp, err := r.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}}})
 	if err != nil {
 		return err
 	}
