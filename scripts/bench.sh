@@ -21,6 +21,14 @@
 #               users, or BENCH_MEMORY_USERS when exported) with a heap profile of the full shard.
 #   engine      go test -bench ./attribution (BENCH_COUNT, 5, runs each) and `attributor replay`
 #               over BENCH_REPLAY_EVENTS (1000000) generated events, BENCH_RUNS times.
+#   cluster     (not in `all`; needs `scripts/cluster.sh up`) BENCH_CLUSTER_EVENTS (1000000) events in
+#               topics of 6 partitions, replication factor 3, on the 3-broker Kafka cluster; 1, 2 and
+#               3 `attributor run --until-caught-up` instances in one group (started together, timed
+#               until the last exits) writing to a plain database on one ClickHouse node of the cluster
+#               (BENCH_CLUSTER_CLICKHOUSE, default ch3 127.0.0.1:19003, so that a soak's outage of ch1
+#               does not hit it), in the order 1, 2, 3 repeated BENCH_CLUSTER_RUNS (2) times; every run
+#               must credit the same rows as the first. The single-node services are neither needed
+#               nor touched.
 #
 # The code measured is the working tree; BENCH_REF=<commit> measures that commit instead (built from
 # `git archive` into the run directory), so that figures name the code they came from.
@@ -36,8 +44,8 @@ cd "$REPO"
 
 WHAT=${1:-all}
 case "$WHAT" in
-  all|throughput|latency|memory|engine) ;;
-  *) echo "usage: $0 [all|throughput|latency|memory|engine]" >&2; exit 2 ;;
+  all|throughput|latency|memory|engine|cluster) ;;
+  *) echo "usage: $0 [all|throughput|latency|memory|engine|cluster]" >&2; exit 2 ;;
 esac
 
 EVENTS=${BENCH_EVENTS:-2000000}
@@ -53,6 +61,10 @@ case "$MEM_BUDGET" in
 esac
 COUNT=${BENCH_COUNT:-5}
 REPLAY_EVENTS=${BENCH_REPLAY_EVENTS:-1000000}
+CLUSTER_EVENTS=${BENCH_CLUSTER_EVENTS:-1000000}
+CLUSTER_RUNS=${BENCH_CLUSTER_RUNS:-2}
+CLUSTER_KAFKA=127.0.0.1:19091,127.0.0.1:19092,127.0.0.1:19093
+CLUSTER_CH=${BENCH_CLUSTER_CLICKHOUSE:-127.0.0.1:19003}
 KAFKA=127.0.0.1:9092
 CH=127.0.0.1:9000
 
@@ -134,7 +146,11 @@ top_profile() { # top_profile PROFILE OUTFILE
 cleanup() {
   local rc=$?
   trap - EXIT
-  if [ -x "$BIN/cleanup" ]; then
+  if [ "$WHAT" = cluster ] && [ -x "$BIN/cleanup" ]; then
+    [ -n "${BENCH_KEEP:-}" ] ||
+      "$BIN/cleanup" --brokers "${CLUSTER_KAFKA%%,*}" --clickhouse "$CLUSTER_CH" --prefix "$RUN_ID" >"$OUT/cleanup.log" 2>&1 ||
+      log "cleanup failed: see $OUT/cleanup.log"
+  elif [ -x "$BIN/cleanup" ]; then
     svc_up || wait_services
     if [ -n "${BENCH_KEEP:-}" ]; then
       log "BENCH_KEEP: leaving topics and databases named $RUN_ID*"
@@ -385,6 +401,78 @@ bench_engine() {
   rm -rf "$OUT/replay-data"
 }
 
+# ------------------------------------------------------------------ cluster
+
+chc() { clickhouse-client --host "${CLUSTER_CH%:*}" --port "${CLUSTER_CH##*:}" -q "$1"; }
+
+# cluster_instance DB LOG: one `attributor run --until-caught-up` of the group DB. When it caught
+# up but its last rows did not become durable within its 25 s drain timeout (which happens on a
+# machine loaded far beyond its cores), it exits 1 with its offsets uncommitted: it is started
+# again (it resumes from the committed offsets), up to 3 times, and the time counts.
+cluster_instance() {
+  local db=$1 logf=$2 try
+  for try in 1 2 3 4; do
+    "$BIN/attributor" run --until-caught-up --brokers "$CLUSTER_KAFKA" --clickhouse "$CLUSTER_CH" \
+      --touchpoints-topic "$RUN_ID.ctp" --conversions-topic "$RUN_ID.ccv" \
+      --dlq-topic "$RUN_ID.cdlq" --spend-topic "$RUN_ID.cspend" \
+      --group "$db" --database "$db" --progress 5s --log-level info 2>>"$logf" && return 0
+    tail -1 "$logf" | grep -q 'within the drain timeout' || return 1
+  done
+  return 1
+}
+
+# cluster_run N I: N attributor instances in one group, started together on fresh group and
+# database, timed from the first start to the last exit.
+cluster_run() {
+  local n=$1 i=$2 db=${RUN_ID}_c$1_$2 k t0 t1 secs credited rc=0 pids=()
+  chc "DROP DATABASE IF EXISTS $db"
+  "$BIN/attributor" migrate --clickhouse "$CLUSTER_CH" --database "$db" >"$OUT/cluster-$n-$i-migrate.log" 2>&1 ||
+    die "migrate: see $OUT/cluster-$n-$i-migrate.log"
+  t0=$(now_ns)
+  for k in $(seq "$n"); do
+    cluster_instance "$db" "$OUT/cluster-$n-$i-$k.log" &
+    pids+=($!)
+  done
+  for k in "${pids[@]}"; do wait "$k" || rc=$?; done
+  t1=$(now_ns)
+  [ "$rc" = 0 ] || die "cluster: an instance of the $n-instance run $i failed (exit $rc): see $OUT/cluster-$n-$i-*.log"
+  CLUSTER_RESTARTS=$(cat "$OUT"/cluster-$n-$i-*.log | grep -c 'within the drain timeout' || true)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  credited=$(chc "SELECT count() FROM $db.credited_conversions")
+  CLUSTER_SUM=$(chc "SELECT sum(revenue_micros), count() FROM $db.credited_conversions" | tr '\t' ' ')
+  awk -v n="$GENERATED" -v s="$secs" -v c="$credited" 'BEGIN {
+    printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\ncredited_rows\t%d\n", n, s, n / s, c }' >"$OUT/cluster-$n-$i.tsv"
+  printf 'drain_timeout_restarts\t%d\n' "$CLUSTER_RESTARTS" >>"$OUT/cluster-$n-$i.tsv"
+  chc "DROP DATABASE IF EXISTS $db"
+}
+
+bench_cluster() {
+  local n i first=
+  scripts/cluster.sh status >"$OUT/cluster-status.log" 2>&1 ||
+    die "the clusters are not all up (see $OUT/cluster-status.log): run scripts/cluster.sh up"
+  log "cluster: $CLUSTER_EVENTS events into $RUN_ID.ctp / $RUN_ID.ccv (6 partitions, RF 3) on $CLUSTER_KAFKA"
+  "$BIN/attributor" topics create --brokers "$CLUSTER_KAFKA" --partitions 6 --replication-factor 3 \
+    --touchpoints-topic "$RUN_ID.ctp" --conversions-topic "$RUN_ID.ccv" --dlq-topic "$RUN_ID.cdlq" \
+    --spend-topic "$RUN_ID.cspend" >"$OUT/cluster-topics.log" 2>&1 || die "topics create: see $OUT/cluster-topics.log"
+  "$BIN/attributor" generate --seed 1 --events "$CLUSTER_EVENTS" --kafka "${CLUSTER_KAFKA%%,*}" \
+    --touchpoints-topic "$RUN_ID.ctp" --conversions-topic "$RUN_ID.ccv" --partitions 6 \
+    2>"$OUT/cluster-generate.log" || die "generate: see $OUT/cluster-generate.log"
+  GENERATED=$(sed -n 's/^wrote \([0-9]*\) events.*/\1/p' "$OUT/cluster-generate.log")
+  [ -n "$GENERATED" ] || die "generate: no summary in $OUT/cluster-generate.log"
+  fact machine clickhouse "$(chc 'SELECT version()')"
+  for i in $(seq "$CLUSTER_RUNS"); do
+    for n in 1 2 3; do
+      fact load "cluster-$n-$i" "$(loadavg)"
+      cluster_run "$n" "$i"
+      record cluster "instances-$n" <"$OUT/cluster-$n-$i.tsv"
+      [ -n "$first" ] || first=$CLUSTER_SUM
+      [ "$CLUSTER_SUM" = "$first" ] ||
+        die "cluster: $n instances, run $i credited (revenue, rows) $CLUSTER_SUM, the first run $first"
+      log "cluster: $n instance(s), run $i: $(awk -F'\t' '$1 == "events_per_s" { print $2 }' "$OUT/cluster-$n-$i.tsv") events/s"
+    done
+  done
+}
+
 # ------------------------------------------------------------------ main
 
 command -v go >/dev/null 2>&1 || { echo "bench.sh: go is not installed" >&2; exit 1; }
@@ -398,7 +486,9 @@ if ! svc_up && pgrep -f 'faults\.test' >/dev/null; then
   log "a fault test of pipeline/faults is running with the services down: waiting, not starting them"
   wait_services
 fi
-scripts/services.sh up >"$OUT/services.log" 2>&1 || { cat "$OUT/services.log" >&2; die "services did not start"; }
+if [ "$WHAT" != cluster ]; then
+  scripts/services.sh up >"$OUT/services.log" 2>&1 || { cat "$OUT/services.log" >&2; die "services did not start"; }
+fi
 SRC=$REPO
 REF=
 if [ -n "${BENCH_REF:-}" ]; then
@@ -414,14 +504,14 @@ log "building $( [ -n "$REF" ] && git rev-parse --short "$REF" || echo 'the work
 fact machine nproc "$(nproc)"
 fact machine cpu "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
 fact machine go "$(go version | awk '{ print $3 }')"
-fact machine kafka "$(ls .cache/kafka/libs 2>/dev/null | sed -n 's/^kafka-clients-\(.*\)\.jar$/\1/p' | head -1)"
-fact machine clickhouse "$(ch 'SELECT version()')"
+fact machine kafka "$(ls "${KAFKA_LIBS:-.cache/kafka/libs}" 2>/dev/null | sed -n 's/^kafka-clients-\(.*\)\.jar$/\1/p' | head -1)"
+[ "$WHAT" = cluster ] || fact machine clickhouse "$(ch 'SELECT version()')"
 if [ -n "$REF" ]; then
   fact machine commit "$(git rev-parse --short "$REF")"
 else
   fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
 fi
-fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS)"
+fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS$([ "$WHAT" = cluster ] && echo " BENCH_CLUSTER_EVENTS=$CLUSTER_EVENTS BENCH_CLUSTER_RUNS=$CLUSTER_RUNS BENCH_CLUSTER_CLICKHOUSE=$CLUSTER_CH"))"
 fact load start "$(loadavg)"
 log "run $RUN_ID: $WHAT; results in $OUT"
 
@@ -431,6 +521,7 @@ case "$WHAT" in
   latency) bench_latency ;;
   memory) bench_memory ;;
   engine) bench_engine ;;
+  cluster) bench_cluster ;;
 esac
 
 fact load end "$(loadavg)"

@@ -22,20 +22,16 @@ package main
 
 import (
 	"github.com/attributor/attributor/scripts/bench/internal/attrproc"
+	"github.com/attributor/attributor/scripts/bench/internal/chwatch"
 
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/attributor/attributor/pipeline"
 	"github.com/attributor/attributor/pipeline/generate"
@@ -101,11 +97,11 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	}
 	defer conn.Close()
 
-	w := newWatcher(conn, db)
+	w := chwatch.New(conn, db)
 	pctx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	polled := make(chan error, 1)
-	go func() { polled <- w.run(pctx, poll) }()
+	go func() { polled <- w.Run(pctx, poll) }()
 
 	// Produce, noting every conversion's produce time (its timestamp).
 	p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: broker, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic, BatchTimeout: time.Millisecond})
@@ -135,7 +131,7 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	lastProduce := time.Now()
 
 	// Wait for every conversion, or the grace period.
-	for time.Since(lastProduce) < grace && w.count(produced) < len(produced) {
+	for time.Since(lastProduce) < grace && w.Count(produced) < len(produced) {
 		select {
 		case err := <-polled:
 			return fmt.Errorf("poll: %w", err)
@@ -152,7 +148,7 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	var lost []string
 	windows := map[int64][]float64{} // by 10 s of produce time since the start
 	for id, ms := range produced {
-		if at, ok := w.seen[id]; ok {
+		if at, ok := w.Seen(id); ok {
 			l := float64(at.UnixMilli() - ms - lateness.Milliseconds())
 			lat = append(lat, l)
 			k := (ms - began.UnixMilli()) / 10_000
@@ -197,12 +193,12 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		result("max_ms", fmt.Sprintf("%.0f", lat[len(lat)-1]))
 		result("min_ms", fmt.Sprintf("%.0f", lat[0]))
 	}
-	periods := w.periods()
+	periods := w.Periods()
 	if len(periods) > 0 {
 		result("poll_period_p50_ms", fmt.Sprintf("%.1f", quantile(periods, 0.50)))
 		result("poll_period_p99_ms", fmt.Sprintf("%.1f", quantile(periods, 0.99)))
 	}
-	result("parts_read", w.partsRead)
+	result("parts_read", w.PartsRead())
 	result("attributor_exit", code)
 	return nil
 }
@@ -211,139 +207,4 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 func quantile(v []float64, q float64) float64 {
 	i := int(q*float64(len(v))+0.999999) - 1
 	return v[max(0, min(len(v)-1, i))]
-}
-
-// watcher polls ClickHouse for the conversion_ids of new parts of
-// attributed_conversions.
-type watcher struct {
-	conn      driver.Conn
-	db        string
-	mu        sync.Mutex
-	seen      map[string]time.Time // conversion_id: start of the poll that first saw it
-	blocks    map[int64]bool       // block numbers of the parts read
-	polls     []time.Time
-	partsRead int
-}
-
-func newWatcher(conn driver.Conn, db string) *watcher {
-	return &watcher{conn: conn, db: db, seen: map[string]time.Time{}, blocks: map[int64]bool{}}
-}
-
-// partName is partition_minblock_maxblock_level.
-var partName = regexp.MustCompile(`^[0-9a-zA-Z]+_([0-9]+)_([0-9]+)_[0-9]+$`)
-
-func (w *watcher) run(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		at := time.Now()
-		if err := w.poll(ctx, at); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-func (w *watcher) poll(ctx context.Context, at time.Time) error {
-	rows, err := w.conn.Query(ctx, "SELECT name FROM system.parts WHERE database = ? AND table = 'attributed_conversions' AND active", w.db)
-	if err != nil {
-		return err
-	}
-	var fresh []string
-	ranges := map[string][2]int64{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return err
-		}
-		m := partName.FindStringSubmatch(name)
-		if m == nil {
-			rows.Close()
-			return fmt.Errorf("unexpected part name %q", name)
-		}
-		lo, _ := strconv.ParseInt(m[1], 10, 64)
-		hi, _ := strconv.ParseInt(m[2], 10, 64)
-		// A merged part of parts already read holds nothing new.
-		for b := lo; b <= hi; b++ {
-			if !w.blocks[b] {
-				fresh = append(fresh, "'"+name+"'")
-				ranges[name] = [2]int64{lo, hi}
-				break
-			}
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	w.polls = append(w.polls, at)
-	w.mu.Unlock()
-	if len(fresh) == 0 {
-		return nil
-	}
-	rows, err = w.conn.Query(ctx, "SELECT DISTINCT _part, conversion_id FROM "+w.db+".attributed_conversions WHERE _part IN ("+strings.Join(fresh, ", ")+")")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	// A part merged away since it was listed returns nothing: its blocks
-	// stay unread, so that the merged part is read at the next poll.
-	read := map[string]bool{}
-	for rows.Next() {
-		var part, id string
-		if err := rows.Scan(&part, &id); err != nil {
-			return err
-		}
-		read[part] = true
-		if _, ok := w.seen[id]; !ok {
-			w.seen[id] = at
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for part := range read {
-		r := ranges[part]
-		for b := r[0]; b <= r[1]; b++ {
-			w.blocks[b] = true
-		}
-	}
-	w.partsRead += len(read)
-	return nil
-}
-
-// count returns how many of the produced conversions were seen.
-func (w *watcher) count(produced map[string]int64) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for id := range produced {
-		if _, ok := w.seen[id]; ok {
-			n++
-		}
-	}
-	return n
-}
-
-// periods returns the sorted intervals between poll starts, in ms.
-func (w *watcher) periods() []float64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []float64
-	for i := 1; i < len(w.polls); i++ {
-		out = append(out, float64(w.polls[i].Sub(w.polls[i-1]).Microseconds())/1000)
-	}
-	slices.Sort(out)
-	return out
 }

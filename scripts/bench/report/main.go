@@ -205,6 +205,22 @@ func write(w io.Writer, r *results) {
 		atLeast("end to end >= 100,000 events/s", attr, 100_000, si),
 		atLeast("end to end >= 50% of the bare drain", ratios, 0.5, pct))
 
+	// Cluster: 1, 2 and 3 instances in one group (scripts/bench.sh cluster).
+	one := r.values("cluster", "instances-1", "events_per_s")
+	for n := 1; n <= 3; n++ {
+		v := r.values("cluster", fmt.Sprintf("instances-%d", n), "events_per_s")
+		row("cluster", fmt.Sprintf("%d instance(s) in one group, events/s", n), spread(v, si))
+		if n > 1 && len(v) > 0 && len(one) > 0 {
+			row("cluster", fmt.Sprintf("%d instances / 1 instance (medians)", n), pct(median(v)/median(one)))
+		}
+	}
+	count := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	for n := 1; n <= 3; n++ {
+		row("cluster", fmt.Sprintf("%d instance(s): restarts after the 25 s drain timeout", n), spread(r.values("cluster", fmt.Sprintf("instances-%d", n), "drain_timeout_restarts"), count))
+	}
+	row("cluster", "events in Kafka", spread(r.values("cluster", "instances-1", "events")[:min(1, len(one))], count))
+	row("cluster", "credited rows (equal in every run)", spread(r.values("cluster", "instances-1", "credited_rows")[:min(1, len(one))], count))
+
 	// Latency.
 	row("latency", "rate produced, events/s", spread(r.values("latency", "live", "produce_events_per_s"), si))
 	row("latency", "conversions produced", spread(r.values("latency", "live", "conversions"), plain))

@@ -1,0 +1,172 @@
+// Package chwatch watches an attributor's ClickHouse database for the
+// conversions whose credited rows became visible, for the latency and soak
+// benchmarks.
+package chwatch
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Watcher polls ClickHouse for the conversion_ids of new parts of
+// attributed_conversions, noting when each was first seen: the moment its
+// credited rows became durable and visible (to within one poll period).
+type Watcher struct {
+	conn      driver.Conn
+	db        string
+	mu        sync.Mutex
+	seen      map[string]time.Time // conversion_id: start of the poll that first saw it
+	blocks    map[int64]bool       // block numbers of the parts read
+	polls     []time.Time
+	partsRead int
+}
+
+// New returns a Watcher of the attributor database db.
+func New(conn driver.Conn, db string) *Watcher {
+	return &Watcher{conn: conn, db: db, seen: map[string]time.Time{}, blocks: map[int64]bool{}}
+}
+
+// partName is partition_minblock_maxblock_level.
+var partName = regexp.MustCompile(`^[0-9a-zA-Z]+_([0-9]+)_([0-9]+)_[0-9]+$`)
+
+// Run polls every period until ctx ends or a poll fails.
+func (w *Watcher) Run(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		at := time.Now()
+		if err := w.Poll(ctx, at); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Poll reads the parts that are new since the last poll; at is the time
+// noted for the conversions first seen in them.
+func (w *Watcher) Poll(ctx context.Context, at time.Time) error {
+	rows, err := w.conn.Query(ctx, "SELECT name FROM system.parts WHERE database = ? AND table = 'attributed_conversions' AND active", w.db)
+	if err != nil {
+		return err
+	}
+	var fresh []string
+	ranges := map[string][2]int64{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		m := partName.FindStringSubmatch(name)
+		if m == nil {
+			rows.Close()
+			return fmt.Errorf("unexpected part name %q", name)
+		}
+		lo, _ := strconv.ParseInt(m[1], 10, 64)
+		hi, _ := strconv.ParseInt(m[2], 10, 64)
+		// A merged part of parts already read holds nothing new.
+		for b := lo; b <= hi; b++ {
+			if !w.blocks[b] {
+				fresh = append(fresh, "'"+name+"'")
+				ranges[name] = [2]int64{lo, hi}
+				break
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.polls = append(w.polls, at)
+	w.mu.Unlock()
+	if len(fresh) == 0 {
+		return nil
+	}
+	rows, err = w.conn.Query(ctx, "SELECT DISTINCT _part, conversion_id FROM "+w.db+".attributed_conversions WHERE _part IN ("+strings.Join(fresh, ", ")+")")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// A part merged away since it was listed returns nothing: its blocks
+	// stay unread, so that the merged part is read at the next poll.
+	read := map[string]bool{}
+	for rows.Next() {
+		var part, id string
+		if err := rows.Scan(&part, &id); err != nil {
+			return err
+		}
+		read[part] = true
+		if _, ok := w.seen[id]; !ok {
+			w.seen[id] = at
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for part := range read {
+		r := ranges[part]
+		for b := r[0]; b <= r[1]; b++ {
+			w.blocks[b] = true
+		}
+	}
+	w.partsRead += len(read)
+	return nil
+}
+
+// Count returns how many of the produced conversions were seen.
+func (w *Watcher) Count(produced map[string]int64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for id := range produced {
+		if _, ok := w.seen[id]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// Periods returns the sorted intervals between poll starts, in ms.
+func (w *Watcher) Periods() []float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []float64
+	for i := 1; i < len(w.polls); i++ {
+		out = append(out, float64(w.polls[i].Sub(w.polls[i-1]).Microseconds())/1000)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Seen returns when conversion id was first seen.
+func (w *Watcher) Seen(id string) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at, ok := w.seen[id]
+	return at, ok
+}
+
+// PartsRead returns the number of parts read.
+func (w *Watcher) PartsRead() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.partsRead
+}
