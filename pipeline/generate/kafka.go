@@ -98,9 +98,14 @@ func NewKafkaProducer(ctx context.Context, cfg KafkaConfig) (*KafkaProducer, err
 			Topic:        topic,
 			Balancer:     &kafka.Murmur2Balancer{},
 			RequiredAcks: kafka.RequireAll,
-			BatchSize:    cfg.BatchSize,
-			BatchTimeout: cfg.BatchTimeout,
-			Compression:  0, // none
+			// Ride out a partition leader's election on a cluster (a broker
+			// lost: about 10 s in KRaft) instead of failing after kafka-go's
+			// default 10 attempts (about 5 s).
+			MaxAttempts:     40,
+			WriteBackoffMax: time.Second,
+			BatchSize:       cfg.BatchSize,
+			BatchTimeout:    cfg.BatchTimeout,
+			Compression:     0, // none
 		}
 	}
 	return p, nil

@@ -14,13 +14,20 @@ import (
 // (0: empty). The key is held once, in the user's journey. The hash is
 // seeded per table, so that keys chosen by a sender cannot all collide.
 // The zero userTable is empty and ready to use.
+//
+// After a mass eviction, shrink gives back what the users left: chunks
+// that hold no user any more are released (their places are handed out
+// again only when the chunk is allocated anew) and the index is halved
+// while it is less than 3/16 full.
 type userTable struct {
-	seed   maphash.Seed
-	slots  []uint64
-	chunks []*[userChunk]user
-	free   []uint32 // places of deleted users, reused first
-	places uint32   // places handed out so far
-	n      int
+	seed     maphash.Seed
+	slots    []uint64
+	chunks   []*[userChunk]user // nil: released by shrink
+	live     []uint16           // users held per chunk
+	free     []uint32           // places of deleted users in held chunks, reused first
+	released []uint32           // indexes of released chunks, reused before new ones
+	places   uint32             // places handed out so far
+	n        int
 }
 
 const userChunk = 1024
@@ -77,23 +84,38 @@ func (t *userTable) getOrAdd(key string) (*user, bool) {
 	if n := len(t.free); n > 0 {
 		place = t.free[n-1]
 		t.free = t.free[:n-1]
+	} else if n := len(t.released); n > 0 {
+		c := t.released[n-1]
+		t.released = t.released[:n-1]
+		t.chunks[c] = new([userChunk]user)
+		// The chunk's other places, popped lowest first.
+		for p := c*userChunk + userChunk - 1; p > c*userChunk; p-- {
+			t.free = append(t.free, p)
+		}
+		place = c * userChunk
 	} else {
 		place = t.places
 		if place%userChunk == 0 {
 			t.chunks = append(t.chunks, new([userChunk]user))
+			t.live = append(t.live, 0)
 		}
 		t.places++
 	}
 	t.slots[i] = uint64(h)<<32 | uint64(place+1)
+	t.live[place/userChunk]++
 	t.n++
 	u := t.at(place)
 	u.journey = newJourney(key)
 	return u, true
 }
 
-func (t *userTable) grow() {
+func (t *userTable) grow() { t.resize(2 * len(t.slots)) }
+
+// resize rebuilds the index with size slots (a power of two that holds
+// t.n at most 3/4 full).
+func (t *userTable) resize(size int) {
 	old := t.slots
-	t.slots = make([]uint64, 2*len(old))
+	t.slots = make([]uint64, size)
 	mask := len(t.slots) - 1
 	for _, s := range old {
 		if s == 0 {
@@ -127,14 +149,83 @@ func (t *userTable) delete(place uint32) {
 	t.slots[i] = 0
 	*u = user{}
 	t.free = append(t.free, place)
+	t.live[place/userChunk]--
 	t.n--
+}
+
+// shrink releases the chunks that hold no user and halves the index while
+// it is less than 3/16 full (so that it is at most 3/8 full after, and a
+// few adds do not grow it straight back). The sweep calls it after evicting;
+// it must not be called during all. It costs a walk over the free places
+// and, when the index shrinks, over the index.
+func (t *userTable) shrink() {
+	empty := false
+	for c, ch := range t.chunks {
+		if ch != nil && t.live[c] == 0 {
+			t.chunks[c] = nil
+			empty = true
+		}
+	}
+	if empty {
+		// Drop the trailing released chunks altogether.
+		for n := len(t.chunks); n > 0 && t.chunks[n-1] == nil; n-- {
+			t.chunks = t.chunks[:n-1]
+			t.live = t.live[:n-1]
+		}
+		t.places = min(t.places, uint32(len(t.chunks))*userChunk)
+		keep := t.free[:0]
+		for _, p := range t.free {
+			if p < t.places && t.chunks[p/userChunk] != nil {
+				keep = append(keep, p)
+			}
+		}
+		t.free = shrunk(keep)
+		t.released = t.released[:0]
+		for c, ch := range t.chunks {
+			if ch == nil {
+				t.released = append(t.released, uint32(c))
+			}
+		}
+		t.released = shrunk(t.released)
+	}
+	size := len(t.slots)
+	for size > 64 && t.n*16 < size*3 {
+		size /= 2
+	}
+	if size < len(t.slots) {
+		t.resize(size)
+	}
+}
+
+// shrunk returns s, copied into a smaller array when it uses less than a
+// quarter of its capacity.
+func shrunk(s []uint32) []uint32 {
+	if cap(s) > 64 && len(s) < cap(s)/4 {
+		return append([]uint32(nil), s...)
+	}
+	return s
+}
+
+// chunkCount is the number of chunks held (not released).
+func (t *userTable) chunkCount() int {
+	n := 0
+	for _, ch := range t.chunks {
+		if ch != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // all yields every user with its place. The loop may delete the user it
 // was given.
 func (t *userTable) all() iter.Seq2[uint32, *user] {
 	return func(yield func(uint32, *user) bool) {
-		for place := range t.places {
+		for place := uint32(0); place < t.places; place++ {
+			if t.chunks[place/userChunk] == nil {
+				place |= userChunk - 1 // the loop moves on to the next chunk
+				continue
+			}
 			u := t.at(place)
 			if u.journey.b == nil { // deleted: a user always holds its key
 				continue
