@@ -3,11 +3,12 @@ package sessionize
 import (
 	"hash/maphash"
 	"iter"
+	"slices"
 )
 
 // userTable holds a shard's users by key in a fraction of the memory of a
-// map[string]*user: users live by value in fixed-size chunks that never
-// move (a *user stays valid until that user is deleted), and an
+// map[string]*user: users live by value in fixed-size chunks (a *user
+// stays valid until that user is deleted or shrink runs), and an
 // open-addressing index of 8-byte slots finds them (linear probing, at most
 // 3/4 full, doubled when full). A slot holds the key's 32-bit hash, which
 // also gives its home position, and the user's place in the chunks + 1
@@ -15,10 +16,11 @@ import (
 // seeded per table, so that keys chosen by a sender cannot all collide.
 // The zero userTable is empty and ready to use.
 //
-// After a mass eviction, shrink gives back what the users left: chunks
-// that hold no user any more are released (their places are handed out
-// again only when the chunk is allocated anew) and the index is halved
-// while it is less than 3/16 full.
+// After a mass eviction, shrink gives back what the users left: it packs
+// the users into the first chunks when the chunks are less than half full,
+// releases the chunks that hold no user (their places are handed out again
+// only when the chunk is allocated anew) and halves the index while it is
+// less than 3/16 full.
 type userTable struct {
 	seed     maphash.Seed
 	slots    []uint64
@@ -153,41 +155,18 @@ func (t *userTable) delete(place uint32) {
 	t.n--
 }
 
-// shrink releases the chunks that hold no user and halves the index while
-// it is less than 3/16 full (so that it is at most 3/8 full after, and a
-// few adds do not grow it straight back). The sweep calls it after evicting;
-// it must not be called during all. It costs a walk over the free places
-// and, when the index shrinks, over the index.
+// shrink gives back memory after evictions: when the held chunks are less
+// than half full it moves the users of the last chunks into the free
+// places of the first ones (so a *user from before is not valid after: the
+// sweep calls it when it holds none, never during all), then releases the
+// chunks that hold no user and halves the index while it is less than 3/16
+// full (at most 3/8 full after, so a few adds do not grow it straight
+// back). It costs a sort of the free places and a walk over the index.
 func (t *userTable) shrink() {
-	empty := false
-	for c, ch := range t.chunks {
-		if ch != nil && t.live[c] == 0 {
-			t.chunks[c] = nil
-			empty = true
-		}
+	if held := t.chunkCount(); held > 1 && t.n*2 < held*userChunk {
+		t.compact()
 	}
-	if empty {
-		// Drop the trailing released chunks altogether.
-		for n := len(t.chunks); n > 0 && t.chunks[n-1] == nil; n-- {
-			t.chunks = t.chunks[:n-1]
-			t.live = t.live[:n-1]
-		}
-		t.places = min(t.places, uint32(len(t.chunks))*userChunk)
-		keep := t.free[:0]
-		for _, p := range t.free {
-			if p < t.places && t.chunks[p/userChunk] != nil {
-				keep = append(keep, p)
-			}
-		}
-		t.free = shrunk(keep)
-		t.released = t.released[:0]
-		for c, ch := range t.chunks {
-			if ch == nil {
-				t.released = append(t.released, uint32(c))
-			}
-		}
-		t.released = shrunk(t.released)
-	}
+	t.release()
 	size := len(t.slots)
 	for size > 64 && t.n*16 < size*3 {
 		size /= 2
@@ -195,6 +174,77 @@ func (t *userTable) shrink() {
 	if size < len(t.slots) {
 		t.resize(size)
 	}
+}
+
+// compact moves users from the highest places to the lowest free ones.
+func (t *userTable) compact() {
+	slices.Sort(t.free)
+	lo := 0
+	var vacated []uint32
+	for p := t.places; p > 0; {
+		p--
+		if t.chunks[p/userChunk] == nil {
+			p -= p % userChunk // the loop moves on to the previous chunk
+			continue
+		}
+		u := t.at(p)
+		if u.journey.b == nil {
+			continue
+		}
+		if lo == len(t.free) || t.free[lo] >= p {
+			break
+		}
+		f := t.free[lo]
+		lo++
+		*t.at(f) = *u
+		*u = user{}
+		t.live[f/userChunk]++
+		t.live[p/userChunk]--
+		vacated = append(vacated, p)
+		// Point the user's slot at its new place.
+		h := uint32(maphash.Bytes(t.seed, t.at(f).journey.key()))
+		mask := len(t.slots) - 1
+		i := int(h) & mask
+		for uint32(t.slots[i]) != p+1 {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = uint64(h)<<32 | uint64(f+1)
+	}
+	t.free = append(t.free[lo:], vacated...)
+}
+
+// release drops the chunks that hold no user, and their free places.
+func (t *userTable) release() {
+	empty := false
+	for c, ch := range t.chunks {
+		if ch != nil && t.live[c] == 0 {
+			t.chunks[c] = nil
+			empty = true
+		}
+	}
+	if !empty {
+		return
+	}
+	// Drop the trailing released chunks altogether.
+	for n := len(t.chunks); n > 0 && t.chunks[n-1] == nil; n-- {
+		t.chunks = t.chunks[:n-1]
+		t.live = t.live[:n-1]
+	}
+	t.places = min(t.places, uint32(len(t.chunks))*userChunk)
+	keep := t.free[:0]
+	for _, p := range t.free {
+		if p < t.places && t.chunks[p/userChunk] != nil {
+			keep = append(keep, p)
+		}
+	}
+	t.free = shrunk(keep)
+	t.released = t.released[:0]
+	for c, ch := range t.chunks {
+		if ch == nil {
+			t.released = append(t.released, uint32(c))
+		}
+	}
+	t.released = shrunk(t.released)
 }
 
 // shrunk returns s, copied into a smaller array when it uses less than a
