@@ -66,11 +66,15 @@ scenario() {
     instances) stop=true start=true ;;
   esac
   local tp=$id.touchpoints cv=$id.conversions dlq=$id.dlq spend=$id.ad_spend
+  # Run twice if need be: a broker may not list a topic it has just created (metadata propagation),
+  # and topics create is idempotent.
   "$BASE/attributor" topics create --brokers "$BOOTSTRAP" --partitions 6 --touchpoints-topic "$tp" \
     --conversions-topic "$cv" --dlq-topic "$dlq" --spend-topic "$spend" >"$out/topics.log" 2>&1 ||
-    die "$name: topics create: $(cat "$out/topics.log")"
+    { sleep 3; "$BASE/attributor" topics create --brokers "$BOOTSTRAP" --partitions 6 --touchpoints-topic "$tp" \
+      --conversions-topic "$cv" --dlq-topic "$dlq" --spend-topic "$spend" >>"$out/topics.log" 2>&1; } ||
+    { log "$name: topics create: $(cat "$out/topics.log")"; return 1; }
   "$BASE/attributor" migrate --clickhouse "$CH" --database "$id" --cluster "$CLUSTER" >"$out/migrate.log" 2>&1 ||
-    die "$name: migrate: $(cat "$out/migrate.log")"
+    { log "$name: migrate: $(cat "$out/migrate.log")"; return 1; }
   local common=(--brokers "$BOOTSTRAP" --clickhouse "$CH" --database "$id" --cluster "$CLUSTER"
     --touchpoints-topic "$tp" --conversions-topic "$cv" --dlq-topic "$dlq" --spend-topic "$spend"
     --group "$id" --allowed-lateness 5s)
