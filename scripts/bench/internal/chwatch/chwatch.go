@@ -31,6 +31,7 @@ type Watcher struct {
 	// attributor run with --cluster), whose parts are on other nodes.
 	distributed bool
 	since       time.Time // start of the last poll (distributed)
+	fullEvery   int       // polls (distributed)
 }
 
 // New returns a Watcher of the attributor database db.
@@ -41,7 +42,10 @@ func New(conn driver.Conn, db string) *Watcher {
 // NewDistributed returns a Watcher of the attributor database db on a
 // ClickHouse cluster: it polls the Distributed attributed_conversions for
 // the rows inserted since a few seconds before the last poll (inserted_at
-// has a resolution of one second), since the parts live on other nodes.
+// has a resolution of one second), since the parts live on other nodes;
+// every 40th poll reads every conversion_id, because a synchronous
+// distributed insert that waits for a shard coming back stamps its rows
+// with inserted_at when it started, long before they become visible.
 func NewDistributed(conn driver.Conn, db string) *Watcher {
 	w := New(conn, db)
 	w.distributed = true
@@ -50,6 +54,9 @@ func NewDistributed(conn driver.Conn, db string) *Watcher {
 
 func (w *Watcher) pollDistributed(ctx context.Context, at time.Time) error {
 	since := w.since.Add(-3 * time.Second)
+	if w.fullEvery++; w.fullEvery%40 == 0 {
+		since = time.Unix(0, 0)
+	}
 	rows, err := w.conn.Query(ctx, "SELECT DISTINCT conversion_id FROM "+w.db+".attributed_conversions WHERE inserted_at >= toDateTime(?)", since.Unix())
 	if err != nil {
 		return err
