@@ -1,11 +1,17 @@
 package attribution
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
-// Journey is one user's touchpoints, deduplicated by ID (the first seen
-// wins: producers retry) and kept sorted by (TimeMs, ID), ready for
-// Engine.Attribute. The replay command and the streaming pipeline both keep
-// paths in Journeys, so they agree on what a path is.
+// Journey is one user's touchpoints, deduplicated by ID and kept sorted by
+// (TimeMs, ID), ready for Engine.Attribute. Of several copies of an ID
+// (producers retry, and a retry may carry a later timestamp) the one with
+// the earliest TimeMs wins, the first added on a tie: whatever order the
+// copies arrive in, the journey ends the same. The replay command and the
+// streaming pipeline both keep paths by this rule, so they agree on what a
+// path is.
 type Journey struct {
 	tps []Touchpoint
 	ids map[string]struct{} // the held IDs, once journeyIndexAt are held
@@ -16,17 +22,21 @@ type Journey struct {
 // a scan per touchpoint, quadratic in their length.
 const journeyIndexAt = 64
 
-// Add inserts tp in order. It reports false, and changes nothing, when a
-// touchpoint with the same ID is already held.
+// Add inserts tp in order and reports whether its ID is new. A copy of a
+// held ID reports false; it replaces the held copy, moving to its own
+// place in time order, when its TimeMs is earlier, and changes nothing
+// otherwise.
 func (j *Journey) Add(tp Touchpoint) bool {
 	if j.ids != nil {
 		if _, dup := j.ids[tp.ID]; dup {
+			j.replaceLater(tp)
 			return false
 		}
 		j.ids[tp.ID] = struct{}{}
 	} else {
 		for i := range j.tps {
 			if j.tps[i].ID == tp.ID {
+				j.replaceLater(tp)
 				return false
 			}
 		}
@@ -38,11 +48,25 @@ func (j *Journey) Add(tp Touchpoint) bool {
 			j.ids[tp.ID] = struct{}{}
 		}
 	}
+	j.insert(tp)
+	return true
+}
+
+// replaceLater replaces the held copy of tp's ID by tp if tp is earlier.
+func (j *Journey) replaceLater(tp Touchpoint) {
+	i := slices.IndexFunc(j.tps, func(h Touchpoint) bool { return h.ID == tp.ID })
+	if i < 0 || j.tps[i].TimeMs <= tp.TimeMs {
+		return
+	}
+	j.tps = slices.Delete(j.tps, i, i+1)
+	j.insert(tp)
+}
+
+func (j *Journey) insert(tp Touchpoint) {
 	i := sort.Search(len(j.tps), func(i int) bool { return less(&tp, &j.tps[i]) })
 	j.tps = append(j.tps, Touchpoint{})
 	copy(j.tps[i+1:], j.tps[i:])
 	j.tps[i] = tp
-	return true
 }
 
 // Touchpoints returns the held touchpoints in order. The slice is valid

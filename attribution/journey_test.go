@@ -16,23 +16,27 @@ func TestJourneyAdd(t *testing.T) {
 		{click("c", day, "email"), true},
 		{click("a", 2*day, "display"), true},
 		{click("b", day, "social"), true},         // ties with c: ordered by ID
-		{click("c", 3*day, "paid_search"), false}, // a retry with other content: the first seen wins
+		{click("c", 3*day, "paid_search"), false}, // an earlier copy: it replaces the held one
 		{click("d", 0, "direct"), true},
-		{imp("a", 0, "display"), false},
+		{imp("a", 0, "display"), false},    // a later copy: the held one stays
+		{click("b", day, "direct"), false}, // a copy at the same time: the held one stays
 	}
 	for _, a := range adds {
 		if got := j.Add(a.tp); got != a.want {
 			t.Errorf("Add(%s at %d) = %v, want %v", a.tp.ID, a.tp.TimeMs, got, a.want)
 		}
 	}
-	if got, want := pathIDs(j.Touchpoints()), []string{"a", "b", "c", "d"}; !slices.Equal(got, want) {
+	if got, want := pathIDs(j.Touchpoints()), []string{"c", "a", "b", "d"}; !slices.Equal(got, want) {
 		t.Fatalf("order = %q, want %q", got, want)
 	}
 	if j.Len() != 4 {
 		t.Errorf("Len = %d, want 4", j.Len())
 	}
-	if c := j.Touchpoints()[2]; c.Channel != "email" || c.TimeMs != convMs-day {
-		t.Errorf("c = %+v, want the first delivery (email, a day old)", c)
+	if c := j.Touchpoints()[0]; c.Channel != "paid_search" || c.TimeMs != convMs-3*day {
+		t.Errorf("c = %+v, want the earliest copy (paid_search, 3 days old)", c)
+	}
+	if a, b := j.Touchpoints()[1], j.Touchpoints()[2]; a.Impression || a.TimeMs != convMs-2*day || b.Channel != "social" {
+		t.Errorf("a = %+v, b = %+v: want the copies held first (a click 2 days old, social)", a, b)
 	}
 }
 

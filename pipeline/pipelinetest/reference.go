@@ -56,8 +56,9 @@ func Unstamp(msgs []Stamped) Events {
 	return ev
 }
 
-// Reference returns the valid events of ev, each once (the first copy of
-// a topic's attribution key and event_id), in event-time order: the input
+// Reference returns the valid events of ev, each once (of the copies of a
+// topic's attribution key and event_id, the first conversion and the
+// earliest touchpoint), in event-time order: the input
 // on which replay computes what the pipeline must end with, whatever the
 // order and the repetitions in which the events were produced.
 func (ev Events) Reference() Events {
@@ -66,7 +67,7 @@ func (ev Events) Reference() Events {
 		conv     bool
 		key, eid string
 	}
-	seen := map[id]bool{}
+	seen := map[id]int{} // index in keep
 	var keep []Stamped
 	for _, s := range ev.Stamp() {
 		var k id
@@ -83,10 +84,15 @@ func (ev Events) Reference() Events {
 			}
 			k = id{false, tp.Key(), tp.EventID}
 		}
-		if seen[k] {
+		if at, ok := seen[k]; ok {
+			// Of a touchpoint's copies the earliest wins, the first on a
+			// tie (attribution.Journey): whatever order they come in.
+			if !s.Conversion && s.TimeMs < keep[at].TimeMs {
+				keep[at] = s
+			}
 			continue
 		}
-		seen[k] = true
+		seen[k] = len(keep)
 		keep = append(keep, s)
 	}
 	slices.SortStableFunc(keep, func(a, b Stamped) int { return cmp.Compare(a.TimeMs, b.TimeMs) })

@@ -14,9 +14,12 @@
 //   - The inputs are read as streams and merged by timestamp: the next event
 //     is the head with the smaller timestamp (a touchpoint on ties).
 //   - The watermark W is the largest touchpoint timestamp read so far.
-//   - A touchpoint joins its user's journey (first event_id wins; later
-//     copies are counted as duplicates). It is "late" when a conversion whose
-//     path it belongs to was already attributed.
+//   - A touchpoint joins its user's journey, deduplicated by event_id:
+//     of its copies the one with the earliest timestamp wins, the first
+//     read on a tie (attribution.Journey), so the journey is the same
+//     whatever order the copies come in; every copy after the first read
+//     is counted as a duplicate. It is "late" when a conversion whose path
+//     it belongs to was already attributed.
 //   - A conversion is deduplicated by event_id per user and waits in a heap
 //     ordered by (timestamp, event_id) until W >= timestamp + allowed
 //     lateness, or until the touchpoints are exhausted; released conversions

@@ -81,3 +81,47 @@ func TestShardAttributesOverInMemoryHistory(t *testing.T) {
 		t.Errorf("HistoryLoads = %d, want 1", got)
 	}
 }
+
+// An evicted user's live copy of a touchpoint, later than the copy its
+// history holds, is held first; merging the history then replaces it by
+// the earlier copy (the earliest copy wins), which the conversion credits.
+func TestShardHistoryCopyEarlierThanLiveCopyWins(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixMilli()
+	hist := &memHistory{stored: flow.History{
+		Touchpoints: map[string][]attribution.Touchpoint{"u1": {
+			{ID: "tp-x", TimeMs: t0 - 7_200_000, Channel: "email", Source: "newsletter", Medium: "email"},
+		}},
+		Conversions: map[string][]schemas.Conversion{},
+	}}
+	out := &recordingOutput{}
+	cfg := Config{}.WithDefaults()
+	st := &flow.Stats{}
+	s, err := New(0, &cfg, out, hist, st, Start{Stored: map[uint64]uint8{KeyHash("u1"): StoredEvents}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := make(chan struct{})
+	batch := []flow.Item{
+		{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{EventID: "tp-x", UserID: "u1", TimeMs: t0 - 3_600_000,
+			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc"}},
+		{Kind: flow.KindConversion, CV: schemas.Conversion{EventID: "cv-1", UserID: "u1", TimeMs: t0, RevenueMicros: 10_000_000}},
+		{Kind: flow.KindFlushAll, Reply: reply},
+	}
+	if err := s.process(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	var sets int
+	for _, u := range out.units {
+		cr := &u.Credits
+		for _, set := range cr.Sets {
+			sets++
+			path := cr.Path[set.Path : set.Path+set.PathLen]
+			if len(path) != 1 || path[0].ID != "tp-x" || path[0].TimeMs != t0-7_200_000 || path[0].Channel != "email" {
+				t.Fatalf("path = %+v, want tp-x's earlier copy (email, 2h before)", path)
+			}
+		}
+	}
+	if sets == 0 {
+		t.Fatal("no credited set sent to the output")
+	}
+}

@@ -11,8 +11,8 @@ import (
 )
 
 // journey is a user's key and touchpoints as the shards hold them: the same
-// semantics as attribution.Journey (deduplicated by id, the first seen
-// wins; sorted by time, then id), in a fraction of its memory, in one
+// semantics as attribution.Journey (deduplicated by id, the copy with the
+// earliest time wins, the first seen on a tie; sorted by time, then id), in a fraction of its memory, in one
 // allocation per user that grows to the exact size it needs (paths grow one
 // touchpoint at a time and are held by the million: slack would cost more
 // than the copies). Channel, source, medium, campaign and interaction are
@@ -233,13 +233,82 @@ func compareText(b []byte, s string) int {
 }
 
 // add inserts tp in order and reports its index, or false when a
-// touchpoint with the same id is held already.
+// touchpoint with the same id is held already (see put).
 func (j *journey) add(tp *attribution.Touchpoint, dims *dimTable) (int, bool) {
+	i, st, _ := j.put(tp, dims)
+	return i, st == putNew
+}
+
+// What put did.
+const (
+	putNew   = iota // tp was added
+	putDup          // a copy of tp at the same or an earlier time is held: nothing changed
+	putMoved        // tp replaced a later copy of itself, held until then
+)
+
+// put adds tp, a new touchpoint or a copy of a held one (the same id), by
+// the rule that makes the result independent of the order copies arrive
+// in: the copy with the earliest time wins, the one held on a tie. A copy
+// earlier than the held one replaces it (fields and all) at its own place
+// in time order; put then reports the time the replaced copy had. The
+// index is tp's, or the held copy's when nothing changed.
+func (j *journey) put(tp *attribution.Touchpoint, dims *dimTable) (i, st int, movedFromMs int64) {
 	var uuid [16]byte
 	isUUID := parseUUID(tp.ID, &uuid)
 	if i := j.find(tp.ID, &uuid, isUUID); i >= 0 {
-		return i, false
+		held := j.timeMs(i)
+		if held <= tp.TimeMs {
+			return i, putDup, 0
+		}
+		j.remove(i, tp.ID)
+		return j.insert(tp, &uuid, isUUID, dims), putMoved, held
 	}
+	return j.insert(tp, &uuid, isUUID, dims), putNew, 0
+}
+
+// remove drops touchpoint i, whose id is id. Rare (an earlier copy
+// replacing it): it costs a copy of the journey.
+func (j *journey) remove(i int, id string) {
+	n := j.len()
+	start, tail := j.recs()
+	r := j.rec(i)
+	dim := le.Uint32(r[recDim:])
+	if j.big != nil {
+		if h := idHash(id); j.big.ids[h] != idsShared {
+			delete(j.big.ids, h)
+		}
+		// A text id's bytes stay in big.texts until the next prune.
+		j.big.lastN = -1
+	}
+	var idOff, idLen int
+	inTail := dim&(dimUUID|dimText) == 0
+	if inTail {
+		idOff, idLen = int(le.Uint32(r[recID:])), int(le.Uint32(r[recID+4:]))
+	}
+	b := slices.Grow([]byte(nil), len(j.b)-recSize-idLen)
+	b = append(b, j.b[:start+i*recSize]...)
+	b = append(b, j.b[start+(i+1)*recSize:tail]...)
+	if inTail {
+		b = append(b, j.b[tail:tail+idOff]...)
+		b = append(b, j.b[tail+idOff+idLen:]...)
+		for k := range n - 1 {
+			r := b[start+k*recSize : start+(k+1)*recSize]
+			if le.Uint32(r[recDim:])&(dimUUID|dimText) == 0 {
+				if off := int(le.Uint32(r[recID:])); off > idOff {
+					le.PutUint32(r[recID:], uint32(off-idLen))
+				}
+			}
+		}
+	} else {
+		b = append(b, j.b[tail:]...)
+	}
+	le.PutUint32(b[4:], uint32(n-1))
+	j.b = b
+}
+
+// insert adds tp, whose id no held touchpoint has, in order and returns
+// its index.
+func (j *journey) insert(tp *attribution.Touchpoint, uuid *[16]byte, isUUID bool, dims *dimTable) int {
 	n := j.len()
 	// Insertion point: after every touchpoint that sorts before tp.
 	lo, hi := 0, n
@@ -248,7 +317,7 @@ func (j *journey) add(tp *attribution.Touchpoint, dims *dimTable) (int, bool) {
 	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if t := j.timeMs(m); t < tp.TimeMs || t == tp.TimeMs && j.cmpID(m, tp.ID, &uuid, isUUID) < 0 {
+		if t := j.timeMs(m); t < tp.TimeMs || t == tp.TimeMs && j.cmpID(m, tp.ID, uuid, isUUID) < 0 {
 			lo = m + 1
 		} else {
 			hi = m
@@ -304,7 +373,7 @@ func (j *journey) add(tp *attribution.Touchpoint, dims *dimTable) (int, bool) {
 	} else if n+1 >= bigJourneyAt {
 		j.makeBig()
 	}
-	return lo, true
+	return lo
 }
 
 // search returns the index of the first touchpoint at or after timeMs.

@@ -33,6 +33,8 @@ func TestJourneyBigRepresentation(t *testing.T) {
 	t.Run("encoding edges", TestJourneyEncodingEdges)
 	t.Run("session start", TestJourneySessionStart)
 	t.Run("latest", TestJourneyLatestMatchesEngine)
+	t.Run("earliest copy wins", TestJourneyEarliestCopyWins)
+	t.Run("copies in any order", TestJourneyCopiesInAnyOrder)
 }
 
 // The shard hands the engine only the latest touchpoints a conversion can

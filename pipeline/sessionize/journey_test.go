@@ -177,3 +177,86 @@ func TestUUIDRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Of a touchpoint's copies the earliest wins, the one held on a tie,
+// whatever order they are added in: an earlier copy replaces the held one
+// (fields and all) at its own place in time order, text ids after it keep
+// theirs, and the journey still deduplicates the id afterwards.
+func TestJourneyEarliestCopyWins(t *testing.T) {
+	uuid := "0a1b2c3d-0000-4000-8000-00000000abcd"
+	for _, id := range []string{"tp-x", uuid} {
+		dims := newDimTable()
+		tp := func(id string, ms int64, ch string) attribution.Touchpoint {
+			return attribution.Touchpoint{ID: id, TimeMs: ms, Channel: ch}
+		}
+		var ref attribution.Journey
+		j := newJourney("k")
+		steps := []struct {
+			tp     attribution.Touchpoint
+			st     int
+			fromMs int64
+		}{
+			{tp("a-before", 10, "email"), putNew, 0},
+			{tp(id, 50, "later"), putNew, 0},
+			{tp("z-after", 60, "email"), putNew, 0},
+			{tp(id, 70, "latest"), putDup, 0},         // later: the held copy stays
+			{tp(id, 50, "tie"), putDup, 0},            // a tie: the held copy stays
+			{tp(id, 5, "earlier"), putMoved, 50},      // earlier: replaces it, first now
+			{tp(id, 50, "later"), putDup, 0},          // the replaced copy again: a duplicate
+			{tp("m-between", 30, "email"), putNew, 0}, // text ids after the move still read right
+		}
+		for k, s := range steps {
+			i, st, from := j.put(&s.tp, dims)
+			added := ref.Add(s.tp)
+			if st != s.st || from != s.fromMs || added != (st == putNew) {
+				t.Fatalf("%s step %d: put(%s at %d) = %d from %d, want %d from %d (attribution.Journey added %v)", id, k, s.tp.ID, s.tp.TimeMs, st, from, s.st, s.fromMs, added)
+			}
+			if st != putDup && j.id(i) != s.tp.ID {
+				t.Fatalf("%s step %d: index %d holds %q, want %q", id, k, i, j.id(i), s.tp.ID)
+			}
+			if got, want := j.all(dims), ref.Touchpoints(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s step %d: journey\n got %v\nwant %v", id, k, got, want)
+			}
+		}
+		got := j.all(dims)
+		if len(got) != 4 || got[0].ID != id || got[0].TimeMs != 5 || got[0].Channel != "earlier" {
+			t.Errorf("%s: journey %v, want the earliest copy first", id, got)
+		}
+	}
+}
+
+// Whatever order the copies of the same touchpoints arrive in, the journey
+// ends the same: the earliest copy of each id, the first added on ties.
+func TestJourneyCopiesInAnyOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	for round := range 200 {
+		var tps []attribution.Touchpoint
+		for i := range 2 + rng.IntN(30) {
+			tps = append(tps, attribution.Touchpoint{ID: fmt.Sprint("t", rng.IntN(12)), TimeMs: int64(rng.IntN(100)), Channel: fmt.Sprint("c", i)})
+		}
+		// The expected copy of each id: the earliest, the first on a tie.
+		want := map[string]attribution.Touchpoint{}
+		for _, tp := range tps {
+			if w, ok := want[tp.ID]; !ok || tp.TimeMs < w.TimeMs {
+				want[tp.ID] = tp
+			}
+		}
+		dims := newDimTable()
+		j := newJourney("k")
+		var ref attribution.Journey
+		for _, tp := range tps {
+			j.add(&tp, dims)
+			ref.Add(tp)
+		}
+		got := j.all(dims)
+		if !reflect.DeepEqual(got, ref.Touchpoints()) || len(got) != len(want) {
+			t.Fatalf("round %d: journey %v\nattribution.Journey %v", round, got, ref.Touchpoints())
+		}
+		for _, tp := range got {
+			w := want[tp.ID]
+			if tp.TimeMs != w.TimeMs || tp.Channel != w.Channel {
+				t.Fatalf("round %d: holds %+v, want %+v", round, tp, w)
+			}
+		}
+	}
+}

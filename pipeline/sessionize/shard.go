@@ -325,20 +325,27 @@ func (s *Shard) touchpoint(it *flow.Item) {
 	}
 	u := s.user(tp.Key(), it.Partition)
 	at := toAttribution(tp)
-	i, added := u.journey.add(&at, s.dims)
-	if !added {
+	i, st, movedFromMs := u.journey.put(&at, s.dims)
+	if st != putNew {
 		s.st.Duplicates.Add(1)
+	}
+	if st == putDup {
 		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
 	}
+	// A copy earlier than the one held replaced it (the earliest copy
+	// wins, as in replay): it is stored too, so that a history load
+	// finds it, and the paths it joins or leaves are credited again.
 	s.u.TPs = append(s.u.TPs, flow.TPRow{TP: *tp, SessionStart: u.journey.sessionStart(i, s.gapMs), Partition: it.Partition})
 	s.u.Acks = append(s.u.Acks, it.Ack)
 	u.lastSeq = s.seq + 1
+	moved := at
+	moved.TimeMs = movedFromMs
 	if tp.TimeMs <= ps.frontier {
 		// Late: re-attribute the conversions whose path it joins.
 		rel := u.released()
 		for i := range rel {
-			if s.eng.Window(&at, rel[i].cv.TimeMs) {
+			if s.eng.Window(&at, rel[i].cv.TimeMs) || st == putMoved && s.eng.Window(&moved, rel[i].cv.TimeMs) {
 				s.attribute(u, &rel[i].cv)
 				s.u.Reattributed++ // counted once durable
 			}
