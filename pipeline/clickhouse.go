@@ -20,7 +20,16 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (driver.Conn, err
 	if err != nil {
 		return nil, err
 	}
+	var settings clickhouse.Settings
+	if cfg.Cluster != "" {
+		// An insert into a Distributed table returns once every shard's
+		// part is written on one of its replicas, so that "ack means
+		// durable" holds on a cluster too (not when the rows wait in the
+		// receiving node's queue) and a history reload right after sees them.
+		settings = clickhouse.Settings{"insert_distributed_sync": 1}
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		Settings:        settings,
 		TLS:             tlsCfg,
 		Addr:            []string{cfg.Addr},
 		Auth:            clickhouse.Auth{Database: "default", Username: cfg.Username, Password: cfg.Password},
@@ -53,6 +62,12 @@ func (cfg ClickHouseConfig) compression() *clickhouse.Compression {
 // Migrate creates or upgrades the schema in database (see sink.Migrate).
 func Migrate(ctx context.Context, conn driver.Conn, database string) error {
 	return sink.Migrate(ctx, conn, database)
+}
+
+// MigrateConfig migrates cfg.Database on cfg.Cluster, or on the single
+// server when cfg.Cluster is empty (see sink.MigrateCluster).
+func MigrateConfig(ctx context.Context, conn driver.Conn, cfg ClickHouseConfig) error {
+	return sink.MigrateCluster(ctx, conn, cfg.Database, cfg.Cluster)
 }
 
 // InsertSpend writes ad-spend rows tagged with origin (see sink.InsertSpend).

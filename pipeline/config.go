@@ -108,6 +108,10 @@ type Config struct {
 type ClickHouseConfig struct {
 	Addr     string // native protocol host:port. Default 127.0.0.1:9000.
 	Database string // Default "attribution".
+	// Cluster names the ClickHouse cluster (remote_servers) whose
+	// Distributed tables the attributor migrates, reads and writes; empty
+	// for a single server. Default "".
+	Cluster  string
 	Username string // Default "default".
 	Password string // never logged or put in an error
 	TLS      TLSOptions

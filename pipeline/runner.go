@@ -57,7 +57,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Migrate(ctx, conn, cfg.ClickHouse.Database); err != nil {
+	if err := MigrateConfig(ctx, conn, cfg.ClickHouse); err != nil {
 		conn.Close()
 		return nil, err
 	}

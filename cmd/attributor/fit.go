@@ -103,7 +103,7 @@ func runFit(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer conn.Close()
-	if err := pipeline.Migrate(ctx, conn, chCfg.Database); err != nil {
+	if err := pipeline.MigrateConfig(ctx, conn, chCfg); err != nil {
 		fmt.Fprintf(stderr, "attributor fit: %v\n", err)
 		return 1
 	}

@@ -26,6 +26,7 @@ func init() {
 // serviceFlags are the connection flags shared by run and migrate.
 type serviceFlags struct {
 	clickhouse, database, chUser *string
+	cluster                      *string
 	tls                          *tlsFlags
 	compress                     *string
 }
@@ -35,6 +36,7 @@ func addServiceFlags(e *envFlags) *serviceFlags {
 	return &serviceFlags{
 		clickhouse: e.String("clickhouse", "ATTRIBUTOR_CLICKHOUSE", "127.0.0.1:9000", "ClickHouse native protocol `host:port`"),
 		database:   e.String("database", "ATTRIBUTOR_DATABASE", "attribution", "ClickHouse `database`"),
+		cluster:    e.String("cluster", "ATTRIBUTOR_CLUSTER", "", "ClickHouse `cluster` (remote_servers name): replicated tables ON CLUSTER behind Distributed tables; empty for a single server"),
 		chUser:     e.String("clickhouse-user", "ATTRIBUTOR_CLICKHOUSE_USER", "default", "ClickHouse `user`; the password comes from ATTRIBUTOR_CLICKHOUSE_PASSWORD or the file named by ATTRIBUTOR_CLICKHOUSE_PASSWORD_FILE"),
 		tls:        addTLSFlags(e, "clickhouse", "ATTRIBUTOR_CLICKHOUSE"),
 		compress:   e.String("clickhouse-compression", "ATTRIBUTOR_CLICKHOUSE_COMPRESSION", "lz4", "compression of ClickHouse traffic: lz4 or none (none saves CPU on loopback)"),
@@ -46,7 +48,12 @@ func (s *serviceFlags) clickHouseConfig() (pipeline.ClickHouseConfig, error) {
 	if err != nil {
 		return pipeline.ClickHouseConfig{}, err
 	}
-	return pipeline.ClickHouseConfig{Addr: *s.clickhouse, Database: *s.database, Username: *s.chUser, Password: pw, TLS: s.tls.options(), Compression: *s.compress}, nil
+	if *s.cluster != "" {
+		if err := schemas.ValidIdentifier(*s.cluster); err != nil {
+			return pipeline.ClickHouseConfig{}, fmt.Errorf("cluster: %w", err)
+		}
+	}
+	return pipeline.ClickHouseConfig{Addr: *s.clickhouse, Database: *s.database, Cluster: *s.cluster, Username: *s.chUser, Password: pw, TLS: s.tls.options(), Compression: *s.compress}, nil
 }
 
 // attributionFlags are the model parameters shared by run and replay.
@@ -365,10 +372,14 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer conn.Close()
-	if err := pipeline.Migrate(ctx, conn, chCfg.Database); err != nil {
+	if err := pipeline.MigrateConfig(ctx, conn, chCfg); err != nil {
 		fmt.Fprintf(stderr, "attributor migrate: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "migrated database %s on %s to schema version %d\n", chCfg.Database, chCfg.Addr, schemas.SchemaVersion)
+	where := chCfg.Addr
+	if chCfg.Cluster != "" {
+		where = "cluster " + chCfg.Cluster + " (through " + chCfg.Addr + ")"
+	}
+	fmt.Fprintf(stdout, "migrated database %s on %s to schema version %d\n", chCfg.Database, where, schemas.SchemaVersion)
 	return 0
 }

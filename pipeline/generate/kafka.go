@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -100,9 +98,14 @@ func NewKafkaProducer(ctx context.Context, cfg KafkaConfig) (*KafkaProducer, err
 			Topic:        topic,
 			Balancer:     &kafka.Murmur2Balancer{},
 			RequiredAcks: kafka.RequireAll,
-			BatchSize:    cfg.BatchSize,
-			BatchTimeout: cfg.BatchTimeout,
-			Compression:  0, // none
+			// Ride out a partition leader's election on a cluster (a broker
+			// lost: about 10 s in KRaft) instead of failing after kafka-go's
+			// default 10 attempts (about 5 s).
+			MaxAttempts:     40,
+			WriteBackoffMax: time.Second,
+			BatchSize:       cfg.BatchSize,
+			BatchTimeout:    cfg.BatchTimeout,
+			Compression:     0, // none
 		}
 	}
 	return p, nil
@@ -179,7 +182,7 @@ func EnsureTopics(ctx context.Context, addr string, partitions int, topics ...st
 	for _, t := range topics {
 		switch st, ok := counts[t]; {
 		case !ok:
-			missing = append(missing, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: 1})
+			missing = append(missing, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: -1})
 		case st.partitions != partitions:
 			return fmt.Errorf("topic %q has %d partitions, want %d", t, st.partitions, partitions)
 		}
@@ -253,22 +256,19 @@ func partitionCounts(ctx context.Context, client *kafka.Client, topics []string)
 }
 
 func createTopics(ctx context.Context, addr string, topics []kafka.TopicConfig) error {
-	conn, err := kafka.DialContext(ctx, "tcp", addr)
+	// The Client negotiates CreateTopics v5 (Conn.CreateTopics sends v0),
+	// which lets ReplicationFactor -1 mean the broker's
+	// default.replication.factor: 1 on a single broker, what the operator
+	// chose (e.g. 3) on a cluster.
+	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 30 * time.Second}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
-	defer conn.Close()
-	controller, err := conn.Controller()
-	if err != nil {
-		return fmt.Errorf("create topics: find controller: %w", err)
-	}
-	cc, err := kafka.DialContext(ctx, "tcp", net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port)))
-	if err != nil {
-		return fmt.Errorf("create topics: dial controller: %w", err)
-	}
-	defer cc.Close()
-	if err := cc.CreateTopics(topics...); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("create topics: %w", err)
+	for t, terr := range resp.Errors {
+		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t, terr)
+		}
 	}
 	return nil
 }

@@ -640,6 +640,7 @@ func (s *Shard) sweep() {
 		}
 	}
 	defer func() {
+		s.users.shrink()
 		if s.dims.due() {
 			s.compactDims()
 		}

@@ -3,24 +3,33 @@ package sessionize
 import (
 	"hash/maphash"
 	"iter"
+	"slices"
 )
 
 // userTable holds a shard's users by key in a fraction of the memory of a
-// map[string]*user: users live by value in fixed-size chunks that never
-// move (a *user stays valid until that user is deleted), and an
+// map[string]*user: users live by value in fixed-size chunks (a *user
+// stays valid until that user is deleted or shrink runs), and an
 // open-addressing index of 8-byte slots finds them (linear probing, at most
 // 3/4 full, doubled when full). A slot holds the key's 32-bit hash, which
 // also gives its home position, and the user's place in the chunks + 1
 // (0: empty). The key is held once, in the user's journey. The hash is
 // seeded per table, so that keys chosen by a sender cannot all collide.
 // The zero userTable is empty and ready to use.
+//
+// After a mass eviction, shrink gives back what the users left: it packs
+// the users into the first chunks when the chunks are less than half full,
+// releases the chunks that hold no user (their places are handed out again
+// only when the chunk is allocated anew) and halves the index while it is
+// less than 3/16 full.
 type userTable struct {
-	seed   maphash.Seed
-	slots  []uint64
-	chunks []*[userChunk]user
-	free   []uint32 // places of deleted users, reused first
-	places uint32   // places handed out so far
-	n      int
+	seed     maphash.Seed
+	slots    []uint64
+	chunks   []*[userChunk]user // nil: released by shrink
+	live     []uint16           // users held per chunk
+	free     []uint32           // places of deleted users in held chunks, reused first
+	released []uint32           // indexes of released chunks, reused before new ones
+	places   uint32             // places handed out so far
+	n        int
 }
 
 const userChunk = 1024
@@ -77,23 +86,38 @@ func (t *userTable) getOrAdd(key string) (*user, bool) {
 	if n := len(t.free); n > 0 {
 		place = t.free[n-1]
 		t.free = t.free[:n-1]
+	} else if n := len(t.released); n > 0 {
+		c := t.released[n-1]
+		t.released = t.released[:n-1]
+		t.chunks[c] = new([userChunk]user)
+		// The chunk's other places, popped lowest first.
+		for p := c*userChunk + userChunk - 1; p > c*userChunk; p-- {
+			t.free = append(t.free, p)
+		}
+		place = c * userChunk
 	} else {
 		place = t.places
 		if place%userChunk == 0 {
 			t.chunks = append(t.chunks, new([userChunk]user))
+			t.live = append(t.live, 0)
 		}
 		t.places++
 	}
 	t.slots[i] = uint64(h)<<32 | uint64(place+1)
+	t.live[place/userChunk]++
 	t.n++
 	u := t.at(place)
 	u.journey = newJourney(key)
 	return u, true
 }
 
-func (t *userTable) grow() {
+func (t *userTable) grow() { t.resize(2 * len(t.slots)) }
+
+// resize rebuilds the index with size slots (a power of two that holds
+// t.n at most 3/4 full).
+func (t *userTable) resize(size int) {
 	old := t.slots
-	t.slots = make([]uint64, 2*len(old))
+	t.slots = make([]uint64, size)
 	mask := len(t.slots) - 1
 	for _, s := range old {
 		if s == 0 {
@@ -127,14 +151,131 @@ func (t *userTable) delete(place uint32) {
 	t.slots[i] = 0
 	*u = user{}
 	t.free = append(t.free, place)
+	t.live[place/userChunk]--
 	t.n--
+}
+
+// shrink gives back memory after evictions: when the held chunks are less
+// than half full it moves the users of the last chunks into the free
+// places of the first ones (so a *user from before is not valid after: the
+// sweep calls it when it holds none, never during all), then releases the
+// chunks that hold no user and halves the index while it is less than 3/16
+// full (at most 3/8 full after, so a few adds do not grow it straight
+// back). It costs a sort of the free places and a walk over the index.
+func (t *userTable) shrink() {
+	if held := t.chunkCount(); held > 1 && t.n*2 < held*userChunk {
+		t.compact()
+	}
+	t.release()
+	size := len(t.slots)
+	for size > 64 && t.n*16 < size*3 {
+		size /= 2
+	}
+	if size < len(t.slots) {
+		t.resize(size)
+	}
+}
+
+// compact moves users from the highest places to the lowest free ones.
+func (t *userTable) compact() {
+	slices.Sort(t.free)
+	lo := 0
+	var vacated []uint32
+	for p := t.places; p > 0; {
+		p--
+		if t.chunks[p/userChunk] == nil {
+			p -= p % userChunk // the loop moves on to the previous chunk
+			continue
+		}
+		u := t.at(p)
+		if u.journey.b == nil {
+			continue
+		}
+		if lo == len(t.free) || t.free[lo] >= p {
+			break
+		}
+		f := t.free[lo]
+		lo++
+		*t.at(f) = *u
+		*u = user{}
+		t.live[f/userChunk]++
+		t.live[p/userChunk]--
+		vacated = append(vacated, p)
+		// Point the user's slot at its new place.
+		h := uint32(maphash.Bytes(t.seed, t.at(f).journey.key()))
+		mask := len(t.slots) - 1
+		i := int(h) & mask
+		for uint32(t.slots[i]) != p+1 {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = uint64(h)<<32 | uint64(f+1)
+	}
+	t.free = append(t.free[lo:], vacated...)
+}
+
+// release drops the chunks that hold no user, and their free places.
+func (t *userTable) release() {
+	empty := false
+	for c, ch := range t.chunks {
+		if ch != nil && t.live[c] == 0 {
+			t.chunks[c] = nil
+			empty = true
+		}
+	}
+	if !empty {
+		return
+	}
+	// Drop the trailing released chunks altogether.
+	for n := len(t.chunks); n > 0 && t.chunks[n-1] == nil; n-- {
+		t.chunks = t.chunks[:n-1]
+		t.live = t.live[:n-1]
+	}
+	t.places = min(t.places, uint32(len(t.chunks))*userChunk)
+	keep := t.free[:0]
+	for _, p := range t.free {
+		if p < t.places && t.chunks[p/userChunk] != nil {
+			keep = append(keep, p)
+		}
+	}
+	t.free = shrunk(keep)
+	t.released = t.released[:0]
+	for c, ch := range t.chunks {
+		if ch == nil {
+			t.released = append(t.released, uint32(c))
+		}
+	}
+	t.released = shrunk(t.released)
+}
+
+// shrunk returns s, copied into a smaller array when it uses less than a
+// quarter of its capacity.
+func shrunk(s []uint32) []uint32 {
+	if cap(s) > 64 && len(s) < cap(s)/4 {
+		return append([]uint32(nil), s...)
+	}
+	return s
+}
+
+// chunkCount is the number of chunks held (not released).
+func (t *userTable) chunkCount() int {
+	n := 0
+	for _, ch := range t.chunks {
+		if ch != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // all yields every user with its place. The loop may delete the user it
 // was given.
 func (t *userTable) all() iter.Seq2[uint32, *user] {
 	return func(yield func(uint32, *user) bool) {
-		for place := range t.places {
+		for place := uint32(0); place < t.places; place++ {
+			if t.chunks[place/userChunk] == nil {
+				place |= userChunk - 1 // the loop moves on to the next chunk
+				continue
+			}
 			u := t.at(place)
 			if u.journey.b == nil { // deleted: a user always holds its key
 				continue

@@ -51,17 +51,30 @@ const migrateRaceTimeout = 30 * time.Second
 //     (doesn't exist: that instance creates it again next) is retried with
 //     backoff, for up to 30 s.
 func Migrate(ctx context.Context, conn driver.Conn, database string) error {
+	return MigrateCluster(ctx, conn, database, "")
+}
+
+// MigrateCluster is Migrate on the ClickHouse cluster named cluster (as in
+// the servers' remote_servers): replicated tables ON CLUSTER with
+// Distributed tables over them (see cluster.go). An empty cluster is a
+// single server, as Migrate. Every node of the cluster must be up: ON
+// CLUSTER statements wait for each node's answer.
+func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster string) error {
 	stmts, err := schemas.DDL(database)
 	if err != nil {
 		return err
+	}
+	if cluster != "" {
+		if stmts, err = clusterDDL(stmts, cluster); err != nil {
+			return err
+		}
 	}
 	versions := database + ".schema_versions"
 	// The database first: schema_versions lives in it.
 	if err := execRacing(ctx, conn, stmts[0].SQL); err != nil {
 		return fmt.Errorf("migrate %s: %w", stmts[0].File, err)
 	}
-	if err := execRacing(ctx, conn, "CREATE TABLE IF NOT EXISTS "+versions+
-		" (version UInt32, written_by String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"); err != nil {
+	if err := execRacing(ctx, conn, versionsTableDDL(database, cluster)); err != nil {
 		return fmt.Errorf("migrate: create schema_versions: %w", err)
 	}
 	found, by, err := recordedVersion(ctx, conn, versions)
@@ -82,8 +95,15 @@ func Migrate(ctx context.Context, conn driver.Conn, database string) error {
 		}
 	}
 	for _, c := range schemas.AddedColumns {
-		if err := addColumn(ctx, conn, database, c); err != nil {
-			return err
+		tables := []string{c.Table}
+		if cluster != "" {
+			// The replicated table first: the Distributed one reads it.
+			tables = []string{localTable(c.Table), c.Table}
+		}
+		for _, t := range tables {
+			if err := addColumn(ctx, conn, database, cluster, schemas.AddedColumn{Table: t, Column: c.Column, Type: c.Type}); err != nil {
+				return err
+			}
 		}
 	}
 	if replace {
@@ -121,7 +141,7 @@ func recordVersion(ctx context.Context, conn driver.Conn, table string) error {
 	return b.Send()
 }
 
-func addColumn(ctx context.Context, conn driver.Conn, database string, c schemas.AddedColumn) error {
+func addColumn(ctx context.Context, conn driver.Conn, database, cluster string, c schemas.AddedColumn) error {
 	has := func() (bool, error) {
 		var n uint64
 		if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, c.Table, c.Column).Scan(&n); err != nil {
@@ -132,7 +152,11 @@ func addColumn(ctx context.Context, conn driver.Conn, database string, c schemas
 	if ok, err := has(); err != nil || ok {
 		return err
 	}
-	if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+c.Table+" ADD COLUMN "+c.Column+" "+c.Type); err != nil {
+	on := ""
+	if cluster != "" {
+		on = " ON CLUSTER " + cluster
+	}
+	if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+c.Table+on+" ADD COLUMN "+c.Column+" "+c.Type); err != nil {
 		// Another instance may have added it since we looked.
 		if ok, herr := has(); herr == nil && ok {
 			return nil

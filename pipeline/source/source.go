@@ -143,7 +143,7 @@ func indexOf(s []string, v string) int {
 }
 
 func (s *Source) createTopic(ctx context.Context, topic string, partitions int) error {
-	resp, err := s.Client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
+	resp, err := s.Client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}}})
 	if err != nil {
 		return err
 	}

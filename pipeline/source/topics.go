@@ -203,7 +203,7 @@ func CheckTopics(ctx context.Context, cfg TopicsConfig) (TopicsReport, error) {
 			case "spend":
 				rep.Notes = append(rep.Notes, fmt.Sprintf("spend topic %q does not exist: it is optional (spend then comes from touchpoint costs and `attributor spend import`)", s.Name))
 			case "dead-letter":
-				problem("dead-letter topic %q does not exist: `attributor run` would create it with 1 partition and replication factor 1; create it with `attributor topics create`", s.Name)
+				problem("dead-letter topic %q does not exist: `attributor run` would create it with 1 partition and the broker's default replication factor and min.insync.replicas; create it with `attributor topics create`", s.Name)
 			default:
 				problem("%s topic %q does not exist: create it with `attributor topics create`", s.Role, s.Name)
 			}

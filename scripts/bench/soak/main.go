@@ -73,6 +73,7 @@ import (
 type config struct {
 	bin, brokers, chAddr, db, tp, cv, dlq, group, metrics, work string
 	outageStop, outageStart                                     string
+	cluster                                                     string
 	duration, interval, window, outage, grace, poll, lateness   time.Duration
 	rate                                                        float64
 	seed                                                        int64
@@ -106,6 +107,7 @@ func main() {
 	flag.Int64Var(&c.seed, "seed", 1, "generator seed")
 	flag.BoolVar(&c.unique, "unique-campaigns", false, "a campaign of its own on every touchpoint (memory-flat check)")
 	flag.BoolVar(&c.faults, "faults", true, "restarts and the ClickHouse outage (default off with --unique-campaigns)")
+	flag.StringVar(&c.cluster, "cluster", "", "the attributor's ClickHouse `cluster`: passed to it as --cluster, and conversions watched through the Distributed table")
 	flag.Float64Var(&c.rssGrowth, "rss-growth", 0.25, "with --unique-campaigns: allowed growth of peak RSS from the middle to the last third")
 	flag.Parse()
 	faultsSet := false
@@ -192,6 +194,9 @@ func (s *soak) runArgs() []string {
 	a := []string{s.c.bin, "run", "--brokers", s.c.brokers, "--clickhouse", s.c.chAddr, "--database", s.c.db,
 		"--touchpoints-topic", s.c.tp, "--conversions-topic", s.c.cv, "--dlq-topic", s.c.dlq, "--group", s.c.group,
 		"--metrics-addr", s.c.metrics, "--allowed-lateness", s.c.lateness.String(), "--log-level", "info", "--progress", "10s"}
+	if s.c.cluster != "" {
+		a = append(a, "--cluster", s.c.cluster)
+	}
 	return append(a, s.c.extra...)
 }
 
@@ -292,6 +297,9 @@ func run(c config) (bool, error) {
 	}
 	defer conn.Close()
 	w := chwatch.New(conn, c.db)
+	if c.cluster != "" {
+		w = chwatch.NewDistributed(conn, c.db)
+	}
 
 	// Poll ClickHouse; errors (the outage) are counted, not fatal.
 	pctx, stopPoll := context.WithCancel(ctx)

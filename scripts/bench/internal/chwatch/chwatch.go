@@ -27,11 +27,58 @@ type Watcher struct {
 	blocks    map[int64]bool       // block numbers of the parts read
 	polls     []time.Time
 	partsRead int
+	// distributed: attributed_conversions is a Distributed table (an
+	// attributor run with --cluster), whose parts are on other nodes.
+	distributed bool
+	since       time.Time // start of the last poll (distributed)
+	fullEvery   int       // polls (distributed)
 }
 
 // New returns a Watcher of the attributor database db.
 func New(conn driver.Conn, db string) *Watcher {
 	return &Watcher{conn: conn, db: db, seen: map[string]time.Time{}, blocks: map[int64]bool{}}
+}
+
+// NewDistributed returns a Watcher of the attributor database db on a
+// ClickHouse cluster: it polls the Distributed attributed_conversions for
+// the rows inserted since a few seconds before the last poll (inserted_at
+// has a resolution of one second), since the parts live on other nodes;
+// every 40th poll reads every conversion_id, because a synchronous
+// distributed insert that waits for a shard coming back stamps its rows
+// with inserted_at when it started, long before they become visible.
+func NewDistributed(conn driver.Conn, db string) *Watcher {
+	w := New(conn, db)
+	w.distributed = true
+	return w
+}
+
+func (w *Watcher) pollDistributed(ctx context.Context, at time.Time) error {
+	since := w.since.Add(-3 * time.Second)
+	if w.fullEvery++; w.fullEvery%40 == 0 {
+		since = time.Unix(0, 0)
+	}
+	rows, err := w.conn.Query(ctx, "SELECT DISTINCT conversion_id FROM "+w.db+".attributed_conversions WHERE inserted_at >= toDateTime(?)", since.Unix())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.polls = append(w.polls, at)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if _, ok := w.seen[id]; !ok {
+			w.seen[id] = at
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	w.since = at
+	return nil
 }
 
 // partName is partition_minblock_maxblock_level.
@@ -60,6 +107,9 @@ func (w *Watcher) Run(ctx context.Context, every time.Duration) error {
 // Poll reads the parts that are new since the last poll; at is the time
 // noted for the conversions first seen in them.
 func (w *Watcher) Poll(ctx context.Context, at time.Time) error {
+	if w.distributed {
+		return w.pollDistributed(ctx, at)
+	}
 	rows, err := w.conn.Query(ctx, "SELECT name FROM system.parts WHERE database = ? AND table = 'attributed_conversions' AND active", w.db)
 	if err != nil {
 		return err

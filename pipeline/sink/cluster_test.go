@@ -1,0 +1,67 @@
+package sink
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/attributor/attributor/schemas"
+)
+
+// Every statement of the schema translates for a cluster: each table gets a
+// replicated local table and a Distributed one with its sharding key, every
+// DDL runs ON CLUSTER, and the latest-version IN subqueries read the shard's
+// local table (18.16 refuses a Distributed table there).
+func TestClusterDDL(t *testing.T) {
+	stmts, err := schemas.DDL("db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := clusterDDL(stmts, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := 0
+	for _, s := range out {
+		if !strings.Contains(s.SQL, " ON CLUSTER c") {
+			t.Errorf("%s: not ON CLUSTER: %.80s", s.File, s.SQL)
+		}
+		if strings.Contains(s.SQL, "ENGINE = ReplacingMergeTree") || strings.Contains(s.SQL, "{table}") || strings.Contains(s.SQL, "{database}") {
+			t.Errorf("%s: a non-replicated engine or a macro 18.16 lacks: %.200s", s.File, s.SQL)
+		}
+		if strings.Contains(s.SQL, "ENGINE = Distributed(") {
+			tables++
+		}
+	}
+	if tables != len(shardingKeys) {
+		t.Errorf("%d Distributed tables, want one per sharded table (%d)", tables, len(shardingKeys))
+	}
+	joined := ""
+	for _, s := range out {
+		joined += s.SQL + ";\n"
+	}
+	for _, want := range []string{
+		"CREATE TABLE IF NOT EXISTS db.attributed_conversions_local ON CLUSTER c\n",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/attributed_conversions_local', '{replica}')",
+		"CREATE TABLE IF NOT EXISTS db.attributed_conversions ON CLUSTER c AS db.attributed_conversions_local ENGINE = Distributed(c, db, attributed_conversions_local, cityHash64(conversion_id))",
+		"ENGINE = Distributed(c, db, touchpoints_local, cityHash64(user_key))",
+		"ENGINE = Distributed(c, db, conversions_local, cityHash64(user_key))",
+		"FROM db.attributed_conversions FINAL",
+		"FROM db.attributed_conversions_local\n    GROUP BY conversion_id",
+		"FROM db.model_fits_local\n    GROUP BY model, params",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("cluster DDL lacks %q", want)
+		}
+	}
+	// A table without a sharding key, or a statement of an unknown kind,
+	// is refused rather than half translated.
+	if _, err := clusterDDL([]schemas.Statement{{File: "x.sql", SQL: "CREATE TABLE IF NOT EXISTS db.newtable\n(a UInt8)\nENGINE = ReplacingMergeTree()\nORDER BY a"}}, "c"); err == nil || !strings.Contains(err.Error(), "sharding key") {
+		t.Errorf("a table without a sharding key: err = %v", err)
+	}
+	if _, err := clusterDDL([]schemas.Statement{{File: "x.sql", SQL: "ALTER TABLE db.t DELETE WHERE 1"}}, "c"); err == nil {
+		t.Error("an unknown statement translated")
+	}
+	if _, err := clusterDDL(stmts, "bad name"); err == nil {
+		t.Error("an invalid cluster name accepted")
+	}
+}
