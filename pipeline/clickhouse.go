@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/attributor/attributor/pipeline/migrate"
 	"github.com/attributor/attributor/pipeline/sink"
 	"github.com/attributor/attributor/schemas"
 )
@@ -59,15 +60,15 @@ func (cfg ClickHouseConfig) compression() *clickhouse.Compression {
 	return &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 }
 
-// Migrate creates or upgrades the schema in database (see sink.Migrate).
+// Migrate creates or upgrades the schema in database (see migrate.Migrate).
 func Migrate(ctx context.Context, conn driver.Conn, database string) error {
-	return sink.Migrate(ctx, conn, database)
+	return migrate.Migrate(ctx, conn, database)
 }
 
 // MigrateConfig migrates cfg.Database on cfg.Cluster, or on the single
-// server when cfg.Cluster is empty (see sink.MigrateCluster).
+// server when cfg.Cluster is empty (see migrate.MigrateCluster).
 func MigrateConfig(ctx context.Context, conn driver.Conn, cfg ClickHouseConfig) error {
-	return sink.MigrateCluster(ctx, conn, cfg.Database, cfg.Cluster)
+	return migrate.MigrateCluster(ctx, conn, cfg.Database, cfg.Cluster)
 }
 
 // InsertSpend writes ad-spend rows tagged with origin (see sink.InsertSpend).

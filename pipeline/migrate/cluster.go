@@ -1,4 +1,4 @@
-package sink
+package migrate
 
 import (
 	"fmt"
@@ -71,7 +71,7 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 			db, table := m[1], m[2]
 			key, ok := shardingKeys[table]
 			if !ok {
-				return nil, fmt.Errorf("%s: table %s has no sharding key for a cluster (pipeline/sink/cluster.go)", s.File, table)
+				return nil, fmt.Errorf("%s: table %s has no sharding key for a cluster (pipeline/migrate/cluster.go)", s.File, table)
 			}
 			if !engineRe.MatchString(sql) {
 				return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree() tables can be made replicated", s.File, table)
