@@ -201,23 +201,7 @@ log.cleaner.threads=1
 message.max.bytes=16777216
 replica.fetch.max.bytes=16777216
 EOF
-  cat >"$d/log4j2.xml" <<EOF
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by scripts/cluster.sh: all broker logging goes to logs/server.log. -->
-<Configuration status="WARN">
-  <Appenders>
-    <RollingFile name="file" fileName="$d/logs/server.log" filePattern="$d/logs/server.log.%i">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-      <Policies><SizeBasedTriggeringPolicy size="50 MB"/></Policies>
-      <DefaultRolloverStrategy max="2"/>
-    </RollingFile>
-  </Appenders>
-  <Loggers>
-    <Root level="INFO"><AppenderRef ref="file"/></Root>
-    <Logger name="kafka.request.logger" level="WARN"/>
-  </Loggers>
-</Configuration>
-EOF
+  kafka_write_log4j "$d" "50 MB" 2 scripts/cluster.sh
 }
 
 # kjava NODE MAINCLASS ARGS...: run a Kafka JVM with NODE's logging setup, printed NUL-separated.

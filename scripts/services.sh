@@ -188,15 +188,22 @@ group.initial.rebalance.delay.ms=0
 message.max.bytes=16777216
 replica.fetch.max.bytes=16777216
 EOF
-  cat >"$KAFKA_RUN/log4j2.xml" <<EOF
+  kafka_write_log4j "$KAFKA_RUN" "100 MB" 3 scripts/services.sh
+}
+
+# kafka_write_log4j DIR SIZE KEEP WRITER: a broker's log4j2.xml in DIR, all
+# logging to DIR/logs/server.log, rolled at SIZE with KEEP old files.
+kafka_write_log4j() {
+  local d=$1 size=$2 keep=$3 writer=$4
+  cat >"$d/log4j2.xml" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by scripts/services.sh: all broker logging goes to logs/server.log. -->
+<!-- Written by $writer: all broker logging goes to logs/server.log. -->
 <Configuration status="WARN">
   <Appenders>
-    <RollingFile name="file" fileName="$KAFKA_RUN/logs/server.log" filePattern="$KAFKA_RUN/logs/server.log.%i">
+    <RollingFile name="file" fileName="$d/logs/server.log" filePattern="$d/logs/server.log.%i">
       <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-      <Policies><SizeBasedTriggeringPolicy size="100 MB"/></Policies>
-      <DefaultRolloverStrategy max="3"/>
+      <Policies><SizeBasedTriggeringPolicy size="$size"/></Policies>
+      <DefaultRolloverStrategy max="$keep"/>
     </RollingFile>
   </Appenders>
   <Loggers>
