@@ -16,19 +16,7 @@ import (
 // memory, and the shard's output carries it: no service involved.
 func TestShardAttributesOverInMemoryHistory(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixMilli()
-	hist := &memHistory{stored: flow.History{
-		Touchpoints: map[string][]attribution.Touchpoint{"u1": {
-			{ID: "tp-stored", TimeMs: t0 - 3_600_000, Channel: "email", Source: "newsletter", Medium: "email"},
-		}},
-		Conversions: map[string][]schemas.Conversion{},
-	}}
-	out := &recordingOutput{}
-	cfg := Config{}.WithDefaults()
-	st := &flow.Stats{}
-	s, err := New(0, &cfg, out, hist, st, Start{Stored: map[uint64]uint8{KeyHash("u1"): StoredEvents}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, hist, out, st := storedUserShard(t, attribution.Touchpoint{ID: "tp-stored", TimeMs: t0 - 3_600_000, Channel: "email", Source: "newsletter", Medium: "email"})
 	reply := make(chan struct{})
 	batch := []flow.Item{
 		{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{EventID: "tp-live", UserID: "u1", TimeMs: t0 - 60_000,
@@ -87,19 +75,7 @@ func TestShardAttributesOverInMemoryHistory(t *testing.T) {
 // the earlier copy (the earliest copy wins), which the conversion credits.
 func TestShardHistoryCopyEarlierThanLiveCopyWins(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixMilli()
-	hist := &memHistory{stored: flow.History{
-		Touchpoints: map[string][]attribution.Touchpoint{"u1": {
-			{ID: "tp-x", TimeMs: t0 - 7_200_000, Channel: "email", Source: "newsletter", Medium: "email"},
-		}},
-		Conversions: map[string][]schemas.Conversion{},
-	}}
-	out := &recordingOutput{}
-	cfg := Config{}.WithDefaults()
-	st := &flow.Stats{}
-	s, err := New(0, &cfg, out, hist, st, Start{Stored: map[uint64]uint8{KeyHash("u1"): StoredEvents}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, out, _ := storedUserShard(t, attribution.Touchpoint{ID: "tp-x", TimeMs: t0 - 7_200_000, Channel: "email", Source: "newsletter", Medium: "email"})
 	reply := make(chan struct{})
 	batch := []flow.Item{
 		{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{EventID: "tp-x", UserID: "u1", TimeMs: t0 - 3_600_000,
@@ -124,4 +100,22 @@ func TestShardHistoryCopyEarlierThanLiveCopyWins(t *testing.T) {
 	if sets == 0 {
 		t.Fatal("no credited set sent to the output")
 	}
+}
+
+// storedUserShard is a shard whose store holds user u1 with the stored
+// touchpoints, read through an in-memory History; its output is recorded.
+func storedUserShard(t *testing.T, stored ...attribution.Touchpoint) (*Shard, *memHistory, *recordingOutput, *flow.Stats) {
+	t.Helper()
+	hist := &memHistory{stored: flow.History{
+		Touchpoints: map[string][]attribution.Touchpoint{"u1": stored},
+		Conversions: map[string][]schemas.Conversion{},
+	}}
+	out := &recordingOutput{}
+	cfg := Config{}.WithDefaults()
+	st := &flow.Stats{}
+	s, err := New(0, &cfg, out, hist, st, Start{Stored: map[uint64]uint8{KeyHash("u1"): StoredEvents}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, hist, out, st
 }
