@@ -129,12 +129,12 @@ func (f *Fetcher) Run(ctx context.Context) {
 		first = false
 		f.tracker.Add(m.Offset)
 		f.lag.Store(max(0, m.HighWaterMark-m.Offset-1))
-		if !f.route(ctx, &m, isTP) {
+		now := time.Now() // once per message: the future check and the marks
+		if !f.route(ctx, &m, isTP, now) {
 			return
 		}
 		last := f.end >= 0 && m.Offset+1 >= f.end
 		if isTP {
-			now := time.Now()
 			f.lastSeen.Store(now.UnixNano())
 			sinceMark++
 			if sinceMark >= 256 || now.Sub(lastMark) > 50*time.Millisecond || last {
@@ -150,7 +150,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 }
 
 // route decodes m and sends it to its shard, or dead-letters it.
-func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
+func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now time.Time) bool {
 	cfg := &f.src.Cfg
 	ack := flow.Ack{To: f.tracker, Offset: m.Offset}
 	it := flow.Item{Partition: int32(m.Partition), Ack: ack, Offset: m.Offset, Key: m.Key, Value: m.Value}
@@ -186,7 +186,7 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool) bool {
 		f.src.Stats.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
 	}
-	if ref, src := futureRef(m.Time, time.Now()); timeMs > ref.UnixMilli()+cfg.MaxFutureSkew.Milliseconds() {
+	if ref, src := futureRef(m.Time, now); timeMs > ref.UnixMilli()+cfg.MaxFutureSkew.Milliseconds() {
 		// Never applied, stored or used for a watermark: one client with a
 		// wrong clock must not move its partition's event time.
 		f.src.Stats.Future.Add(1)
