@@ -39,10 +39,13 @@ var creditColumns = func() string {
 func insertRows(ctx context.Context, conn driver.Conn, db, table string, units []*flow.Unit, cols *insertColumns) error {
 	switch table {
 	case tableTouchpoints:
+		defer retainBounded(&cols.tp, &cols.tpKept)
 		return cols.tp.insert(ctx, conn, db, units)
 	case tableConversions:
+		defer retainBounded(&cols.conv, &cols.convKept)
 		return cols.conv.insert(ctx, conn, db, units)
 	case tableCredited:
+		defer retainBounded(&cols.credit, &cols.creditKept)
 		return cols.credit.insert(ctx, conn, db, units)
 	case tableSpend:
 		var spend []schemas.AdSpend
@@ -55,12 +58,16 @@ func insertRows(ctx context.Context, conn driver.Conn, db, table string, units [
 }
 
 // insertColumns are a sink writer's column buffers, one set per table (the
-// tables are written at once). Once they have grown to the largest batch,
-// building a batch's columns allocates nothing: see chcolumns.go.
+// tables are written at once). Once they have grown to the recent batches,
+// building a batch's columns allocates nothing: see chcolumns.go. Each set
+// is released after an insert when it holds far more than the recent
+// batches used (see retention), so one outsized batch does not pin memory.
 type insertColumns struct {
 	tp     tpColumnsBuf
 	conv   convColumnsBuf
 	credit creditColumnsBuf
+
+	tpKept, convKept, creditKept retention
 }
 
 type tpColumnsBuf struct {
