@@ -18,10 +18,14 @@
 # --unique-campaigns: every touchpoint gets a campaign of its own and the attributor runs with
 # --max-users SOAK_MAX_USERS (20000), without restarts or outage (a restart would hide a leak): the
 # run fails when the peak RSS of the last third is more than 25% above that of the middle third.
+# Its traffic spans 5 generated days instead of one (played in DURATION all the same), so that the
+# work per event is stationary after the first third: in a one-day span journeys must fit the day,
+# and touchpoints per conversion grow from 2.4 to 5.7 over it (scripts/bench/soak explains).
 #
 # Environment: SOAK_RATE (events/s, 2000), SOAK_INTERVAL (progress line period, 30s), SOAK_WINDOW
 # (rows of the final table, 5m; DURATION/6 when shorter), SOAK_OUTAGE (60s; DURATION/10 when
-# shorter), SOAK_GRACE (5m), SOAK_CLICKHOUSE_NODE (ch1: the node written to and stopped; another
+# shorter), SOAK_GRACE (5m), SOAK_SPAN (time span of the generated traffic: 24h, 120h with
+# --unique-campaigns), SOAK_CLICKHOUSE_NODE (ch1: the node written to and stopped; another
 # node lets two soaks run at once), SOAK_KEEP=1 keeps the topics and database (always kept on failure),
 # SOAK_RUN_FLAGS (more `attributor run` flags, e.g. "--memprofile /tmp/heap.prof": the final SIGTERM
 # writes it).
@@ -101,6 +105,7 @@ ARGS=(--attributor "$OUT/attributor" --brokers "$BOOTSTRAP" --clickhouse "$CH" -
   --metrics-addr "127.0.0.1:$((19400 + $$ % 500))" --work "$OUT"
   --duration "${DUR_S}s" --rate "$RATE" --interval "$INTERVAL" --window "$WINDOW" --outage "$OUTAGE" --grace "$GRACE"
   --outage-stop "$REPO/scripts/cluster.sh down $NODE" --outage-start "$REPO/scripts/cluster.sh up $NODE")
+[ -z "${SOAK_SPAN:-}" ] || ARGS+=(--span "$SOAK_SPAN")
 EXTRA=(--spend-topic "$SPEND")
 # shellcheck disable=SC2206 # word splitting wanted: extra `attributor run` flags
 [ -z "${SOAK_RUN_FLAGS:-}" ] || EXTRA+=($SOAK_RUN_FLAGS)
