@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
@@ -106,4 +107,42 @@ func BenchmarkShardManyCampaigns(b *testing.B) {
 	b.ReportMetric(heap/(1<<20), "MiB-held")
 	b.ReportMetric(tuples, "dim-tuples")
 	b.ReportMetric(0, "ns/op")
+}
+
+// A long journey (bigJourneyAt touchpoints or more) with ids that are not
+// UUIDs flags its records dimText; compacting the dimension table must
+// renumber their tuples and keep the flag. Before, the flag was taken for
+// part of the index: the compaction indexed far out of range and crashed
+// the shard (a heavy user with text ids among ever new campaigns).
+func TestDimensionCompactionKeepsLongJourneysTextIDs(t *testing.T) {
+	cfg := Config{}.WithDefaults()
+	s := newTestShard(t, &cfg, &recordingOutput{}, nil, &flow.Stats{})
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
+	n := bigJourneyAt + 10
+	for i := range n {
+		it := flow.Item{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{
+			EventID: fmt.Sprintf("tp-%d", i), UserID: "heavy", TimeMs: t0 + int64(i),
+			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc",
+			Campaign: fmt.Sprintf("campaign-%d", i),
+		}}
+		s.touchpoint(&it)
+	}
+	// Tuples no held touchpoint uses, so that the compaction renumbers.
+	for i := range minDimCompact {
+		s.dims.intern(&attribution.Touchpoint{Channel: "display", Campaign: fmt.Sprintf("gone-%d", i)})
+	}
+	u := s.users.get("heavy")
+	if u == nil || u.journey.big == nil {
+		t.Fatal("the journey is not long (no bigJourney): the test sets nothing up")
+	}
+	s.compactDims()
+	if s.dims.len() != n {
+		t.Errorf("dimension table holds %d tuples after compaction, want the journey's %d", s.dims.len(), n)
+	}
+	for i := range n {
+		d := s.dims.get(le.Uint32(u.journey.rec(i)[recDim:]) & dimMask)
+		if want := fmt.Sprintf("campaign-%d", i); d.campaign != want || u.journey.id(i) != fmt.Sprintf("tp-%d", i) {
+			t.Fatalf("touchpoint %d reads back id %q campaign %q, want tp-%d %s", i, u.journey.id(i), d.campaign, i, want)
+		}
+	}
 }

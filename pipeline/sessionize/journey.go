@@ -480,12 +480,13 @@ func (j *journey) prune(beforeMs int64) int {
 	return k
 }
 
-// remapDims replaces the dimension index of every touchpoint by f(index).
+// remapDims replaces the dimension index of every touchpoint by f(index),
+// keeping the flags of the dim word (dimUUID, dimText).
 func (j *journey) remapDims(f func(uint32) uint32) {
 	for i := range j.len() {
 		r := j.rec(i)[recDim:]
 		w := le.Uint32(r)
-		le.PutUint32(r, f(w&^dimUUID)|w&dimUUID)
+		le.PutUint32(r, f(w&dimMask)|w&^dimMask)
 	}
 }
 
