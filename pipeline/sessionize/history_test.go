@@ -102,6 +102,53 @@ func TestShardHistoryCopyEarlierThanLiveCopyWins(t *testing.T) {
 	}
 }
 
+// A conversion re-sent later (a producer's retry, stamped anew) after its
+// user was evicted is attributed again from the copy the store holds: at
+// the original's time, over the original's path, as replay and the
+// in-memory dedup keep it. Before, the shard credited the later copy at its
+// own time, over a path that took in the touchpoints between the two.
+func TestShardEvictedUserKeepsEarliestConversionCopy(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixMilli()
+	s, hist, out, _ := storedUserShard(t, attribution.Touchpoint{ID: "tp-a", TimeMs: t0 - 3_600_000, Channel: "email", Source: "newsletter", Medium: "email"})
+	original := schemas.Conversion{EventID: "cv-1", UserID: "u1", TimeMs: t0, ConversionType: "purchase", RevenueMicros: 10_000_000, Currency: "EUR"}
+	hist.stored.Conversions["u1"] = []schemas.Conversion{original}
+	s.stored[KeyHash("u1")] |= StoredConversions
+	resent := original
+	resent.TimeMs = t0 + 2_000
+	reply := make(chan struct{})
+	batch := []flow.Item{
+		{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{EventID: "tp-b", UserID: "u1", TimeMs: t0 + 1_000,
+			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc"}},
+		{Kind: flow.KindConversion, CV: resent},
+		{Kind: flow.KindFlushAll, Reply: reply},
+	}
+	if err := s.process(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	var sets int
+	for _, u := range out.units {
+		for _, r := range u.Convs {
+			if r.CV.TimeMs != t0 {
+				t.Errorf("conversion row stored at %d, want the original's %d", r.CV.TimeMs, t0)
+			}
+		}
+		cr := &u.Credits
+		for _, set := range cr.Sets {
+			sets++
+			var ids []string
+			for _, tp := range cr.Path[set.Path : set.Path+set.PathLen] {
+				ids = append(ids, tp.ID)
+			}
+			if set.TimeMs != t0 || !slices.Equal(ids, []string{"tp-a"}) {
+				t.Errorf("credited cv-1 at %d over %v, want the original at %d over [tp-a]", set.TimeMs, ids, t0)
+			}
+		}
+	}
+	if sets == 0 {
+		t.Fatal("no credited set sent to the output")
+	}
+}
+
 // storedUserShard is a shard whose store holds user u1 with the stored
 // touchpoints, read through an in-memory History; its output is recorded.
 func storedUserShard(t *testing.T, stored ...attribution.Touchpoint) (*Shard, *memHistory, *recordingOutput, *flow.Stats) {

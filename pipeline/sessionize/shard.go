@@ -438,7 +438,17 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 			c.released = append(c.released, released{cv: pc.cv})
 			idx = len(c.released) - 1
 		} else {
-			c.released[idx] = released{cv: pc.cv}
+			// A copy of a conversion an earlier process attributed (read
+			// back from ClickHouse; conversion() drops the copies of the
+			// others): attributed again, as its rows may not all be
+			// durable, but as its earliest copy, which replay keeps (the
+			// stored one on a tie). A producer's re-send stamped later
+			// must not move it.
+			if pc.cv.TimeMs < c.released[idx].cv.TimeMs {
+				c.released[idx].cv = pc.cv
+			}
+			c.released[idx].fromHistory = false
+			pc.cv = c.released[idx].cv
 		}
 		s.attribute(u, &c.released[idx].cv)
 		if s.cfg.Attribution.ResetOnConversion {
@@ -556,7 +566,13 @@ func (s *Shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		for _, cv := range h.Conversions[key] {
 			c := u.convs()
 			for i := range c.released {
-				if c.released[i].cv.EventID == cv.EventID {
+				if r := &c.released[i]; r.cv.EventID == cv.EventID {
+					// Copies stored by earlier processes: the earliest
+					// is the conversion (ClickHouse returns them in no
+					// particular order).
+					if r.fromHistory && cv.TimeMs < r.cv.TimeMs {
+						r.cv = cv
+					}
 					continue next
 				}
 			}
