@@ -166,3 +166,54 @@ func storedUserShard(t *testing.T, stored ...attribution.Touchpoint) (*Shard, *m
 	}
 	return s, hist, out, st
 }
+
+// After a restart most events are at or before their partition's frontier
+// and most users have history: a batch with a late touchpoint of a user
+// who converted before and a conversion of another stored user loads both
+// users in one query, not one for the touchpoint and one more when the
+// conversion is released (a load costs about the same for 1 key or 1,000:
+// see docs/BENCHMARKS.md, "Catch-up after a restart").
+func TestShardLoadsBatchHistoryOnce(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixMilli()
+	hist := &memHistory{stored: flow.History{
+		Touchpoints: map[string][]attribution.Touchpoint{
+			"u1": {{ID: "tp-1", TimeMs: t0 - 7_200_000, Channel: "email", Source: "newsletter", Medium: "email"}},
+			"u2": {{ID: "tp-2", TimeMs: t0 - 7_200_000, Channel: "email", Source: "newsletter", Medium: "email"}},
+		},
+		Conversions: map[string][]schemas.Conversion{"u1": {{EventID: "cv-old", UserID: "u1", TimeMs: t0 - 3_600_000, RevenueMicros: 1_000_000}}},
+	}}
+	out := &recordingOutput{}
+	cfg := Config{}.WithDefaults()
+	st := &flow.Stats{}
+	s, err := New(0, &cfg, out, hist, st, Start{
+		Frontiers: map[int32]int64{0: t0},
+		Stored:    map[uint64]uint8{KeyHash("u1"): StoredEvents | StoredConversions, KeyHash("u2"): StoredEvents},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := make(chan struct{})
+	batch := []flow.Item{
+		{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{EventID: "tp-late", UserID: "u1", TimeMs: t0 - 5_400_000,
+			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc"}},
+		{Kind: flow.KindConversion, CV: schemas.Conversion{EventID: "cv-2", UserID: "u2", TimeMs: t0 + 60_000, RevenueMicros: 5_000_000}},
+		{Kind: flow.KindFlushAll, Reply: reply},
+	}
+	if err := s.process(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(hist.loads) != 1 || !slices.Equal(hist.loads[0], []string{"u1", "u2"}) {
+		t.Fatalf("history loads = %v, want one of [u1 u2]", hist.loads)
+	}
+	credited := map[string]int{}
+	for _, u := range out.units {
+		for _, set := range u.Credits.Sets {
+			credited[set.ConversionID] = int(set.PathLen)
+		}
+	}
+	// cv-old is credited again over the late touchpoint; cv-2 over u2's
+	// stored touchpoint.
+	if credited["cv-old"] != 2 || credited["cv-2"] != 1 {
+		t.Errorf("credited sets (path lengths) = %v, want cv-old over 2 touchpoints and cv-2 over 1", credited)
+	}
+}

@@ -248,26 +248,43 @@ func (s *Shard) Run(ctx context.Context) error {
 func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	s.applyFits()
 	// Touchpoints that may belong to an already attributed conversion need
-	// the user's history first; load it for the whole batch at once.
+	// the user's history first; load it for the whole batch at once. The
+	// users of the batch's conversions need it too once the conversions
+	// are released: loaded in the same query, not in a second one at the
+	// release. A load reads granules of every part for each key, so its
+	// cost hardly depends on the keys it asks for: after a restart, when
+	// most users need one, a query per batch instead of two is what sets
+	// the catch-up speed (docs/BENCHMARKS.md, "Catch-up after a restart").
 	var want map[string]int32
 	lo := int64(1 << 62)
 	for i := range batch {
 		it := &batch[i]
-		if it.Kind != flow.KindTouchpoint {
-			continue
-		}
-		if it.TP.TimeMs > s.part(it.Partition).frontier {
-			continue
-		}
-		key := it.TP.Key()
-		if !s.lateNeedsHistory(key) {
+		var key string
+		var ms int64
+		switch it.Kind {
+		case flow.KindTouchpoint:
+			if it.TP.TimeMs > s.part(it.Partition).frontier {
+				continue
+			}
+			key, ms = it.TP.Key(), it.TP.TimeMs
+			if !s.lateNeedsHistory(key) {
+				continue
+			}
+		case flow.KindConversion:
+			key, ms = it.CV.Key(), it.CV.TimeMs
+			if !s.needsHistory(key) {
+				continue
+			}
+		default:
 			continue
 		}
 		if want == nil {
 			want = map[string]int32{}
 		}
-		want[key] = it.Partition
-		lo = min(lo, it.TP.TimeMs)
+		if _, ok := want[key]; !ok {
+			want[key] = it.Partition
+		}
+		lo = min(lo, ms)
 	}
 	if len(want) > 0 {
 		if err := s.loadHistory(ctx, want, lo); err != nil {
