@@ -18,7 +18,7 @@ func init() {
 // bound to the environment as in `attributor run`.
 type topicFlags struct {
 	brokers, tp, cv, spend, dlq, group *string
-	sec                         func() (pipeline.KafkaSecurity, error)
+	sec                                func() (pipeline.KafkaSecurity, error)
 }
 
 func addTopicFlags(e *envFlags) *topicFlags {
