@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -149,4 +151,44 @@ func TestRepartitionCountMismatchRefused(t *testing.T) {
 		t.Fatalf("NewRunner without the flag over an existing topic of 3: %v", err)
 	}
 	r.Close()
+}
+
+// `attributor run` over partition-free input, killed with SIGKILL while it
+// forwards (no drain, no commit, copies in flight), then run again until
+// caught up: the copies re-sent by the second run dedup by event_id, and
+// the view is exactly replay's. (No service is stopped: this runs in the
+// normal suite.)
+func TestPartitionFreeInputAcrossSIGKILL(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 4, ConversionPartitions: 3})
+	ev := restartEvents(t, 144)
+	env.ProduceWith(env.Conversions, ev.Conversions, randomBalancer(144))
+	env.ProduceWith(env.Touchpoints, ev.Touchpoints, &kafka.CRC32Balancer{})
+	args := append([]string{"run", "--progress", "0", "--flush-rows", "2000"}, env.Args()...)
+
+	p := pipelinetest.Start(t, args...)
+	if n := env.WaitRows("attributed_conversions", 1, time.Minute, p.Exited); n == 0 {
+		code, out := p.Wait(time.Second)
+		t.Fatalf("attributor exited (code %d) before writing any credited row:\n%s", code, out)
+	}
+	p.Signal(syscall.SIGKILL)
+	p.Wait(10 * time.Second)
+	assertMidRun(t, env)
+	rep := pipeline.RepartitionTopic(env.Group)
+	var forwarded int64
+	for _, end := range env.EndOffsets(rep) {
+		forwarded += end
+	}
+	if forwarded == 0 {
+		t.Fatal("nothing was forwarded before the kill")
+	}
+	t.Logf("killed with %d records in the repartition topic", forwarded)
+
+	final := append([]string{"run", "--until-caught-up", "--progress", "0"}, env.Args()...)
+	start := time.Now()
+	code, out := pipelinetest.RunBinary(t, 3*time.Minute, final...)
+	if code != 0 {
+		t.Fatalf("run after the kill: exit code %d; output:\n%s", code, out)
+	}
+	t.Logf("run after the kill: %s\n%s", time.Since(start).Round(time.Second), out)
+	equalReplay(t, env, ev)
 }
