@@ -38,7 +38,7 @@ type Offsets interface {
 
 // NewFetcher returns the fetcher of one assigned partition, from offset
 // start (negative: the log start) to end (negative: no end). Events whose
-// home (Route) is elsewhere are forwarded through rt; the others, and what
+// home (route) is elsewhere are forwarded through rt; the others, and what
 // the repartition topic brings, go to shards[murmur3(key) % len(shards)];
 // watermark marks to every shard. A fetcher of the repartition topic with
 // rt.Ends set stops once every input partition has said (a final mark)
@@ -157,7 +157,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 		f.tracker.Add(m.Offset)
 		f.lag.Store(max(0, m.HighWaterMark-m.Offset-1))
 		now := time.Now() // once per message: the future check and the marks
-		if f.awaiting != nil || f.topic == cfg.RepartitionTopic {
+		if f.topic == cfg.RepartitionTopic {
 			if !f.fromRepartition(ctx, &m) {
 				return
 			}
