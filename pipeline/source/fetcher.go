@@ -87,10 +87,12 @@ type Fetcher struct {
 	fwdMarkAt   time.Time
 	fwdMarkWM   int64
 	fwdMarkDone bool
+	fwdMarkNext int64
 
 	wm       atomic.Int64 // touchpoint watermark sent so far
 	lag      atomic.Int64 // messages behind the partition's high watermark
 	lastSeen atomic.Int64 // unix nanos of the last fetched message
+	next     atomic.Int64 // every message before this offset was routed; negative: not known yet
 }
 
 func (f *Fetcher) Run(ctx context.Context) {
@@ -123,7 +125,8 @@ func (f *Fetcher) Run(ctx context.Context) {
 		rd.SetOffset(kafka.FirstOffset)
 	}
 	isTP := f.topic == cfg.TouchpointsTopic
-	if isTP {
+	f.next.Store(f.start) // committed: everything before it was routed (forwards are acknowledged before a commit)
+	if f.forwards() {
 		idleDone := make(chan struct{})
 		defer close(idleDone)
 		go f.idleMarks(ctx, rd, idleDone)
@@ -170,8 +173,9 @@ func (f *Fetcher) Run(ctx context.Context) {
 		if !f.route(ctx, &m, isTP, now) {
 			return
 		}
+		f.next.Store(m.Offset + 1)
 		last := f.end >= 0 && m.Offset+1 >= f.end
-		if isTP {
+		if f.forwards() {
 			f.lastSeen.Store(now.UnixNano())
 			sinceMark++
 			if sinceMark >= 256 || now.Sub(lastMark) > 50*time.Millisecond || last {
@@ -358,27 +362,30 @@ func (f *Fetcher) send(ctx context.Context, u *flow.Unit) bool {
 	return f.direct.Send(ctx, u)
 }
 
-// markAll tells every home how far the touchpoints of this partition got:
-// this member's shards directly when the partition is a home of this
-// member (its direct events went to them), every other home through the
-// repartition topic, after the events forwarded there. A forwarded mark
-// that says nothing new is sent at most every second.
+// markAll tells every home how far this input partition got: the
+// touchpoint watermark to this member's shards directly when the partition
+// is a home of this member (its direct events went to them); and to every
+// other home through the repartition topic, after the events forwarded
+// there, the watermark (touchpoints) and the offset before which every
+// message was routed (both topics: a --until-caught-up member's homes stop
+// once it passes their end, whoever owns the input partition). A
+// forwarded mark that says nothing new is sent at most every second.
 func (f *Fetcher) markAll(ctx context.Context, caughtUp bool) {
 	wm := f.wm.Load()
 	p := f.partition
-	if f.rt.direct(p, p) {
+	if f.topic == f.src.Cfg.TouchpointsTopic && f.rt.direct(p, p) {
 		if !f.toAllShards(ctx, flow.Item{Kind: flow.KindMark, Partition: int32(p), Src: int32(p), WM: wm, CaughtUp: caughtUp}) {
 			return
 		}
 	}
 	f.markMu.Lock()
 	defer f.markMu.Unlock()
-	now := time.Now()
-	if wm == f.fwdMarkWM && caughtUp == f.fwdMarkDone && now.Sub(f.fwdMarkAt) < time.Second {
+	now, next := time.Now(), f.next.Load()
+	if wm == f.fwdMarkWM && caughtUp == f.fwdMarkDone && next == f.fwdMarkNext && now.Sub(f.fwdMarkAt) < time.Second {
 		return
 	}
-	f.fwdMarkAt, f.fwdMarkWM, f.fwdMarkDone = now, wm, caughtUp
-	mr := markRecord{Topic: f.topic, Partition: int32(p), Watermark: wm, CaughtUp: caughtUp, End: -1}
+	f.fwdMarkAt, f.fwdMarkWM, f.fwdMarkDone, f.fwdMarkNext = now, wm, caughtUp, next
+	mr := markRecord{Topic: f.topic, Partition: int32(p), Watermark: wm, CaughtUp: caughtUp, End: next}
 	for h := range f.rt.Homes {
 		if f.rt.direct(p, h) {
 			continue

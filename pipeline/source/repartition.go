@@ -36,8 +36,9 @@ const (
 
 // markRecord is a mark sent through the repartition topic: input partition
 // Partition of Topic got to event time Watermark (touchpoints only), was at
-// the end of its log when CaughtUp, and, when End >= 0, a run that stops at
-// offset End (--until-caught-up) has forwarded everything before End.
+// the end of its log when CaughtUp, and, when End >= 0, has routed every
+// message before offset End (a --until-caught-up run's last mark has the
+// offset it stops at).
 // Everything the input partition forwarded to this home before the mark
 // precedes it in the home's partition (one producer, one partition, in
 // order).
