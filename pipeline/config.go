@@ -45,7 +45,15 @@ type Config struct {
 	// touchpoint costs and `attributor spend import`.
 	SpendTopic string
 	Group      string // Consumer group. Default "attributor".
-	Kafka      KafkaSecurity
+	// RepartitionPartitions is the partition count R of the group's
+	// repartition topic ("<group>.repartition", created at start when
+	// missing): the number of homes. An event is processed by the owner
+	// of its key's home, murmur2(key) mod R; consumed elsewhere, it is
+	// forwarded there through that topic. Default 0: the existing
+	// topic's count, else the touchpoints topic's. An existing topic of
+	// another count is an error at start.
+	RepartitionPartitions int
+	Kafka                 KafkaSecurity
 
 	ClickHouse ClickHouseConfig
 
@@ -136,7 +144,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.ConversionsTopic, source.DefaultConversionsTopic)
 	def(&c.DLQTopic, source.DefaultDLQTopic)
 	def(&c.SpendTopic, source.DefaultSpendTopic)
-	def(&c.Group, "attributor")
+	def(&c.Group, source.DefaultGroup)
 	def(&c.ClickHouse.Addr, "127.0.0.1:9000")
 	def(&c.ClickHouse.Database, "attribution")
 	def(&c.ClickHouse.Username, "default")
@@ -262,6 +270,9 @@ func (c Config) Validate() error {
 			add("%s: must be > 0, got %d", n.field, n.v)
 		}
 	}
+	if c.RepartitionPartitions < 0 {
+		add("repartition_partitions: must be >= 0, got %d", c.RepartitionPartitions)
+	}
 	if c.Shards > 1024 {
 		add("shards: must be <= 1024, got %d", c.Shards)
 	}
@@ -288,5 +299,6 @@ func (c Config) sinkConfig() sink.Config {
 // sourceConfig is the part of c the fetchers need.
 func (c Config) sourceConfig() source.Config {
 	return source.Config{Brokers: c.Brokers, TouchpointsTopic: c.TouchpointsTopic, ConversionsTopic: c.ConversionsTopic,
-		SpendTopic: c.SpendTopic, DLQTopic: c.DLQTopic, MaxMessageBytes: c.MaxMessageBytes, MaxFutureSkew: c.MaxFutureSkew, Logger: c.Logger}
+		SpendTopic: c.SpendTopic, DLQTopic: c.DLQTopic, RepartitionTopic: source.RepartitionTopic(c.Group), RepartitionPartitions: c.RepartitionPartitions,
+		MaxMessageBytes: c.MaxMessageBytes, MaxFutureSkew: c.MaxFutureSkew, Logger: c.Logger}
 }

@@ -37,6 +37,7 @@ type genRun struct {
 	stopped error          // a table is unusable: the run ends with it
 
 	trackers  map[string]map[int]*checkpoint.Tracker
+	rt        *source.Routing // homes owned, and the forwarder to the others
 	fetchers  []*source.Fetcher
 	fetching  sync.WaitGroup
 	stopFetch context.CancelFunc
@@ -112,7 +113,7 @@ func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessio
 	}
 	start = make([]sessionize.Start, r.cfg.Shards)
 	for i := range start {
-		start[i] = sessionize.Start{Frontiers: frontiers, Watermarks: watermarks, Stored: stored[i]}
+		start[i] = sessionize.Start{Frontiers: frontiers, Watermarks: watermarks, Stored: stored[i], Sources: r.src.Parts[r.cfg.TouchpointsTopic]}
 	}
 	return start, false, true, nil
 }
@@ -124,7 +125,7 @@ func (g *genRun) startStages(wctx context.Context, start []sessionize.Start) err
 	g.snk.DeadMax = r.deadMax
 	shardCfg := r.cfg.shardConfig()
 	shardCfg.Fits = &r.fits
-	g.fatal = make(chan error, r.cfg.Shards+2)
+	g.fatal = make(chan error, r.cfg.Shards+3)
 	var histUnusable sync.Once
 	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
 		h, err := sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
@@ -170,9 +171,26 @@ func (g *genRun) stopStages(stopWork context.CancelFunc) {
 }
 
 // startFetchers starts one fetcher per assigned partition, each from its
-// committed offset and, with ends (--until-caught-up), up to its end.
+// committed offset and, with ends (--until-caught-up), up to its end; the
+// fetchers of the repartition topic then run until every input partition
+// has forwarded all it had before its end.
 func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]source.LogRange) {
 	g.trackers = map[string]map[int]*checkpoint.Tracker{}
+	src := g.r.src
+	g.rt = &source.Routing{
+		Topic: src.Cfg.RepartitionTopic, Homes: src.Homes, Owned: map[int]bool{},
+		Inputs: map[string]int{g.r.cfg.TouchpointsTopic: src.Parts[g.r.cfg.TouchpointsTopic], g.r.cfg.ConversionsTopic: src.Parts[g.r.cfg.ConversionsTopic]},
+		Ends:   ends,
+	}
+	for _, pa := range g.gen.Assignments[g.rt.Topic] {
+		g.rt.Owned[pa.ID] = true
+	}
+	g.rt.Fwd = src.NewForwarder(func(err error) {
+		select { // a failed forward ends the generation: its input offsets are never acknowledged
+		case g.fatal <- err:
+		default:
+		}
+	})
 	fctx, stopFetch := context.WithCancel(wctx)
 	g.stopFetch = stopFetch
 	var remaining atomic.Int64
@@ -189,7 +207,9 @@ func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]sou
 			t := checkpoint.NewTracker(max(start, 0))
 			g.trackers[topic][pa.ID] = t
 			end := int64(-1)
-			if ends != nil {
+			if ends != nil && topic == g.rt.Topic {
+				remaining.Add(1)
+			} else if ends != nil {
 				lr := ends[topic][pa.ID]
 				end = lr.End
 				if start < 0 {
@@ -198,7 +218,7 @@ func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]sou
 				}
 				remaining.Add(1)
 			}
-			f := g.r.src.NewFetcher(topic, pa.ID, start, end, t, inputs, direct)
+			f := src.NewFetcher(topic, pa.ID, start, end, t, inputs, direct, g.rt)
 			g.fetchers = append(g.fetchers, f)
 			g.fetching.Add(1)
 			go func() {
@@ -248,6 +268,20 @@ func (g *genRun) wait(runCtx, genCtx context.Context) (reachedEnd, over bool) {
 func (g *genRun) drain(reachedEnd bool) bool {
 	g.stopFetch()
 	g.fetching.Wait()
+	// The forwards queued: written (their input offsets acknowledged) or
+	// failed before the commit. With Kafka away, kafka-go retries each
+	// batch; what is not written within drainTimeout stays uncommitted
+	// and is forwarded again by the next generation.
+	closed := make(chan error, 1)
+	go func() { closed <- g.rt.Fwd.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			g.log.Warn("closing the forwarder", "err", err)
+		}
+	case <-time.After(drainTimeout):
+		g.log.Warn("forwarded copies not acknowledged within the drain timeout: their input offsets stay uncommitted", "timeout", drainTimeout)
+	}
 	kind := flow.KindBarrier
 	if reachedEnd {
 		kind = flow.KindFlushAll
@@ -363,12 +397,13 @@ func (r *Runner) observe(fetchers []*source.Fetcher) {
 }
 
 // loadStored fills, per shard, the hashes of the keys that have events stored
-// for this generation's partitions within reach of any window, and returns
-// where each partition's watermark stood: the latest touchpoint stored for
-// it. Starting from there, what is too late does not depend on restarts.
+// for this generation's home partitions within reach of any window, and
+// returns where each home's watermark stood: the latest touchpoint stored
+// for it. Starting from there, what is too late does not depend on
+// restarts.
 func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]uint8, untilMs int64) (map[int32]int64, error) {
 	var parts []int32
-	for _, pa := range gen.Assignments[r.cfg.TouchpointsTopic] {
+	for _, pa := range gen.Assignments[r.src.Cfg.RepartitionTopic] {
 		parts = append(parts, int32(pa.ID))
 	}
 	db := r.cfg.ClickHouse.Database

@@ -25,6 +25,10 @@ var CheckTopics = source.CheckTopics
 // CreateTopics creates the missing topics (see source.CreateTopics).
 var CreateTopics = source.CreateTopics
 
+// RepartitionTopic is the internal topic of a consumer group (see
+// source.RepartitionTopic).
+var RepartitionTopic = source.RepartitionTopic
+
 // Defaults of the Kafka side (source.Default*), shown by the flags.
 const (
 	DefaultBroker           = source.DefaultBroker
@@ -32,4 +36,5 @@ const (
 	DefaultConversionsTopic = source.DefaultConversionsTopic
 	DefaultSpendTopic       = source.DefaultSpendTopic
 	DefaultDLQTopic         = source.DefaultDLQTopic
+	DefaultGroup            = source.DefaultGroup
 )

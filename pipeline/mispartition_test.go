@@ -14,12 +14,12 @@ import (
 	"github.com/attributor/attributor/pipeline/pipelinetest"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
 // Messages produced to a partition their attribution key does not hash to
-// (as kcat's default partitioner does) are processed, but never silently:
-// they are counted per topic, and the first ones are logged with the
-// partition they came from, the one their key hashes to and the producer
-// setting that fixes it. Correctly partitioned traffic counts none.
+// (as kcat's default partitioner does) are forwarded to their home and
+// credited, and not silently: they are counted per topic (and as
+// forwarded), and the first ones are logged at info with the partition
+// they came from, their home and the producer setting that gives the
+// direct path. Correctly partitioned traffic counts none.
 func TestMisPartitionedMessagesAreCountedAndLogged(t *testing.T) {
 	const parts = 4
 	env := pipelinetest.New(t, pipelinetest.Options{Partitions: parts})
@@ -56,10 +56,13 @@ func TestMisPartitionedMessagesAreCountedAndLogged(t *testing.T) {
 
 	logs := &syncBuffer{}
 	cfg := env.Config()
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s := pipelinetest.RunUntilCaughtUp(t, cfg)
 	if s.MispartitionedTouchpoints != int64(len(tps)) || s.MispartitionedConversions != int64(len(cvs)) {
 		t.Errorf("mis-partitioned: %d touchpoints, %d conversions; want %d, %d", s.MispartitionedTouchpoints, s.MispartitionedConversions, len(tps), len(cvs))
+	}
+	if s.ForwardedTouchpoints != int64(len(tps)) || s.ForwardedConversions != int64(len(cvs)) {
+		t.Errorf("forwarded: %d touchpoints, %d conversions; want %d, %d", s.ForwardedTouchpoints, s.ForwardedConversions, len(tps), len(cvs))
 	}
 	// Processed as any other message: the conversions are credited.
 	credited := pipelinetest.Conversions(env.Credited())
@@ -69,11 +72,11 @@ func TestMisPartitionedMessagesAreCountedAndLogged(t *testing.T) {
 		}
 	}
 	out := logs.String()
-	logged := strings.Count(out, "msg=\"message in a partition its attribution key does not hash to")
+	logged := strings.Count(out, "msg=\"message consumed away from its key's home partition")
 	if logged != 10 {
 		t.Errorf("%d mis-partitioned messages logged one by one, want the first 10", logged)
 	}
-	if !strings.Contains(out, "more messages in a partition their key does not hash to") {
+	if !strings.Contains(out, "more messages away from their key's home partition") {
 		t.Error("no line saying the rest are only counted")
 	}
 	if !strings.Contains(out, "kcat -X partitioner=murmur2_random") {
@@ -82,7 +85,7 @@ func TestMisPartitionedMessagesAreCountedAndLogged(t *testing.T) {
 	// Each logged line names the partition the message came from and the
 	// one its key hashes to.
 	for _, line := range strings.Split(out, "\n") {
-		if !strings.Contains(line, "does not hash to: processed") {
+		if !strings.Contains(line, "home partition: forwarded") {
 			continue
 		}
 		var key string
@@ -94,7 +97,7 @@ func TestMisPartitionedMessagesAreCountedAndLogged(t *testing.T) {
 				key = v
 			case k == "partition":
 				fmt.Sscan(v, &partition)
-			case k == "expected_partition":
+			case k == "home_partition":
 				fmt.Sscan(v, &expected)
 			}
 		}

@@ -38,11 +38,17 @@ func startupCases() []startupCase {
 			message: []string{"clickhouse", "127.0.0.1:1", "unreachable"},
 		},
 		{
-			name:    "mismatched partition counts",
-			opt:     pipelinetest.Options{Partitions: 4, ConversionPartitions: 2},
-			args:    func(env *pipelinetest.Env) []string { return nil },
+			name: "repartition topic of another count",
+			config: func(env *pipelinetest.Env, c *pipeline.Config) {
+				env.CreateTopic(pipeline.RepartitionTopic(env.Group), 3)
+				c.RepartitionPartitions = 5
+			},
+			args: func(env *pipelinetest.Env) []string {
+				env.CreateTopic(pipeline.RepartitionTopic(env.Group), 3)
+				return []string{"--repartition-partitions", "5"}
+			},
 			code:    1,
-			message: []string{"(4 partitions)", "(2 partitions)", "same partition count"},
+			message: []string{".repartition\" has 3 partitions", "--repartition-partitions is 5"},
 		},
 		{
 			name: "missing topic",

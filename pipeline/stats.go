@@ -46,6 +46,11 @@ type Snapshot struct {
 	// (murmur2), per input topic: processed, logged (the first few) and
 	// counted here.
 	MispartitionedTouchpoints, MispartitionedConversions int64
+	// Events forwarded to their home partition through the repartition
+	// topic (acknowledged by Kafka), per kind. Zero when producers key by
+	// the attribution key with murmur2 into as many partitions as the
+	// repartition topic has (the direct path).
+	ForwardedTouchpoints, ForwardedConversions int64
 }
 
 // snapshotOf copies the counters of s.
@@ -82,6 +87,8 @@ func snapshotOf(s *flow.Stats) Snapshot {
 
 		MispartitionedTouchpoints: s.MisTouchpoints.Load(),
 		MispartitionedConversions: s.MisConversions.Load(),
+		ForwardedTouchpoints:      s.FwdTouchpoints.Load(),
+		ForwardedConversions:      s.FwdConversions.Load(),
 	}
 	if since := s.FailingSince.Load(); since != 0 {
 		out.WritesFailingFor = time.Since(time.Unix(0, since))

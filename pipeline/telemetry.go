@@ -58,11 +58,21 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	}
 	if err == nil {
 		_, err = m.Int64ObservableCounter(flow.MetricMispartitioned, metric.WithUnit("{event}"),
-			metric.WithDescription("Events in a partition their attribution key does not hash to (murmur2), by topic: processed, but their user's events may be split across instances."),
+			metric.WithDescription("Events consumed away from their key's home partition (murmur2 of the attribution key mod the repartition topic's partitions), by topic: forwarded there and credited as any other."),
 			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 				s := r.Snapshot()
 				o.Observe(s.MispartitionedTouchpoints, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.TouchpointsTopic)))
 				o.Observe(s.MispartitionedConversions, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.ConversionsTopic)))
+				return nil
+			}))
+	}
+	if err == nil {
+		_, err = m.Int64ObservableCounter(flow.MetricForwarded, metric.WithUnit("{event}"),
+			metric.WithDescription("Events forwarded to the owner of their key's home partition through the repartition topic, by kind (acknowledged by Kafka)."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				s := r.Snapshot()
+				o.Observe(s.ForwardedTouchpoints, metric.WithAttributes(attribute.String(flow.AttrKind, "touchpoint")))
+				o.Observe(s.ForwardedConversions, metric.WithAttributes(attribute.String(flow.AttrKind, "conversion")))
 				return nil
 			}))
 	}

@@ -3,12 +3,16 @@
 # one run so that ratios between them hold. Prints a summary table with each target as PASS or
 # MISS; raw results, logs and CPU profiles go to .run/bench/<run>/ (gitignored).
 #
-#   scripts/bench.sh [all|throughput|latency|memory|engine]      (default all)
+#   scripts/bench.sh [all|throughput|repartition|latency|memory|engine]      (default all)
 #
 #   throughput  BENCH_EVENTS (2000000) generated events in Kafka; `attributor run --until-caught-up`
 #               (fresh group and database each time) interleaved with a bare kafka-go drain of the
 #               same topics, BENCH_RUNS (3) times each; a bare clickhouse-go insert of as many
 #               credited rows as the first run wrote; one more attributor run under --cpuprofile.
+#   repartition BENCH_REPARTITION_EVENTS (1000000) generated events keyed and partitioned with murmur2
+#               (4 partitions: the direct path, nothing forwarded), and the same messages copied
+#               one partition past their home (every event forwarded through <group>.repartition);
+#               `attributor run --until-caught-up` over each, alternately, BENCH_RUNS times.
 #   latency     BENCH_LATENCY_RATE (20000) events/s of live traffic for BENCH_LATENCY_SECONDS (60)
 #               while `attributor run` (allowed lateness BENCH_LATENCY_LATENESS, 5s) consumes;
 #               produce-to-visible time of every conversion minus the allowed lateness.
@@ -44,8 +48,8 @@ cd "$REPO"
 
 WHAT=${1:-all}
 case "$WHAT" in
-  all|throughput|latency|memory|engine|cluster) ;;
-  *) echo "usage: $0 [all|throughput|latency|memory|engine|cluster]" >&2; exit 2 ;;
+  all|throughput|repartition|latency|memory|engine|cluster) ;;
+  *) echo "usage: $0 [all|throughput|repartition|latency|memory|engine|cluster]" >&2; exit 2 ;;
 esac
 
 EVENTS=${BENCH_EVENTS:-2000000}
@@ -61,6 +65,7 @@ case "$MEM_BUDGET" in
 esac
 COUNT=${BENCH_COUNT:-5}
 REPLAY_EVENTS=${BENCH_REPLAY_EVENTS:-1000000}
+REPART_EVENTS=${BENCH_REPARTITION_EVENTS:-1000000}
 CLUSTER_EVENTS=${BENCH_CLUSTER_EVENTS:-1000000}
 CLUSTER_RUNS=${BENCH_CLUSTER_RUNS:-2}
 CLUSTER_KAFKA=127.0.0.1:19091,127.0.0.1:19092,127.0.0.1:19093
@@ -267,6 +272,56 @@ bench_throughput() {
   attempt "attributor run under --cpuprofile" attributor_run prof --cpuprofile "$OUT/throughput.cpu.prof"
   ch "DROP DATABASE IF EXISTS $LAST_DB"
   top_profile "$OUT/throughput.cpu.prof" "$OUT/throughput.pprof.txt"
+}
+
+# ------------------------------------------------------------------ repartition
+
+# repart_run PATH I TP CV: one `attributor run --until-caught-up` over topics TP and CV on a fresh
+# group and database, timed from process start to exit; metrics to $OUT/repart-PATH-I.tsv.
+repart_run() {
+  local path=$1 i=$2 db t0 t1 secs fwd
+  ch "DROP DATABASE IF EXISTS ${RUN_ID}_r${path}${i}_$ATTEMPTS" || true
+  ATTEMPTS=$((ATTEMPTS + 1))
+  db=${RUN_ID}_r${path}${i}_$ATTEMPTS
+  cpu_begin
+  t0=$(now_ns)
+  "$BIN/attributor" run --until-caught-up --brokers "$KAFKA" --clickhouse "$CH" \
+    --touchpoints-topic "$3" --conversions-topic "$4" --dlq-topic "$RUN_ID.dlq" --spend-topic "$RUN_ID.spend" \
+    --group "$db" --database "$db" --progress 5s 2>"$OUT/repart-$path-$i.log" || return 1
+  t1=$(now_ns)
+  cpu_end "$REPART_GENERATED" >"$OUT/repart-$path-$i.cpu.tsv"
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  fwd=$(sed -n 's/^attributor: forwarded \([0-9]*\) events.*/\1/p' "$OUT/repart-$path-$i.log" | tail -1)
+  awk -v n="$REPART_GENERATED" -v s="$secs" -v f="${fwd:-0}" 'BEGIN {
+    printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\nforwarded\t%d\n", n, s, n / s, f }' >"$OUT/repart-$path-$i.tsv"
+  cat "$OUT/repart-$path-$i.cpu.tsv" >>"$OUT/repart-$path-$i.tsv"
+  ch "DROP DATABASE IF EXISTS $db"
+}
+
+bench_repartition() {
+  local i path
+  log "repartition: generating $REPART_EVENTS events (seed 2) into $RUN_ID.rtp / $RUN_ID.rcv, copied misplaced into $RUN_ID.ftp / $RUN_ID.fcv"
+  wait_services
+  "$BIN/attributor" generate --seed 2 --events "$REPART_EVENTS" --kafka "$KAFKA" \
+    --touchpoints-topic "$RUN_ID.rtp" --conversions-topic "$RUN_ID.rcv" --partitions 4 --create-topics \
+    2>"$OUT/repart-generate.log" || die "generate: see $OUT/repart-generate.log"
+  REPART_GENERATED=$(sed -n 's/^wrote \([0-9]*\) events.*/\1/p' "$OUT/repart-generate.log")
+  [ -n "$REPART_GENERATED" ] || die "generate: no summary in $OUT/repart-generate.log"
+  "$BIN/misplace" --brokers "$KAFKA" --from "$RUN_ID.rtp,$RUN_ID.rcv" --to "$RUN_ID.ftp,$RUN_ID.fcv" \
+    >"$OUT/repart-misplace.tsv" 2>&1 || die "misplace: see $OUT/repart-misplace.tsv"
+  for i in $(seq "$RUNS"); do
+    for path in direct forwarded; do
+      quiesce
+      fact load "repartition-$path-$i" "$(loadavg)"
+      if [ "$path" = direct ]; then
+        attempt "repartition $path $i" repart_run "$path" "$i" "$RUN_ID.rtp" "$RUN_ID.rcv"
+      else
+        attempt "repartition $path $i" repart_run "$path" "$i" "$RUN_ID.ftp" "$RUN_ID.fcv"
+      fi
+      record repartition "$path" <"$OUT/repart-$path-$i.tsv"
+      log "repartition: $path run $i: $(awk -F'\t' '$1 == "events_per_s" { print $2 }' "$OUT/repart-$path-$i.tsv") events/s, $(awk -F'\t' '$1 == "forwarded" { print $2 }' "$OUT/repart-$path-$i.tsv") forwarded"
+    done
+  done
 }
 
 # ------------------------------------------------------------------ latency
@@ -499,7 +554,7 @@ if [ -n "${BENCH_REF:-}" ]; then
 fi
 log "building $( [ -n "$REF" ] && git rev-parse --short "$REF" || echo 'the working tree') into $BIN"
 (cd "$SRC" && go build -o "$BIN/attributor" ./cmd/attributor &&
-  for p in ceilings latency memory cleanup report; do go build -o "$BIN/$p" "./scripts/bench/$p"; done)
+  for p in ceilings latency memory cleanup report misplace; do go build -o "$BIN/$p" "./scripts/bench/$p"; done)
 
 fact machine nproc "$(nproc)"
 fact machine cpu "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
@@ -511,13 +566,14 @@ if [ -n "$REF" ]; then
 else
   fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
 fi
-fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS$([ "$WHAT" = cluster ] && echo " BENCH_CLUSTER_EVENTS=$CLUSTER_EVENTS BENCH_CLUSTER_RUNS=$CLUSTER_RUNS BENCH_CLUSTER_CLICKHOUSE=$CLUSTER_CH"))"
+fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS BENCH_REPARTITION_EVENTS=$REPART_EVENTS$([ "$WHAT" = cluster ] && echo " BENCH_CLUSTER_EVENTS=$CLUSTER_EVENTS BENCH_CLUSTER_RUNS=$CLUSTER_RUNS BENCH_CLUSTER_CLICKHOUSE=$CLUSTER_CH"))"
 fact load start "$(loadavg)"
 log "run $RUN_ID: $WHAT; results in $OUT"
 
 case "$WHAT" in
-  all) bench_throughput; bench_latency; bench_memory; bench_engine ;;
+  all) bench_throughput; bench_repartition; bench_latency; bench_memory; bench_engine ;;
   throughput) bench_throughput ;;
+  repartition) bench_repartition ;;
   latency) bench_latency ;;
   memory) bench_memory ;;
   engine) bench_engine ;;

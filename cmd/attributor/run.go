@@ -110,37 +110,38 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs}
 	var (
-		brokers    = e.Group("Input (Kafka)").String("brokers", "ATTRIBUTOR_BROKERS", pipeline.DefaultBroker, "comma-separated Kafka `brokers`")
-		tpTopic    = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", pipeline.DefaultTouchpointsTopic, "touchpoints `topic`")
-		cvTopic    = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", pipeline.DefaultConversionsTopic, "conversions `topic`")
-		dlqTopic   = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", pipeline.DefaultDLQTopic, "dead-letter `topic`")
-		spendTopic = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", pipeline.DefaultSpendTopic, "ad-spend `topic` (optional: consumed when it exists)")
-		group      = e.String("group", "ATTRIBUTOR_GROUP", "attributor", "consumer `group`")
-		kafkaSec   = addKafkaSecurityFlags(e)
-		svc        = addServiceFlags(e)
-		attrCfg    = addAttributionFlags(e)
-		rules      = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: built-in grouping)")
-		lateness   = e.Duration("allowed-lateness", "ATTRIBUTOR_ALLOWED_LATENESS", pipeline.DefaultAllowedLateness, "event time a conversion waits for the touchpoint watermark")
-		horizon    = e.Duration("horizon", "ATTRIBUTOR_HORIZON", pipeline.DefaultHorizon, "re-attribution horizon: older touchpoints are dead-lettered as too_late")
-		futureSkew = e.Duration("max-future-skew", "ATTRIBUTOR_MAX_FUTURE_SKEW", time.Hour, "events stamped more than this after the time they are consumed (broker timestamp, else wall clock) are dead-lettered as future; at most --horizon")
-		sessionGap = e.Duration("session-gap", "ATTRIBUTOR_SESSION_GAP", pipeline.DefaultSessionGap, "inactivity that starts a new session")
-		mOrder     = e.Group("Data-driven models (markov, shapley)").Int("markov-order", "ATTRIBUTOR_MARKOV_ORDER", pipeline.DefaultMarkovOrder, "order `k` (1-4) of the markov fit applied")
-		fitPoll    = e.Duration("fit-poll", "ATTRIBUTOR_FIT_POLL", pipeline.DefaultFitPoll, "how often model_fits is read for a newer fit")
-		fitEvery   = e.Duration("fit-every", "ATTRIBUTOR_FIT_EVERY", 0, "refit the data-driven models in-process this often on the trailing --fit-window, and store the fits (0: off: fits come from attributor fit)")
-		fitWindow  = e.Duration("fit-window", "ATTRIBUTOR_FIT_WINDOW", attribution.DefaultLookback, "training window of --fit-every, ending just after the latest event stored")
-		shards     = e.Group("Operations and telemetry").Int("shards", "ATTRIBUTOR_SHARDS", 0, "state shards (default GOMAXPROCS)")
-		maxUsers   = e.Int("max-users", "ATTRIBUTOR_MAX_USERS", pipeline.DefaultMaxUsers, "users held in memory; more are evicted and reloaded from ClickHouse")
-		flushRows  = e.Int("flush-rows", "ATTRIBUTOR_FLUSH_ROWS", pipeline.DefaultFlushRows, "rows per ClickHouse insert")
-		flushEvery = e.Duration("flush-interval", "ATTRIBUTOR_FLUSH_INTERVAL", pipeline.DefaultFlushInterval, "longest wait before an insert")
-		metrics    = e.String("metrics-addr", "ATTRIBUTOR_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on `host:port` (off when empty)")
-		untilDone  = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
-		progress   = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
-		logRejects = e.Int("log-rejections", "ATTRIBUTOR_LOG_REJECTIONS", 5, "rejected events logged per reason (with topic, partition, offset and why); the rest are counted in the summary (0: none)")
-		logLevel   = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
-		maxMsg     = e.Size("max-message-bytes", "ATTRIBUTOR_MAX_MESSAGE_BYTES", "largest input message, key + value + headers, a `size` such as 1MiB; larger ones are dead-lettered as oversize (default 1MiB)")
-		memLimit   = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
-		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
-		memProfile = fs.String("memprofile", "", "write a heap profile to `file` when the run is asked to stop (SIGINT/SIGTERM), with its state still held, or at its end")
+		brokers     = e.Group("Input (Kafka)").String("brokers", "ATTRIBUTOR_BROKERS", pipeline.DefaultBroker, "comma-separated Kafka `brokers`")
+		tpTopic     = e.String("touchpoints-topic", "ATTRIBUTOR_TOUCHPOINTS_TOPIC", pipeline.DefaultTouchpointsTopic, "touchpoints `topic`")
+		cvTopic     = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", pipeline.DefaultConversionsTopic, "conversions `topic`")
+		dlqTopic    = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", pipeline.DefaultDLQTopic, "dead-letter `topic`")
+		spendTopic  = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", pipeline.DefaultSpendTopic, "ad-spend `topic` (optional: consumed when it exists)")
+		group       = e.String("group", "ATTRIBUTOR_GROUP", pipeline.DefaultGroup, "consumer `group`; its internal topic is <group>.repartition")
+		repartParts = e.Int("repartition-partitions", "ATTRIBUTOR_REPARTITION_PARTITIONS", 0, "partitions of the internal topic <group>.repartition, created at start when missing: events consumed away from their key's home partition (murmur2 of the key mod this count) are forwarded through it (default: the existing topic's count, else the touchpoints topic's; it can never change for a group)")
+		kafkaSec    = addKafkaSecurityFlags(e)
+		svc         = addServiceFlags(e)
+		attrCfg     = addAttributionFlags(e)
+		rules       = e.String("channel-rules", "ATTRIBUTOR_CHANNEL_RULES", "", "channel grouping rules JSON `file` (default: built-in grouping)")
+		lateness    = e.Duration("allowed-lateness", "ATTRIBUTOR_ALLOWED_LATENESS", pipeline.DefaultAllowedLateness, "event time a conversion waits for the touchpoint watermark")
+		horizon     = e.Duration("horizon", "ATTRIBUTOR_HORIZON", pipeline.DefaultHorizon, "re-attribution horizon: older touchpoints are dead-lettered as too_late")
+		futureSkew  = e.Duration("max-future-skew", "ATTRIBUTOR_MAX_FUTURE_SKEW", time.Hour, "events stamped more than this after the time they are consumed (broker timestamp, else wall clock) are dead-lettered as future; at most --horizon")
+		sessionGap  = e.Duration("session-gap", "ATTRIBUTOR_SESSION_GAP", pipeline.DefaultSessionGap, "inactivity that starts a new session")
+		mOrder      = e.Group("Data-driven models (markov, shapley)").Int("markov-order", "ATTRIBUTOR_MARKOV_ORDER", pipeline.DefaultMarkovOrder, "order `k` (1-4) of the markov fit applied")
+		fitPoll     = e.Duration("fit-poll", "ATTRIBUTOR_FIT_POLL", pipeline.DefaultFitPoll, "how often model_fits is read for a newer fit")
+		fitEvery    = e.Duration("fit-every", "ATTRIBUTOR_FIT_EVERY", 0, "refit the data-driven models in-process this often on the trailing --fit-window, and store the fits (0: off: fits come from attributor fit)")
+		fitWindow   = e.Duration("fit-window", "ATTRIBUTOR_FIT_WINDOW", attribution.DefaultLookback, "training window of --fit-every, ending just after the latest event stored")
+		shards      = e.Group("Operations and telemetry").Int("shards", "ATTRIBUTOR_SHARDS", 0, "state shards (default GOMAXPROCS)")
+		maxUsers    = e.Int("max-users", "ATTRIBUTOR_MAX_USERS", pipeline.DefaultMaxUsers, "users held in memory; more are evicted and reloaded from ClickHouse")
+		flushRows   = e.Int("flush-rows", "ATTRIBUTOR_FLUSH_ROWS", pipeline.DefaultFlushRows, "rows per ClickHouse insert")
+		flushEvery  = e.Duration("flush-interval", "ATTRIBUTOR_FLUSH_INTERVAL", pipeline.DefaultFlushInterval, "longest wait before an insert")
+		metrics     = e.String("metrics-addr", "ATTRIBUTOR_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on `host:port` (off when empty)")
+		untilDone   = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
+		progress    = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
+		logRejects  = e.Int("log-rejections", "ATTRIBUTOR_LOG_REJECTIONS", 5, "rejected events logged per reason (with topic, partition, offset and why); the rest are counted in the summary (0: none)")
+		logLevel    = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
+		maxMsg      = e.Size("max-message-bytes", "ATTRIBUTOR_MAX_MESSAGE_BYTES", "largest input message, key + value + headers, a `size` such as 1MiB; larger ones are dead-lettered as oversize (default 1MiB)")
+		memLimit    = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
+		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
+		memProfile  = fs.String("memprofile", "", "write a heap profile to `file` when the run is asked to stop (SIGINT/SIGTERM), with its state still held, or at its end")
 	)
 	fs.Usage = e.help(stdout, "usage: attributor run [flags]\n\nConsumes touchpoints and conversions from Kafka as a consumer group, attributes\nconversions once the touchpoint watermark passes them and writes the credits to\nClickHouse. SIGINT/SIGTERM: stop fetching, write, commit, exit 0; a second\nsignal aborts. Durations take s, m, h and d (days): 90s, 12h, 30d, 1d12h.")
 	if code, ok := parseFlags(fs, e, args, stderr, "run"); !ok {
@@ -166,7 +167,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := pipeline.Config{
-		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, Group: *group, Kafka: sec,
+		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, Group: *group, RepartitionPartitions: *repartParts, Kafka: sec,
 		ClickHouse: chCfg, Attribution: acfg,
 		AllowedLateness: *lateness, Horizon: *horizon, MaxFutureSkew: *futureSkew, SessionGap: *sessionGap,
 		MarkovOrder: *mOrder, FitPoll: *fitPoll, FitEvery: *fitEvery, FitWindow: *fitWindow,
@@ -332,9 +333,9 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	if s.Refused > 0 {
 		fmt.Fprintf(w, "attributor: warning: ClickHouse refused %d rows for their values: dead-lettered with reason refused (attributor.table and attributor.error say where and why), the rest written\n", s.Refused)
 	}
-	if n := s.MispartitionedTouchpoints + s.MispartitionedConversions; n > 0 {
-		fmt.Fprintf(w, "attributor: warning: %d messages were in a partition their attribution key does not hash to (%d touchpoints, %d conversions): their users' events may be split across instances; produce keyed by the attribution key with the murmur2 partitioner (kcat: -X partitioner=murmur2_random)\n",
-			n, s.MispartitionedTouchpoints, s.MispartitionedConversions)
+	if n := s.ForwardedTouchpoints + s.ForwardedConversions; n > 0 {
+		fmt.Fprintf(w, "attributor: forwarded %d events to their home partition through the repartition topic (%d touchpoints, %d conversions): credited as any other; producers keying by the attribution key with murmur2 into as many partitions as the repartition topic save the forward (kcat: -X partitioner=murmur2_random)\n",
+			n, s.ForwardedTouchpoints, s.ForwardedConversions)
 	}
 }
 

@@ -55,13 +55,13 @@ func TestProgressLineSaysWritesAreFailing(t *testing.T) {
 }
 
 // The run summary says how many events were dead-lettered as future, and
-// warns, with the producer setting that fixes it, when messages were in a
-// partition their key does not hash to; a clean run has no warning.
-func TestSummaryReportsFutureAndMisPartitioned(t *testing.T) {
+// how many were forwarded to their home partition, with the producer
+// setting that gives the direct path; a clean run has no warning.
+func TestSummaryReportsFutureAndForwarded(t *testing.T) {
 	var b strings.Builder
-	printSummary(&b, pipeline.Snapshot{Touchpoints: 10, Future: 2, MispartitionedTouchpoints: 3, MispartitionedConversions: 1})
+	printSummary(&b, pipeline.Snapshot{Touchpoints: 10, Future: 2, ForwardedTouchpoints: 3, ForwardedConversions: 1})
 	out := b.String()
-	for _, w := range []string{"2 future", "warning: 4 messages were in a partition their attribution key does not hash to (3 touchpoints, 1 conversions)", "-X partitioner=murmur2_random"} {
+	for _, w := range []string{"2 future", "forwarded 4 events to their home partition through the repartition topic (3 touchpoints, 1 conversions)", "-X partitioner=murmur2_random"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("summary lacks %q:\n%s", w, out)
 		}

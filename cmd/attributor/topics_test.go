@@ -13,7 +13,7 @@ func TestTopicsCommand(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
 	args := func(sub string, more ...string) []string {
 		return append([]string{"topics", sub, "--brokers", env.Kafka, "--touchpoints-topic", env.Touchpoints,
-			"--conversions-topic", env.Conversions, "--dlq-topic", env.DLQ, "--spend-topic", env.Spend}, more...)
+			"--conversions-topic", env.Conversions, "--dlq-topic", env.DLQ, "--spend-topic", env.Spend, "--group", env.Group}, more...)
 	}
 	code, out, errOut := runSubcommand(args("check")...)
 	if code != 1 || !strings.Contains(out, "problem: touchpoints topic \""+env.Touchpoints+"\" does not exist: create it with `attributor topics create`") {

@@ -16,6 +16,8 @@ type Stats struct {
 	Future          atomic.Int64 // events stamped beyond MaxFutureSkew after their consumption
 	MisTouchpoints  atomic.Int64 // touchpoints in a partition their key does not hash to
 	MisConversions  atomic.Int64 // conversions in a partition their key does not hash to
+	FwdTouchpoints  atomic.Int64 // touchpoints forwarded to their home through the repartition topic (acknowledged)
+	FwdConversions  atomic.Int64 // conversions forwarded likewise
 	Skipped         atomic.Int64 // uncommitted offsets deleted by retention before consumption
 	Duplicates      atomic.Int64 // events already seen (by event_id)
 	Attributed      atomic.Int64 // conversions attributed (first time), once their rows are durable

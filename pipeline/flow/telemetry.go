@@ -9,7 +9,8 @@ const (
 	MetricTooLate        = "attributor.events.too_late" // beyond the re-attribution horizon
 	MetricDuplicates     = "attributor.events.duplicate"
 	MetricFuture         = "attributor.events.future"         // stamped beyond --max-future-skew
-	MetricMispartitioned = "attributor.events.mispartitioned" // by topic: key hashes to another partition
+	MetricMispartitioned = "attributor.events.mispartitioned" // by topic: consumed away from the key's home
+	MetricForwarded      = "attributor.events.forwarded"      // by kind: produced to the repartition topic, acknowledged
 	MetricSkipped        = "attributor.offsets.skipped"       // deleted by retention before consumption
 	MetricDeadLetters    = "attributor.dead_letters"
 	MetricDeadLost       = "attributor.dead_letters.lost" // refused by the broker even when cut
@@ -31,6 +32,7 @@ const (
 	MetricCommits        = "attributor.commits"
 
 	AttrTopic = "topic"
+	AttrKind  = "kind" // touchpoint or conversion
 
 	// The sink's span, one per batch written, and its attributes.
 	SpanSinkFlush    = "attributor.sink.flush"

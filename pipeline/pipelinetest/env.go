@@ -150,7 +150,7 @@ func (e *Env) cleanup() {
 	}
 	client, done := e.kafkaClient()
 	defer done()
-	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ, e.Spend}})
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ, e.Spend, pipeline.RepartitionTopic(e.Group)}})
 	if err != nil {
 		e.t.Errorf("cleanup: delete topics: %v", err)
 	} else {

@@ -51,6 +51,14 @@ func (e *Env) CreateTopic(topic string, partitions int) {
 // writes.
 func (e *Env) Produce(topic string, msgs []Msg) {
 	e.t.Helper()
+	e.ProduceWith(topic, msgs, &kafka.Murmur2Balancer{})
+}
+
+// ProduceWith writes msgs to topic in order, partitioned by bal (say
+// kafka.CRC32Balancer, librdkafka's default, or a random one), with
+// acknowledged writes.
+func (e *Env) ProduceWith(topic string, msgs []Msg, bal kafka.Balancer) {
+	e.t.Helper()
 	if len(msgs) == 0 {
 		return
 	}
@@ -60,7 +68,7 @@ func (e *Env) Produce(topic string, msgs []Msg) {
 		Addr:         kafka.TCP(e.Kafka),
 		Transport:    tr,
 		Topic:        topic,
-		Balancer:     &kafka.Murmur2Balancer{},
+		Balancer:     bal,
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    5000,
 		BatchBytes:   16 << 20,

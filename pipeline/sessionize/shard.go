@@ -67,13 +67,46 @@ type pendingConv struct {
 	partition int32
 }
 
-// partState is what a shard knows of one partition pair (touchpoints and
-// conversions share partition numbers).
+// partState is what a shard knows of one home partition: the events whose
+// key's home it is, from whichever input partition they came.
 type partState struct {
-	wm       int64 // touchpoint watermark: latest event time applied
-	caughtUp bool  // the touchpoint fetcher was at the end of the log
+	wm       int64 // touchpoint watermark: every input partition got this far
+	caughtUp bool  // every input touchpoint partition was at the end of its log
 	frontier int64 // latest event time of a conversion attributed
 	pending  pending.Heap[*pendingConv]
+	srcs     []srcMark // per input touchpoint partition: its latest mark
+	heard    int       // input partitions heard from
+}
+
+// srcMark is the latest mark of one input touchpoint partition.
+type srcMark struct {
+	wm             int64
+	caughtUp, seen bool
+}
+
+// mark takes the latest mark of input partition src. The home's watermark
+// is the lowest over all input touchpoint partitions, once each has been
+// heard from (before that it stays where it started): touchpoints reach a
+// home from every one of them.
+func (ps *partState) mark(src int32, wm int64, caughtUp bool) {
+	if int(src) >= len(ps.srcs) {
+		return // a partition added to the input topic since the start: heard at the next generation
+	}
+	m := &ps.srcs[src]
+	if !m.seen {
+		m.seen = true
+		ps.heard++
+	}
+	m.wm, m.caughtUp = max(m.wm, wm), caughtUp
+	if ps.heard < len(ps.srcs) {
+		return
+	}
+	low, all := int64(1<<62), true
+	for i := range ps.srcs {
+		low = min(low, ps.srcs[i].wm)
+		all = all && ps.srcs[i].caughtUp
+	}
+	ps.wm, ps.caughtUp = max(ps.wm, low), all
 }
 
 // Shard owns the users whose key hashes to it. Only its goroutine touches
@@ -112,9 +145,12 @@ type Shard struct {
 
 // Start is what a generation knows at its start, from ClickHouse.
 type Start struct {
-	Frontiers  map[int32]int64  // per partition: latest conversion attributed
-	Watermarks map[int32]int64  // per partition: latest touchpoint stored
+	Frontiers  map[int32]int64  // per home partition: latest conversion attributed
+	Watermarks map[int32]int64  // per home partition: latest touchpoint stored
 	Stored     map[uint64]uint8 // hashes of the keys with stored events: stored* bits
+	// Sources is the partition count of the touchpoints topic: a home's
+	// watermark is the lowest of theirs (default 1).
+	Sources int
 }
 
 // New returns shard id, which sends its units to out and reads users'
@@ -186,7 +222,7 @@ func (s *Shard) needsHistory(key string) bool {
 func (s *Shard) part(p int32) *partState {
 	ps := s.parts[p]
 	if ps == nil {
-		ps = &partState{frontier: s.start.Frontiers[p], wm: s.start.Watermarks[p]}
+		ps = &partState{frontier: s.start.Frontiers[p], wm: s.start.Watermarks[p], srcs: make([]srcMark, max(1, s.start.Sources))}
 		s.parts[p] = ps
 	}
 	return ps
@@ -299,9 +335,7 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 		case flow.KindConversion:
 			s.conversion(it)
 		case flow.KindMark:
-			ps := s.part(it.Partition)
-			ps.wm = max(ps.wm, it.WM)
-			ps.caughtUp = it.CaughtUp
+			s.part(it.Partition).mark(it.Src, it.WM, it.CaughtUp)
 		case flow.KindBarrier, flow.KindFlushAll:
 			if err := s.release(ctx, it.Kind == flow.KindFlushAll); err != nil {
 				return err
@@ -335,7 +369,7 @@ func (s *Shard) touchpoint(it *flow.Item) {
 		s.u.TPs = append(s.u.TPs, flow.TPRow{TP: *tp, SessionStart: tp.TimeMs, Partition: it.Partition, TooLate: true})
 		msg := fmt.Sprintf("timestamp: %s is older than its partition's watermark %s by more than the re-attribution horizon (%s); stored, not attributed",
 			time.UnixMilli(tp.TimeMs).UTC().Format(time.RFC3339Nano), time.UnixMilli(ps.wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon)
-		s.st.Rejected.Record(flow.ReasonTooLate, s.tpTopic, int(it.Partition), it.Offset, msg)
+		s.st.Rejected.Record(flow.ReasonTooLate, s.tpTopic, int(it.Origin), it.Offset, msg)
 		s.u.Dead = append(s.u.Dead, s.deadLetter(it, flow.ReasonTooLate, msg))
 		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
@@ -603,7 +637,7 @@ func (s *Shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 
 func (s *Shard) deadLetter(it *flow.Item, reason, msg string) flow.DeadLetter {
 	dl := flow.DeadLetter{Reason: reason, Err: msg}
-	dl.Msg.Topic, dl.Msg.Partition, dl.Msg.Offset = s.tpTopic, int(it.Partition), it.Offset
+	dl.Msg.Topic, dl.Msg.Partition, dl.Msg.Offset = s.tpTopic, int(it.Origin), it.Offset
 	dl.Msg.Key, dl.Msg.Value = it.Key, it.Value
 	return dl
 }

@@ -6,12 +6,15 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// CoPartitionBalancer assigns partition N of every subscribed topic to the
-// same member, so that one instance sees all of a user's touchpoints and
-// conversions (both topics are keyed by the attribution key and have the
-// same partition count). Members are ordered by ID and partition numbers
-// are split into contiguous ranges, like Kafka's range assignor, but without
-// depending on the order in which metadata lists partitions.
+// CoPartitionBalancer assigns partition N of every subscribed topic of the
+// same partition count to the same member: repartition partition r (home
+// r) and partition r of every input topic of R partitions share a member,
+// so that input keyed by the attribution key with murmur2 takes the direct
+// path. Input topics of other counts are spread over the members the same
+// way; their events reach their homes through the repartition topic.
+// Members are ordered by ID and partition numbers are split into
+// contiguous ranges, like Kafka's range assignor, but without depending on
+// the order in which metadata lists partitions.
 type CoPartitionBalancer struct{}
 
 var _ kafka.GroupBalancer = CoPartitionBalancer{}

@@ -110,3 +110,38 @@ func TestCoPartitionBalancerListsIdleMembers(t *testing.T) {
 		}
 	}
 }
+
+// With the repartition topic of R partitions beside input topics of other
+// counts, repartition partition r and partition r of every input topic of
+// R partitions share a member (the direct path); the inputs of other
+// counts are spread, every partition owned once, over all members.
+func TestRepartitionCoPartitionedOthersSpread(t *testing.T) {
+	topics := []string{"tp", "cv", "sp", "g.repartition"}
+	parts := append(append(partitions(4, "tp", "g.repartition"), partitions(3, "cv")...), partitions(2, "sp")...)
+	for _, n := range []int{1, 2, 3, 5} {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("m%d", i)
+		}
+		a := CoPartitionBalancer{}.AssignGroups(members(topics, ids...), parts)
+		checkCoPartitioned(t, a, []string{"g.repartition", "tp"}, 4)
+		used := map[string]bool{}
+		for topic, count := range map[string]int{"cv": 3, "sp": 2} {
+			seen := map[int]int{}
+			for m, ts := range a {
+				for _, p := range ts[topic] {
+					seen[p]++
+					used[m] = true
+				}
+			}
+			for p := range count {
+				if seen[p] != 1 {
+					t.Errorf("%d members: %s/%d owned %d times: %v", n, topic, p, seen[p], a)
+				}
+			}
+		}
+		if want := min(n, 3); len(used) != want {
+			t.Errorf("%d members: the 3-partition topic is spread over %d members, want %d: %v", n, len(used), want, a)
+		}
+	}
+}

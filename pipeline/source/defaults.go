@@ -8,6 +8,7 @@ const (
 	DefaultConversionsTopic = "conversions"
 	DefaultSpendTopic       = "ad_spend"
 	DefaultDLQTopic         = "attributor.dlq"
+	DefaultGroup            = "attributor"
 	DefaultMaxMessageBytes  = 1 << 20
 )
 

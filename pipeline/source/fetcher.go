@@ -2,7 +2,10 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,11 +37,23 @@ type Offsets interface {
 }
 
 // NewFetcher returns the fetcher of one assigned partition, from offset
-// start (negative: the log start) to end (negative: no end). Its items go
-// to shards[murmur3(key) % len(shards)]; its watermark marks to every
-// shard.
-func (s *Source) NewFetcher(topic string, partition int, start, end int64, t Offsets, shards []chan<- flow.Item, direct Direct) *Fetcher {
-	return &Fetcher{src: s, topic: topic, partition: partition, start: start, end: end, tracker: t, shards: shards, direct: direct}
+// start (negative: the log start) to end (negative: no end). Events whose
+// home (route) is elsewhere are forwarded through rt; the others, and what
+// the repartition topic brings, go to shards[murmur3(key) % len(shards)];
+// watermark marks to every shard. A fetcher of the repartition topic with
+// rt.Ends set stops once every input partition has said (a final mark)
+// that it forwarded everything before its end.
+func (s *Source) NewFetcher(topic string, partition int, start, end int64, t Offsets, shards []chan<- flow.Item, direct Direct, rt *Routing) *Fetcher {
+	f := &Fetcher{src: s, topic: topic, partition: partition, start: start, end: end, tracker: t, shards: shards, direct: direct, rt: rt}
+	if topic == s.Cfg.RepartitionTopic && rt.Ends != nil {
+		f.awaiting = map[string]int64{}
+		for in, n := range rt.Inputs {
+			for q := range n {
+				f.awaiting[in+"/"+strconv.Itoa(q)] = rt.Ends[in][q].End
+			}
+		}
+	}
+	return f
 }
 
 // Topic is the fetcher's topic.
@@ -64,20 +79,34 @@ type Fetcher struct {
 	tracker    Offsets
 	shards     []chan<- flow.Item
 	direct     Direct
+	rt         *Routing
 	reachedEnd bool
+	awaiting   map[string]int64 // repartition, until caught up: input partitions ("topic/p") whose final mark is awaited, with the end wanted
+
+	markMu      sync.Mutex // the marks forwarded: from the fetch loop and idleMarks
+	fwdMarkAt   time.Time
+	fwdMarkWM   int64
+	fwdMarkDone bool
+	fwdMarkNext int64
 
 	wm       atomic.Int64 // touchpoint watermark sent so far
 	lag      atomic.Int64 // messages behind the partition's high watermark
 	lastSeen atomic.Int64 // unix nanos of the last fetched message
+	next     atomic.Int64 // every message before this offset was routed; negative: not known yet
 }
 
 func (f *Fetcher) Run(ctx context.Context) {
+	cfg := &f.src.Cfg
 	if f.end >= 0 && f.start >= f.end {
 		f.reachedEnd = true
-		f.markAll(ctx, true)
+		if f.topic == cfg.TouchpointsTopic {
+			f.markAll(ctx, true)
+		}
+		if f.forwards() {
+			f.finalMarks(ctx)
+		}
 		return
 	}
-	cfg := &f.src.Cfg
 	rd := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:         cfg.Brokers,
 		Topic:           f.topic,
@@ -96,7 +125,8 @@ func (f *Fetcher) Run(ctx context.Context) {
 		rd.SetOffset(kafka.FirstOffset)
 	}
 	isTP := f.topic == cfg.TouchpointsTopic
-	if isTP {
+	f.next.Store(f.start) // committed: everything before it was routed (forwards are acknowledged before a commit)
+	if f.forwards() {
 		idleDone := make(chan struct{})
 		defer close(idleDone)
 		go f.idleMarks(ctx, rd, idleDone)
@@ -130,11 +160,22 @@ func (f *Fetcher) Run(ctx context.Context) {
 		f.tracker.Add(m.Offset)
 		f.lag.Store(max(0, m.HighWaterMark-m.Offset-1))
 		now := time.Now() // once per message: the future check and the marks
+		if f.topic == cfg.RepartitionTopic {
+			if !f.fromRepartition(ctx, &m) {
+				return
+			}
+			if f.awaiting != nil && len(f.awaiting) == 0 {
+				f.reachedEnd = true // every input partition forwarded all it had to this home
+				return
+			}
+			continue
+		}
 		if !f.route(ctx, &m, isTP, now) {
 			return
 		}
+		f.next.Store(m.Offset + 1)
 		last := f.end >= 0 && m.Offset+1 >= f.end
-		if isTP {
+		if f.forwards() {
 			f.lastSeen.Store(now.UnixNano())
 			sinceMark++
 			if sinceMark >= 256 || now.Sub(lastMark) > 50*time.Millisecond || last {
@@ -144,6 +185,9 @@ func (f *Fetcher) Run(ctx context.Context) {
 		}
 		if last {
 			f.reachedEnd = true
+			if f.forwards() {
+				f.finalMarks(ctx)
+			}
 			return
 		}
 	}
@@ -155,7 +199,6 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 	ack := flow.Ack{To: f.tracker, Offset: m.Offset}
 	it := flow.Item{Partition: int32(m.Partition), Ack: ack, Offset: m.Offset, Key: m.Key, Value: m.Value}
 	var err error
-	var key string
 	if n := flow.MessageBytes(m); n > cfg.MaxMessageBytes {
 		f.src.Stats.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
@@ -174,12 +217,12 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 	if isTP {
 		it.Kind = flow.KindTouchpoint
 		if it.TP, err = f.src.Dec.Touchpoint(m.Value); err == nil {
-			key, timeMs = it.TP.Key(), it.TP.TimeMs
+			timeMs = it.TP.TimeMs
 		}
 	} else {
 		it.Kind = flow.KindConversion
 		if it.CV, err = f.src.Dec.Conversion(m.Value); err == nil {
-			key, timeMs = it.CV.Key(), it.CV.TimeMs
+			timeMs = it.CV.TimeMs
 		}
 	}
 	if err != nil {
@@ -193,12 +236,22 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 		return f.dead(ctx, m, ack, flow.ReasonFuture, nil, fmt.Sprintf("timestamp: %s is more than max_future_skew %s after the message was consumed (%s %s)",
 			time.UnixMilli(timeMs).UTC().Format(time.RFC3339Nano), cfg.MaxFutureSkew, src, ref.UTC().Format(time.RFC3339Nano)))
 	}
-	if want := keyPartition(key, f.src.Parts); want != f.partition {
-		f.src.misPartitioned(f.topic, f.partition, m.Offset, m.Key, key, want)
+	key, home := f.rt.route(&it)
+	if home != f.partition {
+		f.src.misPartitioned(f.topic, f.partition, m.Offset, m.Key, key, home)
 	}
 	if isTP && timeMs > f.wm.Load() {
-		defer f.wm.Store(timeMs) // after the send: marks never run ahead of items
+		defer f.wm.Store(timeMs) // after the send (or forward): marks never run ahead of items
 	}
+	if !f.rt.direct(f.partition, home) {
+		return f.rt.Fwd.forward(ctx, m, it.Kind, key, home, ack)
+	}
+	it.Partition, it.Origin = int32(home), int32(m.Partition)
+	return f.toShard(ctx, key, it)
+}
+
+// toShard sends it to the shard of key.
+func (f *Fetcher) toShard(ctx context.Context, key string, it flow.Item) bool {
 	s := f.shards[murmur3.StringSum32(key)%uint32(len(f.shards))]
 	select {
 	case s <- it:
@@ -206,6 +259,75 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// fromRepartition takes a record of the repartition topic: a forwarded
+// event goes to its shard as belonging to this home partition; a mark
+// goes to every shard (touchpoint marks) and counts towards the end of a
+// --until-caught-up run.
+func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
+	cfg := &f.src.Cfg
+	ack := flow.Ack{To: f.tracker, Offset: m.Offset}
+	home := int32(f.partition)
+	kind := string(header(m, HeaderKind))
+	if kind == kindMark {
+		ack.Done() // nothing is derived from a mark
+		var mr markRecord
+		if err := json.Unmarshal(m.Value, &mr); err != nil {
+			return true // not ours to judge: a mark only ever speeds things up
+		}
+		if mr.Topic == cfg.TouchpointsTopic {
+			mark := flow.Item{Kind: flow.KindMark, Partition: home, Src: mr.Partition, WM: mr.Watermark, CaughtUp: mr.CaughtUp}
+			if !f.toAllShards(ctx, mark) {
+				return false
+			}
+		}
+		if f.awaiting != nil && mr.End >= 0 {
+			k := mr.Topic + "/" + strconv.Itoa(int(mr.Partition))
+			if want, ok := f.awaiting[k]; ok && mr.End >= want {
+				delete(f.awaiting, k)
+			}
+		}
+		return true
+	}
+	// Where the event was consumed from, for its dead letters.
+	origin := *m
+	origin.Topic = string(header(m, HeaderOriginTopic))
+	op, _ := strconv.Atoi(string(header(m, HeaderOriginPartition)))
+	origin.Partition = op
+	origin.Offset, _ = strconv.ParseInt(string(header(m, HeaderOriginOffset)), 10, 64)
+	origin.Headers = nil
+	it := flow.Item{Partition: home, Ack: ack, Origin: int32(op), Offset: origin.Offset, Key: m.Key, Value: m.Value}
+	var err error
+	switch kind {
+	case kindTouchpoint:
+		it.Kind = flow.KindTouchpoint
+		it.TP, err = f.src.Dec.Touchpoint(m.Value)
+	case kindConversion:
+		it.Kind = flow.KindConversion
+		it.CV, err = f.src.Dec.Conversion(m.Value)
+	default:
+		err = fmt.Errorf("%s header %q: not a record the attributor forwards", HeaderKind, kind)
+		origin = *m
+	}
+	if err != nil {
+		// Checked before it was forwarded: only a decoder configured
+		// otherwise on the forwarding instance gets here.
+		f.src.Stats.Invalid.Add(1)
+		return f.dead(ctx, &origin, ack, flow.ReasonInvalid, err, err.Error())
+	}
+	return f.toShard(ctx, string(header(m, HeaderKey)), it)
+}
+
+func (f *Fetcher) toAllShards(ctx context.Context, it flow.Item) bool {
+	for _, s := range f.shards {
+		select {
+		case s <- it:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // minBrokerTime is the earliest broker timestamp taken as set: the event
@@ -240,13 +362,48 @@ func (f *Fetcher) send(ctx context.Context, u *flow.Unit) bool {
 	return f.direct.Send(ctx, u)
 }
 
-// markAll tells every shard how far the touchpoints of this partition got.
+// markAll tells every home how far this input partition got: the
+// touchpoint watermark to this member's shards directly when the partition
+// is a home of this member (its direct events went to them); and to every
+// other home through the repartition topic, after the events forwarded
+// there, the watermark (touchpoints) and the offset before which every
+// message was routed (both topics: a --until-caught-up member's homes stop
+// once it passes their end, whoever owns the input partition). A
+// forwarded mark that says nothing new is sent at most every second.
 func (f *Fetcher) markAll(ctx context.Context, caughtUp bool) {
-	mark := flow.Item{Kind: flow.KindMark, Partition: int32(f.partition), WM: f.wm.Load(), CaughtUp: caughtUp}
-	for _, s := range f.shards {
-		select {
-		case s <- mark:
-		case <-ctx.Done():
+	wm := f.wm.Load()
+	p := f.partition
+	if f.topic == f.src.Cfg.TouchpointsTopic && f.rt.direct(p, p) {
+		if !f.toAllShards(ctx, flow.Item{Kind: flow.KindMark, Partition: int32(p), Src: int32(p), WM: wm, CaughtUp: caughtUp}) {
+			return
+		}
+	}
+	f.markMu.Lock()
+	defer f.markMu.Unlock()
+	now, next := time.Now(), f.next.Load()
+	if wm == f.fwdMarkWM && caughtUp == f.fwdMarkDone && next == f.fwdMarkNext && now.Sub(f.fwdMarkAt) < time.Second {
+		return
+	}
+	f.fwdMarkAt, f.fwdMarkWM, f.fwdMarkDone, f.fwdMarkNext = now, wm, caughtUp, next
+	mr := markRecord{Topic: f.topic, Partition: int32(p), Watermark: wm, CaughtUp: caughtUp, End: next}
+	for h := range f.rt.Homes {
+		if f.rt.direct(p, h) {
+			continue
+		}
+		if !f.rt.Fwd.mark(ctx, h, mr) {
+			return
+		}
+	}
+}
+
+// finalMarks tells every home, through the repartition topic, that this
+// input partition forwarded everything before its end offset: a
+// --until-caught-up run's repartition fetchers stop once every input
+// partition said so.
+func (f *Fetcher) finalMarks(ctx context.Context) {
+	mr := markRecord{Topic: f.topic, Partition: int32(f.partition), Watermark: f.wm.Load(), CaughtUp: true, End: f.end}
+	for h := range f.rt.Homes {
+		if !f.rt.Fwd.mark(ctx, h, mr) {
 			return
 		}
 	}

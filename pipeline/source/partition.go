@@ -3,8 +3,8 @@ package source
 // keyPartition is the partition that the Java client's default partitioner
 // (and kafka-go's Murmur2Balancer, which the generator uses) gives key on a
 // topic of n partitions: the positive murmur2 hash of the key's bytes,
-// modulo n. Both input topics must be keyed and partitioned so, by the
-// attribution key, for one instance to see all of a user's events.
+// modulo n. It is a key's home among n repartition partitions (route):
+// input keyed and partitioned so takes the direct path.
 func keyPartition(key string, n int) int {
 	return int((murmur2(key) & 0x7fffffff) % uint32(n))
 }
@@ -48,12 +48,10 @@ func murmur2(s string) uint32 {
 // the rest are only counted.
 const misLogLimit = 10
 
-// misPartitioned counts and reports a message that arrived in a partition
-// its attribution key does not hash to. It is processed as any other:
-// dropping it would lose it, and its partition may be the only place its
-// user's events are. But the user's other events may be in the partition
-// the key hashes to, owned by another instance, with another watermark:
-// its credits may then differ from replay, so it must not pass unseen.
+// misPartitioned counts and reports (the first few, at info) a message
+// consumed away from its key's home partition. It is forwarded there
+// through the repartition topic and credited exactly as any other; the
+// note says how producers can save that forward.
 func (r *Source) misPartitioned(topic string, partition int, offset int64, msgKey []byte, key string, want int) {
 	if topic == r.Cfg.TouchpointsTopic {
 		r.Stats.MisTouchpoints.Add(1)
@@ -62,14 +60,14 @@ func (r *Source) misPartitioned(topic string, partition int, offset int64, msgKe
 	}
 	switch n := r.misLogged.Add(1); {
 	case n <= misLogLimit:
-		attrs := []any{"topic", topic, "partition", partition, "offset", offset, "key", clip(key, 64), "expected_partition", want,
-			"fix", "produce keyed by the attribution key (user_id, else anonymous_id) with the murmur2 partitioner: the Java client's default, kcat -X partitioner=murmur2_random, kafka-go &kafka.Murmur2Balancer{}, librdkafka partitioner=murmur2_random"}
+		attrs := []any{"topic", topic, "partition", partition, "offset", offset, "key", clip(key, 64), "home_partition", want,
+			"direct_path", "produce keyed by the attribution key (user_id, else anonymous_id) with the murmur2 partitioner into as many partitions as the repartition topic: the Java client's default, kcat -X partitioner=murmur2_random, kafka-go &kafka.Murmur2Balancer{}, librdkafka partitioner=murmur2_random"}
 		if string(msgKey) != key {
 			attrs = append(attrs, "message_key", clip(string(msgKey), 64))
 		}
-		r.Cfg.Logger.Warn("message in a partition its attribution key does not hash to: processed, but its user's events may be split across partitions and instances, and its credits may differ from replay", attrs...)
+		r.Cfg.Logger.Info("message consumed away from its key's home partition: forwarded there through the repartition topic (credited as any other; the direct path saves the forward)", attrs...)
 	case n == misLogLimit+1:
-		r.Cfg.Logger.Warn("more messages in a partition their key does not hash to: counting them without logging each (attributor_events_mispartitioned_total)")
+		r.Cfg.Logger.Info("more messages away from their key's home partition: counting them without logging each (attributor_events_mispartitioned_total, attributor_events_forwarded_total)")
 	}
 }
 

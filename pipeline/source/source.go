@@ -23,6 +23,14 @@ type Config struct {
 	ConversionsTopic string
 	SpendTopic       string
 	DLQTopic         string
+	// RepartitionTopic is the internal topic events are forwarded through
+	// to their home (RepartitionTopic(group)).
+	RepartitionTopic string
+	// RepartitionPartitions is its partition count R, the number of homes;
+	// 0: the existing topic's count, else the touchpoints topic's. It can
+	// never change under a group: an existing topic of another count is
+	// an error at start.
+	RepartitionPartitions int
 	// MaxMessageBytes: larger messages (key + value + headers) are
 	// dead-lettered.
 	MaxMessageBytes int
@@ -42,9 +50,9 @@ type Source struct {
 	Stats  *flow.Stats
 
 	// Found by CheckRunTopics.
-	Parts      int      // partitions of each input topic
-	Topics     []string // subscribed: touchpoints, conversions and, when it exists, spend
-	SpendParts int
+	Parts  map[string]int // partitions of every subscribed topic
+	Topics []string       // subscribed: touchpoints, conversions, the repartition topic and, when it exists, spend
+	Homes  int            // partitions of the repartition topic
 
 	misLogged atomic.Int64 // mis-partitioned messages logged this run
 }
@@ -68,11 +76,13 @@ func (s *Source) Close() {
 }
 
 // CheckRunTopics checks the topics a run reads: touchpoints and conversions
-// must exist with the same partition count; spend is subscribed when it
-// exists; the dead-letter topic is created when missing.
+// must exist (with any partition counts); spend is subscribed when it
+// exists; the dead-letter and repartition topics are created when missing.
+// An existing repartition topic whose partition count differs from
+// RepartitionPartitions is an error: every key would change home.
 func (s *Source) CheckRunTopics(ctx context.Context) error {
 	cfg := &s.Cfg
-	topics := []string{cfg.TouchpointsTopic, cfg.ConversionsTopic, cfg.DLQTopic, cfg.SpendTopic}
+	topics := []string{cfg.TouchpointsTopic, cfg.ConversionsTopic, cfg.DLQTopic, cfg.SpendTopic, cfg.RepartitionTopic}
 	meta, err := s.Client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return fmt.Errorf("kafka %v: unreachable: %w", cfg.Brokers, err)
@@ -89,18 +99,30 @@ func (s *Source) CheckRunTopics(ctx context.Context) error {
 	}
 	for _, t := range topics[:2] {
 		if counts[t] == 0 {
-			return fmt.Errorf("kafka topic %q: does not exist; create the topics with `attributor topics create` (same --brokers and --*-topic flags as run), or give it as many partitions as %q", t, topics[1-indexOf(topics, t)])
+			return fmt.Errorf("kafka topic %q: does not exist; create the topics with `attributor topics create` (same --brokers and --*-topic flags as run)", t)
 		}
 	}
-	if a, b := counts[topics[0]], counts[topics[1]]; a != b {
-		return fmt.Errorf("kafka topics %q (%d partitions) and %q (%d partitions) must have the same partition count: both are keyed by the attribution key so that one instance sees all of a user's events (`attributor topics check` reports every topic problem)",
-			topics[0], a, topics[1], b)
+	homes := counts[cfg.RepartitionTopic]
+	switch want := cfg.RepartitionPartitions; {
+	case homes == 0:
+		if want == 0 {
+			want = counts[cfg.TouchpointsTopic]
+		}
+		if err := s.createRepartition(ctx, want); err != nil {
+			return fmt.Errorf("kafka repartition topic %q: %w", cfg.RepartitionTopic, err)
+		}
+		cfg.Logger.Info("created the repartition topic", "topic", cfg.RepartitionTopic, "partitions", want)
+		homes = want
+	case want != 0 && want != homes:
+		return fmt.Errorf("kafka repartition topic %q has %d partitions but --repartition-partitions is %d: its partition count is the number of homes of the group's keys, and changing it would move every key away from its state; run with --repartition-partitions %d (or no flag), or use a new --group (a new group starts its own repartition topic and reads the input topics from their start)",
+			cfg.RepartitionTopic, homes, want, homes)
 	}
-	s.Parts = counts[topics[0]]
-	s.Topics = topics[:2]
+	s.Homes = homes
+	s.Parts = map[string]int{cfg.TouchpointsTopic: counts[cfg.TouchpointsTopic], cfg.ConversionsTopic: counts[cfg.ConversionsTopic], cfg.RepartitionTopic: homes}
+	s.Topics = []string{cfg.TouchpointsTopic, cfg.ConversionsTopic, cfg.RepartitionTopic}
 	if n := counts[cfg.SpendTopic]; n > 0 {
 		s.Topics = append(s.Topics, cfg.SpendTopic)
-		s.SpendParts = n
+		s.Parts[cfg.SpendTopic] = n
 	} else {
 		cfg.Logger.Info("no spend topic: spend comes from touchpoint costs and imports", "topic", cfg.SpendTopic)
 	}
@@ -133,15 +155,6 @@ func (s *Source) TopicMaxBytes(ctx context.Context, topic string) (int, error) {
 	return 0, err
 }
 
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
-}
-
 func (s *Source) createTopic(ctx context.Context, topic string, partitions int) error {
 	resp, err := s.Client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}}})
 	if err != nil {
@@ -157,15 +170,16 @@ func (s *Source) createTopic(ctx context.Context, topic string, partitions int) 
 // partition, when a --until-caught-up run starts; it stops at End.
 type LogRange struct{ First, End int64 }
 
-// EndOffsets returns the offset range of every subscribed partition.
+// EndOffsets returns the offset range of every subscribed input partition
+// (not the repartition topic's: a run consumes it until every input
+// partition said it forwarded all it had).
 func (s *Source) EndOffsets(ctx context.Context) (map[string]map[int]LogRange, error) {
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 	for _, t := range s.Topics {
-		n := s.Parts
-		if t == s.Cfg.SpendTopic {
-			n = s.SpendParts
+		if t == s.Cfg.RepartitionTopic {
+			continue
 		}
-		for p := 0; p < n; p++ {
+		for p := 0; p < s.Parts[t]; p++ {
 			req.Topics[t] = append(req.Topics[t], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 		}
 	}
@@ -184,4 +198,36 @@ func (s *Source) EndOffsets(ctx context.Context) (map[string]map[int]LogRange, e
 		}
 	}
 	return out, nil
+}
+
+// createRepartition creates the repartition topic with n partitions, the
+// replication of `attributor topics create` (min(3, brokers); with 3,
+// min.insync.replicas 2: the forwards are written with acks=all), and
+// waits until its partitions have leaders.
+func (s *Source) createRepartition(ctx context.Context, n int) error {
+	meta, err := s.Client.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return err
+	}
+	rf := min(3, len(meta.Brokers))
+	tc := kafka.TopicConfig{Topic: s.Cfg.RepartitionTopic, NumPartitions: n, ReplicationFactor: rf, ConfigEntries: repartitionConfig(rf)}
+	resp, err := s.Client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{tc}})
+	if err != nil {
+		return err
+	}
+	if err := resp.Errors[tc.Topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return err
+	}
+	return waitLeaders(ctx, s.Conn, s.Client.Addr, []string{tc.Topic})
+}
+
+// repartitionConfig is the repartition topic's configuration: deleted by
+// the broker's retention, like the input topics (a stopped group must
+// resume within it, as for its input), never compacted.
+func repartitionConfig(rf int) []kafka.ConfigEntry {
+	c := []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "delete"}}
+	if rf >= 3 {
+		c = append(c, kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: "2"})
+	}
+	return c
 }

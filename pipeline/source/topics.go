@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,12 @@ type TopicsConfig struct {
 	ConversionsTopic string // Default "conversions".
 	SpendTopic       string // Default "ad_spend"; optional for run.
 	DLQTopic         string // Default "attributor.dlq".
+	// Group is the consumer group of `attributor run`, whose repartition
+	// topic (RepartitionTopic(Group)) is made and checked too. Default
+	// "attributor".
+	Group string
+	// RepartitionPartitions of the repartition topic. Default Partitions.
+	RepartitionPartitions int
 
 	// Partitions of the touchpoints, conversions and spend topics. Default 4.
 	Partitions int
@@ -40,8 +47,12 @@ func (c TopicsConfig) withDefaults() TopicsConfig {
 	def(&c.ConversionsTopic, DefaultConversionsTopic)
 	def(&c.SpendTopic, DefaultSpendTopic)
 	def(&c.DLQTopic, DefaultDLQTopic)
+	def(&c.Group, DefaultGroup)
 	if c.Partitions == 0 {
 		c.Partitions = 4
+	}
+	if c.RepartitionPartitions == 0 {
+		c.RepartitionPartitions = c.Partitions
 	}
 	if c.DLQPartitions == 0 {
 		c.DLQPartitions = 1
@@ -53,6 +64,9 @@ func (c TopicsConfig) validate() error {
 	var errs []error
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("partitions: must be >= 1, got %d", c.Partitions))
+	}
+	if c.RepartitionPartitions < 1 {
+		errs = append(errs, fmt.Errorf("repartition-partitions: must be >= 1, got %d", c.RepartitionPartitions))
 	}
 	if c.DLQPartitions < 1 {
 		errs = append(errs, fmt.Errorf("dlq-partitions: must be >= 1, got %d", c.DLQPartitions))
@@ -69,7 +83,7 @@ func (c TopicsConfig) validate() error {
 // TopicState is one topic as the cluster holds it.
 type TopicState struct {
 	Name              string
-	Role              string // touchpoints, conversions, spend or dead-letter
+	Role              string // touchpoints, conversions, spend, dead-letter or repartition
 	Exists            bool
 	Partitions        int
 	ReplicationFactor int
@@ -112,6 +126,7 @@ func (a *topicAdmin) roles() []TopicState {
 		{Name: a.cfg.ConversionsTopic, Role: "conversions"},
 		{Name: a.cfg.SpendTopic, Role: "spend"},
 		{Name: a.cfg.DLQTopic, Role: "dead-letter"},
+		{Name: RepartitionTopic(a.cfg.Group), Role: "repartition"},
 	}
 }
 
@@ -202,6 +217,8 @@ func CheckTopics(ctx context.Context, cfg TopicsConfig) (TopicsReport, error) {
 			switch s.Role {
 			case "spend":
 				rep.Notes = append(rep.Notes, fmt.Sprintf("spend topic %q does not exist: it is optional (spend then comes from touchpoint costs and `attributor spend import`)", s.Name))
+			case "repartition":
+				rep.Notes = append(rep.Notes, fmt.Sprintf("repartition topic %q of group %q does not exist: `attributor run` creates it (with as many partitions as the touchpoints topic unless --repartition-partitions says otherwise)", s.Name, a.cfg.Group))
 			case "dead-letter":
 				problem("dead-letter topic %q does not exist: `attributor run` would create it with 1 partition and the broker's default replication factor and min.insync.replicas; create it with `attributor topics create`", s.Name)
 			default:
@@ -223,13 +240,13 @@ func CheckTopics(ctx context.Context, cfg TopicsConfig) (TopicsReport, error) {
 		}
 	}
 	if tp, cv := states[0], states[1]; tp.Exists && cv.Exists && tp.Partitions != cv.Partitions {
-		problem("topics %q (%d partitions) and %q (%d partitions) must have the same partition count: both are keyed by user so that one instance sees all of a user's events; `attributor run` refuses to start", tp.Name, tp.Partitions, cv.Name, cv.Partitions)
+		rep.Notes = append(rep.Notes, fmt.Sprintf("topics %q (%d partitions) and %q (%d partitions) have different partition counts: fine, events consumed away from their home go through the repartition topic (the direct path needs equal counts and murmur2 keys)", tp.Name, tp.Partitions, cv.Name, cv.Partitions))
 	}
 	return rep, nil
 }
 
 // CreateTopics creates the topics of cfg that do not exist (touchpoints,
-// conversions, spend and dead-letter) and waits until their partitions have
+// conversions, spend, dead-letter and the group's repartition topic) and waits until their partitions have
 // leaders. It leaves existing topics as they are: CheckTopics says what is
 // wrong with them. It returns the topics it created.
 func CreateTopics(ctx context.Context, cfg TopicsConfig) ([]string, error) {
@@ -258,8 +275,11 @@ func CreateTopics(ctx context.Context, cfg TopicsConfig) ([]string, error) {
 		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: a.cfg.Partitions, ReplicationFactor: rf,
 			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "delete"}}}
 		retention := a.cfg.Retention
-		if s.Role == "dead-letter" {
+		switch s.Role {
+		case "dead-letter":
 			tc.NumPartitions, retention = a.cfg.DLQPartitions, a.cfg.DLQRetention
+		case "repartition": // retained as the input: a stopped group resumes within it
+			tc.NumPartitions = a.cfg.RepartitionPartitions
 		}
 		if retention > 0 {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(retention.Milliseconds(), 10)})
@@ -282,17 +302,24 @@ func CreateTopics(ctx context.Context, cfg TopicsConfig) ([]string, error) {
 			return nil, fmt.Errorf("create topic %q: %w", t, err)
 		}
 	}
-	// Wait until every partition has a leader, so that the first produce
-	// does not fail. A transport caches metadata for seconds: each poll
-	// asks through a fresh one.
+	kc, _ := NewConn(a.cfg.Kafka) // checked in newTopicAdmin
+	if err := waitLeaders(ctx, kc, a.client.Addr, created); err != nil {
+		return created, fmt.Errorf("created %v, but their partitions have no leader yet: %w", created, err)
+	}
+	return created, nil
+}
+
+// waitLeaders waits until every partition of topics has a leader, so that
+// the first produce does not fail. A transport caches metadata for
+// seconds: each poll asks through a fresh one.
+func waitLeaders(ctx context.Context, kc Conn, addr net.Addr, topics []string) error {
 	for {
-		kc, _ := NewConn(a.cfg.Kafka) // checked in newTopicAdmin
 		tr := kc.Transport()
-		poll := &kafka.Client{Addr: a.client.Addr, Timeout: a.client.Timeout, Transport: tr}
-		meta, err := poll.Metadata(ctx, &kafka.MetadataRequest{Topics: created})
+		poll := &kafka.Client{Addr: addr, Timeout: 10 * time.Second, Transport: tr}
+		meta, err := poll.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 		tr.CloseIdleConnections()
 		if err == nil {
-			ready := len(meta.Topics) == len(created)
+			ready := len(meta.Topics) == len(topics)
 			for _, t := range meta.Topics {
 				if t.Error != nil || len(t.Partitions) == 0 {
 					ready = false
@@ -304,12 +331,12 @@ func CreateTopics(ctx context.Context, cfg TopicsConfig) ([]string, error) {
 				}
 			}
 			if ready {
-				return created, nil
+				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return created, fmt.Errorf("created %v, but their partitions have no leader yet: %w", created, ctx.Err())
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

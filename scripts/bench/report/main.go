@@ -237,6 +237,8 @@ func write(w io.Writer, r *results) {
 	}
 	targets = append(targets, lt)
 
+	repartitionRows(r, row)
+
 	// Memory: a run with the default GC, then one under --memory-limit.
 	mib := func(v float64) string { return fmt.Sprintf("%.0f MiB", v) }
 	cpu := func(v float64) string { return fmt.Sprintf("%.1f s", v) }
