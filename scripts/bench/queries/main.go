@@ -41,8 +41,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -107,7 +109,10 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 	case unit <= 0 || reDelay <= 0 || flushRows <= 0:
 		return errors.New("unit-conversions, reattribute-after, flush-rows: must be > 0")
 	}
-	ctx := context.Background()
+	// Stopped (bench.sh's Ctrl-C, a kill), it cancels the running query
+	// on the server too, which would otherwise run on after the client.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	conn, err := pipeline.OpenClickHouse(ctx, pipeline.ClickHouseConfig{Addr: chAddr, Username: "default", DialTimeout: 5 * time.Second})
 	if err != nil {
 		return err
@@ -194,7 +199,7 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 			ms, rowsOut, err := timeQuery(ctx, qconn, id, q, r == 0, timeout)
 			if err != nil {
 				var ce *checkError
-				if errors.As(err, &ce) {
+				if errors.As(err, &ce) || ctx.Err() != nil {
 					return fmt.Errorf("%s: %w", q.name, err)
 				}
 				// ClickHouse refused it (over the memory limit, the time
