@@ -50,6 +50,9 @@ func queriesRows(r *results, row func(bench, figure, value string), ms func(floa
 		sub := fmt.Sprintf("n=%d", n)
 		v := func(metric string) []float64 { return r.values("queries", sub, metric) }
 		p := fmt.Sprintf("%s conversions: ", si(float64(n)))
+		if len(v("conversions")) == 0 {
+			continue // no fill recorded for this step
+		}
 		row("queries", p+"fill through the sink, s (conversions/s)", fmt.Sprintf("%s (%s)", spread(v("fill_seconds"), count), spread(v("fill_conversions_per_s"), si)))
 		row("queries", p+"versions per conversion / credited rows written", fmt.Sprintf("%s / %s", spread(v("versions_per_conversion"), func(x float64) string { return fmt.Sprintf("%.3f", x) }), spread(v("credited_rows_written"), count)))
 		row("queries", p+"disk bytes per credited conversion (tables holding credits)", spread(v("disk_bytes_per_conversion"), bytes))
