@@ -329,13 +329,18 @@ busy_core_stop() {
 
 # latency_busy_run: latency_run busy with the burner running, stopped on any exit of the run.
 latency_busy_run() {
-  local rc=0 b0 b1
+  local rc=0 b0 b1 t0 t1
   busy_core_start
   b0=$(cpu_ticks "$BURNER_PID")
+  t0=$(now_ns)
   latency_run busy || rc=$?
+  t1=$(now_ns)
   b1=$(cpu_ticks "$BURNER_PID")
   busy_core_stop
-  awk -v a="$b0" -v b="$b1" -v t="$CLK_TCK" -v s="$LAT_SECONDS" 'BEGIN { printf "burner_cpu_s\t%.1f\n", (b - a) / t }' >>"$OUT/latency-busy.tsv"
+  # The share of a core the burner got: 1 on a machine with a core to spare, less when the
+  # machine is already oversubscribed (then the burner only adds to the queue).
+  awk -v a="$b0" -v b="$b1" -v t="$CLK_TCK" -v w0="$t0" -v w1="$t1" 'BEGIN {
+    printf "burner_cpu_s\t%.1f\nburner_core_share\t%.2f\n", (b - a) / t, (b - a) / t / ((w1 - w0) / 1e9) }' >>"$OUT/latency-busy.tsv"
   return $rc
 }
 

@@ -242,6 +242,7 @@ func write(w io.Writer, r *results) {
 	row("latency", "one core busy: p99 beyond allowed lateness", spread(r.values("latency", "busy", "p99_ms"), ms))
 	row("latency", "one core busy: max beyond allowed lateness", spread(r.values("latency", "busy", "max_ms"), ms))
 	row("latency", "one core busy: CPU the burner got (s)", spread(r.values("latency", "busy", "burner_cpu_s"), plain))
+	row("latency", "one core busy: share of a core the burner got over the run", spread(r.values("latency", "busy", "burner_core_share"), plain))
 	bt := atMost("latency p99 <= 1 s beyond the allowed lateness, one core busy", r.values("latency", "busy", "p99_ms"), 1000, ms)
 	if lost := r.values("latency", "busy", "lost"); bt.have && len(lost) > 0 && median(lost) > 0 {
 		bt.pass = false
