@@ -307,6 +307,7 @@ latency_run() {
     --allowed-lateness "$LATENESS" --log-level info --progress 5s --cpuprofile "$OUT/latency-$name.cpu.prof" \
     >"$OUT/latency-$name.tsv"
   local rc=$?
+  [ "$name" != busy ] || burner_done
   ch "DROP DATABASE IF EXISTS $db" || true
   return $rc
 }
@@ -327,21 +328,25 @@ busy_core_stop() {
   BURNER_PID=
 }
 
-# latency_busy_run: latency_run busy with the burner running, stopped on any exit of the run.
+# latency_busy_run: latency_run busy with the burner running; latency_run stops it (burner_done)
+# as soon as the measurement ends, and the cleanup on any other exit.
 latency_busy_run() {
-  local rc=0 b0 b1 t0 t1
   busy_core_start
-  b0=$(cpu_ticks "$BURNER_PID")
-  t0=$(now_ns)
-  latency_run busy || rc=$?
-  t1=$(now_ns)
+  BURNER_CPU0=$(cpu_ticks "$BURNER_PID")
+  BURNER_T0=$(now_ns)
+  latency_run busy
+}
+
+# burner_done: stop the burner and append the CPU it got, and its share of a core over the
+# measurement, to $OUT/latency-busy.tsv: 1 on a machine with a core to spare, less when the
+# machine was already oversubscribed (the burner then only joined the queue).
+burner_done() {
+  local b1 t1
   b1=$(cpu_ticks "$BURNER_PID")
+  t1=$(now_ns)
   busy_core_stop
-  # The share of a core the burner got: 1 on a machine with a core to spare, less when the
-  # machine is already oversubscribed (then the burner only adds to the queue).
-  awk -v a="$b0" -v b="$b1" -v t="$CLK_TCK" -v w0="$t0" -v w1="$t1" 'BEGIN {
+  awk -v a="$BURNER_CPU0" -v b="$b1" -v t="$CLK_TCK" -v w0="$BURNER_T0" -v w1="$t1" 'BEGIN {
     printf "burner_cpu_s\t%.1f\nburner_core_share\t%.2f\n", (b - a) / t, (b - a) / t / ((w1 - w0) / 1e9) }' >>"$OUT/latency-busy.tsv"
-  return $rc
 }
 
 bench_latency() {
