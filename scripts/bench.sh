@@ -3,7 +3,7 @@
 # one run so that ratios between them hold. Prints a summary table with each target as PASS or
 # MISS; raw results, logs and CPU profiles go to .run/bench/<run>/ (gitignored).
 #
-#   scripts/bench.sh [all|throughput|repartition|latency|memory|engine]      (default all)
+#   scripts/bench.sh [all|throughput|repartition|latency|memory|engine|queries|cluster]      (default all)
 #
 #   throughput  BENCH_EVENTS (2000000) generated events in Kafka; `attributor run --until-caught-up`
 #               (fresh group and database each time) interleaved with a bare kafka-go drain of the
@@ -15,7 +15,10 @@
 #               `attributor run --until-caught-up` over each, alternately, BENCH_RUNS times.
 #   latency     BENCH_LATENCY_RATE (20000) events/s of live traffic for BENCH_LATENCY_SECONDS (60)
 #               while `attributor run` (allowed lateness BENCH_LATENCY_LATENESS, 5s) consumes;
-#               produce-to-visible time of every conversion minus the allowed lateness.
+#               produce-to-visible time of every conversion minus the allowed lateness. Run twice,
+#               side by side: on the machine as it is, then while a CPU burner keeps one core busy
+#               (a `sha256sum /dev/zero` started for that run alone); BENCH_LATENCY_BUSY=0 skips the
+#               busy run, BENCH_LATENCY_BUSY=only runs it alone.
 #   memory      BENCH_MEMORY_USERS (1000000) users x 5 touchpoints held by `attributor run`: RSS
 #               per held touchpoint at catch-up, then the live heap and RSS after the idle
 #               process's periodic GC (waits up to BENCH_MEMORY_IDLE_GC, 150s; 0: skip), the CPU
@@ -25,6 +28,12 @@
 #               users, or BENCH_MEMORY_USERS when exported) with a heap profile of the full shard.
 #   engine      go test -bench ./attribution (BENCH_COUNT, 5, runs each) and `attributor replay`
 #               over BENCH_REPLAY_EVENTS (1000000) generated events, BENCH_RUNS times.
+#   queries     (not in `all`) for each N of BENCH_QUERIES_STEPS ("1000000 10000000"): a fresh
+#               database filled with N generated conversions written through the attributor's sink
+#               (BENCH_QUERIES_REATTRIBUTED, 0.10, of them credited again after late touchpoints),
+#               the disk per credited conversion (system.parts), then four analyst queries over the
+#               public views, BENCH_QUERIES_RUNS (3) times each: time, and read_rows/read_bytes
+#               from system.query_log (see scripts/bench/queries).
 #   cluster     (not in `all`; needs `scripts/cluster.sh up`) BENCH_CLUSTER_EVENTS (1000000) events in
 #               topics of 6 partitions, replication factor 3, on the 3-broker Kafka cluster; 1, 2 and
 #               3 `attributor run --until-caught-up` instances in one group (started together, timed
@@ -48,8 +57,8 @@ cd "$REPO"
 
 WHAT=${1:-all}
 case "$WHAT" in
-  all|throughput|repartition|latency|memory|engine|cluster) ;;
-  *) echo "usage: $0 [all|throughput|repartition|latency|memory|engine|cluster]" >&2; exit 2 ;;
+  all|throughput|repartition|latency|memory|engine|queries|cluster) ;;
+  *) echo "usage: $0 [all|throughput|repartition|latency|memory|engine|queries|cluster]" >&2; exit 2 ;;
 esac
 
 EVENTS=${BENCH_EVENTS:-2000000}
@@ -66,6 +75,17 @@ esac
 COUNT=${BENCH_COUNT:-5}
 REPLAY_EVENTS=${BENCH_REPLAY_EVENTS:-1000000}
 REPART_EVENTS=${BENCH_REPARTITION_EVENTS:-1000000}
+LAT_BUSY=${BENCH_LATENCY_BUSY:-1}
+case "$LAT_BUSY" in
+  0 | 1 | only) ;;
+  *) echo "bench.sh: BENCH_LATENCY_BUSY: want 0, 1 or only, got '$LAT_BUSY'" >&2; exit 2 ;;
+esac
+Q_STEPS=${BENCH_QUERIES_STEPS:-1000000 10000000}
+Q_RUNS=${BENCH_QUERIES_RUNS:-3}
+Q_REATTRIBUTED=${BENCH_QUERIES_REATTRIBUTED:-0.10}
+for n in $Q_STEPS; do
+  case "$n" in '' | *[!0-9]* | 0) echo "bench.sh: BENCH_QUERIES_STEPS: want positive integers, got '$Q_STEPS'" >&2; exit 2 ;; esac
+done
 CLUSTER_EVENTS=${BENCH_CLUSTER_EVENTS:-1000000}
 CLUSTER_RUNS=${BENCH_CLUSTER_RUNS:-2}
 CLUSTER_KAFKA=127.0.0.1:19091,127.0.0.1:19092,127.0.0.1:19093
@@ -151,6 +171,7 @@ top_profile() { # top_profile PROFILE OUTFILE
 cleanup() {
   local rc=$?
   trap - EXIT
+  busy_core_stop
   if [ "$WHAT" = cluster ] && [ -x "$BIN/cleanup" ]; then
     [ -n "${BENCH_KEEP:-}" ] ||
       "$BIN/cleanup" --brokers "${CLUSTER_KAFKA%%,*}" --clickhouse "$CLUSTER_CH" --prefix "$RUN_ID" >"$OUT/cleanup.log" 2>&1 ||
@@ -327,31 +348,110 @@ bench_repartition() {
 # ------------------------------------------------------------------ latency
 
 LAT_ATTEMPT=0
+# latency_run NAME: one latency measurement; results in $OUT/latency-NAME.tsv.
 latency_run() {
-  local db=${RUN_ID}_lat$LAT_ATTEMPT t=$RUN_ID.lat$LAT_ATTEMPT
+  local name=$1 db=${RUN_ID}_lat$LAT_ATTEMPT t=$RUN_ID.lat$LAT_ATTEMPT
   LAT_ATTEMPT=$((LAT_ATTEMPT + 1))
   "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --rate "$RATE" --seconds "$LAT_SECONDS" --lateness "$LATENESS" --poll 50ms \
-    --log "$OUT/latency-attributor.log" --lost "$OUT/latency-lost.tsv" --windows "$OUT/latency-windows.tsv" -- \
+    --log "$OUT/latency-$name-attributor.log" --lost "$OUT/latency-$name-lost.tsv" --windows "$OUT/latency-$name-windows.tsv" -- \
     "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --dlq-topic "$t.dlq" --spend-topic "$t.spend" --group "$db" --database "$db" \
-    --allowed-lateness "$LATENESS" --log-level info --progress 5s --cpuprofile "$OUT/latency.cpu.prof" \
-    >"$OUT/latency.tsv"
+    --allowed-lateness "$LATENESS" --log-level info --progress 5s --cpuprofile "$OUT/latency-$name.cpu.prof" \
+    >"$OUT/latency-$name.tsv"
   local rc=$?
+  [ "$name" != busy ] || burner_done
   ch "DROP DATABASE IF EXISTS $db" || true
   return $rc
 }
 
+# busy_core_start / busy_core_stop: another job keeping one core busy, a CPU burner that does not
+# touch the disk (sha256 of /dev/zero), for the busy latency run.
+BURNER_PID=
+busy_core_start() {
+  sha256sum /dev/zero &
+  BURNER_PID=$!
+  log "latency: CPU burner started (pid $BURNER_PID)"
+}
+busy_core_stop() {
+  [ -n "$BURNER_PID" ] || return 0
+  kill "$BURNER_PID" 2>/dev/null || true
+  wait "$BURNER_PID" 2>/dev/null || true
+  log "latency: CPU burner stopped"
+  BURNER_PID=
+}
+
+# latency_busy_run: latency_run busy with the burner running; latency_run stops it (burner_done)
+# as soon as the measurement ends, and the cleanup on any other exit.
+latency_busy_run() {
+  busy_core_start
+  BURNER_CPU0=$(cpu_ticks "$BURNER_PID")
+  BURNER_T0=$(now_ns)
+  latency_run busy
+}
+
+# burner_done: stop the burner and append the CPU it got, and its share of a core over the
+# measurement, to $OUT/latency-busy.tsv: 1 on a machine with a core to spare, less when the
+# machine was already oversubscribed (the burner then only joined the queue).
+burner_done() {
+  local b1 t1
+  b1=$(cpu_ticks "$BURNER_PID")
+  t1=$(now_ns)
+  busy_core_stop
+  awk -v a="$BURNER_CPU0" -v b="$b1" -v t="$CLK_TCK" -v w0="$BURNER_T0" -v w1="$t1" 'BEGIN {
+    printf "burner_cpu_s\t%.1f\nburner_core_share\t%.2f\n", (b - a) / t, (b - a) / t / ((w1 - w0) / 1e9) }' >>"$OUT/latency-busy.tsv"
+}
+
 bench_latency() {
-  quiesce
-  fact load latency "$(loadavg)"
-  log "latency: ${RATE} events/s for ${LAT_SECONDS}s, allowed lateness $LATENESS"
-  attempt latency latency_run
-  record latency live <"$OUT/latency.tsv"
-  top_profile "$OUT/latency.cpu.prof" "$OUT/latency.pprof.txt"
-  log "latency: p99 $(awk -F'\t' '$1 == "p99_ms" { print $2 }' "$OUT/latency.tsv") ms beyond the allowed lateness"
+  local name
+  if [ "$LAT_BUSY" != only ]; then
+    quiesce
+    fact load latency-quiet "$(loadavg)"
+    log "latency: ${RATE} events/s for ${LAT_SECONDS}s, allowed lateness $LATENESS"
+    attempt latency latency_run quiet
+    record latency live <"$OUT/latency-quiet.tsv"
+  fi
+  if [ "$LAT_BUSY" != 0 ]; then
+    quiesce
+    fact load latency-busy "$(loadavg)"
+    log "latency: again while a CPU burner keeps one core busy"
+    attempt "latency, one core busy" latency_busy_run
+    record latency busy <"$OUT/latency-busy.tsv"
+  fi
+  for name in quiet busy; do
+    [ -f "$OUT/latency-$name.tsv" ] || continue
+    top_profile "$OUT/latency-$name.cpu.prof" "$OUT/latency-$name.pprof.txt"
+    log "latency ($name): p99 $(awk -F'\t' '$1 == "p99_ms" { print $2 }' "$OUT/latency-$name.tsv") ms beyond the allowed lateness"
+  done
+}
+
+# ------------------------------------------------------------------ queries
+
+# queries_run N: one queries measurement of N conversions on a fresh database; results in
+# $OUT/queries-N.tsv, progress in $OUT/queries-N.log.
+Q_ATTEMPT=0
+queries_run() {
+  local n=$1 db=${RUN_ID}_q$1_$Q_ATTEMPT rc=0
+  Q_ATTEMPT=$((Q_ATTEMPT + 1))
+  "$BIN/queries" --clickhouse "$CH" --database "$db" --conversions "$n" --runs "$Q_RUNS" \
+    --reattributed "$Q_REATTRIBUTED" >"$OUT/queries-$n.tsv" 2>"$OUT/queries-$n.log" || rc=$?
+  ch "DROP DATABASE IF EXISTS $db" || true
+  [ "$rc" = 0 ] || { tail -3 "$OUT/queries-$n.log" >&2; return "$rc"; }
+}
+
+bench_queries() {
+  local n
+  for n in $Q_STEPS; do
+    quiesce
+    fact load "queries-$n" "$(loadavg)"
+    log "queries: $n conversions through the sink, then 4 queries x $Q_RUNS runs (progress: $OUT/queries-$n.log)"
+    attempt "queries $n" queries_run "$n"
+    record queries "n=$n" <"$OUT/queries-$n.tsv"
+    fact load "queries-$n-end" "$(loadavg)"
+    log "queries: $n conversions: fill $(tsv_value fill_seconds "$OUT/queries-$n.tsv") s, $(tsv_value disk_bytes_per_conversion "$OUT/queries-$n.tsv") B on disk per conversion"
+  done
 }
 
 # ------------------------------------------------------------------ memory
@@ -554,7 +654,7 @@ if [ -n "${BENCH_REF:-}" ]; then
 fi
 log "building $( [ -n "$REF" ] && git rev-parse --short "$REF" || echo 'the working tree') into $BIN"
 (cd "$SRC" && go build -o "$BIN/attributor" ./cmd/attributor &&
-  for p in ceilings latency memory cleanup report misplace; do go build -o "$BIN/$p" "./scripts/bench/$p"; done)
+  for p in ceilings latency memory queries cleanup report misplace; do go build -o "$BIN/$p" "./scripts/bench/$p"; done)
 
 fact machine nproc "$(nproc)"
 fact machine cpu "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
@@ -566,7 +666,7 @@ if [ -n "$REF" ]; then
 else
   fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
 fi
-fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS BENCH_REPARTITION_EVENTS=$REPART_EVENTS$([ "$WHAT" = cluster ] && echo " BENCH_CLUSTER_EVENTS=$CLUSTER_EVENTS BENCH_CLUSTER_RUNS=$CLUSTER_RUNS BENCH_CLUSTER_CLICKHOUSE=$CLUSTER_CH"))"
+fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS BENCH_REPARTITION_EVENTS=$REPART_EVENTS BENCH_LATENCY_BUSY=$LAT_BUSY$([ "$WHAT" = queries ] && echo " BENCH_QUERIES_STEPS='$Q_STEPS' BENCH_QUERIES_RUNS=$Q_RUNS BENCH_QUERIES_REATTRIBUTED=$Q_REATTRIBUTED")$([ "$WHAT" = cluster ] && echo " BENCH_CLUSTER_EVENTS=$CLUSTER_EVENTS BENCH_CLUSTER_RUNS=$CLUSTER_RUNS BENCH_CLUSTER_CLICKHOUSE=$CLUSTER_CH"))"
 fact load start "$(loadavg)"
 log "run $RUN_ID: $WHAT; results in $OUT"
 
@@ -577,6 +677,7 @@ case "$WHAT" in
   latency) bench_latency ;;
   memory) bench_memory ;;
   engine) bench_engine ;;
+  queries) bench_queries ;;
   cluster) bench_cluster ;;
 esac
 

@@ -236,6 +236,23 @@ func write(w io.Writer, r *results) {
 		lt.margin += fmt.Sprintf("; %.0f conversions lost", median(lost))
 	}
 	targets = append(targets, lt)
+	row("latency", "one core busy: rate produced, events/s", spread(r.values("latency", "busy", "produce_events_per_s"), si))
+	row("latency", "one core busy: conversions measured / lost", join(r.values("latency", "busy", "measured"), r.values("latency", "busy", "lost")))
+	row("latency", "one core busy: p50 beyond allowed lateness", spread(r.values("latency", "busy", "p50_ms"), ms))
+	row("latency", "one core busy: p99 beyond allowed lateness", spread(r.values("latency", "busy", "p99_ms"), ms))
+	row("latency", "one core busy: max beyond allowed lateness", spread(r.values("latency", "busy", "max_ms"), ms))
+	row("latency", "one core busy: CPU the burner got (s)", spread(r.values("latency", "busy", "burner_cpu_s"), plain))
+	row("latency", "one core busy: share of a core the burner got over the run", spread(r.values("latency", "busy", "burner_core_share"), plain))
+	bt := atMost("latency p99 <= 1 s beyond the allowed lateness, one core busy", r.values("latency", "busy", "p99_ms"), 1000, ms)
+	if lost := r.values("latency", "busy", "lost"); bt.have && len(lost) > 0 && median(lost) > 0 {
+		bt.pass = false
+		bt.margin += fmt.Sprintf("; %.0f conversions lost", median(lost))
+	}
+	if bt.have {
+		targets = append(targets, bt)
+	}
+
+	targets = append(targets, queriesRows(r, row, ms)...)
 
 	repartitionRows(r, row)
 

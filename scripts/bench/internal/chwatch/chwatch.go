@@ -16,15 +16,15 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// Watcher polls ClickHouse for the conversion_ids of new parts of
-// attributed_conversions, noting when each was first seen: the moment its
+// Watcher polls ClickHouse for the conversion_ids of new parts of the
+// tables holding credits (see Poll), noting when each was first seen: the moment its
 // credited rows became durable and visible (to within one poll period).
 type Watcher struct {
 	conn      driver.Conn
 	db        string
 	mu        sync.Mutex
 	seen      map[string]time.Time // conversion_id: start of the poll that first saw it
-	blocks    map[int64]bool       // block numbers of the parts read
+	blocks    map[blockKey]bool    // block numbers of the parts read
 	polls     []time.Time
 	partsRead int
 	// distributed: attributed_conversions is a Distributed table (an
@@ -36,7 +36,7 @@ type Watcher struct {
 
 // New returns a Watcher of the attributor database db.
 func New(conn driver.Conn, db string) *Watcher {
-	return &Watcher{conn: conn, db: db, seen: map[string]time.Time{}, blocks: map[int64]bool{}}
+	return &Watcher{conn: conn, db: db, seen: map[string]time.Time{}, blocks: map[blockKey]bool{}}
 }
 
 // NewDistributed returns a Watcher of the attributor database db on a
@@ -81,6 +81,12 @@ func (w *Watcher) pollDistributed(ctx context.Context, at time.Time) error {
 	return nil
 }
 
+// blockKey is a block number of a table: each table numbers its own.
+type blockKey struct {
+	table string
+	block int64
+}
+
 // partName is partition_minblock_maxblock_level.
 var partName = regexp.MustCompile(`^[0-9a-zA-Z]+_([0-9]+)_([0-9]+)_[0-9]+$`)
 
@@ -105,20 +111,24 @@ func (w *Watcher) Run(ctx context.Context, every time.Duration) error {
 }
 
 // Poll reads the parts that are new since the last poll; at is the time
-// noted for the conversions first seen in them.
+// noted for the conversions first seen in them. It watches every table of
+// the database with a conversion_id column (attributed_conversions, or
+// whatever table holds the credits in another storage layout; the
+// credited_conversions view has no parts), so that it measures any layout.
 func (w *Watcher) Poll(ctx context.Context, at time.Time) error {
 	if w.distributed {
 		return w.pollDistributed(ctx, at)
 	}
-	rows, err := w.conn.Query(ctx, "SELECT name FROM system.parts WHERE database = ? AND table = 'attributed_conversions' AND active", w.db)
+	rows, err := w.conn.Query(ctx, "SELECT table, name FROM system.parts WHERE database = ? AND active"+
+		" AND table IN (SELECT table FROM system.columns WHERE database = ? AND name = 'conversion_id')", w.db, w.db)
 	if err != nil {
 		return err
 	}
-	var fresh []string
-	ranges := map[string][2]int64{}
+	fresh := map[string][]string{} // by table
+	ranges := map[[2]string][2]int64{}
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var table, name string
+		if err := rows.Scan(&table, &name); err != nil {
 			rows.Close()
 			return err
 		}
@@ -131,9 +141,9 @@ func (w *Watcher) Poll(ctx context.Context, at time.Time) error {
 		hi, _ := strconv.ParseInt(m[2], 10, 64)
 		// A merged part of parts already read holds nothing new.
 		for b := lo; b <= hi; b++ {
-			if !w.blocks[b] {
-				fresh = append(fresh, "'"+name+"'")
-				ranges[name] = [2]int64{lo, hi}
+			if !w.blocks[blockKey{table, b}] {
+				fresh[table] = append(fresh[table], "'"+name+"'")
+				ranges[[2]string{table, name}] = [2]int64{lo, hi}
 				break
 			}
 		}
@@ -145,10 +155,22 @@ func (w *Watcher) Poll(ctx context.Context, at time.Time) error {
 	w.mu.Lock()
 	w.polls = append(w.polls, at)
 	w.mu.Unlock()
-	if len(fresh) == 0 {
-		return nil
+	tables := make([]string, 0, len(fresh))
+	for t := range fresh {
+		tables = append(tables, t)
 	}
-	rows, err = w.conn.Query(ctx, "SELECT DISTINCT _part, conversion_id FROM "+w.db+".attributed_conversions WHERE _part IN ("+strings.Join(fresh, ", ")+")")
+	slices.Sort(tables)
+	for _, table := range tables {
+		if err := w.readParts(ctx, at, table, fresh[table], ranges); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readParts notes the conversion_ids of table's parts.
+func (w *Watcher) readParts(ctx context.Context, at time.Time, table string, parts []string, ranges map[[2]string][2]int64) error {
+	rows, err := w.conn.Query(ctx, "SELECT DISTINCT _part, conversion_id FROM "+w.db+"."+table+" WHERE _part IN ("+strings.Join(parts, ", ")+")")
 	if err != nil {
 		return err
 	}
@@ -172,9 +194,9 @@ func (w *Watcher) Poll(ctx context.Context, at time.Time) error {
 		return err
 	}
 	for part := range read {
-		r := ranges[part]
+		r := ranges[[2]string{table, part}]
 		for b := r[0]; b <= r[1]; b++ {
-			w.blocks[b] = true
+			w.blocks[blockKey{table, b}] = true
 		}
 	}
 	w.partsRead += len(read)
