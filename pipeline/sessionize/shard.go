@@ -251,11 +251,13 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	// the user's history first; load it for the whole batch at once.
 	var want map[string]int32
 	lo := int64(1 << 62)
+	tps := 0
 	for i := range batch {
 		it := &batch[i]
 		if it.Kind != flow.KindTouchpoint {
 			continue
 		}
+		tps++
 		if it.TP.TimeMs > s.part(it.Partition).frontier {
 			continue
 		}
@@ -274,6 +276,10 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 			return err
 		}
 	}
+	// Room for the batch's rows and acks at once: a unit fresh from the
+	// pool would otherwise grow (and copy) its slices several times.
+	s.u.TPs = slices.Grow(s.u.TPs, tps)
+	s.u.Acks = slices.Grow(s.u.Acks, len(batch))
 	for i := range batch {
 		if i%touchAhead == 0 {
 			s.touchUsers(batch[i:min(i+touchAhead, len(batch))])
