@@ -146,3 +146,37 @@ func TestDimensionCompactionKeepsLongJourneysTextIDs(t *testing.T) {
 		}
 	}
 }
+
+// Tuples that differ only in where one field ends and the next begins, or
+// in the interaction, are distinct tuples; the same tuple is one, and it
+// comes back field for field.
+func TestDimensionTableTuples(t *testing.T) {
+	tuples := []attribution.Touchpoint{
+		{Channel: "ab", Source: "c"},
+		{Channel: "a", Source: "bc"},
+		{Source: "abc"},
+		{Medium: "abc"},
+		{Campaign: "abc"},
+		{Campaign: "abc", Impression: true},
+		{Channel: "paid_search", Source: "google", Medium: "cpc", Campaign: "brand"},
+		{Channel: "paid_search", Source: "google", Medium: "cpc", Campaign: "brand", Impression: true},
+		{Channel: "x\x00y", Source: "\x00", Medium: "ü", Campaign: ""},
+		{},
+	}
+	d := newDimTable()
+	for round := range 2 {
+		for i := range tuples {
+			tp := &tuples[i]
+			if got := d.intern(tp); got != uint32(i) {
+				t.Fatalf("round %d: intern(%+v) = %d, want %d", round, *tp, got, i)
+			}
+			v := d.get(uint32(i))
+			if v.channel != tp.Channel || v.source != tp.Source || v.medium != tp.Medium || v.campaign != tp.Campaign || v.impression != tp.Impression {
+				t.Errorf("get(%d) = %+v, want the fields of %+v", i, *v, *tp)
+			}
+		}
+	}
+	if d.len() != len(tuples) || len(d.index) != len(tuples) {
+		t.Errorf("table holds %d tuples, index %d; want %d", d.len(), len(d.index), len(tuples))
+	}
+}

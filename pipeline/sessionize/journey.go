@@ -498,21 +498,26 @@ func (j *journey) remapDims(f func(uint32) uint32) {
 // so that a stream of ever new campaigns costs memory for the campaigns of
 // the users held, not for every campaign ever seen.
 type dimTable struct {
-	index     map[dimVal]uint32
+	index     map[string]uint32 // by dimVal.key
 	vals      []dimVal
-	compactAt int // compaction is due once vals holds this many
+	compactAt int    // compaction is due once vals holds this many
+	scratch   []byte // the key being looked up
 }
 
 // minDimCompact is the size below which the table is never compacted: a
 // few thousand tuples cost less than walking every held touchpoint.
 const minDimCompact = 4096
 
+// dimVal is one tuple. Its strings are parts of key, the tuple encoded as
+// one string (dimKey), which indexes it: a lookup hashes and compares one
+// short string rather than four strings at four places in memory.
 type dimVal struct {
 	channel, source, medium, campaign string
 	impression                        bool
+	key                               string
 }
 
-func newDimTable() *dimTable { return &dimTable{index: map[dimVal]uint32{}, compactAt: minDimCompact} }
+func newDimTable() *dimTable { return &dimTable{index: map[string]uint32{}, compactAt: minDimCompact} }
 
 func (d *dimTable) len() int { return len(d.vals) }
 
@@ -522,16 +527,47 @@ func (d *dimTable) due() bool { return len(d.vals) >= d.compactAt }
 // replace makes vals the table's tuples, in that order (see compactDims).
 func (d *dimTable) replace(vals []dimVal) {
 	d.vals = vals
-	d.index = make(map[dimVal]uint32, len(vals))
+	d.index = make(map[string]uint32, len(vals))
 	for i, v := range vals {
-		d.index[v] = uint32(i)
+		d.index[v.key] = uint32(i)
 	}
 	d.compactAt = max(minDimCompact, 2*len(vals))
 }
 
+// dimKeyHeader is the size of a dimKey's header: the impression flag and
+// the lengths of channel, source and medium (campaign takes the rest).
+const dimKeyHeader = 1 + 3*4
+
+// appendDimKey appends the key of tp's tuple: the header, then channel,
+// source, medium and campaign.
+func appendDimKey(b []byte, tp *attribution.Touchpoint) []byte {
+	imp := byte(0)
+	if tp.Impression {
+		imp = 1
+	}
+	b = append(b, imp)
+	b = le.AppendUint32(b, uint32(len(tp.Channel)))
+	b = le.AppendUint32(b, uint32(len(tp.Source)))
+	b = le.AppendUint32(b, uint32(len(tp.Medium)))
+	b = append(b, tp.Channel...)
+	b = append(b, tp.Source...)
+	b = append(b, tp.Medium...)
+	return append(b, tp.Campaign...)
+}
+
+// newDimVal returns the tuple whose key is key.
+func newDimVal(key string) dimVal {
+	c, s, m := int(le.Uint32([]byte(key[1:5]))), int(le.Uint32([]byte(key[5:9]))), int(le.Uint32([]byte(key[9:13])))
+	rest := key[dimKeyHeader:]
+	return dimVal{
+		channel: rest[:c], source: rest[c : c+s], medium: rest[c+s : c+s+m], campaign: rest[c+s+m:],
+		impression: key[0] == 1, key: key,
+	}
+}
+
 func (d *dimTable) intern(tp *attribution.Touchpoint) uint32 {
-	v := dimVal{tp.Channel, tp.Source, tp.Medium, tp.Campaign, tp.Impression}
-	if i, ok := d.index[v]; ok {
+	d.scratch = appendDimKey(d.scratch[:0], tp)
+	if i, ok := d.index[string(d.scratch)]; ok {
 		return i
 	}
 	if len(d.vals) == dimText {
@@ -539,8 +575,9 @@ func (d *dimTable) intern(tp *attribution.Touchpoint) uint32 {
 		panic("pipeline: dimension table full")
 	}
 	i := uint32(len(d.vals))
+	v := newDimVal(string(d.scratch))
 	d.vals = append(d.vals, v)
-	d.index[v] = i
+	d.index[v.key] = i
 	return i
 }
 
@@ -553,32 +590,33 @@ func parseUUID(id string, buf *[16]byte) bool {
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
 		return false
 	}
-	n := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, ok1 := unhex(id[i])
-		lo, ok2 := unhex(id[i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		buf[n] = hi<<4 | lo
-		n++
+	bad := byte(0)
+	for n, i := range uuidDigits {
+		hi, lo := unhexTable[id[i]], unhexTable[id[i+1]]
+		bad |= hi | lo
+		buf[n] = hi<<4 | lo&15
 	}
-	return true
+	return bad&0x80 == 0
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
+// uuidDigits are where the 16 digit pairs of a canonical UUID start.
+var uuidDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// unhexTable maps a lowercase hex digit to its value, and every other byte
+// to 0x80.
+var unhexTable = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = byte(c - '0')
+		case c >= 'a' && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		default:
+			t[c] = 0x80
+		}
 	}
-	return 0, false
-}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 

@@ -178,6 +178,47 @@ func TestUUIDRoundTrip(t *testing.T) {
 	}
 }
 
+// parseUUID accepts exactly the canonical lowercase UUIDs: every byte of
+// a UUID replaced, in turn, by every byte value gives what a plain check,
+// digit by digit, says.
+func TestParseUUIDEveryByte(t *testing.T) {
+	canonical := func(id string) ([16]byte, bool) {
+		var buf [16]byte
+		if len(id) != 36 {
+			return buf, false
+		}
+		n := 0
+		for i := 0; i < 36; i++ {
+			if i == 8 || i == 13 || i == 18 || i == 23 {
+				if id[i] != '-' {
+					return buf, false
+				}
+				continue
+			}
+			v := strings.IndexByte("0123456789abcdef", id[i])
+			if v < 0 {
+				return buf, false
+			}
+			buf[n/2] |= byte(v) << (4 * (1 - n%2))
+			n++
+		}
+		return buf, true
+	}
+	for _, base := range []string{"0b3a3b61-7d11-48d0-a64e-d274020b57af", "f0e1d2c3-b4a5-9687-7869-5a4b3c2d1e0f"} {
+		for i := range len(base) {
+			for c := range 256 {
+				id := base[:i] + string([]byte{byte(c)}) + base[i+1:]
+				want, wantOK := canonical(id)
+				var got [16]byte
+				ok := parseUUID(id, &got)
+				if ok != wantOK || ok && got != want {
+					t.Fatalf("parseUUID(%q) = %x, %v; want %x, %v", id, got, ok, want, wantOK)
+				}
+			}
+		}
+	}
+}
+
 // Of a touchpoint's copies the earliest wins, the one held on a tie,
 // whatever order they are added in: an earlier copy replaces the held one
 // (fields and all) at its own place in time order, text ids after it keep

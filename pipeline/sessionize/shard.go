@@ -293,12 +293,14 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	// the catch-up speed (docs/BENCHMARKS.md, "Catch-up after a restart").
 	var want map[string]int32
 	lo := int64(1 << 62)
+	tps := 0
 	for i := range batch {
 		it := &batch[i]
 		var key string
 		var ms int64
 		switch it.Kind {
 		case flow.KindTouchpoint:
+			tps++
 			if it.TP.TimeMs > s.part(it.Partition).frontier {
 				continue
 			}
@@ -327,7 +329,14 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 			return err
 		}
 	}
+	// Room for the batch's rows and acks at once: a unit fresh from the
+	// pool would otherwise grow (and copy) its slices several times.
+	s.u.TPs = slices.Grow(s.u.TPs, tps)
+	s.u.Acks = slices.Grow(s.u.Acks, len(batch))
 	for i := range batch {
+		if i%touchAhead == 0 {
+			s.touchUsers(batch[i:min(i+touchAhead, len(batch))])
+		}
 		it := &batch[i]
 		switch it.Kind {
 		case flow.KindTouchpoint:
@@ -350,6 +359,29 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 		return err
 	}
 	return s.emit(ctx)
+}
+
+// touchAhead is how many items' users touchUsers reads ahead: enough
+// cache misses in flight at once, few enough that their lines are still
+// cached when the items are handled.
+const touchAhead = 16
+
+// touchSink keeps touchUsers' loads (see userTable.touch).
+var touchSink uint32
+
+// touchUsers reads ahead the index slots, users and journeys of the users
+// of items, so that their cache misses overlap.
+func (s *Shard) touchUsers(items []flow.Item) {
+	var x uint32
+	for i := range items {
+		switch it := &items[i]; it.Kind {
+		case flow.KindTouchpoint:
+			x += s.users.touch(it.TP.Key())
+		case flow.KindConversion:
+			x += s.users.touch(it.CV.Key())
+		}
+	}
+	touchSink = x
 }
 
 func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
