@@ -24,8 +24,7 @@ const (
 // one row per credited set (a conversion under one version; see
 // schemas/clickhouse/004_attributed_conversions.sql); the columnar buffers
 // of creditColumnsBuf.insert are listed in the same order.
-const creditColumns = "conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length, " +
-	"touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros"
+const creditColumns = schemas.CompactColumns
 
 // insertRows writes the rows of units into table, one INSERT with
 // columnar appends. It returns only when ClickHouse acknowledged them; a
