@@ -7,10 +7,10 @@ import (
 
 // CompactRow is one row of the ClickHouse table attributed_conversions:
 // a conversion under one version, its path once, and the credits of every
-// model that credited it, flattened model-major: model i's credit for the
-// touchpoint at position p (1-based; the single unattributed entry of an
-// empty path) is at (i-1)*max(PathLength, 1) + p - 1. The view
-// credited_conversions unfolds it into CreditedRows.
+// model that credited it, flattened position-major: the credit of
+// Models[i] for the touchpoint at position p (1-based; 1 for the single
+// unattributed entry of an empty path) is at index (p-1)*len(Models) + i.
+// The view credited_conversions unfolds it into CreditedRows.
 type CompactRow struct {
 	ConversionID, ConversionType, UserKey, Currency string
 	ConversionTimeMs                                int64
@@ -99,8 +99,14 @@ func compactOne(rows []CreditedRow, version uint32) (CompactRow, error) {
 				c.TouchpointTimesMs = append(c.TouchpointTimesMs, r.TouchpointTimeMs)
 			}
 		}
-		c.Fractions = append(c.Fractions, r.Credit)
-		c.Micros = append(c.Micros, r.RevenueMicros)
+	}
+	models := len(rows) / stride
+	for p := range stride {
+		for k := range models {
+			r := &rows[k*stride+p]
+			c.Fractions = append(c.Fractions, r.Credit)
+			c.Micros = append(c.Micros, r.RevenueMicros)
+		}
 	}
 	return c, nil
 }

@@ -21,8 +21,8 @@ import (
 //  2. copy: while the recorded schema version is below 2, every
 //     (conversion_id, version) of attributed_conversions_v1 that the
 //     compact table lacks is inserted there as one compact row, grouped
-//     from its v1 rows in the order of the compact layout (model-major,
-//     position within a model). The compact table is a
+//     from its v1 rows in the order of the compact layout (position-major,
+//     the models within a position). The compact table is a
 //     ReplacingMergeTree(version): a row copied twice by racing migrations
 //     is the same row and collapses; a higher version written since by
 //     the stream supersedes the copied one, as it did in v1;
@@ -156,12 +156,13 @@ func copyV1(ctx context.Context, conn driver.Conn, database string) error {
 // (conversion_id, version) that the compact table lacks. 18.16 has no
 // groupArray ... ORDER BY, and groupArray's order is not defined when
 // several threads aggregate, so each group's rows are collected as tuples
-// and sorted by (model, position): the credits come out model-major, as
+// and sorted by (position, model): the credits come out position-major, as
 // the stream writes them (models in name order here, in the run's order
-// there: the view does not depend on it). The path is that of the model
-// sorting first (every model has a row per touchpoint), the models' names
-// and fit ids those of each model's first row, the conversion's value the
-// sum of its first model's revenue. FINAL reads each v1 row once.
+// there: the view does not depend on it). The models and their fit ids are
+// those of the first position's rows, the path that of the rows of the
+// model sorting first (every model has a row per touchpoint), the
+// conversion's value the sum of that model's revenue. FINAL reads each v1
+// row once.
 func copyV1SQL(db string, month uint32) string {
 	m := fmt.Sprint(month)
 	return `INSERT INTO ` + db + `.attributed_conversions (conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length,
@@ -174,7 +175,7 @@ SELECT
     m_conversion_ts_ms,
     m_conversion_date,
     m_version,
-    toInt64(arraySum(arrayMap(r -> r.11, arrayFilter(r -> r.1 = m_rows[1].1, m_rows)))),
+    toInt64(arraySum(arrayMap(r -> r.11, m_first_model))),
     m_path_length,
     arrayMap(r -> r.3, m_path),
     arrayMap(r -> r.4, m_path),
@@ -183,8 +184,8 @@ SELECT
     arrayMap(r -> r.7, m_path),
     arrayMap(r -> r.8, m_path),
     arrayMap(r -> r.9, m_path),
-    arrayMap(r -> r.1, m_starts),
-    arrayMap(r -> r.12, m_starts),
+    arrayMap(r -> r.2, m_first_position),
+    arrayMap(r -> r.12, m_first_position),
     arrayMap(r -> r.10, m_rows),
     arrayMap(r -> r.11, m_rows)
 FROM
@@ -199,8 +200,9 @@ FROM
         m_version,
         m_path_length,
         m_rows,
-        arrayFilter(r -> r.1 = m_rows[1].1 AND r.2 > 0, m_rows) AS m_path,
-        arrayFilter((r, i) -> i = 1 OR r.1 != m_rows[i - 1].1, m_rows, arrayEnumerate(m_rows)) AS m_starts
+        arrayFilter(r -> r.2 = m_rows[1].2, m_rows) AS m_first_model,
+        arrayFilter(r -> r.2 = m_rows[1].2 AND r.1 > 0, m_rows) AS m_path,
+        arrayFilter(r -> r.1 = m_rows[1].1, m_rows) AS m_first_position
     FROM
     (
         SELECT
@@ -212,7 +214,7 @@ FROM
             any(conversion_ts_ms) AS m_conversion_ts_ms,
             any(conversion_date) AS m_conversion_date,
             toUInt32(max(path_length)) AS m_path_length,
-            arraySort(groupArray((model, position, touchpoint_id, channel, source, medium, campaign, interaction,
+            arraySort(groupArray((position, model, touchpoint_id, channel, source, medium, campaign, interaction,
                 touchpoint_ts_ms, credit, revenue_micros, fit_id))) AS m_rows
         FROM ` + db + `.attributed_conversions_v1 FINAL
         WHERE toYYYYMM(conversion_date) = ` + m + `

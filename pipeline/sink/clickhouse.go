@@ -133,10 +133,11 @@ type creditColumnsBuf struct {
 
 // insert writes one compact row per credited set. A set's cells come from
 // the engine model by model (Credits.Models order, skipped models absent),
-// each model's cells in path order, one cell per touchpoint or the single
-// unattributed cell of an empty path: that is the flattened, model-major
-// order of credit_fractions and credit_micros, so the cells are copied as
-// they are; a model's name is taken from its first cell.
+// each model's cells in path order, one per touchpoint or the single
+// unattributed cell of an empty path; the table holds them position-major
+// (every model's credit for the first touchpoint, then for the second...),
+// so that the view credited_conversions unfolds a touchpoint's credits
+// from one slice: cell (model k, position p) goes to p*models + k.
 func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
 	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.cur, &c.cts, &c.date, &c.version, &c.rev, &c.plen,
 		&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters, &c.tts, &c.models, &c.fits, &c.fractions, &c.micros}
@@ -177,22 +178,27 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 				a.EndRow()
 			}
 			c.tts.EndRow()
+			stride := max(int(set.PathLen), 1)
+			models := len(cells) / stride
 			var value int64
-			first := cells[0].Model
-			for k, cell := range cells {
-				if k == 0 || cell.Model != cells[k-1].Model {
-					c.models.Data.Append(cr.Models[cell.Model])
-					if set.FitIDs != nil {
-						c.fits.Data.Append(set.FitIDs[cell.Model])
-					} else {
-						c.fits.Data.Append("")
-					}
+			for k := range models {
+				cell := &cells[k*stride]
+				c.models.Data.Append(cr.Models[cell.Model])
+				if set.FitIDs != nil {
+					c.fits.Data.Append(set.FitIDs[cell.Model])
+				} else {
+					c.fits.Data.Append("")
 				}
-				if cell.Model == first {
-					value += cell.Revenue
+			}
+			for _, cell := range cells[:stride] {
+				value += cell.Revenue
+			}
+			for p := range stride {
+				for k := range models {
+					cell := &cells[k*stride+p]
+					c.fractions.Data.Append(cell.Fraction)
+					c.micros.Data.Append(cell.Revenue)
 				}
-				c.fractions.Data.Append(cell.Fraction)
-				c.micros.Data.Append(cell.Revenue)
 			}
 			c.models.EndRow()
 			c.fits.EndRow()

@@ -11,14 +11,14 @@
 -- highest. Analysts read the view credited_conversions, which unfolds the
 -- arrays into one row per conversion x model x touchpoint.
 --
--- The credits are flattened, model-major: models (and fit_ids, the fit a
--- data-driven model credited with, '' for the rule-based ones) lists the
+-- The credits are flattened, position-major: models (and fit_ids, the fit
+-- a data-driven model credited with, '' for the rule-based ones) lists the
 -- models that credited the conversion; credit_fractions and credit_micros
--- hold greatest(path_length, 1) entries per model, the i-th model's
--- entries at (i-1)*greatest(path_length, 1) + position. A conversion
--- without a touchpoint (path_length 0) has one entry per model: the
--- unattributed row, position 0, channel '(none)'. credit_micros of one
--- model sum exactly to revenue_micros, the conversion's value.
+-- hold length(models) entries per touchpoint, the credit of models[i] for
+-- the touchpoint at position p at index (p-1)*length(models) + i. A
+-- conversion without a touchpoint (path_length 0) has one entry per model:
+-- the unattributed row, position 0, channel '(none)'. The credit_micros of
+-- one model sum exactly to revenue_micros, the conversion's value.
 CREATE TABLE IF NOT EXISTS {db}.attributed_conversions
 (
     conversion_id     String,
