@@ -13,6 +13,7 @@ import (
 	"github.com/attributor/attributor/pipeline"
 	"github.com/attributor/attributor/pipeline/fit"
 	"github.com/attributor/attributor/pipeline/generate"
+	"github.com/attributor/attributor/pipeline/migrate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
 	"github.com/attributor/attributor/pipeline/replay"
 	"github.com/attributor/attributor/schemas"
@@ -188,12 +189,15 @@ func TestMigrateAddsFitIDToAnOldDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first release: the database and attributed_conversions as they were.
-	for _, s := range stmts {
-		if strings.HasSuffix(s.File, "001_database.sql") || strings.HasSuffix(s.File, "004_attributed_conversions.sql") {
-			if err := env.CH.Exec(ctx, s.SQL); err != nil {
-				t.Fatal(err)
-			}
+	// The first release: the database and attributed_conversions as they
+	// were (the v1 layout without fit_id), which Migrate converts.
+	v0 := strings.Replace(migrate.V1CreditedTable(env.Database), ",\n    fit_id           String DEFAULT ''", "", 1)
+	if !strings.Contains(stmts[0].File, "001_database.sql") || v0 == migrate.V1CreditedTable(env.Database) {
+		t.Fatal("the fixture no longer matches the DDL")
+	}
+	for _, sql := range []string{stmts[0].SQL, v0} {
+		if err := env.CH.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
 		}
 	}
 	has := func() uint64 {

@@ -142,6 +142,7 @@ func TestLateDataReattributesInAnyOrder(t *testing.T) {
 			produced := pipelinetest.Unstamp(order)
 
 			env := pipelinetest.New(t, pipelinetest.Options{})
+			keepVersions(t, env)
 			r := pipelinetest.StartRunner(t, lateConfig(env))
 			produceInBatches(t, env, r, order, lateBatches)
 			env.WaitCommitted(time.Minute)
@@ -273,6 +274,20 @@ func produceInBatches(t *testing.T, env *pipelinetest.Env, r *pipelinetest.Runni
 		for deadline := time.Now().Add(2 * time.Second); r.Snapshot().Pending > 0 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// keepVersions creates the Env's schema and stops merges of
+// attributed_conversions, a ReplacingMergeTree(version) whose merges drop
+// superseded versions: the versions written stay countable by
+// supersededConversions, whatever the timing of background merges.
+func keepVersions(t *testing.T, env *pipelinetest.Env) {
+	t.Helper()
+	if err := pipeline.Migrate(t.Context(), env.CH, env.Database); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.CH.Exec(t.Context(), "SYSTEM STOP MERGES "+env.Database+".attributed_conversions"); err != nil {
+		t.Fatal(err)
 	}
 }
 

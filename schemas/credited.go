@@ -32,15 +32,15 @@ type CreditedRow struct {
 }
 
 // CreditedColumn is one column of a credited row in the two places rows
-// are written: Output is its name in what `attributor replay` prints (the
-// NDJSON key and the CSV header), Stored its column in the ClickHouse
-// table attributed_conversions that the stream inserts into (the view
-// credited_conversions shows both names).
+// are read: Output is its name in what `attributor replay` prints (the
+// NDJSON key and the CSV header), Stored its column in the ClickHouse view
+// credited_conversions, which unfolds the compact rows of the table
+// attributed_conversions into credited rows.
 type CreditedColumn struct{ Output, Stored string }
 
 // CreditedColumns are the columns of a CreditedRow, in its field order,
 // which is replay's output order. It is the one list of them: replay's row
-// writer and the sink's insert are derived from it.
+// writer is derived from it.
 var CreditedColumns = [...]CreditedColumn{
 	{"conversion_id", "conversion_id"},
 	{"conversion_type", "conversion_type"},
@@ -61,11 +61,6 @@ var CreditedColumns = [...]CreditedColumn{
 	{"path_length", "path_length"},
 	{"fit_id", "fit_id"},
 }
-
-// CreditedStoredExtra are the columns the stream stores beside
-// CreditedColumns: the conversion's attribution version (the newest one
-// counts) and its date (the table's partition key).
-var CreditedStoredExtra = [...]string{"version", "conversion_date"}
 
 // FormatMicros prints millionths as an exact decimal with six places.
 func FormatMicros(m int64) string {

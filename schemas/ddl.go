@@ -29,8 +29,10 @@ func ValidIdentifier(name string) error {
 // version is newer, and replaces the views of an older one. Bump it with
 // every change to schemas/clickhouse/*.sql or AddedColumns (the test
 // TestSchemaVersionCoversDDL fails until it is bumped). Databases made
-// before versions were recorded count as version 0.
-const SchemaVersion = 1
+// before versions were recorded count as version 0. Version 2 stores
+// attributed_conversions compactly, one row per conversion and version
+// (Migrate converts a table of the earlier layout: see pipeline/migrate).
+const SchemaVersion = 2
 
 // Statement is one DDL statement of a migration file.
 type Statement struct {
@@ -98,7 +100,6 @@ type AddedColumn struct {
 // their table's first release, oldest first.
 var AddedColumns = []AddedColumn{
 	{Table: "touchpoints", Column: "too_late", Type: "UInt8 DEFAULT 0"},
-	{Table: "attributed_conversions", Column: "fit_id", Type: "String DEFAULT ''"},
 }
 
 // Replaces reports whether s drops an object so that the next statement

@@ -11,6 +11,7 @@ import (
 
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/report"
+	"github.com/attributor/attributor/schemas"
 )
 
 func TestReportCommandList(t *testing.T) {
@@ -74,24 +75,20 @@ func loadCredits(t *testing.T, conn driver.Conn, db string) {
 		s := shares[m]
 		rows = append(rows,
 			credit{"c1", "u1", m, "t1", "paid_social", "prospecting", s[0], int64(s[0] * 100e6), social, conv, 1, 2},
-			credit{"c1", "u1", m, "t2", "paid_search", "brand", s[1], int64(s[1] * 100e6), search, conv, 2, 2},
-			credit{"c2", "u2", m, "", "(none)", "", 1, 20e6, 0, conv + 3600_000, 0, 0})
+			credit{"c1", "u1", m, "t2", "paid_search", "brand", s[1], int64(s[1] * 100e6), search, conv, 2, 2})
+	}
+	for _, m := range attribution.ModelNames {
+		rows = append(rows, credit{"c2", "u2", m, "", "(none)", "", 1, 20e6, 0, conv + 3600_000, 0, 0})
+	}
+	var credited []schemas.CreditedRow
+	for _, r := range rows {
+		credited = append(credited, schemas.CreditedRow{ConversionID: r.conv, ConversionType: "purchase", UserKey: r.user, Model: r.model,
+			TouchpointID: r.tp, Channel: r.channel, Campaign: r.campaign, Credit: r.credit, RevenueMicros: r.revenue, Currency: "EUR",
+			TouchpointTimeMs: r.tpMs, ConversionTimeMs: r.convMs, Position: int(r.position), PathLength: int(r.length)})
 	}
 	ctx := context.Background()
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".attributed_conversions (conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, campaign, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		if err := batch.Append(r.conv, "purchase", r.user, r.model, uint32(1), r.tp, r.channel, r.campaign, r.credit, r.revenue, "EUR", r.tpMs, r.convMs,
-			time.UnixMilli(r.convMs).UTC(), r.position, r.length); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		t.Fatal(err)
-	}
-	batch, err = conn.PrepareBatch(ctx, "INSERT INTO "+db+".touchpoints (event_id, user_key, ts_ms, event_date, interaction, channel, campaign, cost)")
+	insertCompact(t, conn, db, credited)
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".touchpoints (event_id, user_key, ts_ms, event_date, interaction, channel, campaign, cost)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,28 +165,45 @@ paid_social        0.00         1.00    0.50        0.25            0.50        
 	}
 }
 
-// insertCredited writes credited rows of conversion conv (100.00 split as
-// given) and its touchpoints, each (channel, campaign, interaction, cost).
-func insertCredited(t *testing.T, conn driver.Conn, db, conv string, convMs int64, tps []touch) {
+// insertCompact writes credited rows (grouped by conversion, each model's
+// in position order) as the compact rows of attributed_conversions, as
+// version 1.
+func insertCompact(t *testing.T, conn driver.Conn, db string, rows []schemas.CreditedRow) {
 	t.Helper()
-	ctx := context.Background()
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".attributed_conversions (conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, campaign, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length)")
+	compact, err := schemas.Compact(rows, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range attribution.ModelNames {
-		for i, tp := range tps {
-			share := 1 / float64(len(tps))
-			if err := batch.Append(conv, "purchase", "u-"+conv, m, uint32(1), conv+tp.id, tp.channel, tp.campaign, share, int64(share*100e6), "EUR",
-				convMs-int64(len(tps)-i)*60_000, convMs, time.UnixMilli(convMs).UTC(), uint32(i+1), uint32(len(tps))); err != nil {
-				t.Fatal(err)
-			}
+	batch, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".attributed_conversions ("+schemas.CompactColumns+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range compact {
+		if err := batch.Append(compact[i].Values()...); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if err := batch.Send(); err != nil {
 		t.Fatal(err)
 	}
-	batch, err = conn.PrepareBatch(ctx, "INSERT INTO "+db+".touchpoints (event_id, user_key, ts_ms, event_date, interaction, channel, campaign, cost)")
+}
+
+// insertCredited writes credited rows of conversion conv (100.00 split as
+// given) and its touchpoints, each (channel, campaign, interaction, cost).
+func insertCredited(t *testing.T, conn driver.Conn, db, conv string, convMs int64, tps []touch) {
+	t.Helper()
+	ctx := context.Background()
+	var credited []schemas.CreditedRow
+	for _, m := range attribution.ModelNames {
+		for i, tp := range tps {
+			share := 1 / float64(len(tps))
+			credited = append(credited, schemas.CreditedRow{ConversionID: conv, ConversionType: "purchase", UserKey: "u-" + conv, Model: m,
+				TouchpointID: conv + tp.id, Channel: tp.channel, Campaign: tp.campaign, Credit: share, RevenueMicros: int64(share * 100e6), Currency: "EUR",
+				TouchpointTimeMs: convMs - int64(len(tps)-i)*60_000, ConversionTimeMs: convMs, Position: i + 1, PathLength: len(tps)})
+		}
+	}
+	insertCompact(t, conn, db, credited)
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".touchpoints (event_id, user_key, ts_ms, event_date, interaction, channel, campaign, cost)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,10 @@ import (
 //
 // The sharding keys keep together the rows that ReplacingMergeTree FINAL
 // and the latest-version views compare: every version of a conversion's
-// credited rows (conversion_id), every event of a user (user_key, so that a
+// compact credited row (conversion_id: the versions replace each other
+// within the shard's ReplicatedReplacingMergeTree(version), and FINAL,
+// which the Distributed table passes to each shard, reads each
+// conversion's latest), every event of a user (user_key, so that a
 // history reload by key and FINAL see all of a user's rows on one shard).
 // Views are created ON CLUSTER over the Distributed tables; the IN
 // subqueries that pick a conversion's latest version read the shard's own
@@ -39,7 +42,7 @@ var shardingKeys = map[string]string{
 
 var (
 	createTableRe = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*\n`)
-	engineRe      = regexp.MustCompile(`ENGINE = ReplacingMergeTree\(\)`)
+	engineRe      = regexp.MustCompile(`ENGINE = ReplacingMergeTree\((\w*)\)`)
 	createViewRe  = regexp.MustCompile(`^CREATE VIEW IF NOT EXISTS (\w+)\.(\w+) AS`)
 	dropRe        = regexp.MustCompile(`^DROP TABLE IF EXISTS (\w+)\.(\w+)$`)
 	createDBRe    = regexp.MustCompile(`^CREATE DATABASE IF NOT EXISTS (\w+)$`)
@@ -74,11 +77,18 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 				return nil, fmt.Errorf("%s: table %s has no sharding key for a cluster (pipeline/migrate/cluster.go)", s.File, table)
 			}
 			if !engineRe.MatchString(sql) {
-				return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree() tables can be made replicated", s.File, table)
+				return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree tables can be made replicated", s.File, table)
 			}
 			local := localTable(table)
 			body := createTableRe.ReplaceAllString(sql, "CREATE TABLE IF NOT EXISTS "+db+"."+local+on+"\n")
-			body = engineRe.ReplaceAllString(body, "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/"+db+"/"+local+"', '{replica}')")
+			// The version column, when the table has one, follows the
+			// replication arguments: ReplicatedReplacingMergeTree(path,
+			// replica, version).
+			ver := engineRe.FindStringSubmatch(body)[1]
+			if ver != "" {
+				ver = ", " + ver
+			}
+			body = engineRe.ReplaceAllLiteralString(body, "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/"+db+"/"+local+"', '{replica}'"+ver+")")
 			out = append(out,
 				schemas.Statement{File: s.File, SQL: body},
 				schemas.Statement{File: s.File, SQL: "CREATE TABLE IF NOT EXISTS " + db + "." + table + on + " AS " + db + "." + local +

@@ -41,12 +41,12 @@ func TestClusterDDL(t *testing.T) {
 	}
 	for _, want := range []string{
 		"CREATE TABLE IF NOT EXISTS db.attributed_conversions_local ON CLUSTER c\n",
-		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/attributed_conversions_local', '{replica}')",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/attributed_conversions_local', '{replica}', version)\nPARTITION BY toYYYYMM(conversion_date)\nORDER BY conversion_id",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/touchpoints_local', '{replica}')\n",
 		"CREATE TABLE IF NOT EXISTS db.attributed_conversions ON CLUSTER c AS db.attributed_conversions_local ENGINE = Distributed(c, db, attributed_conversions_local, cityHash64(conversion_id))",
 		"ENGINE = Distributed(c, db, touchpoints_local, cityHash64(user_key))",
 		"ENGINE = Distributed(c, db, conversions_local, cityHash64(user_key))",
 		"FROM db.attributed_conversions FINAL",
-		"FROM db.attributed_conversions_local\n    GROUP BY conversion_id",
 		"FROM db.model_fits_local\n    GROUP BY model, params",
 	} {
 		if !strings.Contains(joined, want) {

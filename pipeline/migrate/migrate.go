@@ -45,7 +45,9 @@ const migrateRaceTimeout = 30 * time.Second
 //     touched. The same: views are created IF NOT EXISTS only, never
 //     dropped, so that instances starting together never remove a view
 //     another one is building on. Older: views are dropped and created
-//     again with this binary's definitions, then the version is recorded.
+//     again with this binary's definitions, an attributed_conversions of
+//     the row-per-credit layout (versions 0 and 1) is converted into the
+//     compact one (v1.go), then the version is recorded.
 //   - A statement that fails because a concurrent migration created its
 //     object first (already exists) or had just dropped a view it reads
 //     (doesn't exist: that instance creates it again next) is retried with
@@ -86,6 +88,13 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 			database, found, by, schemas.SchemaVersion, binaryVersion())
 	}
 	replace := found < schemas.SchemaVersion
+	if replace {
+		// A credited table of the row-per-credit layout makes way for
+		// the compact one (v1.go).
+		if err := renameV1(ctx, conn, database, cluster); err != nil {
+			return err
+		}
+	}
 	for _, s := range stmts[1:] {
 		if s.Replaces() && !replace {
 			continue
@@ -107,6 +116,11 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 		}
 	}
 	if replace {
+		if cluster == "" {
+			if err := copyV1(ctx, conn, database); err != nil {
+				return err
+			}
+		}
 		if err := recordVersion(ctx, conn, versions); err != nil {
 			return fmt.Errorf("migrate: record schema version: %w", err)
 		}

@@ -91,7 +91,7 @@ func TestCurrentClickHouse(t *testing.T) {
 	}
 
 	tables := map[string][]string{}
-	for _, table := range []string{"touchpoints", "conversions", "attributed_conversions", "ad_spend"} {
+	for _, table := range []string{"touchpoints", "conversions", "attributed_conversions", "ad_spend", "model_fits"} {
 		f.query(t, "SELECT name FROM system.columns WHERE database = ? AND table = ? AND name != 'inserted_at'", func(scan func(...any) error) error {
 			var c string
 			err := scan(&c)

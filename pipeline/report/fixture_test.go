@@ -322,38 +322,37 @@ func (f *fixture) insertConversions(ctx context.Context, cvs []schemas.Conversio
 	return nil
 }
 
-// insertCredits writes replay's rows as version 2, some of them twice, and
-// before them a stale version 1 of every tenth conversion that credits
-// everything, twice over, to a channel that does not exist: only a view
-// that reads the current rows gets the figures right.
+// insertCredits writes replay's rows as compact rows of version 2, some of
+// them twice, and before them a stale version 1 of every tenth conversion
+// that credits everything, twice over, to a channel that does not exist:
+// only a view that reads the current rows gets the figures right.
 func (f *fixture) insertCredits(ctx context.Context) error {
-	const cols = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length"
-	row := func(r *schemas.CreditedRow, version uint32) []any {
-		return []any{r.ConversionID, r.ConversionType, r.UserKey, r.Model, version, r.TouchpointID, r.Channel, r.Source, r.Medium,
-			r.Campaign, r.Interaction, r.Credit, r.RevenueMicros, r.Currency, r.TouchpointTimeMs, r.ConversionTimeMs,
-			dayOf(r.ConversionTimeMs), uint32(r.Position), uint32(r.PathLength)}
-	}
-	var stale []schemas.CreditedRow
-	ids := map[string]int{}
-	for _, r := range f.credited {
-		if _, ok := ids[r.ConversionID]; !ok {
-			ids[r.ConversionID] = len(ids)
-		}
-		if ids[r.ConversionID]%10 == 0 {
-			s := r
-			s.Channel, s.Campaign, s.Credit, s.RevenueMicros = "stale", "stale", 2*r.Credit, 2*r.RevenueMicros
-			s.Position, s.PathLength = 1, 1
-			stale = append(stale, s)
-		}
-	}
-	if err := f.insert(ctx, "attributed_conversions", cols, len(stale), func(i int) []any { return row(&stale[i], 1) }); err != nil {
+	current, err := schemas.Compact(f.credited, 2)
+	if err != nil {
 		return err
 	}
-	if err := f.insert(ctx, "attributed_conversions", cols, len(f.credited), func(i int) []any { return row(&f.credited[i], 2) }); err != nil {
-		return err
+	var stale []schemas.CompactRow
+	for k, c := range current {
+		if k%10 != 0 {
+			continue
+		}
+		s := c
+		s.Version = 1
+		s.TouchpointIDs, s.Channels, s.Sources, s.Mediums = []string{"stale"}, []string{"stale"}, []string{""}, []string{""}
+		s.Campaigns, s.Interactions, s.TouchpointTimesMs = []string{"stale"}, []string{"click"}, []int64{c.ConversionTimeMs}
+		s.Fractions, s.Micros = nil, nil
+		for range s.Models {
+			s.Fractions, s.Micros = append(s.Fractions, 2), append(s.Micros, 2*c.RevenueMicros)
+		}
+		stale = append(stale, s)
 	}
-	again := f.credited[:len(f.credited)/5]
-	return f.insert(ctx, "attributed_conversions", cols, len(again), func(i int) []any { return row(&again[i], 2) })
+	again := current[:len(current)/5]
+	for _, part := range [][]schemas.CompactRow{stale, current, again} {
+		if err := f.insert(ctx, "attributed_conversions", schemas.CompactColumns, len(part), func(i int) []any { return part[i].Values() }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // insertSpend feeds spend for paid_search on every day and campaign it has

@@ -42,9 +42,111 @@ func handOver(dst column.Interface, src proto.ColInput) bool {
 	return dst.Rows() == src.Rows()
 }
 
+// handOverArray makes dst, an empty Array(T) column of a prepared batch
+// (clickhouse-go's column.Array: its element column in the field values,
+// its row ends in offsets[0].values, a column.UInt64), hold src's data, as
+// handOver does for plain columns. Only one level of arrays is handed over.
+func handOverArray(dst column.Interface, src arrayInput) bool {
+	d := reflect.ValueOf(dst)
+	if d.Kind() != reflect.Pointer || d.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	values := d.Elem().FieldByName("values")
+	offsets := d.Elem().FieldByName("offsets")
+	if !values.IsValid() || values.Kind() != reflect.Interface || !offsets.IsValid() || offsets.Kind() != reflect.Slice || offsets.Len() != 1 {
+		return false
+	}
+	inner, ok := reflect.NewAt(values.Type(), unsafe.Pointer(values.UnsafeAddr())).Elem().Interface().(column.Interface)
+	if !ok || inner == nil {
+		return false
+	}
+	off := offsets.Index(0)
+	if off.Kind() != reflect.Pointer || off.IsNil() || off.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	offCol := off.Elem().FieldByName("values")
+	if !offCol.IsValid() || !offCol.CanAddr() {
+		return false
+	}
+	offIface, ok := reflect.NewAt(offCol.Type(), unsafe.Pointer(offCol.UnsafeAddr())).Interface().(column.Interface)
+	if !ok {
+		return false
+	}
+	data, ends := src.parts()
+	if !handOver(inner, data) || !handOver(offIface, ends) {
+		return false
+	}
+	return dst.Rows() == ends.Rows()
+}
+
+// arrayInput is a one-level Array column the sink builds: its elements,
+// one row after the other, and each row's end in them (ClickHouse's
+// offsets), as ch-go's proto.ColArr holds them.
+type arrayInput interface {
+	proto.ColInput
+	parts() (data proto.ColInput, ends *proto.ColUInt64)
+	values() any // [][]T, for clickhouse-go's Append
+}
+
+// arrCol is an Array(T) column: append a row's elements to Data, then
+// close the row with EndRow.
+type arrCol[T any, C interface {
+	*E
+	proto.ColumnOf[T]
+}, E any] struct {
+	Data E
+	Ends proto.ColUInt64
+}
+
+// EndRow closes the row whose elements were appended since the last call.
+func (a *arrCol[T, C, E]) EndRow() { a.Ends.Append(uint64(C(&a.Data).Rows())) }
+
+func (a *arrCol[T, C, E]) Type() proto.ColumnType {
+	return proto.ColumnTypeArray.Sub(C(&a.Data).Type())
+}
+func (a *arrCol[T, C, E]) Rows() int { return a.Ends.Rows() }
+func (a *arrCol[T, C, E]) EncodeColumn(b *proto.Buffer) {
+	a.Ends.EncodeColumn(b)
+	C(&a.Data).EncodeColumn(b)
+}
+func (a *arrCol[T, C, E]) WriteColumn(w *proto.Writer) {
+	a.Ends.WriteColumn(w)
+	C(&a.Data).WriteColumn(w)
+}
+func (a *arrCol[T, C, E]) Reset() {
+	C(&a.Data).Reset()
+	a.Ends.Reset()
+}
+func (a *arrCol[T, C, E]) parts() (proto.ColInput, *proto.ColUInt64) { return C(&a.Data), &a.Ends }
+func (a *arrCol[T, C, E]) values() any {
+	out := make([][]T, a.Ends.Rows())
+	var start uint64
+	for i, end := range a.Ends {
+		row := make([]T, 0, end-start)
+		for k := start; k < end; k++ {
+			row = append(row, C(&a.Data).Row(int(k)))
+		}
+		out[i], start = row, end
+	}
+	return out
+}
+
+type (
+	strArr   = arrCol[string, *proto.ColStr, proto.ColStr]
+	int64Arr = arrCol[int64, *proto.ColInt64, proto.ColInt64]
+	f64Arr   = arrCol[float64, *proto.ColFloat64, proto.ColFloat64]
+)
+
+var (
+	_ arrayInput   = (*strArr)(nil)
+	_ proto.Column = (*proto.ColStr)(nil)
+)
+
 // appendValues returns src's values in a type clickhouse-go's Append takes.
 func appendValues(src proto.ColInput) (any, error) {
 	switch c := src.(type) {
+	case arrayInput:
+		return c.values(), nil
 	case *proto.ColStr:
 		v := make([]string, 0, c.Rows())
 		for _, p := range c.Pos {
@@ -84,7 +186,7 @@ func sendColumns(ctx context.Context, conn driver.Conn, query string, cols ...pr
 		return &columnsError{prepared: len(dst), given: len(cols)}
 	}
 	for i, c := range cols {
-		if handOver(dst[i], c) {
+		if a, ok := c.(arrayInput); ok && handOverArray(dst[i], a) || handOver(dst[i], c) {
 			continue
 		}
 		v, err := appendValues(c)

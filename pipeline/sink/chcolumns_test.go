@@ -96,3 +96,60 @@ func TestDayOf(t *testing.T) {
 		}
 	}
 }
+
+// The Array columns of attributed_conversions take the fast path too, with
+// the same rows as clickhouse-go's Append gives, empty arrays included.
+func TestArrayColumnHandOver(t *testing.T) {
+	var s strArr
+	for _, row := range [][]string{{"a", "b"}, {}, {"ünïcode"}} {
+		for _, v := range row {
+			s.Data.Append(v)
+		}
+		s.EndRow()
+	}
+	var i int64Arr
+	for _, row := range [][]int64{{}, {1, -2, 1 << 62}, {0}} {
+		for _, v := range row {
+			i.Data.Append(v)
+		}
+		i.EndRow()
+	}
+	var f f64Arr
+	for _, row := range [][]float64{{0.25, 0.75}, {1}, {}} {
+		for _, v := range row {
+			f.Data.Append(v)
+		}
+		f.EndRow()
+	}
+	for typ, src := range map[column.Type]arrayInput{"Array(String)": &s, "Array(Int64)": &i, "Array(Float64)": &f} {
+		if got := string(src.Type()); got != string(typ) {
+			t.Errorf("%s: Type() = %s", typ, got)
+		}
+		dst, err := typ.Column("c", &column.ServerContext{Timezone: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !handOverArray(dst, src) {
+			t.Fatalf("%s: handOverArray failed: clickhouse-go's Array column layout changed (see chcolumns.go)", typ)
+		}
+		want, err := typ.Column("c", &column.ServerContext{Timezone: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := appendValues(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := want.Append(v); err != nil {
+			t.Fatalf("%s: Append: %v", typ, err)
+		}
+		if got, exp := rowsOf(t, dst), rowsOf(t, want); !reflect.DeepEqual(got, exp) || len(got) != 3 {
+			t.Errorf("%s: handed over %v, Append gives %v", typ, got, exp)
+		}
+	}
+	// A plain column is not an array: refused, untouched.
+	dst, _ := column.Type("String").Column("c", nil)
+	if handOverArray(dst, &s) || dst.Rows() != 0 {
+		t.Error("an array was handed to a String column")
+	}
+}

@@ -3,7 +3,6 @@ package sink
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -21,16 +20,11 @@ const (
 	convColumns = "event_id, user_key, user_id, anonymous_id, ts_ms, event_date, conversion_type, revenue_micros, currency, kafka_partition"
 )
 
-// creditColumns are the attributed_conversions columns the sink inserts:
-// schemas.CreditedColumns, then schemas.CreditedStoredExtra; the columnar
-// buffers of creditColumnsBuf.insert are listed in the same order.
-var creditColumns = func() string {
-	var names []string
-	for _, c := range schemas.CreditedColumns {
-		names = append(names, c.Stored)
-	}
-	return strings.Join(append(names, schemas.CreditedStoredExtra[:]...), ", ")
-}()
+// creditColumns are the columns of attributed_conversions the sink inserts,
+// one row per credited set (a conversion under one version; see
+// schemas/clickhouse/004_attributed_conversions.sql); the columnar buffers
+// of creditColumnsBuf.insert are listed in the same order.
+const creditColumns = schemas.CompactColumns
 
 // insertRows writes the rows of units into table, one INSERT with
 // columnar appends. It returns only when ClickHouse acknowledged them; a
@@ -134,65 +128,90 @@ func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string
 }
 
 type creditColumnsBuf struct {
-	cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur, fit proto.ColStr
-	version, pos, plen                                              proto.ColUInt32
-	credit                                                          proto.ColFloat64
-	rev, tts, cts                                                   proto.ColInt64
-	date                                                            proto.ColDate
+	cid, ctyp, key, cur                          proto.ColStr
+	cts, rev                                     proto.ColInt64
+	date                                         proto.ColDate
+	version, plen                                proto.ColUInt32
+	tids, chs, srcs, meds, camps, inters, models strArr
+	fits                                         strArr
+	tts, micros                                  int64Arr
+	fractions                                    f64Arr
 }
 
+// insert writes one compact row per credited set. A set's cells come from
+// the engine model by model (Credits.Models order, skipped models absent),
+// each model's cells in path order, one per touchpoint or the single
+// unattributed cell of an empty path; the table holds them position-major
+// (every model's credit for the first touchpoint, then for the second...),
+// so that the view credited_conversions unfolds a touchpoint's credits
+// from one slice: cell (model k, position p) goes to p*models + k.
 func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
-	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.model, &c.tid, &c.ch, &c.src, &c.med, &c.camp, &c.inter, &c.credit, &c.rev, &c.cur, &c.tts, &c.cts, &c.pos, &c.plen, &c.fit, // schemas.CreditedColumns
-		&c.version, &c.date} // schemas.CreditedStoredExtra
+	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.cur, &c.cts, &c.date, &c.version, &c.rev, &c.plen,
+		&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters, &c.tts, &c.models, &c.fits, &c.fractions, &c.micros}
 	resetColumns(cols)
 	for _, u := range units {
 		cr := &u.Credits
 		for si := range cr.Sets {
 			set := &cr.Sets[si]
-			path := cr.Path[set.Path : set.Path+set.PathLen]
-			day := dayOf(set.TimeMs)
-			for _, cell := range cr.Cells[set.Cells : set.Cells+set.CellsLen] {
-				c.cid.Append(set.ConversionID)
-				c.ctyp.Append(set.ConversionType)
-				c.key.Append(set.UserKey)
-				c.model.Append(cr.Models[cell.Model])
-				if set.FitIDs != nil {
-					c.fit.Append(set.FitIDs[cell.Model])
-				} else {
-					c.fit.Append("")
-				}
-				c.version.Append(set.Version)
-				c.credit.Append(cell.Fraction)
-				c.rev.Append(cell.Revenue)
-				c.cur.Append(set.Currency)
-				c.cts.Append(set.TimeMs)
-				c.date = append(c.date, day)
-				if cell.Position == 0 {
-					// The unattributed row: no touchpoint.
-					for _, col := range []*proto.ColStr{&c.tid, &c.src, &c.med, &c.camp, &c.inter} {
-						col.Append("")
-					}
-					c.ch.Append(schemas.ChannelNone)
-					c.tts.Append(0)
-					c.pos.Append(0)
-					c.plen.Append(0)
-					continue
-				}
-				tp := &path[cell.Position-1]
-				c.tid.Append(tp.ID)
-				c.ch.Append(tp.Channel)
-				c.src.Append(tp.Source)
-				c.med.Append(tp.Medium)
-				c.camp.Append(tp.Campaign)
-				if tp.Impression {
-					c.inter.Append(schemas.InteractionImpression)
-				} else {
-					c.inter.Append(schemas.InteractionClick)
-				}
-				c.tts.Append(tp.TimeMs)
-				c.pos.Append(cell.Position)
-				c.plen.Append(set.PathLen)
+			cells := cr.Cells[set.Cells : set.Cells+set.CellsLen]
+			if len(cells) == 0 {
+				// Every model was skipped (data-driven ones without a
+				// fit): nothing credited, nothing to store, as the
+				// row-per-credit layout stored no row either.
+				continue
 			}
+			c.cid.Append(set.ConversionID)
+			c.ctyp.Append(set.ConversionType)
+			c.key.Append(set.UserKey)
+			c.cur.Append(set.Currency)
+			c.cts.Append(set.TimeMs)
+			c.date = append(c.date, dayOf(set.TimeMs))
+			c.version.Append(set.Version)
+			c.plen.Append(set.PathLen)
+			for _, tp := range cr.Path[set.Path : set.Path+set.PathLen] {
+				c.tids.Data.Append(tp.ID)
+				c.chs.Data.Append(tp.Channel)
+				c.srcs.Data.Append(tp.Source)
+				c.meds.Data.Append(tp.Medium)
+				c.camps.Data.Append(tp.Campaign)
+				if tp.Impression {
+					c.inters.Data.Append(schemas.InteractionImpression)
+				} else {
+					c.inters.Data.Append(schemas.InteractionClick)
+				}
+				c.tts.Data.Append(tp.TimeMs)
+			}
+			for _, a := range []*strArr{&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters} {
+				a.EndRow()
+			}
+			c.tts.EndRow()
+			stride := max(int(set.PathLen), 1)
+			models := len(cells) / stride
+			var value int64
+			for k := range models {
+				cell := &cells[k*stride]
+				c.models.Data.Append(cr.Models[cell.Model])
+				if set.FitIDs != nil {
+					c.fits.Data.Append(set.FitIDs[cell.Model])
+				} else {
+					c.fits.Data.Append("")
+				}
+			}
+			for _, cell := range cells[:stride] {
+				value += cell.Revenue
+			}
+			for p := range stride {
+				for k := range models {
+					cell := &cells[k*stride+p]
+					c.fractions.Data.Append(cell.Fraction)
+					c.micros.Data.Append(cell.Revenue)
+				}
+			}
+			c.models.EndRow()
+			c.fits.EndRow()
+			c.fractions.EndRow()
+			c.micros.EndRow()
+			c.rev.Append(value)
 		}
 	}
 	return insertTable(ctx, conn, db, tableCredited, creditColumns, cols)
@@ -213,7 +232,7 @@ func insertTable(ctx context.Context, conn driver.Conn, db, table, columns strin
 // resetColumns empties cols, keeping their buffers.
 func resetColumns(cols []proto.ColInput) {
 	for _, c := range cols {
-		c.(proto.Column).Reset()
+		c.(interface{ Reset() }).Reset()
 	}
 }
 

@@ -107,7 +107,7 @@ FROM
             tp_date AS date,
             arrayJoin(if(
                 (SELECT count() FROM {db}.attributed_conversions) > 0,
-                (SELECT groupUniqArray(model) FROM {db}.attributed_conversions),
+                (SELECT groupUniqArrayArray(models) FROM {db}.attributed_conversions),
                 ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
             tp_channel AS channel,
             tp_campaign AS campaign,
@@ -138,7 +138,7 @@ FROM
             sp_date AS date,
             arrayJoin(if(
                 (SELECT count() FROM {db}.attributed_conversions) > 0,
-                (SELECT groupUniqArray(model) FROM {db}.attributed_conversions),
+                (SELECT groupUniqArrayArray(models) FROM {db}.attributed_conversions),
                 ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
             sp_channel AS channel,
             sp_campaign AS campaign,

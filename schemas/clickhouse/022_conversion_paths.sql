@@ -2,9 +2,9 @@
 -- the base of the journey views below (assisted_conversions,
 -- time_to_conversion, path_length, top_paths, cohort_value).
 --
--- Every model writes a row for every touchpoint of a path, so the rows of
--- any one model give the whole path: the view reads those of the model that
--- sorts first, which the attributor always runs with the others.
+-- It reads the compact rows of attributed_conversions (FINAL: each
+-- conversion's latest version), which hold the path once, so that it
+-- unfolds and groups nothing.
 --
 -- Columns:
 --   conversion_id, user_key, conversion_type, currency
@@ -39,16 +39,14 @@ FROM
 (
     SELECT
         conversion_id,
-        any(user_key) AS cp_user_key,
-        any(conversion_type) AS cp_conversion_type,
-        any(currency) AS cp_currency,
-        any(conversion_date) AS cp_date,
-        any(conversion_ts_ms) AS cp_conversion_ts_ms,
-        toInt64(sum(revenue_micros)) AS cp_revenue_micros,
-        toUInt32(max(path_length)) AS cp_touches,
-        arraySort((c, p) -> p, groupArray(channel), groupArray(position)) AS cp_channels,
-        if(cp_touches > 0, min(touchpoint_ts_ms), toInt64(0)) AS cp_first_touch_ts_ms
-    FROM {db}.credited_conversions
-    WHERE model = (SELECT min(model) FROM {db}.attributed_conversions)
-    GROUP BY conversion_id
+        user_key AS cp_user_key,
+        conversion_type AS cp_conversion_type,
+        currency AS cp_currency,
+        conversion_date AS cp_date,
+        conversion_ts_ms AS cp_conversion_ts_ms,
+        revenue_micros AS cp_revenue_micros,
+        path_length AS cp_touches,
+        if(path_length = 0, ['(none)'], channels) AS cp_channels,
+        if(path_length = 0, toInt64(0), arrayReduce('min', touchpoint_ts_ms)) AS cp_first_touch_ts_ms
+    FROM {db}.attributed_conversions FINAL
 );
