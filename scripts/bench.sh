@@ -8,7 +8,7 @@
 #   throughput  BENCH_EVENTS (2000000) generated events in Kafka; `attributor run --until-caught-up`
 #               (fresh group and database each time) interleaved with a bare kafka-go drain of the
 #               same topics, BENCH_RUNS (3) times each; a bare clickhouse-go insert of as many
-#               credited rows as the first run wrote; one more attributor run under --cpuprofile.
+#               compact rows (conversion versions) as the first run wrote; one more attributor run under --cpuprofile.
 #   repartition BENCH_REPARTITION_EVENTS (1000000) generated events keyed and partitioned with murmur2
 #               (4 partitions: the direct path, nothing forwarded), and the same messages copied
 #               one partition past their home (every event forwarded through <group>.repartition);
@@ -223,7 +223,7 @@ cpu_end() {
 # Its metrics go to $OUT/attributor-I.tsv.
 ATTEMPTS=0
 attributor_run() {
-  local i=$1 db t0 t1 secs credited acked
+  local i=$1 db t0 t1 secs credited compact acked
   # A discarded attempt just before this one leaves its database: drop it, lest its merges run
   # under this one.
   ch "DROP DATABASE IF EXISTS ${RUN_ID}_t${i}_$ATTEMPTS" || true
@@ -239,10 +239,13 @@ attributor_run() {
   t1=$(now_ns)
   cpu_end "$GENERATED" >"$OUT/attributor-$i.cpu.tsv"
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-  credited=$(ch "SELECT count() FROM $db.attributed_conversions")
+  # attributed_conversions is compact (schema 2): a row per conversion version, holding its
+  # credited rows as the entries of credit_fractions.
+  read -r credited compact < <(ch "SELECT sum(length(credit_fractions)), count() FROM $db.attributed_conversions")
   acked=$(sed -n 's/.* \([0-9]*\) credited rows.*/\1/p' "$OUT/attributor-$i.log" | tail -1)
-  awk -v n="$GENERATED" -v s="$secs" -v c="$credited" -v a="$acked" 'BEGIN {
-    printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\ncredited_rows\t%d\ncredited_rows_acked\t%s\ncredited_per_event\t%.4f\n", n, s, n / s, c, a, c / n }' \
+  awk -v n="$GENERATED" -v s="$secs" -v c="$credited" -v a="$acked" -v k="$compact" 'BEGIN {
+    printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\ncredited_rows\t%d\ncredited_rows_acked\t%s\ncredited_per_event\t%.4f\n", n, s, n / s, c, a, c / n
+    printf "compact_rows\t%d\n", k }' \
     >"$OUT/attributor-$i.tsv"
   cat "$OUT/attributor-$i.cpu.tsv" >>"$OUT/attributor-$i.tsv"
 }
@@ -257,7 +260,7 @@ insert_run() {
 }
 
 bench_throughput() {
-  local i credited
+  local i compact
   log "throughput: generating $EVENTS events (seed 1) into $RUN_ID.tp / $RUN_ID.cv"
   wait_services
   "$BIN/attributor" generate --seed 1 --events "$EVENTS" --kafka "$KAFKA" \
@@ -278,14 +281,15 @@ bench_throughput() {
     record throughput drain <"$OUT/drain-$i.tsv"
     log "throughput: bare drain $i: $(awk -F'\t' '$1 == "events_per_s" { print $2 }' "$OUT/drain-$i.tsv") events/s"
   done
-  credited=$(awk -F'\t' '$1 == "credited_rows" { print $2; exit }' "$OUT/attributor-1.tsv")
+  # The bare insert writes as many compact rows (conversion versions) as the first run did.
+  compact=$(awk -F'\t' '$1 == "compact_rows" { print $2; exit }' "$OUT/attributor-1.tsv")
   for i in $(seq "$RUNS"); do
     quiesce
     fact load "throughput-insert-$i" "$(loadavg)"
-    attempt "insert $i" insert_run "$i" "$credited"
+    attempt "insert $i" insert_run "$i" "$compact"
     record throughput insert <"$OUT/insert-$i.tsv"
     ch "DROP DATABASE IF EXISTS ${RUN_ID}_ins$i"
-    log "throughput: bare insert $i: $(awk -F'\t' '$1 == "rows_per_s" { print $2 }' "$OUT/insert-$i.tsv") rows/s"
+    log "throughput: bare insert $i: $(awk -F'\t' '$1 == "rows_per_s" { print $2 }' "$OUT/insert-$i.tsv") compact rows/s"
   done
   ch "DROP DATABASE IF EXISTS $FIRST_DB"
   quiesce

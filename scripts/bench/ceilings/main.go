@@ -6,11 +6,16 @@
 //	    readers (FetchMessage, configured like the attributor's fetchers, no
 //	    decoding) and reports events/s.
 //	ceilings insert --from-db A --to-db B --rows N
-//	    inserts N credited rows into B.attributed_conversions (created like
-//	    A's) with bare clickhouse-go columnar batches of --batch rows, one
-//	    batch at a time, and reports rows/s. The rows are A's, the attributor's
-//	    own output: up to --pool of them are read once and cycled, each cycle
-//	    with its conversion_ids suffixed, so that every row is distinct.
+//	    inserts N rows into B.attributed_conversions (created like A's) with
+//	    bare clickhouse-go columnar batches of --batch rows, one batch at a
+//	    time, and reports rows/s. The rows are compact rows, one per
+//	    conversion version, with their path and credits in Array columns
+//	    (schema 2), as the attributor's sink writes them; credited_rows is
+//	    the credited rows they hold (the entries of credit_fractions), which
+//	    credited_conversions unfolds them into. The rows are A's, the
+//	    attributor's own output: up to --pool of them are read once and
+//	    cycled, each cycle with its conversion_ids suffixed, so that every
+//	    row is distinct.
 //
 // Results go to stdout as "metric<TAB>value" lines.
 package main
@@ -144,25 +149,36 @@ func drain(ctx context.Context, args []string) error {
 	return nil
 }
 
-// credited is a columnar block of attributed_conversions rows.
-type credited struct {
-	cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur []string
-	version, pos, plen                                         []uint32
-	credit                                                     []float64
-	rev, tts, cts                                              []int64
-	date                                                       []time.Time
+// compact is a columnar block of attributed_conversions rows, in the
+// order of schemas.CompactColumns: one row per conversion version, its path
+// and credits in the Array columns.
+type compact struct {
+	cid, ctyp, key, cur                      []string
+	cts, rev                                 []int64
+	date                                     []time.Time
+	version, plen                            []uint32
+	tid, ch, src, med, camp, inter, mod, fit [][]string
+	tts, micros                              [][]int64
+	frac                                     [][]float64
 }
 
-const creditColumns = "conversion_id, conversion_type, user_key, model, version, touchpoint_id, channel, source, medium, campaign, interaction, credit, revenue_micros, currency, touchpoint_ts_ms, conversion_ts_ms, conversion_date, position, path_length"
+func (c *compact) len() int { return len(c.cid) }
 
-func (c *credited) len() int { return len(c.cid) }
+// credited returns the credited rows that rows [lo, hi) hold.
+func (c *compact) credited(lo, hi int) int {
+	n := 0
+	for _, f := range c.frac[lo:hi] {
+		n += len(f)
+	}
+	return n
+}
 
-// columns returns rows [lo, hi) in the order of creditColumns, with
-// conversion_ids replaced by ids.
-func (c *credited) columns(lo, hi int, ids []string) []any {
-	return []any{ids, c.ctyp[lo:hi], c.key[lo:hi], c.model[lo:hi], c.version[lo:hi], c.tid[lo:hi], c.ch[lo:hi], c.src[lo:hi],
-		c.med[lo:hi], c.camp[lo:hi], c.inter[lo:hi], c.credit[lo:hi], c.rev[lo:hi], c.cur[lo:hi], c.tts[lo:hi], c.cts[lo:hi],
-		c.date[lo:hi], c.pos[lo:hi], c.plen[lo:hi]}
+// columns returns rows [lo, hi) in the order of schemas.CompactColumns,
+// with conversion_ids replaced by ids.
+func (c *compact) columns(lo, hi int, ids []string) []any {
+	return []any{ids, c.ctyp[lo:hi], c.key[lo:hi], c.cur[lo:hi], c.cts[lo:hi], c.date[lo:hi], c.version[lo:hi], c.rev[lo:hi],
+		c.plen[lo:hi], c.tid[lo:hi], c.ch[lo:hi], c.src[lo:hi], c.med[lo:hi], c.camp[lo:hi], c.inter[lo:hi], c.tts[lo:hi],
+		c.mod[lo:hi], c.fit[lo:hi], c.frac[lo:hi], c.micros[lo:hi]}
 }
 
 func insert(ctx context.Context, args []string) error {
@@ -170,7 +186,7 @@ func insert(ctx context.Context, args []string) error {
 	addr := fs.String("clickhouse", "127.0.0.1:9000", "ClickHouse native `host:port`")
 	from := fs.String("from-db", "", "`database` whose attributed_conversions supply the rows")
 	to := fs.String("to-db", "", "`database` to create and insert into (bench_...: its attributed_conversions is replaced)")
-	total := fs.Int("rows", 0, "`rows` to insert (default: as many as from-db holds)")
+	total := fs.Int("rows", 0, "compact `rows` (conversion versions) to insert (default: as many as from-db holds)")
 	size := fs.Int("batch", 50_000, "`rows` per insert")
 	pool := fs.Int("pool", 500_000, "at most this many `rows` are read from from-db and cycled")
 	fs.Parse(args)
@@ -184,7 +200,7 @@ func insert(ctx context.Context, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	rows, err := readCredited(ctx, conn, *from, *pool)
+	rows, err := readCompact(ctx, conn, *from, *pool)
 	if err != nil {
 		return err
 	}
@@ -206,8 +222,9 @@ func insert(ctx context.Context, args []string) error {
 			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	query := "INSERT INTO " + *to + ".attributed_conversions (" + creditColumns + ")"
+	query := "INSERT INTO " + *to + ".attributed_conversions (" + schemas.CompactColumns + ")"
 	var busy time.Duration
+	credited := 0
 	began := time.Now()
 	for done := 0; done < *total; {
 		// Prepare the next batch's rows outside the timed part: only the
@@ -228,6 +245,7 @@ func insert(ctx context.Context, args []string) error {
 		}
 		busy += time.Since(start)
 		done += hi - lo
+		credited += rows.credited(lo, hi)
 	}
 	var stored uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM "+*to+".attributed_conversions").Scan(&stored); err != nil {
@@ -238,6 +256,8 @@ func insert(ctx context.Context, args []string) error {
 	result("pool_rows", rows.len())
 	result("seconds", fmt.Sprintf("%.3f", busy.Seconds()))
 	result("rows_per_s", fmt.Sprintf("%.0f", float64(*total)/busy.Seconds()))
+	result("credited_rows", credited)
+	result("credited_rows_per_s", fmt.Sprintf("%.0f", float64(credited)/busy.Seconds()))
 	result("wall_seconds", fmt.Sprintf("%.3f", time.Since(began).Seconds()))
 	return nil
 }
@@ -256,28 +276,32 @@ func send(ctx context.Context, conn driver.Conn, query string, cols []any) error
 	return b.Send()
 }
 
-func readCredited(ctx context.Context, conn driver.Conn, db string, limit int) (*credited, error) {
-	rs, err := conn.Query(ctx, "SELECT "+creditColumns+" FROM "+db+".attributed_conversions LIMIT ?", limit)
+func readCompact(ctx context.Context, conn driver.Conn, db string, limit int) (*compact, error) {
+	rs, err := conn.Query(ctx, "SELECT "+schemas.CompactColumns+" FROM "+db+".attributed_conversions LIMIT ?", limit)
 	if err != nil {
 		return nil, fmt.Errorf("read %s.attributed_conversions: %w", db, err)
 	}
 	defer rs.Close()
-	c := &credited{}
+	c := &compact{}
 	for rs.Next() {
 		var (
-			cid, ctyp, key, model, tid, ch, src, med, camp, inter, cur string
-			version, pos, plen                                         uint32
-			credit                                                     float64
-			rev, tts, cts                                              int64
-			date                                                       time.Time
+			cid, ctyp, key, cur                      string
+			cts, rev                                 int64
+			date                                     time.Time
+			version, plen                            uint32
+			tid, ch, src, med, camp, inter, mod, fit []string
+			tts, micros                              []int64
+			frac                                     []float64
 		)
-		if err := rs.Scan(&cid, &ctyp, &key, &model, &version, &tid, &ch, &src, &med, &camp, &inter, &credit, &rev, &cur, &tts, &cts, &date, &pos, &plen); err != nil {
+		if err := rs.Scan(&cid, &ctyp, &key, &cur, &cts, &date, &version, &rev, &plen,
+			&tid, &ch, &src, &med, &camp, &inter, &tts, &mod, &fit, &frac, &micros); err != nil {
 			return nil, fmt.Errorf("read %s.attributed_conversions: %w", db, err)
 		}
-		c.cid, c.ctyp, c.key, c.model, c.version = append(c.cid, cid), append(c.ctyp, ctyp), append(c.key, key), append(c.model, model), append(c.version, version)
-		c.tid, c.ch, c.src, c.med, c.camp = append(c.tid, tid), append(c.ch, ch), append(c.src, src), append(c.med, med), append(c.camp, camp)
-		c.inter, c.credit, c.rev, c.cur = append(c.inter, inter), append(c.credit, credit), append(c.rev, rev), append(c.cur, cur)
-		c.tts, c.cts, c.date, c.pos, c.plen = append(c.tts, tts), append(c.cts, cts), append(c.date, date), append(c.pos, pos), append(c.plen, plen)
+		c.cid, c.ctyp, c.key, c.cur = append(c.cid, cid), append(c.ctyp, ctyp), append(c.key, key), append(c.cur, cur)
+		c.cts, c.date, c.version, c.rev, c.plen = append(c.cts, cts), append(c.date, date), append(c.version, version), append(c.rev, rev), append(c.plen, plen)
+		c.tid, c.ch, c.src, c.med = append(c.tid, tid), append(c.ch, ch), append(c.src, src), append(c.med, med)
+		c.camp, c.inter, c.tts = append(c.camp, camp), append(c.inter, inter), append(c.tts, tts)
+		c.mod, c.fit, c.frac, c.micros = append(c.mod, mod), append(c.fit, fit), append(c.frac, frac), append(c.micros, micros)
 	}
 	return c, rs.Err()
 }

@@ -183,7 +183,8 @@ func write(w io.Writer, r *results) {
 	row("throughput", "attributor wall time", spread(r.values("throughput", "attributor", "seconds"), seconds))
 	row("throughput", "bare kafka-go drain, events/s", spread(drain, si))
 	row("throughput", "attributor / drain (paired runs)", spread(ratios, pct))
-	row("throughput", "bare clickhouse-go insert, credited rows/s", spread(r.values("throughput", "insert", "rows_per_s"), si))
+	row("throughput", "bare clickhouse-go insert, compact rows/s (one per conversion version)", spread(r.values("throughput", "insert", "rows_per_s"), si))
+	row("throughput", "bare clickhouse-go insert, credited rows/s (those compact rows hold)", spread(r.values("throughput", "insert", "credited_rows_per_s"), si))
 	row("throughput", "credited rows per event", spread(r.values("throughput", "attributor", "credited_per_event"), plain))
 	// Where the cores go: CPU time per event of each process during the
 	// attributor runs, and of ClickHouse per row during the bare insert.
@@ -195,7 +196,7 @@ func write(w io.Writer, r *results) {
 	row("throughput", "CPU per event: attributor", spread(perEvent["self"], us))
 	row("throughput", "CPU per event: ClickHouse (during the attributor runs)", spread(perEvent["clickhouse"], us))
 	row("throughput", "CPU per event: Kafka (during the attributor runs)", spread(perEvent["kafka"], us))
-	row("throughput", "CPU per credited row: ClickHouse (bare insert)", spread(r.values("throughput", "insert", "cpu_us_per_item_clickhouse"), us))
+	row("throughput", "CPU per compact row: ClickHouse (bare insert)", spread(r.values("throughput", "insert", "cpu_us_per_item_clickhouse"), us))
 	var cores []float64
 	for i := range min(len(perEvent["self"]), len(perEvent["clickhouse"]), len(perEvent["kafka"])) {
 		cores = append(cores, (perEvent["self"][i]+perEvent["clickhouse"][i]+perEvent["kafka"][i])*100_000/1e6)
