@@ -20,19 +20,7 @@ func TestTwoInstancesInOneGroup(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), pipelinetest.RunTimeout)
 	defer cancel()
-	runners := [2]*pipeline.Runner{newRunner(ctx, t, env, true), newRunner(ctx, t, env, true)}
-	errs := make(chan error, len(runners))
-	for _, r := range runners {
-		go func() { errs <- r.Run(ctx) }()
-	}
-	for range runners {
-		if err := <-errs; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("the instances did not catch up within %s", pipelinetest.RunTimeout)
-	}
+	runners := runCaughtUp(ctx, t, env, 2)
 	for i, r := range runners {
 		s := r.Snapshot()
 		t.Logf("instance %d: %d touchpoints, %d conversions, %d attributed, %d credited rows", i, s.Touchpoints, s.Conversions, s.Attributed, s.CreditedRows)
@@ -88,6 +76,29 @@ func TestInstanceJoinsAndLeavesRunningGroup(t *testing.T) {
 }
 
 // newRunner returns a Runner of env's configuration, closed at the end of t.
+// runCaughtUp runs n --until-caught-up instances in one group at once
+// and waits for all of them: each must return nil within ctx.
+func runCaughtUp(ctx context.Context, t *testing.T, env *pipelinetest.Env, n int) []*pipeline.Runner {
+	t.Helper()
+	runners := make([]*pipeline.Runner, n)
+	for i := range runners {
+		runners[i] = newRunner(ctx, t, env, true)
+	}
+	errs := make(chan error, n)
+	for _, r := range runners {
+		go func() { errs <- r.Run(ctx) }()
+	}
+	for range runners {
+		if err := <-errs; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the instances did not catch up within %s", pipelinetest.RunTimeout)
+	}
+	return runners
+}
+
 func newRunner(ctx context.Context, t *testing.T, env *pipelinetest.Env, untilCaughtUp bool) *pipeline.Runner {
 	t.Helper()
 	cfg := env.Config()

@@ -92,19 +92,7 @@ func TestPartitionFreeInputTwoInstances(t *testing.T) {
 	env, ev, _ := partitionFreeEnv(t, 142, 30_000)
 	ctx, cancel := context.WithTimeout(context.Background(), pipelinetest.RunTimeout)
 	defer cancel()
-	runners := [2]*pipeline.Runner{newRunner(ctx, t, env, true), newRunner(ctx, t, env, true)}
-	errs := make(chan error, len(runners))
-	for _, r := range runners {
-		go func() { errs <- r.Run(ctx) }()
-	}
-	for range runners {
-		if err := <-errs; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("the instances did not catch up within %s", pipelinetest.RunTimeout)
-	}
+	runners := runCaughtUp(ctx, t, env, 2)
 	for i, r := range runners {
 		s := r.Snapshot()
 		t.Logf("instance %d: %d touchpoints, %d conversions, %d forwarded, %d attributed", i, s.Touchpoints, s.Conversions, s.ForwardedTouchpoints+s.ForwardedConversions, s.Attributed)
