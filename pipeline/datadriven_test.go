@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/attributor/attributor/pipeline"
 	"github.com/attributor/attributor/pipeline/fit"
 	"github.com/attributor/attributor/pipeline/generate"
-	"github.com/attributor/attributor/pipeline/migrate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
 	"github.com/attributor/attributor/pipeline/replay"
 	"github.com/attributor/attributor/schemas"
@@ -191,8 +191,20 @@ func TestMigrateAddsFitIDToAnOldDatabase(t *testing.T) {
 	}
 	// The first release: the database and attributed_conversions as they
 	// were (the v1 layout without fit_id), which Migrate converts.
-	v0 := strings.Replace(migrate.V1CreditedTable(env.Database), ",\n    fit_id           String DEFAULT ''", "", 1)
-	if !strings.Contains(stmts[0].File, "001_database.sql") || v0 == migrate.V1CreditedTable(env.Database) {
+	// (pipeline/migrate/testdata/v1 holds the release before schema 2).
+	v1, err := os.ReadFile("migrate/testdata/v1/004_attributed_conversions.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(v1), "\n") {
+		if !strings.HasPrefix(l, "--") {
+			lines = append(lines, l)
+		}
+	}
+	v1SQL := strings.TrimSuffix(strings.TrimSpace(strings.ReplaceAll(strings.Join(lines, "\n"), "{db}", env.Database)), ";")
+	v0 := strings.Replace(v1SQL, ",\n    fit_id           String DEFAULT ''", "", 1)
+	if !strings.Contains(stmts[0].File, "001_database.sql") || v0 == v1SQL {
 		t.Fatal("the fixture no longer matches the DDL")
 	}
 	for _, sql := range []string{stmts[0].SQL, v0} {

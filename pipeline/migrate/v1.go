@@ -10,9 +10,9 @@ import (
 // Schema version 2 stores attributed_conversions compactly: one row per
 // conversion and version, the path and every model's credits in arrays
 // (schemas/clickhouse/004_attributed_conversions.sql). Versions 0 and 1
-// stored one row per conversion x model x touchpoint x version, the
-// layout V1CreditedTable creates. Migrate converts such a table in three
-// idempotent steps, each of which a re-run after an interruption (or a
+// stored one row per conversion x model x touchpoint x version (the
+// layout of testdata/v1/004_attributed_conversions.sql). Migrate converts
+// such a table in three idempotent steps, each of which a re-run after an interruption (or a
 // concurrent migration) finds done or completes:
 //
 //  1. rename: attributed_conversions, while it has the v1 layout (a column
@@ -38,39 +38,6 @@ const (
 	creditedTable = "attributed_conversions"
 	v1Table       = "attributed_conversions_v1"
 )
-
-// V1CreditedTable is the DDL of attributed_conversions in schema versions
-// 0 and 1 (fit_id was added to version 0 databases by ALTER): the layout
-// Migrate converts, and what the tests fill to prove it.
-func V1CreditedTable(database string) string {
-	return "CREATE TABLE IF NOT EXISTS " + database + `.attributed_conversions
-(
-    conversion_id    String,
-    conversion_type  String,
-    user_key         String,
-    model            String,
-    version          UInt32,
-    touchpoint_id    String,
-    channel          String,
-    source           String,
-    medium           String,
-    campaign         String,
-    interaction      String,
-    credit           Float64,
-    revenue_micros   Int64,
-    currency         String,
-    touchpoint_ts_ms Int64,
-    conversion_ts_ms Int64,
-    conversion_date  Date,
-    position         UInt32,
-    path_length      UInt32,
-    inserted_at      DateTime DEFAULT now(),
-    fit_id           String DEFAULT ''
-)
-ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(conversion_date)
-ORDER BY (conversion_id, model, version, touchpoint_id)`
-}
 
 // hasColumn reports whether database.table has a column named name (false
 // when the table does not exist).
