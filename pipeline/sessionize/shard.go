@@ -334,9 +334,6 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	s.u.TPs = slices.Grow(s.u.TPs, tps)
 	s.u.Acks = slices.Grow(s.u.Acks, len(batch))
 	for i := range batch {
-		if i%touchAhead == 0 {
-			s.touchUsers(batch[i:min(i+touchAhead, len(batch))])
-		}
 		it := &batch[i]
 		switch it.Kind {
 		case flow.KindTouchpoint:
@@ -359,29 +356,6 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 		return err
 	}
 	return s.emit(ctx)
-}
-
-// touchAhead is how many items' users touchUsers reads ahead: enough
-// cache misses in flight at once, few enough that their lines are still
-// cached when the items are handled.
-const touchAhead = 16
-
-// touchSink keeps touchUsers' loads (see userTable.touch).
-var touchSink uint32
-
-// touchUsers reads ahead the index slots, users and journeys of the users
-// of items, so that their cache misses overlap.
-func (s *Shard) touchUsers(items []flow.Item) {
-	var x uint32
-	for i := range items {
-		switch it := &items[i]; it.Kind {
-		case flow.KindTouchpoint:
-			x += s.users.touch(it.TP.Key())
-		case flow.KindConversion:
-			x += s.users.touch(it.CV.Key())
-		}
-	}
-	touchSink = x
 }
 
 func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {

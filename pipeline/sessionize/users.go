@@ -66,27 +66,6 @@ func (t *userTable) get(key string) *user {
 	return t.at(uint32(t.slots[i]) - 1)
 }
 
-// touch reads, without using them, the memory that a lookup of key is
-// about to read: its home slot, and the user and the head of the journey
-// that slot points to. Touching the keys of several items before handling
-// any of them lets the CPU fetch their cache lines at once instead of one
-// miss after another (the table is far larger than the caches); the result
-// only keeps the loads from being optimized away.
-func (t *userTable) touch(key string) uint32 {
-	if t.n == 0 {
-		return 0
-	}
-	s := t.slots[int(t.hash(key))&(len(t.slots)-1)]
-	if s == 0 {
-		return 0
-	}
-	u := t.at(uint32(s) - 1)
-	if len(u.journey.b) == 0 {
-		return 1
-	}
-	return uint32(u.journey.b[0])
-}
-
 // getOrAdd returns key's user, adding an empty one (holding only its key)
 // when there is none, and reports whether it did.
 func (t *userTable) getOrAdd(key string) (*user, bool) {
