@@ -10,6 +10,11 @@ const (
 	KindMark     // a touchpoint partition's watermark moved
 	KindBarrier  // hand everything so far to the sink, then reply
 	KindFlushAll // attribute every pending conversion, then as kindBarrier
+	// Identity stitching (see Move and docs/DESIGN.md "Identity
+	// stitching in the stream"):
+	KindIdentity // an identity event (Link), at its anonymous_id's home
+	KindLink     // the link of a touchpoint or conversion carrying both ids (Link), copied to its anonymous_id's home
+	KindMove     // an anonymous_id's events change key (Move)
 )
 
 // Item is what the fetchers send a shard. A fetcher's items reach a shard in
@@ -30,6 +35,15 @@ type Item struct {
 	Value  []byte
 	TP     schemas.Touchpoint
 	CV     schemas.Conversion
+	// UserKey is the key the event is processed under when it is not the
+	// event's own (user_id, else anonymous_id): a device's event forwarded
+	// to the home of the user its anonymous_id is linked to carries that
+	// user here (the repartition record's attributor.key header).
+	UserKey string
+	// Link: of a KindIdentity (the identity event's) or KindLink item.
+	Link schemas.Link
+	// Move: of a KindMove item.
+	Move Move
 	// A mark: input touchpoint partition Src got to event time WM, and was
 	// at the end of its log when CaughtUp.
 	Src      int32

@@ -58,6 +58,8 @@ type Unit struct {
 	Convs   []ConvRow
 	Credits Credits
 	Spend   []schemas.AdSpend
+	IDs     []IdentityRow
+	Links   []LinkRow
 	Dead    []DeadLetter
 	Acks    []Ack
 	// attributed and reattributed count the conversions credited (for the
@@ -65,6 +67,7 @@ type Unit struct {
 	// Unit is durable, so that "credited" never claims rows ClickHouse has
 	// not acknowledged.
 	Attributed, Reattributed int64
+	ReattributedLink         int64 // of Reattributed: caused by a link
 }
 
 // Credits are credited rows in the shape the shards make them: a
@@ -126,14 +129,17 @@ func (u *Unit) Reset() {
 	clear(u.Convs)
 	u.Credits.Reset()
 	clear(u.Spend)
+	clear(u.IDs)
+	clear(u.Links)
 	clear(u.Dead)
 	clear(u.Acks)
 	u.TPs, u.Convs, u.Spend, u.Dead, u.Acks = u.TPs[:0], u.Convs[:0], u.Spend[:0], u.Dead[:0], u.Acks[:0]
-	u.Attributed, u.Reattributed = 0, 0
+	u.IDs, u.Links = u.IDs[:0], u.Links[:0]
+	u.Attributed, u.Reattributed, u.ReattributedLink = 0, 0, 0
 }
 
 func (u *Unit) Rows() int {
-	return len(u.TPs) + len(u.Convs) + u.Credits.Rows() + len(u.Spend) + len(u.Dead)
+	return len(u.TPs) + len(u.Convs) + u.Credits.Rows() + len(u.Spend) + len(u.IDs) + len(u.Links) + len(u.Dead)
 }
 func (u *Unit) Empty() bool {
 	return u.Rows() == 0 && len(u.Acks) == 0

@@ -336,6 +336,7 @@ func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 	for _, u := range b.units {
 		s.stats.Attributed.Add(u.Attributed)
 		s.stats.Reattributed.Add(u.Reattributed)
+		s.stats.ReattributedLink.Add(u.ReattributedLink)
 		for _, a := range u.Acks {
 			a.Done()
 		}

@@ -1,48 +1,10 @@
 package source
 
-// keyPartition is the partition that the Java client's default partitioner
-// (and kafka-go's Murmur2Balancer, which the generator uses) gives key on a
-// topic of n partitions: the positive murmur2 hash of the key's bytes,
-// modulo n. It is a key's home among n repartition partitions (route):
-// input keyed and partitioned so takes the direct path.
-func keyPartition(key string, n int) int {
-	return int((murmur2(key) & 0x7fffffff) % uint32(n))
-}
+import "github.com/attributor/attributor/pipeline/flow"
 
-// murmur2 is the Java client's Utils.murmur2, over the bytes of s.
-func murmur2(s string) uint32 {
-	const (
-		seed uint32 = 0x9747b28c
-		m           = 0x5bd1e995
-		r           = 24
-	)
-	n := len(s)
-	h := seed ^ uint32(n)
-	for i := 0; i+4 <= n; i += 4 {
-		k := uint32(s[i]) | uint32(s[i+1])<<8 | uint32(s[i+2])<<16 | uint32(s[i+3])<<24
-		k *= m
-		k ^= k >> r
-		k *= m
-		h *= m
-		h ^= k
-	}
-	tail := n &^ 3
-	switch n & 3 {
-	case 3:
-		h ^= uint32(s[tail+2]) << 16
-		fallthrough
-	case 2:
-		h ^= uint32(s[tail+1]) << 8
-		fallthrough
-	case 1:
-		h ^= uint32(s[tail])
-		h *= m
-	}
-	h ^= h >> 13
-	h *= m
-	h ^= h >> 15
-	return h
-}
+// keyPartition is a key's home among n repartition partitions (route):
+// flow.Home.
+func keyPartition(key string, n int) int { return flow.Home(key, n) }
 
 // misLogLimit is how many mis-partitioned messages a run logs one by one;
 // the rest are only counted.
