@@ -44,7 +44,11 @@ type Config struct {
 	// optional: when the topic does not exist, spend comes only from
 	// touchpoint costs and `attributor spend import`.
 	SpendTopic string
-	Group      string // Consumer group. Default "attributor".
+	// IdentitiesTopic carries identity events (an anonymous_id belongs to
+	// a user_id). Default "identities". It is optional: when the topic
+	// does not exist, nothing is stitched (said once in the log).
+	IdentitiesTopic string
+	Group           string // Consumer group. Default "attributor".
 	// RepartitionPartitions is the partition count R of the group's
 	// repartition topic ("<group>.repartition", created at start when
 	// missing): the number of homes. An event is processed by the owner
@@ -144,6 +148,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.ConversionsTopic, source.DefaultConversionsTopic)
 	def(&c.DLQTopic, source.DefaultDLQTopic)
 	def(&c.SpendTopic, source.DefaultSpendTopic)
+	def(&c.IdentitiesTopic, source.DefaultIdentitiesTopic)
 	def(&c.Group, source.DefaultGroup)
 	def(&c.ClickHouse.Addr, "127.0.0.1:9000")
 	def(&c.ClickHouse.Database, "attribution")
@@ -299,6 +304,6 @@ func (c Config) sinkConfig() sink.Config {
 // sourceConfig is the part of c the fetchers need.
 func (c Config) sourceConfig() source.Config {
 	return source.Config{Brokers: c.Brokers, TouchpointsTopic: c.TouchpointsTopic, ConversionsTopic: c.ConversionsTopic,
-		SpendTopic: c.SpendTopic, DLQTopic: c.DLQTopic, RepartitionTopic: source.RepartitionTopic(c.Group), RepartitionPartitions: c.RepartitionPartitions,
+		SpendTopic: c.SpendTopic, IdentitiesTopic: c.IdentitiesTopic, DLQTopic: c.DLQTopic, RepartitionTopic: source.RepartitionTopic(c.Group), RepartitionPartitions: c.RepartitionPartitions,
 		MaxMessageBytes: c.MaxMessageBytes, MaxFutureSkew: c.MaxFutureSkew, Logger: c.Logger}
 }

@@ -35,6 +35,7 @@ const (
 	DefaultTouchpointsTopic = source.DefaultTouchpointsTopic
 	DefaultConversionsTopic = source.DefaultConversionsTopic
 	DefaultSpendTopic       = source.DefaultSpendTopic
+	DefaultIdentitiesTopic  = source.DefaultIdentitiesTopic
 	DefaultDLQTopic         = source.DefaultDLQTopic
 	DefaultGroup            = source.DefaultGroup
 )

@@ -7,6 +7,7 @@ const (
 	DefaultTouchpointsTopic = "touchpoints"
 	DefaultConversionsTopic = "conversions"
 	DefaultSpendTopic       = "ad_spend"
+	DefaultIdentitiesTopic  = "identities"
 	DefaultDLQTopic         = "attributor.dlq"
 	DefaultGroup            = "attributor"
 	DefaultMaxMessageBytes  = 1 << 20

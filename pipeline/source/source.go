@@ -22,6 +22,7 @@ type Config struct {
 	TouchpointsTopic string
 	ConversionsTopic string
 	SpendTopic       string
+	IdentitiesTopic  string // optional: absent, nothing is stitched
 	DLQTopic         string
 	// RepartitionTopic is the internal topic events are forwarded through
 	// to their home (RepartitionTopic(group)).
