@@ -289,7 +289,7 @@ func (c Config) shardConfig() sessionize.Config {
 	return sessionize.Config{
 		Attribution: c.Attribution, SessionGap: c.SessionGap, AllowedLateness: c.AllowedLateness,
 		Horizon: c.Horizon, QueueSize: c.QueueSize, MaxUsers: max(1, c.MaxUsers/c.Shards),
-		TouchpointsTopic: c.TouchpointsTopic, Logger: c.Logger,
+		TouchpointsTopic: c.TouchpointsTopic, IdentitiesTopic: c.IdentitiesTopic, Logger: c.Logger,
 	}
 }
 

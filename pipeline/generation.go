@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/attributor/attributor/pipeline/sessionize"
 	"github.com/attributor/attributor/pipeline/sink"
 	"github.com/attributor/attributor/pipeline/source"
+	"github.com/attributor/attributor/schemas"
 )
 
 // drainTimeout bounds the drain at the end of a generation: what is not
@@ -36,10 +38,16 @@ type genRun struct {
 	fatal   chan error     // a shard that failed, or the sink on an unusable table
 	stopped error          // a table is unusable: the run ends with it
 
+	stitch bool              // identity stitching: the identities topic exists
+	fwd    *source.Forwarder // to the other homes: the fetchers' forwards and the shards'
+	links  [][]schemas.Link  // per shard, the stored links of its devices at this member's homes
+
 	trackers  map[string]map[int]*checkpoint.Tracker
 	rt        *source.Routing // homes owned, and the forwarder to the others
 	fetchers  []*source.Fetcher
 	fetching  sync.WaitGroup
+	inputs    []chan<- flow.Item // the shards' queues
+	direct    source.Direct      // to the sink, for what needs no shard
 	stopFetch context.CancelFunc
 	caughtUp  chan struct{} // closed when every fetcher reached its end offset
 }
@@ -91,12 +99,15 @@ func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessio
 	r := g.r
 	var frontiers, watermarks map[int32]int64
 	stored := make([]map[uint64]uint8, r.cfg.Shards)
+	g.stitch = r.src.Parts[r.cfg.IdentitiesTopic] > 0
 	for {
 		var err error
 		untilMs := time.Now().Add(r.cfg.MaxFutureSkew).UnixMilli()
 		if frontiers, err = sink.LoadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
 			if watermarks, err = r.loadStored(wctx, g.gen, stored, untilMs); err == nil {
-				break
+				if err = g.loadLinks(wctx, stored); err == nil {
+					break
+				}
 			}
 		}
 		if sink.Classify(err) == sink.Unusable {
@@ -113,9 +124,46 @@ func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessio
 	}
 	start = make([]sessionize.Start, r.cfg.Shards)
 	for i := range start {
-		start[i] = sessionize.Start{Frontiers: frontiers, Watermarks: watermarks, Stored: stored[i], Sources: r.src.Parts[r.cfg.TouchpointsTopic]}
+		start[i] = sessionize.Start{Frontiers: frontiers, Watermarks: watermarks, Stored: stored[i], Sources: r.src.Parts[r.cfg.TouchpointsTopic],
+			Homes: r.src.Homes, Shards: r.cfg.Shards}
+		if g.stitch {
+			start[i].Links = g.links[i]
+		}
 	}
 	return start, false, true, nil
+}
+
+// loadLinks reads, with stitching, the stored links of the devices whose
+// home this member owns, per shard, and marks the users some device was
+// linked to as having history (it may be stored under the devices' ids
+// only).
+func (g *genRun) loadLinks(ctx context.Context, stored []map[uint64]uint8) error {
+	if !g.stitch {
+		return nil
+	}
+	r := g.r
+	var homes []int32
+	for _, pa := range g.gen.Assignments[r.src.Cfg.RepartitionTopic] {
+		homes = append(homes, int32(pa.ID))
+	}
+	links, err := sink.LoadLinks(ctx, r.conn, r.cfg.ClickHouse.Database, homes)
+	if err != nil {
+		return err
+	}
+	users, err := sink.LoadLinkedUsers(ctx, r.conn, r.cfg.ClickHouse.Database)
+	if err != nil {
+		return err
+	}
+	n := uint32(len(stored))
+	g.links = make([][]schemas.Link, n)
+	for _, l := range links {
+		i := murmur3.StringSum32(l.AnonymousID) % n
+		g.links[i] = append(g.links[i], l)
+	}
+	for _, u := range users {
+		stored[murmur3.StringSum32(u)%n][sessionize.KeyHash(u)] |= sessionize.StoredEvents | sessionize.StoredConversions
+	}
+	return nil
 }
 
 // startStages starts the sink and the shards, downstream first.
@@ -125,7 +173,17 @@ func (g *genRun) startStages(wctx context.Context, start []sessionize.Start) err
 	g.snk.DeadMax = r.deadMax
 	shardCfg := r.cfg.shardConfig()
 	shardCfg.Fits = &r.fits
+	shardCfg.Stitch = g.stitch
 	g.fatal = make(chan error, r.cfg.Shards+3)
+	g.fwd = r.src.NewForwarder(func(err error) {
+		select { // a failed forward ends the generation: its input offsets are never acknowledged
+		case g.fatal <- err:
+		default:
+		}
+	})
+	for i := range start {
+		start[i].Fwd = g.fwd
+	}
 	var histUnusable sync.Once
 	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
 		h, err := sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
@@ -185,12 +243,7 @@ func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]sou
 	for _, pa := range g.gen.Assignments[g.rt.Topic] {
 		g.rt.Owned[pa.ID] = true
 	}
-	g.rt.Fwd = src.NewForwarder(func(err error) {
-		select { // a failed forward ends the generation: its input offsets are never acknowledged
-		case g.fatal <- err:
-		default:
-		}
-	})
+	g.rt.Fwd = g.fwd
 	fctx, stopFetch := context.WithCancel(wctx)
 	g.stopFetch = stopFetch
 	var remaining atomic.Int64
@@ -200,6 +253,7 @@ func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]sou
 		inputs[i] = s.In
 	}
 	direct := source.DirectFunc(func(ctx context.Context, u *flow.Unit) bool { return g.snk.Send(ctx, -1, 0, u) })
+	g.inputs, g.direct = inputs, direct
 	for topic, assigned := range g.gen.Assignments {
 		g.trackers[topic] = map[int]*checkpoint.Tracker{}
 		for _, pa := range assigned {
@@ -264,16 +318,36 @@ func (g *genRun) wait(runCtx, genCtx context.Context) (reachedEnd, over bool) {
 
 // drain stops upstream first, then drains: shards hand what they hold to
 // the sink (attributing every pending conversion when caught up), the sink
-// writes. It returns false when that did not finish within drainTimeout.
+// writes. With stitching, the shards then send the moves whose units are
+// durable, and a caught-up generation settles (see settle). It returns
+// false when that did not finish within drainTimeout (settleTimeout).
 func (g *genRun) drain(reachedEnd bool) bool {
 	g.stopFetch()
 	g.fetching.Wait()
+	kind := flow.KindBarrier
+	if reachedEnd {
+		kind = flow.KindFlushAll
+	}
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancelDrain()
+	drained := g.stopped == nil && // with the sink stopped, nothing more becomes durable
+		g.flushShards(drainCtx, kind) && g.flushSink(drainCtx)
+	if drained && g.stitch {
+		// A second barrier: the moves whose units the sink just made
+		// durable go out.
+		drained = g.flushShards(drainCtx, flow.KindBarrier)
+		if drained && reachedEnd {
+			settleCtx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+			drained = g.settle(settleCtx)
+			cancel()
+		}
+	}
 	// The forwards queued: written (their input offsets acknowledged) or
 	// failed before the commit. With Kafka away, kafka-go retries each
 	// batch; what is not written within drainTimeout stays uncommitted
 	// and is forwarded again by the next generation.
 	closed := make(chan error, 1)
-	go func() { closed <- g.rt.Fwd.Close() }()
+	go func() { closed <- g.fwd.Close() }()
 	select {
 	case err := <-closed:
 		if err != nil {
@@ -282,49 +356,113 @@ func (g *genRun) drain(reachedEnd bool) bool {
 	case <-time.After(drainTimeout):
 		g.log.Warn("forwarded copies not acknowledged within the drain timeout: their input offsets stay uncommitted", "timeout", drainTimeout)
 	}
-	kind := flow.KindBarrier
-	if reachedEnd {
-		kind = flow.KindFlushAll
-	}
-	drainCtx, cancelDrain := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancelDrain()
-	drained := g.stopped == nil // with the sink stopped, nothing more becomes durable
-	for _, s := range g.shards {
-		if !drained {
-			break
-		}
-		reply := make(chan struct{})
-		select {
-		case s.In <- flow.Item{Kind: kind, Reply: reply}:
-		case <-drainCtx.Done():
-			drained = false
-		}
-		if drained {
-			select {
-			case <-reply:
-			case <-drainCtx.Done():
-				drained = false
-			}
-		}
-	}
-	if drained {
-		barrier := make(chan error, 1)
-		select {
-		case g.snk.In <- sink.Msg{Barrier: barrier}:
-			select {
-			case err := <-barrier:
-				drained = err == nil
-			case <-drainCtx.Done():
-				drained = false
-			}
-		case <-drainCtx.Done():
-			drained = false
-		}
-	}
 	if !drained && g.stopped == nil {
 		g.log.Warn("drain incomplete: uncommitted events will be consumed again")
 	}
 	return drained
+}
+
+// settleTimeout bounds a caught-up generation's settling rounds.
+const settleTimeout = 10 * time.Minute
+
+// flushShards sends every shard an item of kind (KindBarrier or
+// KindFlushAll) and waits for their replies.
+func (g *genRun) flushShards(ctx context.Context, kind flow.ItemKind) bool {
+	for _, s := range g.shards {
+		reply := make(chan struct{})
+		select {
+		case s.In <- flow.Item{Kind: kind, Reply: reply}:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case <-reply:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// flushSink waits until everything handed to the sink is durable.
+func (g *genRun) flushSink(ctx context.Context) bool {
+	barrier := make(chan error, 1)
+	select {
+	case g.snk.In <- sink.Msg{Barrier: barrier}:
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case err := <-barrier:
+		return err == nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// settle finishes a caught-up generation with stitching: the shards send
+// devices' events to their users' homes and moves after the inputs' final
+// marks, so the homes this member owns are consumed again up to their
+// ends, in rounds, each followed by a flush of the shards, the sink and
+// the moves, until a round finds nothing new. What other members send
+// here after that is consumed by the next owner of the home: a member
+// that leaves makes the others rebalance.
+func (g *genRun) settle(ctx context.Context) bool {
+	var owned []int
+	for p := range g.rt.Owned {
+		owned = append(owned, p)
+	}
+	slices.Sort(owned)
+	for round := 1; ; round++ {
+		if !g.fwd.Flush(ctx) {
+			return false
+		}
+		ends, err := g.r.src.RepartitionEnds(ctx, owned)
+		if err != nil {
+			g.log.Warn("settling: reading the repartition topic's ends", "err", err)
+			return false
+		}
+		next := map[int]int64{}
+		for _, f := range g.fetchers {
+			if f.Topic() == g.rt.Topic {
+				next[f.Partition()] = max(next[f.Partition()], f.Next())
+			}
+		}
+		var wg sync.WaitGroup
+		started := 0
+		for _, p := range owned {
+			if next[p] >= ends[p] {
+				continue
+			}
+			f := g.r.src.NewFetcher(g.rt.Topic, p, next[p], ends[p], g.trackers[g.rt.Topic][p], g.inputs, g.direct, g.rt)
+			g.fetchers = append(g.fetchers, f)
+			started++
+			wg.Go(func() { f.Run(ctx) })
+		}
+		if started == 0 {
+			return true
+		}
+		if !waitGroupCtx(ctx, &wg) {
+			return false
+		}
+		g.log.Debug("settling: consumed what the shards forwarded", "round", round)
+		if !(g.flushShards(ctx, flow.KindFlushAll) && g.flushSink(ctx) && g.flushShards(ctx, flow.KindBarrier)) {
+			return false
+		}
+	}
+}
+
+// waitGroupCtx waits for wg, or ctx to end (false).
+func waitGroupCtx(ctx context.Context, wg *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		<-done // the fetchers stop with ctx
+		return false
+	}
 }
 
 // commit commits, per partition, the offset after the contiguous prefix

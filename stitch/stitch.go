@@ -220,6 +220,18 @@ func (t *Table) User(anonymousID string) (string, bool) {
 	return e.user(), true
 }
 
+// Decider returns the link that decides anonymousID's user: its earliest.
+func (t *Table) Decider(anonymousID string) (schemas.Link, bool) {
+	if t == nil {
+		return schemas.Link{}, false
+	}
+	e, ok := t.links[anonymousID]
+	if !ok {
+		return schemas.Link{}, false
+	}
+	return schemas.Link{AnonymousID: anonymousID, UserID: e.user(), EventID: e.eventID(), TimeMs: e.timeMs}, true
+}
+
 // Len returns the number of linked anonymous_ids.
 func (t *Table) Len() int {
 	if t == nil {

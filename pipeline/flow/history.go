@@ -10,4 +10,11 @@ import (
 type History struct {
 	Touchpoints map[string][]attribution.Touchpoint
 	Conversions map[string][]schemas.Conversion
+	// Devices holds, per key asked for, the anonymous_ids whose deciding
+	// link is to that key (identity stitching): their events, stored under
+	// the anonymous_id, are in Touchpoints and Conversions under it.
+	Devices map[string][]string
+	// Versions holds the highest version stored of each conversion in
+	// Conversions that was ever credited.
+	Versions map[string]uint32
 }

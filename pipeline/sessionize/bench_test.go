@@ -104,7 +104,7 @@ func BenchmarkShardState(b *testing.B) {
 				b.Fatal(err)
 			}
 			it := flow.Item{Kind: flow.KindTouchpoint, Partition: int32(i % users % 4), TP: tp}
-			s.touchpoint(&it)
+			s.touchpoint(&it, it.TP.Key())
 			if len(s.u.TPs) >= 512 {
 				s.u = &flow.Unit{} // what the sink would take
 			}
@@ -159,7 +159,7 @@ func BenchmarkShardTouchpoints(b *testing.B) {
 			runtime.GC()
 			b.StartTimer()
 		}
-		s.touchpoint(&items[k])
+		s.touchpoint(&items[k], items[k].TP.Key())
 		if len(s.u.TPs) >= 512 {
 			s.u = &flow.Unit{} // what the sink would take
 		}

@@ -29,7 +29,11 @@ type Config struct {
 	QueueSize        int           // Items buffered by the shard. Default DefaultQueueSize.
 	MaxUsers         int           // Users this shard holds before it evicts. Default DefaultMaxUsers.
 	TouchpointsTopic string        // Named in the dead letters of touchpoints.
-	Logger           *slog.Logger  // Default: discard.
+	IdentitiesTopic  string        // Named in the dead letters of identity events.
+	// Stitch: identity stitching is on (the identities topic exists);
+	// Start then carries the links, the forwarder and the homes.
+	Stitch bool
+	Logger *slog.Logger // Default: discard.
 	// Fits are the data-driven models' fits, swapped in by the runner;
 	// nil when none is asked for (a data-driven model without a fit gives
 	// no rows and is counted in Stats.ModelSkipped).

@@ -30,7 +30,7 @@ func TestDimensionTableBoundedUnderEviction(t *testing.T) {
 			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc",
 			Campaign: fmt.Sprintf("campaign-%d", i),
 		}}
-		s.touchpoint(&it)
+		s.touchpoint(&it, it.TP.Key())
 		s.u = &flow.Unit{} // what the sink would take
 		if i%1000 == 999 {
 			snk.acked.Store(s.seq + 1) // every row durable: the users may be evicted
@@ -88,7 +88,7 @@ func BenchmarkShardManyCampaigns(b *testing.B) {
 				Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc",
 				Campaign: fmt.Sprintf("black_friday_2026_variant_%d", i),
 			}}
-			s.touchpoint(&it)
+			s.touchpoint(&it, it.TP.Key())
 			s.u = &flow.Unit{}
 			if i%10_000 == 9_999 {
 				snk.acked.Store(s.seq + 1)
@@ -125,7 +125,7 @@ func TestDimensionCompactionKeepsLongJourneysTextIDs(t *testing.T) {
 			Interaction: schemas.InteractionClick, Channel: "paid_search", Source: "google", Medium: "cpc",
 			Campaign: fmt.Sprintf("campaign-%d", i),
 		}}
-		s.touchpoint(&it)
+		s.touchpoint(&it, it.TP.Key())
 	}
 	// Tuples no held touchpoint uses, so that the compaction renumbers.
 	for i := range minDimCompact {

@@ -45,12 +45,12 @@ func BenchmarkHeavyUser(b *testing.B) {
 			for b.Loop() {
 				s := newTestShard(b, &cfg, nil, nil, &flow.Stats{})
 				for i := range items {
-					s.touchpoint(&items[i])
+					s.touchpoint(&items[i], items[i].TP.Key())
 					if len(s.u.TPs) >= 512 {
 						s.u = &flow.Unit{} // what the sink would take
 					}
 				}
-				s.attribute(s.user(cv.Key(), 0), &cv)
+				s.attribute(s.user(cv.Key(), 0), &released{cv: cv})
 				rows = s.u.Credits.Rows()
 				s.u = &flow.Unit{}
 			}

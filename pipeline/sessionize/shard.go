@@ -13,6 +13,7 @@ import (
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/pipeline/pending"
 	"github.com/attributor/attributor/schemas"
+	"github.com/attributor/attributor/stitch"
 )
 
 // user is the state of one attribution key. Most users never convert, so
@@ -21,7 +22,8 @@ import (
 type user struct {
 	journey   journey // also holds the key
 	conv      *convState
-	lastSeq   uint64 // unit carrying this user's latest rows
+	dev       *devState // devices linked to this user (stitching); nil for most
+	lastSeq   uint64    // unit carrying this user's latest rows
 	partition int32
 	loaded    bool // history merged from ClickHouse (or none can exist)
 }
@@ -57,14 +59,21 @@ func (u *user) pending() int {
 
 type released struct {
 	cv          schemas.Conversion
-	fromHistory bool // attributed by an earlier process, read back from ClickHouse
+	fromHistory bool   // attributed by an earlier process, read back from ClickHouse
+	version     uint32 // the highest version it was written with (0: none known)
 }
 
 type pendingConv struct {
 	cv        schemas.Conversion
+	key       string // the key it is credited under
 	ack       flow.Ack
 	arrived   time.Time
 	partition int32
+	// The message, for a device's conversion that may follow its device
+	// to another user's home (stitching).
+	value  []byte
+	origin int32
+	offset int64
 }
 
 // partState is what a shard knows of one home partition: the events whose
@@ -138,6 +147,9 @@ type Shard struct {
 	lookbackMs, latenessMs, horizonMs, gapMs int64
 	maxUsers                                 int
 
+	links  *stitch.Table // the links of the devices whose home and shard are this one; nil: no stitching
+	afters []afterFwd    // records to forward once their units are durable
+
 	applied    *attribution.Fits // the fits eng holds
 	fitIDs     []string          // per model, the fit id eng applies; nil when none
 	dataDriven []int             // indices of the data-driven models
@@ -151,6 +163,14 @@ type Start struct {
 	// Sources is the partition count of the touchpoints topic: a home's
 	// watermark is the lowest of theirs (default 1).
 	Sources int
+	// Identity stitching (Config.Stitch): the stored links of the devices
+	// whose home and shard are this one, the forwarder to other homes,
+	// the number of homes (repartition partitions) and of shards per
+	// member.
+	Links  []schemas.Link
+	Fwd    flow.Forwarder
+	Homes  int
+	Shards int
 }
 
 // New returns shard id, which sends its units to out and reads users'
@@ -172,6 +192,12 @@ func New(id int, cfg *Config, out Output, hist History, st *flow.Stats, start St
 		sh.models = append(sh.models, m.Name())
 		if slices.Contains(attribution.DataDrivenModelNames, m.Name()) {
 			sh.dataDriven = append(sh.dataDriven, i)
+		}
+	}
+	if cfg.Stitch {
+		sh.links = stitch.NewTable()
+		for _, l := range start.Links {
+			sh.links.Add(l)
 		}
 	}
 	sh.applyFits()
@@ -274,6 +300,9 @@ func (s *Shard) Run(ctx context.Context) error {
 			if err := s.emit(ctx); err != nil {
 				return err
 			}
+			if err := s.runAfters(ctx); err != nil {
+				return err
+			}
 			if s.sweepDue() {
 				s.sweep()
 			}
@@ -304,13 +333,31 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 			if it.TP.TimeMs > s.part(it.Partition).frontier {
 				continue
 			}
-			key, ms = it.TP.Key(), it.TP.TimeMs
+			var away bool
+			if key, away = s.resolve(it); away {
+				continue
+			}
+			ms = it.TP.TimeMs
 			if !s.lateNeedsHistory(key) {
 				continue
 			}
 		case flow.KindConversion:
-			key, ms = it.CV.Key(), it.CV.TimeMs
+			var away bool
+			if key, away = s.resolve(it); away {
+				continue
+			}
+			ms = it.CV.TimeMs
 			if !s.needsHistory(key) {
+				continue
+			}
+		case flow.KindMove:
+			// The user a device leaves or joins: all of its credited
+			// conversions within the horizon are credited again.
+			key, ms = it.Move.To, s.part(it.Partition).wm
+			if it.Move.Out {
+				key = it.Move.From
+			}
+			if key == it.Move.Anon || !s.needsHistory(key) {
 				continue
 			}
 		default:
@@ -336,10 +383,25 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	for i := range batch {
 		it := &batch[i]
 		switch it.Kind {
-		case flow.KindTouchpoint:
-			s.touchpoint(it)
-		case flow.KindConversion:
-			s.conversion(it)
+		case flow.KindTouchpoint, flow.KindConversion:
+			key, away := s.resolve(it)
+			if away {
+				if err := s.forwardEvent(ctx, it, key); err != nil {
+					return err
+				}
+				continue
+			}
+			if it.Kind == flow.KindTouchpoint {
+				s.touchpoint(it, key)
+			} else {
+				s.conversion(it, key)
+			}
+		case flow.KindIdentity, flow.KindLink:
+			s.link(it)
+		case flow.KindMove:
+			if err := s.move(ctx, it); err != nil {
+				return err
+			}
 		case flow.KindMark:
 			s.part(it.Partition).mark(it.Src, it.WM, it.CaughtUp)
 		case flow.KindBarrier, flow.KindFlushAll:
@@ -349,13 +411,19 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 			if err := s.emit(ctx); err != nil {
 				return err
 			}
+			if err := s.runAfters(ctx); err != nil {
+				return err
+			}
 			close(it.Reply)
 		}
 	}
 	if err := s.release(ctx, false); err != nil {
 		return err
 	}
-	return s.emit(ctx)
+	if err := s.emit(ctx); err != nil {
+		return err
+	}
+	return s.runAfters(ctx)
 }
 
 func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
@@ -365,7 +433,7 @@ func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
 	}
 }
 
-func (s *Shard) touchpoint(it *flow.Item) {
+func (s *Shard) touchpoint(it *flow.Item, key string) {
 	ps := s.part(it.Partition)
 	tp := &it.TP
 	s.st.Touchpoints.Add(1)
@@ -380,7 +448,7 @@ func (s *Shard) touchpoint(it *flow.Item) {
 		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
 	}
-	u := s.user(tp.Key(), it.Partition)
+	u := s.user(key, it.Partition)
 	at := toAttribution(tp)
 	i, st, movedFromMs := u.journey.put(&at, s.dims)
 	if st != putNew {
@@ -389,6 +457,9 @@ func (s *Shard) touchpoint(it *flow.Item) {
 	if st == putDup {
 		s.u.Acks = append(s.u.Acks, it.Ack)
 		return
+	}
+	if st == putNew && tp.UserID == "" && tp.AnonymousID != key {
+		u.addGuest(tp.AnonymousID, tp.EventID) // a linked device's
 	}
 	// A copy earlier than the one held replaced it (the earliest copy
 	// wins, as in replay): it is stored too, so that a history load
@@ -403,17 +474,17 @@ func (s *Shard) touchpoint(it *flow.Item) {
 		rel := u.released()
 		for i := range rel {
 			if s.eng.Window(&at, rel[i].cv.TimeMs) || st == putMoved && s.eng.Window(&moved, rel[i].cv.TimeMs) {
-				s.attribute(u, &rel[i].cv)
+				s.attribute(u, &rel[i])
 				s.u.Reattributed++ // counted once durable
 			}
 		}
 	}
 }
 
-func (s *Shard) conversion(it *flow.Item) {
+func (s *Shard) conversion(it *flow.Item, key string) {
 	cv := &it.CV
 	s.st.Conversions.Add(1)
-	u := s.user(cv.Key(), it.Partition)
+	u := s.user(key, it.Partition)
 	c := u.convs()
 	for _, id := range c.pendingIDs {
 		if id == cv.EventID {
@@ -430,7 +501,11 @@ func (s *Shard) conversion(it *flow.Item) {
 		}
 	}
 	c.pendingIDs = append(c.pendingIDs, cv.EventID)
-	s.part(it.Partition).pending.Push(cv, &pendingConv{cv: *cv, ack: it.Ack, arrived: time.Now(), partition: it.Partition})
+	pc := &pendingConv{cv: *cv, key: key, ack: it.Ack, arrived: time.Now(), partition: it.Partition}
+	if s.links != nil && cv.UserID == "" {
+		pc.value, pc.origin, pc.offset = it.Value, it.Origin, it.Offset
+	}
+	s.part(it.Partition).pending.Push(cv, pc)
 	s.st.Pending.Add(1)
 }
 
@@ -458,11 +533,11 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 	var want map[string]int32
 	lo := int64(1 << 62)
 	for _, pc := range ready {
-		if s.needsHistory(pc.cv.Key()) {
+		if s.needsHistory(pc.key) {
 			if want == nil {
 				want = map[string]int32{}
 			}
-			want[pc.cv.Key()] = pc.partition
+			want[pc.key] = pc.partition
 			lo = min(lo, pc.cv.TimeMs)
 		}
 	}
@@ -477,12 +552,22 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 	}
 	for _, pc := range ready {
 		s.st.Pending.Add(-1)
-		u := s.user(pc.cv.Key(), pc.partition)
+		u := s.user(pc.key, pc.partition)
 		c := u.convs()
 		for i, id := range c.pendingIDs {
 			if id == pc.cv.EventID {
 				c.pendingIDs = append(c.pendingIDs[:i], c.pendingIDs[i+1:]...)
 				break
+			}
+		}
+		if pc.cv.UserID == "" {
+			if to, ok := u.goneTo(pc.cv.AnonymousID); ok {
+				// Its device moved to another user since it arrived.
+				f := flow.Forward{Home: flow.Home(to, s.start.Homes), Key: to, Kind: flow.KindConversion, Value: pc.value, Origin: pc.origin, Offset: pc.offset, Ack: pc.ack}
+				if err := s.forward(ctx, &f); err != nil {
+					return err
+				}
+				continue
 			}
 		}
 		idx := -1
@@ -507,13 +592,13 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 			c.released[idx].fromHistory = false
 			pc.cv = c.released[idx].cv
 		}
-		s.attribute(u, &c.released[idx].cv)
+		s.attribute(u, &c.released[idx])
 		if s.cfg.Attribution.ResetOnConversion {
 			// A conversion that arrived after later ones of its user were
 			// credited cuts their paths: credit them again (their version
 			// counts it, so the new rows supersede).
 			for i := range c.released {
-				if r := &c.released[i].cv; pending.Less(&pc.cv, r) && r.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
+				if r := &c.released[i]; pending.Less(&pc.cv, &r.cv) && r.cv.TimeMs-s.lookbackMs <= pc.cv.TimeMs {
 					s.attribute(u, r)
 					s.u.Reattributed++ // counted once durable
 				}
@@ -528,9 +613,13 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 	return nil
 }
 
-// attribute credits cv to u's current path and appends the rows, under the
-// version that counts the events the path was computed from.
-func (s *Shard) attribute(u *user, cv *schemas.Conversion) {
+// attribute credits r's conversion to u's current path and appends the
+// rows, under the version that counts the events the path was computed
+// from, or one above the version it was last written with if that is not
+// lower: a device's move can shrink a path, or carry a conversion to a
+// user with fewer events, and the new rows must still supersede.
+func (s *Shard) attribute(u *user, r *released) {
+	cv := &r.cv
 	after := int64(attribution.NoReset)
 	version := uint32(1)
 	if s.cfg.Attribution.ResetOnConversion {
@@ -549,6 +638,10 @@ func (s *Shard) attribute(u *user, cv *schemas.Conversion) {
 	}
 	from := cv.TimeMs - s.lookbackMs
 	version += uint32(u.journey.count(from, cv.TimeMs))
+	if version <= r.version {
+		version = r.version + 1
+	}
+	r.version = version
 	lo := from
 	if after != attribution.NoReset && after >= lo {
 		lo = after + 1
@@ -591,22 +684,9 @@ func (s *Shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	fromMs := sinceMs - s.horizonMs - s.latenessMs - s.lookbackMs
-	backoff := 100 * time.Millisecond
-	var h flow.History
-	for {
-		var err error
-		h, err = s.hist.Load(ctx, keys, fromMs, fromMs+s.lookbackMs)
-		if err == nil {
-			break
-		}
-		s.cfg.Logger.Warn("history load failed; retrying", "shard", s.id, "users", len(keys), "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	h, err := s.fetchHistory(ctx, keys, sinceMs)
+	if err != nil {
+		return err
 	}
 	for _, key := range keys {
 		u := s.user(key, want[key])
@@ -619,26 +699,34 @@ func (s *Shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		for i := range tps {
 			u.journey.add(&tps[i], s.dims)
 		}
-	next:
-		for _, cv := range h.Conversions[key] {
-			c := u.convs()
-			for i := range c.released {
-				if r := &c.released[i]; r.cv.EventID == cv.EventID {
-					// Copies stored by earlier processes: the earliest
-					// is the conversion (ClickHouse returns them in no
-					// particular order).
-					if r.fromHistory && cv.TimeMs < r.cv.TimeMs {
-						r.cv = cv
-					}
-					continue next
-				}
-			}
-			c.released = append(c.released, released{cv: cv, fromHistory: true})
+		s.mergeConversions(u, h.Conversions[key], h.Versions)
+		for _, anon := range h.Devices[key] {
+			s.mergeDevice(u, anon, &h)
 		}
 		u.loaded = true
 	}
 	s.st.HistoryLoads.Add(int64(len(keys)))
 	return nil
+}
+
+// fetchHistory reads keys' history for a conversion at sinceMs (see
+// loadHistory), retrying with backoff until it succeeds or ctx ends.
+func (s *Shard) fetchHistory(ctx context.Context, keys []string, sinceMs int64) (flow.History, error) {
+	fromMs := sinceMs - s.horizonMs - s.latenessMs - s.lookbackMs
+	backoff := 100 * time.Millisecond
+	for {
+		h, err := s.hist.Load(ctx, keys, fromMs, fromMs+s.lookbackMs)
+		if err == nil {
+			return h, nil
+		}
+		s.cfg.Logger.Warn("history load failed; retrying", "shard", s.id, "users", len(keys), "err", err)
+		select {
+		case <-ctx.Done():
+			return h, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 func (s *Shard) deadLetter(it *flow.Item, reason, msg string) flow.DeadLetter {

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -12,6 +13,7 @@ import (
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
+	"github.com/attributor/attributor/stitch"
 )
 
 // ClickHouse 18.16 with clickhouse-go/v2, and keeps inserted_at defaulted.
@@ -278,27 +280,30 @@ func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schema
 	return insertTable(ctx, conn, db, tableSpend, spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
 }
 
-// loadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,
-// and their stored conversions with ts_ms >= convFromMs. The keys travel as
-// an external table, never inside the SQL text.
+// LoadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,
+// and their stored conversions with ts_ms >= convFromMs, with those of the
+// devices linked to them (History.Devices: the anonymous_ids whose earliest
+// link in table links is to a key; their events are stored under the
+// anonymous_id) and the highest version credited of each conversion. The
+// keys travel as an external table, never inside the SQL text.
 func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
 	h := flow.History{Touchpoints: map[string][]attribution.Touchpoint{}, Conversions: map[string][]schemas.Conversion{}}
 	if len(keys) == 0 {
 		return h, nil
 	}
-	keyTable := func() (*ext.Table, error) {
-		t, err := ext.NewTable("history_keys", ext.Column("user_key", "String"))
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range keys {
-			if err := t.Append(k); err != nil {
-				return nil, err
-			}
-		}
-		return t, nil
+	devices, err := loadDevices(ctx, conn, db, keys)
+	if err != nil {
+		return h, err
 	}
-	kt, err := keyTable()
+	h.Devices = devices
+	all := keys
+	if len(devices) > 0 {
+		all = slices.Clone(keys)
+		for _, ds := range devices {
+			all = append(all, ds...)
+		}
+	}
+	kt, err := stringTable("history_keys", "user_key", all)
 	if err != nil {
 		return h, err
 	}
@@ -323,8 +328,7 @@ func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 	}
 	rows.Close()
 
-	kt, err = keyTable()
-	if err != nil {
+	if kt, err = stringTable("history_keys", "user_key", all); err != nil {
 		return h, err
 	}
 	rows, err = conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
@@ -334,6 +338,7 @@ func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 		return h, fmt.Errorf("load conversions: %w", err)
 	}
 	defer rows.Close()
+	var ids []string
 	for rows.Next() {
 		var key string
 		var cv schemas.Conversion
@@ -341,11 +346,109 @@ func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 			return h, fmt.Errorf("load conversions: %w", err)
 		}
 		h.Conversions[key] = append(h.Conversions[key], cv)
+		ids = append(ids, cv.EventID)
 	}
 	if err := rows.Err(); err != nil {
 		return h, fmt.Errorf("load conversions: %w", err)
 	}
-	return h, nil
+	rows.Close()
+	h.Versions, err = loadVersions(ctx, conn, db, ids)
+	return h, err
+}
+
+// stringTable is an external table of one String column holding vals.
+func stringTable(name, col string, vals []string) (*ext.Table, error) {
+	t, err := ext.NewTable(name, ext.Column(col, "String"))
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vals {
+		if err := t.Append(v); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// loadDevices returns, per key, the anonymous_ids whose deciding link (the
+// earliest, stitch.Table's rule) is to that key: every stored link of the
+// anonymous_ids ever linked to one of the keys is read, so that an earlier
+// link to another user is seen.
+func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string) (map[string][]string, error) {
+	kt, err := stringTable("history_keys", "user_key", keys)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
+		"SELECT anonymous_id, user_id, ts_ms, event_id FROM "+db+".links"+
+			" WHERE anonymous_id IN (SELECT anonymous_id FROM "+db+".links WHERE user_id IN (SELECT user_key FROM history_keys))")
+	if err != nil {
+		return nil, fmt.Errorf("load links: %w", err)
+	}
+	defer rows.Close()
+	var tab *stitch.Table
+	for rows.Next() {
+		var l schemas.Link
+		if err := rows.Scan(&l.AnonymousID, &l.UserID, &l.TimeMs, &l.EventID); err != nil {
+			return nil, fmt.Errorf("load links: %w", err)
+		}
+		if tab == nil {
+			tab = stitch.NewTable()
+		}
+		tab.Add(l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load links: %w", err)
+	}
+	if tab == nil {
+		return nil, nil
+	}
+	want := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	var out map[string][]string
+	for l := range tab.Links() {
+		if want[l.UserID] {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[l.UserID] = append(out[l.UserID], l.AnonymousID)
+		}
+	}
+	for _, ds := range out {
+		slices.Sort(ds)
+	}
+	return out, nil
+}
+
+// loadVersions returns the highest version credited of each conversion of
+// ids that has one. The table is sorted by conversion_id: a lookup, not a
+// scan.
+func loadVersions(ctx context.Context, conn driver.Conn, db string, ids []string) (map[string]uint32, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	kt, err := stringTable("history_ids", "id", ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
+		"SELECT conversion_id, max(version) FROM "+db+".attributed_conversions WHERE conversion_id IN (SELECT id FROM history_ids) GROUP BY conversion_id")
+	if err != nil {
+		return nil, fmt.Errorf("load versions: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]uint32, len(ids))
+	for rows.Next() {
+		var id string
+		var v uint32
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, fmt.Errorf("load versions: %w", err)
+		}
+		out[id] = v
+	}
+	return out, rows.Err()
 }
 
 // loadFrontiers returns, per partition, the latest event time of the
@@ -439,6 +542,48 @@ func LatestTouchpoints(ctx context.Context, conn driver.Conn, db string, partiti
 			return nil, fmt.Errorf("latest touchpoints: %w", err)
 		}
 		out[p] = ms
+	}
+	return out, rows.Err()
+}
+
+// LoadLinks returns every stored link whose anonymous_id's home is in
+// homes: the shards rebuild their link tables from them at a generation's
+// start.
+func LoadLinks(ctx context.Context, conn driver.Conn, db string, homes []int32) ([]schemas.Link, error) {
+	if len(homes) == 0 {
+		return nil, nil
+	}
+	rows, err := conn.Query(ctx, "SELECT anonymous_id, user_id, ts_ms, event_id FROM "+db+".links WHERE home IN ?", partitionSet(homes))
+	if err != nil {
+		return nil, fmt.Errorf("load links: %w", err)
+	}
+	defer rows.Close()
+	var out []schemas.Link
+	for rows.Next() {
+		var l schemas.Link
+		if err := rows.Scan(&l.AnonymousID, &l.UserID, &l.TimeMs, &l.EventID); err != nil {
+			return nil, fmt.Errorf("load links: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// LoadLinkedUsers returns the users some device was ever linked to: their
+// history may be stored under their devices' anonymous_ids only.
+func LoadLinkedUsers(ctx context.Context, conn driver.Conn, db string) ([]string, error) {
+	rows, err := conn.Query(ctx, "SELECT DISTINCT user_id FROM "+db+".links")
+	if err != nil {
+		return nil, fmt.Errorf("load linked users: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("load linked users: %w", err)
+		}
+		out = append(out, u)
 	}
 	return out, rows.Err()
 }

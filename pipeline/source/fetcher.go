@@ -45,7 +45,7 @@ type Offsets interface {
 // that it forwarded everything before its end.
 func (s *Source) NewFetcher(topic string, partition int, start, end int64, t Offsets, shards []chan<- flow.Item, direct Direct, rt *Routing) *Fetcher {
 	f := &Fetcher{src: s, topic: topic, partition: partition, start: start, end: end, tracker: t, shards: shards, direct: direct, rt: rt}
-	if topic == s.Cfg.RepartitionTopic && rt.Ends != nil {
+	if topic == s.Cfg.RepartitionTopic && rt.Ends != nil && end < 0 {
 		f.awaiting = map[string]int64{}
 		for in, n := range rt.Inputs {
 			for q := range n {
@@ -162,6 +162,11 @@ func (f *Fetcher) Run(ctx context.Context) {
 		now := time.Now() // once per message: the future check and the marks
 		if f.topic == cfg.RepartitionTopic {
 			if !f.fromRepartition(ctx, &m) {
+				return
+			}
+			f.next.Store(m.Offset + 1)
+			if f.end >= 0 && m.Offset+1 >= f.end {
+				f.reachedEnd = true // a settling round's end (RepartitionEnds)
 				return
 			}
 			if f.awaiting != nil && len(f.awaiting) == 0 {

@@ -1,0 +1,400 @@
+package sessionize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/murmur3"
+
+	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/schemas"
+	"github.com/attributor/attributor/stitch"
+)
+
+// Identity stitching in the shards (docs/DESIGN.md, "Identity stitching in
+// the stream"):
+//
+//   - The shard that owns an anonymous_id at its home holds its link
+//     (s.links) and is the only one that decides its user. Identity events
+//     and the link copies of events carrying both ids come to it.
+//   - A device's event (no user_id) reaches the home of its anonymous_id.
+//     Linked, it is processed under the user: here when the user's home
+//     and shard are this one, else forwarded there. Events are stored under
+//     their own key (the anonymous_id), wherever they are processed, so a
+//     user's history is its own rows plus those of its devices.
+//   - A link that changes a device's user is a move. The device's home
+//     drops what it holds of the device (a first link) or sends a move-out
+//     to the old user's home (a relink), which drops the device's events
+//     from the old user's journey and re-attributes its conversions; then,
+//     once what the dropping shard wrote is durable, a move-in goes to the
+//     new user's home, which loads the device's stored events into the
+//     user's journey and re-attributes. Each step's ack fires only when the
+//     next record is in Kafka, so a crash repeats a step, never loses one;
+//     every step is idempotent.
+//   - Versions: a conversion credited again always gets a version above
+//     every one it was written with (released.version, read back from
+//     ClickHouse on a history load), so that the view shows the latest
+//     credits whichever home wrote them.
+
+// devState is what a user holds of the devices linked to it.
+type devState struct {
+	guests map[string][]string // anonymous_id → ids of its touchpoints in the journey
+	gone   map[string]string   // anonymous_id → the user it moved to: its pending conversions follow it there
+}
+
+func (u *user) devs() *devState {
+	if u.dev == nil {
+		u.dev = &devState{guests: map[string][]string{}, gone: map[string]string{}}
+	}
+	return u.dev
+}
+
+// addGuest records that touchpoint id of device anon is in u's journey.
+func (u *user) addGuest(anon, id string) {
+	d := u.devs()
+	d.guests[anon] = append(d.guests[anon], id)
+}
+
+// goneTo returns the user device anon moved to from u.
+func (u *user) goneTo(anon string) (string, bool) {
+	if u.dev == nil {
+		return "", false
+	}
+	to, ok := u.dev.gone[anon]
+	return to, ok
+}
+
+// afterFwd is a record to forward once the shard's units up to seq are
+// durable.
+type afterFwd struct {
+	seq uint64
+	f   flow.Forward
+}
+
+// errForward is returned when the forwarder failed: the generation ends.
+var errForward = errors.New("forward to the repartition topic failed")
+
+// keyOf is the key an event item is processed under: the one it was
+// routed or forwarded with, else its own.
+func keyOf(it *flow.Item) string {
+	if it.UserKey != "" {
+		return it.UserKey
+	}
+	if it.Kind == flow.KindTouchpoint {
+		return it.TP.Key()
+	}
+	return it.CV.Key()
+}
+
+// deviceOf returns the anonymous_id of a device's event (one without a
+// user_id), else "".
+func deviceOf(it *flow.Item) string {
+	if it.Kind == flow.KindTouchpoint {
+		if it.TP.UserID == "" {
+			return it.TP.AnonymousID
+		}
+	} else if it.CV.UserID == "" {
+		return it.CV.AnonymousID
+	}
+	return ""
+}
+
+// resolve returns the key an event item is processed under, and whether
+// that key lives elsewhere (the item must be forwarded there): a device's
+// event at its anonymous_id's home goes to the user its device is linked
+// to.
+func (s *Shard) resolve(it *flow.Item) (key string, away bool) {
+	key = keyOf(it)
+	if s.links == nil {
+		return key, false
+	}
+	anon := deviceOf(it)
+	if anon == "" || key != anon {
+		return key, false
+	}
+	user, ok := s.links.User(anon)
+	if !ok {
+		return key, false
+	}
+	return user, !s.mine(user, it.Partition)
+}
+
+// mine says whether key's state is this shard's in home partition home.
+func (s *Shard) mine(key string, home int32) bool {
+	return flow.Home(key, s.start.Homes) == int(home) && int(murmur3.StringSum32(key)%uint32(max(1, s.start.Shards))) == s.id
+}
+
+// forward sends f through the repartition topic.
+func (s *Shard) forward(ctx context.Context, f *flow.Forward) error {
+	if s.start.Fwd.Forward(ctx, f) {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errForward
+}
+
+// forwardEvent sends an event item to key's home, its ack riding on the
+// forward.
+func (s *Shard) forwardEvent(ctx context.Context, it *flow.Item, key string) error {
+	return s.forward(ctx, &flow.Forward{Home: flow.Home(key, s.start.Homes), Key: key, Kind: it.Kind, Value: it.Value, Origin: it.Origin, Offset: it.Offset, Ack: it.Ack})
+}
+
+// after queues f until everything the shard handed over so far, and the
+// unit being built, is durable.
+func (s *Shard) after(f flow.Forward) {
+	s.afters = append(s.afters, afterFwd{seq: s.seq + 1, f: f})
+}
+
+// runAfters forwards the queued records whose units are durable.
+func (s *Shard) runAfters(ctx context.Context) error {
+	if len(s.afters) == 0 {
+		return nil
+	}
+	acked := s.out.Acked(s.id)
+	n := 0
+	for _, a := range s.afters {
+		// The unit a record waited for may have been empty: nothing of it
+		// to wait for once every earlier one is durable.
+		if a.seq > acked && !(a.seq == s.seq+1 && s.u.Empty() && acked >= s.seq) {
+			break
+		}
+		if err := s.forward(ctx, &a.f); err != nil {
+			return err
+		}
+		n++
+	}
+	clear(s.afters[:n])
+	s.afters = append(s.afters[:0], s.afters[n:]...)
+	return nil
+}
+
+// link takes an identity event or a link copy at its anonymous_id's home.
+func (s *Shard) link(it *flow.Item) {
+	l := it.Link
+	ps := s.part(it.Partition)
+	identity := it.Kind == flow.KindIdentity
+	if identity {
+		s.u.IDs = append(s.u.IDs, flow.IdentityRow{ID: schemas.Identity{EventID: l.EventID, AnonymousID: l.AnonymousID, UserID: l.UserID, TimeMs: l.TimeMs}, Partition: it.Partition})
+	}
+	if l.TimeMs < ps.wm-s.horizonMs {
+		// Beyond the re-attribution horizon: stored, counted, never
+		// applied (it would change paths credited long ago).
+		s.st.LinksTooLate.Add(1)
+		if identity {
+			s.u.IDs[len(s.u.IDs)-1].TooLate = true
+			msg := fmt.Sprintf("timestamp: %s is older than its home partition's watermark %s by more than the re-attribution horizon (%s); stored, not applied",
+				time.UnixMilli(l.TimeMs).UTC().Format(time.RFC3339Nano), time.UnixMilli(ps.wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon)
+			s.st.Rejected.Record(flow.ReasonTooLate, s.cfg.IdentitiesTopic, int(it.Origin), it.Offset, msg)
+			dl := s.deadLetter(it, flow.ReasonTooLate, msg)
+			dl.Msg.Topic = s.cfg.IdentitiesTopic
+			s.u.Dead = append(s.u.Dead, dl)
+		}
+		s.u.Acks = append(s.u.Acks, it.Ack)
+		return
+	}
+	if s.links == nil {
+		s.u.Acks = append(s.u.Acks, it.Ack)
+		return
+	}
+	origin := flow.LinkFromEvent
+	if identity {
+		origin = flow.LinkFromIdentity
+	}
+	ch := s.links.Add(l)
+	row := flow.LinkRow{Link: l, Home: it.Partition, Origin: origin}
+	switch ch.Outcome {
+	case stitch.Linked, stitch.Relinked:
+		s.u.Links = append(s.u.Links, row)
+		if identity {
+			s.st.LinksIdentity.Add(1)
+		} else {
+			s.st.LinksEvent.Add(1)
+		}
+		if ch.NewConflict {
+			s.st.LinkConflicts.Add(1)
+		}
+		if ch.Outcome == stitch.Linked {
+			s.dropDevice(s.users.get(l.AnonymousID), l.AnonymousID, ch.To, false)
+			s.after(flow.Forward{Home: flow.Home(ch.To, s.start.Homes), Key: ch.To, Kind: flow.KindMove,
+				Move: flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, Ack: it.Ack})
+		} else {
+			s.after(flow.Forward{Home: flow.Home(ch.From, s.start.Homes), Key: ch.From, Kind: flow.KindMove,
+				Move: flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To, Out: true}, Ack: it.Ack})
+		}
+		return
+	case stitch.Earlier:
+		s.u.Links = append(s.u.Links, row)
+	case stitch.Conflict:
+		if ch.NewConflict {
+			s.u.Links = append(s.u.Links, row)
+			s.st.LinkConflicts.Add(1)
+		}
+	case stitch.Ignored:
+		if d, ok := s.links.Decider(l.AnonymousID); ok && d.EventID == l.EventID && d.UserID == l.UserID {
+			// The deciding link again: consumed anew after a crash, its
+			// move may never have been sent (its ack rides on the move).
+			// Send it again; every step of a move is idempotent.
+			s.reissue(it, d)
+			return
+		}
+	}
+	s.u.Acks = append(s.u.Acks, it.Ack)
+}
+
+// reissue sends the moves of device d.AnonymousID's deciding link again:
+// the drop here and the move-in (a first link), and a move-out from every
+// other user it was linked to (a relink).
+func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
+	anon, to := d.AnonymousID, d.UserID
+	others := s.links.ConflictsOf(anon)
+	ack := splitAck(it.Ack, 1+len(others))
+	s.dropDevice(s.users.get(anon), anon, to, false)
+	s.after(flow.Forward{Home: flow.Home(to, s.start.Homes), Key: to, Kind: flow.KindMove,
+		Move: flow.Move{Anon: anon, From: anon, To: to}, Ack: ack})
+	for _, from := range others {
+		s.after(flow.Forward{Home: flow.Home(from, s.start.Homes), Key: from, Kind: flow.KindMove,
+			Move: flow.Move{Anon: anon, From: from, To: to, Out: true}, Ack: ack})
+	}
+}
+
+// countAck fires its ack when Done was called n times.
+type countAck struct {
+	n   atomic.Int32
+	ack flow.Ack
+}
+
+func (c *countAck) Done(int64) {
+	if c.n.Add(-1) == 0 {
+		c.ack.Done()
+	}
+}
+
+func splitAck(a flow.Ack, n int) flow.Ack {
+	if n <= 1 {
+		return a
+	}
+	c := &countAck{ack: a}
+	c.n.Store(int32(n))
+	return flow.Ack{To: c, Offset: a.Offset}
+}
+
+// dropDevice takes device anon's events out of u (which may be nil): its
+// touchpoints leave the journey (all of them when u is the device itself),
+// its credited conversions are forgotten (the user it moved to credits
+// them from the stored rows), its pending ones will follow it to user to,
+// and u's remaining conversions are credited again when reattribute (a
+// move-out: their paths may have held the device's touchpoints).
+func (s *Shard) dropDevice(u *user, anon, to string, reattribute bool) {
+	if u == nil {
+		return
+	}
+	if u.key() == anon {
+		u.journey = newJourney(anon)
+	} else if u.dev != nil {
+		var uuid [16]byte
+		for _, id := range u.dev.guests[anon] {
+			isUUID := parseUUID(id, &uuid)
+			if i := u.journey.find(id, &uuid, isUUID); i >= 0 {
+				u.journey.remove(i, id)
+			}
+		}
+		delete(u.dev.guests, anon)
+	}
+	if c := u.conv; c != nil {
+		keep := c.released[:0]
+		for _, r := range c.released {
+			if r.cv.UserID != "" || r.cv.AnonymousID != anon {
+				keep = append(keep, r)
+			}
+		}
+		clear(c.released[len(keep):])
+		c.released = keep
+		if len(c.pendingIDs) > 0 {
+			u.devs().gone[anon] = to
+		}
+	}
+	if reattribute {
+		rel := u.released()
+		for i := range rel {
+			s.attribute(u, &rel[i])
+			s.u.Reattributed++
+			s.u.ReattributedLink++
+		}
+	}
+	u.lastSeq = s.seq + 1
+}
+
+// move takes a move record: a move-out at the old user's home, or a
+// move-in at the new one's.
+func (s *Shard) move(ctx context.Context, it *flow.Item) error {
+	m := it.Move
+	if m.Out {
+		u := s.user(m.From, it.Partition) // loaded by process
+		s.dropDevice(u, m.Anon, m.To, true)
+		s.after(flow.Forward{Home: flow.Home(m.To, s.start.Homes), Key: m.To, Kind: flow.KindMove,
+			Move: flow.Move{Anon: m.Anon, From: m.From, To: m.To}, Ack: it.Ack})
+		return nil
+	}
+	u := s.user(m.To, it.Partition) // loaded by process
+	h, err := s.fetchHistory(ctx, []string{m.Anon}, s.part(it.Partition).wm)
+	if err != nil {
+		return err
+	}
+	s.mergeDevice(u, m.Anon, &h)
+	if u.dev != nil {
+		delete(u.dev.gone, m.Anon)
+	}
+	rel := u.released()
+	for i := range rel {
+		s.attribute(u, &rel[i])
+		s.u.Reattributed++
+		s.u.ReattributedLink++
+	}
+	s.st.Moves.Add(1)
+	s.u.Acks = append(s.u.Acks, it.Ack)
+	return nil
+}
+
+// mergeDevice adds what h holds of device anon to user u: its touchpoints
+// as guests of the journey, its conversions to u's credited ones (to be
+// credited again by the caller).
+func (s *Shard) mergeDevice(u *user, anon string, h *flow.History) {
+	tps := h.Touchpoints[anon]
+	sort.Slice(tps, func(i, j int) bool {
+		return tps[i].TimeMs < tps[j].TimeMs || tps[i].TimeMs == tps[j].TimeMs && tps[i].ID < tps[j].ID
+	})
+	for i := range tps {
+		if _, added := u.journey.add(&tps[i], s.dims); added {
+			u.addGuest(anon, tps[i].ID)
+		}
+	}
+	s.mergeConversions(u, h.Conversions[anon], h.Versions)
+}
+
+// mergeConversions adds stored (credited) conversions to u's.
+func (s *Shard) mergeConversions(u *user, cvs []schemas.Conversion, versions map[string]uint32) {
+next:
+	for _, cv := range cvs {
+		c := u.convs()
+		v := versions[cv.EventID]
+		for i := range c.released {
+			if r := &c.released[i]; r.cv.EventID == cv.EventID {
+				// Copies stored by earlier processes: the earliest is
+				// the conversion (ClickHouse returns them in no
+				// particular order).
+				if r.fromHistory && cv.TimeMs < r.cv.TimeMs {
+					r.cv = cv
+				}
+				r.version = max(r.version, v)
+				continue next
+			}
+		}
+		c.released = append(c.released, released{cv: cv, fromHistory: true, version: v})
+	}
+}
