@@ -186,7 +186,7 @@ func (g *genRun) startStages(wctx context.Context, start []sessionize.Start) err
 	}
 	var histUnusable sync.Once
 	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
-		h, err := sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs)
+		h, err := sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs, g.stitch)
 		if err != nil && sink.Classify(err) == sink.Unusable {
 			// The shard retries history loads; a missing table ends the
 			// run instead (the shard's retry ends with the generation).

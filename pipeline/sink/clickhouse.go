@@ -281,19 +281,23 @@ func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schema
 }
 
 // LoadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,
-// and their stored conversions with ts_ms >= convFromMs, with those of the
-// devices linked to them (History.Devices: the anonymous_ids whose earliest
-// link in table links is to a key; their events are stored under the
-// anonymous_id) and the highest version credited of each conversion. The
-// keys travel as an external table, never inside the SQL text.
-func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
+// and their stored conversions with ts_ms >= convFromMs. With stitched
+// (identity stitching), it also reads those of the devices linked to the
+// keys (History.Devices: the anonymous_ids whose earliest link in table
+// links is to a key; their events are stored under the anonymous_id) and
+// the highest version credited of each conversion. The keys travel as an
+// external table, never inside the SQL text.
+func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string, tpFromMs, convFromMs int64, stitched bool) (flow.History, error) {
 	h := flow.History{Touchpoints: map[string][]attribution.Touchpoint{}, Conversions: map[string][]schemas.Conversion{}}
 	if len(keys) == 0 {
 		return h, nil
 	}
-	devices, err := loadDevices(ctx, conn, db, keys)
-	if err != nil {
-		return h, err
+	var devices map[string][]string
+	if stitched {
+		var err error
+		if devices, err = loadDevices(ctx, conn, db, keys); err != nil {
+			return h, err
+		}
 	}
 	h.Devices = devices
 	all := keys
@@ -352,7 +356,9 @@ func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 		return h, fmt.Errorf("load conversions: %w", err)
 	}
 	rows.Close()
-	h.Versions, err = loadVersions(ctx, conn, db, ids)
+	if stitched {
+		h.Versions, err = loadVersions(ctx, conn, db, ids)
+	}
 	return h, err
 }
 
