@@ -179,7 +179,7 @@ func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]sou
 	src := g.r.src
 	g.rt = &source.Routing{
 		Topic: src.Cfg.RepartitionTopic, Homes: src.Homes, Owned: map[int]bool{},
-		Inputs: map[string]int{g.r.cfg.TouchpointsTopic: src.Parts[g.r.cfg.TouchpointsTopic], g.r.cfg.ConversionsTopic: src.Parts[g.r.cfg.ConversionsTopic]},
+		Inputs: src.Inputs(),
 		Ends:   ends,
 	}
 	for _, pa := range g.gen.Assignments[g.rt.Topic] {

@@ -115,6 +115,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		cvTopic     = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", pipeline.DefaultConversionsTopic, "conversions `topic`")
 		dlqTopic    = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", pipeline.DefaultDLQTopic, "dead-letter `topic`")
 		spendTopic  = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", pipeline.DefaultSpendTopic, "ad-spend `topic` (optional: consumed when it exists)")
+		idsTopic    = e.String("identities-topic", "ATTRIBUTOR_IDENTITIES_TOPIC", pipeline.DefaultIdentitiesTopic, "identity events `topic` (optional: when it exists, each device's anonymous events are stitched to its user)")
 		group       = e.String("group", "ATTRIBUTOR_GROUP", pipeline.DefaultGroup, "consumer `group`; its internal topic is <group>.repartition")
 		repartParts = e.Int("repartition-partitions", "ATTRIBUTOR_REPARTITION_PARTITIONS", 0, "partitions of the internal topic <group>.repartition, created at start when missing: events consumed away from their key's home partition (murmur2 of the key mod this count) are forwarded through it (default: the existing topic's count, else the touchpoints topic's; it can never change for a group)")
 		kafkaSec    = addKafkaSecurityFlags(e)
@@ -167,7 +168,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := pipeline.Config{
-		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, Group: *group, RepartitionPartitions: *repartParts, Kafka: sec,
+		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, IdentitiesTopic: *idsTopic, Group: *group, RepartitionPartitions: *repartParts, Kafka: sec,
 		ClickHouse: chCfg, Attribution: acfg,
 		AllowedLateness: *lateness, Horizon: *horizon, MaxFutureSkew: *futureSkew, SessionGap: *sessionGap,
 		MarkovOrder: *mOrder, FitPoll: *fitPoll, FitEvery: *fitEvery, FitWindow: *fitWindow,
