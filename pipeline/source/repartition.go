@@ -151,7 +151,10 @@ const maxInFlight = 32 << 10
 // a partition's batches one after the other), so a mark follows the
 // events it covers.
 type Forwarder struct {
-	w      *kafka.Writer
+	w *kafka.Writer
+	// write queues records: w.WriteMessages (async: completion fires
+	// the acks); tests capture the records instead.
+	write  func(ctx context.Context, msgs ...kafka.Message) error
 	slots  chan struct{}
 	st     *flow.Stats
 	failed func(error)
@@ -187,6 +190,7 @@ func (s *Source) NewForwarder(failed func(error)) *Forwarder {
 		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.WriterData.(*fwdData).home }),
 		Completion:   f.completion,
 	}
+	f.write = f.w.WriteMessages
 	return f
 }
 
@@ -227,7 +231,7 @@ func (f *Forwarder) send(ctx context.Context, m kafka.Message, d *fwdData) bool 
 		return false
 	}
 	m.WriterData = d
-	if err := f.w.WriteMessages(context.Background(), m); err != nil {
+	if err := f.write(context.Background(), m); err != nil {
 		<-f.slots
 		f.fail(fmt.Errorf("forward to the repartition topic: %w", err))
 		return false
