@@ -209,6 +209,7 @@ func (c Config) Validate() error {
 	topics := map[string]string{}
 	for _, t := range []struct{ field, name string }{
 		{"touchpoints_topic", c.TouchpointsTopic}, {"conversions_topic", c.ConversionsTopic}, {"dlq_topic", c.DLQTopic}, {"spend_topic", c.SpendTopic},
+		{"identities_topic", c.IdentitiesTopic},
 	} {
 		if t.name == "" {
 			add("%s: required", t.field)

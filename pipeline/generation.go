@@ -99,7 +99,7 @@ func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessio
 	r := g.r
 	var frontiers, watermarks map[int32]int64
 	stored := make([]map[uint64]uint8, r.cfg.Shards)
-	g.stitch = r.src.Parts[r.cfg.IdentitiesTopic] > 0
+	g.stitch = r.src.Stitching
 	for {
 		var err error
 		untilMs := time.Now().Add(r.cfg.MaxFutureSkew).UnixMilli()
@@ -237,7 +237,7 @@ func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]sou
 	src := g.r.src
 	g.rt = &source.Routing{
 		Topic: src.Cfg.RepartitionTopic, Homes: src.Homes, Owned: map[int]bool{},
-		Inputs: map[string]int{g.r.cfg.TouchpointsTopic: src.Parts[g.r.cfg.TouchpointsTopic], g.r.cfg.ConversionsTopic: src.Parts[g.r.cfg.ConversionsTopic]},
+		Inputs: src.Inputs(),
 		Ends:   ends,
 	}
 	for _, pa := range g.gen.Assignments[g.rt.Topic] {

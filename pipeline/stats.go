@@ -51,6 +51,19 @@ type Snapshot struct {
 	// the attribution key with murmur2 into as many partitions as the
 	// repartition topic has (the direct path).
 	ForwardedTouchpoints, ForwardedConversions int64
+
+	// Identity stitching (see README "Identity stitching"). Identities
+	// counts the valid identity events consumed; ForwardedLinks the
+	// identity events and link copies (of events carrying both ids)
+	// forwarded to their anonymous_id's home. Links that decided a
+	// device's user, by origin; conflicts (a device linked to a second
+	// user: stored, never applied); identity events beyond the horizon;
+	// moves (devices whose events changed key); and, of Reattributed,
+	// the re-attributions a link caused.
+	Identities, ForwardedLinks  int64
+	LinksIdentity, LinksEvent   int64
+	LinkConflicts, LinksTooLate int64
+	Moves, ReattributedByLink   int64
 }
 
 // snapshotOf copies the counters of s.
@@ -89,6 +102,15 @@ func snapshotOf(s *flow.Stats) Snapshot {
 		MispartitionedConversions: s.MisConversions.Load(),
 		ForwardedTouchpoints:      s.FwdTouchpoints.Load(),
 		ForwardedConversions:      s.FwdConversions.Load(),
+
+		Identities:         s.Identities.Load(),
+		ForwardedLinks:     s.FwdLinks.Load(),
+		LinksIdentity:      s.LinksIdentity.Load(),
+		LinksEvent:         s.LinksEvent.Load(),
+		LinkConflicts:      s.LinkConflicts.Load(),
+		LinksTooLate:       s.LinksTooLate.Load(),
+		Moves:              s.Moves.Load(),
+		ReattributedByLink: s.ReattributedLink.Load(),
 	}
 	if since := s.FailingSince.Load(); since != 0 {
 		out.WritesFailingFor = time.Since(time.Unix(0, since))

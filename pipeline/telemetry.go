@@ -53,6 +53,7 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 				o.Observe(s.Touchpoints, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.TouchpointsTopic)))
 				o.Observe(s.Conversions, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.ConversionsTopic)))
 				o.Observe(s.Spend, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.SpendTopic)))
+				o.Observe(s.Identities, metric.WithAttributes(attribute.String(flow.AttrTopic, r.cfg.IdentitiesTopic)))
 				return nil
 			}))
 	}
@@ -68,11 +69,32 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	}
 	if err == nil {
 		_, err = m.Int64ObservableCounter(flow.MetricForwarded, metric.WithUnit("{event}"),
-			metric.WithDescription("Events forwarded to the owner of their key's home partition through the repartition topic, by kind (acknowledged by Kafka)."),
+			metric.WithDescription("Events forwarded to the owner of their key's home partition through the repartition topic, by kind (acknowledged by Kafka); kind link: identity events and the links of events carrying both ids, to their anonymous_id's home."),
 			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 				s := r.Snapshot()
 				o.Observe(s.ForwardedTouchpoints, metric.WithAttributes(attribute.String(flow.AttrKind, "touchpoint")))
 				o.Observe(s.ForwardedConversions, metric.WithAttributes(attribute.String(flow.AttrKind, "conversion")))
+				o.Observe(s.ForwardedLinks, metric.WithAttributes(attribute.String(flow.AttrKind, "link")))
+				return nil
+			}))
+	}
+	if err == nil {
+		_, err = m.Int64ObservableCounter(flow.MetricLinks, metric.WithUnit("{link}"),
+			metric.WithDescription("Links anonymous_id → user_id that decided a device's user (a first link, or an earlier one taking over), by origin: identity (identity events) or event (touchpoints and conversions carrying both ids)."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				s := r.Snapshot()
+				o.Observe(s.LinksIdentity, metric.WithAttributes(attribute.String(flow.AttrOrigin, flow.LinkFromIdentity)))
+				o.Observe(s.LinksEvent, metric.WithAttributes(attribute.String(flow.AttrOrigin, flow.LinkFromEvent)))
+				return nil
+			}))
+	}
+	if err == nil {
+		_, err = m.Int64ObservableCounter(flow.MetricReattributed, metric.WithUnit("{conversion}"),
+			metric.WithDescription("Conversions attributed again, once durable, by cause: late (a late touchpoint) or link (a device's events joined or left the path)."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				s := r.Snapshot()
+				o.Observe(s.Reattributed-s.ReattributedByLink, metric.WithAttributes(attribute.String(flow.AttrCause, "late")))
+				o.Observe(s.ReattributedByLink, metric.WithAttributes(attribute.String(flow.AttrCause, "link")))
 				return nil
 			}))
 	}
@@ -84,7 +106,9 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	counter(flow.MetricDeadLetters, "{record}", "Records written to the dead-letter topic.", func(s Snapshot) int64 { return s.DeadLetters })
 	counter(flow.MetricDeadLost, "{record}", "Dead letters the broker refused as too large even when cut: logged with their source offsets, not written.", func(s Snapshot) int64 { return s.DeadLettersLost })
 	counter(flow.MetricAttributed, "{conversion}", "Conversions attributed, once their credited rows are durable in ClickHouse.", func(s Snapshot) int64 { return s.Attributed })
-	counter(flow.MetricReattributed, "{conversion}", "Conversions attributed again after a late touchpoint, once durable.", func(s Snapshot) int64 { return s.Reattributed })
+	counter(flow.MetricLinkConflicts, "{link}", "Links of a device to a second user (a shared device): stored, counted, never applied.", func(s Snapshot) int64 { return s.LinkConflicts })
+	counter(flow.MetricLinksTooLate, "{event}", "Identity events older than the re-attribution horizon: stored, dead-lettered as too_late, applied only to later events.", func(s Snapshot) int64 { return s.LinksTooLate })
+	counter(flow.MetricMoves, "{device}", "Devices whose events changed key after a link (moved to their user's path, re-attributing what changed).", func(s Snapshot) int64 { return s.Moves })
 	counter(flow.MetricPathsCapped, "{conversion}", "Attributions whose path was cut to the latest max_path_touchpoints touchpoints (a re-attribution counts again).", func(s Snapshot) int64 { return s.PathsCapped })
 	counter(flow.MetricModelSkipped, "{conversion}", "Attributions a data-driven model (markov, shapley) gave no rows because no fit was stored yet; one per model.", func(s Snapshot) int64 { return s.ModelSkipped })
 	counter(flow.MetricCreditedRows, "{row}", "Credited rows acknowledged by ClickHouse.", func(s Snapshot) int64 { return s.CreditedRows })

@@ -66,6 +66,10 @@ func TestTelemetryServesMetricsAndHealth(t *testing.T) {
 		"attributor_rows_credited_total", "attributor_insert_batches_total", "attributor_consumer_lag",
 		"attributor_watermark_delay", "attributor_users_in_memory", "attributor_conversions_pending",
 		"attributor_dead_letters_lost_total", "attributor_paths_capped_total",
+		// Identity stitching: served (zero) even when the run stitches nothing.
+		`attributor_links_total{`, `origin="identity"`, `origin="event"`, "attributor_links_conflicts_total",
+		"attributor_links_too_late_total", "attributor_moves_total", `kind="link"`,
+		`attributor_conversions_reattributed_total{`, `cause="late"`, `cause="link"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 )
 
 func topicsConfig(env *pipelinetest.Env) pipeline.TopicsConfig {
-	return pipeline.TopicsConfig{Brokers: []string{env.Kafka}, TouchpointsTopic: env.Touchpoints, ConversionsTopic: env.Conversions, SpendTopic: env.Spend, DLQTopic: env.DLQ, Group: env.Group}
+	return pipeline.TopicsConfig{Brokers: []string{env.Kafka}, TouchpointsTopic: env.Touchpoints, ConversionsTopic: env.Conversions, SpendTopic: env.Spend, IdentitiesTopic: env.Identities, DLQTopic: env.DLQ, Group: env.Group}
 }
 
 // On a cluster without the topics, check names each missing one (the
@@ -31,8 +32,9 @@ func TestTopicsCreateAndCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Problems) != 3 || len(rep.Notes) != 2 || !strings.Contains(rep.Notes[0], "optional") || !strings.Contains(rep.Notes[1], "`attributor run` creates it") {
-		t.Errorf("check of missing topics: problems %q, notes %q; want 3 problems (touchpoints, conversions, dead-letter), a note on spend and one on the repartition topic", rep.Problems, rep.Notes)
+	if len(rep.Problems) != 3 || len(rep.Notes) != 3 || !strings.Contains(rep.Notes[0], "optional") ||
+		!strings.Contains(rep.Notes[1], "identities topic") || !strings.Contains(rep.Notes[1], "nothing is stitched") || !strings.Contains(rep.Notes[2], "`attributor run` creates it") {
+		t.Errorf("check of missing topics: problems %q, notes %q; want 3 problems (touchpoints, conversions, dead-letter), a note on spend, one on identities and one on the repartition topic", rep.Problems, rep.Notes)
 	}
 	for _, p := range rep.Problems {
 		if !strings.Contains(p, "does not exist") || !strings.Contains(p, "attributor topics create") {
@@ -48,8 +50,8 @@ func TestTopicsCreateAndCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(created) != 5 || created[4] != pipeline.RepartitionTopic(env.Group) {
-		t.Errorf("created %v, want the four topics and the group's repartition topic", created)
+	if len(created) != 6 || !slices.Contains(created, env.Identities) || created[5] != pipeline.RepartitionTopic(env.Group) {
+		t.Errorf("created %v, want the five topics (identities too) and the group's repartition topic", created)
 	}
 	rep, err = pipeline.CheckTopics(ctx, cfg)
 	if err != nil {

@@ -29,7 +29,7 @@ func TestBringYourOwnEventsScript(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"ATTRIBUTOR_BROKERS="+env.Kafka, "ATTRIBUTOR_CLICKHOUSE="+env.ClickHouse, "ATTRIBUTOR_DATABASE="+env.Database,
 		"ATTRIBUTOR_TOUCHPOINTS_TOPIC="+env.Touchpoints, "ATTRIBUTOR_CONVERSIONS_TOPIC="+env.Conversions,
-		"ATTRIBUTOR_DLQ_TOPIC="+env.DLQ, "ATTRIBUTOR_SPEND_TOPIC="+env.Spend, "ATTRIBUTOR_GROUP="+env.Group)
+		"ATTRIBUTOR_DLQ_TOPIC="+env.DLQ, "ATTRIBUTOR_SPEND_TOPIC="+env.Spend, "ATTRIBUTOR_IDENTITIES_TOPIC="+env.Identities, "ATTRIBUTOR_GROUP="+env.Group)
 	out, err := cmd.CombinedOutput()
 	t.Logf("scripts/byo-events.sh:\n%s", out)
 	if err != nil {

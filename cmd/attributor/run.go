@@ -115,6 +115,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		cvTopic     = e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", pipeline.DefaultConversionsTopic, "conversions `topic`")
 		dlqTopic    = e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", pipeline.DefaultDLQTopic, "dead-letter `topic`")
 		spendTopic  = e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", pipeline.DefaultSpendTopic, "ad-spend `topic` (optional: consumed when it exists)")
+		idsTopic    = e.String("identities-topic", "ATTRIBUTOR_IDENTITIES_TOPIC", pipeline.DefaultIdentitiesTopic, "identity events `topic` (optional: when it exists, each device's anonymous events are stitched to its user)")
 		group       = e.String("group", "ATTRIBUTOR_GROUP", pipeline.DefaultGroup, "consumer `group`; its internal topic is <group>.repartition")
 		repartParts = e.Int("repartition-partitions", "ATTRIBUTOR_REPARTITION_PARTITIONS", 0, "partitions of the internal topic <group>.repartition, created at start when missing: events consumed away from their key's home partition (murmur2 of the key mod this count) are forwarded through it (default: the existing topic's count, else the touchpoints topic's; it can never change for a group)")
 		kafkaSec    = addKafkaSecurityFlags(e)
@@ -167,7 +168,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := pipeline.Config{
-		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, Group: *group, RepartitionPartitions: *repartParts, Kafka: sec,
+		Brokers: splitList(*brokers), TouchpointsTopic: *tpTopic, ConversionsTopic: *cvTopic, DLQTopic: *dlqTopic, SpendTopic: *spendTopic, IdentitiesTopic: *idsTopic, Group: *group, RepartitionPartitions: *repartParts, Kafka: sec,
 		ClickHouse: chCfg, Attribution: acfg,
 		AllowedLateness: *lateness, Horizon: *horizon, MaxFutureSkew: *futureSkew, SessionGap: *sessionGap,
 		MarkovOrder: *mOrder, FitPoll: *fitPoll, FitEvery: *fitEvery, FitWindow: *fitWindow,
@@ -300,8 +301,8 @@ func signalContext(stderr io.Writer, beforeStop func()) (context.Context, func()
 func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 	var last pipeline.Snapshot
 	return func(s pipeline.Snapshot) {
-		events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid + s.Future
-		prev := last.Touchpoints + last.Conversions + last.Spend + last.Invalid + last.Future
+		events := s.Touchpoints + s.Conversions + s.Spend + s.Identities + s.Invalid + s.Future
+		prev := last.Touchpoints + last.Conversions + last.Spend + last.Identities + last.Invalid + last.Future
 		rate := 0.0
 		if dt := (s.Elapsed - last.Elapsed).Seconds(); dt > 0 {
 			rate = float64(events-prev) / dt
@@ -323,9 +324,9 @@ func failing(s pipeline.Snapshot) string {
 }
 
 func printSummary(w io.Writer, s pipeline.Snapshot) {
-	events := s.Touchpoints + s.Conversions + s.Spend + s.Invalid + s.Future
-	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d invalid, %d duplicates, %d too late, %d future; %d conversions attributed (%d re-attributed, %d paths capped to max-path-touchpoints), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
-		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Invalid, s.Duplicates, s.TooLate, s.Future,
+	events := s.Touchpoints + s.Conversions + s.Spend + s.Identities + s.Invalid + s.Future
+	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d identities, %d invalid, %d duplicates, %d too late, %d future; %d conversions attributed (%d re-attributed, %d paths capped to max-path-touchpoints), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
+		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Identities, s.Invalid, s.Duplicates, s.TooLate, s.Future,
 		s.Attributed, s.Reattributed, s.PathsCapped, s.CreditedRows, s.DeadLetters, s.DeadLettersLost)
 	if len(s.Rejected) > 0 {
 		fmt.Fprintf(w, "attributor: rejected (dead-lettered) by reason: %s\n", rejectedList(s.Rejected))
@@ -336,6 +337,13 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	if n := s.ForwardedTouchpoints + s.ForwardedConversions; n > 0 {
 		fmt.Fprintf(w, "attributor: forwarded %d events to their home partition through the repartition topic (%d touchpoints, %d conversions): credited as any other; producers keying by the attribution key with murmur2 into as many partitions as the repartition topic save the forward (kcat: -X partitioner=murmur2_random)\n",
 			n, s.ForwardedTouchpoints, s.ForwardedConversions)
+	}
+	if s.Identities+s.LinksIdentity+s.LinksEvent+s.LinkConflicts+s.Moves > 0 {
+		fmt.Fprintf(w, "attributor: stitching: %d identity events; %d links decided a device's user (%d from identity events, %d from events carrying both ids), %d conflicts (a device linked to a second user: not applied), %d identity events too late; %d devices moved to their user, %d conversions re-attributed by links\n",
+			s.Identities, s.LinksIdentity+s.LinksEvent, s.LinksIdentity, s.LinksEvent, s.LinkConflicts, s.LinksTooLate, s.Moves, s.ReattributedByLink)
+	}
+	if s.ForwardedLinks > 0 {
+		fmt.Fprintf(w, "attributor: forwarded %d identity events and links to their anonymous_id's home partition through the repartition topic\n", s.ForwardedLinks)
 	}
 }
 

@@ -72,3 +72,22 @@ func TestSummaryReportsFutureAndForwarded(t *testing.T) {
 		t.Errorf("a clean run's summary warns:\n%s", b.String())
 	}
 }
+
+// With stitching, the summary counts the identity events, the links by
+// origin, conflicts, moves and the re-attributions links caused; without
+// it, it says nothing about stitching.
+func TestSummaryReportsStitching(t *testing.T) {
+	var b strings.Builder
+	printSummary(&b, pipeline.Snapshot{Touchpoints: 10, Identities: 4, LinksIdentity: 3, LinksEvent: 2, LinkConflicts: 1, LinksTooLate: 1, Moves: 4, Reattributed: 5, ReattributedByLink: 2, ForwardedLinks: 6})
+	out := b.String()
+	for _, w := range []string{"4 identities", "stitching: 4 identity events; 5 links decided a device's user (3 from identity events, 2 from events carrying both ids), 1 conflicts", "1 identity events too late; 4 devices moved to their user, 2 conversions re-attributed by links", "forwarded 6 identity events and links"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("summary lacks %q:\n%s", w, out)
+		}
+	}
+	b.Reset()
+	printSummary(&b, pipeline.Snapshot{Touchpoints: 10})
+	if strings.Contains(b.String(), "stitching") {
+		t.Errorf("a run without stitching reports it:\n%s", b.String())
+	}
+}

@@ -17,8 +17,8 @@ func init() {
 // topicFlags are the Kafka connection and topic-name flags, spelled and
 // bound to the environment as in `attributor run`.
 type topicFlags struct {
-	brokers, tp, cv, spend, dlq, group *string
-	sec                                func() (pipeline.KafkaSecurity, error)
+	brokers, tp, cv, spend, ids, dlq, group *string
+	sec                                     func() (pipeline.KafkaSecurity, error)
 }
 
 func addTopicFlags(e *envFlags) *topicFlags {
@@ -28,6 +28,7 @@ func addTopicFlags(e *envFlags) *topicFlags {
 		cv:      e.String("conversions-topic", "ATTRIBUTOR_CONVERSIONS_TOPIC", pipeline.DefaultConversionsTopic, "conversions `topic`"),
 		dlq:     e.String("dlq-topic", "ATTRIBUTOR_DLQ_TOPIC", pipeline.DefaultDLQTopic, "dead-letter `topic`"),
 		spend:   e.String("spend-topic", "ATTRIBUTOR_SPEND_TOPIC", pipeline.DefaultSpendTopic, "ad-spend `topic`"),
+		ids:     e.String("identities-topic", "ATTRIBUTOR_IDENTITIES_TOPIC", pipeline.DefaultIdentitiesTopic, "identity events `topic` (anonymous_id → user_id links)"),
 		group:   e.String("group", "ATTRIBUTOR_GROUP", pipeline.DefaultGroup, "consumer `group` of `attributor run`: its internal topic <group>.repartition is made and checked too"),
 		sec:     addKafkaSecurityFlags(e),
 	}
@@ -52,7 +53,7 @@ func runTopics(args []string, stdout, stderr io.Writer) int {
 	var partitions, dlqPartitions, repartPartitions, rf *int
 	var retention, dlqRetention *time.Duration
 	if sub == "create" {
-		partitions = e.Int("partitions", "ATTRIBUTOR_TOPIC_PARTITIONS", 4, "partitions of the touchpoints, conversions and spend topics (more partitions let more instances share the work)")
+		partitions = e.Int("partitions", "ATTRIBUTOR_TOPIC_PARTITIONS", 4, "partitions of the touchpoints, conversions, spend and identities topics (more partitions let more instances share the work)")
 		dlqPartitions = e.Int("dlq-partitions", "ATTRIBUTOR_DLQ_PARTITIONS", 1, "partitions of the dead-letter topic")
 		repartPartitions = e.Int("repartition-partitions", "ATTRIBUTOR_REPARTITION_PARTITIONS", 0, "partitions of the internal topic <group>.repartition, the number of homes of the attribution keys (default: --partitions)")
 		rf = e.Int("replication-factor", "ATTRIBUTOR_TOPIC_REPLICATION_FACTOR", 0, "replication factor of every topic (default: min(3, number of brokers); with 3 or more, min.insync.replicas is set to 2)")
@@ -60,7 +61,7 @@ func runTopics(args []string, stdout, stderr io.Writer) int {
 		dlqRetention = e.Duration("dlq-retention", "ATTRIBUTOR_DLQ_RETENTION", 0, "retention.ms of the dead-letter topic (default: the broker's)")
 	}
 	if sub == "create" {
-		fs.Usage = e.help(stdout, "usage: attributor topics create [flags]\n\nCreates the topics that do not exist yet: touchpoints, conversions, ad_spend,\nthe dead-letter topic and the group's internal <group>.repartition, with cleanup.policy=delete. Existing topics are left as\nthey are: 'attributor topics check' says what is wrong with them.")
+		fs.Usage = e.help(stdout, "usage: attributor topics create [flags]\n\nCreates the topics that do not exist yet: touchpoints, conversions, ad_spend,\nidentities, the dead-letter topic and the group's internal <group>.repartition, with cleanup.policy=delete. Existing topics are left as\nthey are: 'attributor topics check' says what is wrong with them.")
 	} else {
 		fs.Usage = e.help(stdout, "usage: attributor topics check [flags]\n\nReports missing or misconfigured topics in plain words and exits 1 if any;\nexit 0 means `attributor run` will find its topics as it needs them.")
 	}
@@ -73,7 +74,7 @@ func runTopics(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := pipeline.TopicsConfig{Brokers: splitList(*tf.brokers), Kafka: sec,
-		TouchpointsTopic: *tf.tp, ConversionsTopic: *tf.cv, SpendTopic: *tf.spend, DLQTopic: *tf.dlq, Group: *tf.group}
+		TouchpointsTopic: *tf.tp, ConversionsTopic: *tf.cv, SpendTopic: *tf.spend, IdentitiesTopic: *tf.ids, DLQTopic: *tf.dlq, Group: *tf.group}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if sub == "create" {

@@ -30,9 +30,16 @@ const (
 	MetricUsers          = "attributor.users.in_memory"
 	MetricHistoryLoads   = "attributor.history.loads"
 	MetricCommits        = "attributor.commits"
+	// Identity stitching.
+	MetricLinks         = "attributor.links"           // by origin (identity, event): links that decided a device's user
+	MetricLinkConflicts = "attributor.links.conflicts" // a device linked to a second user (shared device): stored, never applied
+	MetricLinksTooLate  = "attributor.links.too_late"  // identity events beyond the re-attribution horizon
+	MetricMoves         = "attributor.moves"           // devices whose events changed key
 
-	AttrTopic = "topic"
-	AttrKind  = "kind" // touchpoint or conversion
+	AttrTopic  = "topic"
+	AttrKind   = "kind"   // touchpoint, conversion or link (forwarded identity events and link copies)
+	AttrOrigin = "origin" // of a link: identity or event (LinkFromIdentity, LinkFromEvent)
+	AttrCause  = "cause"  // of a re-attribution: late (touchpoints) or link
 
 	// The sink's span, one per batch written, and its attributes.
 	SpanSinkFlush    = "attributor.sink.flush"

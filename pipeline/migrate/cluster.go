@@ -37,6 +37,7 @@ var shardingKeys = map[string]string{
 	"attributed_conversions": "cityHash64(conversion_id)",
 	"ad_spend":               "cityHash64(event_id)",
 	"identities":             "cityHash64(anonymous_id)",
+	"links":                  "cityHash64(anonymous_id)",
 	"model_fits":             "cityHash64(model, params)",
 }
 

@@ -29,9 +29,13 @@ type Env struct {
 	Touchpoints, Conversions, DLQ string // topic names
 	// Spend is the optional ad-spend topic, never created here: reserving
 	// a name keeps the Runner off a shared "ad_spend" topic.
-	Spend    string
-	Group    string // consumer group
-	Database string // ClickHouse database, "t_<Name>"
+	Spend string
+	// Identities is the optional identities topic, not created here
+	// (e.CreateTopic(e.Identities, n) turns stitching on): reserving a
+	// name keeps the Runner off a shared "identities" topic.
+	Identities string
+	Group      string // consumer group
+	Database   string // ClickHouse database, "t_<Name>"
 	// CH is a connection for the test's own queries.
 	CH driver.Conn
 
@@ -65,7 +69,7 @@ func New(t testing.TB, opt Options) *Env {
 	e := &Env{
 		Services: svc, t: t, Name: name,
 		Touchpoints: "t." + name + ".touchpoints", Conversions: "t." + name + ".conversions", DLQ: "t." + name + ".dlq",
-		Spend: "t." + name + ".spend",
+		Spend: "t." + name + ".spend", Identities: "t." + name + ".identities",
 		Group: "t." + name, Database: "t_" + name,
 		logs: &testLog{t: t},
 	}
@@ -119,6 +123,7 @@ func (e *Env) Config() pipeline.Config {
 		ConversionsTopic: e.Conversions,
 		DLQTopic:         e.DLQ,
 		SpendTopic:       e.Spend,
+		IdentitiesTopic:  e.Identities,
 		Group:            e.Group,
 		ClickHouse:       pipeline.ClickHouseConfig{Addr: e.ClickHouse, Database: e.Database},
 		FlushInterval:    100 * time.Millisecond,
@@ -132,7 +137,7 @@ func (e *Env) Args() []string {
 	return []string{
 		"--brokers", e.Kafka, "--clickhouse", e.ClickHouse, "--database", e.Database,
 		"--touchpoints-topic", e.Touchpoints, "--conversions-topic", e.Conversions,
-		"--dlq-topic", e.DLQ, "--spend-topic", e.Spend, "--group", e.Group,
+		"--dlq-topic", e.DLQ, "--spend-topic", e.Spend, "--identities-topic", e.Identities, "--group", e.Group,
 	}
 }
 
@@ -150,7 +155,7 @@ func (e *Env) cleanup() {
 	}
 	client, done := e.kafkaClient()
 	defer done()
-	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ, e.Spend, pipeline.RepartitionTopic(e.Group)}})
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ, e.Spend, e.Identities, pipeline.RepartitionTopic(e.Group)}})
 	if err != nil {
 		e.t.Errorf("cleanup: delete topics: %v", err)
 	} else {

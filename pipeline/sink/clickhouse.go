@@ -49,6 +49,10 @@ func insertRows(ctx context.Context, conn driver.Conn, db, table string, units [
 			spend = append(spend, u.Spend...)
 		}
 		return insertSpend(ctx, conn, db, spend, "topic")
+	case tableIdentities:
+		return insertIdentities(ctx, conn, db, units)
+	case tableLinks:
+		return insertLinks(ctx, conn, db, units)
 	}
 	return fmt.Errorf("insert into unknown table %q", table)
 }
@@ -278,6 +282,85 @@ func insertSpend(ctx context.Context, conn driver.Conn, db string, rows []schema
 		org.Append(origin)
 	}
 	return insertTable(ctx, conn, db, tableSpend, spendColumns, []proto.ColInput{&id, &date, &ch, &src, &med, &camp, &cost, &cur, &org})
+}
+
+const (
+	identityColumns = "event_id, anonymous_id, user_id, ts_ms, event_date, kafka_partition, too_late"
+	linkColumns     = "anonymous_id, user_id, ts_ms, event_id, home, origin"
+)
+
+// insertIdentities writes the identity events of units (table
+// identities; kafka_partition is the anonymous_id's home).
+func insertIdentities(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	var (
+		id, aid, uid proto.ColStr
+		ts           proto.ColInt64
+		date         proto.ColDate
+		part         proto.ColInt32
+		late         proto.ColUInt8
+	)
+	for _, u := range units {
+		for k := range u.IDs {
+			r := &u.IDs[k]
+			id.Append(r.ID.EventID)
+			aid.Append(r.ID.AnonymousID)
+			uid.Append(r.ID.UserID)
+			ts.Append(r.ID.TimeMs)
+			date = append(date, dayOf(r.ID.TimeMs))
+			part.Append(r.Partition)
+			late.Append(boolByte(r.TooLate))
+		}
+	}
+	return insertTable(ctx, conn, db, tableIdentities, identityColumns, []proto.ColInput{&id, &aid, &uid, &ts, &date, &part, &late})
+}
+
+// insertLinks writes the links of units (table links), which the next
+// owner of their homes rebuilds its link tables from (LoadLinks).
+func insertLinks(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	var (
+		aid, uid, id, org proto.ColStr
+		ts                proto.ColInt64
+		home              proto.ColInt32
+	)
+	for _, u := range units {
+		for k := range u.Links {
+			r := &u.Links[k]
+			aid.Append(r.Link.AnonymousID)
+			uid.Append(r.Link.UserID)
+			ts.Append(r.Link.TimeMs)
+			id.Append(r.Link.EventID)
+			home.Append(r.Home)
+			org.Append(r.Origin)
+		}
+	}
+	return insertTable(ctx, conn, db, tableLinks, linkColumns, []proto.ColInput{&aid, &uid, &ts, &id, &home, &org})
+}
+
+// LoadLinks returns every link stored for the given homes (the
+// anonymous_ids' repartition partitions): what the shards of a
+// generation rebuild their link tables from. A link stored more than once
+// (a retried write) is returned once.
+func LoadLinks(ctx context.Context, conn driver.Conn, db string, homes []int32) ([]schemas.Link, error) {
+	if len(homes) == 0 {
+		return nil, nil
+	}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT anonymous_id, user_id, ts_ms, event_id FROM "+db+"."+tableLinks+" WHERE home IN ?", partitionSet(homes))
+	if err != nil {
+		return nil, fmt.Errorf("load links: %w", err)
+	}
+	defer rows.Close()
+	var out []schemas.Link
+	for rows.Next() {
+		var l schemas.Link
+		if err := rows.Scan(&l.AnonymousID, &l.UserID, &l.TimeMs, &l.EventID); err != nil {
+			return nil, fmt.Errorf("load links: %w", err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load links: %w", err)
+	}
+	return out, nil
 }
 
 // LoadHistory reads the stored touchpoints of keys with ts_ms >= tpFromMs,
@@ -548,29 +631,6 @@ func LatestTouchpoints(ctx context.Context, conn driver.Conn, db string, partiti
 			return nil, fmt.Errorf("latest touchpoints: %w", err)
 		}
 		out[p] = ms
-	}
-	return out, rows.Err()
-}
-
-// LoadLinks returns every stored link whose anonymous_id's home is in
-// homes: the shards rebuild their link tables from them at a generation's
-// start.
-func LoadLinks(ctx context.Context, conn driver.Conn, db string, homes []int32) ([]schemas.Link, error) {
-	if len(homes) == 0 {
-		return nil, nil
-	}
-	rows, err := conn.Query(ctx, "SELECT anonymous_id, user_id, ts_ms, event_id FROM "+db+".links WHERE home IN ?", partitionSet(homes))
-	if err != nil {
-		return nil, fmt.Errorf("load links: %w", err)
-	}
-	defer rows.Close()
-	var out []schemas.Link
-	for rows.Next() {
-		var l schemas.Link
-		if err := rows.Scan(&l.AnonymousID, &l.UserID, &l.TimeMs, &l.EventID); err != nil {
-			return nil, fmt.Errorf("load links: %w", err)
-		}
-		out = append(out, l)
 	}
 	return out, rows.Err()
 }

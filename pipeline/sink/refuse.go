@@ -17,9 +17,11 @@ const (
 	tableConversions = "conversions"
 	tableCredited    = "attributed_conversions"
 	tableSpend       = "ad_spend"
+	tableIdentities  = "identities"
+	tableLinks       = "links"
 )
 
-var tables = [...]string{tableTouchpoints, tableConversions, tableCredited, tableSpend}
+var tables = [...]string{tableTouchpoints, tableConversions, tableCredited, tableSpend, tableIdentities, tableLinks}
 
 // failure sums up the error of a write: the worst class over its parts,
 // and the tables that refused rows (for Refused) or the table that is
@@ -139,6 +141,14 @@ func piecesOf(units []*flow.Unit, table string) []*flow.Unit {
 			for k := range u.Spend {
 				out = append(out, &flow.Unit{Spend: u.Spend[k : k+1 : k+1]})
 			}
+		case tableIdentities:
+			for k := range u.IDs {
+				out = append(out, &flow.Unit{IDs: u.IDs[k : k+1 : k+1]})
+			}
+		case tableLinks:
+			for k := range u.Links {
+				out = append(out, &flow.Unit{Links: u.Links[k : k+1 : k+1]})
+			}
 		case tableCredited:
 			cr := &u.Credits
 			for _, set := range cr.Sets {
@@ -189,6 +199,20 @@ func refusedLetter(table string, r refusal) flow.DeadLetter {
 		row = map[string]any{
 			"event_id": a.EventID, "date": a.Date.Format(time.DateOnly), "channel": a.Channel, "source": a.Source,
 			"medium": a.Medium, "campaign": a.Campaign, "cost_micros": a.CostMicros, "currency": a.Currency,
+		}
+	case len(p.IDs) == 1:
+		r := &p.IDs[0]
+		key, partition = r.ID.EventID, int(r.Partition)
+		row = map[string]any{
+			"event_id": r.ID.EventID, "anonymous_id": r.ID.AnonymousID, "user_id": r.ID.UserID,
+			"ts_ms": r.ID.TimeMs, "timestamp": msTime(r.ID.TimeMs), "kafka_partition": r.Partition, "too_late": r.TooLate,
+		}
+	case len(p.Links) == 1:
+		r := &p.Links[0]
+		key, partition = r.Link.EventID, int(r.Home)
+		row = map[string]any{
+			"anonymous_id": r.Link.AnonymousID, "user_id": r.Link.UserID, "ts_ms": r.Link.TimeMs, "timestamp": msTime(r.Link.TimeMs),
+			"event_id": r.Link.EventID, "home": r.Home, "origin": r.Origin,
 		}
 	case len(p.Credits.Sets) == 1:
 		set := &p.Credits.Sets[0]

@@ -89,7 +89,7 @@ func (b *batch) empty() bool { return b.rows == 0 && b.acks == 0 }
 // counts returns the rows of b per kind.
 func (b *batch) counts() (raw, credited, dead int) {
 	for _, u := range b.units {
-		raw += len(u.TPs) + len(u.Convs) + len(u.Spend)
+		raw += len(u.TPs) + len(u.Convs) + len(u.Spend) + len(u.IDs) + len(u.Links)
 		credited += u.Credits.Rows()
 		dead += len(u.Dead)
 	}
@@ -422,7 +422,7 @@ func (b *batch) reset() {
 	b.deadSent = false
 }
 
-// writeOnce writes the dead letters (once), then the three tables at once.
+// writeOnce writes the dead letters (once), then the tables at once.
 func (s *Sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) error {
 	if !b.deadSent {
 		var dead []flow.DeadLetter

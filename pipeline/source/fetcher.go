@@ -219,12 +219,19 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 		return f.send(ctx, &flow.Unit{Spend: []schemas.AdSpend{sp}, Acks: []flow.Ack{ack}})
 	}
 	var timeMs int64
-	if isTP {
+	switch {
+	case isTP:
 		it.Kind = flow.KindTouchpoint
 		if it.TP, err = f.src.Dec.Touchpoint(m.Value); err == nil {
 			timeMs = it.TP.TimeMs
 		}
-	} else {
+	case f.isIdentities():
+		it.Kind = flow.KindIdentity
+		var id schemas.Identity
+		if id, err = f.src.Dec.Identity(m.Value); err == nil {
+			it.Link, timeMs = id.Link(), id.TimeMs
+		}
+	default:
 		it.Kind = flow.KindConversion
 		if it.CV, err = f.src.Dec.Conversion(m.Value); err == nil {
 			timeMs = it.CV.TimeMs
@@ -242,17 +249,41 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 			time.UnixMilli(timeMs).UTC().Format(time.RFC3339Nano), cfg.MaxFutureSkew, src, ref.UTC().Format(time.RFC3339Nano)))
 	}
 	key, home := f.rt.route(&it)
-	if home != f.partition {
+	if it.Kind == flow.KindIdentity {
+		f.src.Stats.Identities.Add(1)
+		it.UserKey = key
+	} else if home != f.partition {
 		f.src.misPartitioned(f.topic, f.partition, m.Offset, m.Key, key, home)
 	}
 	if isTP && timeMs > f.wm.Load() {
 		defer f.wm.Store(timeMs) // after the send (or forward): marks never run ahead of items
 	}
+	if l, ok := f.linkCopy(&it); ok {
+		// The event under its user, its link at its device's home: the
+		// offset is durable once both are.
+		ack = flow.SplitAck(ack, 2)
+		it.Ack = ack
+		if !f.sendLink(ctx, m, l, ack) {
+			return false
+		}
+	}
 	if !f.rt.direct(f.partition, home) {
-		return f.rt.Fwd.forward(ctx, m, it.Kind, key, home, ack)
+		return f.rt.Fwd.forward(ctx, m, it.Kind, key, home, it.Ack)
 	}
 	it.Partition, it.Origin = int32(home), int32(m.Partition)
 	return f.toShard(ctx, key, it)
+}
+
+// sendLink sends link l of the event of m to its anonymous_id's home: to
+// this member's shard when that is direct, else through the repartition
+// topic. ack is the link's part of the event's split ack.
+func (f *Fetcher) sendLink(ctx context.Context, m *kafka.Message, l schemas.Link, ack flow.Ack) bool {
+	home := keyPartition(l.AnonymousID, f.rt.Homes)
+	if !f.rt.direct(f.partition, home) {
+		return f.rt.Fwd.forwardLink(ctx, m, l, home, ack)
+	}
+	return f.toShard(ctx, l.AnonymousID, flow.Item{Kind: flow.KindLink, Partition: int32(home), Ack: ack, Origin: int32(m.Partition), Offset: m.Offset,
+		Key: m.Key, Value: m.Value, Link: l, UserKey: l.AnonymousID})
 }
 
 // toShard sends it to the shard of key.
@@ -295,14 +326,18 @@ func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
 		}
 		return true
 	}
-	// Where the event was consumed from, for its dead letters.
+	// Where the event was consumed from, for its dead letters (a move has
+	// no origin: the record itself is named).
 	origin := *m
-	origin.Topic = string(header(m, HeaderOriginTopic))
-	op, _ := strconv.Atoi(string(header(m, HeaderOriginPartition)))
-	origin.Partition = op
-	origin.Offset, _ = strconv.ParseInt(string(header(m, HeaderOriginOffset)), 10, 64)
-	origin.Headers = nil
-	it := flow.Item{Partition: home, Ack: ack, Origin: int32(op), Offset: origin.Offset, Key: m.Key, Value: m.Value}
+	if t := header(m, HeaderOriginTopic); t != nil {
+		origin.Topic = string(t)
+		op, _ := strconv.Atoi(string(header(m, HeaderOriginPartition)))
+		origin.Partition = op
+		origin.Offset, _ = strconv.ParseInt(string(header(m, HeaderOriginOffset)), 10, 64)
+		origin.Headers = nil
+	}
+	key := string(header(m, HeaderKey))
+	it := flow.Item{Partition: home, Ack: ack, Origin: int32(origin.Partition), Offset: origin.Offset, Key: m.Key, Value: m.Value, UserKey: key}
 	var err error
 	switch kind {
 	case kindTouchpoint:
@@ -311,17 +346,33 @@ func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
 	case kindConversion:
 		it.Kind = flow.KindConversion
 		it.CV, err = f.src.Dec.Conversion(m.Value)
+	case kindIdentity:
+		it.Kind = flow.KindIdentity
+		var id schemas.Identity
+		if id, err = f.src.Dec.Identity(m.Value); err == nil {
+			it.Link = id.Link()
+		}
+	case kindLink:
+		it.Kind = flow.KindLink
+		it.Link, err = readLink(m.Value)
+	case kindMove:
+		it.Kind = flow.KindMove
+		it.Move, err = readMove(m.Value)
 	default:
 		err = fmt.Errorf("%s header %q: not a record the attributor forwards", HeaderKind, kind)
 		origin = *m
 	}
+	if err == nil && key == "" {
+		err = fmt.Errorf("%s header: missing: the key a %s record is processed under", HeaderKey, kind)
+	}
 	if err != nil {
 		// Checked before it was forwarded: only a decoder configured
-		// otherwise on the forwarding instance gets here.
+		// otherwise on the forwarding instance, or a record the
+		// attributor did not write, gets here.
 		f.src.Stats.Invalid.Add(1)
 		return f.dead(ctx, &origin, ack, flow.ReasonInvalid, err, err.Error())
 	}
-	return f.toShard(ctx, string(header(m, HeaderKey)), it)
+	return f.toShard(ctx, key, it)
 }
 
 func (f *Fetcher) toAllShards(ctx context.Context, it flow.Item) bool {

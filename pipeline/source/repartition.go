@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/schemas"
 )
 
 // RepartitionTopic is the internal topic of a consumer group: events
@@ -19,10 +20,12 @@ import (
 func RepartitionTopic(group string) string { return group + ".repartition" }
 
 // Headers of a forwarded record. The value is the original message's
-// value (an event) or a mark (JSON, see markRecord).
+// value (an event: touchpoint, conversion, identity), a mark (JSON, see
+// markRecord), a link (JSON, see linkRecord) or a move (JSON, see
+// moveRecord).
 const (
-	HeaderKind            = "attributor.kind" // touchpoint, conversion or mark
-	HeaderKey             = "attributor.key"  // the key the event is attributed under
+	HeaderKind            = "attributor.kind" // touchpoint, conversion, identity, link, move or mark
+	HeaderKey             = "attributor.key"  // the key the record is processed under (Item.UserKey)
 	HeaderOriginTopic     = "attributor.origin.topic"
 	HeaderOriginPartition = "attributor.origin.partition"
 	HeaderOriginOffset    = "attributor.origin.offset"
@@ -31,8 +34,74 @@ const (
 const (
 	kindTouchpoint = "touchpoint"
 	kindConversion = "conversion"
+	kindIdentity   = "identity" // an identity event, to its anonymous_id's home
+	kindLink       = "link"     // the link of an event carrying both ids, to its anonymous_id's home
+	kindMove       = "move"     // a device's events change key (flow.Move), from a shard
 	kindMark       = "mark"
 )
+
+// kindName is the attributor.kind header of an item kind's records.
+func kindName(k flow.ItemKind) string {
+	switch k {
+	case flow.KindTouchpoint:
+		return kindTouchpoint
+	case flow.KindConversion:
+		return kindConversion
+	case flow.KindIdentity:
+		return kindIdentity
+	case flow.KindLink:
+		return kindLink
+	case flow.KindMove:
+		return kindMove
+	}
+	return kindMark
+}
+
+// linkRecord is the value of a link record: the link a touchpoint or
+// conversion carrying both ids makes (schemas.Link), sent to its
+// anonymous_id's home. The event itself goes to its user's home.
+type linkRecord struct {
+	AnonymousID string `json:"anonymous_id"`
+	UserID      string `json:"user_id"`
+	EventID     string `json:"event_id"`
+	TimeMs      int64  `json:"ts_ms"`
+}
+
+func (r *linkRecord) link() schemas.Link {
+	return schemas.Link{AnonymousID: r.AnonymousID, UserID: r.UserID, EventID: r.EventID, TimeMs: r.TimeMs}
+}
+
+// readLink decodes a link record; every field but the time is required.
+func readLink(b []byte) (schemas.Link, error) {
+	var r linkRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return schemas.Link{}, fmt.Errorf("link record: %w", err)
+	}
+	if r.AnonymousID == "" || r.UserID == "" || r.EventID == "" {
+		return schemas.Link{}, fmt.Errorf("link record: anonymous_id, user_id and event_id are required")
+	}
+	return r.link(), nil
+}
+
+// moveRecord is the value of a move record (flow.Move).
+type moveRecord struct {
+	Anon string `json:"anonymous_id"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	Out  bool   `json:"out"`
+}
+
+// readMove decodes a move record; the three keys are required.
+func readMove(b []byte) (flow.Move, error) {
+	var r moveRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return flow.Move{}, fmt.Errorf("move record: %w", err)
+	}
+	if r.Anon == "" || r.From == "" || r.To == "" {
+		return flow.Move{}, fmt.Errorf("move record: anonymous_id, from and to are required")
+	}
+	return flow.Move{Anon: r.Anon, From: r.From, To: r.To, Out: r.Out}, nil
+}
 
 // markRecord is a mark sent through the repartition topic: input partition
 // Partition of Topic got to event time Watermark (touchpoints only), was at
@@ -58,8 +127,8 @@ type Routing struct {
 	Owned map[int]bool // repartition partitions this member owns in this generation
 	Fwd   *Forwarder
 	// Inputs: the partition count of every input topic that forwards
-	// (touchpoints, conversions), for the final marks a repartition
-	// fetcher waits for.
+	// (touchpoints, conversions, identities when stitching:
+	// Source.Inputs), for the final marks a repartition fetcher waits for.
 	Inputs map[string]int
 	// Ends: with --until-caught-up, the offset each input partition stops
 	// at; nil otherwise.
@@ -82,12 +151,20 @@ const maxInFlight = 32 << 10
 // a partition's batches one after the other), so a mark follows the
 // events it covers.
 type Forwarder struct {
-	w      *kafka.Writer
+	w *kafka.Writer
+	// write queues records: w.WriteMessages (async: completion fires
+	// the acks); tests capture the records instead.
+	write  func(ctx context.Context, msgs ...kafka.Message) error
 	slots  chan struct{}
 	st     *flow.Stats
 	failed func(error)
 	once   sync.Once
+	// The input topics a shard's forwarded event came from, by kind, for
+	// its origin headers.
+	tpTopic, cvTopic string
 }
+
+var _ flow.Forwarder = (*Forwarder)(nil)
 
 type fwdData struct {
 	home int
@@ -99,7 +176,8 @@ type fwdData struct {
 // called once when a record could not be written (the generation must end:
 // the input offsets it covers are never acknowledged).
 func (s *Source) NewForwarder(failed func(error)) *Forwarder {
-	f := &Forwarder{slots: make(chan struct{}, maxInFlight), st: s.Stats, failed: failed}
+	f := &Forwarder{slots: make(chan struct{}, maxInFlight), st: s.Stats, failed: failed,
+		tpTopic: s.Cfg.TouchpointsTopic, cvTopic: s.Cfg.ConversionsTopic}
 	f.w = &kafka.Writer{
 		Addr:         kafka.TCP(s.Cfg.Brokers...),
 		Transport:    s.Conn.Transport(),
@@ -112,11 +190,12 @@ func (s *Source) NewForwarder(failed func(error)) *Forwarder {
 		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.WriterData.(*fwdData).home }),
 		Completion:   f.completion,
 	}
+	f.write = f.w.WriteMessages
 	return f
 }
 
 func (f *Forwarder) completion(msgs []kafka.Message, err error) {
-	var tps, cvs int64
+	var tps, cvs, links int64
 	for i := range msgs {
 		d := msgs[i].WriterData.(*fwdData)
 		if err == nil {
@@ -126,12 +205,15 @@ func (f *Forwarder) completion(msgs []kafka.Message, err error) {
 				tps++
 			case flow.KindConversion:
 				cvs++
+			case flow.KindIdentity, flow.KindLink:
+				links++
 			}
 		}
 		<-f.slots
 	}
 	f.st.FwdTouchpoints.Add(tps)
 	f.st.FwdConversions.Add(cvs)
+	f.st.FwdLinks.Add(links)
 	if err != nil {
 		f.fail(fmt.Errorf("forward to the repartition topic: %w", err))
 	}
@@ -149,7 +231,7 @@ func (f *Forwarder) send(ctx context.Context, m kafka.Message, d *fwdData) bool 
 		return false
 	}
 	m.WriterData = d
-	if err := f.w.WriteMessages(context.Background(), m); err != nil {
+	if err := f.write(context.Background(), m); err != nil {
 		<-f.slots
 		f.fail(fmt.Errorf("forward to the repartition topic: %w", err))
 		return false
@@ -165,21 +247,59 @@ func (f *Forwarder) Close() error {
 	return err
 }
 
-// forward produces the event of m (decoded as kind, attributed under key)
-// to its home partition, with where it came from.
+// forward produces the event of m (decoded as kind: touchpoint,
+// conversion or identity, processed under key) to its home partition, with
+// where it came from.
 func (f *Forwarder) forward(ctx context.Context, m *kafka.Message, kind flow.ItemKind, key string, home int, ack flow.Ack) bool {
-	k := kindTouchpoint
-	if kind == flow.KindConversion {
-		k = kindConversion
-	}
-	rec := kafka.Message{Key: []byte(key), Value: m.Value, Headers: []kafka.Header{
-		{Key: HeaderKind, Value: []byte(k)},
-		{Key: HeaderKey, Value: []byte(key)},
-		{Key: HeaderOriginTopic, Value: []byte(m.Topic)},
-		{Key: HeaderOriginPartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
-		{Key: HeaderOriginOffset, Value: strconv.AppendInt(nil, m.Offset, 10)},
-	}}
+	rec := kafka.Message{Key: []byte(key), Value: m.Value, Headers: recordHeaders(kind, key, m.Topic, int32(m.Partition), m.Offset)}
 	return f.send(ctx, rec, &fwdData{home: home, ack: ack, kind: kind})
+}
+
+// forwardLink produces the link l of the event of m (a touchpoint or
+// conversion carrying both ids) to the home of its anonymous_id, with where
+// the event came from.
+func (f *Forwarder) forwardLink(ctx context.Context, m *kafka.Message, l schemas.Link, home int, ack flow.Ack) bool {
+	v, _ := json.Marshal(linkRecord{AnonymousID: l.AnonymousID, UserID: l.UserID, EventID: l.EventID, TimeMs: l.TimeMs}) // strings and a number: cannot fail
+	rec := kafka.Message{Key: []byte(l.AnonymousID), Value: v, Headers: recordHeaders(flow.KindLink, l.AnonymousID, m.Topic, int32(m.Partition), m.Offset)}
+	return f.send(ctx, rec, &fwdData{home: home, ack: ack, kind: flow.KindLink})
+}
+
+// Forward produces a shard's record to its home (flow.Forwarder): an
+// event to be processed under fw.Key there (its original bytes, with the
+// input partition and offset it was consumed at), or a move. fw.Ack fires
+// once Kafka acknowledged the record. Records to one home keep the order
+// of the calls.
+func (f *Forwarder) Forward(ctx context.Context, fw *flow.Forward) bool {
+	rec := kafka.Message{Key: []byte(fw.Key)}
+	switch fw.Kind {
+	case flow.KindTouchpoint, flow.KindConversion:
+		topic := f.tpTopic
+		if fw.Kind == flow.KindConversion {
+			topic = f.cvTopic
+		}
+		rec.Value = fw.Value
+		rec.Headers = recordHeaders(fw.Kind, fw.Key, topic, fw.Origin, fw.Offset)
+	case flow.KindMove:
+		mv := &fw.Move
+		rec.Value, _ = json.Marshal(moveRecord{Anon: mv.Anon, From: mv.From, To: mv.To, Out: mv.Out}) // strings and a bool: cannot fail
+		rec.Headers = []kafka.Header{{Key: HeaderKind, Value: []byte(kindMove)}, {Key: HeaderKey, Value: []byte(fw.Key)}}
+	default:
+		f.fail(fmt.Errorf("forward: a shard cannot forward records of kind %d", fw.Kind))
+		return false
+	}
+	return f.send(ctx, rec, &fwdData{home: fw.Home, ack: fw.Ack, kind: fw.Kind})
+}
+
+// recordHeaders are the headers of a forwarded event or link: its kind,
+// the key it is processed under and where it was consumed.
+func recordHeaders(kind flow.ItemKind, key, topic string, partition int32, offset int64) []kafka.Header {
+	return []kafka.Header{
+		{Key: HeaderKind, Value: []byte(kindName(kind))},
+		{Key: HeaderKey, Value: []byte(key)},
+		{Key: HeaderOriginTopic, Value: []byte(topic)},
+		{Key: HeaderOriginPartition, Value: strconv.AppendInt(nil, int64(partition), 10)},
+		{Key: HeaderOriginOffset, Value: strconv.AppendInt(nil, offset, 10)},
+	}
 }
 
 // mark produces a mark to home.

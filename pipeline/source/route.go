@@ -1,26 +1,55 @@
 package source
 
-import "github.com/attributor/attributor/pipeline/flow"
+import (
+	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/schemas"
+)
 
-// route is the one place that decides where a decoded touchpoint or
-// conversion is processed: the key it is attributed under and its home,
-// the repartition partition whose owner holds that key's state:
-// murmur2(key) mod R, the Java client's partitioner, so that a producer
-// keying by the attribution key with murmur2 into R partitions puts every
-// event at home (the direct path). Identity stitching changes the key
-// here.
+// route is the one place that decides where a decoded event is processed
+// first: the key it goes under and its home, the repartition partition
+// whose owner holds that key's state: murmur2(key) mod R, the Java
+// client's partitioner, so that a producer keying by the attribution key
+// with murmur2 into R partitions puts every event at home (the direct
+// path). A touchpoint or conversion goes under its own key (user_id, else
+// anonymous_id): a device's event (anonymous_id only) thus reaches its
+// device's home, whose shard knows the device's links and resolves it (it
+// forwards the event to its user's home when linked). An identity event
+// goes to its anonymous_id's home, where links are decided (see
+// linkCopy for the links of events carrying both ids).
 func (rt *Routing) route(it *flow.Item) (key string, home int) {
-	if it.Kind == flow.KindTouchpoint {
+	switch it.Kind {
+	case flow.KindTouchpoint:
 		key = it.TP.Key()
-	} else {
+	case flow.KindIdentity:
+		key = it.Link.AnonymousID
+	default:
 		key = it.CV.Key()
 	}
 	return key, keyPartition(key, rt.Homes)
 }
 
+// linkCopy returns the link of a touchpoint or conversion carrying both
+// ids when stitching is on: it goes to its anonymous_id's home (the only
+// place that decides the device's user) while the event is processed
+// under its user_id.
+func (f *Fetcher) linkCopy(it *flow.Item) (schemas.Link, bool) {
+	if !f.src.Stitching {
+		return schemas.Link{}, false
+	}
+	if it.Kind == flow.KindTouchpoint {
+		return it.TP.Link()
+	}
+	return it.CV.Link()
+}
+
 // forwards says whether the fetcher's topic is an input whose events are
-// routed to their homes (touchpoints, conversions; not spend or the
-// repartition topic itself).
+// routed to their homes (touchpoints, conversions, identities when
+// stitching; not spend or the repartition topic itself).
 func (f *Fetcher) forwards() bool {
-	return f.topic == f.src.Cfg.TouchpointsTopic || f.topic == f.src.Cfg.ConversionsTopic
+	return f.topic == f.src.Cfg.TouchpointsTopic || f.topic == f.src.Cfg.ConversionsTopic || f.isIdentities()
+}
+
+// isIdentities says whether the fetcher reads the identities topic.
+func (f *Fetcher) isIdentities() bool {
+	return f.src.Stitching && f.topic == f.src.Cfg.IdentitiesTopic
 }

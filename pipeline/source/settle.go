@@ -2,11 +2,8 @@ package source
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/attributor/attributor/pipeline/flow"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -53,18 +50,6 @@ func (f *Forwarder) Flush(ctx context.Context) bool {
 
 // Next is the offset after the last message the fetcher routed.
 func (f *Fetcher) Next() int64 { return f.next.Load() }
-
-// Forward implements flow.Forwarder. TEMPORARY (lead14): replaced by
-// src14's at merge.
-func (f *Forwarder) Forward(ctx context.Context, fw *flow.Forward) bool {
-	if fw.Kind == flow.KindMove {
-		v, _ := json.Marshal(fw.Move)
-		rec := kafka.Message{Key: []byte(fw.Key), Value: v, Headers: []kafka.Header{{Key: HeaderKind, Value: []byte("move")}, {Key: HeaderKey, Value: []byte(fw.Key)}}}
-		return f.send(ctx, rec, &fwdData{home: fw.Home, ack: fw.Ack, kind: flow.KindMove})
-	}
-	m := kafka.Message{Value: fw.Value, Partition: int(fw.Origin), Offset: fw.Offset}
-	return f.forward(ctx, &m, fw.Kind, fw.Key, fw.Home, fw.Ack)
-}
 
 // Partition is the fetcher's partition.
 func (f *Fetcher) Partition() int { return f.partition }

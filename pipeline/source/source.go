@@ -52,8 +52,13 @@ type Source struct {
 
 	// Found by CheckRunTopics.
 	Parts  map[string]int // partitions of every subscribed topic
-	Topics []string       // subscribed: touchpoints, conversions, the repartition topic and, when it exists, spend
+	Topics []string       // subscribed: touchpoints, conversions, the repartition topic and, when they exist, spend and identities
 	Homes  int            // partitions of the repartition topic
+	// Stitching is on when the identities topic exists: its events are
+	// consumed and routed to their anonymous_id's home, and every
+	// touchpoint or conversion carrying both ids sends its link there too.
+	// The shards stitch only then.
+	Stitching bool
 
 	misLogged atomic.Int64 // mis-partitioned messages logged this run
 }
@@ -77,13 +82,17 @@ func (s *Source) Close() {
 }
 
 // CheckRunTopics checks the topics a run reads: touchpoints and conversions
-// must exist (with any partition counts); spend is subscribed when it
-// exists; the dead-letter and repartition topics are created when missing.
+// must exist (with any partition counts); spend and identities are
+// subscribed when they exist (identities: stitching on, see Stitching);
+// the dead-letter and repartition topics are created when missing.
 // An existing repartition topic whose partition count differs from
 // RepartitionPartitions is an error: every key would change home.
 func (s *Source) CheckRunTopics(ctx context.Context) error {
 	cfg := &s.Cfg
 	topics := []string{cfg.TouchpointsTopic, cfg.ConversionsTopic, cfg.DLQTopic, cfg.SpendTopic, cfg.RepartitionTopic}
+	if cfg.IdentitiesTopic != "" {
+		topics = append(topics, cfg.IdentitiesTopic)
+	}
 	meta, err := s.Client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return fmt.Errorf("kafka %v: unreachable: %w", cfg.Brokers, err)
@@ -127,6 +136,14 @@ func (s *Source) CheckRunTopics(ctx context.Context) error {
 	} else {
 		cfg.Logger.Info("no spend topic: spend comes from touchpoint costs and imports", "topic", cfg.SpendTopic)
 	}
+	s.Stitching = false
+	if n := counts[cfg.IdentitiesTopic]; cfg.IdentitiesTopic != "" && n > 0 {
+		s.Topics = append(s.Topics, cfg.IdentitiesTopic)
+		s.Parts[cfg.IdentitiesTopic] = n
+		s.Stitching = true
+	} else {
+		cfg.Logger.Info("no identities topic: no identity stitching (each event is attributed under its user_id, else its anonymous_id); create the topic and restart to stitch", "topic", cfg.IdentitiesTopic)
+	}
 	if counts[cfg.DLQTopic] == 0 {
 		if err := s.createTopic(ctx, cfg.DLQTopic, 1); err != nil {
 			return fmt.Errorf("kafka dead-letter topic %q: %w", cfg.DLQTopic, err)
@@ -134,6 +151,18 @@ func (s *Source) CheckRunTopics(ctx context.Context) error {
 		cfg.Logger.Info("created dead-letter topic", "topic", cfg.DLQTopic)
 	}
 	return nil
+}
+
+// Inputs returns the partition count of every input topic whose events
+// are routed to their homes (touchpoints, conversions and, when stitching,
+// identities): Routing.Inputs, the partitions whose final marks a
+// --until-caught-up repartition fetcher waits for.
+func (s *Source) Inputs() map[string]int {
+	in := map[string]int{s.Cfg.TouchpointsTopic: s.Parts[s.Cfg.TouchpointsTopic], s.Cfg.ConversionsTopic: s.Parts[s.Cfg.ConversionsTopic]}
+	if s.Stitching {
+		in[s.Cfg.IdentitiesTopic] = s.Parts[s.Cfg.IdentitiesTopic]
+	}
+	return in
 }
 
 // TopicMaxBytes returns the largest record batch topic takes (its

@@ -20,6 +20,7 @@ type TopicsConfig struct {
 	TouchpointsTopic string // Default "touchpoints".
 	ConversionsTopic string // Default "conversions".
 	SpendTopic       string // Default "ad_spend"; optional for run.
+	IdentitiesTopic  string // Default "identities"; optional for run (absent: no identity stitching).
 	DLQTopic         string // Default "attributor.dlq".
 	// Group is the consumer group of `attributor run`, whose repartition
 	// topic (RepartitionTopic(Group)) is made and checked too. Default
@@ -28,7 +29,8 @@ type TopicsConfig struct {
 	// RepartitionPartitions of the repartition topic. Default Partitions.
 	RepartitionPartitions int
 
-	// Partitions of the touchpoints, conversions and spend topics. Default 4.
+	// Partitions of the touchpoints, conversions, spend and identities
+	// topics. Default 4.
 	Partitions int
 	// DLQPartitions of the dead-letter topic. Default 1.
 	DLQPartitions int
@@ -46,6 +48,7 @@ func (c TopicsConfig) withDefaults() TopicsConfig {
 	def(&c.TouchpointsTopic, DefaultTouchpointsTopic)
 	def(&c.ConversionsTopic, DefaultConversionsTopic)
 	def(&c.SpendTopic, DefaultSpendTopic)
+	def(&c.IdentitiesTopic, DefaultIdentitiesTopic)
 	def(&c.DLQTopic, DefaultDLQTopic)
 	def(&c.Group, DefaultGroup)
 	if c.Partitions == 0 {
@@ -83,7 +86,7 @@ func (c TopicsConfig) validate() error {
 // TopicState is one topic as the cluster holds it.
 type TopicState struct {
 	Name              string
-	Role              string // touchpoints, conversions, spend, dead-letter or repartition
+	Role              string // touchpoints, conversions, spend, identities, dead-letter or repartition
 	Exists            bool
 	Partitions        int
 	ReplicationFactor int
@@ -125,6 +128,7 @@ func (a *topicAdmin) roles() []TopicState {
 		{Name: a.cfg.TouchpointsTopic, Role: "touchpoints"},
 		{Name: a.cfg.ConversionsTopic, Role: "conversions"},
 		{Name: a.cfg.SpendTopic, Role: "spend"},
+		{Name: a.cfg.IdentitiesTopic, Role: "identities"},
 		{Name: a.cfg.DLQTopic, Role: "dead-letter"},
 		{Name: RepartitionTopic(a.cfg.Group), Role: "repartition"},
 	}
@@ -217,6 +221,8 @@ func CheckTopics(ctx context.Context, cfg TopicsConfig) (TopicsReport, error) {
 			switch s.Role {
 			case "spend":
 				rep.Notes = append(rep.Notes, fmt.Sprintf("spend topic %q does not exist: it is optional (spend then comes from touchpoint costs and `attributor spend import`)", s.Name))
+			case "identities":
+				rep.Notes = append(rep.Notes, fmt.Sprintf("identities topic %q does not exist: it is optional, but without it nothing is stitched (each event is attributed under its user_id, else its anonymous_id); create it with `attributor topics create`", s.Name))
 			case "repartition":
 				rep.Notes = append(rep.Notes, fmt.Sprintf("repartition topic %q of group %q does not exist: `attributor run` creates it (with as many partitions as the touchpoints topic unless --repartition-partitions says otherwise)", s.Name, a.cfg.Group))
 			case "dead-letter":
@@ -246,7 +252,8 @@ func CheckTopics(ctx context.Context, cfg TopicsConfig) (TopicsReport, error) {
 }
 
 // CreateTopics creates the topics of cfg that do not exist (touchpoints,
-// conversions, spend, dead-letter and the group's repartition topic) and waits until their partitions have
+// conversions, spend, identities, dead-letter and the group's repartition
+// topic) and waits until their partitions have
 // leaders. It leaves existing topics as they are: CheckTopics says what is
 // wrong with them. It returns the topics it created.
 func CreateTopics(ctx context.Context, cfg TopicsConfig) ([]string, error) {

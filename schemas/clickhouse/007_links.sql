@@ -1,13 +1,26 @@
--- TEMPORARY (lead14): replaced by src14's version at merge.
+-- Links that decided a device's user in the stream: anonymous_id belongs to
+-- user_id, observed at (ts_ms, event_id) by an identity event (origin
+-- 'identity') or by a touchpoint or conversion that carried both ids
+-- (origin 'event'). Written by the owner of the anonymous_id's home (home:
+-- the repartition partition, murmur2(anonymous_id) mod its partition
+-- count) for every link that changed its link table: a first link, an
+-- earlier one that took over, a new conflict (a shared device). The next
+-- owner of a home rebuilds its table from these rows (WHERE home IN ...).
+-- For a device's user, take its earliest link, the smallest (ts_ms,
+-- event_id):
+--   SELECT anonymous_id, argMin(user_id, (ts_ms, event_id)) AS user_id
+--   FROM links GROUP BY anonymous_id
+-- Rows are never deleted: a dropped link would change keys. A re-sent
+-- link collapses into one row on merge and under FINAL.
 CREATE TABLE IF NOT EXISTS {db}.links
 (
-    anonymous_id String,
-    user_id      String,
-    ts_ms        Int64,
-    event_id     String,
-    home         Int32,
-    origin       String,
-    inserted_at  DateTime DEFAULT now()
+    anonymous_id  String,
+    user_id       String,
+    ts_ms         Int64,
+    event_id      String,
+    home          Int32,
+    origin        String,
+    inserted_at   DateTime DEFAULT now()
 )
 ENGINE = ReplacingMergeTree()
 ORDER BY (anonymous_id, ts_ms, event_id, user_id);
