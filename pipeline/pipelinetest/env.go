@@ -29,13 +29,19 @@ type Env struct {
 	Touchpoints, Conversions, DLQ string // topic names
 	// Spend is the optional ad-spend topic, never created here: reserving
 	// a name keeps the Runner off a shared "ad_spend" topic.
-	Spend    string
-	Group    string // consumer group
-	Database string // ClickHouse database, "t_<Name>"
+	Spend string
+	// Identities is the optional identities topic, created only with
+	// Options.Identities (then the attributor stitches); the name is
+	// reserved either way, which keeps the Runner off a shared
+	// "identities" topic.
+	Identities string
+	Group      string // consumer group
+	Database   string // ClickHouse database, "t_<Name>"
 	// CH is a connection for the test's own queries.
 	CH driver.Conn
 
-	logs *testLog
+	logs     *testLog
+	stitches bool // the identities topic was created
 }
 
 // Options shape an Env. Zero fields take the defaults noted.
@@ -48,6 +54,10 @@ type Options struct {
 	// reserved). The dead-letter topic is never created here: the Runner
 	// creates it.
 	NoTopics bool
+	// Identities, when > 0, creates the identities topic with that many
+	// partitions (also under NoTopics): the attributor stitches. Default
+	// 0: no identities topic, nothing is stitched.
+	Identities int
 }
 
 // New reserves unique names for t, creates the input topics and registers
@@ -65,7 +75,7 @@ func New(t testing.TB, opt Options) *Env {
 	e := &Env{
 		Services: svc, t: t, Name: name,
 		Touchpoints: "t." + name + ".touchpoints", Conversions: "t." + name + ".conversions", DLQ: "t." + name + ".dlq",
-		Spend: "t." + name + ".spend",
+		Spend: "t." + name + ".spend", Identities: "t." + name + ".identities",
 		Group: "t." + name, Database: "t_" + name,
 		logs: &testLog{t: t},
 	}
@@ -78,6 +88,10 @@ func New(t testing.TB, opt Options) *Env {
 	if !opt.NoTopics {
 		e.CreateTopic(e.Touchpoints, opt.Partitions)
 		e.CreateTopic(e.Conversions, opt.ConversionPartitions)
+	}
+	if opt.Identities > 0 {
+		e.CreateTopic(e.Identities, opt.Identities)
+		e.stitches = true
 	}
 	return e
 }
@@ -119,6 +133,7 @@ func (e *Env) Config() pipeline.Config {
 		ConversionsTopic: e.Conversions,
 		DLQTopic:         e.DLQ,
 		SpendTopic:       e.Spend,
+		IdentitiesTopic:  e.Identities,
 		Group:            e.Group,
 		ClickHouse:       pipeline.ClickHouseConfig{Addr: e.ClickHouse, Database: e.Database},
 		FlushInterval:    100 * time.Millisecond,
@@ -132,7 +147,7 @@ func (e *Env) Args() []string {
 	return []string{
 		"--brokers", e.Kafka, "--clickhouse", e.ClickHouse, "--database", e.Database,
 		"--touchpoints-topic", e.Touchpoints, "--conversions-topic", e.Conversions,
-		"--dlq-topic", e.DLQ, "--spend-topic", e.Spend, "--group", e.Group,
+		"--dlq-topic", e.DLQ, "--spend-topic", e.Spend, "--identities-topic", e.Identities, "--group", e.Group,
 	}
 }
 
@@ -140,7 +155,7 @@ func (e *Env) cleanup() {
 	e.logs.stop()
 	defer e.CH.Close()
 	if e.t.Failed() && getenvBool(EnvKeep) {
-		e.t.Logf("kept for inspection (%s): topics %s %s %s, group %s, database %s", EnvKeep, e.Touchpoints, e.Conversions, e.DLQ, e.Group, e.Database)
+		e.t.Logf("kept for inspection (%s): topics %s %s %s %s, group %s, database %s", EnvKeep, e.Touchpoints, e.Conversions, e.Identities, e.DLQ, e.Group, e.Database)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -150,7 +165,7 @@ func (e *Env) cleanup() {
 	}
 	client, done := e.kafkaClient()
 	defer done()
-	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ, e.Spend, pipeline.RepartitionTopic(e.Group)}})
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.Touchpoints, e.Conversions, e.DLQ, e.Spend, e.Identities, pipeline.RepartitionTopic(e.Group)}})
 	if err != nil {
 		e.t.Errorf("cleanup: delete topics: %v", err)
 	} else {
