@@ -4,8 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -187,6 +192,10 @@ func TestStitchRetroactiveLogin(t *testing.T) {
 		t.Errorf("before the login: %d attributed, %d moves; want 1, 0", s1.Attributed, s1.Moves)
 	}
 	v1 := currentVersion(t, env, "c1")
+	query, want := readmeStreamExample(t)
+	if got := tsv(t, env, query); got != want[0] {
+		t.Errorf("before the login the README's query prints\n%s\nthe README says\n%s", got, want[0])
+	}
 
 	env.ProduceIdentities(ev.Identities, &kafka.CRC32Balancer{})
 	s2 := pipelinetest.RunUntilCaughtUp(t, env.Config())
@@ -204,9 +213,70 @@ func TestStitchRetroactiveLogin(t *testing.T) {
 		t.Errorf("after the login: %d identity events, %d links from identities, %d moves, %d re-attributed (%d by a link); want 1, 1, >= 1, 1, 1",
 			s2.Identities, s2.LinksIdentity, s2.Moves, s2.Reattributed, s2.ReattributedLink)
 	}
+	if got := tsv(t, env, query); got != want[1] {
+		t.Errorf("after the login the README's query prints\n%s\nthe README says\n%s", got, want[1])
+	}
 	if n := paidSearchClicks(t, env); n != 1 {
 		t.Errorf("channel_performance counts %d paid_search clicks, want 1: the moved click must count once", n)
 	}
+}
+
+// readmeStreamExample returns the query of the README's "The example
+// through the stream" and the two outputs it shows, before and after the
+// login.
+func readmeStreamExample(t *testing.T) (string, [2]string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n### The example through the stream\n")
+	if !ok {
+		t.Fatal(`README.md has no "### The example through the stream"`)
+	}
+	if i := strings.Index(sec, "\n#"); i >= 0 {
+		sec = sec[:i]
+	}
+	blocks := strings.Split(sec, "```")
+	m := regexp.MustCompile(`(?s)clickhouse-client -q "(.*?)"`).FindStringSubmatch(sec)
+	if len(blocks) < 9 || m == nil {
+		t.Fatalf("the README's stream example is not two commands blocks each followed by its output:\n%s", sec)
+	}
+	return m[1], [2]string{strings.TrimSpace(blocks[3]), strings.TrimSpace(blocks[7])}
+}
+
+// tsv runs query on the Env's database (for the database attribution)
+// and prints its rows as clickhouse-client does: tab-separated.
+func tsv(t *testing.T, env *pipelinetest.Env, query string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), pipelinetest.RunTimeout)
+	defer cancel()
+	rows, err := env.CH.Query(ctx, strings.ReplaceAll(query, "attribution.", env.Database+"."))
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		cols := rows.ColumnTypes()
+		vals := make([]any, len(cols))
+		for i, c := range cols {
+			vals[i] = reflect.New(c.ScanType()).Interface()
+		}
+		if err := rows.Scan(vals...); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		cells := make([]string, len(vals))
+		for i, v := range vals {
+			cells[i] = fmt.Sprint(reflect.ValueOf(v).Elem().Interface())
+		}
+		lines = append(lines, strings.Join(cells, "\t"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 // A conversion from the device (anonymous_id only), credited under the
