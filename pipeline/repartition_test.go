@@ -37,8 +37,7 @@ func partitionFreeEnv(t *testing.T, seed uint64, events int) (*pipelinetest.Env,
 	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 4, ConversionPartitions: 3})
 	env.CreateTopic(env.Spend, 2)
 	ev := pipelinetest.Generate(t, generate.Config{Seed: int64(seed), Events: events})
-	env.ProduceWith(env.Conversions, ev.Conversions, randomBalancer(seed))
-	env.ProduceWith(env.Touchpoints, ev.Touchpoints, &kafka.CRC32Balancer{})
+	producePartitionFree(env, ev, seed)
 	var spend []pipelinetest.Msg
 	for i := range 20 {
 		id := fmt.Sprintf("sp-%d", i)
@@ -46,6 +45,15 @@ func partitionFreeEnv(t *testing.T, seed uint64, events int) (*pipelinetest.Env,
 	}
 	env.ProduceWith(env.Spend, spend, randomBalancer(seed+1))
 	return env, ev, len(spend)
+}
+
+// producePartitionFree writes ev with partitioners other than murmur2:
+// random for the conversions, librdkafka's CRC32 (of the producer's key)
+// for the touchpoints and the identity events.
+func producePartitionFree(env *pipelinetest.Env, ev pipelinetest.Events, seed uint64) {
+	env.ProduceWith(env.Conversions, ev.Conversions, randomBalancer(seed))
+	env.ProduceWith(env.Touchpoints, ev.Touchpoints, &kafka.CRC32Balancer{})
+	env.ProduceIdentities(ev.Identities, &kafka.CRC32Balancer{})
 }
 
 // Streaming equals replay when producers partition as they like: input
@@ -149,8 +157,17 @@ func TestRepartitionCountMismatchRefused(t *testing.T) {
 func TestPartitionFreeInputAcrossSIGKILL(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 4, ConversionPartitions: 3})
 	ev := restartEvents(t, 144)
-	env.ProduceWith(env.Conversions, ev.Conversions, randomBalancer(144))
-	env.ProduceWith(env.Touchpoints, ev.Touchpoints, &kafka.CRC32Balancer{})
+	producePartitionFree(env, ev, 144)
+	killThenCatchUp(t, env)
+	equalReplay(t, env, ev)
+}
+
+// killThenCatchUp runs `attributor run` on env until it has written
+// credited rows and forwarded events, kills it with SIGKILL (no drain, no
+// commit, copies in flight), checks it left work behind, then runs it
+// again until caught up.
+func killThenCatchUp(t *testing.T, env *pipelinetest.Env) {
+	t.Helper()
 	args := append([]string{"run", "--progress", "0", "--flush-rows", "2000"}, env.Args()...)
 
 	p := pipelinetest.Start(t, args...)
@@ -178,5 +195,4 @@ func TestPartitionFreeInputAcrossSIGKILL(t *testing.T) {
 		t.Fatalf("run after the kill: exit code %d; output:\n%s", code, out)
 	}
 	t.Logf("run after the kill: %s\n%s", time.Since(start).Round(time.Second), out)
-	equalReplay(t, env, ev)
 }

@@ -51,19 +51,18 @@ type Snapshot struct {
 	// the attribution key with murmur2 into as many partitions as the
 	// repartition topic has (the direct path).
 	ForwardedTouchpoints, ForwardedConversions int64
-
-	// Identity stitching (see README "Identity stitching"). Identities
-	// counts the valid identity events consumed; ForwardedLinks the
-	// identity events and link copies (of events carrying both ids)
-	// forwarded to their anonymous_id's home. Links that decided a
-	// device's user, by origin; conflicts (a device linked to a second
-	// user: stored, never applied); identity events beyond the horizon;
-	// moves (devices whose events changed key); and, of Reattributed,
-	// the re-attributions a link caused.
-	Identities, ForwardedLinks  int64
-	LinksIdentity, LinksEvent   int64
-	LinkConflicts, LinksTooLate int64
-	Moves, ReattributedByLink   int64
+	// Identity stitching (all zero without an identities topic).
+	Identities int64 // valid identity events consumed
+	// ForwardedLinks: link copies (of events carrying both ids) and
+	// identity events forwarded to their anonymous_id's home.
+	ForwardedLinks int64
+	// Links that decided a device's user (a first link, or an earlier one
+	// that took over), from identity events and from events with both ids.
+	LinksIdentity, LinksEvent int64
+	LinkConflicts             int64 // (anonymous_id, user_id) pairs linked but not applied: shared devices
+	LinksTooLate              int64 // identity events beyond the horizon: stored, never applied
+	Moves                     int64 // devices whose events changed key
+	ReattributedLink          int64 // of Reattributed: caused by a link
 }
 
 // snapshotOf copies the counters of s.
@@ -103,14 +102,14 @@ func snapshotOf(s *flow.Stats) Snapshot {
 		ForwardedTouchpoints:      s.FwdTouchpoints.Load(),
 		ForwardedConversions:      s.FwdConversions.Load(),
 
-		Identities:         s.Identities.Load(),
-		ForwardedLinks:     s.FwdLinks.Load(),
-		LinksIdentity:      s.LinksIdentity.Load(),
-		LinksEvent:         s.LinksEvent.Load(),
-		LinkConflicts:      s.LinkConflicts.Load(),
-		LinksTooLate:       s.LinksTooLate.Load(),
-		Moves:              s.Moves.Load(),
-		ReattributedByLink: s.ReattributedLink.Load(),
+		Identities:       s.Identities.Load(),
+		ForwardedLinks:   s.FwdLinks.Load(),
+		LinksIdentity:    s.LinksIdentity.Load(),
+		LinksEvent:       s.LinksEvent.Load(),
+		LinkConflicts:    s.LinkConflicts.Load(),
+		LinksTooLate:     s.LinksTooLate.Load(),
+		Moves:            s.Moves.Load(),
+		ReattributedLink: s.ReattributedLink.Load(),
 	}
 	if since := s.FailingSince.Load(); since != 0 {
 		out.WritesFailingFor = time.Since(time.Unix(0, since))

@@ -93,8 +93,8 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 			metric.WithDescription("Conversions attributed again, once durable, by cause: late (a late touchpoint) or link (a device's events joined or left the path)."),
 			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 				s := r.Snapshot()
-				o.Observe(s.Reattributed-s.ReattributedByLink, metric.WithAttributes(attribute.String(flow.AttrCause, "late")))
-				o.Observe(s.ReattributedByLink, metric.WithAttributes(attribute.String(flow.AttrCause, "link")))
+				o.Observe(s.Reattributed-s.ReattributedLink, metric.WithAttributes(attribute.String(flow.AttrCause, "late")))
+				o.Observe(s.ReattributedLink, metric.WithAttributes(attribute.String(flow.AttrCause, "link")))
 				return nil
 			}))
 	}

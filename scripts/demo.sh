@@ -6,6 +6,12 @@
 # Safe to run again: the generator is deterministic and every table is
 # deduplicated by event id, so a second run credits the same conversions.
 # Override with DEMO_USERS, DEMO_SEED, DEMO_START.
+#
+# DEMO_LOGGED_OUT_SHARE=0.4 (default 0) starts 40% of the users logged out:
+# their logins go to the identities topic, the attributor stitches their
+# devices to them, and less revenue goes to "(none)". Change it only on
+# fresh services (scripts/services.sh reset): the events it re-keys would
+# otherwise sit in the topics twice, under both keys.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,6 +19,7 @@ cd "$REPO"
 USERS=${DEMO_USERS:-20000}
 SEED=${DEMO_SEED:-42}
 START=${DEMO_START:-2026-11-27T00:00:00Z}
+LOGGED_OUT=${DEMO_LOGGED_OUT_SHARE:-0}
 
 command -v go >/dev/null 2>&1 || { echo "demo.sh: go is not installed (go.mod needs $(awk '/^go /{print $2}' go.mod))" >&2; exit 1; }
 
@@ -27,7 +34,7 @@ go build -o bin/attributor ./cmd/attributor
 
 step "produce a day of traffic ($USERS users, seed $SEED) to Kafka"
 bin/attributor generate --seed "$SEED" --users "$USERS" --start "$START" --duration 24h \
-  --kafka 127.0.0.1:9092 --create-topics --partitions 4
+  --logged-out-share "$LOGGED_OUT" --kafka 127.0.0.1:9092 --create-topics --partitions 4
 
 step "attributor run --until-caught-up"
 bin/attributor run --until-caught-up --progress 2s --clickhouse-compression none

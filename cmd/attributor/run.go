@@ -340,7 +340,7 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	}
 	if s.Identities+s.LinksIdentity+s.LinksEvent+s.LinkConflicts+s.Moves > 0 {
 		fmt.Fprintf(w, "attributor: stitching: %d identity events; %d links decided a device's user (%d from identity events, %d from events carrying both ids), %d conflicts (a device linked to a second user: not applied), %d identity events too late; %d devices moved to their user, %d conversions re-attributed by links\n",
-			s.Identities, s.LinksIdentity+s.LinksEvent, s.LinksIdentity, s.LinksEvent, s.LinkConflicts, s.LinksTooLate, s.Moves, s.ReattributedByLink)
+			s.Identities, s.LinksIdentity+s.LinksEvent, s.LinksIdentity, s.LinksEvent, s.LinkConflicts, s.LinksTooLate, s.Moves, s.ReattributedLink)
 	}
 	if s.ForwardedLinks > 0 {
 		fmt.Fprintf(w, "attributor: forwarded %d identity events and links to their anonymous_id's home partition through the repartition topic\n", s.ForwardedLinks)

@@ -78,7 +78,7 @@ func TestSummaryReportsFutureAndForwarded(t *testing.T) {
 // it, it says nothing about stitching.
 func TestSummaryReportsStitching(t *testing.T) {
 	var b strings.Builder
-	printSummary(&b, pipeline.Snapshot{Touchpoints: 10, Identities: 4, LinksIdentity: 3, LinksEvent: 2, LinkConflicts: 1, LinksTooLate: 1, Moves: 4, Reattributed: 5, ReattributedByLink: 2, ForwardedLinks: 6})
+	printSummary(&b, pipeline.Snapshot{Touchpoints: 10, Identities: 4, LinksIdentity: 3, LinksEvent: 2, LinkConflicts: 1, LinksTooLate: 1, Moves: 4, Reattributed: 5, ReattributedLink: 2, ForwardedLinks: 6})
 	out := b.String()
 	for _, w := range []string{"4 identities", "stitching: 4 identity events; 5 links decided a device's user (3 from identity events, 2 from events carrying both ids), 1 conflicts", "1 identity events too late; 4 devices moved to their user, 2 conversions re-attributed by links", "forwarded 6 identity events and links"} {
 		if !strings.Contains(out, w) {

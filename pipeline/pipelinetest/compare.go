@@ -15,8 +15,38 @@ import (
 
 // Replay returns the credited rows that replay computes from ev (invalid
 // messages are skipped, as the attributor dead-letters them): the reference
-// the pipeline's view must equal.
+// the pipeline's view must equal. When ev has identity events it stitches
+// (ReplayStitched), as the attributor does with an identities topic.
 func Replay(t testing.TB, ev Events, cfg replay.Config) []schemas.CreditedRow {
+	t.Helper()
+	if len(ev.Identities) > 0 {
+		rows, _ := ReplayStitched(t, ev, cfg)
+		return rows
+	}
+	return replayRows(t, ev, cfg)
+}
+
+// ReplayStitched is Replay with identity stitching, as `attributor replay
+// --identities` does it: a link pass over the identity events of ev and
+// its touchpoints and conversions that carry both ids (replay.LinkPass),
+// then the replay keyed by the links (replay.Config.Links). It also
+// returns what the link pass counted (devices linked, conflicts). ev may
+// have no identity events: the links then come from the events with both
+// ids alone.
+func ReplayStitched(t testing.TB, ev Events, cfg replay.Config) ([]schemas.CreditedRow, replay.LinkStats) {
+	t.Helper()
+	tab, st, err := replay.LinkPass(context.Background(), cfg,
+		replay.Input{Name: "identities", R: ndjson(ev.Identities)},
+		replay.Input{Name: "touchpoints", R: ndjson(ev.Touchpoints)},
+		replay.Input{Name: "conversions", R: ndjson(ev.Conversions)}, io.Discard)
+	if err != nil {
+		t.Fatalf("replay link pass: %v", err)
+	}
+	cfg.Links = tab
+	return replayRows(t, ev, cfg), st
+}
+
+func replayRows(t testing.TB, ev Events, cfg replay.Config) []schemas.CreditedRow {
 	t.Helper()
 	var rows []schemas.CreditedRow
 	sink := replay.RowSinkFunc(func(r *schemas.CreditedRow) error { rows = append(rows, *r); return nil })

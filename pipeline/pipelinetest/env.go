@@ -30,16 +30,18 @@ type Env struct {
 	// Spend is the optional ad-spend topic, never created here: reserving
 	// a name keeps the Runner off a shared "ad_spend" topic.
 	Spend string
-	// Identities is the optional identities topic, not created here
-	// (e.CreateTopic(e.Identities, n) turns stitching on): reserving a
-	// name keeps the Runner off a shared "identities" topic.
+	// Identities is the optional identities topic, created only with
+	// Options.Identities (then the attributor stitches); the name is
+	// reserved either way, which keeps the Runner off a shared
+	// "identities" topic.
 	Identities string
 	Group      string // consumer group
 	Database   string // ClickHouse database, "t_<Name>"
 	// CH is a connection for the test's own queries.
 	CH driver.Conn
 
-	logs *testLog
+	logs     *testLog
+	stitches bool // the identities topic was created
 }
 
 // Options shape an Env. Zero fields take the defaults noted.
@@ -52,6 +54,10 @@ type Options struct {
 	// reserved). The dead-letter topic is never created here: the Runner
 	// creates it.
 	NoTopics bool
+	// Identities, when > 0, creates the identities topic with that many
+	// partitions (also under NoTopics): the attributor stitches. Default
+	// 0: no identities topic, nothing is stitched.
+	Identities int
 }
 
 // New reserves unique names for t, creates the input topics and registers
@@ -82,6 +88,10 @@ func New(t testing.TB, opt Options) *Env {
 	if !opt.NoTopics {
 		e.CreateTopic(e.Touchpoints, opt.Partitions)
 		e.CreateTopic(e.Conversions, opt.ConversionPartitions)
+	}
+	if opt.Identities > 0 {
+		e.CreateTopic(e.Identities, opt.Identities)
+		e.stitches = true
 	}
 	return e
 }
@@ -145,7 +155,7 @@ func (e *Env) cleanup() {
 	e.logs.stop()
 	defer e.CH.Close()
 	if e.t.Failed() && getenvBool(EnvKeep) {
-		e.t.Logf("kept for inspection (%s): topics %s %s %s, group %s, database %s", EnvKeep, e.Touchpoints, e.Conversions, e.DLQ, e.Group, e.Database)
+		e.t.Logf("kept for inspection (%s): topics %s %s %s %s, group %s, database %s", EnvKeep, e.Touchpoints, e.Conversions, e.Identities, e.DLQ, e.Group, e.Database)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

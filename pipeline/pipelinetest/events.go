@@ -17,16 +17,20 @@ type Msg struct {
 	Key, Value []byte
 }
 
-// Events are the messages of the two input topics, each in produce order.
-// The same Events feed Kafka and replay.
+// Events are the messages of the input topics, each in produce order.
+// The same Events feed Kafka and replay. Identities are identity events
+// (an anonymous_id belongs to a user_id), for an Env made with
+// Options.Identities; with them, Replay stitches.
 type Events struct {
-	Touchpoints, Conversions []Msg
+	Touchpoints, Conversions, Identities []Msg
 }
 
 // Len returns the number of messages.
-func (ev Events) Len() int { return len(ev.Touchpoints) + len(ev.Conversions) }
+func (ev Events) Len() int { return len(ev.Touchpoints) + len(ev.Conversions) + len(ev.Identities) }
 
-// Generate returns the traffic of cfg, in the generator's stream order.
+// Generate returns the traffic of cfg, in the generator's stream order;
+// with cfg.LoggedOutShare > 0 it has identity events (logins, some of
+// them hours or days late), which Replay then stitches.
 func Generate(t testing.TB, cfg generate.Config) Events {
 	t.Helper()
 	tr, err := generate.New(cfg)
@@ -36,9 +40,12 @@ func Generate(t testing.TB, cfg generate.Config) Events {
 	var ev Events
 	err = tr.Emit(func(k generate.Kind, key string, value []byte) error {
 		m := Msg{Key: []byte(key), Value: bytes.Clone(value)}
-		if k == generate.Conversion {
+		switch k {
+		case generate.Conversion:
 			ev.Conversions = append(ev.Conversions, m)
-		} else {
+		case generate.Identity:
+			ev.Identities = append(ev.Identities, m)
+		default:
 			ev.Touchpoints = append(ev.Touchpoints, m)
 		}
 		return nil
@@ -48,6 +55,9 @@ func Generate(t testing.TB, cfg generate.Config) Events {
 	}
 	if tr.Duplicates() == 0 {
 		t.Fatalf("generate: the traffic of %+v has no duplicates; use more users", cfg)
+	}
+	if cfg.LoggedOutShare > 0 && len(ev.Identities) == 0 {
+		t.Fatalf("generate: the traffic of %+v has no identity events; use more users", cfg)
 	}
 	return ev
 }
@@ -87,7 +97,7 @@ func (ev Events) WithInvalid(bad []Invalid) Events {
 			tps = append(tps, b.Msg)
 		}
 	}
-	return Events{Touchpoints: interleave(ev.Touchpoints, tps), Conversions: interleave(ev.Conversions, cvs)}
+	return Events{Touchpoints: interleave(ev.Touchpoints, tps), Conversions: interleave(ev.Conversions, cvs), Identities: ev.Identities}
 }
 
 func interleave(good, bad []Msg) []Msg {
@@ -146,7 +156,8 @@ func EdgeCases() Events {
 // With returns ev with more's events inserted in timestamp order: each
 // goes before the first event of its topic that is later than it.
 func (ev Events) With(more Events) Events {
-	return Events{Touchpoints: insertByTime(ev.Touchpoints, more.Touchpoints), Conversions: insertByTime(ev.Conversions, more.Conversions)}
+	return Events{Touchpoints: insertByTime(ev.Touchpoints, more.Touchpoints), Conversions: insertByTime(ev.Conversions, more.Conversions),
+		Identities: insertByTime(ev.Identities, more.Identities)}
 }
 
 func insertByTime(msgs, more []Msg) []Msg {

@@ -89,13 +89,30 @@ func (e *Env) ProduceWith(topic string, msgs []Msg, bal kafka.Balancer) {
 	}
 }
 
-// ProduceEvents writes the conversions first, then the touchpoints: the
-// order in which a consumer finds conversions far ahead of the touchpoints
-// that lead to them.
+// ProduceEvents writes the conversions first, then the touchpoints, then
+// the identity events (to the identities topic, which the Env must have:
+// Options.Identities): the order in which a consumer finds conversions far
+// ahead of the touchpoints that lead to them, and links after the events
+// they join.
 func (e *Env) ProduceEvents(ev Events) {
 	e.t.Helper()
 	e.Produce(e.Conversions, ev.Conversions)
 	e.Produce(e.Touchpoints, ev.Touchpoints)
+	e.ProduceIdentities(ev.Identities, &kafka.Murmur2Balancer{})
+}
+
+// ProduceIdentities writes identity events to the identities topic,
+// partitioned by bal; it fails t when the Env has no identities topic
+// (Options.Identities), as the events would stitch nothing.
+func (e *Env) ProduceIdentities(msgs []Msg, bal kafka.Balancer) {
+	e.t.Helper()
+	if len(msgs) == 0 {
+		return
+	}
+	if !e.stitches {
+		e.t.Fatalf("%d identity events for an Env without an identities topic: set Options.Identities", len(msgs))
+	}
+	e.ProduceWith(e.Identities, msgs, bal)
 }
 
 // ReadTopic reads every partition of topic from the start until it has
@@ -221,13 +238,18 @@ func (e *Env) ReadAt(topic string, partition int, offset int64) kafka.Message {
 }
 
 // WaitCommitted polls until the group has committed the end of every
-// partition of both input topics, or fails t after timeout.
+// partition of the input topics (the identities topic too when the Env
+// has one), or fails t after timeout.
 func (e *Env) WaitCommitted(timeout time.Duration) {
 	e.t.Helper()
 	deadline := time.Now().Add(timeout)
+	topics := []string{e.Touchpoints, e.Conversions}
+	if e.stitches {
+		topics = append(topics, e.Identities)
+	}
 	for {
 		left := int64(0)
-		for _, topic := range []string{e.Touchpoints, e.Conversions} {
+		for _, topic := range topics {
 			committed := e.CommittedOffsets(topic)
 			for p, end := range e.EndOffsets(topic) {
 				left += end - max(committed[p], 0)

@@ -18,11 +18,12 @@ import (
 type Stamped struct {
 	Msg
 	Conversion bool
+	Identity   bool // an identity event (Conversion is false)
 	TimeMs     int64
 }
 
-// Stamp returns every message of ev, touchpoints then conversions, each
-// with its event time.
+// Stamp returns every message of ev, touchpoints then conversions then
+// identity events, each with its event time.
 func (ev Events) Stamp() []Stamped {
 	dec := schemas.NewDecoder(nil)
 	out := make([]Stamped, 0, ev.Len())
@@ -40,16 +41,26 @@ func (ev Events) Stamp() []Stamped {
 		}
 		out = append(out, s)
 	}
+	for _, m := range ev.Identities {
+		s := Stamped{Msg: m, Identity: true, TimeMs: -1}
+		if id, err := dec.Identity(m.Value); err == nil {
+			s.TimeMs = id.TimeMs
+		}
+		out = append(out, s)
+	}
 	return out
 }
 
-// Unstamp splits messages back into the two topics, keeping their order.
+// Unstamp splits messages back into their topics, keeping their order.
 func Unstamp(msgs []Stamped) Events {
 	var ev Events
 	for _, s := range msgs {
-		if s.Conversion {
+		switch {
+		case s.Identity:
+			ev.Identities = append(ev.Identities, s.Msg)
+		case s.Conversion:
 			ev.Conversions = append(ev.Conversions, s.Msg)
-		} else {
+		default:
 			ev.Touchpoints = append(ev.Touchpoints, s.Msg)
 		}
 	}
@@ -58,36 +69,44 @@ func Unstamp(msgs []Stamped) Events {
 
 // Reference returns the valid events of ev, each once (of the copies of a
 // topic's attribution key and event_id, the first conversion and the
-// earliest touchpoint), in event-time order: the input
+// earliest touchpoint; of an identity event's, by event_id, the first),
+// in event-time order: the input
 // on which replay computes what the pipeline must end with, whatever the
 // order and the repetitions in which the events were produced.
 func (ev Events) Reference() Events {
 	dec := schemas.NewDecoder(nil)
 	type id struct {
-		conv     bool
-		key, eid string
+		conv, ident bool
+		key, eid    string
 	}
 	seen := map[id]int{} // index in keep
 	var keep []Stamped
 	for _, s := range ev.Stamp() {
 		var k id
-		if s.Conversion {
+		switch {
+		case s.Identity:
+			ie, err := dec.Identity(s.Value)
+			if err != nil {
+				continue
+			}
+			k = id{ident: true, eid: ie.EventID}
+		case s.Conversion:
 			cv, err := dec.Conversion(s.Value)
 			if err != nil {
 				continue
 			}
-			k = id{true, cv.Key(), cv.EventID}
-		} else {
+			k = id{conv: true, key: cv.Key(), eid: cv.EventID}
+		default:
 			tp, err := dec.Touchpoint(s.Value)
 			if err != nil {
 				continue
 			}
-			k = id{false, tp.Key(), tp.EventID}
+			k = id{key: tp.Key(), eid: tp.EventID}
 		}
 		if at, ok := seen[k]; ok {
 			// Of a touchpoint's copies the earliest wins, the first on a
 			// tie (attribution.Journey): whatever order they come in.
-			if !s.Conversion && s.TimeMs < keep[at].TimeMs {
+			if !s.Conversion && !s.Identity && s.TimeMs < keep[at].TimeMs {
 				keep[at] = s
 			}
 			continue

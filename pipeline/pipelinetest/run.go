@@ -37,6 +37,10 @@ func RunUntilCaughtUp(t testing.TB, cfg pipeline.Config) pipeline.Snapshot {
 	s := r.Snapshot()
 	t.Logf("caught up in %s: %d touchpoints, %d conversions, %d invalid, %d duplicates, %d attributed (%d re-attributed), %d credited rows, %d dead letters",
 		time.Since(start).Round(time.Millisecond), s.Touchpoints, s.Conversions, s.Invalid, s.Duplicates, s.Attributed, s.Reattributed, s.CreditedRows, s.DeadLetters)
+	if s.Identities+s.LinksEvent > 0 {
+		t.Logf("stitching: %d identity events, %d links (%d from identities, %d from events), %d conflicts, %d too late, %d moves, %d re-attributed by a link",
+			s.Identities, s.LinksIdentity+s.LinksEvent, s.LinksIdentity, s.LinksEvent, s.LinkConflicts, s.LinksTooLate, s.Moves, s.ReattributedLink)
+	}
 	return s
 }
 
