@@ -149,6 +149,7 @@ type Shard struct {
 
 	links  *stitch.Table // the links of the devices whose home and shard are this one; nil: no stitching
 	afters []afterFwd    // records to forward once their units are durable
+	moved  *flow.History // the stored rows of the devices moving in with the batch being processed
 
 	applied    *attribution.Fits // the fits eng holds
 	fitIDs     []string          // per model, the fit id eng applies; nil when none
@@ -323,6 +324,8 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	var want map[string]int32
 	lo := int64(1 << 62)
 	tps := 0
+	var moveIn []string
+	moveLo := int64(1 << 62)
 	for i := range batch {
 		it := &batch[i]
 		var key string
@@ -352,10 +355,15 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 			}
 		case flow.KindMove:
 			// The user a device leaves or joins: all of its credited
-			// conversions within the horizon are credited again.
+			// conversions within the horizon are credited again. A
+			// move-in also reads the device's stored rows: with the
+			// batch's others, in one query.
 			key, ms = it.Move.To, s.part(it.Partition).wm
 			if it.Move.Out {
 				key = it.Move.From
+			} else {
+				moveIn = append(moveIn, it.Move.Anon)
+				moveLo = min(moveLo, ms)
 			}
 			if key == it.Move.Anon || !s.needsHistory(key) {
 				continue
@@ -375,6 +383,15 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 		if err := s.loadHistory(ctx, want, lo); err != nil {
 			return err
 		}
+	}
+	s.moved = nil
+	if len(moveIn) > 0 {
+		slices.Sort(moveIn)
+		h, err := s.fetchHistory(ctx, slices.Compact(moveIn), moveLo)
+		if err != nil {
+			return err
+		}
+		s.moved = &h
 	}
 	// Room for the batch's rows and acks at once: a unit fresh from the
 	// pool would otherwise grow (and copy) its slices several times.

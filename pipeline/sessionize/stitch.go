@@ -342,11 +342,15 @@ func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 		return nil
 	}
 	u := s.user(m.To, it.Partition) // loaded by process
-	h, err := s.fetchHistory(ctx, []string{m.Anon}, s.part(it.Partition).wm)
-	if err != nil {
-		return err
+	h := s.moved
+	if h == nil { // not read with the batch (a test's direct call)
+		fetched, err := s.fetchHistory(ctx, []string{m.Anon}, s.part(it.Partition).wm)
+		if err != nil {
+			return err
+		}
+		h = &fetched
 	}
-	s.mergeDevice(u, m.Anon, &h)
+	s.mergeDevice(u, m.Anon, h)
 	if u.dev != nil {
 		delete(u.dev.gone, m.Anon)
 	}
