@@ -248,15 +248,20 @@ func (s *Shard) link(it *flow.Item) {
 }
 
 // reissue sends the moves of device d.AnonymousID's deciding link again:
-// the drop here and the move-in (a first link), and a move-out from every
-// other user it was linked to (a relink).
+// the drop here, and the move-in (a first link) or a move-out from every
+// other user it was linked to (a relink; each sends the move-in on once it
+// dropped the device). Not both: a move-in sent from here could reach the
+// user before an old user stopped crediting the device's conversions.
 func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
 	anon, to := d.AnonymousID, d.UserID
-	others := s.links.ConflictsOf(anon)
-	ack := splitAck(it.Ack, 1+len(others))
 	s.dropDevice(s.users.get(anon), anon, to, false)
-	s.after(flow.Forward{Home: flow.Home(to, s.start.Homes), Key: to, Kind: flow.KindMove,
-		Move: flow.Move{Anon: anon, From: anon, To: to}, Ack: ack})
+	others := s.links.ConflictsOf(anon)
+	if len(others) == 0 {
+		s.after(flow.Forward{Home: flow.Home(to, s.start.Homes), Key: to, Kind: flow.KindMove,
+			Move: flow.Move{Anon: anon, From: anon, To: to}, Ack: it.Ack})
+		return
+	}
+	ack := splitAck(it.Ack, len(others))
 	for _, from := range others {
 		s.after(flow.Forward{Home: flow.Home(from, s.start.Homes), Key: from, Kind: flow.KindMove,
 			Move: flow.Move{Anon: anon, From: from, To: to, Out: true}, Ack: ack})
