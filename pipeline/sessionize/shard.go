@@ -577,15 +577,14 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 				break
 			}
 		}
-		if pc.cv.UserID == "" {
-			if to, ok := u.goneTo(pc.cv.AnonymousID); ok {
-				// Its device moved to another user since it arrived.
-				f := flow.Forward{Home: flow.Home(to, s.start.Homes), Key: to, Kind: flow.KindConversion, Value: pc.value, Origin: pc.origin, Offset: pc.offset, Ack: pc.ack}
-				if err := s.forward(ctx, &f); err != nil {
-					return err
-				}
-				continue
+		if anon := pc.cv.AnonymousID; pc.cv.UserID == "" && u.gone(anon) {
+			// Its device moved to another user since it arrived: back to
+			// the device's home, which holds its link.
+			f := flow.Forward{Home: flow.Home(anon, s.start.Homes), Key: anon, Kind: flow.KindConversion, Value: pc.value, Origin: pc.origin, Offset: pc.offset, Ack: pc.ack}
+			if err := s.forward(ctx, &f); err != nil {
+				return err
 			}
+			continue
 		}
 		idx := -1
 		for i := range c.released {

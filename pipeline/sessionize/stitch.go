@@ -43,12 +43,12 @@ import (
 // devState is what a user holds of the devices linked to it.
 type devState struct {
 	guests map[string][]string // anonymous_id → ids of its touchpoints in the journey
-	gone   map[string]string   // anonymous_id → the user it moved to: its pending conversions follow it there
+	gone   map[string]bool     // anonymous_ids moved away: their pending conversions go back to the device's home
 }
 
 func (u *user) devs() *devState {
 	if u.dev == nil {
-		u.dev = &devState{guests: map[string][]string{}, gone: map[string]string{}}
+		u.dev = &devState{guests: map[string][]string{}, gone: map[string]bool{}}
 	}
 	return u.dev
 }
@@ -59,14 +59,8 @@ func (u *user) addGuest(anon, id string) {
 	d.guests[anon] = append(d.guests[anon], id)
 }
 
-// goneTo returns the user device anon moved to from u.
-func (u *user) goneTo(anon string) (string, bool) {
-	if u.dev == nil {
-		return "", false
-	}
-	to, ok := u.dev.gone[anon]
-	return to, ok
-}
+// gone says whether device anon moved away from u.
+func (u *user) gone(anon string) bool { return u.dev != nil && u.dev.gone[anon] }
 
 // afterFwd is a record to forward once the shard's units up to seq are
 // durable.
@@ -220,7 +214,7 @@ func (s *Shard) link(it *flow.Item) {
 			s.st.LinkConflicts.Add(1)
 		}
 		if ch.Outcome == stitch.Linked {
-			s.dropDevice(s.users.get(l.AnonymousID), l.AnonymousID, ch.To, false)
+			s.dropDevice(s.users.get(l.AnonymousID), l.AnonymousID, false)
 			s.after(flow.Forward{Home: flow.Home(ch.To, s.start.Homes), Key: ch.To, Kind: flow.KindMove,
 				Move: flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, Ack: it.Ack})
 		} else {
@@ -254,7 +248,7 @@ func (s *Shard) link(it *flow.Item) {
 // user before an old user stopped crediting the device's conversions.
 func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
 	anon, to := d.AnonymousID, d.UserID
-	s.dropDevice(s.users.get(anon), anon, to, false)
+	s.dropDevice(s.users.get(anon), anon, false)
 	others := s.links.ConflictsOf(anon)
 	if len(others) == 0 {
 		s.after(flow.Forward{Home: flow.Home(to, s.start.Homes), Key: to, Kind: flow.KindMove,
@@ -292,10 +286,12 @@ func splitAck(a flow.Ack, n int) flow.Ack {
 // dropDevice takes device anon's events out of u (which may be nil): its
 // touchpoints leave the journey (all of them when u is the device itself),
 // its credited conversions are forgotten (the user it moved to credits
-// them from the stored rows), its pending ones will follow it to user to,
-// and u's remaining conversions are credited again when reattribute (a
-// move-out: their paths may have held the device's touchpoints).
-func (s *Shard) dropDevice(u *user, anon, to string, reattribute bool) {
+// them from the stored rows), its pending ones go back to the device's
+// home when released (which sends them to its user of that moment: not
+// necessarily the one of this move, if another link came since), and u's
+// remaining conversions are credited again when reattribute (a move-out:
+// their paths may have held the device's touchpoints).
+func (s *Shard) dropDevice(u *user, anon string, reattribute bool) {
 	if u == nil {
 		return
 	}
@@ -321,7 +317,7 @@ func (s *Shard) dropDevice(u *user, anon, to string, reattribute bool) {
 		clear(c.released[len(keep):])
 		c.released = keep
 		if len(c.pendingIDs) > 0 {
-			u.devs().gone[anon] = to
+			u.devs().gone[anon] = true
 		}
 	}
 	if reattribute {
@@ -341,7 +337,7 @@ func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 	m := it.Move
 	if m.Out {
 		u := s.user(m.From, it.Partition) // loaded by process
-		s.dropDevice(u, m.Anon, m.To, true)
+		s.dropDevice(u, m.Anon, true)
 		s.after(flow.Forward{Home: flow.Home(m.To, s.start.Homes), Key: m.To, Kind: flow.KindMove,
 			Move: flow.Move{Anon: m.Anon, From: m.From, To: m.To}, Ack: it.Ack})
 		return nil

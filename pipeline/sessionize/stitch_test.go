@@ -265,3 +265,35 @@ func TestShardReissuesMoveOfDecidingLink(t *testing.T) {
 		t.Fatalf("acks in units %v, want [6]: the later link's ack rides on its unit, the deciding one's on its move", inUnits)
 	}
 }
+
+// A device's conversion pending when its device is linked, then relinked
+// before it is released, goes back to the device's home (which knows the
+// user of the moment), not to the first link's user: found by
+// TestStitchedAcrossSIGKILL, where it was credited to the conflict's user.
+func TestShardPendingDeviceConversionFollowsLatestLink(t *testing.T) {
+	s, out, fwd, _ := stitchShard(t, 1, &memHistory{})
+	acks := &ackCounter{}
+	cv := purchase("cv-dev", "", "a1", t0)
+	cv.Value = []byte(`{"event_id":"cv-dev"}`)
+	// Pending: the watermark has not passed it (no flush).
+	if err := s.process(context.Background(), []flow.Item{cv, identity("id-late", "a1", "u1", t0-600_000, acks, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.process(context.Background(), []flow.Item{identity("id-early", "a1", "u2", t0-3600_000, acks, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	fwd.take() // the moves
+	flush(t, s)
+	var back []flow.Forward
+	for _, f := range fwd.take() {
+		if f.Kind == flow.KindConversion {
+			back = append(back, f)
+		}
+	}
+	if len(back) != 1 || back[0].Key != "a1" || string(back[0].Value) != `{"event_id":"cv-dev"}` {
+		t.Fatalf("conversions forwarded %+v, want cv-dev back to a1's home under a1", back)
+	}
+	if p, ok := creditedPaths(out)["cv-dev"]; ok {
+		t.Fatalf("cv-dev credited here under %s; it belongs to the device's user of the moment", p.user)
+	}
+}
