@@ -17,4 +17,7 @@ type History struct {
 	// Versions holds the highest version stored of each conversion in
 	// Conversions that was ever credited.
 	Versions map[string]uint32
+	// Linked holds, for each key asked for that is a linked anonymous_id,
+	// the user its stored links decide.
+	Linked map[string]string
 }

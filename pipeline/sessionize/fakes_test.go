@@ -34,6 +34,7 @@ func (o *recordingOutput) Acked(int) uint64 { return o.acked.Load() }
 // conversion of a key, filtered by time as the ClickHouse one does.
 type memHistory struct {
 	stored flow.History
+	linked map[string]string // anonymous_id → the user its stored links decide
 	loads  [][]string // the keys of each Load
 }
 
@@ -41,6 +42,12 @@ func (h *memHistory) Load(_ context.Context, keys []string, tpFromMs, convFromMs
 	h.loads = append(h.loads, append([]string(nil), keys...))
 	out := flow.History{Touchpoints: map[string][]attribution.Touchpoint{}, Conversions: map[string][]schemas.Conversion{}}
 	for _, k := range keys {
+		if u, ok := h.linked[k]; ok {
+			if out.Linked == nil {
+				out.Linked = map[string]string{}
+			}
+			out.Linked[k] = u
+		}
 		for _, tp := range h.stored.Touchpoints[k] {
 			if tp.TimeMs >= tpFromMs {
 				out.Touchpoints[k] = append(out.Touchpoints[k], tp)

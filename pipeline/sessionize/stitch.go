@@ -351,6 +351,14 @@ func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 		}
 		h = &fetched
 	}
+	if user, ok := h.Linked[m.Anon]; ok && user != m.To {
+		// Stale: the device moved on since this move was sent (a relink
+		// back and forth, whose move-out reached To first). Its stored
+		// links are durable before any move of theirs is sent, so they
+		// say where the device is now; its latest move brings it there.
+		s.u.Acks = append(s.u.Acks, it.Ack)
+		return nil
+	}
 	s.mergeDevice(u, m.Anon, h)
 	if u.dev != nil {
 		delete(u.dev.gone, m.Anon)

@@ -297,3 +297,28 @@ func TestShardPendingDeviceConversionFollowsLatestLink(t *testing.T) {
 		t.Fatalf("cv-dev credited here under %s; it belongs to the device's user of the moment", p.user)
 	}
 }
+
+// A move-in that arrives after its device moved on (relinked back and
+// forth: the newer move-out reached this user first) loads nothing: the
+// stored links say the device is another user's now. Found by
+// TestStitchedAcrossSIGKILL (u1 → u2 → u1, the device's click left in u2).
+func TestShardStaleMoveInLoadsNothing(t *testing.T) {
+	hist := &memHistory{linked: map[string]string{"a1": "u1"}}
+	s, out, _, st := stitchShard(t, 1, hist)
+	flush(t, s, click("tp-u2", "u2", "", t0-3600_000), purchase("cv-u2", "u2", "", t0))
+	hist.stored.Touchpoints["a1"] = []attribution.Touchpoint{{ID: "tp-anon", TimeMs: t0 - 2*3600_000, Channel: "affiliate"}}
+	acks := &ackCounter{}
+	flush(t, s, flow.Item{Kind: flow.KindMove, UserKey: "u2", Move: flow.Move{Anon: "a1", From: "u1", To: "u2"}, Ack: flow.Ack{To: acks, Offset: 4}})
+	if p := creditedPaths(out)["cv-u2"]; !slices.Equal(p.path, []string{"tp-u2"}) {
+		t.Fatalf("cv-u2 = %+v after a stale move-in, want [tp-u2]", p)
+	}
+	if st.Moves.Load() != 0 {
+		t.Fatalf("moves = %d, want 0: the move-in was stale", st.Moves.Load())
+	}
+	// The same move-in, current, loads the device.
+	hist.linked["a1"] = "u2"
+	flush(t, s, flow.Item{Kind: flow.KindMove, UserKey: "u2", Move: flow.Move{Anon: "a1", From: "u1", To: "u2"}, Ack: flow.Ack{To: acks, Offset: 5}})
+	if p := creditedPaths(out)["cv-u2"]; !slices.Equal(p.path, []string{"tp-anon", "tp-u2"}) {
+		t.Fatalf("cv-u2 = %+v after a current move-in, want [tp-anon tp-u2]", p)
+	}
+}

@@ -378,7 +378,7 @@ func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 	var devices map[string][]string
 	if stitched {
 		var err error
-		if devices, err = loadDevices(ctx, conn, db, keys); err != nil {
+		if devices, h.Linked, err = loadDevices(ctx, conn, db, keys); err != nil {
 			return h, err
 		}
 	}
@@ -460,26 +460,28 @@ func stringTable(name, col string, vals []string) (*ext.Table, error) {
 }
 
 // loadDevices returns, per key, the anonymous_ids whose deciding link (the
-// earliest, stitch.Table's rule) is to that key: every stored link of the
-// anonymous_ids ever linked to one of the keys is read, so that an earlier
-// link to another user is seen.
-func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string) (map[string][]string, error) {
+// earliest, stitch.Table's rule) is to that key, and for each key that is
+// itself a linked anonymous_id, its user: every stored link of the keys
+// and of the anonymous_ids ever linked to one of them is read, so that an
+// earlier link to another user is seen.
+func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string) (devices map[string][]string, linked map[string]string, err error) {
 	kt, err := stringTable("history_keys", "user_key", keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
 		"SELECT anonymous_id, user_id, ts_ms, event_id FROM "+db+".links"+
-			" WHERE anonymous_id IN (SELECT anonymous_id FROM "+db+".links WHERE user_id IN (SELECT user_key FROM history_keys))")
+			" WHERE anonymous_id IN (SELECT user_key FROM history_keys)"+
+			" OR anonymous_id IN (SELECT anonymous_id FROM "+db+".links WHERE user_id IN (SELECT user_key FROM history_keys))")
 	if err != nil {
-		return nil, fmt.Errorf("load links: %w", err)
+		return nil, nil, fmt.Errorf("load links: %w", err)
 	}
 	defer rows.Close()
 	var tab *stitch.Table
 	for rows.Next() {
 		var l schemas.Link
 		if err := rows.Scan(&l.AnonymousID, &l.UserID, &l.TimeMs, &l.EventID); err != nil {
-			return nil, fmt.Errorf("load links: %w", err)
+			return nil, nil, fmt.Errorf("load links: %w", err)
 		}
 		if tab == nil {
 			tab = stitch.NewTable()
@@ -487,28 +489,33 @@ func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string
 		tab.Add(l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load links: %w", err)
+		return nil, nil, fmt.Errorf("load links: %w", err)
 	}
 	if tab == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	want := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		want[k] = true
 	}
-	var out map[string][]string
 	for l := range tab.Links() {
 		if want[l.UserID] {
-			if out == nil {
-				out = map[string][]string{}
+			if devices == nil {
+				devices = map[string][]string{}
 			}
-			out[l.UserID] = append(out[l.UserID], l.AnonymousID)
+			devices[l.UserID] = append(devices[l.UserID], l.AnonymousID)
+		}
+		if want[l.AnonymousID] {
+			if linked == nil {
+				linked = map[string]string{}
+			}
+			linked[l.AnonymousID] = l.UserID
 		}
 	}
-	for _, ds := range out {
+	for _, ds := range devices {
 		slices.Sort(ds)
 	}
-	return out, nil
+	return devices, linked, nil
 }
 
 // loadVersions returns the highest version credited of each conversion of
