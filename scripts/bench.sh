@@ -12,7 +12,12 @@
 #   repartition BENCH_REPARTITION_EVENTS (1000000) generated events keyed and partitioned with murmur2
 #               (4 partitions: the direct path, nothing forwarded), and the same messages copied
 #               one partition past their home (every event forwarded through <group>.repartition);
-#               `attributor run --until-caught-up` over each, alternately, BENCH_RUNS times.
+#               `attributor run --until-caught-up` over each, alternately, BENCH_RUNS times. Also, in
+#               the same rounds: "stitched", as many events of logged-out traffic (generate
+#               --logged-out-share 0.4, murmur2-keyed by each event's own key, identity events in a
+#               third topic: identity stitching on); and, with BENCH_REPARTITION_BEFORE=<commit>,
+#               "before", the direct path run by that commit's attributor (built from it), so that
+#               the direct path's rate is compared with the code before identity stitching.
 #   latency     BENCH_LATENCY_RATE (20000) events/s of live traffic for BENCH_LATENCY_SECONDS (60)
 #               while `attributor run` (allowed lateness BENCH_LATENCY_LATENESS, 5s) consumes;
 #               produce-to-visible time of every conversion minus the allowed lateness. Run twice,
@@ -310,14 +315,19 @@ repart_run() {
   db=${RUN_ID}_r${path}${i}_$ATTEMPTS
   cpu_begin
   t0=$(now_ns)
-  "$BIN/attributor" run --until-caught-up --brokers "$KAFKA" --clickhouse "$CH" \
-    --touchpoints-topic "$3" --conversions-topic "$4" --dlq-topic "$RUN_ID.dlq" --spend-topic "$RUN_ID.spend" \
+  local bin=$BIN/attributor ids=(--identities-topic "${5:-$RUN_ID.noids}") n=$REPART_GENERATED
+  [ "$path" != stitched ] || n=$REPART_STITCHED
+  if [ "$path" = before ]; then
+    bin=$OUT/before/attributor ids=() # that commit may not know the flag (nor stitch)
+  fi
+  "$bin" run --until-caught-up --brokers "$KAFKA" --clickhouse "$CH" \
+    --touchpoints-topic "$3" --conversions-topic "$4" --dlq-topic "$RUN_ID.dlq" --spend-topic "$RUN_ID.spend" "${ids[@]}" \
     --group "$db" --database "$db" --progress 5s 2>"$OUT/repart-$path-$i.log" || return 1
   t1=$(now_ns)
-  cpu_end "$REPART_GENERATED" >"$OUT/repart-$path-$i.cpu.tsv"
+  cpu_end "$n" >"$OUT/repart-$path-$i.cpu.tsv"
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   fwd=$(sed -n 's/^attributor: forwarded \([0-9]*\) events.*/\1/p' "$OUT/repart-$path-$i.log" | tail -1)
-  awk -v n="$REPART_GENERATED" -v s="$secs" -v f="${fwd:-0}" 'BEGIN {
+  awk -v n="$n" -v s="$secs" -v f="${fwd:-0}" 'BEGIN {
     printf "events\t%d\nseconds\t%s\nevents_per_s\t%.0f\nforwarded\t%d\n", n, s, n / s, f }' >"$OUT/repart-$path-$i.tsv"
   cat "$OUT/repart-$path-$i.cpu.tsv" >>"$OUT/repart-$path-$i.tsv"
   ch "DROP DATABASE IF EXISTS $db"
@@ -334,15 +344,31 @@ bench_repartition() {
   [ -n "$REPART_GENERATED" ] || die "generate: no summary in $OUT/repart-generate.log"
   "$BIN/misplace" --brokers "$KAFKA" --from "$RUN_ID.rtp,$RUN_ID.rcv" --to "$RUN_ID.ftp,$RUN_ID.fcv" \
     >"$OUT/repart-misplace.tsv" 2>&1 || die "misplace: see $OUT/repart-misplace.tsv"
+  # Logged-out traffic of about as many events, for the stitched runs.
+  "$BIN/attributor" generate --seed 2 --events "$REPART_EVENTS" --logged-out-share 0.4 --kafka "$KAFKA" \
+    --touchpoints-topic "$RUN_ID.stp" --conversions-topic "$RUN_ID.scv" --identities-topic "$RUN_ID.sid" --partitions 4 --create-topics \
+    2>"$OUT/repart-generate-stitched.log" || die "generate: see $OUT/repart-generate-stitched.log"
+  REPART_STITCHED=$(sed -n 's/^wrote \([0-9]*\) events.*/\1/p' "$OUT/repart-generate-stitched.log")
+  [ -n "$REPART_STITCHED" ] || die "generate: no summary in $OUT/repart-generate-stitched.log"
+  local paths="direct forwarded stitched"
+  if [ -n "${BENCH_REPARTITION_BEFORE:-}" ]; then
+    local before
+    before=$(git rev-parse --verify "$BENCH_REPARTITION_BEFORE^{commit}") || die "BENCH_REPARTITION_BEFORE: no commit $BENCH_REPARTITION_BEFORE"
+    mkdir -p "$OUT/before/src"
+    git archive "$before" | tar -x -C "$OUT/before/src"
+    (cd "$OUT/before/src" && go build -o "$OUT/before/attributor" ./cmd/attributor) || die "building $BENCH_REPARTITION_BEFORE"
+    fact machine repartition_before "$(git rev-parse --short "$before")"
+    paths="before direct forwarded stitched"
+  fi
   for i in $(seq "$RUNS"); do
-    for path in direct forwarded; do
+    for path in $paths; do
       quiesce
       fact load "repartition-$path-$i" "$(loadavg)"
-      if [ "$path" = direct ]; then
-        attempt "repartition $path $i" repart_run "$path" "$i" "$RUN_ID.rtp" "$RUN_ID.rcv"
-      else
-        attempt "repartition $path $i" repart_run "$path" "$i" "$RUN_ID.ftp" "$RUN_ID.fcv"
-      fi
+      case $path in
+        before|direct) attempt "repartition $path $i" repart_run "$path" "$i" "$RUN_ID.rtp" "$RUN_ID.rcv" ;;
+        forwarded) attempt "repartition $path $i" repart_run "$path" "$i" "$RUN_ID.ftp" "$RUN_ID.fcv" ;;
+        stitched) attempt "repartition $path $i" repart_run "$path" "$i" "$RUN_ID.stp" "$RUN_ID.scv" "$RUN_ID.sid" ;;
+      esac
       record repartition "$path" <"$OUT/repart-$path-$i.tsv"
       log "repartition: $path run $i: $(awk -F'\t' '$1 == "events_per_s" { print $2 }' "$OUT/repart-$path-$i.tsv") events/s, $(awk -F'\t' '$1 == "forwarded" { print $2 }' "$OUT/repart-$path-$i.tsv") forwarded"
     done
