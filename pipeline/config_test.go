@@ -25,6 +25,7 @@ func TestConfigValidateNamesFields(t *testing.T) {
 		{"dlq_topic", func(c *Config) { c.DLQTopic = "" }},
 		{"conversions_topic: same topic as touchpoints_topic", func(c *Config) { c.ConversionsTopic = c.TouchpointsTopic }},
 		{"dlq_topic: same topic as", func(c *Config) { c.DLQTopic = c.ConversionsTopic }},
+		{"identities_topic: same topic as spend_topic", func(c *Config) { c.IdentitiesTopic = c.SpendTopic }},
 		{"group", func(c *Config) { c.Group = "" }},
 		{"clickhouse", func(c *Config) { c.ClickHouse.Addr = "" }},
 		{"database", func(c *Config) { c.ClickHouse.Database = "bad-name;drop" }},

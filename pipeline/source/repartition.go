@@ -162,6 +162,12 @@ type Forwarder struct {
 	// The input topics a shard's forwarded event came from, by kind, for
 	// its origin headers.
 	tpTopic, cvTopic string
+	// closing: Close has begun; records are refused from then on. A
+	// record handed to a kafka-go Writer while it closes can hang Close
+	// for ever (segmentio/kafka-go#1307), and a fetcher's idle marks or a
+	// shard's forwards may still be on their way.
+	mu      sync.RWMutex
+	closing bool
 }
 
 var _ flow.Forwarder = (*Forwarder)(nil)
@@ -222,9 +228,15 @@ func (f *Forwarder) completion(msgs []kafka.Message, err error) {
 func (f *Forwarder) fail(err error) { f.once.Do(func() { f.failed(err) }) }
 
 // send queues m for partition home; it blocks while maxInFlight records
-// wait for Kafka, and returns false when ctx ended first or the writer
-// refused the record (the forwarder has then failed).
+// wait for Kafka, and returns false when ctx ended first, the forwarder is
+// closing, or the writer refused the record (the forwarder has then
+// failed).
 func (f *Forwarder) send(ctx context.Context, m kafka.Message, d *fwdData) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closing {
+		return false
+	}
 	select {
 	case f.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -240,8 +252,12 @@ func (f *Forwarder) send(ctx context.Context, m kafka.Message, d *fwdData) bool 
 }
 
 // Close writes what is queued and waits for Kafka's answers: every ack of
-// a forwarded event has fired (or the forwarder failed) when it returns.
+// a forwarded record has fired (or the forwarder failed) when it returns.
+// Records sent from then on are refused (their acks never fire).
 func (f *Forwarder) Close() error {
+	f.mu.Lock() // waits for the sends under way
+	f.closing = true
+	f.mu.Unlock()
 	err := f.w.Close()
 	f.w.Transport.(*kafka.Transport).CloseIdleConnections()
 	return err

@@ -446,3 +446,24 @@ func TestRepartitionReadsShardForwards(t *testing.T) {
 type ackFunc func(int64)
 
 func (f ackFunc) Done(o int64) { f(o) }
+
+// The identities topic's partitions are inputs whose final marks a
+// --until-caught-up repartition fetcher waits for, when stitching; its
+// fetchers route and mark like the conversions topic's.
+func TestIdentitiesPartitionsAreInputsWhenStitching(t *testing.T) {
+	for _, stitching := range []bool{false, true} {
+		r := newStitchRig(t, stitching)
+		r.src.Parts = map[string]int{rigTP: 4, rigCV: 3, rigIDs: 2, rigRepart: rigHomes}
+		in := r.src.Inputs()
+		want := map[string]int{rigTP: 4, rigCV: 3}
+		if stitching {
+			want[rigIDs] = 2
+		}
+		if fmt.Sprint(in) != fmt.Sprint(want) {
+			t.Errorf("stitching %v: inputs %v, want %v", stitching, in, want)
+		}
+		if got := r.fetcher(rigIDs, 0).forwards(); got != stitching {
+			t.Errorf("stitching %v: the identities fetcher forwards (and marks): %v", stitching, got)
+		}
+	}
+}

@@ -243,7 +243,7 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 
 // rawTables hold the events as consumed; every other table of the
 // database holds credits (or nothing).
-var rawTables = map[string]bool{"touchpoints": true, "conversions": true, "identities": true, "ad_spend": true, "schema_versions": true, "model_fits": true}
+var rawTables = map[string]bool{"touchpoints": true, "conversions": true, "identities": true, "links": true, "ad_spend": true, "schema_versions": true, "model_fits": true}
 
 type benchQuery struct {
 	name, sql string
