@@ -81,7 +81,8 @@ type Fetcher struct {
 	direct     Direct
 	rt         *Routing
 	reachedEnd bool
-	awaiting   map[string]int64 // repartition, until caught up: input partitions ("topic/p") whose final mark is awaited, with the end wanted
+	awaiting   map[string]int64    // repartition, until caught up: input partitions ("topic/p") whose final mark is awaited, with the end wanted
+	sentLinks  map[string]sentLink // stitching: per device, the last link copy sent (linkCopy)
 
 	markMu      sync.Mutex // the marks forwarded: from the fetch loop and idleMarks
 	fwdMarkAt   time.Time

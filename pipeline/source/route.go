@@ -32,15 +32,45 @@ func (rt *Routing) route(it *flow.Item) (key string, home int) {
 // ids when stitching is on: it goes to its anonymous_id's home (the only
 // place that decides the device's user) while the event is processed
 // under its user_id.
+//
+// A logged-in device repeats the same link on every event: a copy is not
+// sent when this fetcher already sent one of the same device and user
+// stamped earlier, since its anonymous_id's home would find it changes
+// nothing (same user, later: ignored; or a conflict already counted).
+// The copies sent are remembered for up to maxSentLinks devices.
 func (f *Fetcher) linkCopy(it *flow.Item) (schemas.Link, bool) {
 	if !f.src.Stitching {
 		return schemas.Link{}, false
 	}
+	var l schemas.Link
+	var ok bool
 	if it.Kind == flow.KindTouchpoint {
-		return it.TP.Link()
+		l, ok = it.TP.Link()
+	} else {
+		l, ok = it.CV.Link()
 	}
-	return it.CV.Link()
+	if !ok {
+		return l, false
+	}
+	if s, seen := f.sentLinks[l.AnonymousID]; seen && s.user == l.UserID && s.timeMs < l.TimeMs {
+		return l, false
+	}
+	if f.sentLinks == nil || len(f.sentLinks) >= maxSentLinks {
+		f.sentLinks = make(map[string]sentLink)
+	}
+	f.sentLinks[l.AnonymousID] = sentLink{user: l.UserID, timeMs: l.TimeMs}
+	return l, true
 }
+
+// sentLink is the link copy a fetcher last sent for a device.
+type sentLink struct {
+	user   string
+	timeMs int64
+}
+
+// maxSentLinks bounds the devices whose last link copy a fetcher
+// remembers (about 100 bytes each); the memory is dropped when full.
+const maxSentLinks = 1 << 16
 
 // forwards says whether the fetcher's topic is an input whose events are
 // routed to their homes (touchpoints, conversions, identities when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -465,5 +466,24 @@ func TestIdentitiesPartitionsAreInputsWhenStitching(t *testing.T) {
 		if got := r.fetcher(rigIDs, 0).forwards(); got != stitching {
 			t.Errorf("stitching %v: the identities fetcher forwards (and marks): %v", stitching, got)
 		}
+	}
+}
+
+// A logged-in device repeats its link on every event: only copies that
+// could change its home's table are sent (the first, an earlier one, one
+// to another user).
+func TestLinkCopiesOfARepeatedLinkAreSentOnce(t *testing.T) {
+	f := &Fetcher{src: &Source{Stitching: true}}
+	tp := func(user string, ms int64) *flow.Item {
+		return &flow.Item{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{EventID: fmt.Sprint(user, ms), UserID: user, AnonymousID: "a1", TimeMs: ms}}
+	}
+	var sent []string
+	for _, it := range []*flow.Item{tp("u1", 10), tp("u1", 20), tp("u1", 30), tp("u1", 5), tp("u1", 7), tp("u2", 40), tp("u2", 50), tp("u1", 60)} {
+		if l, ok := f.linkCopy(it); ok {
+			sent = append(sent, fmt.Sprint(l.UserID, "@", l.TimeMs))
+		}
+	}
+	if want := []string{"u1@10", "u1@5", "u2@40", "u1@60"}; !slices.Equal(sent, want) {
+		t.Fatalf("copies sent %v, want %v", sent, want)
 	}
 }
