@@ -239,7 +239,7 @@ attributor_run() {
   t0=$(now_ns)
   "$BIN/attributor" run --until-caught-up --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$RUN_ID.tp" --conversions-topic "$RUN_ID.cv" \
-    --dlq-topic "$RUN_ID.dlq" --spend-topic "$RUN_ID.spend" \
+    --dlq-topic "$RUN_ID.dlq" --spend-topic "$RUN_ID.spend" --identities-topic "$RUN_ID.noids" \
     --group "$db" --database "$db" --progress 5s "${@:2}" 2>"$OUT/attributor-$i.log" || return 1
   t1=$(now_ns)
   cpu_end "$GENERATED" >"$OUT/attributor-$i.cpu.tsv"
@@ -388,7 +388,7 @@ latency_run() {
     --log "$OUT/latency-$name-attributor.log" --lost "$OUT/latency-$name-lost.tsv" --windows "$OUT/latency-$name-windows.tsv" -- \
     "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
-    --dlq-topic "$t.dlq" --spend-topic "$t.spend" --group "$db" --database "$db" \
+    --dlq-topic "$t.dlq" --spend-topic "$t.spend" --identities-topic "$t.noids" --group "$db" --database "$db" \
     --allowed-lateness "$LATENESS" --log-level info --progress 5s --cpuprofile "$OUT/latency-$name.cpu.prof" \
     >"$OUT/latency-$name.tsv"
   local rc=$?
@@ -508,7 +508,7 @@ memory_run() {
     --log "$OUT/memory$name-attributor.log" -- \
     env GODEBUG=gctrace=1 "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
-    --dlq-topic "$t.dlq" --spend-topic "$t.spend" --group "$db" --database "$db" \
+    --dlq-topic "$t.dlq" --spend-topic "$t.spend" --identities-topic "$t.noids" --group "$db" --database "$db" \
     --lookback 720h --metrics-addr "127.0.0.1:$port" --log-level info --progress 10s \
     --memprofile "$OUT/memory$name.heap.prof" "$@" \
     >"$OUT/memory$name.tsv"
@@ -599,7 +599,7 @@ cluster_instance() {
   for try in 1 2 3 4; do
     "$BIN/attributor" run --until-caught-up --brokers "$CLUSTER_KAFKA" --clickhouse "$CLUSTER_CH" \
       --touchpoints-topic "$RUN_ID.ctp" --conversions-topic "$RUN_ID.ccv" \
-      --dlq-topic "$RUN_ID.cdlq" --spend-topic "$RUN_ID.cspend" \
+      --dlq-topic "$RUN_ID.cdlq" --spend-topic "$RUN_ID.cspend" --identities-topic "$RUN_ID.cids" \
       --group "$db" --database "$db" --progress 5s --log-level info 2>>"$logf" && return 0
     tail -1 "$logf" | grep -q 'within the drain timeout' || return 1
   done
@@ -638,7 +638,7 @@ bench_cluster() {
   log "cluster: $CLUSTER_EVENTS events into $RUN_ID.ctp / $RUN_ID.ccv (6 partitions, RF 3) on $CLUSTER_KAFKA"
   "$BIN/attributor" topics create --brokers "$CLUSTER_KAFKA" --partitions 6 --replication-factor 3 \
     --touchpoints-topic "$RUN_ID.ctp" --conversions-topic "$RUN_ID.ccv" --dlq-topic "$RUN_ID.cdlq" \
-    --spend-topic "$RUN_ID.cspend" >"$OUT/cluster-topics.log" 2>&1 || die "topics create: see $OUT/cluster-topics.log"
+    --spend-topic "$RUN_ID.cspend" --identities-topic "$RUN_ID.cids" >"$OUT/cluster-topics.log" 2>&1 || die "topics create: see $OUT/cluster-topics.log"
   "$BIN/attributor" generate --seed 1 --events "$CLUSTER_EVENTS" --kafka "${CLUSTER_KAFKA%%,*}" \
     --touchpoints-topic "$RUN_ID.ctp" --conversions-topic "$RUN_ID.ccv" --partitions 6 \
     2>"$OUT/cluster-generate.log" || die "generate: see $OUT/cluster-generate.log"

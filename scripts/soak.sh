@@ -95,7 +95,7 @@ trap cleanup EXIT
 
 log "topics $RUN_ID.* (6 partitions) on $BOOTSTRAP; database $DB on $NODE ($CH)"
 "$OUT/attributor" topics create --brokers "$BOOTSTRAP" --partitions 6 --touchpoints-topic "$TP" \
-  --conversions-topic "$CV" --dlq-topic "$DLQ" --spend-topic "$SPEND" >"$OUT/topics.log" 2>&1 ||
+  --conversions-topic "$CV" --dlq-topic "$DLQ" --spend-topic "$SPEND" --identities-topic "$RUN_ID.identities" >"$OUT/topics.log" 2>&1 ||
   die "topics create: $(cat "$OUT/topics.log")"
 "$OUT/attributor" migrate --clickhouse "$CH" --database "$DB" >"$OUT/migrate.log" 2>&1 ||
   die "migrate: $(cat "$OUT/migrate.log")"
@@ -106,7 +106,9 @@ ARGS=(--attributor "$OUT/attributor" --brokers "$BOOTSTRAP" --clickhouse "$CH" -
   --duration "${DUR_S}s" --rate "$RATE" --interval "$INTERVAL" --window "$WINDOW" --outage "$OUTAGE" --grace "$GRACE"
   --outage-stop "$REPO/scripts/cluster.sh down $NODE" --outage-start "$REPO/scripts/cluster.sh up $NODE")
 [ -z "${SOAK_SPAN:-}" ] || ARGS+=(--span "$SOAK_SPAN")
-EXTRA=(--spend-topic "$SPEND")
+# The soak compares the view with a replay that does not stitch: the run reads an identities
+# topic that does not exist (topics create made this run's own, not the shared "identities").
+EXTRA=(--spend-topic "$SPEND" --identities-topic "$RUN_ID.noids")
 # shellcheck disable=SC2206 # word splitting wanted: extra `attributor run` flags
 [ -z "${SOAK_RUN_FLAGS:-}" ] || EXTRA+=($SOAK_RUN_FLAGS)
 if [ -n "$UNIQUE" ]; then
