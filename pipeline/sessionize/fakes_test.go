@@ -35,7 +35,7 @@ func (o *recordingOutput) Acked(int) uint64 { return o.acked.Load() }
 type memHistory struct {
 	stored flow.History
 	linked map[string]string // anonymous_id → the user its stored links decide
-	loads  [][]string // the keys of each Load
+	loads  [][]string        // the keys of each Load
 }
 
 func (h *memHistory) Load(_ context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
