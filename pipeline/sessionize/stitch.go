@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/murmur3"
@@ -255,32 +254,11 @@ func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
 			Move: flow.Move{Anon: anon, From: anon, To: to}, Ack: it.Ack})
 		return
 	}
-	ack := splitAck(it.Ack, len(others))
+	ack := flow.SplitAck(it.Ack, len(others))
 	for _, from := range others {
 		s.after(flow.Forward{Home: flow.Home(from, s.start.Homes), Key: from, Kind: flow.KindMove,
 			Move: flow.Move{Anon: anon, From: from, To: to, Out: true}, Ack: ack})
 	}
-}
-
-// countAck fires its ack when Done was called n times.
-type countAck struct {
-	n   atomic.Int32
-	ack flow.Ack
-}
-
-func (c *countAck) Done(int64) {
-	if c.n.Add(-1) == 0 {
-		c.ack.Done()
-	}
-}
-
-func splitAck(a flow.Ack, n int) flow.Ack {
-	if n <= 1 {
-		return a
-	}
-	c := &countAck{ack: a}
-	c.n.Store(int32(n))
-	return flow.Ack{To: c, Offset: a.Offset}
 }
 
 // dropDevice takes device anon's events out of u (which may be nil): its
