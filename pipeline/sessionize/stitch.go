@@ -213,6 +213,12 @@ func (s *Shard) link(it *flow.Item) {
 			s.st.LinkConflicts.Add(1)
 		}
 		if ch.Outcome == stitch.Linked {
+			if !s.deviceHasEvents(l.AnonymousID) {
+				// Nothing to move: the device's events to come will
+				// go to its user.
+				s.u.Acks = append(s.u.Acks, it.Ack)
+				return
+			}
 			s.dropDevice(s.users.get(l.AnonymousID), l.AnonymousID, false)
 			s.after(flow.Forward{Home: flow.Home(ch.To, s.start.Homes), Key: ch.To, Kind: flow.KindMove,
 				Move: flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, Ack: it.Ack})
@@ -250,6 +256,10 @@ func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
 	s.dropDevice(s.users.get(anon), anon, false)
 	others := s.links.ConflictsOf(anon)
 	if len(others) == 0 {
+		if !s.deviceHasEvents(anon) {
+			s.u.Acks = append(s.u.Acks, it.Ack)
+			return
+		}
 		s.after(flow.Forward{Home: flow.Home(to, s.start.Homes), Key: to, Kind: flow.KindMove,
 			Move: flow.Move{Anon: anon, From: anon, To: to}, Ack: it.Ack})
 		return
@@ -259,6 +269,17 @@ func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
 		s.after(flow.Forward{Home: flow.Home(from, s.start.Homes), Key: from, Kind: flow.KindMove,
 			Move: flow.Move{Anon: anon, From: from, To: to, Out: true}, Ack: ack})
 	}
+}
+
+// deviceHasEvents says whether device anon, unlinked so far, has events
+// under its own key: in memory, or possibly stored (before this
+// generation, or evicted). Every event of an unlinked device is processed
+// here, so when it has none, its first link moves nothing.
+func (s *Shard) deviceHasEvents(anon string) bool {
+	if u := s.users.get(anon); u != nil && (u.journey.len() > 0 || len(u.released()) > 0 || u.pending() > 0) {
+		return true
+	}
+	return s.mayHaveHistory(anon)
 }
 
 // dropDevice takes device anon's events out of u (which may be nil): its

@@ -244,6 +244,7 @@ func TestShardRelinkMovesDeviceOut(t *testing.T) {
 func TestShardReissuesMoveOfDecidingLink(t *testing.T) {
 	l := schemas.Link{AnonymousID: "a1", UserID: "u1", EventID: "id-1", TimeMs: t0}
 	s, out, fwd, _ := stitchShard(t, 1, &memHistory{}, l)
+	s.stored[KeyHash("a1")] = StoredEvents // the device's events were stored before the crash
 	acks := &ackCounter{}
 	flush(t, s, identity("id-1", "a1", "u1", t0, acks, 5))
 	sent := fwd.take()
@@ -320,5 +321,31 @@ func TestShardStaleMoveInLoadsNothing(t *testing.T) {
 	flush(t, s, flow.Item{Kind: flow.KindMove, UserKey: "u2", Move: flow.Move{Anon: "a1", From: "u1", To: "u2"}, Ack: flow.Ack{To: acks, Offset: 5}})
 	if p := creditedPaths(out)["cv-u2"]; !slices.Equal(p.path, []string{"tp-anon", "tp-u2"}) {
 		t.Fatalf("cv-u2 = %+v after a current move-in, want [tp-anon tp-u2]", p)
+	}
+}
+
+// A device's first link when the device has no event yet (a logged-in
+// first visit) moves nothing: no move record, the link's ack rides on its
+// unit. Most devices are linked so; a move each cost a history load.
+func TestShardFirstLinkOfDeviceWithoutEventsMovesNothing(t *testing.T) {
+	s, out, fwd, st := stitchShard(t, 1, &memHistory{})
+	acks := &ackCounter{}
+	flush(t, s, identity("id-1", "a1", "u1", t0, acks, 3))
+	if sent := fwd.take(); len(sent) != 0 {
+		t.Fatalf("forwarded %+v, want nothing: the device has no event", sent)
+	}
+	var inUnits []int64
+	for _, u := range out.units {
+		for _, a := range u.Acks {
+			inUnits = append(inUnits, a.Offset)
+		}
+	}
+	if !slices.Equal(inUnits, []int64{3}) || st.LinksIdentity.Load() != 1 {
+		t.Fatalf("acks in units %v, links %d; want [3] and 1", inUnits, st.LinksIdentity.Load())
+	}
+	// The device's next event is the user's.
+	flush(t, s, click("tp-1", "", "a1", t0+1000), purchase("cv-1", "u1", "", t0+2000))
+	if p := creditedPaths(out)["cv-1"]; !slices.Equal(p.path, []string{"tp-1"}) {
+		t.Fatalf("cv-1 = %+v, want [tp-1]", p)
 	}
 }
