@@ -95,6 +95,17 @@ func creditedPaths(out *recordingOutput) map[string]struct {
 	return res
 }
 
+// unitAcks returns the offsets of the acks the shard put in its units.
+func unitAcks(out *recordingOutput) []int64 {
+	var offs []int64
+	for _, u := range out.units {
+		for _, a := range u.Acks {
+			offs = append(offs, a.Offset)
+		}
+	}
+	return offs
+}
+
 func flush(t *testing.T, s *Shard, items ...flow.Item) {
 	t.Helper()
 	reply := make(chan struct{})
@@ -256,12 +267,7 @@ func TestShardReissuesMoveOfDecidingLink(t *testing.T) {
 	if sent := fwd.take(); len(sent) != 0 {
 		t.Fatalf("forwarded %+v for a later link, want nothing", sent)
 	}
-	var inUnits []int64
-	for _, u := range out.units {
-		for _, a := range u.Acks {
-			inUnits = append(inUnits, a.Offset)
-		}
-	}
+	inUnits := unitAcks(out)
 	if !slices.Equal(inUnits, []int64{6}) {
 		t.Fatalf("acks in units %v, want [6]: the later link's ack rides on its unit, the deciding one's on its move", inUnits)
 	}
@@ -334,12 +340,7 @@ func TestShardFirstLinkOfDeviceWithoutEventsMovesNothing(t *testing.T) {
 	if sent := fwd.take(); len(sent) != 0 {
 		t.Fatalf("forwarded %+v, want nothing: the device has no event", sent)
 	}
-	var inUnits []int64
-	for _, u := range out.units {
-		for _, a := range u.Acks {
-			inUnits = append(inUnits, a.Offset)
-		}
-	}
+	inUnits := unitAcks(out)
 	if !slices.Equal(inUnits, []int64{3}) || st.LinksIdentity.Load() != 1 {
 		t.Fatalf("acks in units %v, links %d; want [3] and 1", inUnits, st.LinksIdentity.Load())
 	}
