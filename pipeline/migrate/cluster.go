@@ -40,6 +40,17 @@ var shardingKeys = map[string]string{
 	"model_fits":             "cityHash64(model, params)",
 }
 
+// nodeTables are the rollup tables (008_rollups.sql): on a cluster they
+// are replicated within each shard under their own name, with no
+// Distributed table over them, and nothing fills them (the rollup does not
+// run on a cluster), so that the views that read them (through the view
+// rollup_valid_days, left unrewritten in IN subqueries: nodeViews) find no
+// rolled-up day and aggregate every day live, as before the rollups.
+var (
+	nodeTables = map[string]bool{"rollup_marks": true, "rollup_runs": true, "credit_rollup": true, "channel_rollup": true, "reach_rollup": true}
+	nodeViews  = map[string]bool{"rollup_valid_days": true}
+)
+
 var (
 	createTableRe = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*\n`)
 	engineRe      = regexp.MustCompile(`ENGINE = ReplacingMergeTree\((\w*)\)`)
@@ -72,6 +83,19 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 		case createTableRe.MatchString(sql):
 			m := createTableRe.FindStringSubmatch(sql)
 			db, table := m[1], m[2]
+			if nodeTables[table] {
+				if !engineRe.MatchString(sql) {
+					return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree tables can be made replicated", s.File, table)
+				}
+				body := createTableRe.ReplaceAllString(sql, "CREATE TABLE IF NOT EXISTS "+db+"."+table+on+"\n")
+				ver := engineRe.FindStringSubmatch(body)[1]
+				if ver != "" {
+					ver = ", " + ver
+				}
+				body = engineRe.ReplaceAllLiteralString(body, "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/"+db+"/"+table+"', '{replica}'"+ver+")")
+				out = append(out, schemas.Statement{File: s.File, SQL: body})
+				continue
+			}
 			key, ok := shardingKeys[table]
 			if !ok {
 				return nil, fmt.Errorf("%s: table %s has no sharding key for a cluster (pipeline/migrate/cluster.go)", s.File, table)
@@ -98,6 +122,9 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 			var err error
 			body = inSubqueryRe.ReplaceAllStringFunc(body, func(m string) string {
 				sm := inSubqueryRe.FindStringSubmatch(m)
+				if nodeViews[sm[3]] {
+					return m
+				}
 				if _, ok := shardingKeys[sm[3]]; !ok {
 					err = fmt.Errorf("%s: IN subquery reads %s, which is not a sharded table", s.File, sm[3])
 					return m

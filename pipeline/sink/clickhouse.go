@@ -47,6 +47,8 @@ func insertRows(ctx context.Context, conn driver.Conn, db, table string, units [
 			spend = append(spend, u.Spend...)
 		}
 		return insertSpend(ctx, conn, db, spend, "topic")
+	case tableMarks:
+		return insertMarks(ctx, conn, db, units)
 	}
 	return fmt.Errorf("insert into unknown table %q", table)
 }
