@@ -331,3 +331,18 @@ func dateList(days []time.Time) string {
 }
 
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// Selects returns, per rollup table, the SELECT a run over days fills it
+// with (run_id 0), for database db: what tests run on other ClickHouse
+// releases.
+func Selects(db string, days []time.Time) map[string]string {
+	out := map[string]string{}
+	for _, k := range kinds {
+		for i, ins := range k.inserts {
+			sql := fmt.Sprintf(ins, db, "0", dateSet(days))
+			_, sel, _ := strings.Cut(sql, "\n")
+			out[k.targets[i]] = sel
+		}
+	}
+	return out
+}

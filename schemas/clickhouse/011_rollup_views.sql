@@ -24,7 +24,7 @@ FROM
         argMax(started_at, run_id) AS rv_started_at
     FROM {db}.rollup_runs
     GROUP BY kind, date
-)
+) AS rv_runs
 ANY LEFT JOIN
 (
     SELECT
@@ -33,7 +33,7 @@ ANY LEFT JOIN
         max(marked_at) AS rv_marked_at
     FROM {db}.rollup_marks
     GROUP BY kind, date
-) USING (kind, date)
+) AS rv_marks USING (kind, date)
 WHERE rv_marked_at < rv_started_at;
 
 -- credited_live: the rows of credited_conversions (the columns the
