@@ -27,7 +27,7 @@ func runRollup(args []string, stdout, stderr io.Writer) int {
 	quiet := e.Duration("rollup-quiet", "ATTRIBUTOR_ROLLUP_QUIET", rollup.DefaultQuiet, "roll up a day once nothing was written into it for this long (0: every day not rolled up yet)")
 	redoFrom := e.String("redo-from", "", "", "first `day` (YYYY-MM-DD, UTC) to roll up again whatever its state, e.g. after loading rows by hand")
 	redoTo := e.String("redo-to", "", "", "last `day` (inclusive) of --redo-from's range (default: --redo-from)")
-	fs.Usage = e.help(stdout, "usage: attributor rollup [flags]\n\nAggregates every whole UTC day of the current credited rows and of the\ntouchpoints that is not rolled up yet (or was written into since) into the\ntables that credited_daily, channel_performance and model_comparison read;\nthe views read the other days live. Safe to run again, beside `attributor\nrun` (which does the same every --rollup-interval) and from several\ninstances at once.")
+	fs.Usage = e.help(stdout, "usage: attributor rollup [flags]\n\nAggregates every whole UTC day of the current credited rows and of the\ntouchpoints that is not rolled up yet (or was written into since) into the\ntables that credited_daily, channel_performance and model_comparison read;\nthe views read the other days live. Safe to run again, beside `attributor\nrun` (which does the same every --rollup-every) and from several\ninstances at once.")
 	if code, ok := parseFlags(fs, e, args, stderr, "rollup"); !ok {
 		return code
 	}
@@ -52,6 +52,9 @@ func runRollup(args []string, stdout, stderr io.Writer) int {
 		}
 	} else if err == nil && *redoTo != "" {
 		err = fmt.Errorf("redo-to: needs --redo-from")
+	}
+	if err == nil && chCfg.Cluster != "" {
+		err = fmt.Errorf("cluster: the rollup is not built for clusters (the views read every day live there)")
 	}
 	if err == nil && *quiet < 0 {
 		err = fmt.Errorf("rollup-quiet: must be >= 0, got %s", formatDuration(*quiet))
