@@ -14,7 +14,7 @@ import (
 var ddlHashes = map[int]string{
 	1: "537b5bf56abf2a178c1950ea351d6a742166bd8c24e035d3245889910e82e2ad",
 	2: "0c0e13ce44f0e21f2dc18ec32ccbdfd060509d644769243974b7aaa43a61689f",
-	3: "5ee21b608eba1bf3278e07bf262f363bbd6f36237db6393797ebaa0677ab0607",
+	3: "d053994d8e33eff0986b781eae1f980d762c4d343c73deaa8fca67c52c28a330",
 }
 
 func TestSchemaVersionCoversDDL(t *testing.T) {

@@ -101,3 +101,34 @@ CREATE TABLE IF NOT EXISTS {db}.reach_rollup
 ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(date)
 ORDER BY (date, run_id, channel, campaign);
+
+-- credit_days, touchpoint_days: the days that hold rows of
+-- attributed_conversions (by conversion_date) and of touchpoints (by
+-- event_date), whoever wrote them: the materialized views below add the
+-- days of every insert into those tables, and attributor migrate adds the
+-- days stored before they existed. The aggregate views take the days to
+-- aggregate live from here (a few hundred rows) instead of reading the day
+-- column of every stored row.
+CREATE TABLE IF NOT EXISTS {db}.credit_days
+(
+    date  Date
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY date;
+
+CREATE TABLE IF NOT EXISTS {db}.touchpoint_days
+(
+    date  Date
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY date;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.credit_days_mv TO {db}.credit_days AS
+SELECT conversion_date AS date
+FROM {db}.attributed_conversions
+GROUP BY conversion_date;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.touchpoint_days_mv TO {db}.touchpoint_days AS
+SELECT event_date AS date
+FROM {db}.touchpoints
+GROUP BY event_date;

@@ -39,7 +39,7 @@ WHERE rv_marked_at < rv_started_at;
 -- credited_live: the rows of credited_conversions (the columns the
 -- aggregates need) of the days whose credits are not validly rolled up.
 -- The days are picked inside (18.16 does not push an outer WHERE into a
--- view), so that only their partitions are read.
+-- view), from credit_days, so that only their partitions are read.
 DROP TABLE IF EXISTS {db}.credited_live;
 CREATE VIEW IF NOT EXISTS {db}.credited_live AS
 SELECT
@@ -85,10 +85,9 @@ FROM
         FROM {db}.attributed_conversions FINAL
         WHERE conversion_date IN
         (
-            SELECT conversion_date
-            FROM {db}.attributed_conversions
-            WHERE conversion_date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
-            GROUP BY conversion_date
+            SELECT date
+            FROM {db}.credit_days
+            WHERE date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
         )
     )
     ARRAY JOIN
@@ -239,10 +238,9 @@ FROM
     FROM {db}.touchpoints FINAL
     WHERE event_date IN
     (
-        SELECT event_date
-        FROM {db}.touchpoints
-        WHERE event_date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'touchpoints')
-        GROUP BY event_date
+        SELECT date
+        FROM {db}.touchpoint_days
+        WHERE date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'touchpoints')
     )
     GROUP BY event_date, channel, campaign
 );

@@ -113,10 +113,9 @@ FROM
                     SELECT arrayJoin(models) AS cp_model FROM {db}.attributed_conversions
                     WHERE conversion_date IN
                     (
-                        SELECT conversion_date
-                        FROM {db}.attributed_conversions
-                        WHERE conversion_date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
-                        GROUP BY conversion_date
+                        SELECT date
+                        FROM {db}.credit_days
+                        WHERE date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
                     )
                 )),
                 ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
@@ -155,10 +154,9 @@ FROM
                     SELECT arrayJoin(models) AS cp_model FROM {db}.attributed_conversions
                     WHERE conversion_date IN
                     (
-                        SELECT conversion_date
-                        FROM {db}.attributed_conversions
-                        WHERE conversion_date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
-                        GROUP BY conversion_date
+                        SELECT date
+                        FROM {db}.credit_days
+                        WHERE date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
                     )
                 )),
                 ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
