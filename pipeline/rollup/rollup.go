@@ -225,7 +225,8 @@ WHERE event_date IN %[3]s
 GROUP BY event_date, channel, campaign`
 
 // pending returns the days of k that hold rows, are not validly rolled up
-// and were last written (marked) before started - quiet, or are in the
+// and were last written (marked) before started - quiet (a mark in
+// started's own second would invalidate the run), or are in the
 // redo range [from, to] (when from is set), oldest first.
 func pending(ctx context.Context, conn driver.Conn, db string, k kind, started time.Time, quiet time.Duration, from, to time.Time) ([]time.Time, error) {
 	redo := "0"
@@ -234,7 +235,7 @@ func pending(ctx context.Context, conn driver.Conn, db string, k kind, started t
 	}
 	q := fmt.Sprintf(`SELECT d FROM (SELECT %[3]s AS d FROM %[1]s.%[2]s GROUP BY d)
 WHERE d NOT IN (SELECT date FROM %[1]s.rollup_valid_days WHERE kind = '%[4]s')
-  AND (%[6]s OR d NOT IN (SELECT date FROM %[1]s.rollup_marks WHERE kind = '%[4]s' GROUP BY date HAVING max(marked_at) > toDateTime(%[5]d)))
+  AND (%[6]s OR d NOT IN (SELECT date FROM %[1]s.rollup_marks WHERE kind = '%[4]s' GROUP BY date HAVING max(marked_at) >= toDateTime(%[5]d)))
 ORDER BY d`, db, k.table, k.dateCol, k.name, started.Add(-quiet).Unix(), redo)
 	rows, err := conn.Query(ctx, q)
 	if err != nil {

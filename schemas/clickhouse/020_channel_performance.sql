@@ -45,9 +45,13 @@
 -- Conversions with no touchpoint in their window are credited to channel
 -- '(none)', campaign '': every model's revenue adds up to the total revenue.
 -- The models are those present in attributed_conversions (the six built-in
--- ones while it is empty); reach and spend rows repeat under each of them,
--- so that filtering on one model gives the whole picture. Money columns
--- assume one currency.
+-- ones while it is empty): those of the rollups and of the days read live;
+-- reach and spend rows repeat under each of them, so that filtering on one
+-- model gives the whole picture. Money columns assume one currency.
+--
+-- The credited side comes from channel_credits_daily and the reach side
+-- from reach_daily (011_rollup_views.sql): rolled-up days from the daily
+-- rollups, the others live from the credited rows and touchpoints.
 DROP TABLE IF EXISTS {db}.channel_performance;
 CREATE VIEW IF NOT EXISTS {db}.channel_performance AS
 SELECT
