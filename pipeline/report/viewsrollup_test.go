@@ -59,6 +59,9 @@ func TestViewsAfterRollup(t *testing.T) {
 			t.Run(stage.name+"/"+name, func(t *testing.T) { check(t, f) })
 		}
 	}
+	t.Run("column_by_column", func(t *testing.T) {
+		checkColumnByColumn(t, f, []string{"channel_performance", "model_comparison", "credited_daily", "channel_credits_daily", "reach_daily"})
+	})
 	t.Run("current_clickhouse", func(t *testing.T) {
 		var days []time.Time
 		for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
