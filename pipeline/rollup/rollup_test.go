@@ -443,3 +443,36 @@ func (w *writer) flush() {
 		w.t.Fatalf("sink stopped: %v", err)
 	}
 }
+
+// A run stopped part way (its context cancelled mid-statement, as a
+// killed `attributor rollup` would be) leaves the views exact, whatever it
+// had inserted or recorded; the next run completes the days.
+func TestRollupStoppedPartWay(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := migrate.Migrate(ctx, env.CH, env.Database); err != nil {
+		t.Fatal(err)
+	}
+	db := env.Database
+	w := newWriter(t, env.CH, db)
+	convs := generate(3000, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 20)
+	for i := range convs {
+		w.credit(&convs[i], convs[i].versions-1)
+	}
+	w.flush()
+	for _, after := range []time.Duration{1200 * time.Millisecond, 1500 * time.Millisecond, 2 * time.Second} {
+		stopped, stop := context.WithTimeout(ctx, after)
+		_, err := rollup.Run(stopped, env.CH, rollup.Options{Database: db, Quiet: -1, DaysPerStatement: 2})
+		stop()
+		t.Logf("run stopped after %s: %v; valid days now %d", after, err, len(validDays(t, env.CH, db, rollup.KindCredits)))
+		check(t, env.CH, db, fmt.Sprintf("after a run stopped after %s", after))
+	}
+	if _, err := rollup.Run(ctx, env.CH, rollup.Options{Database: db, Quiet: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := validDays(t, env.CH, db, rollup.KindCredits); len(got) != 20 {
+		t.Fatalf("valid credit days after a complete run: %d, want 20", len(got))
+	}
+	check(t, env.CH, db, "after a complete run")
+}
