@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/attributor/attributor/attribution"
+	"github.com/attributor/attributor/pipeline/rollup"
 	"github.com/attributor/attributor/pipeline/sessionize"
 	"github.com/attributor/attributor/pipeline/sink"
 	"github.com/attributor/attributor/pipeline/source"
@@ -31,6 +32,7 @@ const (
 	DefaultFlushInterval   = sink.DefaultFlushInterval
 	DefaultMarkovOrder     = 1
 	DefaultFitPoll         = 30 * time.Second
+	DefaultRollupEvery     = 10 * time.Minute
 )
 
 // Config configures a Runner. Zero fields take the defaults noted beside
@@ -74,7 +76,14 @@ type Config struct {
 	// FitWindow is the training window of FitEvery, ending just after the
 	// latest event stored. Default: Attribution.Lookback.
 	FitWindow time.Duration
-	Channels  *schemas.ChannelRules // Channel grouping. Default schemas.DefaultChannelRules().
+	// RollupEvery is how often the run rolls up the days of credits and
+	// touchpoints that went RollupQuiet without a write, into the tables
+	// the aggregate views read (pipeline/rollup; `attributor rollup` does
+	// the same once). Default 10m; negative: off. Not on a cluster.
+	RollupEvery time.Duration
+	// RollupQuiet: see rollup.Options.Quiet. Default 10m; negative: 0.
+	RollupQuiet time.Duration
+	Channels    *schemas.ChannelRules // Channel grouping. Default schemas.DefaultChannelRules().
 
 	// SessionGap starts a new session after this much inactivity. Default 30m.
 	SessionGap time.Duration
@@ -180,6 +189,8 @@ func (c Config) WithDefaults() Config {
 	dur(&c.Horizon, sessionize.DefaultHorizon)
 	dur(&c.MaxFutureSkew, min(time.Hour, c.Horizon))
 	dur(&c.FlushInterval, sink.DefaultFlushInterval)
+	dur(&c.RollupEvery, DefaultRollupEvery)
+	dur(&c.RollupQuiet, rollup.DefaultQuiet)
 	dur(&c.CommitInterval, time.Second)
 	dur(&c.ProgressInterval, 5*time.Second)
 	num := func(n *int, v int) {

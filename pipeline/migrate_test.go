@@ -58,7 +58,10 @@ func checkSchema(t *testing.T, env *pipelinetest.Env, db string) {
 		if len(f) < 6 || f[0] != "CREATE" || f[1] == "DATABASE" {
 			continue
 		}
-		name := f[5] // CREATE TABLE|VIEW IF NOT EXISTS db.name
+		if f[1] == "MATERIALIZED" {
+			f = f[1:]
+		}
+		name := f[5] // CREATE [MATERIALIZED] TABLE|VIEW IF NOT EXISTS db.name
 		var n uint64
 		if err := env.CH.QueryRow(ctx, "SELECT count() FROM "+name).Scan(&n); err != nil {
 			t.Errorf("%s (%s): %v", name, s.File, err)

@@ -183,6 +183,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	fitCtx, stopFits := context.WithCancel(ctx)
 	var fitDone sync.WaitGroup
 	fitDone.Go(func() { r.fitLoop(fitCtx) })
+	fitDone.Go(func() { r.rollupLoop(fitCtx) })
 	defer fitDone.Wait()
 	defer stopFits()
 	retries := groupRetries{log: r.cfg.Logger, group: r.cfg.Group}

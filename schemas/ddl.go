@@ -32,7 +32,7 @@ func ValidIdentifier(name string) error {
 // before versions were recorded count as version 0. Version 2 stores
 // attributed_conversions compactly, one row per conversion and version
 // (Migrate converts a table of the earlier layout: see pipeline/migrate).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Statement is one DDL statement of a migration file.
 type Statement struct {

@@ -13,7 +13,8 @@ import (
 // hash here.
 var ddlHashes = map[int]string{
 	1: "537b5bf56abf2a178c1950ea351d6a742166bd8c24e035d3245889910e82e2ad",
-	2: "7c2f91a38de81c8b5902499da8bc000fee144f42fbb85dfe1390f0da5523f595",
+	2: "0c0e13ce44f0e21f2dc18ec32ccbdfd060509d644769243974b7aaa43a61689f",
+	3: "9b16e32cef66e766e9395d9a3373e6309c8cefb432a32c0a5315ce375f92c047",
 }
 
 func TestSchemaVersionCoversDDL(t *testing.T) {

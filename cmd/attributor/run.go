@@ -15,6 +15,7 @@ import (
 
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline"
+	"github.com/attributor/attributor/pipeline/rollup"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -134,6 +135,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		maxUsers    = e.Int("max-users", "ATTRIBUTOR_MAX_USERS", pipeline.DefaultMaxUsers, "users held in memory; more are evicted and reloaded from ClickHouse")
 		flushRows   = e.Int("flush-rows", "ATTRIBUTOR_FLUSH_ROWS", pipeline.DefaultFlushRows, "rows per ClickHouse insert")
 		flushEvery  = e.Duration("flush-interval", "ATTRIBUTOR_FLUSH_INTERVAL", pipeline.DefaultFlushInterval, "longest wait before an insert")
+		rollEvery   = e.Duration("rollup-every", "ATTRIBUTOR_ROLLUP_EVERY", pipeline.DefaultRollupEvery, "roll up the quiet days for the aggregate views this often, as attributor rollup does (0: off)")
+		rollQuiet   = e.Duration("rollup-quiet", "ATTRIBUTOR_ROLLUP_QUIET", rollup.DefaultQuiet, "roll up a day once nothing was written into it for this long")
 		metrics     = e.String("metrics-addr", "ATTRIBUTOR_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on `host:port` (off when empty)")
 		untilDone   = e.Bool("until-caught-up", "ATTRIBUTOR_UNTIL_CAUGHT_UP", false, "consume what the topics hold now, attribute everything, commit and exit")
 		progress    = e.Duration("progress", "ATTRIBUTOR_PROGRESS", 5*time.Second, "progress line interval on stderr (0: off)")
@@ -173,6 +176,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		AllowedLateness: *lateness, Horizon: *horizon, MaxFutureSkew: *futureSkew, SessionGap: *sessionGap,
 		MarkovOrder: *mOrder, FitPoll: *fitPoll, FitEvery: *fitEvery, FitWindow: *fitWindow,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
+		RollupEvery: offIfZero(*rollEvery), RollupQuiet: offIfZero(*rollQuiet),
 		UntilCaughtUp: *untilDone, Logger: log, LogRejections: *logRejects,
 	}
 	for _, d := range []struct {

@@ -41,10 +41,28 @@ var shardingKeys = map[string]string{
 	"model_fits":             "cityHash64(model, params)",
 }
 
+// nodeTables are the rollup tables (008_rollups.sql): on a cluster they
+// are replicated within each shard under their own name, with no
+// Distributed table over them, and nothing fills them (the rollup does not
+// run on a cluster), so that the views that read them (through the view
+// rollup_valid_days, left unrewritten in IN subqueries: nodeViews) find no
+// rolled-up day and aggregate every day live, as before the rollups.
+//
+// allNodeTables (the days that hold rows) are replicated to every node
+// under one path, like schema_versions, and filled by materialized views
+// on the Distributed tables: whichever node an insert goes through, every
+// node's views see its days.
+var (
+	nodeTables    = map[string]bool{"rollup_marks": true, "rollup_runs": true, "credit_rollup": true, "channel_rollup": true, "reach_rollup": true}
+	allNodeTables = map[string]bool{"credit_days": true, "touchpoint_days": true}
+	nodeViews     = map[string]bool{"rollup_valid_days": true}
+)
+
 var (
 	createTableRe = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*\n`)
 	engineRe      = regexp.MustCompile(`ENGINE = ReplacingMergeTree\((\w*)\)`)
 	createViewRe  = regexp.MustCompile(`^CREATE VIEW IF NOT EXISTS (\w+)\.(\w+) AS`)
+	createMVRe    = regexp.MustCompile(`^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS`)
 	dropRe        = regexp.MustCompile(`^DROP TABLE IF EXISTS (\w+)\.(\w+)$`)
 	createDBRe    = regexp.MustCompile(`^CREATE DATABASE IF NOT EXISTS (\w+)$`)
 	// The first FROM after "IN (SELECT": the latest-version subqueries.
@@ -73,6 +91,23 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 		case createTableRe.MatchString(sql):
 			m := createTableRe.FindStringSubmatch(sql)
 			db, table := m[1], m[2]
+			if nodeTables[table] || allNodeTables[table] {
+				if !engineRe.MatchString(sql) {
+					return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree tables can be made replicated", s.File, table)
+				}
+				body := createTableRe.ReplaceAllString(sql, "CREATE TABLE IF NOT EXISTS "+db+"."+table+on+"\n")
+				ver := engineRe.FindStringSubmatch(body)[1]
+				if ver != "" {
+					ver = ", " + ver
+				}
+				path := "/clickhouse/tables/{shard}/" + db + "/" + table
+				if allNodeTables[table] {
+					path = "/clickhouse/tables/all/" + db + "/" + table
+				}
+				body = engineRe.ReplaceAllLiteralString(body, "ENGINE = ReplicatedReplacingMergeTree('"+path+"', '{replica}'"+ver+")")
+				out = append(out, schemas.Statement{File: s.File, SQL: body})
+				continue
+			}
 			key, ok := shardingKeys[table]
 			if !ok {
 				return nil, fmt.Errorf("%s: table %s has no sharding key for a cluster (pipeline/migrate/cluster.go)", s.File, table)
@@ -94,11 +129,16 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 				schemas.Statement{File: s.File, SQL: body},
 				schemas.Statement{File: s.File, SQL: "CREATE TABLE IF NOT EXISTS " + db + "." + table + on + " AS " + db + "." + local +
 					" ENGINE = Distributed(" + cluster + ", " + db + ", " + local + ", " + key + ")"})
+		case createMVRe.MatchString(sql):
+			out = append(out, schemas.Statement{File: s.File, SQL: createMVRe.ReplaceAllString(sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS $1.$2"+on+" TO $3.$4 AS")})
 		case createViewRe.MatchString(sql):
 			body := createViewRe.ReplaceAllString(sql, "CREATE VIEW IF NOT EXISTS $1.$2"+on+" AS")
 			var err error
 			body = inSubqueryRe.ReplaceAllStringFunc(body, func(m string) string {
 				sm := inSubqueryRe.FindStringSubmatch(m)
+				if nodeViews[sm[3]] || allNodeTables[sm[3]] {
+					return m
+				}
 				if _, ok := shardingKeys[sm[3]]; !ok {
 					err = fmt.Errorf("%s: IN subquery reads %s, which is not a sharded table", s.File, sm[3])
 					return m

@@ -121,6 +121,9 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 				return err
 			}
 		}
+		if err := backfillDays(ctx, conn, database); err != nil {
+			return err
+		}
 		if err := recordVersion(ctx, conn, versions); err != nil {
 			return fmt.Errorf("migrate: record schema version: %w", err)
 		}

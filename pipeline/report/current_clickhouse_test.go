@@ -31,12 +31,17 @@ const (
 // this one replays the fixture's raw rows into chDB, applies the same DDL,
 // and compares every query's answer with the 18.16 server's. It runs when
 // ATTRIBUTOR_TEST_CHDB names a Python with the chdb package.
-func TestCurrentClickHouse(t *testing.T) {
+func TestCurrentClickHouse(t *testing.T) { checkCurrentClickHouse(t, loadedFixture(t), nil, nil) }
+
+// checkCurrentClickHouse runs the comparison of TestCurrentClickHouse,
+// copying the extra tables too (with their columns) and running the extra
+// queries beside the views, dashboards, reports and documented examples.
+func checkCurrentClickHouse(t *testing.T, f *fixture, extraTables []string, extraQueries map[string]string) {
+	t.Helper()
 	python := os.Getenv(envCHDB)
 	if python == "" {
 		t.Skipf("skipping: set %s to a Python interpreter with the chdb package to check the queries on current ClickHouse", envCHDB)
 	}
-	f := loadedFixture(t)
 	httpAddr := os.Getenv(envClickHouseHTTP)
 	if httpAddr == "" {
 		host := "127.0.0.1"
@@ -61,8 +66,12 @@ func TestCurrentClickHouse(t *testing.T) {
 		Ordered bool   `json:"ordered"`
 	}
 	var queries []query
-	for _, v := range []string{"channel_performance", "model_comparison", "conversion_paths", "assisted_conversions", "time_to_conversion", "path_length", "top_paths", "cohort_value"} {
+	for _, v := range []string{"channel_performance", "model_comparison", "conversion_paths", "assisted_conversions", "time_to_conversion", "path_length", "top_paths", "cohort_value",
+		"credited_daily", "channel_credits_daily", "reach_daily", "rollup_valid_days"} {
 		queries = append(queries, query{Name: "view " + v, SQL: "SELECT * FROM {db}." + v})
+	}
+	for name, sql := range extraQueries {
+		queries = append(queries, query{Name: name, SQL: sql})
 	}
 	from, to := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
 	for file, sql := range dashboardFiles(t) {
@@ -91,7 +100,7 @@ func TestCurrentClickHouse(t *testing.T) {
 	}
 
 	tables := map[string][]string{}
-	for _, table := range []string{"touchpoints", "conversions", "attributed_conversions", "ad_spend", "model_fits"} {
+	for _, table := range append([]string{"touchpoints", "conversions", "attributed_conversions", "ad_spend", "model_fits"}, extraTables...) {
 		f.query(t, "SELECT name FROM system.columns WHERE database = ? AND table = ? AND name != 'inserted_at'", func(scan func(...any) error) error {
 			var c string
 			err := scan(&c)

@@ -462,9 +462,13 @@ func TestViewsAfterMerges(t *testing.T) {
 // once shifted the touchpoint costs of channel_performance's UNION ALL into
 // another column when spend_micros was read alone.
 func TestViewsColumnByColumn(t *testing.T) {
-	f := loadedFixture(t)
-	for _, view := range []string{"channel_performance", "model_comparison", "conversion_paths", "assisted_conversions",
-		"time_to_conversion", "path_length", "top_paths", "cohort_value"} {
+	checkColumnByColumn(t, loadedFixture(t), []string{"channel_performance", "model_comparison", "conversion_paths", "assisted_conversions",
+		"time_to_conversion", "path_length", "top_paths", "cohort_value", "credited_daily", "channel_credits_daily", "reach_daily"})
+}
+
+func checkColumnByColumn(t *testing.T, f *fixture, views []string) {
+	t.Helper()
+	for _, view := range views {
 		all := f.table(t, "SELECT * FROM "+f.db+"."+view)
 		if len(all) == 0 {
 			t.Errorf("%s: no rows", view)

@@ -53,6 +53,8 @@ func insertRows(ctx context.Context, conn driver.Conn, db, table string, units [
 		return insertIdentities(ctx, conn, db, units)
 	case tableLinks:
 		return insertLinks(ctx, conn, db, units)
+	case tableMarks:
+		return insertMarks(ctx, conn, db, units)
 	}
 	return fmt.Errorf("insert into unknown table %q", table)
 }

@@ -323,6 +323,9 @@ func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+	if !s.mark(ctx, b, cols) {
+		return false
+	}
 	for table, rows := range refused {
 		if table == tableCredited {
 			credited -= rows

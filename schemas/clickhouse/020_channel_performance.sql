@@ -45,9 +45,13 @@
 -- Conversions with no touchpoint in their window are credited to channel
 -- '(none)', campaign '': every model's revenue adds up to the total revenue.
 -- The models are those present in attributed_conversions (the six built-in
--- ones while it is empty); reach and spend rows repeat under each of them,
--- so that filtering on one model gives the whole picture. Money columns
--- assume one currency.
+-- ones while it is empty): those of the rollups and of the days read live;
+-- reach and spend rows repeat under each of them, so that filtering on one
+-- model gives the whole picture. Money columns assume one currency.
+--
+-- The credited side comes from channel_credits_daily and the reach side
+-- from reach_daily (011_rollup_views.sql): rolled-up days from the daily
+-- rollups, the others live from the credited rows and touchpoints.
 DROP TABLE IF EXISTS {db}.channel_performance;
 CREATE VIEW IF NOT EXISTS {db}.channel_performance AS
 SELECT
@@ -87,27 +91,37 @@ FROM
     FROM
     (
         SELECT
-            conversion_date AS date,
+            date,
             model,
             channel,
             campaign,
             toUInt64(0) AS p_impressions,
             toUInt64(0) AS p_clicks,
             toUInt64(0) AS p_users_reached,
-            toUInt64(uniqExactIf(user_key, credit > 0)) AS p_converting_users,
-            toFloat64(sum(credit)) AS p_conversions,
-            toInt64(sum(revenue_micros)) AS p_revenue_micros,
+            converting_users AS p_converting_users,
+            conversions AS p_conversions,
+            revenue_micros AS p_revenue_micros,
             toInt64(0) AS p_touchpoint_cost_micros,
             toInt64(0) AS p_feed_micros,
             toUInt8(0) AS p_has_feed
-        FROM {db}.credited_conversions
-        GROUP BY conversion_date, model, channel, campaign
+        FROM {db}.channel_credits_daily
         UNION ALL
         SELECT
             tp_date AS date,
             arrayJoin(if(
                 (SELECT count() FROM {db}.attributed_conversions) > 0,
-                (SELECT groupUniqArrayArray(models) FROM {db}.attributed_conversions),
+                (SELECT groupUniqArray(cp_model) FROM
+                (
+                    SELECT model AS cp_model FROM {db}.channel_rollup GROUP BY model
+                    UNION ALL
+                    SELECT arrayJoin(models) AS cp_model FROM {db}.attributed_conversions
+                    WHERE conversion_date IN
+                    (
+                        SELECT date
+                        FROM {db}.credit_days
+                        WHERE date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
+                    )
+                )),
                 ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
             tp_channel AS channel,
             tp_campaign AS campaign,
@@ -123,22 +137,32 @@ FROM
         FROM
         (
             SELECT
-                event_date AS tp_date,
+                date AS tp_date,
                 channel AS tp_channel,
                 campaign AS tp_campaign,
-                toUInt64(countIf(interaction = 'impression')) AS tp_impressions,
-                toUInt64(countIf(interaction = 'click')) AS tp_clicks,
-                toUInt64(uniqExact(user_key)) AS tp_users,
-                toInt64(sum(toInt64(floor(cost * 1000000 + 0.5)))) AS tp_cost_micros
-            FROM {db}.touchpoints FINAL
-            GROUP BY event_date, channel, campaign
+                impressions AS tp_impressions,
+                clicks AS tp_clicks,
+                users_reached AS tp_users,
+                cost_micros AS tp_cost_micros
+            FROM {db}.reach_daily
         )
         UNION ALL
         SELECT
             sp_date AS date,
             arrayJoin(if(
                 (SELECT count() FROM {db}.attributed_conversions) > 0,
-                (SELECT groupUniqArrayArray(models) FROM {db}.attributed_conversions),
+                (SELECT groupUniqArray(cp_model) FROM
+                (
+                    SELECT model AS cp_model FROM {db}.channel_rollup GROUP BY model
+                    UNION ALL
+                    SELECT arrayJoin(models) AS cp_model FROM {db}.attributed_conversions
+                    WHERE conversion_date IN
+                    (
+                        SELECT date
+                        FROM {db}.credit_days
+                        WHERE date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
+                    )
+                )),
                 ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
             sp_channel AS channel,
             sp_campaign AS campaign,

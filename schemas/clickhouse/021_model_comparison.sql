@@ -54,24 +54,24 @@ SELECT
 FROM
 (
     SELECT
-        conversion_date AS date,
+        date,
         channel,
-        sumIf(credit, model = 'last_click') AS last_click_conversions,
+        sumIf(conversions, model = 'last_click') AS last_click_conversions,
         toInt64(sumIf(revenue_micros, model = 'last_click')) AS last_click_micros,
-        sumIf(credit, model = 'first_click') AS first_click_conversions,
+        sumIf(conversions, model = 'first_click') AS first_click_conversions,
         toInt64(sumIf(revenue_micros, model = 'first_click')) AS first_click_micros,
-        sumIf(credit, model = 'linear') AS linear_conversions,
+        sumIf(conversions, model = 'linear') AS linear_conversions,
         toInt64(sumIf(revenue_micros, model = 'linear')) AS linear_micros,
-        sumIf(credit, model = 'time_decay') AS time_decay_conversions,
+        sumIf(conversions, model = 'time_decay') AS time_decay_conversions,
         toInt64(sumIf(revenue_micros, model = 'time_decay')) AS time_decay_micros,
-        sumIf(credit, model = 'position_based') AS position_based_conversions,
+        sumIf(conversions, model = 'position_based') AS position_based_conversions,
         toInt64(sumIf(revenue_micros, model = 'position_based')) AS position_based_micros,
-        sumIf(credit, model = 'last_non_direct') AS last_non_direct_conversions,
+        sumIf(conversions, model = 'last_non_direct') AS last_non_direct_conversions,
         toInt64(sumIf(revenue_micros, model = 'last_non_direct')) AS last_non_direct_micros,
-        sumIf(credit, model = 'markov') AS markov_conversions,
+        sumIf(conversions, model = 'markov') AS markov_conversions,
         toInt64(sumIf(revenue_micros, model = 'markov')) AS markov_micros,
-        sumIf(credit, model = 'shapley') AS shapley_conversions,
+        sumIf(conversions, model = 'shapley') AS shapley_conversions,
         toInt64(sumIf(revenue_micros, model = 'shapley')) AS shapley_micros
-    FROM {db}.credited_conversions
-    GROUP BY conversion_date, channel
+    FROM {db}.channel_credits_daily
+    GROUP BY date, channel
 );

@@ -39,7 +39,11 @@ for stmt in cfg["ddl"]:
 for table, cols in cfg["tables"].items():
     path = "%s/%s.tsv" % (work, table)
     with open(path, "w") as f:
-        f.write(ch18("SELECT %s FROM %s.%s FORMAT TabSeparated" % (", ".join(cols), cfg["source"], table)))
+        # In insertion order (a part's first block number; parts are never
+        # split), so that where 18.16 has not merged a replaced row yet the
+        # copy's last row of a key is 18.16's latest too, as FINAL keeps.
+        f.write(ch18("SELECT %s FROM %s.%s ORDER BY toUInt64(splitByChar('_', _part)[2]) FORMAT TabSeparated"
+                     % (", ".join(cols), cfg["source"], table)))
     types = s.query(
         "SELECT arrayStringConcat(groupArray(name || ' ' || type), ', ') FROM "
         "(SELECT name, type FROM system.columns WHERE database = '%s' AND table = '%s' AND name IN (%s) ORDER BY position)"

@@ -13,14 +13,19 @@
 //   - prints the disk the database takes per credited conversion, from
 //     system.parts: every table but the raw-event ones (touchpoints,
 //     conversions, identities, ad_spend) holds credits, whatever the layout;
-//   - times four queries, --runs times each (median), every one only
-//     through the public views and their columns, so that it measures any
-//     storage layout under them:
-//     by_model_channel  credited_conversions summed by model and channel
+//   - rolls up every day (pipeline/rollup, as `attributor rollup` does;
+//     --no-rollup: not) and times it;
+//   - times these queries, --runs times each (median), every one only
+//     through the public views and tables analysts read:
+//     by_model_channel  credited_daily summed by model and channel
 //     model_comparison  the whole model_comparison view
 //     channel_month     channel_performance, one model, one month
-//     one_conversion    credited_conversions rows of one (re-attributed)
-//     conversion, by id
+//     one_conversion_compact  attributed_conversions FINAL of one
+//     (re-attributed) conversion, by id
+//     and with --unfolded (default) the same through the unfolded rows:
+//     by_model_channel_unfolded  credited_conversions summed by model and
+//     channel
+//     one_conversion    credited_conversions rows of one conversion, by id
 //     and reads each query's read_rows and read_bytes from system.query_log,
 //     next to the rows stored, to show whether it read every stored version.
 //
@@ -28,7 +33,7 @@
 // --query-timeout, or it does not answer within --query-timeout plus two
 // minutes) is reported as <query>_error with the message, and not run again.
 //
-// The first run of by_model_channel checks the fill: every model credits
+// The first run of by_model_channel (and of by_model_channel_unfolded) checks the fill: every model credits
 // every conversion exactly once and its revenue sums to the generated
 // revenue (the view shows the current version only).
 //
@@ -52,6 +57,7 @@ import (
 
 	"github.com/attributor/attributor/pipeline"
 	"github.com/attributor/attributor/pipeline/migrate"
+	"github.com/attributor/attributor/pipeline/rollup"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -73,9 +79,11 @@ func main() {
 		settle    = flag.Duration("settle", 10*time.Minute, "wait at most this long for merges after the fill")
 		progress  = flag.Duration("progress", 30*time.Second, "progress line interval on stderr (0: none)")
 		timeout   = flag.Duration("query-timeout", 10*time.Minute, "a query running longer is stopped (max_execution_time) and reported as failed")
+		noRollup  = flag.Bool("no-rollup", false, "do not roll up before the queries: the views then aggregate every day live")
+		unfolded  = flag.Bool("unfolded", true, "also time by_model_channel and one_conversion through credited_conversions (the unfolded rows)")
 	)
 	flag.Parse()
-	if err := run(*chAddr, *db, *month, *model, *n, *seed, *start, *days, *re, *reDelay, *flushRows, *unit, *runs, *settle, *progress, *timeout); err != nil {
+	if err := run(*chAddr, *db, *month, *model, *n, *seed, *start, *days, *re, *reDelay, *flushRows, *unit, *runs, *settle, *progress, *timeout, *noRollup, *unfolded); err != nil {
 		fmt.Fprintf(os.Stderr, "queries: %v\n", err)
 		os.Exit(1)
 	}
@@ -83,7 +91,7 @@ func main() {
 
 func result(metric string, v any) { fmt.Printf("%s\t%v\n", metric, v) }
 
-func run(chAddr, db, month, model string, n int, seed int64, start string, days int, re float64, reDelay, flushRows, unit, runs int, settle, progress, timeout time.Duration) error {
+func run(chAddr, db, month, model string, n int, seed int64, start string, days int, re float64, reDelay, flushRows, unit, runs int, settle, progress, timeout time.Duration, noRollup, unfolded bool) error {
 	if err := schemas.ValidIdentifier(db); err != nil || !strings.HasPrefix(db, "bench_") {
 		return fmt.Errorf("database %q: must be a valid identifier starting with bench_ (it is filled)", db)
 	}
@@ -142,13 +150,32 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 	}
 	result("settle_seconds", fmt.Sprintf("%.1f", waited.Seconds()))
 	result("merges_left", left)
+	if !noRollup {
+		// What `attributor rollup` (or `attributor run` every
+		// --rollup-every) does once the days are quiet: here every day
+		// at once, the first rollup of a filled database.
+		res, err := rollup.Run(ctx, conn, rollup.Options{Database: db, Quiet: -1})
+		if err != nil {
+			return fmt.Errorf("rollup: %w", err)
+		}
+		result("rollup_seconds", fmt.Sprintf("%.1f", res.Elapsed.Seconds()))
+		result("rollup_credit_days", res.CreditDays)
+		result("rollup_touchpoint_days", res.TouchpointDays)
+		fmt.Fprintf(os.Stderr, "queries: rolled up %d + %d days in %s\n", res.CreditDays, res.TouchpointDays, res.Elapsed.Round(time.Millisecond))
+		if _, _, err := settleMerges(ctx, conn, db, settle); err != nil {
+			return err
+		}
+	}
 	tables, err := storage(ctx, conn, db)
 	if err != nil {
 		return err
 	}
-	var creditBytes, creditRows, creditParts, allBytes uint64
+	var creditBytes, creditRows, creditParts, allBytes, compactRows uint64
 	for _, t := range tables {
 		allBytes += t.bytes
+		if t.name == "attributed_conversions" {
+			compactRows = t.rows
+		}
 		if !rawTables[t.name] {
 			creditBytes += t.bytes
 			creditRows += t.rows
@@ -167,12 +194,21 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 	from := monthStart.Format("2006-01-02")
 	to := monthStart.AddDate(0, 1, 0).Format("2006-01-02")
 	queries := []benchQuery{
-		{"by_model_channel", "SELECT model, channel, sum(credit) AS conversions, sum(revenue_micros) AS revenue_micros, count() AS rows FROM " + db + ".credited_conversions GROUP BY model, channel ORDER BY model, channel", nil},
+		{"by_model_channel", "SELECT model, channel, sum(conversions) AS conversions, sum(revenue_micros) AS revenue_micros, sum(credited_rows) AS rows FROM " + db + ".credited_daily GROUP BY model, channel ORDER BY model, channel", nil},
 		{"model_comparison", "SELECT * FROM " + db + ".model_comparison ORDER BY date, channel", nil},
 		{"channel_month", "SELECT * FROM " + db + ".channel_performance WHERE model = '" + model + "' AND date >= '" + from + "' AND date < '" + to + "' ORDER BY date, channel, campaign", nil},
-		{"one_conversion", "SELECT * FROM " + db + ".credited_conversions WHERE conversion_id = '" + fs.sample + "' ORDER BY model, position", nil},
+		{"one_conversion_compact", "SELECT * FROM " + db + ".attributed_conversions FINAL WHERE conversion_id = '" + fs.sample + "'", nil},
 	}
-	queries[0].check = func(rows driver.Rows) (int, error) { return checkTotals(rows, fs.conversions, fs.revenue) }
+	if unfolded {
+		queries = append(queries,
+			benchQuery{"by_model_channel_unfolded", "SELECT model, channel, sum(credit) AS conversions, sum(revenue_micros) AS revenue_micros, count() AS rows FROM " + db + ".credited_conversions GROUP BY model, channel ORDER BY model, channel", nil},
+			benchQuery{"one_conversion", "SELECT * FROM " + db + ".credited_conversions WHERE conversion_id = '" + fs.sample + "' ORDER BY model, position", nil})
+	}
+	check := func(rows driver.Rows) (int, error) { return checkTotals(rows, fs.conversions, fs.revenue) }
+	queries[0].check = check
+	if unfolded {
+		queries[4].check = check
+	}
 	if fs.sample == "" {
 		return errors.New("no re-attributed conversion to read by id: raise --reattributed")
 	}
@@ -237,6 +273,7 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 		result(q.name+"_read_bytes", m.readBytes)
 		result(q.name+"_memory_bytes", m.memory)
 		result(q.name+"_read_rows_per_stored_credit_row", fmt.Sprintf("%.3f", float64(m.readRows)/float64(max(1, creditRows))))
+		result(q.name+"_read_rows_per_compact_row", fmt.Sprintf("%.3f", float64(m.readRows)/float64(max(1, compactRows))))
 	}
 	return nil
 }
