@@ -350,3 +350,39 @@ func TestShardFirstLinkOfDeviceWithoutEventsMovesNothing(t *testing.T) {
 		t.Fatalf("cv-1 = %+v, want [tp-1]", p)
 	}
 }
+
+// An identity event older than its home's watermark by more than the
+// horizon is stored (too_late), dead-lettered too_late on the identities
+// topic, counted, and never applied: the device's events stay its own.
+func TestShardTooLateLinkIsStoredNotApplied(t *testing.T) {
+	s, out, fwd, st := stitchShard(t, 1, &memHistory{})
+	acks := &ackCounter{}
+	wm := t0 + 10*24*3600_000 // ten days on: beyond the 7-day horizon
+	flush(t, s,
+		flow.Item{Kind: flow.KindMark, Partition: 0, Src: 0, WM: wm},
+		click("tp-anon", "", "a1", wm-3600_000),
+		identity("id-old", "a1", "u1", t0, acks, 8),
+		purchase("cv-dev", "", "a1", wm),
+	)
+	if st.LinksTooLate.Load() != 1 || st.LinksIdentity.Load() != 0 {
+		t.Fatalf("too late %d, links %d; want 1 and 0", st.LinksTooLate.Load(), st.LinksIdentity.Load())
+	}
+	var rows []flow.IdentityRow
+	var dead []flow.DeadLetter
+	for _, u := range out.units {
+		rows = append(rows, u.IDs...)
+		dead = append(dead, u.Dead...)
+		if len(u.Links) != 0 {
+			t.Fatalf("link rows %+v for a too-late link", u.Links)
+		}
+	}
+	if len(rows) != 1 || !rows[0].TooLate || len(dead) != 1 || dead[0].Reason != flow.ReasonTooLate || dead[0].Msg.Topic != "identities" {
+		t.Fatalf("identity rows %+v, dead letters %+v; want one too_late row and one too_late dead letter on identities", rows, dead)
+	}
+	if sent := fwd.take(); len(sent) != 0 {
+		t.Fatalf("forwarded %+v, want nothing", sent)
+	}
+	if p := creditedPaths(out)["cv-dev"]; p.user != "a1" || !slices.Equal(p.path, []string{"tp-anon"}) {
+		t.Fatalf("cv-dev = %+v, want credited under the device a1 with its click", p)
+	}
+}
