@@ -144,6 +144,16 @@ func (s *Shard) after(f flow.Forward) {
 	s.afters = append(s.afters, afterFwd{seq: s.seq + 1, f: f})
 }
 
+// afterMove queues move m for the home of the user it is about (From for
+// a move-out, To for a move-in), once durable.
+func (s *Shard) afterMove(m flow.Move, ack flow.Ack) {
+	key := m.To
+	if m.Out {
+		key = m.From
+	}
+	s.after(flow.Forward{Home: flow.Home(key, s.start.Homes), Key: key, Kind: flow.KindMove, Move: m, Ack: ack})
+}
+
 // runAfters forwards the queued records whose units are durable.
 func (s *Shard) runAfters(ctx context.Context) error {
 	if len(s.afters) == 0 {
@@ -220,11 +230,9 @@ func (s *Shard) link(it *flow.Item) {
 				return
 			}
 			s.dropDevice(s.users.get(l.AnonymousID), l.AnonymousID, false)
-			s.after(flow.Forward{Home: flow.Home(ch.To, s.start.Homes), Key: ch.To, Kind: flow.KindMove,
-				Move: flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, Ack: it.Ack})
+			s.afterMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, it.Ack)
 		} else {
-			s.after(flow.Forward{Home: flow.Home(ch.From, s.start.Homes), Key: ch.From, Kind: flow.KindMove,
-				Move: flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To, Out: true}, Ack: it.Ack})
+			s.afterMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To, Out: true}, it.Ack)
 		}
 		return
 	case stitch.Earlier:
@@ -260,14 +268,12 @@ func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
 			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
-		s.after(flow.Forward{Home: flow.Home(to, s.start.Homes), Key: to, Kind: flow.KindMove,
-			Move: flow.Move{Anon: anon, From: anon, To: to}, Ack: it.Ack})
+		s.afterMove(flow.Move{Anon: anon, From: anon, To: to}, it.Ack)
 		return
 	}
 	ack := flow.SplitAck(it.Ack, len(others))
 	for _, from := range others {
-		s.after(flow.Forward{Home: flow.Home(from, s.start.Homes), Key: from, Kind: flow.KindMove,
-			Move: flow.Move{Anon: anon, From: from, To: to, Out: true}, Ack: ack})
+		s.afterMove(flow.Move{Anon: anon, From: from, To: to, Out: true}, ack)
 	}
 }
 
@@ -337,8 +343,7 @@ func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 	if m.Out {
 		u := s.user(m.From, it.Partition) // loaded by process
 		s.dropDevice(u, m.Anon, true)
-		s.after(flow.Forward{Home: flow.Home(m.To, s.start.Homes), Key: m.To, Kind: flow.KindMove,
-			Move: flow.Move{Anon: m.Anon, From: m.From, To: m.To}, Ack: it.Ack})
+		s.afterMove(flow.Move{Anon: m.Anon, From: m.From, To: m.To}, it.Ack)
 		return nil
 	}
 	u := s.user(m.To, it.Partition) // loaded by process
