@@ -29,14 +29,8 @@ import (
 // rolled up), after the next run, after a crashed run's stray rows, after
 // a replay of the same rows, and after a forced re-run of a range.
 func TestRollupViewsEqualUnfoldedRows(t *testing.T) {
-	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := migrate.Migrate(ctx, env.CH, env.Database); err != nil {
-		t.Fatal(err)
-	}
+	env, ctx, w := migratedEnv(t)
 	db := env.Database
-	w := newWriter(t, env.CH, db)
 	// 6 days across a month boundary (two partitions), 1,500 conversions.
 	start := time.Date(2026, 8, 29, 0, 0, 0, 0, time.UTC)
 	convs := generate(1500, start, 6)
@@ -448,14 +442,8 @@ func (w *writer) flush() {
 // killed `attributor rollup` would be) leaves the views exact, whatever it
 // had inserted or recorded; the next run completes the days.
 func TestRollupStoppedPartWay(t *testing.T) {
-	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := migrate.Migrate(ctx, env.CH, env.Database); err != nil {
-		t.Fatal(err)
-	}
+	env, ctx, w := migratedEnv(t)
 	db := env.Database
-	w := newWriter(t, env.CH, db)
 	convs := generate(3000, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 20)
 	for i := range convs {
 		w.credit(&convs[i], convs[i].versions-1)
@@ -475,4 +463,17 @@ func TestRollupStoppedPartWay(t *testing.T) {
 		t.Fatalf("valid credit days after a complete run: %d, want 20", len(got))
 	}
 	check(t, env.CH, db, "after a complete run")
+}
+
+// migratedEnv returns a fresh database at the current schema, a context
+// bounding the test, and a writer through the sink.
+func migratedEnv(t *testing.T) (*pipelinetest.Env, context.Context, *writer) {
+	t.Helper()
+	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	if err := migrate.Migrate(ctx, env.CH, env.Database); err != nil {
+		t.Fatal(err)
+	}
+	return env, ctx, newWriter(t, env.CH, env.Database)
 }

@@ -63,19 +63,7 @@ func TestMarksAfterRowsBeforeAcks(t *testing.T) {
 		flow.CreditSet{ConversionID: "c3", TimeMs: day("2026-09-05")}) // every model skipped: nothing stored
 	cr.Cells = append(cr.Cells, flow.CreditCell{Fraction: 1, Revenue: 5}, flow.CreditCell{Fraction: 1, Revenue: 7})
 	u.Acks = append(u.Acks, flow.Ack{To: acker, Offset: 9})
-	if !s.Send(ctx, 0, 1, u) {
-		t.Fatal("send refused")
-	}
-	barrier := make(chan error, 1)
-	s.In <- Msg{Barrier: barrier}
-	select {
-	case err := <-barrier:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("barrier not reached")
-	}
+	sendDurable(ctx, t, s, u, 20*time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	if i := slices.Index(order, tableMarks); i != len(order)-1 || len(order) != len(tables)+1 {

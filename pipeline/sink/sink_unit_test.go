@@ -53,19 +53,7 @@ func TestSinkAcksAfterDeadLettersAreWritten(t *testing.T) {
 	dl.Msg.Topic, dl.Msg.Partition, dl.Msg.Offset, dl.Msg.Value = "touchpoints", 3, 41, []byte("{")
 	u.Dead = append(u.Dead, dl)
 	u.Acks = append(u.Acks, flow.Ack{To: acker, Offset: 41})
-	if !s.Send(ctx, 0, 1, u) {
-		t.Fatal("send refused")
-	}
-	barrier := make(chan error, 1)
-	s.In <- Msg{Barrier: barrier}
-	select {
-	case err := <-barrier:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("barrier not reached")
-	}
+	sendDurable(ctx, t, s, u, 10*time.Second)
 	if len(w.msgs) != 1 {
 		t.Fatalf("dead letters written = %d, want 1", len(w.msgs))
 	}
@@ -89,4 +77,23 @@ func TestSinkAcksAfterDeadLettersAreWritten(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// sendDurable sends u as shard 0's first unit and waits, up to timeout,
+// until the sink has written everything it was sent.
+func sendDurable(ctx context.Context, t *testing.T, s *Sink, u *flow.Unit, timeout time.Duration) {
+	t.Helper()
+	if !s.Send(ctx, 0, 1, u) {
+		t.Fatal("send refused")
+	}
+	barrier := make(chan error, 1)
+	s.In <- Msg{Barrier: barrier}
+	select {
+	case err := <-barrier:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("barrier not reached")
+	}
 }
