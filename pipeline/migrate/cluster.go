@@ -38,6 +38,7 @@ var shardingKeys = map[string]string{
 	"ad_spend":               "cityHash64(event_id)",
 	"identities":             "cityHash64(anonymous_id)",
 	"links":                  "cityHash64(anonymous_id)",
+	"links_by_user":          "cityHash64(user_id)",
 	"model_fits":             "cityHash64(model, params)",
 }
 

@@ -474,7 +474,7 @@ func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string
 	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
 		"SELECT anonymous_id, user_id, ts_ms, event_id FROM "+db+".links"+
 			" WHERE anonymous_id IN (SELECT user_key FROM history_keys)"+
-			" OR anonymous_id IN (SELECT anonymous_id FROM "+db+".links WHERE user_id IN (SELECT user_key FROM history_keys))")
+			" OR anonymous_id IN (SELECT anonymous_id FROM "+db+".links_by_user WHERE user_id IN (SELECT user_key FROM history_keys))")
 	if err != nil {
 		return nil, nil, fmt.Errorf("load links: %w", err)
 	}

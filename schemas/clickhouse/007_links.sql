@@ -24,3 +24,18 @@ CREATE TABLE IF NOT EXISTS {db}.links
 )
 ENGINE = ReplacingMergeTree()
 ORDER BY (anonymous_id, ts_ms, event_id, user_id);
+
+-- links_by_user: the same links sorted by user, kept by the materialized
+-- view below on every insert into links. A history load with stitching
+-- finds a user's devices here by lookup instead of reading every link.
+CREATE TABLE IF NOT EXISTS {db}.links_by_user
+(
+    user_id       String,
+    anonymous_id  String
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY (user_id, anonymous_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.links_by_user_mv TO {db}.links_by_user AS
+SELECT user_id, anonymous_id
+FROM {db}.links;
