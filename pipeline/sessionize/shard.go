@@ -401,9 +401,11 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 		it := &batch[i]
 		switch it.Kind {
 		case flow.KindTouchpoint, flow.KindConversion:
+			// Resolved again, not taken from the first loop: a link
+			// earlier in this batch may have changed the device's user.
 			key, away := s.resolve(it)
 			if away {
-				if err := s.forwardEvent(ctx, it, key); err != nil {
+				if err := s.forwardEvent(ctx, it.Kind, key, it.Value, it.Origin, it.Offset, it.Ack); err != nil {
 					return err
 				}
 				continue
@@ -458,11 +460,7 @@ func (s *Shard) touchpoint(it *flow.Item, key string) {
 		// Beyond the re-attribution horizon: kept raw, reported, not applied.
 		s.st.TooLate.Add(1)
 		s.u.TPs = append(s.u.TPs, flow.TPRow{TP: *tp, SessionStart: tp.TimeMs, Partition: it.Partition, TooLate: true})
-		msg := fmt.Sprintf("timestamp: %s is older than its partition's watermark %s by more than the re-attribution horizon (%s); stored, not attributed",
-			time.UnixMilli(tp.TimeMs).UTC().Format(time.RFC3339Nano), time.UnixMilli(ps.wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon)
-		s.st.Rejected.Record(flow.ReasonTooLate, s.tpTopic, int(it.Origin), it.Offset, msg)
-		s.u.Dead = append(s.u.Dead, s.deadLetter(it, flow.ReasonTooLate, msg))
-		s.u.Acks = append(s.u.Acks, it.Ack)
+		s.rejectTooLate(it, s.tpTopic, tp.TimeMs, ps.wm, "attributed")
 		return
 	}
 	u := s.user(key, it.Partition)
@@ -580,8 +578,7 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 		if anon := pc.cv.AnonymousID; pc.cv.UserID == "" && u.gone(anon) {
 			// Its device moved to another user since it arrived: back to
 			// the device's home, which holds its link.
-			f := flow.Forward{Home: flow.Home(anon, s.start.Homes), Key: anon, Kind: flow.KindConversion, Value: pc.value, Origin: pc.origin, Offset: pc.offset, Ack: pc.ack}
-			if err := s.forward(ctx, &f); err != nil {
+			if err := s.forwardEvent(ctx, flow.KindConversion, anon, pc.value, pc.origin, pc.offset, pc.ack); err != nil {
 				return err
 			}
 			continue
@@ -709,9 +706,7 @@ func (s *Shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		// In time order, so that a long history appends rather than
 		// inserts (ClickHouse returns the rows of each part in order).
 		tps := h.Touchpoints[key]
-		sort.Slice(tps, func(i, j int) bool {
-			return tps[i].TimeMs < tps[j].TimeMs || tps[i].TimeMs == tps[j].TimeMs && tps[i].ID < tps[j].ID
-		})
+		sortByTime(tps)
 		for i := range tps {
 			u.journey.add(&tps[i], s.dims)
 		}
@@ -745,9 +740,20 @@ func (s *Shard) fetchHistory(ctx context.Context, keys []string, sinceMs int64) 
 	}
 }
 
-func (s *Shard) deadLetter(it *flow.Item, reason, msg string) flow.DeadLetter {
+// rejectTooLate dead-letters item it, consumed from topic and stamped at
+// ms, as too_late: older than its home's watermark wm by more than the
+// horizon; stored, never done (what: "attributed", "applied").
+func (s *Shard) rejectTooLate(it *flow.Item, topic string, ms, wm int64, what string) {
+	msg := fmt.Sprintf("timestamp: %s is older than its partition's watermark %s by more than the re-attribution horizon (%s); stored, not %s",
+		time.UnixMilli(ms).UTC().Format(time.RFC3339Nano), time.UnixMilli(wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon, what)
+	s.st.Rejected.Record(flow.ReasonTooLate, topic, int(it.Origin), it.Offset, msg)
+	s.u.Dead = append(s.u.Dead, s.deadLetter(it, topic, flow.ReasonTooLate, msg))
+	s.u.Acks = append(s.u.Acks, it.Ack)
+}
+
+func (s *Shard) deadLetter(it *flow.Item, topic, reason, msg string) flow.DeadLetter {
 	dl := flow.DeadLetter{Reason: reason, Err: msg}
-	dl.Msg.Topic, dl.Msg.Partition, dl.Msg.Offset = s.tpTopic, int(it.Origin), it.Offset
+	dl.Msg.Topic, dl.Msg.Partition, dl.Msg.Offset = topic, int(it.Origin), it.Offset
 	dl.Msg.Key, dl.Msg.Value = it.Key, it.Value
 	return dl
 }

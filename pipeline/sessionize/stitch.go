@@ -3,12 +3,11 @@ package sessionize
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
-	"time"
 
 	"github.com/twmb/murmur3"
 
+	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 	"github.com/attributor/attributor/stitch"
@@ -132,10 +131,11 @@ func (s *Shard) forward(ctx context.Context, f *flow.Forward) error {
 	return errForward
 }
 
-// forwardEvent sends an event item to key's home, its ack riding on the
-// forward.
-func (s *Shard) forwardEvent(ctx context.Context, it *flow.Item, key string) error {
-	return s.forward(ctx, &flow.Forward{Home: flow.Home(key, s.start.Homes), Key: key, Kind: it.Kind, Value: it.Value, Origin: it.Origin, Offset: it.Offset, Ack: it.Ack})
+// forwardEvent sends an event (its message's value, consumed at input
+// partition origin and offset) to key's home, to be processed under key;
+// its ack rides on the forward.
+func (s *Shard) forwardEvent(ctx context.Context, kind flow.ItemKind, key string, value []byte, origin int32, offset int64, ack flow.Ack) error {
+	return s.forward(ctx, &flow.Forward{Home: flow.Home(key, s.start.Homes), Key: key, Kind: kind, Value: value, Origin: origin, Offset: offset, Ack: ack})
 }
 
 // after queues f until everything the shard handed over so far, and the
@@ -189,16 +189,12 @@ func (s *Shard) link(it *flow.Item) {
 		// Beyond the re-attribution horizon: stored, counted, never
 		// applied (it would change paths credited long ago).
 		s.st.LinksTooLate.Add(1)
-		if identity {
-			s.u.IDs[len(s.u.IDs)-1].TooLate = true
-			msg := fmt.Sprintf("timestamp: %s is older than its home partition's watermark %s by more than the re-attribution horizon (%s); stored, not applied",
-				time.UnixMilli(l.TimeMs).UTC().Format(time.RFC3339Nano), time.UnixMilli(ps.wm).UTC().Format(time.RFC3339Nano), s.cfg.Horizon)
-			s.st.Rejected.Record(flow.ReasonTooLate, s.cfg.IdentitiesTopic, int(it.Origin), it.Offset, msg)
-			dl := s.deadLetter(it, flow.ReasonTooLate, msg)
-			dl.Msg.Topic = s.cfg.IdentitiesTopic
-			s.u.Dead = append(s.u.Dead, dl)
+		if !identity {
+			s.u.Acks = append(s.u.Acks, it.Ack) // the event itself is judged at its own home
+			return
 		}
-		s.u.Acks = append(s.u.Acks, it.Ack)
+		s.u.IDs[len(s.u.IDs)-1].TooLate = true
+		s.rejectTooLate(it, s.cfg.IdentitiesTopic, l.TimeMs, ps.wm, "applied")
 		return
 	}
 	if s.links == nil {
@@ -326,12 +322,7 @@ func (s *Shard) dropDevice(u *user, anon string, reattribute bool) {
 		}
 	}
 	if reattribute {
-		rel := u.released()
-		for i := range rel {
-			s.attribute(u, &rel[i])
-			s.u.Reattributed++
-			s.u.ReattributedLink++
-		}
+		s.recreditByLink(u)
 	}
 	u.lastSeq = s.seq + 1
 }
@@ -367,15 +358,21 @@ func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 	if u.dev != nil {
 		delete(u.dev.gone, m.Anon)
 	}
+	s.recreditByLink(u)
+	s.st.Moves.Add(1)
+	s.u.Acks = append(s.u.Acks, it.Ack)
+	return nil
+}
+
+// recreditByLink credits every conversion u holds again: a device joined
+// or left u's journey.
+func (s *Shard) recreditByLink(u *user) {
 	rel := u.released()
 	for i := range rel {
 		s.attribute(u, &rel[i])
 		s.u.Reattributed++
 		s.u.ReattributedLink++
 	}
-	s.st.Moves.Add(1)
-	s.u.Acks = append(s.u.Acks, it.Ack)
-	return nil
 }
 
 // mergeDevice adds what h holds of device anon to user u: its touchpoints
@@ -383,15 +380,21 @@ func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 // credited again by the caller).
 func (s *Shard) mergeDevice(u *user, anon string, h *flow.History) {
 	tps := h.Touchpoints[anon]
-	sort.Slice(tps, func(i, j int) bool {
-		return tps[i].TimeMs < tps[j].TimeMs || tps[i].TimeMs == tps[j].TimeMs && tps[i].ID < tps[j].ID
-	})
+	sortByTime(tps)
 	for i := range tps {
 		if _, added := u.journey.add(&tps[i], s.dims); added {
 			u.addGuest(anon, tps[i].ID)
 		}
 	}
 	s.mergeConversions(u, h.Conversions[anon], h.Versions)
+}
+
+// sortByTime puts touchpoints read from the store in journey order (time,
+// then id), so that a long history appends rather than inserts.
+func sortByTime(tps []attribution.Touchpoint) {
+	sort.Slice(tps, func(i, j int) bool {
+		return tps[i].TimeMs < tps[j].TimeMs || tps[i].TimeMs == tps[j].TimeMs && tps[i].ID < tps[j].ID
+	})
 }
 
 // mergeConversions adds stored (credited) conversions to u's.
