@@ -142,11 +142,7 @@ func (g *genRun) loadLinks(ctx context.Context, stored []map[uint64]uint8) error
 		return nil
 	}
 	r := g.r
-	var homes []int32
-	for _, pa := range g.gen.Assignments[r.src.Cfg.RepartitionTopic] {
-		homes = append(homes, int32(pa.ID))
-	}
-	links, err := sink.LoadLinks(ctx, r.conn, r.cfg.ClickHouse.Database, homes)
+	links, err := sink.LoadLinks(ctx, r.conn, r.cfg.ClickHouse.Database, r.ownedHomes(g.gen))
 	if err != nil {
 		return err
 	}
@@ -534,16 +530,23 @@ func (r *Runner) observe(fetchers []*source.Fetcher) {
 	}
 }
 
+// ownedHomes returns the repartition partitions gen assigned this member:
+// the homes whose keys' state it holds.
+func (r *Runner) ownedHomes(gen *kafka.Generation) []int32 {
+	var homes []int32
+	for _, pa := range gen.Assignments[r.src.Cfg.RepartitionTopic] {
+		homes = append(homes, int32(pa.ID))
+	}
+	return homes
+}
+
 // loadStored fills, per shard, the hashes of the keys that have events stored
 // for this generation's home partitions within reach of any window, and
 // returns where each home's watermark stood: the latest touchpoint stored
 // for it. Starting from there, what is too late does not depend on
 // restarts.
 func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]uint8, untilMs int64) (map[int32]int64, error) {
-	var parts []int32
-	for _, pa := range gen.Assignments[r.src.Cfg.RepartitionTopic] {
-		parts = append(parts, int32(pa.ID))
-	}
+	parts := r.ownedHomes(gen)
 	db := r.cfg.ClickHouse.Database
 	latest, err := sink.LatestTouchpoints(ctx, r.conn, db, parts, untilMs)
 	if err != nil {
