@@ -35,10 +35,7 @@ func runRollup(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = schemas.ValidIdentifier(chCfg.Database)
 	}
-	opt := rollup.Options{Database: chCfg.Database, Quiet: *quiet}
-	if *quiet == 0 {
-		opt.Quiet = -1
-	}
+	opt := rollup.Options{Database: chCfg.Database, Quiet: offIfZero(*quiet)}
 	if err == nil && *redoFrom != "" {
 		if *redoTo == "" {
 			*redoTo = *redoFrom

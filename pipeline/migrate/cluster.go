@@ -70,6 +70,19 @@ var (
 	inSubqueryRe = regexp.MustCompile(`(?s)(\bIN\s*\(\s*SELECT\b.*?\bFROM\s+)(\w+)\.(\w+)\b`)
 )
 
+// replicated rewrites sql, the CREATE TABLE of a ReplacingMergeTree, into
+// that of db.table on the cluster (on) replicated under the ZooKeeper path.
+// The version column, when the table has one, follows the replication
+// arguments: ReplicatedReplacingMergeTree(path, replica, version).
+func replicated(sql, db, table, on, path string) string {
+	body := createTableRe.ReplaceAllString(sql, "CREATE TABLE IF NOT EXISTS "+db+"."+table+on+"\n")
+	ver := engineRe.FindStringSubmatch(body)[1]
+	if ver != "" {
+		ver = ", " + ver
+	}
+	return engineRe.ReplaceAllLiteralString(body, "ENGINE = ReplicatedReplacingMergeTree('"+path+"', '{replica}'"+ver+")")
+}
+
 // localTable names the replicated table under the Distributed table t.
 func localTable(t string) string { return t + "_local" }
 
@@ -92,40 +105,23 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 		case createTableRe.MatchString(sql):
 			m := createTableRe.FindStringSubmatch(sql)
 			db, table := m[1], m[2]
+			if !engineRe.MatchString(sql) {
+				return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree tables can be made replicated", s.File, table)
+			}
 			if nodeTables[table] || allNodeTables[table] {
-				if !engineRe.MatchString(sql) {
-					return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree tables can be made replicated", s.File, table)
-				}
-				body := createTableRe.ReplaceAllString(sql, "CREATE TABLE IF NOT EXISTS "+db+"."+table+on+"\n")
-				ver := engineRe.FindStringSubmatch(body)[1]
-				if ver != "" {
-					ver = ", " + ver
-				}
 				path := "/clickhouse/tables/{shard}/" + db + "/" + table
 				if allNodeTables[table] {
 					path = "/clickhouse/tables/all/" + db + "/" + table
 				}
-				body = engineRe.ReplaceAllLiteralString(body, "ENGINE = ReplicatedReplacingMergeTree('"+path+"', '{replica}'"+ver+")")
-				out = append(out, schemas.Statement{File: s.File, SQL: body})
+				out = append(out, schemas.Statement{File: s.File, SQL: replicated(sql, db, table, on, path)})
 				continue
 			}
 			key, ok := shardingKeys[table]
 			if !ok {
 				return nil, fmt.Errorf("%s: table %s has no sharding key for a cluster (pipeline/migrate/cluster.go)", s.File, table)
 			}
-			if !engineRe.MatchString(sql) {
-				return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree tables can be made replicated", s.File, table)
-			}
 			local := localTable(table)
-			body := createTableRe.ReplaceAllString(sql, "CREATE TABLE IF NOT EXISTS "+db+"."+local+on+"\n")
-			// The version column, when the table has one, follows the
-			// replication arguments: ReplicatedReplacingMergeTree(path,
-			// replica, version).
-			ver := engineRe.FindStringSubmatch(body)[1]
-			if ver != "" {
-				ver = ", " + ver
-			}
-			body = engineRe.ReplaceAllLiteralString(body, "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/"+db+"/"+local+"', '{replica}'"+ver+")")
+			body := replicated(sql, db, local, on, "/clickhouse/tables/{shard}/"+db+"/"+local)
 			out = append(out,
 				schemas.Statement{File: s.File, SQL: body},
 				schemas.Statement{File: s.File, SQL: "CREATE TABLE IF NOT EXISTS " + db + "." + table + on + " AS " + db + "." + local +

@@ -119,14 +119,16 @@ func (a *arrCol[T, C, E]) Reset() {
 }
 func (a *arrCol[T, C, E]) parts() (proto.ColInput, *proto.ColUInt64) { return C(&a.Data), &a.Ends }
 func (a *arrCol[T, C, E]) values() any {
+	// One backing array for every row's elements, not one per row.
+	data := C(&a.Data)
+	flat := make([]T, data.Rows())
+	for k := range flat {
+		flat[k] = data.Row(k)
+	}
 	out := make([][]T, a.Ends.Rows())
 	var start uint64
 	for i, end := range a.Ends {
-		row := make([]T, 0, end-start)
-		for k := start; k < end; k++ {
-			row = append(row, C(&a.Data).Row(int(k)))
-		}
-		out[i], start = row, end
+		out[i], start = flat[start:end:end], end
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/rollup"
 )
 
 // tableMarks records the days the sink wrote into (schemas/clickhouse/
@@ -22,12 +24,6 @@ import (
 // crash in between re-writes the rows and marks them on the next run.
 const tableMarks = "rollup_marks"
 
-// Mark kinds, as pipeline/rollup names them.
-const (
-	markCredits     = "credits"
-	markTouchpoints = "touchpoints"
-)
-
 type markKey struct {
 	kind string
 	day  proto.Date
@@ -38,12 +34,12 @@ func markDays(units []*flow.Unit) []markKey {
 	seen := map[markKey]struct{}{}
 	for _, u := range units {
 		for k := range u.TPs {
-			seen[markKey{markTouchpoints, dayOf(u.TPs[k].TP.TimeMs)}] = struct{}{}
+			seen[markKey{rollup.KindTouchpoints, dayOf(u.TPs[k].TP.TimeMs)}] = struct{}{}
 		}
 		cr := &u.Credits
 		for si := range cr.Sets {
 			if cr.Sets[si].CellsLen > 0 {
-				seen[markKey{markCredits, dayOf(cr.Sets[si].TimeMs)}] = struct{}{}
+				seen[markKey{rollup.KindCredits, dayOf(cr.Sets[si].TimeMs)}] = struct{}{}
 			}
 		}
 	}
@@ -52,13 +48,7 @@ func markDays(units []*flow.Unit) []markKey {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b markKey) int {
-		if a.kind != b.kind {
-			if a.kind < b.kind {
-				return -1
-			}
-			return 1
-		}
-		return int(a.day) - int(b.day)
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.day, b.day))
 	})
 	return keys
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/rollup"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -70,8 +71,8 @@ func TestMarksAfterRowsBeforeAcks(t *testing.T) {
 		t.Errorf("inserts in order %v, want every table, then %s", order, tableMarks)
 	}
 	want := []markKey{
-		{markCredits, dayOf(day("2026-08-31"))}, {markCredits, dayOf(day("2026-09-01"))},
-		{markTouchpoints, dayOf(day("2026-08-30"))}, {markTouchpoints, dayOf(day("2026-08-31"))},
+		{rollup.KindCredits, dayOf(day("2026-08-31"))}, {rollup.KindCredits, dayOf(day("2026-09-01"))},
+		{rollup.KindTouchpoints, dayOf(day("2026-08-30"))}, {rollup.KindTouchpoints, dayOf(day("2026-08-31"))},
 	}
 	if !slices.Equal(marked, want) {
 		t.Errorf("marks %v, want %v", marked, want)
