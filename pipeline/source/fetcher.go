@@ -84,11 +84,9 @@ type Fetcher struct {
 	awaiting   map[string]int64    // repartition, until caught up: input partitions ("topic/p") whose final mark is awaited, with the end wanted
 	sentLinks  map[string]sentLink // stitching: per device, the last link copy sent (linkCopy)
 
-	markMu      sync.Mutex // the marks forwarded: from the fetch loop and idleMarks
-	fwdMarkAt   time.Time
-	fwdMarkWM   int64
-	fwdMarkDone bool
-	fwdMarkNext int64
+	markMu    sync.Mutex // the marks forwarded: from the fetch loop and idleMarks
+	fwdMark   markRecord // the last mark forwarded
+	fwdMarkAt time.Time  // and when
 
 	wm       atomic.Int64 // touchpoint watermark sent so far
 	lag      atomic.Int64 // messages behind the partition's high watermark
@@ -437,12 +435,12 @@ func (f *Fetcher) markAll(ctx context.Context, caughtUp bool) {
 	}
 	f.markMu.Lock()
 	defer f.markMu.Unlock()
-	now, next := time.Now(), f.next.Load()
-	if wm == f.fwdMarkWM && caughtUp == f.fwdMarkDone && next == f.fwdMarkNext && now.Sub(f.fwdMarkAt) < time.Second {
+	now := time.Now()
+	mr := markRecord{Topic: f.topic, Partition: int32(p), Watermark: wm, CaughtUp: caughtUp, End: f.next.Load()}
+	if mr == f.fwdMark && now.Sub(f.fwdMarkAt) < time.Second {
 		return
 	}
-	f.fwdMarkAt, f.fwdMarkWM, f.fwdMarkDone, f.fwdMarkNext = now, wm, caughtUp, next
-	mr := markRecord{Topic: f.topic, Partition: int32(p), Watermark: wm, CaughtUp: caughtUp, End: next}
+	f.fwdMark, f.fwdMarkAt = mr, now
 	for h := range f.rt.Homes {
 		if f.rt.direct(p, h) {
 			continue
