@@ -46,10 +46,10 @@ type Offsets interface {
 func (s *Source) NewFetcher(topic string, partition int, start, end int64, t Offsets, shards []chan<- flow.Item, direct Direct, rt *Routing) *Fetcher {
 	f := &Fetcher{src: s, topic: topic, partition: partition, start: start, end: end, tracker: t, shards: shards, direct: direct, rt: rt}
 	if topic == s.Cfg.RepartitionTopic && rt.Ends != nil && end < 0 {
-		f.awaiting = map[string]int64{}
+		f.awaiting = map[inputPartition]int64{}
 		for in, n := range rt.Inputs {
 			for q := range n {
-				f.awaiting[in+"/"+strconv.Itoa(q)] = rt.Ends[in][q].End
+				f.awaiting[inputPartition{in, int32(q)}] = rt.Ends[in][q].End
 			}
 		}
 	}
@@ -81,8 +81,8 @@ type Fetcher struct {
 	direct     Direct
 	rt         *Routing
 	reachedEnd bool
-	awaiting   map[string]int64    // repartition, until caught up: input partitions ("topic/p") whose final mark is awaited, with the end wanted
-	sentLinks  map[string]sentLink // stitching: per device, the last link copy sent (linkCopy)
+	awaiting   map[inputPartition]int64 // repartition, until caught up: input partitions whose final mark is awaited, with the end wanted
+	sentLinks  map[string]sentLink      // stitching: per device, the last link copy sent (linkCopy)
 
 	markMu    sync.Mutex // the marks forwarded: from the fetch loop and idleMarks
 	fwdMark   markRecord // the last mark forwarded
@@ -92,6 +92,12 @@ type Fetcher struct {
 	lag      atomic.Int64 // messages behind the partition's high watermark
 	lastSeen atomic.Int64 // unix nanos of the last fetched message
 	next     atomic.Int64 // every message before this offset was routed; negative: not known yet
+}
+
+// inputPartition names a partition of an input topic.
+type inputPartition struct {
+	topic     string
+	partition int32
 }
 
 func (f *Fetcher) Run(ctx context.Context) {
@@ -318,7 +324,7 @@ func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
 			}
 		}
 		if f.awaiting != nil && mr.End >= 0 {
-			k := mr.Topic + "/" + strconv.Itoa(int(mr.Partition))
+			k := inputPartition{mr.Topic, mr.Partition}
 			if want, ok := f.awaiting[k]; ok && mr.End >= want {
 				delete(f.awaiting, k)
 			}
