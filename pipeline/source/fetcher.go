@@ -208,7 +208,6 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 	cfg := &f.src.Cfg
 	ack := flow.Ack{To: f.tracker, Offset: m.Offset}
 	it := flow.Item{Partition: int32(m.Partition), Ack: ack, Offset: m.Offset, Key: m.Key, Value: m.Value}
-	var err error
 	if n := flow.MessageBytes(m); n > cfg.MaxMessageBytes {
 		f.src.Stats.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
@@ -223,25 +222,15 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 		f.src.Stats.Spend.Add(1)
 		return f.send(ctx, &flow.Unit{Spend: []schemas.AdSpend{sp}, Acks: []flow.Ack{ack}})
 	}
-	var timeMs int64
 	switch {
 	case isTP:
 		it.Kind = flow.KindTouchpoint
-		if it.TP, err = f.src.Dec.Touchpoint(m.Value); err == nil {
-			timeMs = it.TP.TimeMs
-		}
 	case f.isIdentities():
 		it.Kind = flow.KindIdentity
-		var id schemas.Identity
-		if id, err = f.src.Dec.Identity(m.Value); err == nil {
-			it.Link, timeMs = id.Link(), id.TimeMs
-		}
 	default:
 		it.Kind = flow.KindConversion
-		if it.CV, err = f.src.Dec.Conversion(m.Value); err == nil {
-			timeMs = it.CV.TimeMs
-		}
 	}
+	timeMs, err := f.decode(&it)
 	if err != nil {
 		f.src.Stats.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
@@ -347,16 +336,13 @@ func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
 	switch kind {
 	case kindTouchpoint:
 		it.Kind = flow.KindTouchpoint
-		it.TP, err = f.src.Dec.Touchpoint(m.Value)
+		_, err = f.decode(&it)
 	case kindConversion:
 		it.Kind = flow.KindConversion
-		it.CV, err = f.src.Dec.Conversion(m.Value)
+		_, err = f.decode(&it)
 	case kindIdentity:
 		it.Kind = flow.KindIdentity
-		var id schemas.Identity
-		if id, err = f.src.Dec.Identity(m.Value); err == nil {
-			it.Link = id.Link()
-		}
+		_, err = f.decode(&it)
 	case kindLink:
 		it.Kind = flow.KindLink
 		it.Link, err = readLink(m.Value)
@@ -378,6 +364,25 @@ func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
 		return f.dead(ctx, &origin, ack, flow.ReasonInvalid, err, err.Error())
 	}
 	return f.toShard(ctx, key, it)
+}
+
+// decode decodes it.Value as an event of it.Kind (a touchpoint, a
+// conversion or an identity event, whose link it keeps) into it, and
+// returns the event's time.
+func (f *Fetcher) decode(it *flow.Item) (timeMs int64, err error) {
+	switch it.Kind {
+	case flow.KindTouchpoint:
+		it.TP, err = f.src.Dec.Touchpoint(it.Value)
+		return it.TP.TimeMs, err
+	case flow.KindIdentity:
+		var id schemas.Identity
+		id, err = f.src.Dec.Identity(it.Value)
+		it.Link = id.Link()
+		return id.TimeMs, err
+	default:
+		it.CV, err = f.src.Dec.Conversion(it.Value)
+		return it.CV.TimeMs, err
+	}
 }
 
 func (f *Fetcher) toAllShards(ctx context.Context, it flow.Item) bool {
