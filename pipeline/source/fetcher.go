@@ -46,10 +46,10 @@ type Offsets interface {
 func (s *Source) NewFetcher(topic string, partition int, start, end int64, t Offsets, shards []chan<- flow.Item, direct Direct, rt *Routing) *Fetcher {
 	f := &Fetcher{src: s, topic: topic, partition: partition, start: start, end: end, tracker: t, shards: shards, direct: direct, rt: rt}
 	if topic == s.Cfg.RepartitionTopic && rt.Ends != nil && end < 0 {
-		f.awaiting = map[string]int64{}
+		f.awaiting = map[inputPartition]int64{}
 		for in, n := range rt.Inputs {
 			for q := range n {
-				f.awaiting[in+"/"+strconv.Itoa(q)] = rt.Ends[in][q].End
+				f.awaiting[inputPartition{in, int32(q)}] = rt.Ends[in][q].End
 			}
 		}
 	}
@@ -81,19 +81,23 @@ type Fetcher struct {
 	direct     Direct
 	rt         *Routing
 	reachedEnd bool
-	awaiting   map[string]int64    // repartition, until caught up: input partitions ("topic/p") whose final mark is awaited, with the end wanted
-	sentLinks  map[string]sentLink // stitching: per device, the last link copy sent (linkCopy)
+	awaiting   map[inputPartition]int64 // repartition, until caught up: input partitions whose final mark is awaited, with the end wanted
+	sentLinks  map[string]sentLink      // stitching: per device, the last link copy sent (linkCopy)
 
-	markMu      sync.Mutex // the marks forwarded: from the fetch loop and idleMarks
-	fwdMarkAt   time.Time
-	fwdMarkWM   int64
-	fwdMarkDone bool
-	fwdMarkNext int64
+	markMu    sync.Mutex // the marks forwarded: from the fetch loop and idleMarks
+	fwdMark   markRecord // the last mark forwarded
+	fwdMarkAt time.Time  // and when
 
 	wm       atomic.Int64 // touchpoint watermark sent so far
 	lag      atomic.Int64 // messages behind the partition's high watermark
 	lastSeen atomic.Int64 // unix nanos of the last fetched message
 	next     atomic.Int64 // every message before this offset was routed; negative: not known yet
+}
+
+// inputPartition names a partition of an input topic.
+type inputPartition struct {
+	topic     string
+	partition int32
 }
 
 func (f *Fetcher) Run(ctx context.Context) {
@@ -204,7 +208,6 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 	cfg := &f.src.Cfg
 	ack := flow.Ack{To: f.tracker, Offset: m.Offset}
 	it := flow.Item{Partition: int32(m.Partition), Ack: ack, Offset: m.Offset, Key: m.Key, Value: m.Value}
-	var err error
 	if n := flow.MessageBytes(m); n > cfg.MaxMessageBytes {
 		f.src.Stats.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonOversize, nil, fmt.Sprintf("message of %d bytes exceeds max_message_bytes %d (key %d, value %d, headers %d)",
@@ -219,25 +222,15 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 		f.src.Stats.Spend.Add(1)
 		return f.send(ctx, &flow.Unit{Spend: []schemas.AdSpend{sp}, Acks: []flow.Ack{ack}})
 	}
-	var timeMs int64
 	switch {
 	case isTP:
 		it.Kind = flow.KindTouchpoint
-		if it.TP, err = f.src.Dec.Touchpoint(m.Value); err == nil {
-			timeMs = it.TP.TimeMs
-		}
 	case f.isIdentities():
 		it.Kind = flow.KindIdentity
-		var id schemas.Identity
-		if id, err = f.src.Dec.Identity(m.Value); err == nil {
-			it.Link, timeMs = id.Link(), id.TimeMs
-		}
 	default:
 		it.Kind = flow.KindConversion
-		if it.CV, err = f.src.Dec.Conversion(m.Value); err == nil {
-			timeMs = it.CV.TimeMs
-		}
 	}
+	timeMs, err := f.decode(&it)
 	if err != nil {
 		f.src.Stats.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
@@ -320,7 +313,7 @@ func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
 			}
 		}
 		if f.awaiting != nil && mr.End >= 0 {
-			k := mr.Topic + "/" + strconv.Itoa(int(mr.Partition))
+			k := inputPartition{mr.Topic, mr.Partition}
 			if want, ok := f.awaiting[k]; ok && mr.End >= want {
 				delete(f.awaiting, k)
 			}
@@ -343,16 +336,13 @@ func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
 	switch kind {
 	case kindTouchpoint:
 		it.Kind = flow.KindTouchpoint
-		it.TP, err = f.src.Dec.Touchpoint(m.Value)
+		_, err = f.decode(&it)
 	case kindConversion:
 		it.Kind = flow.KindConversion
-		it.CV, err = f.src.Dec.Conversion(m.Value)
+		_, err = f.decode(&it)
 	case kindIdentity:
 		it.Kind = flow.KindIdentity
-		var id schemas.Identity
-		if id, err = f.src.Dec.Identity(m.Value); err == nil {
-			it.Link = id.Link()
-		}
+		_, err = f.decode(&it)
 	case kindLink:
 		it.Kind = flow.KindLink
 		it.Link, err = readLink(m.Value)
@@ -374,6 +364,25 @@ func (f *Fetcher) fromRepartition(ctx context.Context, m *kafka.Message) bool {
 		return f.dead(ctx, &origin, ack, flow.ReasonInvalid, err, err.Error())
 	}
 	return f.toShard(ctx, key, it)
+}
+
+// decode decodes it.Value as an event of it.Kind (a touchpoint, a
+// conversion or an identity event, whose link it keeps) into it, and
+// returns the event's time.
+func (f *Fetcher) decode(it *flow.Item) (timeMs int64, err error) {
+	switch it.Kind {
+	case flow.KindTouchpoint:
+		it.TP, err = f.src.Dec.Touchpoint(it.Value)
+		return it.TP.TimeMs, err
+	case flow.KindIdentity:
+		var id schemas.Identity
+		id, err = f.src.Dec.Identity(it.Value)
+		it.Link = id.Link()
+		return id.TimeMs, err
+	default:
+		it.CV, err = f.src.Dec.Conversion(it.Value)
+		return it.CV.TimeMs, err
+	}
 }
 
 func (f *Fetcher) toAllShards(ctx context.Context, it flow.Item) bool {
@@ -437,12 +446,12 @@ func (f *Fetcher) markAll(ctx context.Context, caughtUp bool) {
 	}
 	f.markMu.Lock()
 	defer f.markMu.Unlock()
-	now, next := time.Now(), f.next.Load()
-	if wm == f.fwdMarkWM && caughtUp == f.fwdMarkDone && next == f.fwdMarkNext && now.Sub(f.fwdMarkAt) < time.Second {
+	now := time.Now()
+	mr := markRecord{Topic: f.topic, Partition: int32(p), Watermark: wm, CaughtUp: caughtUp, End: f.next.Load()}
+	if mr == f.fwdMark && now.Sub(f.fwdMarkAt) < time.Second {
 		return
 	}
-	f.fwdMarkAt, f.fwdMarkWM, f.fwdMarkDone, f.fwdMarkNext = now, wm, caughtUp, next
-	mr := markRecord{Topic: f.topic, Partition: int32(p), Watermark: wm, CaughtUp: caughtUp, End: next}
+	f.fwdMark, f.fwdMarkAt = mr, now
 	for h := range f.rt.Homes {
 		if f.rt.direct(p, h) {
 			continue

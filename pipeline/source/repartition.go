@@ -57,6 +57,15 @@ func kindName(k flow.ItemKind) string {
 	return kindMark
 }
 
+// kindValues[k] is []byte(kindName(k)), made once for every kind rather
+// than per forwarded record (a header value is never written to).
+var kindValues = func() (v [256][]byte) {
+	for k := range v {
+		v[k] = []byte(kindName(flow.ItemKind(k)))
+	}
+	return v
+}()
+
 // linkRecord is the value of a link record: the link a touchpoint or
 // conversion carrying both ids makes (schemas.Link), sent to its
 // anonymous_id's home. The event itself goes to its user's home.
@@ -267,7 +276,7 @@ func (f *Forwarder) Close() error {
 // conversion or identity, processed under key) to its home partition, with
 // where it came from.
 func (f *Forwarder) forward(ctx context.Context, m *kafka.Message, kind flow.ItemKind, key string, home int, ack flow.Ack) bool {
-	rec := kafka.Message{Key: []byte(key), Value: m.Value, Headers: recordHeaders(kind, key, m.Topic, int32(m.Partition), m.Offset)}
+	rec := eventRecord(kind, key, m.Value, m.Topic, int32(m.Partition), m.Offset)
 	return f.send(ctx, rec, &fwdData{home: home, ack: ack, kind: kind})
 }
 
@@ -276,7 +285,7 @@ func (f *Forwarder) forward(ctx context.Context, m *kafka.Message, kind flow.Ite
 // the event came from.
 func (f *Forwarder) forwardLink(ctx context.Context, m *kafka.Message, l schemas.Link, home int, ack flow.Ack) bool {
 	v, _ := json.Marshal(linkRecord{AnonymousID: l.AnonymousID, UserID: l.UserID, EventID: l.EventID, TimeMs: l.TimeMs}) // strings and a number: cannot fail
-	rec := kafka.Message{Key: []byte(l.AnonymousID), Value: v, Headers: recordHeaders(flow.KindLink, l.AnonymousID, m.Topic, int32(m.Partition), m.Offset)}
+	rec := eventRecord(flow.KindLink, l.AnonymousID, v, m.Topic, int32(m.Partition), m.Offset)
 	return f.send(ctx, rec, &fwdData{home: home, ack: ack, kind: flow.KindLink})
 }
 
@@ -286,19 +295,20 @@ func (f *Forwarder) forwardLink(ctx context.Context, m *kafka.Message, l schemas
 // once Kafka acknowledged the record. Records to one home keep the order
 // of the calls.
 func (f *Forwarder) Forward(ctx context.Context, fw *flow.Forward) bool {
-	rec := kafka.Message{Key: []byte(fw.Key)}
+	var rec kafka.Message
 	switch fw.Kind {
 	case flow.KindTouchpoint, flow.KindConversion:
 		topic := f.tpTopic
 		if fw.Kind == flow.KindConversion {
 			topic = f.cvTopic
 		}
-		rec.Value = fw.Value
-		rec.Headers = recordHeaders(fw.Kind, fw.Key, topic, fw.Origin, fw.Offset)
+		rec = eventRecord(fw.Kind, fw.Key, fw.Value, topic, fw.Origin, fw.Offset)
 	case flow.KindMove:
 		mv := &fw.Move
+		k := []byte(fw.Key)
+		rec.Key = k
 		rec.Value, _ = json.Marshal(moveRecord{Anon: mv.Anon, From: mv.From, To: mv.To, Out: mv.Out}) // strings and a bool: cannot fail
-		rec.Headers = []kafka.Header{{Key: HeaderKind, Value: []byte(kindMove)}, {Key: HeaderKey, Value: []byte(fw.Key)}}
+		rec.Headers = []kafka.Header{{Key: HeaderKind, Value: kindValues[flow.KindMove]}, {Key: HeaderKey, Value: k}}
 	default:
 		f.fail(fmt.Errorf("forward: a shard cannot forward records of kind %d", fw.Kind))
 		return false
@@ -306,22 +316,25 @@ func (f *Forwarder) Forward(ctx context.Context, fw *flow.Forward) bool {
 	return f.send(ctx, rec, &fwdData{home: fw.Home, ack: fw.Ack, kind: fw.Kind})
 }
 
-// recordHeaders are the headers of a forwarded event or link: its kind,
-// the key it is processed under and where it was consumed.
-func recordHeaders(kind flow.ItemKind, key, topic string, partition int32, offset int64) []kafka.Header {
-	return []kafka.Header{
-		{Key: HeaderKind, Value: []byte(kindName(kind))},
-		{Key: HeaderKey, Value: []byte(key)},
+// eventRecord is the record of a forwarded event or link: keyed by the
+// key it is processed under, with headers saying its kind, that key and
+// where it was consumed. The key's bytes are made once for the record's
+// key and its header.
+func eventRecord(kind flow.ItemKind, key string, value []byte, topic string, partition int32, offset int64) kafka.Message {
+	k := []byte(key)
+	return kafka.Message{Key: k, Value: value, Headers: []kafka.Header{
+		{Key: HeaderKind, Value: kindValues[kind]},
+		{Key: HeaderKey, Value: k},
 		{Key: HeaderOriginTopic, Value: []byte(topic)},
 		{Key: HeaderOriginPartition, Value: strconv.AppendInt(nil, int64(partition), 10)},
 		{Key: HeaderOriginOffset, Value: strconv.AppendInt(nil, offset, 10)},
-	}
+	}}
 }
 
 // mark produces a mark to home.
 func (f *Forwarder) mark(ctx context.Context, home int, mr markRecord) bool {
 	v, _ := json.Marshal(mr) // a struct of numbers and a string: cannot fail
-	rec := kafka.Message{Value: v, Headers: []kafka.Header{{Key: HeaderKind, Value: []byte(kindMark)}}}
+	rec := kafka.Message{Value: v, Headers: []kafka.Header{{Key: HeaderKind, Value: kindValues[flow.KindMark]}}}
 	return f.send(ctx, rec, &fwdData{home: home, kind: flow.KindMark})
 }
 

@@ -118,7 +118,7 @@ func (s *Source) CheckRunTopics(ctx context.Context) error {
 		if want == 0 {
 			want = counts[cfg.TouchpointsTopic]
 		}
-		if err := s.createRepartition(ctx, want); err != nil {
+		if err := s.createRepartition(ctx, want, len(meta.Brokers)); err != nil {
 			return fmt.Errorf("kafka repartition topic %q: %w", cfg.RepartitionTopic, err)
 		}
 		cfg.Logger.Info("created the repartition topic", "topic", cfg.RepartitionTopic, "partitions", want)
@@ -145,7 +145,7 @@ func (s *Source) CheckRunTopics(ctx context.Context) error {
 		cfg.Logger.Info("no identities topic: no identity stitching (each event is attributed under its user_id, else its anonymous_id); create the topic and restart to stitch", "topic", cfg.IdentitiesTopic)
 	}
 	if counts[cfg.DLQTopic] == 0 {
-		if err := s.createTopic(ctx, cfg.DLQTopic, 1); err != nil {
+		if err := s.createTopic(ctx, kafka.TopicConfig{Topic: cfg.DLQTopic, NumPartitions: 1, ReplicationFactor: -1}); err != nil {
 			return fmt.Errorf("kafka dead-letter topic %q: %w", cfg.DLQTopic, err)
 		}
 		cfg.Logger.Info("created dead-letter topic", "topic", cfg.DLQTopic)
@@ -185,12 +185,13 @@ func (s *Source) TopicMaxBytes(ctx context.Context, topic string) (int, error) {
 	return 0, err
 }
 
-func (s *Source) createTopic(ctx context.Context, topic string, partitions int) error {
-	resp, err := s.Client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}}})
+// createTopic creates the topic tc; one that exists already is no error.
+func (s *Source) createTopic(ctx context.Context, tc kafka.TopicConfig) error {
+	resp, err := s.Client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{tc}})
 	if err != nil {
 		return err
 	}
-	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+	if err := resp.Errors[tc.Topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return err
 	}
 	return nil
@@ -231,30 +232,24 @@ func (s *Source) EndOffsets(ctx context.Context) (map[string]map[int]LogRange, e
 }
 
 // createRepartition creates the repartition topic with n partitions, the
-// replication of `attributor topics create` (min(3, brokers); with 3,
-// min.insync.replicas 2: the forwards are written with acks=all), and
-// waits until its partitions have leaders.
-func (s *Source) createRepartition(ctx context.Context, n int) error {
-	meta, err := s.Client.Metadata(ctx, &kafka.MetadataRequest{})
-	if err != nil {
-		return err
-	}
-	rf := min(3, len(meta.Brokers))
-	tc := kafka.TopicConfig{Topic: s.Cfg.RepartitionTopic, NumPartitions: n, ReplicationFactor: rf, ConfigEntries: repartitionConfig(rf)}
-	resp, err := s.Client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{tc}})
-	if err != nil {
-		return err
-	}
-	if err := resp.Errors[tc.Topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+// replication and configuration of `attributor topics create` (min(3,
+// brokers) replicas, topicConfig: the forwards are written with
+// acks=all), and waits until its partitions have leaders.
+func (s *Source) createRepartition(ctx context.Context, n, brokers int) error {
+	rf := min(3, brokers)
+	tc := kafka.TopicConfig{Topic: s.Cfg.RepartitionTopic, NumPartitions: n, ReplicationFactor: rf, ConfigEntries: topicConfig(rf)}
+	if err := s.createTopic(ctx, tc); err != nil {
 		return err
 	}
 	return waitLeaders(ctx, s.Conn, s.Client.Addr, []string{tc.Topic})
 }
 
-// repartitionConfig is the repartition topic's configuration: deleted by
-// the broker's retention, like the input topics (a stopped group must
-// resume within it, as for its input), never compacted.
-func repartitionConfig(rf int) []kafka.ConfigEntry {
+// topicConfig is the configuration of the topics the attributor creates
+// with rf replicas (the inputs, the dead-letter and repartition topics):
+// deleted by the broker's retention, never compacted (a stopped group must
+// resume within the retention, of its input as of its repartition topic);
+// with 3 replicas, min.insync.replicas 2, for writes with acks=all.
+func topicConfig(rf int) []kafka.ConfigEntry {
 	c := []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "delete"}}
 	if rf >= 3 {
 		c = append(c, kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: "2"})

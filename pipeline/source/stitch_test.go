@@ -57,7 +57,7 @@ func (a *ackTracker) acked() []int64 {
 
 // newStitchRig owns the homes in owned; stitching says whether the
 // identities topic exists.
-func newStitchRig(t *testing.T, stitching bool, owned ...int) *stitchRig {
+func newStitchRig(t testing.TB, stitching bool, owned ...int) *stitchRig {
 	t.Helper()
 	r := &stitchRig{tracker: &ackTracker{}}
 	st := &flow.Stats{}
@@ -408,9 +408,8 @@ func TestRepartitionReadsShardForwards(t *testing.T) {
 	h := newStitchRig(t, true, 3)
 	hf := h.fetcher(rigRepart, 3)
 	recs := append([]kafka.Message(nil), r.records...)
-	link := kafka.Message{Key: []byte("dev-7"), Value: []byte(`{"anonymous_id":"dev-7","user_id":"u5","event_id":"cv-3","ts_ms":1700}`),
-		Headers: recordHeaders(flow.KindLink, "dev-7", rigCV, 1, 99)}
-	bad := kafka.Message{Key: []byte("dev-8"), Value: []byte(`{"anonymous_id":"dev-8"}`), Headers: recordHeaders(flow.KindLink, "dev-8", rigCV, 0, 5)}
+	link := eventRecord(flow.KindLink, "dev-7", []byte(`{"anonymous_id":"dev-7","user_id":"u5","event_id":"cv-3","ts_ms":1700}`), rigCV, 1, 99)
+	bad := eventRecord(flow.KindLink, "dev-8", []byte(`{"anonymous_id":"dev-8"}`), rigCV, 0, 5)
 	recs = append(recs, link, bad)
 	for i := range recs {
 		recs[i].Topic, recs[i].Partition, recs[i].Offset = rigRepart, 3, int64(100+i)

@@ -279,8 +279,7 @@ func CreateTopics(ctx context.Context, cfg TopicsConfig) ([]string, error) {
 		if s.Exists {
 			continue
 		}
-		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: a.cfg.Partitions, ReplicationFactor: rf,
-			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "delete"}}}
+		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: a.cfg.Partitions, ReplicationFactor: rf, ConfigEntries: topicConfig(rf)}
 		retention := a.cfg.Retention
 		switch s.Role {
 		case "dead-letter":
@@ -290,9 +289,6 @@ func CreateTopics(ctx context.Context, cfg TopicsConfig) ([]string, error) {
 		}
 		if retention > 0 {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(retention.Milliseconds(), 10)})
-		}
-		if rf >= 3 {
-			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: "2"})
 		}
 		create = append(create, tc)
 		created = append(created, s.Name)
