@@ -272,7 +272,7 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 // this member's shard when that is direct, else through the repartition
 // topic. ack is the link's part of the event's split ack.
 func (f *Fetcher) sendLink(ctx context.Context, m *kafka.Message, l schemas.Link, ack flow.Ack) bool {
-	home := keyPartition(l.AnonymousID, f.rt.Homes)
+	home := flow.Home(l.AnonymousID, f.rt.Homes)
 	if !f.rt.direct(f.partition, home) {
 		return f.rt.Fwd.forwardLink(ctx, m, l, home, ack)
 	}

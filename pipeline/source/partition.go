@@ -1,11 +1,5 @@
 package source
 
-import "github.com/attributor/attributor/pipeline/flow"
-
-// keyPartition is a key's home among n repartition partitions (route):
-// flow.Home.
-func keyPartition(key string, n int) int { return flow.Home(key, n) }
-
 // misLogLimit is how many mis-partitioned messages a run logs one by one;
 // the rest are only counted.
 const misLogLimit = 10

@@ -25,7 +25,7 @@ func (rt *Routing) route(it *flow.Item) (key string, home int) {
 	default:
 		key = it.CV.Key()
 	}
-	return key, keyPartition(key, rt.Homes)
+	return key, flow.Home(key, rt.Homes)
 }
 
 // linkCopy returns the link of a touchpoint or conversion carrying both

@@ -1,4 +1,4 @@
-package source
+package flow
 
 import (
 	"fmt"
@@ -7,10 +7,10 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// keyPartition agrees with the producer the generator and the tests use
+// Home agrees with the producer the generator and the tests use
 // (kafka-go's Murmur2Balancer, the Java client's partitioner) on keys of
 // every length and on non-ASCII bytes.
-func TestKeyPartitionIsMurmur2(t *testing.T) {
+func TestHomeIsMurmur2(t *testing.T) {
 	b := &kafka.Murmur2Balancer{}
 	for _, n := range []int{1, 2, 3, 4, 7, 12, 64} {
 		parts := make([]int, n)
@@ -22,20 +22,20 @@ func TestKeyPartitionIsMurmur2(t *testing.T) {
 			if i%5 == 0 {
 				key += "é\x00\xff"
 			}
-			if want := b.Balance(kafka.Message{Key: []byte(key)}, parts...); keyPartition(key, n) != want {
-				t.Fatalf("keyPartition(%q, %d) = %d, Murmur2Balancer says %d", key, n, keyPartition(key, n), want)
+			if want := b.Balance(kafka.Message{Key: []byte(key)}, parts...); Home(key, n) != want {
+				t.Fatalf("Home(%q, %d) = %d, Murmur2Balancer says %d", key, n, Home(key, n), want)
 			}
 		}
 	}
 }
 
-// BenchmarkKeyPartition is the partition check's cost per event, for a
+// BenchmarkHome is the routing's cost per event, for a
 // key of the generator's shape.
-func BenchmarkKeyPartition(b *testing.B) {
+func BenchmarkHome(b *testing.B) {
 	key := "u0001585"
 	n := 0
 	for b.Loop() {
-		n += keyPartition(key, 12)
+		n += Home(key, 12)
 	}
 	_ = n
 }
