@@ -31,8 +31,11 @@ func ValidIdentifier(name string) error {
 // TestSchemaVersionCoversDDL fails until it is bumped). Databases made
 // before versions were recorded count as version 0. Version 2 stores
 // attributed_conversions compactly, one row per conversion and version
-// (Migrate converts a table of the earlier layout: see pipeline/migrate).
-const SchemaVersion = 3
+// (Migrate converts a table of the earlier layout: see pipeline/migrate);
+// version 3 adds the daily rollups; version 4 sorts attributed_conversions
+// by (conversion_date, conversion_id) and adds conversion_versions (Migrate
+// rebuilds the table).
+const SchemaVersion = 4
 
 // Statement is one DDL statement of a migration file.
 type Statement struct {

@@ -35,6 +35,7 @@ var shardingKeys = map[string]string{
 	"touchpoints":            "cityHash64(user_key)",
 	"conversions":            "cityHash64(user_key)",
 	"attributed_conversions": "cityHash64(conversion_id)",
+	"conversion_versions":    "cityHash64(conversion_id)",
 	"ad_spend":               "cityHash64(event_id)",
 	"identities":             "cityHash64(anonymous_id)",
 	"links":                  "cityHash64(anonymous_id)",

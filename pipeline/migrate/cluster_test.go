@@ -41,7 +41,9 @@ func TestClusterDDL(t *testing.T) {
 	}
 	for _, want := range []string{
 		"CREATE TABLE IF NOT EXISTS db.attributed_conversions_local ON CLUSTER c\n",
-		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/attributed_conversions_local', '{replica}', version)\nPARTITION BY toYYYYMM(conversion_date)\nORDER BY conversion_id",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/attributed_conversions_local', '{replica}', version)\nPARTITION BY toYYYYMM(conversion_date)\nORDER BY (conversion_date, conversion_id)\nSETTINGS index_granularity = 1024",
+		"ENGINE = Distributed(c, db, conversion_versions_local, cityHash64(conversion_id))",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS db.conversion_versions_mv ON CLUSTER c TO db.conversion_versions AS",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/touchpoints_local', '{replica}')\n",
 		"CREATE TABLE IF NOT EXISTS db.attributed_conversions ON CLUSTER c AS db.attributed_conversions_local ENGINE = Distributed(c, db, attributed_conversions_local, cityHash64(conversion_id))",
 		"ENGINE = Distributed(c, db, touchpoints_local, cityHash64(user_key))",

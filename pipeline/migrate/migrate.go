@@ -46,8 +46,9 @@ const migrateRaceTimeout = 30 * time.Second
 //     dropped, so that instances starting together never remove a view
 //     another one is building on. Older: views are dropped and created
 //     again with this binary's definitions, an attributed_conversions of
-//     the row-per-credit layout (versions 0 and 1) is converted into the
-//     compact one (v1.go), then the version is recorded.
+//     an earlier layout (versions 0 and 1: v1.go; 2 and 3: v4.go) is
+//     rebuilt in the current one (rebuild.go), then the version is
+//     recorded.
 //   - A statement that fails because a concurrent migration created its
 //     object first (already exists) or had just dropped a view it reads
 //     (doesn't exist: that instance creates it again next) is retried with
@@ -89,9 +90,15 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 	}
 	replace := found < schemas.SchemaVersion
 	if replace {
-		// A credited table of the row-per-credit layout makes way for
-		// the compact one (v1.go).
-		if err := renameV1(ctx, conn, database, cluster); err != nil {
+		// A credited table of an earlier layout makes way for the
+		// current one (rebuild.go), and the materialized views over it
+		// are created again over the new table.
+		for _, rb := range rebuilds {
+			if err := renameAside(ctx, conn, database, cluster, rb); err != nil {
+				return err
+			}
+		}
+		if err := rebindViews(ctx, conn, database, cluster); err != nil {
 			return err
 		}
 	}
@@ -117,8 +124,10 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 	}
 	if replace {
 		if cluster == "" {
-			if err := copyV1(ctx, conn, database); err != nil {
-				return err
+			for _, rb := range rebuilds {
+				if err := copyAside(ctx, conn, database, rb); err != nil {
+					return err
+				}
 			}
 		}
 		if err := backfillDays(ctx, conn, database); err != nil {

@@ -12,27 +12,15 @@ import (
 // (schemas/clickhouse/004_attributed_conversions.sql). Versions 0 and 1
 // stored one row per conversion x model x touchpoint x version (the
 // layout of testdata/v1/004_attributed_conversions.sql). Migrate converts
-// such a table in three idempotent steps, each of which a re-run after an interruption (or a
-// concurrent migration) finds done or completes:
-//
-//  1. rename: attributed_conversions, while it has the v1 layout (a column
-//     named model), is renamed attributed_conversions_v1 (a RENAME is
-//     atomic); the DDL then creates the compact table under the old name;
-//  2. copy: while the recorded schema version is below 2, every
-//     (conversion_id, version) of attributed_conversions_v1 that the
-//     compact table lacks is inserted there as one compact row, grouped
-//     from its v1 rows in the order of the compact layout (position-major,
-//     the models within a position). The compact table is a
-//     ReplacingMergeTree(version): a row copied twice by racing migrations
-//     is the same row and collapses; a higher version written since by
-//     the stream supersedes the copied one, as it did in v1;
-//  3. the version is recorded (Migrate), which ends the copying for good.
-//
-// attributed_conversions_v1 is kept, not dropped: a conversion must never
-// lose its only copy to a bug or an interruption, and its rows can be
-// compared with the view credited_conversions before an operator drops it
-// (DROP TABLE <db>.attributed_conversions_v1; docs/ANALYSTS.md). Stop
-// every attributor of the earlier release before migrating: one still
+// such a table by a rebuild (rebuild.go): while it has the v1 layout (a
+// column named model) it is renamed attributed_conversions_v1, and each
+// (conversion_id, version) of it is copied as one compact row, grouped
+// from its v1 rows in the order of the compact layout (position-major, the
+// models within a position); a higher version written since by the stream
+// supersedes the copied one, as it did in v1. attributed_conversions_v1 is
+// kept; an operator compares it with the view credited_conversions, then
+// drops it (DROP TABLE <db>.attributed_conversions_v1; docs/ANALYSTS.md).
+// Stop every attributor of the earlier release before migrating: one still
 // running would insert v1 rows, which the compact table refuses.
 const (
 	creditedTable = "attributed_conversions"
@@ -49,71 +37,26 @@ func hasColumn(ctx context.Context, conn driver.Conn, database, table, name stri
 	return n > 0, nil
 }
 
-// renameV1 is step 1: it moves a v1 attributed_conversions out of the way
-// of the compact table. Another migration may rename it first: then the
-// table is gone or compact when we look again, which is success.
-func renameV1(ctx context.Context, conn driver.Conn, database, cluster string) error {
-	v1, err := hasColumn(ctx, conn, database, creditedTable, "model")
-	if err != nil || !v1 {
-		return err
-	}
-	if cluster != "" {
-		return fmt.Errorf("migrate: %s.%s has the layout of schema version 1 (a row per conversion x model x touchpoint); converting it on a cluster is not supported: migrate a copy on a single server, or see docs/DESIGN.md", database, creditedTable)
-	}
-	if err := conn.Exec(ctx, "RENAME TABLE "+database+"."+creditedTable+" TO "+database+"."+v1Table); err != nil {
-		if still, cerr := hasColumn(ctx, conn, database, creditedTable, "model"); cerr == nil && !still {
-			return nil // a concurrent migration renamed it
-		}
-		return fmt.Errorf("migrate: rename the v1 %s: %w", creditedTable, err)
-	}
-	return nil
+// v1Rebuild is the conversion of the row-per-credit layout (see above).
+var v1Rebuild = rebuild{
+	aside:  v1Table,
+	layout: "schema version 1 (a row per conversion x model x touchpoint)",
+	isOld: func(ctx context.Context, conn driver.Conn, db, table string) (bool, error) {
+		return hasColumn(ctx, conn, db, table, "model")
+	},
+	prepare: addV1FitID,
+	copySQL: copyV1SQL,
 }
 
-// copyV1 is step 2 (see above). Databases of schema version 0 may lack
-// fit_id; it is added to the v1 table first.
-func copyV1(ctx context.Context, conn driver.Conn, database string) error {
-	var exists uint8
-	if err := conn.QueryRow(ctx, "EXISTS TABLE "+database+"."+v1Table).Scan(&exists); err != nil {
-		return fmt.Errorf("migrate: check %s: %w", v1Table, err)
-	}
-	if exists == 0 {
-		return nil
-	}
+// addV1FitID adds fit_id to a v1 table of schema version 0, which lacked it.
+func addV1FitID(ctx context.Context, conn driver.Conn, database string) error {
 	has, err := hasColumn(ctx, conn, database, v1Table, "fit_id")
-	if err != nil {
+	if err != nil || has {
 		return err
 	}
-	if !has {
-		if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+v1Table+" ADD COLUMN fit_id String DEFAULT ''"); err != nil {
-			if ok, herr := hasColumn(ctx, conn, database, v1Table, "fit_id"); herr != nil || !ok {
-				return fmt.Errorf("migrate: add %s.fit_id: %w", v1Table, err)
-			}
-		}
-	}
-	// Month by month (the partitions of both tables): a month's groups
-	// are what the server holds in memory at once, and an interrupted
-	// copy has lost at most one month's work.
-	rows, err := conn.Query(ctx, "SELECT DISTINCT toUInt32(toYYYYMM(conversion_date)) AS m FROM "+database+"."+v1Table+" ORDER BY m")
-	if err != nil {
-		return fmt.Errorf("migrate: months of %s: %w", v1Table, err)
-	}
-	var months []uint32
-	for rows.Next() {
-		var m uint32
-		if err := rows.Scan(&m); err != nil {
-			rows.Close()
-			return fmt.Errorf("migrate: months of %s: %w", v1Table, err)
-		}
-		months = append(months, m)
-	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return fmt.Errorf("migrate: months of %s: %w", v1Table, err)
-	}
-	for _, m := range months {
-		if err := conn.Exec(ctx, copyV1SQL(database, m)); err != nil {
-			return fmt.Errorf("migrate: copy %s (month %d) into the compact %s: %w", v1Table, m, creditedTable, err)
+	if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+v1Table+" ADD COLUMN fit_id String DEFAULT ''"); err != nil {
+		if ok, herr := hasColumn(ctx, conn, database, v1Table, "fit_id"); herr != nil || !ok {
+			return fmt.Errorf("migrate: add %s.fit_id: %w", v1Table, err)
 		}
 	}
 	return nil

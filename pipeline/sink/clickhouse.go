@@ -521,8 +521,8 @@ func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string
 }
 
 // loadVersions returns the highest version credited of each conversion of
-// ids that has one. The table is sorted by conversion_id: a lookup, not a
-// scan.
+// ids that has one, from conversion_versions (sorted by conversion_id: a
+// lookup, not a scan; attributed_conversions is sorted by date first).
 func loadVersions(ctx context.Context, conn driver.Conn, db string, ids []string) (map[string]uint32, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -532,7 +532,7 @@ func loadVersions(ctx context.Context, conn driver.Conn, db string, ids []string
 		return nil, err
 	}
 	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
-		"SELECT conversion_id, max(version) FROM "+db+".attributed_conversions WHERE conversion_id IN (SELECT id FROM history_ids) GROUP BY conversion_id")
+		"SELECT conversion_id, max(version) FROM "+db+".conversion_versions WHERE conversion_id IN (SELECT id FROM history_ids) GROUP BY conversion_id")
 	if err != nil {
 		return nil, fmt.Errorf("load versions: %w", err)
 	}

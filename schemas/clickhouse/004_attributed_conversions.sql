@@ -5,11 +5,17 @@
 -- user's events the path was computed from, so a recomputation from the
 -- same events (a replay after a crash) writes an identical row, and one
 -- that saw more (a late touchpoint) writes a higher version. The table is a
--- ReplacingMergeTree(version) sorted by conversion_id alone: the versions of
--- a conversion (always in the same partition, as the conversion's date
--- never changes) replace each other on merge, and FINAL reads only the
--- highest. Analysts read the view credited_conversions, which unfolds the
--- arrays into one row per conversion x model x touchpoint.
+-- ReplacingMergeTree(version) sorted by (conversion_date, conversion_id):
+-- the versions of a conversion (written under its date, which its later
+-- versions keep) replace each other on merge, and FINAL reads only the
+-- highest; a day's rows lie together, so the views that aggregate a day
+-- live read that day's granules, not its month (schema version 4; before,
+-- the table was sorted by conversion_id alone). Granules of 1024 rows (the
+-- default is 8192) keep a lookup by key to a few hundred kilobytes per
+-- part: a row holds a whole path and its credits. Analysts read the view
+-- credited_conversions, which unfolds the arrays into one row per
+-- conversion x model x touchpoint; one conversion by id is read through
+-- conversion_versions (below; docs/ANALYSTS.md).
 --
 -- The credits are flattened, position-major: models (and fit_ids, the fit
 -- a data-driven model credited with, '' for the rule-based ones) lists the
@@ -45,4 +51,27 @@ CREATE TABLE IF NOT EXISTS {db}.attributed_conversions
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(conversion_date)
-ORDER BY conversion_id;
+ORDER BY (conversion_date, conversion_id)
+SETTINGS index_granularity = 1024;
+
+-- conversion_versions: where each credited conversion is stored and its
+-- latest version, one small row per (conversion, date), sorted by
+-- conversion_id: a lookup by id reads one granule here, then the
+-- conversion's rows by their full key (conversion_date, conversion_id)
+-- in attributed_conversions. The materialized view adds a row for every
+-- row inserted into attributed_conversions, whoever writes it (the sink,
+-- attributor migrate's copies); versions of one conversion collapse to the
+-- highest on merge (read it with max(version), or FINAL). The attributor
+-- reads it for the versions of the conversions it reloads.
+CREATE TABLE IF NOT EXISTS {db}.conversion_versions
+(
+    conversion_id    String,
+    conversion_date  Date,
+    version          UInt32
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (conversion_id, conversion_date);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.conversion_versions_mv TO {db}.conversion_versions AS
+SELECT conversion_id, conversion_date, version
+FROM {db}.attributed_conversions;

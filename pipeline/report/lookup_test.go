@@ -1,0 +1,75 @@
+package report
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/attributor/attributor/schemas"
+)
+
+// docLookupID is the conversion docs/ANALYSTS.md reads by id ("One
+// conversion by id"), one of the fixture's.
+const docLookupID = "00043239-9296-42d9-82f1-8826c552c378"
+
+// The lookup by id (schemas.CreditedByIDSQL) shows exactly a conversion's
+// rows of credited_conversions: for conversions of every path length
+// (0: the unattributed rows), re-attributed ones (superseded versions
+// stored beside the current one) and an id that does not exist.
+func TestCreditedByIDEqualsView(t *testing.T) {
+	f := loadedFixture(t)
+	var ids []string
+	for _, q := range []string{
+		"SELECT any(conversion_id) AS id FROM " + f.db + ".attributed_conversions FINAL GROUP BY path_length",
+		"SELECT conversion_id AS id FROM " + f.db + ".attributed_conversions GROUP BY conversion_id HAVING uniqExact(version) > 1 ORDER BY conversion_id LIMIT 5",
+	} {
+		for _, r := range f.table(t, q) {
+			ids = append(ids, r["id"].(string))
+		}
+	}
+	if len(ids) < 5 {
+		t.Fatalf("%d conversions to look up: the fixture lacks path lengths or re-attributions", len(ids))
+	}
+	ids = append(ids, docLookupID, "no-such-conversion")
+	text := func(rows []map[string]any) []string {
+		var out []string
+		for _, r := range rows {
+			out = append(out, fmt.Sprint(r))
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, id := range ids {
+		q, err := schemas.CreditedByIDSQL(f.db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := text(f.table(t, q))
+		want := text(f.table(t, "SELECT * FROM "+f.db+".credited_conversions WHERE conversion_id = '"+id+"'"))
+		if (len(want) == 0) != (id == "no-such-conversion") {
+			t.Errorf("%s: %d rows in credited_conversions", id, len(want))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the lookup shows %d rows, credited_conversions %d:\n got %v\nwant %v", id, len(got), len(want), got, want)
+		}
+	}
+}
+
+// docs/ANALYSTS.md shows the lookup by id as CreditedByIDSQL writes it, so
+// that the documented query is the tested one (TestAnalystDocsExamples
+// runs it on 18.16, TestCurrentClickHouse on a current release).
+func TestAnalystDocsShowCreditedByID(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/ANALYSTS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := schemas.CreditedByIDSQL("attribution", docLookupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "```sql\n"+q+"\n```") {
+		t.Errorf("docs/ANALYSTS.md lacks the lookup by id as schemas.CreditedByIDSQL(\"attribution\", %q) writes it:\n%s", docLookupID, q)
+	}
+}
