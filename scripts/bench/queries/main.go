@@ -22,12 +22,31 @@
 //     channel_month     channel_performance, one model, one month
 //     one_conversion_compact  attributed_conversions FINAL of one
 //     (re-attributed) conversion, by id
+//     one_conversion_lookup  that conversion's rows of credited_conversions
+//     as analysts read them by id (schemas.CreditedByIDSQL: the view's
+//     unfolding over the compact rows found through conversion_versions;
+//     schema version 4 on)
+//     one_conversion_inner  the same unfolding with only the id in its
+//     FINAL read (what schema version 3 allowed)
 //     and with --unfolded (default) the same through the unfolded rows:
 //     by_model_channel_unfolded  credited_conversions summed by model and
 //     channel
 //     one_conversion    credited_conversions rows of one conversion, by id
 //     and reads each query's read_rows and read_bytes from system.query_log,
 //     next to the rows stored, to show whether it read every stored version.
+//
+// Then, with --live-day, the same three aggregates with that day read live,
+// as after a write into a rolled-up day: *_live_credits with the day's
+// credits live (a re-attribution: a 'credits' mark, as the sink writes),
+// *_live_today with its touchpoints live too (today, being written); the
+// day is rolled up again afterwards.
+//
+// --reuse reads a database that an earlier run (of the same --conversions,
+// --seed, --start, --days, --reattributed) filled and kept: it is migrated
+// to this binary's schema (timed: migrate_seconds, a table rebuild when
+// the schema changed), not filled again; the generated conversions are
+// regenerated for the checks, and the days not validly rolled up are
+// rolled up.
 //
 // A query that fails (ClickHouse stops it over its memory limit or
 // --query-timeout, or it does not answer within --query-timeout plus two
@@ -47,6 +66,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -81,9 +101,11 @@ func main() {
 		timeout   = flag.Duration("query-timeout", 10*time.Minute, "a query running longer is stopped (max_execution_time) and reported as failed")
 		noRollup  = flag.Bool("no-rollup", false, "do not roll up before the queries: the views then aggregate every day live")
 		unfolded  = flag.Bool("unfolded", true, "also time by_model_channel and one_conversion through credited_conversions (the unfolded rows)")
+		liveDay   = flag.String("live-day", "2026-09-15", "`day` read live in the *_live_* queries (\"\": none)")
+		reuse     = flag.Bool("reuse", false, "reuse the database when an earlier run filled it: migrate it, do not fill it again")
 	)
 	flag.Parse()
-	if err := run(*chAddr, *db, *month, *model, *n, *seed, *start, *days, *re, *reDelay, *flushRows, *unit, *runs, *settle, *progress, *timeout, *noRollup, *unfolded); err != nil {
+	if err := run(*chAddr, *db, *month, *model, *liveDay, *n, *seed, *start, *days, *re, *reDelay, *flushRows, *unit, *runs, *settle, *progress, *timeout, *noRollup, *unfolded, *reuse); err != nil {
 		fmt.Fprintf(os.Stderr, "queries: %v\n", err)
 		os.Exit(1)
 	}
@@ -91,7 +113,7 @@ func main() {
 
 func result(metric string, v any) { fmt.Printf("%s\t%v\n", metric, v) }
 
-func run(chAddr, db, month, model string, n int, seed int64, start string, days int, re float64, reDelay, flushRows, unit, runs int, settle, progress, timeout time.Duration, noRollup, unfolded bool) error {
+func run(chAddr, db, month, model, liveDay string, n int, seed int64, start string, days int, re float64, reDelay, flushRows, unit, runs int, settle, progress, timeout time.Duration, noRollup, unfolded, reuse bool) error {
 	if err := schemas.ValidIdentifier(db); err != nil || !strings.HasPrefix(db, "bench_") {
 		return fmt.Errorf("database %q: must be a valid identifier starting with bench_ (it is filled)", db)
 	}
@@ -102,6 +124,11 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 	monthStart, err := time.Parse("2006-01", month)
 	if err != nil {
 		return fmt.Errorf("month: %w", err)
+	}
+	if liveDay != "" {
+		if _, err := time.Parse("2006-01-02", liveDay); err != nil {
+			return fmt.Errorf("live-day: %w", err)
+		}
 	}
 	switch {
 	case n <= 0:
@@ -126,23 +153,37 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 		return err
 	}
 	defer conn.Close()
+	cfg := genConfig{Seed: seed, Conversions: n, Start: day, Days: days, Reattributed: re}
+	filled := false
+	if reuse {
+		if filled, err = hasCredits(ctx, conn, db); err != nil {
+			return err
+		}
+	}
+	migrated := time.Now()
 	if err := migrate.Migrate(ctx, conn, db); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-
-	cfg := genConfig{Seed: seed, Conversions: n, Start: day, Days: days, Reattributed: re}
-	fmt.Fprintf(os.Stderr, "queries: filling %s with %d conversions through the sink\n", db, n)
-	fs, err := fill(ctx, conn, db, cfg, flushRows, unit, reDelay, progress)
-	if err != nil {
-		return fmt.Errorf("fill: %w", err)
+	var fs fillStats
+	if filled {
+		result("migrate_seconds", fmt.Sprintf("%.1f", time.Since(migrated).Seconds()))
+		fmt.Fprintf(os.Stderr, "queries: reusing %s (migrated in %s)\n", db, time.Since(migrated).Round(time.Millisecond))
+		fs = regenerated(cfg)
+		result("conversions", fs.conversions)
+		result("versions", fs.versions)
+	} else {
+		fmt.Fprintf(os.Stderr, "queries: filling %s with %d conversions through the sink\n", db, n)
+		if fs, err = fill(ctx, conn, db, cfg, flushRows, unit, reDelay, progress); err != nil {
+			return fmt.Errorf("fill: %w", err)
+		}
+		result("conversions", fs.conversions)
+		result("versions", fs.versions)
+		result("versions_per_conversion", fmt.Sprintf("%.4f", float64(fs.versions)/float64(fs.conversions)))
+		result("touchpoints", fs.touchpoints)
+		result("credited_rows_written", fs.credited)
+		result("fill_seconds", fmt.Sprintf("%.1f", fs.seconds))
+		result("fill_conversions_per_s", fmt.Sprintf("%.0f", float64(fs.conversions)/fs.seconds))
 	}
-	result("conversions", fs.conversions)
-	result("versions", fs.versions)
-	result("versions_per_conversion", fmt.Sprintf("%.4f", float64(fs.versions)/float64(fs.conversions)))
-	result("touchpoints", fs.touchpoints)
-	result("credited_rows_written", fs.credited)
-	result("fill_seconds", fmt.Sprintf("%.1f", fs.seconds))
-	result("fill_conversions_per_s", fmt.Sprintf("%.0f", float64(fs.conversions)/fs.seconds))
 
 	waited, left, err := settleMerges(ctx, conn, db, settle)
 	if err != nil {
@@ -199,6 +240,28 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 		{"channel_month", "SELECT * FROM " + db + ".channel_performance WHERE model = '" + model + "' AND date >= '" + from + "' AND date < '" + to + "' ORDER BY date, channel, campaign", nil},
 		{"one_conversion_compact", "SELECT * FROM " + db + ".attributed_conversions FINAL WHERE conversion_id = '" + fs.sample + "'", nil},
 	}
+	lookup, err := schemas.CreditedByIDSQL(db, fs.sample)
+	if err != nil {
+		return err
+	}
+	inner := dateFilter.ReplaceAllString(lookup, "")
+	var want uint64
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(sum(length(models) * greatest(path_length, 1))) FROM "+db+".attributed_conversions FINAL WHERE conversion_id = ?", fs.sample).Scan(&want); err != nil || want == 0 {
+		return fmt.Errorf("the sample conversion %q: %d credited rows, %v", fs.sample, want, err)
+	}
+	checkRows := func(rows driver.Rows) (int, error) {
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if uint64(n) != want {
+			return n, &checkError{fmt.Sprintf("%d credited rows of %s, want %d", n, fs.sample, want)}
+		}
+		return n, nil
+	}
+	queries = append(queries,
+		benchQuery{"one_conversion_lookup", lookup, checkRows},
+		benchQuery{"one_conversion_inner", inner, checkRows})
 	if unfolded {
 		queries = append(queries,
 			benchQuery{"by_model_channel_unfolded", "SELECT model, channel, sum(credit) AS conversions, sum(revenue_micros) AS revenue_micros, count() AS rows FROM " + db + ".credited_conversions GROUP BY model, channel ORDER BY model, channel", nil},
@@ -207,7 +270,8 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 	check := func(rows driver.Rows) (int, error) { return checkTotals(rows, fs.conversions, fs.revenue) }
 	queries[0].check = check
 	if unfolded {
-		queries[4].check = check
+		queries[len(queries)-2].check = check
+		queries[len(queries)-1].check = checkRows
 	}
 	if fs.sample == "" {
 		return errors.New("no re-attributed conversion to read by id: raise --reattributed")
@@ -225,34 +289,48 @@ func run(chAddr, db, month, model string, n int, seed int64, start string, days 
 	defer qconn.Close()
 	ids := map[string][]string{}
 	failed := map[string]bool{}
-	for r := 0; r < runs; r++ {
-		for qi := range queries {
-			q := &queries[qi]
-			if failed[q.name] {
-				continue
-			}
-			id := fmt.Sprintf("%s_%s_%d", db, q.name, r)
-			ms, rowsOut, err := timeQuery(ctx, qconn, id, q, r == 0, timeout)
-			if err != nil {
-				var ce *checkError
-				if errors.As(err, &ce) || ctx.Err() != nil {
-					return fmt.Errorf("%s: %w", q.name, err)
+	stamp := time.Now().Unix() // query ids unique across runs on a reused database
+	timeAll := func(queries []benchQuery) error {
+		for r := 0; r < runs; r++ {
+			for qi := range queries {
+				q := &queries[qi]
+				if failed[q.name] {
+					continue
 				}
-				// ClickHouse refused it (over the memory limit, the time
-				// limit) or did not answer in time: a result, not a
-				// failure of the benchmark.
-				failed[q.name] = true
-				result(q.name+"_error", strings.Join(strings.Fields(err.Error()), " "))
-				fmt.Fprintf(os.Stderr, "queries: %s run %d failed: %v\n", q.name, r+1, err)
-				continue
+				id := fmt.Sprintf("%s_%s_%d_%d", db, q.name, stamp, r)
+				ms, rowsOut, err := timeQuery(ctx, qconn, id, q, r == 0, timeout)
+				if err != nil {
+					var ce *checkError
+					if errors.As(err, &ce) || ctx.Err() != nil {
+						return fmt.Errorf("%s: %w", q.name, err)
+					}
+					// ClickHouse refused it (over the memory limit, the time
+					// limit) or did not answer in time: a result, not a
+					// failure of the benchmark.
+					failed[q.name] = true
+					result(q.name+"_error", strings.Join(strings.Fields(err.Error()), " "))
+					fmt.Fprintf(os.Stderr, "queries: %s run %d failed: %v\n", q.name, r+1, err)
+					continue
+				}
+				ids[q.name] = append(ids[q.name], id)
+				result(q.name+"_ms", fmt.Sprintf("%.1f", ms))
+				if r == 0 {
+					result(q.name+"_result_rows", rowsOut)
+				}
+				fmt.Fprintf(os.Stderr, "queries: %s run %d: %.0f ms\n", q.name, r+1, ms)
 			}
-			ids[q.name] = append(ids[q.name], id)
-			result(q.name+"_ms", fmt.Sprintf("%.1f", ms))
-			if r == 0 {
-				result(q.name+"_result_rows", rowsOut)
-			}
-			fmt.Fprintf(os.Stderr, "queries: %s run %d: %.0f ms\n", q.name, r+1, ms)
 		}
+		return nil
+	}
+	if err := timeAll(queries); err != nil {
+		return err
+	}
+	if liveDay != "" {
+		live, err := liveQueries(ctx, conn, db, liveDay, queries[:3], timeAll)
+		if err != nil {
+			return err
+		}
+		queries = append(queries, live...)
 	}
 	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
 		return fmt.Errorf("flush logs: %w", err)
@@ -420,4 +498,71 @@ func medianLog(v []logEntry) logEntry {
 	s := slices.Clone(v)
 	slices.SortFunc(s, func(a, b logEntry) int { return int(a.durationMs) - int(b.durationMs) })
 	return s[(len(s)-1)/2]
+}
+
+// dateFilter is the line of schemas.CreditedByIDSQL that finds the
+// conversion's dates through conversion_versions.
+var dateFilter = regexp.MustCompile(`\n\s*AND conversion_date IN \(SELECT conversion_date FROM \w+\.conversion_versions WHERE [^\n]*\)`)
+
+// liveQueries times the aggregates (by_model_channel, model_comparison,
+// channel_month) with day read live: first with its credits live (a
+// 'credits' mark, what the sink writes after a re-attribution into the
+// day), then with its touchpoints live too (a day being written, as
+// today). Then it rolls the day up again. It returns the queries it timed.
+func liveQueries(ctx context.Context, conn driver.Conn, db, day string, aggregates []benchQuery, timeAll func([]benchQuery) error) ([]benchQuery, error) {
+	var out []benchQuery
+	for _, step := range []struct{ kind, suffix string }{{"credits", "_live_credits"}, {"touchpoints", "_live_today"}} {
+		if err := conn.Exec(ctx, "INSERT INTO "+db+".rollup_marks (kind, date) VALUES ('"+step.kind+"', '"+day+"')"); err != nil {
+			return nil, fmt.Errorf("mark %s live: %w", day, err)
+		}
+		var live uint64
+		if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+db+".rollup_valid_days WHERE date = '"+day+"'").Scan(&live); err != nil {
+			return nil, err
+		}
+		if step.kind == "credits" && live != 1 || step.kind == "touchpoints" && live != 0 {
+			return nil, fmt.Errorf("after the %s mark, %s is validly rolled up for %d kinds: the mark did not take", step.kind, day, live)
+		}
+		qs := slices.Clone(aggregates)
+		for i := range qs {
+			qs[i].name += step.suffix
+		}
+		if err := timeAll(qs); err != nil {
+			return nil, err
+		}
+		out = append(out, qs...)
+	}
+	res, err := rollup.Run(ctx, conn, rollup.Options{Database: db, Quiet: -1})
+	if err != nil {
+		return nil, fmt.Errorf("roll %s up again: %w", day, err)
+	}
+	result("live_day_rollup_seconds", fmt.Sprintf("%.1f", res.Elapsed.Seconds()))
+	return out, nil
+}
+
+// hasCredits reports whether db holds credited conversions (an earlier
+// run filled it).
+func hasCredits(ctx context.Context, conn driver.Conn, db string) (bool, error) {
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM system.tables WHERE database = ? AND name = 'attributed_conversions'", db).Scan(&n); err != nil || n == 0 {
+		return false, err
+	}
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+db+".attributed_conversions").Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// regenerated returns what fill wrote for cfg, from the generator alone.
+func regenerated(cfg genConfig) fillStats {
+	fs := fillStats{conversions: cfg.Conversions}
+	mid := cfg.Conversions / 2
+	for i := 0; i < cfg.Conversions; i++ {
+		c := gen(cfg, i)
+		fs.revenue += c.Revenue
+		fs.versions += c.Versions()
+		if fs.sample == "" && i >= mid && c.Versions() > 1 {
+			fs.sample = c.ID
+		}
+	}
+	return fs
 }
