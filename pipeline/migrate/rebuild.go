@@ -80,10 +80,23 @@ func renameAside(ctx context.Context, conn driver.Conn, database, cluster string
 // that its inserts do not trigger (so that the DDL creates them again over
 // the current table): after a rebuild renamed the table aside, current
 // ClickHouse keeps a view bound to the table it was created on (18.16 to
-// the name). It runs before the DDL of an upgrade; when the table does
-// not exist yet (renamed aside, or a new database) every such view is
-// dropped, and none is when the inserts trigger them all.
+// the name). It runs before the DDL of an upgrade, and only when a table
+// was renamed aside: when attributed_conversions does not exist yet every
+// such view is dropped, and none is when its inserts trigger them all. A
+// new database has nothing aside, so instances creating it at once never
+// drop a view another one has just made.
 func rebindViews(ctx context.Context, conn driver.Conn, database, cluster string) error {
+	aside := false
+	for _, rb := range rebuilds {
+		var exists uint8
+		if err := conn.QueryRow(ctx, "EXISTS TABLE "+database+"."+rb.aside).Scan(&exists); err != nil {
+			return fmt.Errorf("migrate: check %s: %w", rb.aside, err)
+		}
+		aside = aside || exists == 1
+	}
+	if !aside {
+		return nil
+	}
 	var deps []string
 	rows, err := conn.Query(ctx, "SELECT dependencies_table FROM system.tables WHERE database = ? AND name = ?", database, creditedTable)
 	if err != nil {
