@@ -512,7 +512,9 @@ var dateFilter = regexp.MustCompile(`\n\s*AND conversion_date IN \(SELECT conver
 func liveQueries(ctx context.Context, conn driver.Conn, db, day string, aggregates []benchQuery, timeAll func([]benchQuery) error) ([]benchQuery, error) {
 	var out []benchQuery
 	for _, step := range []struct{ kind, suffix string }{{"credits", "_live_credits"}, {"touchpoints", "_live_today"}} {
-		if err := conn.Exec(ctx, "INSERT INTO "+db+".rollup_marks (kind, date) VALUES ('"+step.kind+"', '"+day+"')"); err != nil {
+		// INSERT ... SELECT: over the native protocol an INSERT ... VALUES
+		// leaves 18.16 waiting for a block of data.
+		if err := conn.Exec(ctx, "INSERT INTO "+db+".rollup_marks (kind, date) SELECT '"+step.kind+"', toDate('"+day+"')"); err != nil {
 			return nil, fmt.Errorf("mark %s live: %w", day, err)
 		}
 		var live uint64
