@@ -27,7 +27,7 @@ import (
 //  3. the version is recorded (Migrate), which ends the copying for good.
 //
 // The aside table is kept, not dropped: a conversion must never lose its
-// only copy to a bug or an interruption (docs/ANALYSTS.md says how to
+// only copy to a bug or an interruption (README.md says how to
 // compare and drop it). Stop every attributor of the earlier release
 // first: one still running would insert into the new table rows that the
 // next copy does not see again, which is harmless, or (v1) rows it

@@ -19,7 +19,7 @@ import (
 // models within a position); a higher version written since by the stream
 // supersedes the copied one, as it did in v1. attributed_conversions_v1 is
 // kept; an operator compares it with the view credited_conversions, then
-// drops it (DROP TABLE <db>.attributed_conversions_v1; docs/ANALYSTS.md).
+// drops it (DROP TABLE <db>.attributed_conversions_v1; README.md).
 // Stop every attributor of the earlier release before migrating: one still
 // running would insert v1 rows, which the compact table refuses.
 const (

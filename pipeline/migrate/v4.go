@@ -21,7 +21,7 @@ import (
 // new table unchanged (its inserted_at kept). The copies go through the
 // new table's materialized views, which fill conversion_versions and
 // credit_days. attributed_conversions_v3 is kept until an operator drops
-// it (docs/ANALYSTS.md).
+// it (README.md, after `attributor migrate`).
 const v3Table = "attributed_conversions_v3"
 
 var v3Rebuild = rebuild{
