@@ -55,6 +55,42 @@ func v3Schema(t *testing.T, env *pipelinetest.Env, db string) {
 	}
 }
 
+// A database of schema version 2 (the same compact table, no rollups)
+// reaches version 4 in one migration: rebuilt, its days recorded for the
+// rolled-up views, every view as before.
+func TestMigrateV2ToV4(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
+	ctx := context.Background()
+	db := env.Database + "_v2"
+	t.Cleanup(func() { env.CH.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
+	v3Schema(t, env, db)
+	fillCompact(t, env, db, 0, 300)
+	before := snapshot(t, env, db, nil) // version 2's views showed the same rows
+	// Version 2: the same table, no day tables, version 2 recorded.
+	for _, q := range []string{
+		"DROP TABLE " + db + ".credit_days_mv", "DROP TABLE " + db + ".touchpoint_days_mv",
+		"DROP TABLE " + db + ".credit_days", "DROP TABLE " + db + ".touchpoint_days",
+		"TRUNCATE TABLE " + db + ".schema_versions",
+		"INSERT INTO " + db + ".schema_versions (version, written_by) SELECT 2, 'attributor v2'",
+	} {
+		if err := env.CH.Exec(ctx, q); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	if err := migrate.Migrate(ctx, env.CH, db); err != nil {
+		t.Fatal(err)
+	}
+	sameViews(t, "after migrating version 2", snapshot(t, env, db, columnsOf(before)), before)
+	var key string
+	var days uint64
+	if err := env.CH.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = 'attributed_conversions'", db).Scan(&key); err != nil || key != "conversion_date, conversion_id" {
+		t.Errorf("attributed_conversions is sorted by %q (%v), want conversion_date, conversion_id", key, err)
+	}
+	if err := env.CH.QueryRow(ctx, "SELECT toUInt64(uniqExact(date)) FROM "+db+".credit_days").Scan(&days); err != nil || days < 80 {
+		t.Errorf("credit_days holds %d days (%v), want the ~87 stored", days, err)
+	}
+}
+
 // fillCompact writes credited conversions into db's attributed_conversions
 // as the sink writes them (schemas.CompactColumns, one row per conversion
 // and version): 300 conversions over three months, paths of 0 to 5
