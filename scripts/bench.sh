@@ -37,9 +37,10 @@
 #               database filled with N generated conversions written through the attributor's sink
 #               (BENCH_QUERIES_REATTRIBUTED, 0.10, of them credited again after late touchpoints),
 #               the first rollup of every day (pipeline/rollup), the disk per credited conversion
-#               (system.parts), then the analyst queries over the public views and tables (four with
-#               targets, two through the unfolded rows), BENCH_QUERIES_RUNS (3) times each: time, and
-#               read_rows/read_bytes from system.query_log (see scripts/bench/queries).
+#               (system.parts), then the analyst queries over the public views and tables (the
+#               aggregates, the lookup of one conversion by id as analysts run it, the aggregates with
+#               a day read live, the same through the unfolded rows), BENCH_QUERIES_RUNS (3) times each:
+#               time, and read_rows/read_bytes from system.query_log (see scripts/bench/queries).
 #   cluster     (not in `all`; needs `scripts/cluster.sh up`) BENCH_CLUSTER_EVENTS (1000000) events in
 #               topics of 6 partitions, replication factor 3, on the 3-broker Kafka cluster; 1, 2 and
 #               3 `attributor run --until-caught-up` instances in one group (started together, timed
@@ -477,7 +478,7 @@ bench_queries() {
   for n in $Q_STEPS; do
     quiesce
     fact load "queries-$n" "$(loadavg)"
-    log "queries: $n conversions through the sink, a rollup, then 6 queries x $Q_RUNS runs (progress: $OUT/queries-$n.log)"
+    log "queries: $n conversions through the sink, a rollup, then 14 queries x $Q_RUNS runs (progress: $OUT/queries-$n.log)"
     attempt "queries $n" queries_run "$n"
     record queries "n=$n" <"$OUT/queries-$n.tsv"
     fact load "queries-$n-end" "$(loadavg)"
