@@ -7,8 +7,9 @@
 -- that saw more (a late touchpoint) writes a higher version. The table is a
 -- ReplacingMergeTree(version) sorted by (conversion_date, conversion_id):
 -- the versions of a conversion (written under its date, which its later
--- versions keep) replace each other on merge, and FINAL reads only the
--- highest; a day's rows lie together, so the views that aggregate a day
+-- versions keep unless a copy stamped earlier moves the conversion to
+-- another day: docs/DESIGN.md) replace each other on merge, and FINAL
+-- reads only the highest; a day's rows lie together, so the views that aggregate a day
 -- live read that day's granules, not its month (schema version 4; before,
 -- the table was sorted by conversion_id alone). Granules of 1024 rows (the
 -- default is 8192) keep a lookup by key to a few hundred kilobytes per
