@@ -15,7 +15,7 @@ var ddlHashes = map[int]string{
 	1: "537b5bf56abf2a178c1950ea351d6a742166bd8c24e035d3245889910e82e2ad",
 	2: "0c0e13ce44f0e21f2dc18ec32ccbdfd060509d644769243974b7aaa43a61689f",
 	3: "9957a607ba3ada0c2099b13c6871996d44f0162dd1998a6390de07e324045e9b",
-	4: "",
+	4: "853d634192d7bb494805ca4aa2de001a657ea11a524623909bf5de015b15dc79",
 }
 
 func TestSchemaVersionCoversDDL(t *testing.T) {
