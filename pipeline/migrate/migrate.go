@@ -91,7 +91,7 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 	if replace {
 		// A credited table of the row-per-credit layout makes way for
 		// the compact one (v1.go).
-		if err := renameV1(ctx, conn, database, cluster); err != nil {
+		if err := v1Rebuild.setAside(ctx, conn, database, cluster); err != nil {
 			return err
 		}
 	}
@@ -116,10 +116,8 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 		}
 	}
 	if replace {
-		if cluster == "" {
-			if err := copyV1(ctx, conn, database); err != nil {
-				return err
-			}
+		if err := copyV1(ctx, conn, database, cluster); err != nil {
+			return err
 		}
 		if err := backfillDays(ctx, conn, database); err != nil {
 			return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/attributor/attributor/schemas"
 )
 
 // Schema version 2 stores attributed_conversions compactly: one row per
@@ -15,9 +17,11 @@ import (
 // such a table in three idempotent steps, each of which a re-run after an interruption (or a
 // concurrent migration) finds done or completes:
 //
-//  1. rename: attributed_conversions, while it has the v1 layout (a column
-//     named model), is renamed attributed_conversions_v1 (a RENAME is
-//     atomic); the DDL then creates the compact table under the old name;
+//  1. set aside: attributed_conversions, while it has the v1 layout (a
+//     column named model), becomes attributed_conversions_v1 (renamed on
+//     one server; on a cluster copied under replicated and Distributed
+//     tables of that name, then dropped: rebuild.go); the DDL then creates
+//     the compact table under the old name;
 //  2. copy: while the recorded schema version is below 2, every
 //     (conversion_id, version) of attributed_conversions_v1 that the
 //     compact table lacks is inserted there as one compact row, grouped
@@ -31,7 +35,8 @@ import (
 // attributed_conversions_v1 is kept, not dropped: a conversion must never
 // lose its only copy to a bug or an interruption, and its rows can be
 // compared with the view credited_conversions before an operator drops it
-// (DROP TABLE <db>.attributed_conversions_v1; docs/ANALYSTS.md). Stop
+// (DROP TABLE <db>.attributed_conversions_v1; on a cluster also
+// <db>.attributed_conversions_v1_local, both ON CLUSTER; docs/ANALYSTS.md). Stop
 // every attributor of the earlier release before migrating: one still
 // running would insert v1 rows, which the compact table refuses.
 const (
@@ -49,29 +54,22 @@ func hasColumn(ctx context.Context, conn driver.Conn, database, table, name stri
 	return n > 0, nil
 }
 
-// renameV1 is step 1: it moves a v1 attributed_conversions out of the way
-// of the compact table. Another migration may rename it first: then the
-// table is gone or compact when we look again, which is success.
-func renameV1(ctx context.Context, conn driver.Conn, database, cluster string) error {
-	v1, err := hasColumn(ctx, conn, database, creditedTable, "model")
-	if err != nil || !v1 {
-		return err
-	}
-	if cluster != "" {
-		return fmt.Errorf("migrate: %s.%s has the layout of schema version 1 (a row per conversion x model x touchpoint); converting it on a cluster is not supported: migrate a copy on a single server, or see docs/DESIGN.md", database, creditedTable)
-	}
-	if err := conn.Exec(ctx, "RENAME TABLE "+database+"."+creditedTable+" TO "+database+"."+v1Table); err != nil {
-		if still, cerr := hasColumn(ctx, conn, database, creditedTable, "model"); cerr == nil && !still {
-			return nil // a concurrent migration renamed it
-		}
-		return fmt.Errorf("migrate: rename the v1 %s: %w", creditedTable, err)
-	}
-	return nil
+// v1Rebuild is step 1: it moves a v1 attributed_conversions (the layout
+// with a column named model) out of the way of the compact table, to
+// attributed_conversions_v1: a RENAME on one server, a copy on a cluster
+// (rebuild.go).
+var v1Rebuild = rebuild{
+	table: creditedTable,
+	aside: v1Table,
+	old: func(ctx context.Context, conn driver.Conn, database, name string) (bool, error) {
+		return hasColumn(ctx, conn, database, name, "model")
+	},
 }
 
 // copyV1 is step 2 (see above). Databases of schema version 0 may lack
-// fit_id; it is added to the v1 table first.
-func copyV1(ctx context.Context, conn driver.Conn, database string) error {
+// fit_id; it is added to the v1 table first. On a cluster the copy reads
+// and writes the Distributed tables.
+func copyV1(ctx context.Context, conn driver.Conn, database, cluster string) error {
 	var exists uint8
 	if err := conn.QueryRow(ctx, "EXISTS TABLE "+database+"."+v1Table).Scan(&exists); err != nil {
 		return fmt.Errorf("migrate: check %s: %w", v1Table, err)
@@ -79,15 +77,14 @@ func copyV1(ctx context.Context, conn driver.Conn, database string) error {
 	if exists == 0 {
 		return nil
 	}
-	has, err := hasColumn(ctx, conn, database, v1Table, "fit_id")
-	if err != nil {
-		return err
+	tables := []string{v1Table}
+	if cluster != "" {
+		// The replicated table first: the Distributed one reads it.
+		tables = []string{localTable(v1Table), v1Table}
 	}
-	if !has {
-		if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+v1Table+" ADD COLUMN fit_id String DEFAULT ''"); err != nil {
-			if ok, herr := hasColumn(ctx, conn, database, v1Table, "fit_id"); herr != nil || !ok {
-				return fmt.Errorf("migrate: add %s.fit_id: %w", v1Table, err)
-			}
+	for _, t := range tables {
+		if err := addColumn(ctx, conn, database, cluster, schemas.AddedColumn{Table: t, Column: "fit_id", Type: "String DEFAULT ''"}); err != nil {
+			return err
 		}
 	}
 	// Month by month (the partitions of both tables): a month's groups
@@ -112,7 +109,7 @@ func copyV1(ctx context.Context, conn driver.Conn, database string) error {
 		return fmt.Errorf("migrate: months of %s: %w", v1Table, err)
 	}
 	for _, m := range months {
-		if err := conn.Exec(ctx, copyV1SQL(database, m)); err != nil {
+		if err := conn.Exec(clusterInsert(ctx, cluster), copyV1SQL(database, subqueryTable(creditedTable, cluster), m)); err != nil {
 			return fmt.Errorf("migrate: copy %s (month %d) into the compact %s: %w", v1Table, m, creditedTable, err)
 		}
 	}
@@ -129,8 +126,9 @@ func copyV1(ctx context.Context, conn driver.Conn, database string) error {
 // those of the first position's rows, the path that of the rows of the
 // model sorting first (every model has a row per touchpoint), the
 // conversion's value the sum of that model's revenue. FINAL reads each v1
-// row once.
-func copyV1SQL(db string, month uint32) string {
+// row once. done is the table the NOT IN subquery reads for the pairs
+// already copied (subqueryTable).
+func copyV1SQL(db, done string, month uint32) string {
 	m := fmt.Sprint(month)
 	return `INSERT INTO ` + db + `.attributed_conversions (conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length,
     touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros)
@@ -188,7 +186,7 @@ FROM
             AND (conversion_id, version) NOT IN
             (
                 SELECT conversion_id, version
-                FROM ` + db + `.attributed_conversions
+                FROM ` + db + `.` + done + `
                 WHERE toYYYYMM(conversion_date) = ` + m + `
             )
         GROUP BY conversion_id, version

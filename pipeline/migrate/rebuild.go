@@ -1,0 +1,208 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// A rebuild replaces a table whose layout changed (its columns, engine or
+// keys) with the layout of schemas/clickhouse/*.sql, keeping the old rows
+// under another name (the aside) for the conversion that follows and for
+// the operator's checks. It is the first step of a conversion such as
+// v1.go's; the caller then runs the DDL (which creates the new table under
+// the old name) and copies the aside's rows into it.
+//
+// On one server the old table is renamed (a RENAME is atomic).
+//
+// On a cluster the old <table>_local is a Replicated table whose ZooKeeper
+// path (/clickhouse/tables/{shard}/<db>/<table>_local) a RENAME keeps, so
+// the new layout could not be created under the old name at the path
+// cluster.go gives it. The rows are copied instead, through the
+// Distributed tables, into <aside>_local (the old table's columns, engine
+// and keys, at its own path) under a Distributed <aside> with the old
+// table's sharding key, one partition at a time and only the rows the
+// aside lacks, so that a re-run or a concurrent run completes the copy and
+// never doubles it. Once every partition of the aside holds as many rows as
+// the old table's under FINAL, the old tables are dropped ON CLUSTER (which
+// frees the ZooKeeper path). An interrupted step is completed by the next
+// run: the old local table is only dropped after the copy is checked, and
+// an old Distributed table left without its local one is dropped too.
+type rebuild struct {
+	table string // the table's name, e.g. attributed_conversions
+	aside string // where its old rows go, e.g. attributed_conversions_v1
+	// old reports whether database.name (the table, or on a cluster its
+	// local or Distributed table) has the layout being replaced; false
+	// when it does not exist.
+	old func(ctx context.Context, conn driver.Conn, database, name string) (bool, error)
+}
+
+// setAside moves an old-layout table out of the way of the new one (see
+// rebuild), on the single server (cluster "") or on cluster. A table
+// already moved, or of the new layout, is left alone.
+func (r rebuild) setAside(ctx context.Context, conn driver.Conn, database, cluster string) error {
+	if cluster == "" {
+		isOld, err := r.old(ctx, conn, database, r.table)
+		if err != nil || !isOld {
+			return err
+		}
+		if err := conn.Exec(ctx, "RENAME TABLE "+database+"."+r.table+" TO "+database+"."+r.aside); err != nil {
+			if still, cerr := r.old(ctx, conn, database, r.table); cerr == nil && !still {
+				return nil // a concurrent migration renamed it
+			}
+			return fmt.Errorf("migrate: set the old %s aside: %w", r.table, err)
+		}
+		return nil
+	}
+	on := " ON CLUSTER " + cluster
+	local := localTable(r.table)
+	isOld, err := r.old(ctx, conn, database, local)
+	if err != nil {
+		return err
+	}
+	if isOld {
+		if err := r.copyAside(ctx, conn, database, cluster); err != nil {
+			return err
+		}
+		if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+local+on); err != nil {
+			return fmt.Errorf("migrate: drop the old %s after copying it to %s: %w", local, localTable(r.aside), err)
+		}
+	}
+	// The Distributed table last: it is what copyAside reads.
+	if isOld, err = r.old(ctx, conn, database, r.table); err != nil || !isOld {
+		return err
+	}
+	if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+r.table+on); err != nil {
+		return fmt.Errorf("migrate: drop the old Distributed %s: %w", r.table, err)
+	}
+	return nil
+}
+
+// copyAside creates <aside>_local like the old <table>_local and the
+// Distributed <aside> over it, then copies, partition by partition, the
+// rows (under FINAL) that the aside lacks, and checks that each partition
+// holds as many rows as the old table's.
+func (r rebuild) copyAside(ctx context.Context, conn driver.Conn, database, cluster string) error {
+	local, asideLocal := localTable(r.table), localTable(r.aside)
+	key, ok := shardingKeys[r.table]
+	if !ok {
+		return fmt.Errorf("migrate: %s has no sharding key (pipeline/migrate/cluster.go)", r.table)
+	}
+	var create, partition, sorting string
+	if err := conn.QueryRow(ctx, "SELECT create_table_query, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?", database, local).
+		Scan(&create, &partition, &sorting); err != nil {
+		return fmt.Errorf("migrate: read the definition of %s: %w", local, err)
+	}
+	on := " ON CLUSTER " + cluster
+	prefix := "CREATE TABLE " + database + "." + local + " "
+	oldPath := "'/clickhouse/tables/{shard}/" + database + "/" + local + "'"
+	if !strings.HasPrefix(create, prefix) || !strings.Contains(create, oldPath) {
+		return fmt.Errorf("migrate: %s.%s is not a table that migrate --cluster made (replicated under %s): %.200s", database, local, oldPath, create)
+	}
+	create = "CREATE TABLE IF NOT EXISTS " + database + "." + asideLocal + on + " " + strings.TrimPrefix(create, prefix)
+	create = strings.Replace(create, oldPath, "'/clickhouse/tables/{shard}/"+database+"/"+asideLocal+"'", 1)
+	for _, q := range []string{
+		create,
+		"CREATE TABLE IF NOT EXISTS " + database + "." + r.aside + on + " AS " + database + "." + asideLocal +
+			" ENGINE = Distributed(" + cluster + ", " + database + ", " + asideLocal + ", " + key + ")",
+	} {
+		if err := execRacing(ctx, conn, q); err != nil {
+			return fmt.Errorf("migrate: create %s beside the old %s: %w", r.aside, r.table, err)
+		}
+	}
+	if partition == "" {
+		partition = "0"
+	}
+	parts, err := queryStrings(ctx, conn, "SELECT DISTINCT toString("+partition+") AS p FROM "+database+"."+r.table+" ORDER BY p")
+	if err != nil {
+		return fmt.Errorf("migrate: partitions of %s: %w", r.table, err)
+	}
+	count := func(table, where string) (uint64, error) {
+		var n uint64
+		err := conn.QueryRow(ctx, "SELECT count() FROM "+database+"."+table+" FINAL WHERE "+where).Scan(&n)
+		return n, err
+	}
+	ins := clusterInsert(ctx, cluster)
+	for _, p := range parts {
+		where := "toString(" + partition + ") = '" + strings.ReplaceAll(p, "'", "\\'") + "'"
+		want, err := count(r.table, where)
+		if err != nil {
+			return fmt.Errorf("migrate: count %s (partition %s): %w", r.table, p, err)
+		}
+		if got, err := count(r.aside, where); err != nil || got == want {
+			if err != nil {
+				return fmt.Errorf("migrate: count %s (partition %s): %w", r.aside, p, err)
+			}
+			continue
+		}
+		// The sharding keys are the same, so each shard's local aside
+		// holds the keys of the old rows that shard has: the NOT IN reads
+		// it, not the Distributed table (which 18.16 refuses there).
+		if err := conn.Exec(ins, "INSERT INTO "+database+"."+r.aside+" SELECT * FROM "+database+"."+r.table+" FINAL WHERE "+where+
+			" AND ("+sorting+") NOT IN (SELECT "+sorting+" FROM "+database+"."+asideLocal+" WHERE "+where+")"); err != nil {
+			return fmt.Errorf("migrate: copy %s (partition %s) to %s: %w", r.table, p, r.aside, err)
+		}
+		// A replica that did not fetch the copied part yet may answer
+		// the count: wait for replication before calling the copy short.
+		got, err := count(r.aside, where)
+		for deadline := time.Now().Add(time.Minute); err == nil && got < want && time.Now().Before(deadline); {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+			got, err = count(r.aside, where)
+		}
+		if err != nil {
+			return fmt.Errorf("migrate: count %s (partition %s): %w", r.aside, p, err)
+		}
+		if got != want {
+			return fmt.Errorf("migrate: %s (partition %s) holds %d rows after the copy, %s %d: is an attributor of the earlier release still writing? Stop it and migrate again", r.aside, p, got, r.table, want)
+		}
+	}
+	return nil
+}
+
+// clusterInsert returns ctx with the settings of an INSERT into a
+// Distributed table during a migration: synchronous, so that the rows are
+// on every shard when it returns (and a count right after sees them),
+// whatever the connection's own settings.
+func clusterInsert(ctx context.Context, cluster string) context.Context {
+	if cluster == "" {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
+}
+
+// subqueryTable names the table that an IN subquery of a conversion reads
+// to find the rows already copied into table: the table itself on one
+// server; on a cluster the shard's local table (the rows of a sharding key
+// are on the shard that runs the subquery, and 18.16 refuses a Distributed
+// table inside a distributed query).
+func subqueryTable(table, cluster string) string {
+	if cluster == "" {
+		return table
+	}
+	return localTable(table)
+}
+
+func queryStrings(ctx context.Context, conn driver.Conn, q string) ([]string, error) {
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
