@@ -88,6 +88,15 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 			database, found, by, schemas.SchemaVersion, binaryVersion())
 	}
 	replace := found < schemas.SchemaVersion
+	if cluster != "" {
+		// Rollup tables of the first cluster layout (per shard) make way
+		// for those on every node, and the views are made again.
+		moved, err := dropShardRollups(ctx, conn, database, cluster)
+		if err != nil {
+			return err
+		}
+		replace = replace || moved
+	}
 	if replace {
 		// A credited table of the row-per-credit layout makes way for
 		// the compact one (v1.go).
