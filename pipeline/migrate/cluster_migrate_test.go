@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 
 	"github.com/attributor/attributor/pipeline/migrate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
+	"github.com/attributor/attributor/pipeline/rollup"
+	"github.com/attributor/attributor/schemas"
 )
 
 // The tests of this file run on a ClickHouse cluster only
@@ -201,5 +204,72 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited a minute for: %s", what)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A database migrated on a cluster before the rollups ran on clusters has
+// its rollup tables replicated per shard. The next migration makes them on
+// every node (they hold derived data only), with the views over them, and
+// a rollup then runs: the rolled-up views equal the unfolded rows through
+// every node.
+func TestClusterMigrateMovesShardRollups(t *testing.T) {
+	c := pipelinetest.RequireCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	db := c.Database
+	conn := c.Conns[0]
+	if err := migrate.MigrateCluster(ctx, conn, db, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	stmts, err := schemas.DDL(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := migrate.ClusterDDL(stmts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rollupTables := []string{"rollup_marks", "rollup_runs", "credit_rollup", "channel_rollup", "reach_rollup"}
+	for _, tb := range rollupTables {
+		if err := conn.Exec(ctx, "DROP TABLE "+db+"."+tb+" ON CLUSTER "+c.Name); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range cl {
+			if strings.HasPrefix(s.SQL, "CREATE TABLE IF NOT EXISTS "+db+"."+tb+" ") {
+				old := strings.Replace(s.SQL, "/clickhouse/tables/all/", "/clickhouse/tables/{shard}/", 1)
+				if err := conn.Exec(ctx, old); err != nil {
+					t.Fatalf("%v\n%s", err, old)
+				}
+			}
+		}
+	}
+	if err := conn.Exec(ctx, "INSERT INTO "+db+".attributed_conversions (conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length, touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros) "+
+		"SELECT concat('c', toString(number)), 'purchase', concat('u', toString(number % 97)), 'EUR', 1788000000000 + number * 3600000, toDate(toDateTime(intDiv(1788000000000 + number * 3600000, 1000))), 3, 100000000, 2, ['t1', 't2'], ['email', 'paid_search'], ['news', 'google'], ['email', 'cpc'], ['', 'brand'], ['click', 'click'], [1787990000000, 1787995000000], ['last_click', 'linear'], ['', ''], [0, 0.5, 1, 0.5], [0, 50000000, 100000000, 50000000] "+
+		"FROM system.numbers LIMIT 200"); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.MigrateCluster(ctx, conn, db, c.Name); err != nil {
+		t.Fatalf("migration over per-shard rollup tables: %v", err)
+	}
+	for i, n := range c.Conns {
+		for _, tb := range rollupTables {
+			if got := clusterCount(t, n, "SELECT count() FROM system.replicas WHERE database = '"+db+"' AND table = '"+tb+"' AND zookeeper_path = '/clickhouse/tables/all/"+db+"/"+tb+"'"); got != 1 {
+				t.Errorf("%s: %s is not replicated to every node", c.Nodes[i], tb)
+			}
+		}
+	}
+	res, err := rollup.Run(ctx, conn, rollup.Options{Database: db, Cluster: c.Name, Quiet: -1})
+	if err != nil || res.CreditDays == 0 {
+		t.Fatalf("rollup after the migration: %+v, %v", res, err)
+	}
+	for i, n := range c.Conns {
+		if err := n.Exec(ctx, "SYSTEM SYNC REPLICA "+db+".rollup_runs"); err != nil {
+			t.Fatal(err)
+		}
+		rolled := clusterCount(t, n, "SELECT toUInt64(sum(revenue_micros)) FROM "+db+".credited_daily WHERE model = 'linear'")
+		valid := clusterCount(t, n, "SELECT count() FROM "+db+".rollup_valid_days WHERE kind = 'credits'")
+		if rolled != 200*100_000_000 || valid != uint64(res.CreditDays) {
+			t.Errorf("through %s: linear revenue %d micros over %d rolled-up days, want %d over %d", c.Nodes[i], rolled, valid, 200*100_000_000, res.CreditDays)
+		}
 	}
 }
