@@ -32,6 +32,13 @@ import (
 // frees the ZooKeeper path). An interrupted step is completed by the next
 // run: the old local table is only dropped after the copy is checked, and
 // an old Distributed table left without its local one is dropped too.
+//
+// Convert a cluster with one migration (`attributor migrate --cluster`)
+// before starting instances: concurrent ones copy the same rows harmlessly,
+// but one that looked at the old table just before another dropped it and
+// made the new one could drop the new one (18.16 has no conditional DDL);
+// the layout is looked at again right before each drop, which leaves a
+// window of one DDL round trip.
 type rebuild struct {
 	table string // the table's name, e.g. attributed_conversions
 	aside string // where its old rows go, e.g. attributed_conversions_v1
@@ -68,12 +75,20 @@ func (r rebuild) setAside(ctx context.Context, conn driver.Conn, database, clust
 		if err := r.copyAside(ctx, conn, database, cluster); err != nil {
 			return err
 		}
-		if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+local+on); err != nil {
-			return fmt.Errorf("migrate: drop the old %s after copying it to %s: %w", local, localTable(r.aside), err)
+		// Looked at again right before the drop: a concurrent migration
+		// may have dropped the old table and made the new one meanwhile.
+		if isOld, err = r.old(ctx, conn, database, local); err != nil {
+			return err
+		}
+		if isOld {
+			if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+local+on); err != nil {
+				return fmt.Errorf("migrate: drop the old %s after copying it to %s: %w", local, localTable(r.aside), err)
+			}
 		}
 	}
 	// The Distributed table last: it is what copyAside reads.
-	if isOld, err = r.old(ctx, conn, database, r.table); err != nil || !isOld {
+	isOld, err = r.old(ctx, conn, database, r.table)
+	if err != nil || !isOld {
 		return err
 	}
 	if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+r.table+on); err != nil {
