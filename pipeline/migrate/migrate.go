@@ -100,7 +100,7 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 	if replace {
 		// A credited table of the row-per-credit layout makes way for
 		// the compact one (v1.go).
-		if err := v1Rebuild.setAside(ctx, conn, database, cluster); err != nil {
+		if err := renameV1(ctx, conn, database, cluster); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,7 @@ import (
 //  1. set aside: attributed_conversions, while it has the v1 layout (a
 //     column named model), becomes attributed_conversions_v1 (renamed on
 //     one server; on a cluster copied under replicated and Distributed
-//     tables of that name, then dropped: rebuild.go); the DDL then creates
+//     tables of that name, then dropped: cluster_rebuild.go); the DDL then creates
 //     the compact table under the old name;
 //  2. copy: while the recorded schema version is below 2, every
 //     (conversion_id, version) of attributed_conversions_v1 that the
@@ -54,16 +54,28 @@ func hasColumn(ctx context.Context, conn driver.Conn, database, table, name stri
 	return n > 0, nil
 }
 
-// v1Rebuild is step 1: it moves a v1 attributed_conversions (the layout
-// with a column named model) out of the way of the compact table, to
-// attributed_conversions_v1: a RENAME on one server, a copy on a cluster
-// (rebuild.go).
-var v1Rebuild = rebuild{
-	table: creditedTable,
-	aside: v1Table,
-	old: func(ctx context.Context, conn driver.Conn, database, name string) (bool, error) {
+// renameV1 is step 1: it moves a v1 attributed_conversions out of the way
+// of the compact table (on a cluster by a copy: setAsideOnCluster).
+// Another migration may rename it first: then the table is gone or compact
+// when we look again, which is success.
+func renameV1(ctx context.Context, conn driver.Conn, database, cluster string) error {
+	isV1 := func(ctx context.Context, conn driver.Conn, database, name string) (bool, error) {
 		return hasColumn(ctx, conn, database, name, "model")
-	},
+	}
+	if cluster != "" {
+		return setAsideOnCluster(ctx, conn, database, cluster, creditedTable, v1Table, isV1)
+	}
+	v1, err := isV1(ctx, conn, database, creditedTable)
+	if err != nil || !v1 {
+		return err
+	}
+	if err := conn.Exec(ctx, "RENAME TABLE "+database+"."+creditedTable+" TO "+database+"."+v1Table); err != nil {
+		if still, cerr := isV1(ctx, conn, database, creditedTable); cerr == nil && !still {
+			return nil // a concurrent migration renamed it
+		}
+		return fmt.Errorf("migrate: rename the v1 %s: %w", creditedTable, err)
+	}
+	return nil
 }
 
 // copyV1 is step 2 (see above). Databases of schema version 0 may lack

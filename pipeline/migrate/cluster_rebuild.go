@@ -10,14 +10,15 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// A rebuild replaces a table whose layout changed (its columns, engine or
-// keys) with the layout of schemas/clickhouse/*.sql, keeping the old rows
-// under another name (the aside) for the conversion that follows and for
-// the operator's checks. It is the first step of a conversion such as
-// v1.go's; the caller then runs the DDL (which creates the new table under
-// the old name) and copies the aside's rows into it.
-//
-// On one server the old table is renamed (a RENAME is atomic).
+// setAsideOnCluster is, on a cluster, the first step of rebuilding a table
+// whose layout changed (its columns, engine or keys; v1.go's conversion,
+// and any later one): it moves the old table out of the way of the new
+// layout, keeping its rows under the name aside for the copy into the new
+// table that follows the DDL (which creates the new table under the old
+// name) and for the operator's checks. isOld reports whether
+// database.name (here the local or the Distributed table) has the layout
+// being replaced, false when it does not exist. On one server that step
+// is a RENAME (atomic).
 //
 // On a cluster the old <table>_local is a Replicated table whose ZooKeeper
 // path (/clickhouse/tables/{shard}/<db>/<table>_local) a RENAME keeps, so
@@ -31,7 +32,9 @@ import (
 // the old table's under FINAL, the old tables are dropped ON CLUSTER (which
 // frees the ZooKeeper path). An interrupted step is completed by the next
 // run: the old local table is only dropped after the copy is checked, and
-// an old Distributed table left without its local one is dropped too.
+// an old Distributed table left without its local one is dropped too. The
+// copy into the new table then reads and writes the Distributed tables
+// (clusterInsert, subqueryTable).
 //
 // Convert a cluster with one migration (`attributor migrate --cluster`)
 // before starting instances: concurrent ones copy the same rows harmlessly,
@@ -39,73 +42,49 @@ import (
 // made the new one could drop the new one (18.16 has no conditional DDL);
 // the layout is looked at again right before each drop, which leaves a
 // window of one DDL round trip.
-type rebuild struct {
-	table string // the table's name, e.g. attributed_conversions
-	aside string // where its old rows go, e.g. attributed_conversions_v1
-	// old reports whether database.name (the table, or on a cluster its
-	// local or Distributed table) has the layout being replaced; false
-	// when it does not exist.
-	old func(ctx context.Context, conn driver.Conn, database, name string) (bool, error)
-}
-
-// setAside moves an old-layout table out of the way of the new one (see
-// rebuild), on the single server (cluster "") or on cluster. A table
-// already moved, or of the new layout, is left alone.
-func (r rebuild) setAside(ctx context.Context, conn driver.Conn, database, cluster string) error {
-	if cluster == "" {
-		isOld, err := r.old(ctx, conn, database, r.table)
-		if err != nil || !isOld {
-			return err
-		}
-		if err := conn.Exec(ctx, "RENAME TABLE "+database+"."+r.table+" TO "+database+"."+r.aside); err != nil {
-			if still, cerr := r.old(ctx, conn, database, r.table); cerr == nil && !still {
-				return nil // a concurrent migration renamed it
-			}
-			return fmt.Errorf("migrate: set the old %s aside: %w", r.table, err)
-		}
-		return nil
-	}
+func setAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster, table, aside string,
+	isOld func(ctx context.Context, conn driver.Conn, database, name string) (bool, error)) error {
 	on := " ON CLUSTER " + cluster
-	local := localTable(r.table)
-	isOld, err := r.old(ctx, conn, database, local)
+	local := localTable(table)
+	old, err := isOld(ctx, conn, database, local)
 	if err != nil {
 		return err
 	}
-	if isOld {
-		if err := r.copyAside(ctx, conn, database, cluster); err != nil {
+	if old {
+		if err := copyAsideOnCluster(ctx, conn, database, cluster, table, aside); err != nil {
 			return err
 		}
 		// Looked at again right before the drop: a concurrent migration
 		// may have dropped the old table and made the new one meanwhile.
-		if isOld, err = r.old(ctx, conn, database, local); err != nil {
+		if old, err = isOld(ctx, conn, database, local); err != nil {
 			return err
 		}
-		if isOld {
+		if old {
 			if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+local+on); err != nil {
-				return fmt.Errorf("migrate: drop the old %s after copying it to %s: %w", local, localTable(r.aside), err)
+				return fmt.Errorf("migrate: drop the old %s after copying it to %s: %w", local, localTable(aside), err)
 			}
 		}
 	}
-	// The Distributed table last: it is what copyAside reads.
-	isOld, err = r.old(ctx, conn, database, r.table)
-	if err != nil || !isOld {
+	// The Distributed table last: it is what the copy reads.
+	old, err = isOld(ctx, conn, database, table)
+	if err != nil || !old {
 		return err
 	}
-	if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+r.table+on); err != nil {
-		return fmt.Errorf("migrate: drop the old Distributed %s: %w", r.table, err)
+	if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+table+on); err != nil {
+		return fmt.Errorf("migrate: drop the old Distributed %s: %w", table, err)
 	}
 	return nil
 }
 
-// copyAside creates <aside>_local like the old <table>_local and the
-// Distributed <aside> over it, then copies, partition by partition, the
+// copyAsideOnCluster creates <aside>_local like the old <table>_local and
+// the Distributed <aside> over it, then copies, partition by partition, the
 // rows (under FINAL) that the aside lacks, and checks that each partition
 // holds as many rows as the old table's.
-func (r rebuild) copyAside(ctx context.Context, conn driver.Conn, database, cluster string) error {
-	local, asideLocal := localTable(r.table), localTable(r.aside)
-	key, ok := shardingKeys[r.table]
+func copyAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster, table, aside string) error {
+	local, asideLocal := localTable(table), localTable(aside)
+	key, ok := shardingKeys[table]
 	if !ok {
-		return fmt.Errorf("migrate: %s has no sharding key (pipeline/migrate/cluster.go)", r.table)
+		return fmt.Errorf("migrate: %s has no sharding key (pipeline/migrate/cluster.go)", table)
 	}
 	var create, partition, sorting string
 	if err := conn.QueryRow(ctx, "SELECT create_table_query, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?", database, local).
@@ -122,19 +101,19 @@ func (r rebuild) copyAside(ctx context.Context, conn driver.Conn, database, clus
 	create = strings.Replace(create, oldPath, "'/clickhouse/tables/{shard}/"+database+"/"+asideLocal+"'", 1)
 	for _, q := range []string{
 		create,
-		"CREATE TABLE IF NOT EXISTS " + database + "." + r.aside + on + " AS " + database + "." + asideLocal +
+		"CREATE TABLE IF NOT EXISTS " + database + "." + aside + on + " AS " + database + "." + asideLocal +
 			" ENGINE = Distributed(" + cluster + ", " + database + ", " + asideLocal + ", " + key + ")",
 	} {
 		if err := execRacing(ctx, conn, q); err != nil {
-			return fmt.Errorf("migrate: create %s beside the old %s: %w", r.aside, r.table, err)
+			return fmt.Errorf("migrate: create %s beside the old %s: %w", aside, table, err)
 		}
 	}
 	if partition == "" {
 		partition = "0"
 	}
-	parts, err := queryStrings(ctx, conn, "SELECT DISTINCT toString("+partition+") AS p FROM "+database+"."+r.table+" ORDER BY p")
+	parts, err := queryStrings(ctx, conn, "SELECT DISTINCT toString("+partition+") AS p FROM "+database+"."+table+" ORDER BY p")
 	if err != nil {
-		return fmt.Errorf("migrate: partitions of %s: %w", r.table, err)
+		return fmt.Errorf("migrate: partitions of %s: %w", table, err)
 	}
 	count := func(table, where string) (uint64, error) {
 		var n uint64
@@ -144,39 +123,39 @@ func (r rebuild) copyAside(ctx context.Context, conn driver.Conn, database, clus
 	ins := clusterInsert(ctx, cluster)
 	for _, p := range parts {
 		where := "toString(" + partition + ") = '" + strings.ReplaceAll(p, "'", "\\'") + "'"
-		want, err := count(r.table, where)
+		want, err := count(table, where)
 		if err != nil {
-			return fmt.Errorf("migrate: count %s (partition %s): %w", r.table, p, err)
+			return fmt.Errorf("migrate: count %s (partition %s): %w", table, p, err)
 		}
-		if got, err := count(r.aside, where); err != nil || got == want {
+		if got, err := count(aside, where); err != nil || got == want {
 			if err != nil {
-				return fmt.Errorf("migrate: count %s (partition %s): %w", r.aside, p, err)
+				return fmt.Errorf("migrate: count %s (partition %s): %w", aside, p, err)
 			}
 			continue
 		}
 		// The sharding keys are the same, so each shard's local aside
 		// holds the keys of the old rows that shard has: the NOT IN reads
 		// it, not the Distributed table (which 18.16 refuses there).
-		if err := conn.Exec(ins, "INSERT INTO "+database+"."+r.aside+" SELECT * FROM "+database+"."+r.table+" FINAL WHERE "+where+
+		if err := conn.Exec(ins, "INSERT INTO "+database+"."+aside+" SELECT * FROM "+database+"."+table+" FINAL WHERE "+where+
 			" AND ("+sorting+") NOT IN (SELECT "+sorting+" FROM "+database+"."+asideLocal+" WHERE "+where+")"); err != nil {
-			return fmt.Errorf("migrate: copy %s (partition %s) to %s: %w", r.table, p, r.aside, err)
+			return fmt.Errorf("migrate: copy %s (partition %s) to %s: %w", table, p, aside, err)
 		}
 		// A replica that did not fetch the copied part yet may answer
 		// the count: wait for replication before calling the copy short.
-		got, err := count(r.aside, where)
+		got, err := count(aside, where)
 		for deadline := time.Now().Add(time.Minute); err == nil && got < want && time.Now().Before(deadline); {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-time.After(time.Second):
 			}
-			got, err = count(r.aside, where)
+			got, err = count(aside, where)
 		}
 		if err != nil {
-			return fmt.Errorf("migrate: count %s (partition %s): %w", r.aside, p, err)
+			return fmt.Errorf("migrate: count %s (partition %s): %w", aside, p, err)
 		}
 		if got != want {
-			return fmt.Errorf("migrate: %s (partition %s) holds %d rows after the copy, %s %d: is an attributor of the earlier release still writing? Stop it and migrate again", r.aside, p, got, r.table, want)
+			return fmt.Errorf("migrate: %s (partition %s) holds %d rows after the copy, %s %d: is an attributor of the earlier release still writing? Stop it and migrate again", aside, p, got, table, want)
 		}
 	}
 	return nil
