@@ -20,7 +20,7 @@ import (
 //
 //	scripts/cluster.sh up zookeeper ch1 ch2 ch3 ch4
 //	ATTRIBUTOR_TEST_CLUSTER=attributor_cluster@127.0.0.1:19001,127.0.0.1:19002,127.0.0.1:19003,127.0.0.1:19004 \
-//	    go test -count=1 -run 'Cluster' ./pipeline/migrate/ ./pipeline/rollup/ ./pipeline/sink/
+//	    go test -count=1 -run Cluster ./pipeline/ ./pipeline/migrate/ ./pipeline/rollup/ ./pipeline/sink/
 
 // v1Cluster makes db on cluster c as the release of schema version 1 made
 // it with --cluster (the v1 DDL through the cluster rewrite: replicated
