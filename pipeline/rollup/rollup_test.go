@@ -534,6 +534,46 @@ func TestRollupStoppedPartWay(t *testing.T) {
 	check(t, env.CH, db, "after a complete run")
 }
 
+// On a cluster, the same: runs stopped part way (mid-statement, maybe mid
+// quorum insert) leave the views exact through every node, and the next run
+// completes the days.
+func TestClusterRollupStoppedPartWay(t *testing.T) {
+	c := pipelinetest.RequireCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	t.Cleanup(cancel)
+	db, conn := c.Database, c.Conns[0]
+	if err := migrate.MigrateCluster(ctx, conn, db, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	w := newWriter(t, conn, db)
+	convs := generate(3000, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 20)
+	for i := range convs {
+		w.credit(&convs[i], convs[i].versions-1)
+	}
+	w.flush()
+	checkAll := func(stage string) {
+		t.Helper()
+		for i, r := range c.Conns {
+			syncReplicas(t, r, db)
+			checkViews(t, r, db, fmt.Sprintf("%s (through %s)", stage, c.Nodes[i]))
+		}
+	}
+	for _, after := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		stopped, stop := context.WithTimeout(ctx, after)
+		_, err := rollup.Run(stopped, conn, rollup.Options{Database: db, Cluster: c.Name, Quiet: -1, DaysPerStatement: 2})
+		stop()
+		t.Logf("run stopped after %s: %v; valid days now %d", after, err, len(validDays(t, conn, db, rollup.KindCredits)))
+		checkAll(fmt.Sprintf("after a run stopped after %s", after))
+	}
+	if _, err := rollup.Run(ctx, conn, rollup.Options{Database: db, Cluster: c.Name, Quiet: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := validDays(t, conn, db, rollup.KindCredits); len(got) != 20 {
+		t.Fatalf("valid credit days after a complete run: %d, want 20", len(got))
+	}
+	checkAll("after a complete run")
+}
+
 // migratedEnv returns a fresh database at the current schema, a context
 // bounding the test, and a writer through the sink.
 func migratedEnv(t *testing.T) (*pipelinetest.Env, context.Context, *writer) {
