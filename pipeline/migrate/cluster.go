@@ -35,7 +35,10 @@ import (
 // subqueries that pick a conversion's latest version read the shard's own
 // _local table, which holds every version of the conversions the shard
 // has, so each shard answers for its conversions and no query is
-// distributed twice (18.16 denies that by default).
+// distributed twice (18.16 denies that by default). links (by device) and
+// links_by_user (by user) cannot share a shard; the history load that
+// reads one inside a query over the other uses GLOBAL IN
+// (pipeline/sink.LoadHistory).
 var shardingKeys = map[string]string{
 	"touchpoints":            "cityHash64(user_key)",
 	"conversions":            "cityHash64(user_key)",
@@ -48,8 +51,8 @@ var shardingKeys = map[string]string{
 }
 
 // allNodeTables are replicated to every node under one ZooKeeper path (like
-// schema_versions), with no Distributed table over them: what a few
-// hundred rows per day hold, that every node must read alike.
+// schema_versions), with no Distributed table over them: small tables (a
+// few rows per day) that every node must read alike.
 //
 //   - credit_days and touchpoint_days (the days that hold rows) are filled
 //     by materialized views on the Distributed tables: whichever node an
