@@ -21,8 +21,8 @@ import (
 // of credits ends up read from the rollups, which sum to the credited rows
 // through every node.
 func TestClusterStitchedRunRollsUp(t *testing.T) {
-	env := pipelinetest.New(t, stitchOptions)
 	c := pipelinetest.RequireCluster(t)
+	env := pipelinetest.New(t, stitchOptions)
 	ev := stitchedTraffic(t, 1713, 3000)
 	first, late := ev, pipelinetest.Events{}
 	first.Identities = nil
