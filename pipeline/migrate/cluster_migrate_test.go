@@ -273,3 +273,63 @@ func TestClusterMigrateMovesShardRollups(t *testing.T) {
 		}
 	}
 }
+
+// setAsideOnCluster, the first step of any rebuild of a table on a cluster
+// (v1.go's, and a later layout's), on the current compact table holding
+// several versions of its conversions over two months: the aside keeps
+// every stored (conversion_id, version), not only the latest that FINAL
+// shows; run again it changes nothing; the old tables are gone from every
+// node and their ZooKeeper path is free, so a migration makes the table
+// again at the path cluster.go gives it.
+func TestClusterSetAsideKeepsEveryVersion(t *testing.T) {
+	c := pipelinetest.RequireCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	db, conn := c.Database, c.Conns[0]
+	if err := migrate.MigrateCluster(ctx, conn, db, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(ctx, "INSERT INTO "+db+".attributed_conversions (conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length, touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros) "+
+		"SELECT concat('c', toString(intDiv(number, 3))), 'purchase', 'u', 'EUR', 1788000000000 + intDiv(number, 3) * 36000000, toDate(toDateTime(intDiv(1788000000000 + intDiv(number, 3) * 36000000, 1000))), toUInt32(number % 3 + 1), 100, 1, ['t1'], ['email'], [''], [''], [''], ['click'], [1787990000000], ['linear'], [''], [1], [100] "+
+		"FROM system.numbers WHERE number % 3 <= intDiv(number, 3) % 3 LIMIT 600"); err != nil {
+		t.Fatal(err)
+	}
+	const pairsSQL = "SELECT uniqExact(conversion_id, version) FROM "
+	pairs := clusterCount(t, conn, pairsSQL+db+".attributed_conversions")
+	latest := clusterCount(t, conn, "SELECT count() FROM "+db+".attributed_conversions FINAL")
+	months := clusterCount(t, conn, "SELECT uniqExact(toYYYYMM(conversion_date)) FROM "+db+".attributed_conversions")
+	if pairs <= latest || months < 2 {
+		t.Fatalf("%d (conversion, version) pairs, %d latest, %d months: the fill shows no superseded version or one month", pairs, latest, months)
+	}
+	exists := func(ctx context.Context, conn driver.Conn, database, name string) (bool, error) {
+		var n uint8
+		err := conn.QueryRow(ctx, "EXISTS TABLE "+database+"."+name).Scan(&n)
+		return n == 1, err
+	}
+	for round := range 2 {
+		if err := migrate.SetAsideOnCluster(ctx, conn, db, c.Name, "attributed_conversions", "attributed_conversions_v3", exists); err != nil {
+			t.Fatalf("set aside, round %d: %v", round+1, err)
+		}
+		if got := clusterCount(t, conn, pairsSQL+db+".attributed_conversions_v3"); got != pairs {
+			t.Errorf("round %d: the aside holds %d (conversion, version) pairs, want %d", round+1, got, pairs)
+		}
+		if got := clusterCount(t, conn, "SELECT count() FROM "+db+".attributed_conversions_v3"); got != pairs {
+			t.Errorf("round %d: the aside holds %d rows, want %d (each pair once)", round+1, got, pairs)
+		}
+	}
+	for i, n := range c.Conns {
+		for _, tb := range []string{"attributed_conversions", "attributed_conversions_local"} {
+			if ok, err := exists(ctx, n, db, tb); err != nil || ok {
+				t.Errorf("%s: %s still exists (%v)", c.Nodes[i], tb, err)
+			}
+		}
+	}
+	if err := migrate.MigrateCluster(ctx, conn, db, c.Name); err != nil {
+		t.Fatalf("migrate after the set-aside: %v", err)
+	}
+	for i, n := range c.Conns {
+		if got := clusterCount(t, n, "SELECT count() FROM system.replicas WHERE database = '"+db+"' AND table = 'attributed_conversions_local' AND zookeeper_path LIKE '%/"+db+"/attributed_conversions_local'"); got != 1 {
+			t.Errorf("%s: attributed_conversions_local not made again at its path", c.Nodes[i])
+		}
+	}
+}

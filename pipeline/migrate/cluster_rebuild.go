@@ -3,6 +3,8 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,10 +29,11 @@ import (
 // Distributed tables, into <aside>_local (the old table's columns, engine
 // and keys, at its own path) under a Distributed <aside> with the old
 // table's sharding key, one partition at a time and only the rows the
-// aside lacks, so that a re-run or a concurrent run completes the copy and
-// never doubles it. Once every partition of the aside holds as many rows as
-// the old table's under FINAL, the old tables are dropped ON CLUSTER (which
-// frees the ZooKeeper path). An interrupted step is completed by the next
+// aside lacks (a row: its sorting key and, in a ReplacingMergeTree(version),
+// its version, so that every stored version is kept), so that a re-run or a
+// concurrent run completes the copy and never doubles it. Once every
+// partition of the aside holds as many distinct rows as the old table's,
+// the old tables are dropped ON CLUSTER (which frees the ZooKeeper path). An interrupted step is completed by the next
 // run: the old local table is only dropped after the copy is checked, and
 // an old Distributed table left without its local one is dropped too. The
 // copy into the new table then reads and writes the Distributed tables
@@ -78,18 +81,25 @@ func setAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster,
 
 // copyAsideOnCluster creates <aside>_local like the old <table>_local and
 // the Distributed <aside> over it, then copies, partition by partition, the
-// rows (under FINAL) that the aside lacks, and checks that each partition
-// holds as many rows as the old table's.
+// rows that the aside lacks, and checks that each partition holds as many
+// distinct rows as the old table's.
 func copyAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster, table, aside string) error {
 	local, asideLocal := localTable(table), localTable(aside)
-	key, ok := shardingKeys[table]
+	shardingKey, ok := shardingKeys[table]
 	if !ok {
 		return fmt.Errorf("migrate: %s has no sharding key (pipeline/migrate/cluster.go)", table)
 	}
-	var create, partition, sorting string
-	if err := conn.QueryRow(ctx, "SELECT create_table_query, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?", database, local).
-		Scan(&create, &partition, &sorting); err != nil {
+	var create, engine, partition, sorting string
+	if err := conn.QueryRow(ctx, "SELECT create_table_query, engine_full, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?", database, local).
+		Scan(&create, &engine, &partition, &sorting); err != nil {
 		return fmt.Errorf("migrate: read the definition of %s: %w", local, err)
+	}
+	// A row is its sorting key and, in a ReplacingMergeTree(version), its
+	// version: every stored version is copied (FINAL would keep only the
+	// latest), each once.
+	key := sorting
+	if m := versionRe.FindStringSubmatch(engine); m != nil && m[1] != "" && !slices.Contains(strings.Split(sorting, ", "), m[1]) {
+		key += ", " + m[1]
 	}
 	on := " ON CLUSTER " + cluster
 	prefix := "CREATE TABLE " + database + "." + local + " "
@@ -102,7 +112,7 @@ func copyAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster
 	for _, q := range []string{
 		create,
 		"CREATE TABLE IF NOT EXISTS " + database + "." + aside + on + " AS " + database + "." + asideLocal +
-			" ENGINE = Distributed(" + cluster + ", " + database + ", " + asideLocal + ", " + key + ")",
+			" ENGINE = Distributed(" + cluster + ", " + database + ", " + asideLocal + ", " + shardingKey + ")",
 	} {
 		if err := execRacing(ctx, conn, q); err != nil {
 			return fmt.Errorf("migrate: create %s beside the old %s: %w", aside, table, err)
@@ -117,7 +127,7 @@ func copyAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster
 	}
 	count := func(table, where string) (uint64, error) {
 		var n uint64
-		err := conn.QueryRow(ctx, "SELECT count() FROM "+database+"."+table+" FINAL WHERE "+where).Scan(&n)
+		err := conn.QueryRow(ctx, "SELECT uniqExact("+key+") FROM "+database+"."+table+" WHERE "+where).Scan(&n)
 		return n, err
 	}
 	ins := clusterInsert(ctx, cluster)
@@ -136,8 +146,8 @@ func copyAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster
 		// The sharding keys are the same, so each shard's local aside
 		// holds the keys of the old rows that shard has: the NOT IN reads
 		// it, not the Distributed table (which 18.16 refuses there).
-		if err := conn.Exec(ins, "INSERT INTO "+database+"."+aside+" SELECT * FROM "+database+"."+table+" FINAL WHERE "+where+
-			" AND ("+sorting+") NOT IN (SELECT "+sorting+" FROM "+database+"."+asideLocal+" WHERE "+where+")"); err != nil {
+		if err := conn.Exec(ins, "INSERT INTO "+database+"."+aside+" SELECT * FROM "+database+"."+table+" WHERE "+where+
+			" AND ("+key+") NOT IN (SELECT "+key+" FROM "+database+"."+asideLocal+" WHERE "+where+")"); err != nil {
 			return fmt.Errorf("migrate: copy %s (partition %s) to %s: %w", table, p, aside, err)
 		}
 		// A replica that did not fetch the copied part yet may answer
@@ -155,11 +165,15 @@ func copyAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster
 			return fmt.Errorf("migrate: count %s (partition %s): %w", aside, p, err)
 		}
 		if got != want {
-			return fmt.Errorf("migrate: %s (partition %s) holds %d rows after the copy, %s %d: is an attributor of the earlier release still writing? Stop it and migrate again", aside, p, got, table, want)
+			return fmt.Errorf("migrate: %s (partition %s) holds %d distinct rows after the copy, %s %d: is an attributor of the earlier release still writing? Stop it and migrate again", aside, p, got, table, want)
 		}
 	}
 	return nil
 }
+
+// versionRe finds the version column of a ReplicatedReplacingMergeTree in
+// system.tables' engine_full.
+var versionRe = regexp.MustCompile(`^ReplicatedReplacingMergeTree\('[^']*', '[^']*'(?:, (\w+))?\)`)
 
 // clusterInsert returns ctx with the settings of an INSERT into a
 // Distributed table during a migration: synchronous, so that the rows are
