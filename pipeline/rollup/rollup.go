@@ -309,7 +309,7 @@ func clusterContext(ctx context.Context, conn driver.Conn, cluster string, quiet
 		return ctx, fmt.Errorf("rollup: cluster: %w", err)
 	}
 	var nodes uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.clusters WHERE cluster = ?", cluster).Scan(&nodes); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(host_address, port) FROM system.clusters WHERE cluster = ?", cluster).Scan(&nodes); err != nil {
 		return ctx, fmt.Errorf("rollup: nodes of cluster %s: %w", cluster, err)
 	}
 	if nodes == 0 {
