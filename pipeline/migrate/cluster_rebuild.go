@@ -125,10 +125,24 @@ func copyAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster
 	if err != nil {
 		return fmt.Errorf("migrate: partitions of %s: %w", table, err)
 	}
+	// Counted per shard (a row's key is on one shard of either table) and
+	// summed here: each shard holds only its own keys in memory.
+	perShard := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_group_by_no_merge": 1}))
 	count := func(table, where string) (uint64, error) {
-		var n uint64
-		err := conn.QueryRow(ctx, "SELECT uniqExact("+key+") FROM "+database+"."+table+" WHERE "+where).Scan(&n)
-		return n, err
+		rows, err := conn.Query(perShard, "SELECT uniqExact("+key+") FROM "+database+"."+table+" WHERE "+where)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		var sum uint64
+		for rows.Next() {
+			var n uint64
+			if err := rows.Scan(&n); err != nil {
+				return 0, err
+			}
+			sum += n
+		}
+		return sum, rows.Err()
 	}
 	ins := clusterInsert(ctx, cluster)
 	for _, p := range parts {
