@@ -79,7 +79,8 @@ type Config struct {
 	// RollupEvery is how often the run rolls up the days of credits and
 	// touchpoints that went RollupQuiet without a write, into the tables
 	// the aggregate views read (pipeline/rollup; `attributor rollup` does
-	// the same once). Default 10m; negative: off. Not on a cluster.
+	// the same once). Default 10m; negative: off. On a cluster too
+	// (rollup.Options.Cluster).
 	RollupEvery time.Duration
 	// RollupQuiet: see rollup.Options.Quiet. Default 10m; negative: 0.
 	RollupQuiet time.Duration

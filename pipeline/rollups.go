@@ -16,10 +16,6 @@ func (r *Runner) rollupLoop(ctx context.Context) {
 	if r.cfg.RollupEvery <= 0 || r.conn == nil {
 		return
 	}
-	if r.cfg.ClickHouse.Cluster != "" {
-		r.cfg.Logger.Info("rollup: not run on a cluster; the aggregate views read every day live", "cluster", r.cfg.ClickHouse.Cluster)
-		return
-	}
 	t := time.NewTicker(r.cfg.RollupEvery)
 	defer t.Stop()
 	for {
@@ -28,7 +24,7 @@ func (r *Runner) rollupLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		res, err := rollup.Run(ctx, r.conn, rollup.Options{Database: r.cfg.ClickHouse.Database, Quiet: r.cfg.RollupQuiet, Logger: r.cfg.Logger})
+		res, err := rollup.Run(ctx, r.conn, rollup.Options{Database: r.cfg.ClickHouse.Database, Cluster: r.cfg.ClickHouse.Cluster, Quiet: r.cfg.RollupQuiet, Logger: r.cfg.Logger})
 		switch {
 		case err != nil && ctx.Err() == nil:
 			r.cfg.Logger.Warn("rollup failed; the views read the days not rolled up live, trying again at the next tick", "err", err)

@@ -35,7 +35,7 @@ func runRollup(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = schemas.ValidIdentifier(chCfg.Database)
 	}
-	opt := rollup.Options{Database: chCfg.Database, Quiet: offIfZero(*quiet)}
+	opt := rollup.Options{Database: chCfg.Database, Cluster: chCfg.Cluster, Quiet: offIfZero(*quiet)}
 	if err == nil && *redoFrom != "" {
 		if *redoTo == "" {
 			*redoTo = *redoFrom
@@ -49,9 +49,6 @@ func runRollup(args []string, stdout, stderr io.Writer) int {
 		}
 	} else if err == nil && *redoTo != "" {
 		err = fmt.Errorf("redo-to: needs --redo-from")
-	}
-	if err == nil && chCfg.Cluster != "" {
-		err = fmt.Errorf("cluster: the rollup is not built for clusters (the views read every day live there)")
 	}
 	if err == nil && *quiet < 0 {
 		err = fmt.Errorf("rollup-quiet: must be >= 0, got %s", formatDuration(*quiet))

@@ -15,7 +15,6 @@ func TestRollupFlagErrors(t *testing.T) {
 		{[]string{"rollup", "--redo-to", "2026-09-30"}, "attributor rollup: redo-to: needs --redo-from"},
 		{[]string{"rollup", "--redo-from", "Sept 1"}, `attributor rollup: redo-from: "Sept 1" is not a day (YYYY-MM-DD)`},
 		{[]string{"rollup", "--redo-from", "2026-09-30", "--redo-to", "2026-09-01"}, "attributor rollup: redo-to: 2026-09-01 is before redo-from 2026-09-30"},
-		{[]string{"rollup", "--cluster", "c1"}, "attributor rollup: cluster: the rollup is not built for clusters"},
 		{[]string{"rollup", "--database", "a-b"}, `attributor rollup: "a-b" is not a valid identifier`},
 	} {
 		code, stdout, stderr := runSubcommand(c.args...)

@@ -1,9 +1,14 @@
 package migrate
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/attributor/attributor/schemas"
 )
@@ -30,7 +35,10 @@ import (
 // subqueries that pick a conversion's latest version read the shard's own
 // _local table, which holds every version of the conversions the shard
 // has, so each shard answers for its conversions and no query is
-// distributed twice (18.16 denies that by default).
+// distributed twice (18.16 denies that by default). links (by device) and
+// links_by_user (by user) cannot share a shard; the history load that
+// reads one inside a query over the other uses GLOBAL IN
+// (pipeline/sink.LoadHistory).
 var shardingKeys = map[string]string{
 	"touchpoints":            "cityHash64(user_key)",
 	"conversions":            "cityHash64(user_key)",
@@ -43,21 +51,31 @@ var shardingKeys = map[string]string{
 	"model_fits":             "cityHash64(model, params)",
 }
 
-// nodeTables are the rollup tables (008_rollups.sql): on a cluster they
-// are replicated within each shard under their own name, with no
-// Distributed table over them, and nothing fills them (the rollup does not
-// run on a cluster), so that the views that read them (through the view
-// rollup_valid_days, left unrewritten in IN subqueries: nodeViews) find no
-// rolled-up day and aggregate every day live, as before the rollups.
+// allNodeTables are replicated to every node under one ZooKeeper path (like
+// schema_versions), with no Distributed table over them: small tables (a
+// few rows per day) that every node must read alike.
 //
-// allNodeTables (the days that hold rows) are replicated to every node
-// under one path, like schema_versions, and filled by materialized views
-// on the Distributed tables: whichever node an insert goes through, every
-// node's views see its days.
+//   - credit_days and touchpoint_days (the days that hold rows) are filled
+//     by materialized views on the Distributed tables: whichever node an
+//     insert goes through, every node's views see its days.
+//   - The rollup tables (008_rollups.sql): `attributor rollup` aggregates
+//     the days through the Distributed tables and writes the results, its
+//     runs and the superseded rows' deletion on the node it is connected
+//     to; the sink writes its marks there too. Every node holds them all,
+//     so the views read the same rollup wherever they run
+//     (pipeline/rollup: the rows and runs are written with a quorum of
+//     every replica, so a node that sees a run holds its rows).
+//
+// The views' IN subqueries over the day tables become GLOBAL IN: the days
+// to aggregate live (credit_days minus rollup_valid_days, the view over
+// the rollup tables: nodeViews) are picked once, on the node the query
+// runs on, and sent to the shards, so that the rolled-up days and the live
+// ones are decided by one node's rollup tables, never by two replicas that
+// replicate at different times.
 var (
-	nodeTables    = map[string]bool{"rollup_marks": true, "rollup_runs": true, "credit_rollup": true, "channel_rollup": true, "reach_rollup": true}
-	allNodeTables = map[string]bool{"credit_days": true, "touchpoint_days": true}
-	nodeViews     = map[string]bool{"rollup_valid_days": true}
+	allNodeTables = map[string]bool{"credit_days": true, "touchpoint_days": true,
+		"rollup_marks": true, "rollup_runs": true, "credit_rollup": true, "channel_rollup": true, "reach_rollup": true}
+	nodeViews = map[string]bool{"rollup_valid_days": true}
 )
 
 var (
@@ -109,12 +127,8 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 			if !engineRe.MatchString(sql) {
 				return nil, fmt.Errorf("%s: table %s: only ReplacingMergeTree tables can be made replicated", s.File, table)
 			}
-			if nodeTables[table] || allNodeTables[table] {
-				path := "/clickhouse/tables/{shard}/" + db + "/" + table
-				if allNodeTables[table] {
-					path = "/clickhouse/tables/all/" + db + "/" + table
-				}
-				out = append(out, schemas.Statement{File: s.File, SQL: replicated(sql, db, table, on, path)})
+			if allNodeTables[table] {
+				out = append(out, schemas.Statement{File: s.File, SQL: replicated(sql, db, table, on, allNodePath(db, table))})
 				continue
 			}
 			key, ok := shardingKeys[table]
@@ -132,18 +146,7 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 		case createViewRe.MatchString(sql):
 			body := createViewRe.ReplaceAllString(sql, "CREATE VIEW IF NOT EXISTS $1.$2"+on+" AS")
 			var err error
-			body = inSubqueryRe.ReplaceAllStringFunc(body, func(m string) string {
-				sm := inSubqueryRe.FindStringSubmatch(m)
-				if nodeViews[sm[3]] || allNodeTables[sm[3]] {
-					return m
-				}
-				if _, ok := shardingKeys[sm[3]]; !ok {
-					err = fmt.Errorf("%s: IN subquery reads %s, which is not a sharded table", s.File, sm[3])
-					return m
-				}
-				return sm[1] + sm[2] + "." + localTable(sm[3])
-			})
-			if err != nil {
+			if body, err = rewriteInSubqueries(body, s.File); err != nil {
 				return nil, err
 			}
 			out = append(out, schemas.Statement{File: s.File, SQL: body})
@@ -153,6 +156,62 @@ func clusterDDL(stmts []schemas.Statement, cluster string) ([]schemas.Statement,
 	}
 	return out, nil
 }
+
+// rewriteInSubqueries rewrites the IN subqueries of a view for a cluster
+// (see above): one over a sharded table reads the shard's local table; one
+// over a day table becomes GLOBAL IN; one over nodeViews stays.
+func rewriteInSubqueries(body, file string) (string, error) {
+	var out strings.Builder
+	last := 0
+	for _, m := range inSubqueryRe.FindAllStringSubmatchIndex(body, -1) {
+		table := body[m[6]:m[7]]
+		out.WriteString(body[last:m[0]])
+		last = m[1]
+		switch _, sharded := shardingKeys[table]; {
+		case nodeViews[table]:
+			out.WriteString(body[m[0]:m[1]])
+		case allNodeTables[table]:
+			if strings.HasSuffix(strings.TrimRight(body[:m[0]], " \n"), "NOT") {
+				return "", fmt.Errorf("%s: NOT IN subquery over %s: write it GLOBAL NOT IN by hand", file, table)
+			}
+			out.WriteString("GLOBAL " + body[m[0]:m[1]])
+		case sharded:
+			out.WriteString(body[m[2]:m[3]] + body[m[4]:m[5]] + "." + localTable(table))
+		default:
+			return "", fmt.Errorf("%s: IN subquery reads %s, which is not a sharded table", file, table)
+		}
+	}
+	out.WriteString(body[last:])
+	return out.String(), nil
+}
+
+// dropShardRollups drops, ON CLUSTER, the tables of allNodeTables that a
+// release before rollups ran on clusters replicated per shard (the rollup
+// tables, then empty but for the sink's marks, which no run reads without
+// a run recorded after them), so that the DDL makes them again on every
+// node. It reports whether it dropped any: the views over them must then
+// be made again too.
+func dropShardRollups(ctx context.Context, conn driver.Conn, database, cluster string) (bool, error) {
+	dropped := false
+	for t := range allNodeTables {
+		var path string
+		err := conn.QueryRow(ctx, "SELECT zookeeper_path FROM system.replicas WHERE database = ? AND table = ?", database, t).Scan(&path)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && path == allNodePath(database, t)) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("migrate: read where %s is replicated: %w", t, err)
+		}
+		if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+database+"."+t+" ON CLUSTER "+cluster); err != nil {
+			return false, fmt.Errorf("migrate: drop %s (replicated per shard) to make it on every node: %w", t, err)
+		}
+		dropped = true
+	}
+	return dropped, nil
+}
+
+// allNodePath is the ZooKeeper path of db.table replicated to every node.
+func allNodePath(db, table string) string { return "/clickhouse/tables/all/" + db + "/" + table }
 
 // versionsTableDDL creates schema_versions: a plain MergeTree on one
 // server; on a cluster a table replicated to every node (one ZooKeeper path

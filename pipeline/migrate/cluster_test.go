@@ -9,8 +9,10 @@ import (
 
 // Every statement of the schema translates for a cluster: each table gets a
 // replicated local table and a Distributed one with its sharding key, every
-// DDL runs ON CLUSTER, and the latest-version IN subqueries read the shard's
-// local table (18.16 refuses a Distributed table there).
+// DDL runs ON CLUSTER, the latest-version IN subqueries read the shard's
+// local table (18.16 refuses a Distributed table there), the rollup and day
+// tables are replicated to every node and the live days are picked with
+// GLOBAL IN.
 func TestClusterDDL(t *testing.T) {
 	stmts, err := schemas.DDL("db")
 	if err != nil {
@@ -50,6 +52,16 @@ func TestClusterDDL(t *testing.T) {
 		"ENGINE = Distributed(c, db, conversions_local, cityHash64(user_key))",
 		"FROM db.attributed_conversions FINAL",
 		"FROM db.model_fits_local\n    GROUP BY model, params",
+		// The rollup and day tables on every node; the live days picked
+		// once, on the node the query runs on (GLOBAL IN).
+		"CREATE TABLE IF NOT EXISTS db.rollup_runs ON CLUSTER c\n",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/rollup_runs', '{replica}', run_id)",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/credit_rollup', '{replica}')",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/rollup_marks', '{replica}', marked_at)",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/credit_days', '{replica}')",
+		"FROM db.attributed_conversions FINAL\n        WHERE conversion_date GLOBAL IN\n        (\n            SELECT date\n            FROM db.credit_days\n            WHERE date NOT IN (SELECT date FROM db.rollup_valid_days WHERE kind = 'credits')",
+		"FROM db.touchpoints FINAL\n    WHERE event_date GLOBAL IN\n    (\n        SELECT date\n        FROM db.touchpoint_days\n",
+		"FROM db.credit_rollup\n    WHERE (date, run_id) IN (SELECT date, run_id FROM db.rollup_valid_days WHERE kind = 'credits')",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("cluster DDL lacks %q", want)
@@ -59,6 +71,9 @@ func TestClusterDDL(t *testing.T) {
 	// is refused rather than half translated.
 	if _, err := clusterDDL([]schemas.Statement{{File: "x.sql", SQL: "CREATE TABLE IF NOT EXISTS db.newtable\n(a UInt8)\nENGINE = ReplacingMergeTree()\nORDER BY a"}}, "c"); err == nil || !strings.Contains(err.Error(), "sharding key") {
 		t.Errorf("a table without a sharding key: err = %v", err)
+	}
+	if _, err := clusterDDL([]schemas.Statement{{File: "x.sql", SQL: "CREATE VIEW IF NOT EXISTS db.v AS\nSELECT a FROM db.touchpoints WHERE event_date NOT IN (SELECT date FROM db.touchpoint_days)"}}, "c"); err == nil || !strings.Contains(err.Error(), "GLOBAL NOT IN") {
+		t.Errorf("a NOT IN over a day table: err = %v", err)
 	}
 	if _, err := clusterDDL([]schemas.Statement{{File: "x.sql", SQL: "ALTER TABLE db.t DELETE WHERE 1"}}, "c"); err == nil {
 		t.Error("an unknown statement translated")

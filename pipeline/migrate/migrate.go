@@ -89,6 +89,15 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 			database, found, by, schemas.SchemaVersion, binaryVersion())
 	}
 	replace := found < schemas.SchemaVersion
+	if cluster != "" {
+		// Rollup tables of the first cluster layout (per shard) make way
+		// for those on every node, and the views are made again.
+		moved, err := dropShardRollups(ctx, conn, database, cluster)
+		if err != nil {
+			return err
+		}
+		replace = replace || moved
+	}
 	if replace {
 		// A credited table of an earlier layout makes way for the
 		// current one (rebuild.go), and the materialized views over it
@@ -123,11 +132,9 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 		}
 	}
 	if replace {
-		if cluster == "" {
-			for _, rb := range rebuilds {
-				if err := copyAside(ctx, conn, database, rb); err != nil {
-					return err
-				}
+		for _, rb := range rebuilds {
+			if err := copyAside(ctx, conn, database, cluster, rb); err != nil {
+				return err
 			}
 		}
 		if err := backfillDays(ctx, conn, database); err != nil {

@@ -2,8 +2,11 @@ package migrate
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -39,11 +42,12 @@ type rebuild struct {
 	// when the table does not exist).
 	isOld func(ctx context.Context, conn driver.Conn, database, table string) (bool, error)
 	// prepare, if set, runs on the aside table before the copy.
-	prepare func(ctx context.Context, conn driver.Conn, database string) error
+	prepare func(ctx context.Context, conn driver.Conn, database, cluster string) error
 	// copySQL inserts a month (YYYYMM) of the aside table's rows into
 	// attributed_conversions, those whose (conversion_id, version) it
-	// lacks.
-	copySQL func(database string, month uint32) string
+	// lacks: its NOT IN subquery reads done (subqueryTable: on a cluster
+	// the shard's local table).
+	copySQL func(database, done string, month uint32) string
 }
 
 // rebuilds are the conversions of attributed_conversions, oldest layout
@@ -60,12 +64,14 @@ var creditViews = []string{"credit_days_mv", "conversion_versions_mv"}
 // it first: then the table is gone or new when we look again, which is
 // success.
 func renameAside(ctx context.Context, conn driver.Conn, database, cluster string, rb rebuild) error {
+	if cluster != "" {
+		// A RENAME would keep the replicated table's ZooKeeper path,
+		// which the new table needs: copied aside instead.
+		return setAsideOnCluster(ctx, conn, database, cluster, creditedTable, rb.aside, rb.isOld)
+	}
 	old, err := rb.isOld(ctx, conn, database, creditedTable)
 	if err != nil || !old {
 		return err
-	}
-	if cluster != "" {
-		return fmt.Errorf("migrate: %s.%s has the layout of %s; converting it on a cluster is not supported: migrate a copy on a single server, or see docs/DESIGN.md", database, creditedTable, rb.layout)
 	}
 	if err := conn.Exec(ctx, "RENAME TABLE "+database+"."+creditedTable+" TO "+database+"."+rb.aside); err != nil {
 		if still, cerr := rb.isOld(ctx, conn, database, creditedTable); cerr == nil && !still {
@@ -97,21 +103,9 @@ func rebindViews(ctx context.Context, conn driver.Conn, database, cluster string
 	if !aside {
 		return nil
 	}
-	var deps []string
-	rows, err := conn.Query(ctx, "SELECT dependencies_table FROM system.tables WHERE database = ? AND name = ?", database, creditedTable)
+	deps, err := viewsOf(ctx, conn, database, creditedTable)
 	if err != nil {
-		return fmt.Errorf("migrate: views of %s: %w", creditedTable, err)
-	}
-	for rows.Next() {
-		if err := rows.Scan(&deps); err != nil {
-			rows.Close()
-			return fmt.Errorf("migrate: views of %s: %w", creditedTable, err)
-		}
-	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return fmt.Errorf("migrate: views of %s: %w", creditedTable, err)
+		return err
 	}
 	on := ""
 	if cluster != "" {
@@ -128,8 +122,32 @@ func rebindViews(ctx context.Context, conn driver.Conn, database, cluster string
 	return nil
 }
 
-// copyAside is step 2 (see above).
-func copyAside(ctx context.Context, conn driver.Conn, database string, rb rebuild) error {
+// viewsOf returns the tables that depend on database.table (its
+// materialized views). 18.16 fails the read of system.tables with "table
+// doesn't exist" when a concurrent migration drops one of them meanwhile:
+// read again then, as execRacing does for DDL.
+func viewsOf(ctx context.Context, conn driver.Conn, database, table string) ([]string, error) {
+	deadline := time.Now().Add(migrateRaceTimeout)
+	for {
+		var deps []string
+		err := conn.QueryRow(ctx, "SELECT dependencies_table FROM system.tables WHERE database = ? AND name = ?", database, table).Scan(&deps)
+		if err == nil || errors.Is(err, sql.ErrNoRows) {
+			return deps, nil
+		}
+		if !migrationRace(err) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("migrate: views of %s: %w", table, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// copyAside is step 2 (see above). On a cluster it reads and writes the
+// Distributed tables, each insert synchronous (clusterInsert).
+func copyAside(ctx context.Context, conn driver.Conn, database, cluster string, rb rebuild) error {
 	var exists uint8
 	if err := conn.QueryRow(ctx, "EXISTS TABLE "+database+"."+rb.aside).Scan(&exists); err != nil {
 		return fmt.Errorf("migrate: check %s: %w", rb.aside, err)
@@ -138,7 +156,7 @@ func copyAside(ctx context.Context, conn driver.Conn, database string, rb rebuil
 		return nil
 	}
 	if rb.prepare != nil {
-		if err := rb.prepare(ctx, conn, database); err != nil {
+		if err := rb.prepare(ctx, conn, database, cluster); err != nil {
 			return err
 		}
 	}
@@ -161,7 +179,7 @@ func copyAside(ctx context.Context, conn driver.Conn, database string, rb rebuil
 		return fmt.Errorf("migrate: months of %s: %w", rb.aside, err)
 	}
 	for _, m := range months {
-		if err := conn.Exec(ctx, rb.copySQL(database, m)); err != nil {
+		if err := conn.Exec(clusterInsert(ctx, cluster), rb.copySQL(database, subqueryTable(creditedTable, cluster), m)); err != nil {
 			return fmt.Errorf("migrate: copy %s (month %d) into %s: %w", rb.aside, m, creditedTable, err)
 		}
 	}

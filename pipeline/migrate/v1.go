@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/attributor/attributor/schemas"
 )
 
 // Schema version 2 stores attributed_conversions compactly: one row per
@@ -13,13 +15,16 @@ import (
 // stored one row per conversion x model x touchpoint x version (the
 // layout of testdata/v1/004_attributed_conversions.sql). Migrate converts
 // such a table by a rebuild (rebuild.go): while it has the v1 layout (a
-// column named model) it is renamed attributed_conversions_v1, and each
+// column named model) it is set aside as attributed_conversions_v1 (renamed
+// on one server; on a cluster copied under replicated and Distributed
+// tables of that name, then dropped: cluster_rebuild.go), and each
 // (conversion_id, version) of it is copied as one compact row, grouped
 // from its v1 rows in the order of the compact layout (position-major, the
 // models within a position); a higher version written since by the stream
 // supersedes the copied one, as it did in v1. attributed_conversions_v1 is
 // kept; an operator compares it with the view credited_conversions, then
-// drops it (DROP TABLE <db>.attributed_conversions_v1; README.md).
+// drops it (DROP TABLE <db>.attributed_conversions_v1; on a cluster also
+// <db>.attributed_conversions_v1_local, both ON CLUSTER; README.md).
 // Stop every attributor of the earlier release before migrating: one still
 // running would insert v1 rows, which the compact table refuses.
 const (
@@ -48,15 +53,17 @@ var v1Rebuild = rebuild{
 	copySQL: copyV1SQL,
 }
 
-// addV1FitID adds fit_id to a v1 table of schema version 0, which lacked it.
-func addV1FitID(ctx context.Context, conn driver.Conn, database string) error {
-	has, err := hasColumn(ctx, conn, database, v1Table, "fit_id")
-	if err != nil || has {
-		return err
+// addV1FitID adds fit_id to a v1 table of schema version 0, which lacked
+// it (on a cluster to the replicated table first, then the Distributed one
+// that reads it).
+func addV1FitID(ctx context.Context, conn driver.Conn, database, cluster string) error {
+	tables := []string{v1Table}
+	if cluster != "" {
+		tables = []string{localTable(v1Table), v1Table}
 	}
-	if err := conn.Exec(ctx, "ALTER TABLE "+database+"."+v1Table+" ADD COLUMN fit_id String DEFAULT ''"); err != nil {
-		if ok, herr := hasColumn(ctx, conn, database, v1Table, "fit_id"); herr != nil || !ok {
-			return fmt.Errorf("migrate: add %s.fit_id: %w", v1Table, err)
+	for _, t := range tables {
+		if err := addColumn(ctx, conn, database, cluster, schemas.AddedColumn{Table: t, Column: "fit_id", Type: "String DEFAULT ''"}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -72,8 +79,9 @@ func addV1FitID(ctx context.Context, conn driver.Conn, database string) error {
 // those of the first position's rows, the path that of the rows of the
 // model sorting first (every model has a row per touchpoint), the
 // conversion's value the sum of that model's revenue. FINAL reads each v1
-// row once.
-func copyV1SQL(db string, month uint32) string {
+// row once. done is the table the NOT IN subquery reads for the pairs
+// already copied (subqueryTable).
+func copyV1SQL(db, done string, month uint32) string {
 	m := fmt.Sprint(month)
 	return `INSERT INTO ` + db + `.attributed_conversions (conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length,
     touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros)
@@ -131,7 +139,7 @@ FROM
             AND (conversion_id, version) NOT IN
             (
                 SELECT conversion_id, version
-                FROM ` + db + `.attributed_conversions
+                FROM ` + db + `.` + done + `
                 WHERE toYYYYMM(conversion_date) = ` + m + `
             )
         GROUP BY conversion_id, version

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/migrate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
@@ -25,12 +27,23 @@ import (
 // as version 0 did, before fit_id.
 func v1Schema(t *testing.T, env *pipelinetest.Env, db string, withFitID bool) {
 	t.Helper()
-	ctx := t.Context()
+	for _, s := range v1Statements(t, db, withFitID) {
+		if err := env.CH.Exec(t.Context(), s.SQL); err != nil {
+			t.Fatalf("%s: %v\n%s", s.File, err, s.SQL)
+		}
+	}
+	recordV1(t, env.CH, db)
+}
+
+// v1Statements returns the DDL of testdata/v1 for database db.
+func v1Statements(t *testing.T, db string, withFitID bool) []schemas.Statement {
+	t.Helper()
 	files, err := filepath.Glob("testdata/v1/*.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("v1 DDL: %v (%d files)", err, len(files))
 	}
 	slices.Sort(files)
+	var out []schemas.Statement
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -47,28 +60,26 @@ func v1Schema(t *testing.T, env *pipelinetest.Env, db string, withFitID bool) {
 				if !withFitID {
 					sql = strings.ReplaceAll(strings.ReplaceAll(sql, "    fit_id,\n", ""), "inserted_at      DateTime DEFAULT now(),", "inserted_at      DateTime DEFAULT now()")
 				}
-				if err := env.CH.Exec(ctx, sql); err != nil {
-					t.Fatalf("%s: %v\n%s", f, err, sql)
-				}
+				out = append(out, schemas.Statement{File: f, SQL: sql})
 				cur.Reset()
 			}
 		}
 	}
-	recordV1(t, env, db)
+	return out
 }
 
 // recordV1 (re)creates the schema_versions table of db holding version 1.
-func recordV1(t *testing.T, env *pipelinetest.Env, db string) {
+func recordV1(t *testing.T, conn driver.Conn, db string) {
 	t.Helper()
 	for _, q := range []string{
 		"DROP TABLE IF EXISTS " + db + ".schema_versions",
 		"CREATE TABLE " + db + ".schema_versions (version UInt32, written_by String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version",
 	} {
-		if err := env.CH.Exec(t.Context(), q); err != nil {
+		if err := conn.Exec(t.Context(), q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b, err := env.CH.PrepareBatch(t.Context(), "INSERT INTO "+db+".schema_versions (version, written_by)")
+	b, err := conn.PrepareBatch(t.Context(), "INSERT INTO "+db+".schema_versions (version, written_by)")
 	if err == nil {
 		if err = b.Append(uint32(1), "attributor v1"); err == nil {
 			err = b.Send()
@@ -86,7 +97,7 @@ func recordV1(t *testing.T, env *pipelinetest.Env, db string) {
 // have paths of 0 to 5 touchpoints (0: the unattributed row, channel
 // '(none)'), a data-driven-like model with a fit id; every 7th has a
 // superseded earlier version, every 5th is written twice (a replay).
-func fillV1(t *testing.T, env *pipelinetest.Env, db string, withFitID bool) {
+func fillV1(t *testing.T, conn driver.Conn, db string, withFitID bool) {
 	t.Helper()
 	models := []string{"last_click", "linear", "position_based"}
 	fitIDs := []string{"", "", "fit-7"}
@@ -98,7 +109,7 @@ func fillV1(t *testing.T, env *pipelinetest.Env, db string, withFitID bool) {
 	if withFitID {
 		cols += ", fit_id"
 	}
-	batch, err := env.CH.PrepareBatch(t.Context(), "INSERT INTO "+db+".attributed_conversions ("+cols+")")
+	batch, err := conn.PrepareBatch(t.Context(), "INSERT INTO "+db+".attributed_conversions ("+cols+")")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +157,9 @@ func fillV1(t *testing.T, env *pipelinetest.Env, db string, withFitID bool) {
 
 // viewRows reads a view or query whole, each row as text (floats to nine
 // significant digits: sums of credit may add in another order), sorted.
-func viewRows(t *testing.T, env *pipelinetest.Env, query string) []string {
+func viewRows(t *testing.T, conn driver.Conn, query string) []string {
 	t.Helper()
-	rows, err := env.CH.Query(t.Context(), query)
+	rows, err := conn.Query(t.Context(), query)
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
@@ -198,18 +209,18 @@ var analystViews = []string{"credited_conversions", "conversion_paths", "model_c
 // snapshot reads every analyst view of db. Its "columns" entry lists each
 // view's columns: a later snapshot given it reads those (a version 0
 // database's views lack fit_id, which the migration adds).
-func snapshot(t *testing.T, env *pipelinetest.Env, db string, columns map[string][]string) map[string][]string {
+func snapshot(t *testing.T, conn driver.Conn, db string, columns map[string][]string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for _, v := range analystViews {
 		cols := columns[v]
 		if cols == nil {
-			for _, r := range viewRows(t, env, "SELECT name FROM system.columns WHERE database = '"+db+"' AND table = '"+v+"'") {
+			for _, r := range viewRows(t, conn, "SELECT name FROM system.columns WHERE database = '"+db+"' AND table = '"+v+"'") {
 				cols = append(cols, strings.TrimSpace(r))
 			}
 			out["columns:"+v] = cols
 		}
-		out[v] = viewRows(t, env, "SELECT "+strings.Join(cols, ", ")+" FROM "+db+"."+v)
+		out[v] = viewRows(t, conn, "SELECT "+strings.Join(cols, ", ")+" FROM "+db+"."+v)
 	}
 	return out
 }
@@ -251,9 +262,9 @@ func sameViews(t *testing.T, when string, got, want map[string][]string) {
 
 // compactCounts returns the compact table's rows and its distinct
 // (conversion_id, version) pairs: equal when no copy was made twice.
-func compactCounts(t *testing.T, env *pipelinetest.Env, db string) (rows, pairs uint64) {
+func compactCounts(t *testing.T, conn driver.Conn, db string) (rows, pairs uint64) {
 	t.Helper()
-	if err := env.CH.QueryRow(t.Context(), "SELECT count(), uniqExact(conversion_id, version) FROM "+db+".attributed_conversions").Scan(&rows, &pairs); err != nil {
+	if err := conn.QueryRow(t.Context(), "SELECT count(), uniqExact(conversion_id, version) FROM "+db+".attributed_conversions").Scan(&rows, &pairs); err != nil {
 		t.Fatal(err)
 	}
 	return rows, pairs
@@ -274,8 +285,8 @@ func TestMigrateConvertsV1Database(t *testing.T) {
 		db := fmt.Sprintf("%s_fit%v", env.Database, withFitID)
 		t.Cleanup(func() { env.CH.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 		v1Schema(t, env, db, withFitID)
-		fillV1(t, env, db, withFitID)
-		before := snapshot(t, env, db, nil)
+		fillV1(t, env.CH, db, withFitID)
+		before := snapshot(t, env.CH, db, nil)
 		var v1Pairs uint64
 		if err := env.CH.QueryRow(ctx, "SELECT uniqExact(conversion_id, version) FROM "+db+".attributed_conversions").Scan(&v1Pairs); err != nil {
 			t.Fatal(err)
@@ -283,8 +294,8 @@ func TestMigrateConvertsV1Database(t *testing.T) {
 		if err := migrate.Migrate(ctx, env.CH, db); err != nil {
 			t.Fatalf("migrate: %v", err)
 		}
-		sameViews(t, "after the migration", snapshot(t, env, db, columnsOf(before)), before)
-		rows, pairs := compactCounts(t, env, db)
+		sameViews(t, "after the migration", snapshot(t, env.CH, db, columnsOf(before)), before)
+		rows, pairs := compactCounts(t, env.CH, db)
 		if rows != v1Pairs || pairs != v1Pairs {
 			t.Errorf("compact table: %d rows, %d (conversion, version) pairs; want %d of each, one per v1 pair", rows, pairs, v1Pairs)
 		}
@@ -297,7 +308,7 @@ func TestMigrateConvertsV1Database(t *testing.T) {
 		if err := migrate.Migrate(ctx, env.CH, db); err != nil {
 			t.Fatalf("migrate again: %v", err)
 		}
-		if r, p := compactCounts(t, env, db); r != rows || p != pairs {
+		if r, p := compactCounts(t, env.CH, db); r != rows || p != pairs {
 			t.Errorf("a second Migrate changed the compact table: %d rows, %d pairs; was %d, %d", r, p, rows, pairs)
 		}
 
@@ -306,15 +317,15 @@ func TestMigrateConvertsV1Database(t *testing.T) {
 		if err := env.CH.Exec(ctx, "ALTER TABLE "+db+".attributed_conversions DROP PARTITION 202611"); err != nil {
 			t.Fatal(err)
 		}
-		recordV1(t, env, db)
-		if r, _ := compactCounts(t, env, db); r >= rows {
+		recordV1(t, env.CH, db)
+		if r, _ := compactCounts(t, env.CH, db); r >= rows {
 			t.Fatalf("dropping a month left %d of %d compact rows: the interruption was not simulated", r, rows)
 		}
 		if err := migrate.Migrate(ctx, env.CH, db); err != nil {
 			t.Fatalf("migrate after an interrupted copy: %v", err)
 		}
-		sameViews(t, "after an interrupted copy and a re-run", snapshot(t, env, db, columnsOf(before)), before)
-		if r, p := compactCounts(t, env, db); r != rows || p != pairs {
+		sameViews(t, "after an interrupted copy and a re-run", snapshot(t, env.CH, db, columnsOf(before)), before)
+		if r, p := compactCounts(t, env.CH, db); r != rows || p != pairs {
 			t.Errorf("after an interrupted copy and a re-run: %d rows, %d pairs; want %d, %d", r, p, rows, pairs)
 		}
 	}
@@ -324,15 +335,15 @@ func TestMigrateConvertsV1Database(t *testing.T) {
 	db := env.Database + "_renamed"
 	t.Cleanup(func() { env.CH.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 	v1Schema(t, env, db, true)
-	fillV1(t, env, db, true)
-	before := snapshot(t, env, db, nil)
+	fillV1(t, env.CH, db, true)
+	before := snapshot(t, env.CH, db, nil)
 	if err := env.CH.Exec(ctx, "RENAME TABLE "+db+".attributed_conversions TO "+db+".attributed_conversions_v1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := migrate.Migrate(ctx, env.CH, db); err != nil {
 		t.Fatalf("migrate after an interrupted rename: %v", err)
 	}
-	sameViews(t, "after an interrupted rename and a re-run", snapshot(t, env, db, columnsOf(before)), before)
+	sameViews(t, "after an interrupted rename and a re-run", snapshot(t, env.CH, db, columnsOf(before)), before)
 }
 
 // Several instances migrating one v1 database at once all succeed and
@@ -343,8 +354,8 @@ func TestConcurrentMigrationsOfV1Database(t *testing.T) {
 	db := env.Database + "_v1"
 	t.Cleanup(func() { env.CH.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 	v1Schema(t, env, db, true)
-	fillV1(t, env, db, true)
-	before := snapshot(t, env, db, nil)
+	fillV1(t, env.CH, db, true)
+	before := snapshot(t, env.CH, db, nil)
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() { errs <- migrate.Migrate(context.Background(), env.CH, db) }()
@@ -354,5 +365,5 @@ func TestConcurrentMigrationsOfV1Database(t *testing.T) {
 			t.Errorf("concurrent migration: %v", err)
 		}
 	}
-	sameViews(t, "after concurrent migrations", snapshot(t, env, db, columnsOf(before)), before)
+	sameViews(t, "after concurrent migrations", snapshot(t, env.CH, db, columnsOf(before)), before)
 }

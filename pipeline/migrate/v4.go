@@ -43,7 +43,8 @@ func sortedByIDAlone(ctx context.Context, conn driver.Conn, database, table stri
 
 // copyV3SQL copies a month (YYYYMM) of attributed_conversions_v3 into the
 // new table, each row whose (conversion_id, version) it lacks, as it is.
-func copyV3SQL(db string, month uint32) string {
+// done is the table the NOT IN subquery reads (see rebuild.copySQL).
+func copyV3SQL(db, done string, month uint32) string {
 	m := fmt.Sprint(month)
 	cols := schemas.CompactColumns + ", inserted_at"
 	return `INSERT INTO ` + db + `.attributed_conversions (` + cols + `)
@@ -53,7 +54,7 @@ WHERE toYYYYMM(conversion_date) = ` + m + `
     AND (conversion_id, version) NOT IN
     (
         SELECT conversion_id, version
-        FROM ` + db + `.attributed_conversions
+        FROM ` + db + `.` + done + `
         WHERE toYYYYMM(conversion_date) = ` + m + `
     )`
 }

@@ -65,7 +65,7 @@ func TestMigrateV2ToV4(t *testing.T) {
 	t.Cleanup(func() { env.CH.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 	v3Schema(t, env, db)
 	fillCompact(t, env, db, 0, 300)
-	before := snapshot(t, env, db, nil) // version 2's views showed the same rows
+	before := snapshot(t, env.CH, db, nil) // version 2's views showed the same rows
 	// Version 2: the same table, no day tables, version 2 recorded.
 	for _, q := range []string{
 		"DROP TABLE " + db + ".credit_days_mv", "DROP TABLE " + db + ".touchpoint_days_mv",
@@ -80,7 +80,7 @@ func TestMigrateV2ToV4(t *testing.T) {
 	if err := migrate.Migrate(ctx, env.CH, db); err != nil {
 		t.Fatal(err)
 	}
-	sameViews(t, "after migrating version 2", snapshot(t, env, db, columnsOf(before)), before)
+	sameViews(t, "after migrating version 2", snapshot(t, env.CH, db, columnsOf(before)), before)
 	var key string
 	var days uint64
 	if err := env.CH.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = 'attributed_conversions'", db).Scan(&key); err != nil || key != "conversion_date, conversion_id" {
@@ -157,7 +157,7 @@ func fillCompact(t *testing.T, env *pipelinetest.Env, db string, first, n int) {
 // versionsOf reads conversion_versions: per conversion its dates and its
 // highest version, as text.
 func versionsOf(t *testing.T, env *pipelinetest.Env, db string) []string {
-	return viewRows(t, env, "SELECT conversion_id, groupUniqArray(conversion_date), max(version) FROM "+db+".conversion_versions GROUP BY conversion_id")
+	return viewRows(t, env.CH, "SELECT conversion_id, groupUniqArray(conversion_date), max(version) FROM "+db+".conversion_versions GROUP BY conversion_id")
 }
 
 // A database written by the previous release (schema version 3, the
@@ -176,21 +176,21 @@ func TestMigrateRebuildsV3Database(t *testing.T) {
 	t.Cleanup(func() { env.CH.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 	v3Schema(t, env, db)
 	fillCompact(t, env, db, 0, 300)
-	before := snapshot(t, env, db, nil)
-	wantVersions := viewRows(t, env, "SELECT conversion_id, groupUniqArray(conversion_date), max(version) FROM "+db+".attributed_conversions GROUP BY conversion_id")
-	v3Rows, v3Pairs := compactCounts(t, env, db)
+	before := snapshot(t, env.CH, db, nil)
+	wantVersions := viewRows(t, env.CH, "SELECT conversion_id, groupUniqArray(conversion_date), max(version) FROM "+db+".attributed_conversions GROUP BY conversion_id")
+	v3Rows, v3Pairs := compactCounts(t, env.CH, db)
 	if v3Rows == v3Pairs {
 		t.Fatalf("the v3 fill has no replayed duplicate (%d rows, %d pairs): the copy's deduplication is not exercised", v3Rows, v3Pairs)
 	}
 
 	check := func(when string) {
 		t.Helper()
-		sameViews(t, when, snapshot(t, env, db, columnsOf(before)), before)
+		sameViews(t, when, snapshot(t, env.CH, db, columnsOf(before)), before)
 		var key string
 		if err := env.CH.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = 'attributed_conversions'", db).Scan(&key); err != nil || key != "conversion_date, conversion_id" {
 			t.Errorf("%s: attributed_conversions is sorted by %q (%v), want conversion_date, conversion_id", when, key, err)
 		}
-		if _, pairs := compactCounts(t, env, db); pairs != v3Pairs {
+		if _, pairs := compactCounts(t, env.CH, db); pairs != v3Pairs {
 			t.Errorf("%s: %d (conversion, version) pairs, want the v3 table's %d", when, pairs, v3Pairs)
 		}
 		if got := versionsOf(t, env, db); strings.Join(got, "\n") != strings.Join(wantVersions, "\n") {
@@ -250,8 +250,8 @@ func TestMigrateV3AfterInterruptedRenameAndConcurrently(t *testing.T) {
 	t.Cleanup(func() { env.CH.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 	v3Schema(t, env, db)
 	fillCompact(t, env, db, 0, 300)
-	before := snapshot(t, env, db, nil)
-	_, pairs := compactCounts(t, env, db)
+	before := snapshot(t, env.CH, db, nil)
+	_, pairs := compactCounts(t, env.CH, db)
 	if err := env.CH.Exec(ctx, "RENAME TABLE "+db+".attributed_conversions TO "+db+".attributed_conversions_v3"); err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +264,8 @@ func TestMigrateV3AfterInterruptedRenameAndConcurrently(t *testing.T) {
 			t.Errorf("concurrent migration: %v", err)
 		}
 	}
-	sameViews(t, "after an interrupted rename and concurrent re-runs", snapshot(t, env, db, columnsOf(before)), before)
-	if _, p := compactCounts(t, env, db); p != pairs {
+	sameViews(t, "after an interrupted rename and concurrent re-runs", snapshot(t, env.CH, db, columnsOf(before)), before)
+	if _, p := compactCounts(t, env.CH, db); p != pairs {
 		t.Errorf("%d (conversion, version) pairs, want %d", p, pairs)
 	}
 }

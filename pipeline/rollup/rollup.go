@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/attributor/attributor/schemas"
@@ -63,7 +64,17 @@ type Options struct {
 	// (its memory is the groups of those days; its time, at about 100k
 	// conversions a day, a few seconds per day on 18.16). Default 7.
 	DaysPerStatement int
-	Logger           *slog.Logger // Default: discard.
+	// Cluster names the ClickHouse cluster (remote_servers) the database
+	// is on (migrate --cluster), "" for a single server. On a cluster the
+	// days are aggregated through the Distributed tables, never from a
+	// replica further behind its shard than Quiet (at least a second), so
+	// that a day quiet for Quiet has all its rows on the replica read; the
+	// rollup rows and the run's record are written with a quorum of every
+	// node (the tables are replicated to every node), so that a node that
+	// sees the run holds its rows. A node down fails the run (the views
+	// read the days live meanwhile); the next run completes them.
+	Cluster string
+	Logger  *slog.Logger // Default: discard.
 }
 
 // Result says what a run did.
@@ -95,6 +106,12 @@ func Run(ctx context.Context, conn driver.Conn, o Options) (Result, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	db := o.Database
+	if o.Cluster != "" {
+		var err error
+		if ctx, err = clusterContext(ctx, conn, o.Cluster, o.Quiet); err != nil {
+			return Result{}, err
+		}
+	}
 	if !o.RedoFrom.IsZero() {
 		if o.RedoTo.Before(o.RedoFrom) {
 			return Result{}, fmt.Errorf("rollup: redo range ends (%s) before it starts (%s)", day(o.RedoTo), day(o.RedoFrom))
@@ -280,6 +297,30 @@ func rollDays(ctx context.Context, conn driver.Conn, db string, k kind, days []t
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// clusterContext returns ctx with the settings of a run on cluster: reads
+// through the Distributed tables skip replicas more than quiet (at least a
+// second, at most 10 minutes) behind, and fail when a shard has no
+// replica closer; inserts wait until every node holds the rows (the rollup
+// tables are replicated to every node: pipeline/migrate/cluster.go).
+func clusterContext(ctx context.Context, conn driver.Conn, cluster string, quiet time.Duration) (context.Context, error) {
+	if err := schemas.ValidIdentifier(cluster); err != nil {
+		return ctx, fmt.Errorf("rollup: cluster: %w", err)
+	}
+	var nodes uint64
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(host_address, port) FROM system.clusters WHERE cluster = ?", cluster).Scan(&nodes); err != nil {
+		return ctx, fmt.Errorf("rollup: nodes of cluster %s: %w", cluster, err)
+	}
+	if nodes == 0 {
+		return ctx, fmt.Errorf("rollup: cluster %s is not in the server's remote_servers", cluster)
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_quorum":                                      int(nodes),
+		"insert_distributed_sync":                            1,
+		"max_replica_delay_for_distributed_queries":          int(min(max(quiet, time.Second), 10*time.Minute) / time.Second),
+		"fallback_to_stale_replicas_for_distributed_queries": 0,
+	})), nil
 }
 
 // markRange marks every day of [from, to] for both kinds.

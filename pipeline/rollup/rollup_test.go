@@ -30,7 +30,42 @@ import (
 // a replay of the same rows, and after a forced re-run of a range.
 func TestRollupViewsEqualUnfoldedRows(t *testing.T) {
 	env, ctx, w := migratedEnv(t)
-	db := env.Database
+	rollupViewsEqualUnfoldedRows(t, ctx, env.CH, env.Database, "", w, []driver.Conn{env.CH})
+}
+
+// On a ClickHouse cluster (pipelinetest.EnvCluster: credits and
+// touchpoints sharded and replicated, the rollup tables replicated to
+// every node), the same: the runs and the sink write through the first
+// node, and the views read through every node give the answers of the
+// unfolded rows once the rollup tables' replication has caught up (SYSTEM
+// SYNC REPLICA: the sink's marks reach the other nodes asynchronously).
+func TestClusterRollupViewsEqualUnfoldedRows(t *testing.T) {
+	c := pipelinetest.RequireCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	t.Cleanup(cancel)
+	if err := migrate.MigrateCluster(ctx, c.Conns[0], c.Database, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	rollupViewsEqualUnfoldedRows(t, ctx, c.Conns[0], c.Database, c.Name, newWriter(t, c.Conns[0], c.Database), c.Conns)
+}
+
+// rollupViewsEqualUnfoldedRows is TestRollupViewsEqualUnfoldedRows on
+// database db, written and rolled up through conn (on cluster, "" for a
+// single server), the views compared through each of readers.
+func rollupViewsEqualUnfoldedRows(t *testing.T, ctx context.Context, conn driver.Conn, db, cluster string, w *writer, readers []driver.Conn) {
+	check := func(t *testing.T, _ driver.Conn, db, stage string) {
+		t.Helper()
+		for i, r := range readers {
+			if cluster != "" {
+				syncReplicas(t, r, db)
+			}
+			checkViews(t, r, db, fmt.Sprintf("%s (reader %d of %d)", stage, i+1, len(readers)))
+		}
+	}
+	validDays := func(t *testing.T, _ driver.Conn, db, kind string) []string {
+		t.Helper()
+		return validDaysOf(t, conn, db, kind)
+	}
 	// 6 days across a month boundary (two partitions), 1,500 conversions.
 	start := time.Date(2026, 8, 29, 0, 0, 0, 0, time.UTC)
 	convs := generate(1500, start, 6)
@@ -38,24 +73,24 @@ func TestRollupViewsEqualUnfoldedRows(t *testing.T) {
 		w.credit(&convs[i], 0)
 	}
 	w.flush()
-	check(t, env.CH, db, "before any rollup")
-	if got := validDays(t, env.CH, db, rollup.KindCredits); len(got) != 0 {
+	check(t, conn, db, "before any rollup")
+	if got := validDays(t, conn, db, rollup.KindCredits); len(got) != 0 {
 		t.Fatalf("valid days before any rollup: %v", got)
 	}
 
-	res, err := rollup.Run(ctx, env.CH, rollup.Options{Database: db, Quiet: -1})
+	res, err := rollup.Run(ctx, conn, rollup.Options{Database: db, Cluster: cluster, Quiet: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.CreditDays != 6 || res.TouchpointDays < 6 {
 		t.Fatalf("first run rolled up %d credit days and %d touchpoint days, want 6 and >= 6", res.CreditDays, res.TouchpointDays)
 	}
-	check(t, env.CH, db, "after the first run")
-	if got := validDays(t, env.CH, db, rollup.KindCredits); len(got) != 6 {
+	check(t, conn, db, "after the first run")
+	if got := validDays(t, conn, db, rollup.KindCredits); len(got) != 6 {
 		t.Fatalf("valid credit days after the first run: %v, want all 6", got)
 	}
 	// With the default quiet period, nothing is due again.
-	again, err := rollup.Run(ctx, env.CH, rollup.Options{Database: db})
+	again, err := rollup.Run(ctx, conn, rollup.Options{Database: db})
 	if err != nil || again.CreditDays+again.TouchpointDays != 0 {
 		t.Fatalf("second run: %+v, %v; want nothing to do", again, err)
 	}
@@ -75,11 +110,11 @@ func TestRollupViewsEqualUnfoldedRows(t *testing.T) {
 	if len(late) == 0 {
 		t.Fatal("no conversion re-attributed")
 	}
-	valid := validDays(t, env.CH, db, rollup.KindCredits)
+	valid := validDays(t, conn, db, rollup.KindCredits)
 	if strings.Contains(strings.Join(valid, " "), "2026-08-30") || strings.Contains(strings.Join(valid, " "), "2026-09-02") || len(valid) != 4 {
 		t.Fatalf("valid credit days after writes into 2026-08-30 and 2026-09-02: %v, want the 4 others", valid)
 	}
-	check(t, env.CH, db, "after re-attributions into rolled-up days")
+	check(t, conn, db, "after re-attributions into rolled-up days")
 
 	// A replay after a crash writes the same rows again.
 	for i := range convs {
@@ -88,17 +123,17 @@ func TestRollupViewsEqualUnfoldedRows(t *testing.T) {
 		}
 	}
 	w.flush()
-	check(t, env.CH, db, "after a replay of the same rows")
+	check(t, conn, db, "after a replay of the same rows")
 
-	res, err = rollup.Run(ctx, env.CH, rollup.Options{Database: db, Quiet: -1})
+	res, err = rollup.Run(ctx, conn, rollup.Options{Database: db, Cluster: cluster, Quiet: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.CreditDays < 2 {
 		t.Fatalf("run after the writes rolled up %d credit days, want at least the 2 written", res.CreditDays)
 	}
-	check(t, env.CH, db, "after the run that follows the writes")
-	if got := validDays(t, env.CH, db, rollup.KindCredits); len(got) != 6 {
+	check(t, conn, db, "after the run that follows the writes")
+	if got := validDays(t, conn, db, rollup.KindCredits); len(got) != 6 {
 		t.Fatalf("valid credit days after the second run: %v, want all 6", got)
 	}
 
@@ -109,41 +144,70 @@ func TestRollupViewsEqualUnfoldedRows(t *testing.T) {
 		"channel_rollup": "model, channel, campaign, conversions, revenue_micros, converting_users",
 		"reach_rollup":   "channel, campaign, impressions, clicks, users_reached, cost_micros",
 	} {
-		if err := env.CH.Exec(ctx, fmt.Sprintf("INSERT INTO %[1]s.%[2]s (date, run_id, %[3]s) SELECT date, run_id + 1000000000, %[3]s FROM %[1]s.%[2]s", db, table, cols)); err != nil {
+		if err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %[1]s.%[2]s (date, run_id, %[3]s) SELECT date, run_id + 1000000000, %[3]s FROM %[1]s.%[2]s", db, table, cols)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	check(t, env.CH, db, "beside a crashed run's rows")
+	check(t, conn, db, "beside a crashed run's rows")
 
 	// Rows loaded by hand into a new day, which nothing marks: the views
 	// read the day live at once (credit_days has it through its
 	// materialized view), and the next run rolls it up.
-	if err := env.CH.Exec(ctx, "INSERT INTO "+db+".attributed_conversions (conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length, touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros) "+
+	if err := conn.Exec(ctx, "INSERT INTO "+db+".attributed_conversions (conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length, touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros) "+
 		"SELECT concat(conversion_id, '-hand'), conversion_type, user_key, currency, conversion_ts_ms + 864000000, toDate('2026-09-13'), version, revenue_micros, path_length, touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros "+
 		"FROM "+db+".attributed_conversions FINAL WHERE conversion_date = '2026-09-03'"); err != nil {
 		t.Fatal(err)
 	}
-	check(t, env.CH, db, "after rows loaded by hand into a new day")
-	if res, err = rollup.Run(ctx, env.CH, rollup.Options{Database: db}); err != nil || res.CreditDays != 1 {
+	check(t, conn, db, "after rows loaded by hand into a new day")
+	if res, err = rollup.Run(ctx, conn, rollup.Options{Database: db}); err != nil || res.CreditDays != 1 {
 		t.Fatalf("run after the hand load: %+v, %v; want the new day rolled up", res, err)
 	}
-	check(t, env.CH, db, "after the hand-loaded day is rolled up")
+	check(t, conn, db, "after the hand-loaded day is rolled up")
 
 	// A forced re-run of a range, twice.
 	for range 2 {
-		res, err = rollup.Run(ctx, env.CH, rollup.Options{Database: db, RedoFrom: start, RedoTo: start.AddDate(0, 0, 3)})
+		res, err = rollup.Run(ctx, conn, rollup.Options{Database: db, Cluster: cluster, RedoFrom: start, RedoTo: start.AddDate(0, 0, 3)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.CreditDays != 4 {
 			t.Fatalf("redo of 4 days rolled up %d credit days", res.CreditDays)
 		}
-		check(t, env.CH, db, "after a forced re-run")
+		check(t, conn, db, "after a forced re-run")
 	}
 }
 
 // check compares the rolled-up views with the unfolded rows.
 func check(t *testing.T, conn driver.Conn, db, stage string) {
+	t.Helper()
+	checkViews(t, conn, db, stage)
+}
+
+// syncReplicas waits until the node of conn holds every part its replicated
+// tables of db were sent.
+func syncReplicas(t *testing.T, conn driver.Conn, db string) {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT table FROM system.replicas WHERE database = ?", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var tb string
+		if err := rows.Scan(&tb); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, tb)
+	}
+	rows.Close()
+	for _, tb := range tables {
+		if err := conn.Exec(context.Background(), "SYSTEM SYNC REPLICA "+db+"."+tb); err != nil {
+			t.Fatalf("sync replica %s: %v", tb, err)
+		}
+	}
+}
+
+func checkViews(t *testing.T, conn driver.Conn, db, stage string) {
 	t.Helper()
 	compare(t, conn, stage+": credited_daily",
 		"SELECT toString(date), model, channel, source, medium, campaign, conversion_type, currency, conversions, revenue_micros, credited_rows FROM "+db+".credited_daily",
@@ -288,6 +352,11 @@ func readRows(t *testing.T, conn driver.Conn, sql string) map[string][]any {
 }
 
 func validDays(t *testing.T, conn driver.Conn, db, kind string) []string {
+	t.Helper()
+	return validDaysOf(t, conn, db, kind)
+}
+
+func validDaysOf(t *testing.T, conn driver.Conn, db, kind string) []string {
 	t.Helper()
 	rows, err := conn.Query(context.Background(), "SELECT toString(date) FROM "+db+".rollup_valid_days WHERE kind = ? ORDER BY date", kind)
 	if err != nil {
@@ -463,6 +532,46 @@ func TestRollupStoppedPartWay(t *testing.T) {
 		t.Fatalf("valid credit days after a complete run: %d, want 20", len(got))
 	}
 	check(t, env.CH, db, "after a complete run")
+}
+
+// On a cluster, the same: runs stopped part way (mid-statement, maybe mid
+// quorum insert) leave the views exact through every node, and the next run
+// completes the days.
+func TestClusterRollupStoppedPartWay(t *testing.T) {
+	c := pipelinetest.RequireCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	t.Cleanup(cancel)
+	db, conn := c.Database, c.Conns[0]
+	if err := migrate.MigrateCluster(ctx, conn, db, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	w := newWriter(t, conn, db)
+	convs := generate(3000, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 20)
+	for i := range convs {
+		w.credit(&convs[i], convs[i].versions-1)
+	}
+	w.flush()
+	checkAll := func(stage string) {
+		t.Helper()
+		for i, r := range c.Conns {
+			syncReplicas(t, r, db)
+			checkViews(t, r, db, fmt.Sprintf("%s (through %s)", stage, c.Nodes[i]))
+		}
+	}
+	for _, after := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		stopped, stop := context.WithTimeout(ctx, after)
+		_, err := rollup.Run(stopped, conn, rollup.Options{Database: db, Cluster: c.Name, Quiet: -1, DaysPerStatement: 2})
+		stop()
+		t.Logf("run stopped after %s: %v; valid days now %d", after, err, len(validDays(t, conn, db, rollup.KindCredits)))
+		checkAll(fmt.Sprintf("after a run stopped after %s", after))
+	}
+	if _, err := rollup.Run(ctx, conn, rollup.Options{Database: db, Cluster: c.Name, Quiet: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := validDays(t, conn, db, rollup.KindCredits); len(got) != 20 {
+		t.Fatalf("valid credit days after a complete run: %d, want 20", len(got))
+	}
+	checkAll("after a complete run")
 }
 
 // migratedEnv returns a fresh database at the current schema, a context

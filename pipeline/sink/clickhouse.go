@@ -465,7 +465,12 @@ func stringTable(name, col string, vals []string) (*ext.Table, error) {
 // earliest, stitch.Table's rule) is to that key, and for each key that is
 // itself a linked anonymous_id, its user: every stored link of the keys
 // and of the anonymous_ids ever linked to one of them is read, so that an
-// earlier link to another user is seen.
+// earlier link to another user is seen. On a cluster links and
+// links_by_user are Distributed tables sharded by different keys (a
+// device, a user), so the user's devices are found once, on the node
+// queried, and sent to the shards of links (GLOBAL IN: 18.16 refuses a
+// Distributed table in a plain IN inside a distributed query); on one
+// server GLOBAL IN is a plain IN.
 func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string) (devices map[string][]string, linked map[string]string, err error) {
 	kt, err := stringTable("history_keys", "user_key", keys)
 	if err != nil {
@@ -474,7 +479,7 @@ func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string
 	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
 		"SELECT anonymous_id, user_id, ts_ms, event_id FROM "+db+".links"+
 			" WHERE anonymous_id IN (SELECT user_key FROM history_keys)"+
-			" OR anonymous_id IN (SELECT anonymous_id FROM "+db+".links_by_user WHERE user_id IN (SELECT user_key FROM history_keys))")
+			" OR anonymous_id GLOBAL IN (SELECT anonymous_id FROM "+db+".links_by_user WHERE user_id IN (SELECT user_key FROM history_keys))")
 	if err != nil {
 		return nil, nil, fmt.Errorf("load links: %w", err)
 	}

@@ -1,0 +1,9 @@
+package migrate
+
+// ClusterDDL is clusterDDL, for the cluster tests of package migrate_test
+// (which make a database of an earlier schema on a cluster).
+var ClusterDDL = clusterDDL
+
+// SetAsideOnCluster is setAsideOnCluster, for the cluster test of the step
+// every rebuild of a table takes on a cluster.
+var SetAsideOnCluster = setAsideOnCluster
