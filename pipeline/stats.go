@@ -63,6 +63,10 @@ type Snapshot struct {
 	LinksTooLate              int64 // identity events beyond the horizon: stored, never applied
 	Moves                     int64 // devices whose events changed key
 	ReattributedLink          int64 // of Reattributed: caused by a link
+	// Retractions: a conversion's credits retracted under a day it left
+	// (a copy stamped on an earlier day became the conversion after its
+	// first credit was stored).
+	Retractions int64
 }
 
 // snapshotOf copies the counters of s.
@@ -110,6 +114,7 @@ func snapshotOf(s *flow.Stats) Snapshot {
 		LinksTooLate:     s.LinksTooLate.Load(),
 		Moves:            s.Moves.Load(),
 		ReattributedLink: s.ReattributedLink.Load(),
+		Retractions:      s.Retractions.Load(),
 	}
 	if since := s.FailingSince.Load(); since != 0 {
 		out.WritesFailingFor = time.Since(time.Unix(0, since))

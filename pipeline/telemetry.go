@@ -108,6 +108,7 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	counter(flow.MetricAttributed, "{conversion}", "Conversions attributed, once their credited rows are durable in ClickHouse.", func(s Snapshot) int64 { return s.Attributed })
 	counter(flow.MetricLinkConflicts, "{link}", "Links of a device to a second user (a shared device): stored, counted, never applied.", func(s Snapshot) int64 { return s.LinkConflicts })
 	counter(flow.MetricLinksTooLate, "{event}", "Identity events older than the re-attribution horizon: stored, dead-lettered as too_late, applied only to later events.", func(s Snapshot) int64 { return s.LinksTooLate })
+	counter(flow.MetricRetractions, "{conversion}", "Credits retracted under a day their conversion left: a copy stamped on an earlier day became the conversion after its first credit was stored.", func(s Snapshot) int64 { return s.Retractions })
 	counter(flow.MetricMoves, "{device}", "Devices whose events changed key after a link (moved to their user's path, re-attributing what changed).", func(s Snapshot) int64 { return s.Moves })
 	counter(flow.MetricPathsCapped, "{conversion}", "Attributions whose path was cut to the latest max_path_touchpoints touchpoints (a re-attribution counts again).", func(s Snapshot) int64 { return s.PathsCapped })
 	counter(flow.MetricModelSkipped, "{conversion}", "Attributions a data-driven model (markov, shapley) gave no rows because no fit was stored yet; one per model.", func(s Snapshot) int64 { return s.ModelSkipped })

@@ -31,24 +31,28 @@ type Stats struct {
 	LinksTooLate     atomic.Int64 // identity events beyond the re-attribution horizon: stored, never applied
 	Moves            atomic.Int64 // devices whose events changed key (moves processed at the user's home)
 	ReattributedLink atomic.Int64 // of Reattributed: caused by a link (a move), once durable
-	PathsCapped      atomic.Int64 // credited paths cut to max_path_touchpoints (each attribution counts)
-	ModelSkipped     atomic.Int64 // attributions a data-driven model gave no rows: it had no fit yet (per model)
-	CreditedRows     atomic.Int64 // credited rows acknowledged by ClickHouse
-	RawRows          atomic.Int64 // raw event rows acknowledged by ClickHouse
-	DeadLetters      atomic.Int64 // records written to the dead-letter topic
-	DeadLettersLost  atomic.Int64 // dead letters the broker refused even when cut
-	InsertBatches    atomic.Int64
-	InsertErrors     atomic.Int64
-	Refused          atomic.Int64 // rows ClickHouse refused (a bad value): dead-lettered, the rest written
-	HistoryLoads     atomic.Int64 // users whose path was reloaded from ClickHouse
-	UsersInMemory    atomic.Int64
-	Pending          atomic.Int64 // conversions waiting for the watermark
-	Commits          atomic.Int64
-	LastInsertNanos  atomic.Int64
-	FailingSince     atomic.Int64 // unix nanos of the first failed write of the current outage; 0: writing
-	FailedBefore     atomic.Int64 // insertErrors when the current outage began
-	WatermarkDelay   atomic.Int64 // ms between wall clock and the slowest partition watermark
-	Lag              atomic.Int64 // messages behind the high watermark, all assigned partitions
-	Rejected         *Rejections  // dead-lettered events per reason; nil counts nothing
-	Started          time.Time
+	// Retractions: credits retracted under a day a conversion left (a copy
+	// stamped on an earlier day became the conversion after its first
+	// credit was stored).
+	Retractions     atomic.Int64
+	PathsCapped     atomic.Int64 // credited paths cut to max_path_touchpoints (each attribution counts)
+	ModelSkipped    atomic.Int64 // attributions a data-driven model gave no rows: it had no fit yet (per model)
+	CreditedRows    atomic.Int64 // credited rows acknowledged by ClickHouse
+	RawRows         atomic.Int64 // raw event rows acknowledged by ClickHouse
+	DeadLetters     atomic.Int64 // records written to the dead-letter topic
+	DeadLettersLost atomic.Int64 // dead letters the broker refused even when cut
+	InsertBatches   atomic.Int64
+	InsertErrors    atomic.Int64
+	Refused         atomic.Int64 // rows ClickHouse refused (a bad value): dead-lettered, the rest written
+	HistoryLoads    atomic.Int64 // users whose path was reloaded from ClickHouse
+	UsersInMemory   atomic.Int64
+	Pending         atomic.Int64 // conversions waiting for the watermark
+	Commits         atomic.Int64
+	LastInsertNanos atomic.Int64
+	FailingSince    atomic.Int64 // unix nanos of the first failed write of the current outage; 0: writing
+	FailedBefore    atomic.Int64 // insertErrors when the current outage began
+	WatermarkDelay  atomic.Int64 // ms between wall clock and the slowest partition watermark
+	Lag             atomic.Int64 // messages behind the high watermark, all assigned partitions
+	Rejected        *Rejections  // dead-lettered events per reason; nil counts nothing
+	Started         time.Time
 }

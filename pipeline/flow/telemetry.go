@@ -31,10 +31,11 @@ const (
 	MetricHistoryLoads   = "attributor.history.loads"
 	MetricCommits        = "attributor.commits"
 	// Identity stitching.
-	MetricLinks         = "attributor.links"           // by origin (identity, event): links that decided a device's user
-	MetricLinkConflicts = "attributor.links.conflicts" // a device linked to a second user (shared device): stored, never applied
-	MetricLinksTooLate  = "attributor.links.too_late"  // identity events beyond the re-attribution horizon
-	MetricMoves         = "attributor.moves"           // devices whose events changed key
+	MetricLinks         = "attributor.links"                 // by origin (identity, event): links that decided a device's user
+	MetricLinkConflicts = "attributor.links.conflicts"       // a device linked to a second user (shared device): stored, never applied
+	MetricLinksTooLate  = "attributor.links.too_late"        // identity events beyond the re-attribution horizon
+	MetricMoves         = "attributor.moves"                 // devices whose events changed key
+	MetricRetractions   = "attributor.conversions.retracted" // credits retracted under a day their conversion left
 
 	AttrTopic  = "topic"
 	AttrKind   = "kind"   // touchpoint, conversion or link (forwarded identity events and link copies)

@@ -94,7 +94,17 @@ type CreditSet struct {
 	// rule-based model); nil when no model has one. Sets of one shard
 	// share the slice until its fits change.
 	FitIDs []string
+	// Retract marks a retraction: no cells, no path, stored under the day
+	// of TimeMs (the start of a day the conversion left: a copy stamped
+	// on an earlier day became the conversion) with version RetractVersion,
+	// so that the rows it was credited with under that day stop showing.
+	Retract bool
 }
+
+// RetractVersion is the version of every retraction: above any the
+// conversion had under the day it left, to which it never returns (a
+// conversion's time only moves earlier).
+const RetractVersion = ^uint32(0)
 
 // CreditCell is one credited row of a set.
 type CreditCell struct {

@@ -59,6 +59,16 @@ func (h *memHistory) Load(_ context.Context, keys []string, tpFromMs, convFromMs
 			}
 		}
 	}
+	for _, cvs := range out.Conversions {
+		for _, cv := range cvs {
+			if days, ok := h.stored.Days[cv.EventID]; ok {
+				if out.Days == nil {
+					out.Days = map[string][]int32{}
+				}
+				out.Days[cv.EventID] = days
+			}
+		}
+	}
 	return out, nil
 }
 

@@ -151,6 +151,13 @@ type Shard struct {
 	afters []afterFwd    // records to forward once their units are durable
 	moved  *flow.History // the stored rows of the devices moving in with the batch being processed
 
+	// left holds, per conversion id, the days under which its stored
+	// rows still show credits although its time is now on another day (a
+	// copy stamped on an earlier day became the conversion): its next
+	// attribution retracts them. Empty unless a producer re-sent a
+	// conversion stamped earlier after its first credit was stored.
+	left map[string][]int32
+
 	applied    *attribution.Fits // the fits eng holds
 	fitIDs     []string          // per model, the fit id eng applies; nil when none
 	dataDriven []int             // indices of the data-driven models
@@ -600,6 +607,7 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 			// stored one on a tie). A producer's re-send stamped later
 			// must not move it.
 			if pc.cv.TimeMs < c.released[idx].cv.TimeMs {
+				s.leave(pc.cv.EventID, c.released[idx].cv.TimeMs, pc.cv.TimeMs)
 				c.released[idx].cv = pc.cv
 			}
 			c.released[idx].fromHistory = false
@@ -684,7 +692,60 @@ func (s *Shard) attribute(u *user, r *released) {
 	for _, c := range s.res.Credits {
 		cr.Cells = append(cr.Cells, flow.CreditCell{Fraction: c.Fraction, Revenue: c.RevenueMicros, Position: uint32(c.Position), Model: uint16(c.Model)})
 	}
+	if len(s.left) > 0 {
+		s.retract(u, cv)
+	}
 	u.lastSeq = s.seq + 1
+}
+
+// leave records that conversion id's time moves from fromMs to the earlier
+// toMs: when that changes its day, its rows under the old one are to be
+// retracted.
+func (s *Shard) leave(id string, fromMs, toMs int64) {
+	from := dayOf(fromMs)
+	if from == dayOf(toMs) || slices.Contains(s.left[id], from) {
+		return
+	}
+	if s.left == nil {
+		s.left = map[string][]int32{}
+	}
+	s.left[id] = append(s.left[id], from)
+}
+
+// retract appends a retraction of cv under each day it left (see left),
+// with the set that credits it under its own day: both are written in
+// one flush, and a crash before they are durable leaves the old day's
+// rows showing, which the next load finds again (flow.History.Days).
+func (s *Shard) retract(u *user, cv *schemas.Conversion) {
+	days, ok := s.left[cv.EventID]
+	if !ok {
+		return
+	}
+	delete(s.left, cv.EventID)
+	cr := &s.u.Credits
+	for _, d := range days {
+		if d == dayOf(cv.TimeMs) {
+			continue // the day it is credited under now
+		}
+		s.st.Retractions.Add(1)
+		cr.Sets = append(cr.Sets, flow.CreditSet{
+			ConversionID: cv.EventID, ConversionType: cv.ConversionType, UserKey: u.key(), Currency: cv.Currency,
+			TimeMs: int64(d) * msPerDay, Version: flow.RetractVersion,
+			Path: uint32(len(cr.Path)), Cells: uint32(len(cr.Cells)), Retract: true,
+		})
+	}
+}
+
+const msPerDay = 24 * 60 * 60 * 1000
+
+// dayOf is the UTC day of ms, in days since the epoch (the table's
+// conversion_date).
+func dayOf(ms int64) int32 {
+	d := ms / msPerDay
+	if ms%msPerDay < 0 {
+		d--
+	}
+	return int32(d)
 }
 
 // loadHistory merges what ClickHouse holds of the users in want (key to
@@ -710,7 +771,7 @@ func (s *Shard) loadHistory(ctx context.Context, want map[string]int32, sinceMs 
 		for i := range tps {
 			u.journey.add(&tps[i], s.dims)
 		}
-		s.mergeConversions(u, h.Conversions[key], h.Versions)
+		s.mergeConversions(u, h.Conversions[key], &h)
 		for _, anon := range h.Devices[key] {
 			s.mergeDevice(u, anon, &h)
 		}

@@ -386,7 +386,7 @@ func (s *Shard) mergeDevice(u *user, anon string, h *flow.History) {
 			u.addGuest(anon, tps[i].ID)
 		}
 	}
-	s.mergeConversions(u, h.Conversions[anon], h.Versions)
+	s.mergeConversions(u, h.Conversions[anon], h)
 }
 
 // sortByTime puts touchpoints read from the store in journey order (time,
@@ -397,12 +397,17 @@ func sortByTime(tps []attribution.Touchpoint) {
 	})
 }
 
-// mergeConversions adds stored (credited) conversions to u's.
-func (s *Shard) mergeConversions(u *user, cvs []schemas.Conversion, versions map[string]uint32) {
+// mergeConversions adds stored (credited) conversions to u's, with the
+// versions h holds, and notes the days under which h says their rows still
+// show credits other than their own (see Shard.left).
+func (s *Shard) mergeConversions(u *user, cvs []schemas.Conversion, h *flow.History) {
+	if len(cvs) == 0 {
+		return
+	}
+	c := u.convs()
 next:
 	for _, cv := range cvs {
-		c := u.convs()
-		v := versions[cv.EventID]
+		v := h.Versions[cv.EventID]
 		for i := range c.released {
 			if r := &c.released[i]; r.cv.EventID == cv.EventID {
 				// Copies stored by earlier processes: the earliest is
@@ -416,5 +421,17 @@ next:
 			}
 		}
 		c.released = append(c.released, released{cv: cv, fromHistory: true, version: v})
+	}
+	if len(h.Days) == 0 {
+		return
+	}
+	for _, r := range c.released {
+		if days := h.Days[r.cv.EventID]; r.fromHistory && len(days) > 0 {
+			for _, d := range days {
+				if d != dayOf(r.cv.TimeMs) {
+					s.leave(r.cv.EventID, int64(d)*msPerDay, r.cv.TimeMs)
+				}
+			}
+		}
 	}
 }

@@ -162,6 +162,10 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 		for si := range cr.Sets {
 			set := &cr.Sets[si]
 			cells := cr.Cells[set.Cells : set.Cells+set.CellsLen]
+			if set.Retract {
+				c.retraction(set)
+				continue
+			}
 			if len(cells) == 0 {
 				// Every model was skipped (data-driven ones without a
 				// fit): nothing credited, nothing to store, as the
@@ -223,6 +227,26 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 		}
 	}
 	return insertTable(ctx, conn, db, tableCredited, creditColumns, cols)
+}
+
+// retraction appends set's retraction: the conversion under the day it
+// left, every array empty, revenue 0 (flow.CreditSet.Retract).
+func (c *creditColumnsBuf) retraction(set *flow.CreditSet) {
+	c.cid.Append(set.ConversionID)
+	c.ctyp.Append(set.ConversionType)
+	c.key.Append(set.UserKey)
+	c.cur.Append(set.Currency)
+	c.cts.Append(set.TimeMs)
+	c.date = append(c.date, dayOf(set.TimeMs))
+	c.version.Append(set.Version)
+	c.plen.Append(0)
+	for _, a := range []*strArr{&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters, &c.models, &c.fits} {
+		a.EndRow()
+	}
+	c.tts.EndRow()
+	c.fractions.EndRow()
+	c.micros.EndRow()
+	c.rev.Append(0)
 }
 
 // insertTable inserts cols (filled in the order of columns) into db.table
@@ -441,10 +465,18 @@ func LoadHistory(ctx context.Context, conn driver.Conn, db string, keys []string
 		return h, fmt.Errorf("load conversions: %w", err)
 	}
 	rows.Close()
-	if stitched {
-		h.Versions, err = loadVersions(ctx, conn, db, ids)
+	versions, days, err := loadCredited(ctx, conn, db, ids)
+	if err != nil {
+		return h, err
 	}
-	return h, err
+	h.Days = days
+	if stitched {
+		// Without stitching a conversion's version counts its path's
+		// events, so that a recomputation writes the same row; with it a
+		// move can shrink a path, and versions go above the last written.
+		h.Versions = versions
+	}
+	return h, nil
 }
 
 // stringTable is an external table of one String column holding vals.
@@ -525,33 +557,42 @@ func loadDevices(ctx context.Context, conn driver.Conn, db string, keys []string
 	return devices, linked, nil
 }
 
-// loadVersions returns the highest version credited of each conversion of
-// ids that has one, from conversion_versions (sorted by conversion_id: a
-// lookup, not a scan; attributed_conversions is sorted by date first).
-func loadVersions(ctx context.Context, conn driver.Conn, db string, ids []string) (map[string]uint32, error) {
+// loadCredited returns, for each conversion of ids that was credited, the
+// highest version it was credited with and the days under which its rows
+// still show credits (a day's latest row is not a retraction), from
+// conversion_versions (sorted by conversion_id: a lookup, not a scan;
+// attributed_conversions is sorted by date first).
+func loadCredited(ctx context.Context, conn driver.Conn, db string, ids []string) (map[string]uint32, map[string][]int32, error) {
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	kt, err := stringTable("history_ids", "id", ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(kt)),
-		"SELECT conversion_id, max(version) FROM "+db+".conversion_versions WHERE conversion_id IN (SELECT id FROM history_ids) GROUP BY conversion_id")
+		"SELECT conversion_id, toInt32(conversion_date), maxIf(version, retracted = 0), argMax(retracted, version) = 0"+
+			" FROM "+db+".conversion_versions WHERE conversion_id IN (SELECT id FROM history_ids) GROUP BY conversion_id, conversion_date")
 	if err != nil {
-		return nil, fmt.Errorf("load versions: %w", err)
+		return nil, nil, fmt.Errorf("load versions: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[string]uint32, len(ids))
+	versions := make(map[string]uint32, len(ids))
+	days := make(map[string][]int32, len(ids))
 	for rows.Next() {
 		var id string
+		var day int32
 		var v uint32
-		if err := rows.Scan(&id, &v); err != nil {
-			return nil, fmt.Errorf("load versions: %w", err)
+		var live uint8
+		if err := rows.Scan(&id, &day, &v, &live); err != nil {
+			return nil, nil, fmt.Errorf("load versions: %w", err)
 		}
-		out[id] = v
+		versions[id] = max(versions[id], v)
+		if live == 1 {
+			days[id] = append(days[id], day)
+		}
 	}
-	return out, rows.Err()
+	return versions, days, rows.Err()
 }
 
 // loadFrontiers returns, per partition, the latest event time of the

@@ -7,9 +7,13 @@
 -- that saw more (a late touchpoint) writes a higher version. The table is a
 -- ReplacingMergeTree(version) sorted by (conversion_date, conversion_id):
 -- the versions of a conversion (written under its date, which its later
--- versions keep unless a copy stamped earlier moves the conversion to
--- another day: docs/DESIGN.md) replace each other on merge, and FINAL
--- reads only the highest; a day's rows lie together, so the views that aggregate a day
+-- versions keep) replace each other on merge, and FINAL reads only the
+-- highest. When a copy stamped on an earlier day becomes the conversion
+-- (the earliest copy wins, as in replay) after its first credit was
+-- stored, the new version goes under the new day and a retraction under
+-- the old one: a row with no models (empty arrays, revenue 0, version
+-- 4294967295: the conversion never moves to a later day again), which
+-- every view unfolds to nothing; a day's rows lie together, so the views that aggregate a day
 -- live read that day's granules, not its month (schema version 4; before,
 -- the table was sorted by conversion_id alone). Granules of 1024 rows (the
 -- default is 8192) keep a lookup by key to a few hundred kilobytes per
@@ -63,16 +67,20 @@ SETTINGS index_granularity = 1024;
 -- row inserted into attributed_conversions, whoever writes it (the sink,
 -- attributor migrate's copies); versions of one conversion collapse to the
 -- highest on merge (read it with max(version), or FINAL). The attributor
--- reads it for the versions of the conversions it reloads.
+-- reads it for the versions of the conversions it reloads and for the days
+-- under which they still show credits. retracted is 1 for a retraction: a
+-- row without models, written under a day the conversion left when a copy
+-- stamped on an earlier day became the conversion (docs/DESIGN.md).
 CREATE TABLE IF NOT EXISTS {db}.conversion_versions
 (
     conversion_id    String,
     conversion_date  Date,
-    version          UInt32
+    version          UInt32,
+    retracted        UInt8
 )
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (conversion_id, conversion_date);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.conversion_versions_mv TO {db}.conversion_versions AS
-SELECT conversion_id, conversion_date, version
+SELECT conversion_id, conversion_date, version, empty(models) AS retracted
 FROM {db}.attributed_conversions;

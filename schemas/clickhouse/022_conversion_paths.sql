@@ -4,7 +4,8 @@
 --
 -- It reads the compact rows of attributed_conversions (FINAL: each
 -- conversion's latest version), which hold the path once, so that it
--- unfolds and groups nothing.
+-- unfolds and groups nothing; a retraction (a row without models, under
+-- a day the conversion left) is not a conversion.
 --
 -- Columns:
 --   conversion_id, user_key, conversion_type, currency
@@ -49,4 +50,5 @@ FROM
         if(path_length = 0, ['(none)'], channels) AS cp_channels,
         if(path_length = 0, toInt64(0), arrayReduce('min', touchpoint_ts_ms)) AS cp_first_touch_ts_ms
     FROM {db}.attributed_conversions FINAL
+    WHERE notEmpty(models)
 );
