@@ -137,7 +137,7 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 				return err
 			}
 		}
-		if err := backfillDays(ctx, conn, database); err != nil {
+		if err := backfillDays(ctx, conn, database, cluster); err != nil {
 			return err
 		}
 		if err := recordVersion(ctx, conn, versions); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -16,7 +17,18 @@ import (
 // the materialized views are created, so every day written since is
 // added by them; a re-run adds the same days again, which collapse
 // (ReplacingMergeTree by date), and the views read them as a set anyway.
-func backfillDays(ctx context.Context, conn driver.Conn, database string) error {
+//
+// On a cluster the day tables are replicated to every node (cluster.go):
+// the inserts wait for every node (insert_quorum), so that a view read
+// through any node right after the migration sees every stored day.
+func backfillDays(ctx context.Context, conn driver.Conn, database, cluster string) error {
+	if cluster != "" {
+		var nodes uint64
+		if err := conn.QueryRow(ctx, "SELECT uniqExact(host_address, port) FROM system.clusters WHERE cluster = ?", cluster).Scan(&nodes); err != nil {
+			return fmt.Errorf("migrate: nodes of cluster %s: %w", cluster, err)
+		}
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_quorum": int(max(nodes, 1))}))
+	}
 	for _, s := range []struct{ to, from, col string }{
 		{"credit_days", "attributed_conversions", "conversion_date"},
 		{"touchpoint_days", "touchpoints", "event_date"},
