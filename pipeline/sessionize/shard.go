@@ -3,7 +3,6 @@ package sessionize
 import (
 	"context"
 	"fmt"
-	"iter"
 	"slices"
 	"sort"
 	"time"
@@ -141,7 +140,7 @@ type Shard struct {
 	res       attribution.Result
 	path      []attribution.Touchpoint // scratch: the window handed to the engine
 	dims      *dimTable
-	batches   [][]flow.Item // taken from In at once, processed together
+	batch     []flow.Item
 	lastSweep time.Time
 	sweptAtWm int64 // the latest partition watermark at the last sweep
 
@@ -280,27 +279,22 @@ func (s *Shard) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case b := <-s.In:
-			// The fetchers' batches are processed where they are, not
-			// copied into one (an item is about 500 bytes).
-			s.batches = append(s.batches[:0], b)
-			n := len(b)
+			s.batch = append(s.batch[:0], b...)
+			flow.PutItems(b)
 		more:
-			for n < maxShardBatch {
+			for len(s.batch) < maxShardBatch {
 				select {
 				case b := <-s.In:
-					s.batches = append(s.batches, b)
-					n += len(b)
+					s.batch = append(s.batch, b...)
+					flow.PutItems(b)
 				default:
 					break more
 				}
 			}
-			if err := s.processBatches(ctx, s.batches, n); err != nil {
+			if err := s.process(ctx, s.batch); err != nil {
 				return err
 			}
-			for _, b := range s.batches {
-				flow.PutItems(b)
-			}
-			clear(s.batches)
+			clear(s.batch)
 		case <-tick.C:
 			s.applyFits()
 			if err := s.release(ctx, false); err != nil {
@@ -319,13 +313,7 @@ func (s *Shard) Run(ctx context.Context) error {
 	}
 }
 
-// process processes batch.
 func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
-	return s.processBatches(ctx, [][]flow.Item{batch}, len(batch))
-}
-
-// processBatches processes the n items of batches, in order, as one batch.
-func (s *Shard) processBatches(ctx context.Context, batches [][]flow.Item, n int) error {
 	s.applyFits()
 	// Touchpoints that may belong to an already attributed conversion need
 	// the user's history first; load it for the whole batch at once. The
@@ -340,7 +328,8 @@ func (s *Shard) processBatches(ctx context.Context, batches [][]flow.Item, n int
 	tps := 0
 	var moveIn []string
 	moveLo := int64(1 << 62)
-	for it := range eachItem(batches) {
+	for i := range batch {
+		it := &batch[i]
 		var key string
 		var ms int64
 		switch it.Kind {
@@ -409,8 +398,9 @@ func (s *Shard) processBatches(ctx context.Context, batches [][]flow.Item, n int
 	// Room for the batch's rows and acks at once: a unit fresh from the
 	// pool would otherwise grow (and copy) its slices several times.
 	s.u.TPs = slices.Grow(s.u.TPs, tps)
-	s.u.Acks = slices.Grow(s.u.Acks, n)
-	for it := range eachItem(batches) {
+	s.u.Acks = slices.Grow(s.u.Acks, len(batch))
+	for i := range batch {
+		it := &batch[i]
 		switch it.Kind {
 		case flow.KindTouchpoint, flow.KindConversion:
 			// Resolved again, not taken from the first loop: a link
@@ -455,19 +445,6 @@ func (s *Shard) processBatches(ctx context.Context, batches [][]flow.Item, n int
 		return err
 	}
 	return s.runAfters(ctx)
-}
-
-// eachItem yields the items of batches in order.
-func eachItem(batches [][]flow.Item) iter.Seq[*flow.Item] {
-	return func(yield func(*flow.Item) bool) {
-		for _, b := range batches {
-			for i := range b {
-				if !yield(&b[i]) {
-					return
-				}
-			}
-		}
-	}
 }
 
 func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
