@@ -73,7 +73,7 @@ func GetItems() []Item {
 	return make([]Item, 0, BatchItems)
 }
 
-// PutItems recycles b once its items were processed; a batch smaller
+// PutItems recycles b once its items were copied out; a batch smaller
 // than BatchItems (a mark, a barrier) is left to the garbage collector.
 func PutItems(b []Item) {
 	if cap(b) < BatchItems {
