@@ -104,7 +104,7 @@ type Config struct {
 	MaxFutureSkew time.Duration
 
 	Shards          int           // Worker goroutines holding user state. Default GOMAXPROCS.
-	QueueSize       int           // Items buffered per shard. Default 4096.
+	QueueSize       int           // Items buffered per shard (in batches of up to flow.BatchItems, at least one). Default 4096.
 	MaxUsers        int           // Users held in memory, all shards together. Default 2,000,000.
 	FlushRows       int           // Rows that trigger a ClickHouse insert. Default 50,000.
 	FlushInterval   time.Duration // Longest a row waits for its insert. Default 250ms.

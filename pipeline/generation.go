@@ -46,8 +46,8 @@ type genRun struct {
 	rt        *source.Routing // homes owned, and the forwarder to the others
 	fetchers  []*source.Fetcher
 	fetching  sync.WaitGroup
-	inputs    []chan<- flow.Item // the shards' queues
-	direct    source.Direct      // to the sink, for what needs no shard
+	inputs    []chan<- []flow.Item // the shards' queues
+	direct    source.Direct        // to the sink, for what needs no shard
 	stopFetch context.CancelFunc
 	caughtUp  chan struct{} // closed when every fetcher reached its end offset
 }
@@ -244,7 +244,7 @@ func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]sou
 	g.stopFetch = stopFetch
 	var remaining atomic.Int64
 	g.caughtUp = make(chan struct{})
-	inputs := make([]chan<- flow.Item, len(g.shards))
+	inputs := make([]chan<- []flow.Item, len(g.shards))
 	for i, s := range g.shards {
 		inputs[i] = s.In
 	}
@@ -367,7 +367,7 @@ func (g *genRun) flushShards(ctx context.Context, kind flow.ItemKind) bool {
 	for _, s := range g.shards {
 		reply := make(chan struct{})
 		select {
-		case s.In <- flow.Item{Kind: kind, Reply: reply}:
+		case s.In <- []flow.Item{{Kind: kind, Reply: reply}}:
 		case <-ctx.Done():
 			return false
 		}

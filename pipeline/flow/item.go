@@ -1,6 +1,10 @@
 package flow
 
-import "github.com/attributor/attributor/schemas"
+import (
+	"sync"
+
+	"github.com/attributor/attributor/schemas"
+)
 
 type ItemKind uint8
 
@@ -50,4 +54,32 @@ type Item struct {
 	WM       int64
 	CaughtUp bool
 	Reply    chan struct{}
+}
+
+// BatchItems is the most items a fetcher hands a shard at once: a shard's
+// queue carries batches of items (in fetch order), not single items, so
+// that the channel's cost (a lock, a wake-up) is paid per batch.
+const BatchItems = 128
+
+// itemBatches recycles the batches (as *[]Item) once a shard has taken
+// their items.
+var itemBatches sync.Pool
+
+// GetItems returns an empty batch with room for BatchItems items.
+func GetItems() []Item {
+	if p, ok := itemBatches.Get().(*[]Item); ok {
+		return *p
+	}
+	return make([]Item, 0, BatchItems)
+}
+
+// PutItems recycles b once its items were copied out; a batch smaller
+// than BatchItems (a mark, a barrier) is left to the garbage collector.
+func PutItems(b []Item) {
+	if cap(b) < BatchItems {
+		return
+	}
+	clear(b)
+	b = b[:0]
+	itemBatches.Put(&b)
 }

@@ -26,7 +26,7 @@ type Config struct {
 	SessionGap       time.Duration // Default DefaultSessionGap.
 	AllowedLateness  time.Duration // Default DefaultAllowedLateness.
 	Horizon          time.Duration // Default DefaultHorizon.
-	QueueSize        int           // Items buffered by the shard. Default DefaultQueueSize.
+	QueueSize        int           // Items buffered by the shard (in batches of up to flow.BatchItems). Default DefaultQueueSize.
 	MaxUsers         int           // Users this shard holds before it evicts. Default DefaultMaxUsers.
 	TouchpointsTopic string        // Named in the dead letters of touchpoints.
 	IdentitiesTopic  string        // Named in the dead letters of identity events.

@@ -125,7 +125,7 @@ type Shard struct {
 	cfg     *Config
 	eng     *attribution.Engine
 	models  []string
-	In      chan flow.Item
+	In      chan []flow.Item // batches of items (flow.BatchItems at most), each fetcher's in fetch order
 	out     Output
 	hist    History
 	st      *flow.Stats
@@ -189,7 +189,7 @@ func New(id int, cfg *Config, out Output, hist History, st *flow.Stats, start St
 		return nil, err
 	}
 	sh := &Shard{
-		id: id, cfg: cfg, eng: eng, In: make(chan flow.Item, cfg.QueueSize), out: out, hist: hist, st: st,
+		id: id, cfg: cfg, eng: eng, In: make(chan []flow.Item, max(1, cfg.QueueSize/flow.BatchItems)), out: out, hist: hist, st: st,
 		tpTopic: cfg.TouchpointsTopic, parts: map[int32]*partState{},
 		start: start, stored: start.Stored, u: flow.GetUnit(), lastSweep: time.Now(), dims: newDimTable(),
 		lookbackMs: eng.LookbackMs(), latenessMs: cfg.AllowedLateness.Milliseconds(),
@@ -285,13 +285,15 @@ func (s *Shard) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case it := <-s.In:
-			s.batch = append(s.batch[:0], it)
+		case b := <-s.In:
+			s.batch = append(s.batch[:0], b...)
+			flow.PutItems(b)
 		more:
 			for len(s.batch) < maxShardBatch {
 				select {
-				case it := <-s.In:
-					s.batch = append(s.batch, it)
+				case b := <-s.In:
+					s.batch = append(s.batch, b...)
+					flow.PutItems(b)
 				default:
 					break more
 				}

@@ -24,7 +24,8 @@ import (
 type stitchRig struct {
 	src     *Source
 	rt      *Routing
-	shards  []chan flow.Item
+	shards  []chan []flow.Item
+	made    []*Fetcher // every fetcher made: items hands their batches over first
 	direct  []*flow.Unit
 	records []kafka.Message
 	tracker *ackTracker
@@ -75,15 +76,15 @@ func newStitchRig(t testing.TB, stitching bool, owned ...int) *stitchRig {
 	for _, h := range owned {
 		r.rt.Owned[h] = true
 	}
-	r.shards = make([]chan flow.Item, 3)
+	r.shards = make([]chan []flow.Item, 3)
 	for i := range r.shards {
-		r.shards[i] = make(chan flow.Item, 16)
+		r.shards[i] = make(chan []flow.Item, 16)
 	}
 	return r
 }
 
 func (r *stitchRig) fetcher(topic string, partition int) *Fetcher {
-	out := make([]chan<- flow.Item, len(r.shards))
+	out := make([]chan<- []flow.Item, len(r.shards))
 	for i, s := range r.shards {
 		out[i] = s
 	}
@@ -93,7 +94,9 @@ func (r *stitchRig) fetcher(topic string, partition int) *Fetcher {
 		r.mu.Unlock()
 		return true
 	})
-	return r.src.NewFetcher(topic, partition, 0, -1, r.tracker, out, direct, r.rt)
+	f := r.src.NewFetcher(topic, partition, 0, -1, r.tracker, out, direct, r.rt)
+	r.made = append(r.made, f)
+	return f
 }
 
 // consume routes one message of topic/partition at offset through the
@@ -116,10 +119,15 @@ func (r *stitchRig) consume(t *testing.T, topic string, partition int, offset in
 
 // items drains what the shards received, with the shard index.
 func (r *stitchRig) items() (out []flow.Item, shard []int) {
+	for _, f := range r.made {
+		f.handOver(context.Background())
+	}
 	for i, s := range r.shards {
 		for len(s) > 0 {
-			out = append(out, <-s)
-			shard = append(shard, i)
+			for _, it := range <-s {
+				out = append(out, it)
+				shard = append(shard, i)
+			}
 		}
 	}
 	return out, shard
