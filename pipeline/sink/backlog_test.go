@@ -143,3 +143,19 @@ func TestSinkWritesBacklogBatchOnceCaughtUp(t *testing.T) {
 		t.Fatalf("rows per insert %v, want [5]", sizes)
 	}
 }
+
+// The sink is behind from a lag of FlushRows until the lag falls to a
+// tenth of it: a lag between the two keeps the mode it found.
+func TestSinkBehindHysteresis(t *testing.T) {
+	var lag atomic.Int64
+	s := New(nil, &recordingWriter{}, Config{FlushRows: 100, BacklogFlushRows: 1000, Lag: lag.Load}.WithDefaults(), &flow.Stats{})
+	for _, step := range []struct {
+		lag  int64
+		want int
+	}{{50, 100}, {99, 100}, {100, 1000}, {50, 1000}, {11, 1000}, {10, 100}, {50, 100}, {0, 100}, {5000, 1000}} {
+		lag.Store(step.lag)
+		if rows, _ := s.limits(); rows != step.want {
+			t.Errorf("lag %d: insert at %d rows, want %d", step.lag, rows, step.want)
+		}
+	}
+}

@@ -48,6 +48,7 @@ type Sink struct {
 	backlogRows int
 	backlogWait time.Duration
 	lag         func() int64
+	behind      bool // see limits; Run's goroutine only
 	stats       *flow.Stats
 	log         *slog.Logger
 	// insert writes units' rows into one table (insertRows; a fake in
@@ -136,7 +137,8 @@ const (
 // rows or is BacklogFlushInterval old: fewer, larger inserts, which cost
 // ClickHouse far less CPU per row (every insert makes a part in each
 // table, and parts are merged again and again), for rows that are late
-// anyway. The larger of each pair counts.
+// anyway. The sink counts as behind until the lag is down to a tenth of
+// FlushRows. The larger of each pair counts.
 type Config struct {
 	Database             string        // where the tables are
 	Shards               int           // shards sending units; Msg.Shard indexes them
@@ -264,9 +266,20 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 // limits returns when the current batch is written: at how many rows, and
-// at what age (checked every interval).
+// at what age (checked every interval). The sink is behind from a lag of
+// flushRows messages until the lag is down to a tenth of that, so that
+// the end of a backlog is still written in large inserts and a live lag
+// that wobbles does not switch modes.
 func (s *Sink) limits() (rows int, wait time.Duration) {
-	if s.lag != nil && s.lag() >= int64(s.flushRows) {
+	if s.lag != nil {
+		switch lag := s.lag(); {
+		case lag >= int64(s.flushRows):
+			s.behind = true
+		case lag <= int64(s.flushRows/10):
+			s.behind = false
+		}
+	}
+	if s.behind {
 		return s.backlogRows, s.backlogWait
 	}
 	return s.flushRows, s.interval
