@@ -24,15 +24,17 @@ import (
 // the stage that owns a parameter defines its default, Config and the flags
 // take it from there.
 const (
-	DefaultSessionGap      = sessionize.DefaultSessionGap
-	DefaultAllowedLateness = sessionize.DefaultAllowedLateness
-	DefaultHorizon         = sessionize.DefaultHorizon
-	DefaultMaxUsers        = sessionize.DefaultMaxUsers
-	DefaultFlushRows       = sink.DefaultFlushRows
-	DefaultFlushInterval   = sink.DefaultFlushInterval
-	DefaultMarkovOrder     = 1
-	DefaultFitPoll         = 30 * time.Second
-	DefaultRollupEvery     = 10 * time.Minute
+	DefaultSessionGap           = sessionize.DefaultSessionGap
+	DefaultAllowedLateness      = sessionize.DefaultAllowedLateness
+	DefaultHorizon              = sessionize.DefaultHorizon
+	DefaultMaxUsers             = sessionize.DefaultMaxUsers
+	DefaultFlushRows            = sink.DefaultFlushRows
+	DefaultFlushInterval        = sink.DefaultFlushInterval
+	DefaultBacklogFlushRows     = sink.DefaultBacklogFlushRows
+	DefaultBacklogFlushInterval = sink.DefaultBacklogFlushInterval
+	DefaultMarkovOrder          = 1
+	DefaultFitPoll              = 30 * time.Second
+	DefaultRollupEvery          = 10 * time.Minute
 )
 
 // Config configures a Runner. Zero fields take the defaults noted beside
@@ -103,13 +105,19 @@ type Config struct {
 	// it must not exceed Horizon.
 	MaxFutureSkew time.Duration
 
-	Shards          int           // Worker goroutines holding user state. Default GOMAXPROCS.
-	QueueSize       int           // Items buffered per shard (in batches of up to flow.BatchItems, at least one). Default 4096.
-	MaxUsers        int           // Users held in memory, all shards together. Default 2,000,000.
-	FlushRows       int           // Rows that trigger a ClickHouse insert. Default 50,000.
-	FlushInterval   time.Duration // Longest a row waits for its insert. Default 250ms.
-	CommitInterval  time.Duration // Offset commit period. Default 1s.
-	MaxMessageBytes int           // Larger messages (key + value + headers) are dead-lettered. Default 1 MiB.
+	Shards        int           // Worker goroutines holding user state. Default GOMAXPROCS.
+	QueueSize     int           // Items buffered per shard (in batches of up to flow.BatchItems, at least one). Default 4096.
+	MaxUsers      int           // Users held in memory, all shards together. Default 2,000,000.
+	FlushRows     int           // Rows that trigger a ClickHouse insert. Default 50,000.
+	FlushInterval time.Duration // Longest a row waits for its insert. Default 250ms.
+	// BacklogFlushRows and BacklogFlushInterval replace FlushRows and
+	// FlushInterval while the consumer is behind by at least FlushRows
+	// messages: fewer, larger inserts (see sink.Config). Defaults 200,000
+	// and 1s; values below FlushRows and FlushInterval count as those.
+	BacklogFlushRows     int
+	BacklogFlushInterval time.Duration
+	CommitInterval       time.Duration // Offset commit period. Default 1s.
+	MaxMessageBytes      int           // Larger messages (key + value + headers) are dead-lettered. Default 1 MiB.
 	// LogRejections is how many rejected events of each reason are logged
 	// (at warn, with topic, partition, offset and the reason); the rest are
 	// only counted. Default 5; negative: none.
@@ -190,6 +198,7 @@ func (c Config) WithDefaults() Config {
 	dur(&c.Horizon, sessionize.DefaultHorizon)
 	dur(&c.MaxFutureSkew, min(time.Hour, c.Horizon))
 	dur(&c.FlushInterval, sink.DefaultFlushInterval)
+	dur(&c.BacklogFlushInterval, sink.DefaultBacklogFlushInterval)
 	dur(&c.RollupEvery, DefaultRollupEvery)
 	dur(&c.RollupQuiet, rollup.DefaultQuiet)
 	dur(&c.CommitInterval, time.Second)
@@ -203,6 +212,7 @@ func (c Config) WithDefaults() Config {
 	num(&c.QueueSize, sessionize.DefaultQueueSize)
 	num(&c.MaxUsers, sessionize.DefaultMaxUsers)
 	num(&c.FlushRows, sink.DefaultFlushRows)
+	num(&c.BacklogFlushRows, sink.DefaultBacklogFlushRows)
 	num(&c.MaxMessageBytes, source.DefaultMaxMessageBytes)
 	num(&c.LogRejections, 5)
 	if c.Logger == nil {
@@ -255,7 +265,7 @@ func (c Config) Validate() error {
 		field string
 		v     time.Duration
 	}{{"session_gap", c.SessionGap}, {"allowed_lateness", c.AllowedLateness}, {"horizon", c.Horizon}, {"max_future_skew", c.MaxFutureSkew},
-		{"flush_interval", c.FlushInterval}, {"commit_interval", c.CommitInterval}} {
+		{"flush_interval", c.FlushInterval}, {"backlog_flush_interval", c.BacklogFlushInterval}, {"commit_interval", c.CommitInterval}} {
 		if d.v <= 0 {
 			add("%s: must be > 0, got %s", d.field, d.v)
 		}
@@ -283,7 +293,7 @@ func (c Config) Validate() error {
 	for _, n := range []struct {
 		field string
 		v     int
-	}{{"shards", c.Shards}, {"queue_size", c.QueueSize}, {"max_users", c.MaxUsers}, {"flush_rows", c.FlushRows}, {"max_message_bytes", c.MaxMessageBytes}} {
+	}{{"shards", c.Shards}, {"queue_size", c.QueueSize}, {"max_users", c.MaxUsers}, {"flush_rows", c.FlushRows}, {"backlog_flush_rows", c.BacklogFlushRows}, {"max_message_bytes", c.MaxMessageBytes}} {
 		if n.v <= 0 {
 			add("%s: must be > 0, got %d", n.field, n.v)
 		}
@@ -310,7 +320,8 @@ func (c Config) shardConfig() sessionize.Config {
 func (c Config) sinkConfig() sink.Config {
 	return sink.Config{
 		Database: c.ClickHouse.Database, Shards: c.Shards,
-		FlushRows: c.FlushRows, FlushInterval: c.FlushInterval, Logger: c.Logger,
+		FlushRows: c.FlushRows, FlushInterval: c.FlushInterval,
+		BacklogFlushRows: c.BacklogFlushRows, BacklogFlushInterval: c.BacklogFlushInterval, Logger: c.Logger,
 	}
 }
 

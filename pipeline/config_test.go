@@ -42,12 +42,14 @@ func TestConfigValidateNamesFields(t *testing.T) {
 		{"max_future_skew: must be <= horizon", func(c *Config) { c.Horizon, c.MaxFutureSkew = time.Hour, 2*time.Hour }},
 		{"max_future_skew: must be > 0", func(c *Config) { c.MaxFutureSkew = -time.Second }},
 		{"flush_interval", func(c *Config) { c.FlushInterval = -time.Second }},
+		{"backlog_flush_interval", func(c *Config) { c.BacklogFlushInterval = -time.Second }},
 		{"commit_interval", func(c *Config) { c.CommitInterval = -time.Second }},
 		{"shards", func(c *Config) { c.Shards = -1 }},
 		{"shards: must be <= 1024", func(c *Config) { c.Shards = 1025 }},
 		{"queue_size", func(c *Config) { c.QueueSize = -1 }},
 		{"max_users", func(c *Config) { c.MaxUsers = -1 }},
 		{"flush_rows", func(c *Config) { c.FlushRows = -1 }},
+		{"backlog_flush_rows", func(c *Config) { c.BacklogFlushRows = -1 }},
 		{"max_message_bytes", func(c *Config) { c.MaxMessageBytes = -1 }},
 	} {
 		c := Config{}.WithDefaults()

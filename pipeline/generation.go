@@ -165,7 +165,9 @@ func (g *genRun) loadLinks(ctx context.Context, stored []map[uint64]uint8) error
 // startStages starts the sink and the shards, downstream first.
 func (g *genRun) startStages(wctx context.Context, start []sessionize.Start) error {
 	r := g.r
-	g.snk = sink.New(r.conn, r.dlq, r.cfg.sinkConfig(), r.st)
+	snkCfg := r.cfg.sinkConfig()
+	snkCfg.Lag = r.st.Lag.Load // kept fresh by wait's observe ticks
+	g.snk = sink.New(r.conn, r.dlq, snkCfg, r.st)
 	g.snk.DeadMax = r.deadMax
 	shardCfg := r.cfg.shardConfig()
 	shardCfg.Fits = &r.fits
@@ -290,8 +292,14 @@ func (g *genRun) startFetchers(wctx context.Context, ends map[string]map[int]sou
 func (g *genRun) wait(runCtx, genCtx context.Context) (reachedEnd, over bool) {
 	ticker := time.NewTicker(g.r.cfg.CommitInterval)
 	defer ticker.Stop()
+	// The sink sizes its batches by the lag (sink.Config.Lag): observe it
+	// every flush interval too, not only at commits.
+	observe := time.NewTicker(min(g.r.cfg.FlushInterval, g.r.cfg.CommitInterval))
+	defer observe.Stop()
 	for {
 		select {
+		case <-observe.C:
+			g.r.observe(g.fetchers)
 		case <-ticker.C:
 			g.commit()
 			g.r.observe(g.fetchers)

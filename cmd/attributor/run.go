@@ -135,6 +135,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		maxUsers    = e.Int("max-users", "ATTRIBUTOR_MAX_USERS", pipeline.DefaultMaxUsers, "users held in memory; more are evicted and reloaded from ClickHouse")
 		flushRows   = e.Int("flush-rows", "ATTRIBUTOR_FLUSH_ROWS", pipeline.DefaultFlushRows, "rows per ClickHouse insert")
 		flushEvery  = e.Duration("flush-interval", "ATTRIBUTOR_FLUSH_INTERVAL", pipeline.DefaultFlushInterval, "longest wait before an insert")
+		blogRows    = e.Int("backlog-flush-rows", "ATTRIBUTOR_BACKLOG_FLUSH_ROWS", pipeline.DefaultBacklogFlushRows, "rows per ClickHouse insert while the consumer is behind by --flush-rows messages or more (fewer, larger inserts cost ClickHouse less CPU)")
+		blogEvery   = e.Duration("backlog-flush-interval", "ATTRIBUTOR_BACKLOG_FLUSH_INTERVAL", pipeline.DefaultBacklogFlushInterval, "longest wait before an insert while the consumer is behind")
 		rollEvery   = e.Duration("rollup-every", "ATTRIBUTOR_ROLLUP_EVERY", pipeline.DefaultRollupEvery, "roll up the quiet days for the aggregate views this often, as attributor rollup does (0: off)")
 		rollQuiet   = e.Duration("rollup-quiet", "ATTRIBUTOR_ROLLUP_QUIET", rollup.DefaultQuiet, "roll up a day once nothing was written into it for this long")
 		metrics     = e.String("metrics-addr", "ATTRIBUTOR_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on `host:port` (off when empty)")
@@ -176,6 +178,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		AllowedLateness: *lateness, Horizon: *horizon, MaxFutureSkew: *futureSkew, SessionGap: *sessionGap,
 		MarkovOrder: *mOrder, FitPoll: *fitPoll, FitEvery: *fitEvery, FitWindow: *fitWindow,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
+		BacklogFlushRows: *blogRows, BacklogFlushInterval: *blogEvery,
 		RollupEvery: offIfZero(*rollEvery), RollupQuiet: offIfZero(*rollQuiet),
 		UntilCaughtUp: *untilDone, Logger: log, LogRejections: *logRejects,
 	}

@@ -43,8 +43,14 @@ type Sink struct {
 	In        chan Msg
 	flushRows int
 	interval  time.Duration
-	stats     *flow.Stats
-	log       *slog.Logger
+	// While the input is behind (lag() >= flushRows), batches grow to
+	// backlogRows or backlogWait; see Config.
+	backlogRows int
+	backlogWait time.Duration
+	lag         func() int64
+	behind      bool // see limits; Run's goroutine only
+	stats       *flow.Stats
+	log         *slog.Logger
 	// insert writes units' rows into one table (insertRows; a fake in
 	// unit tests).
 	insert func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error
@@ -72,12 +78,16 @@ type batch struct {
 	units    []*flow.Unit
 	rows     int
 	acks     int
+	opened   time.Time // when its first unit came
 	id       uint64
 	seqs     map[int]uint64 // per shard: the latest unit sequence number in it
 	deadSent bool
 }
 
 func (b *batch) add(u *flow.Unit) {
+	if len(b.units) == 0 {
+		b.opened = time.Now()
+	}
 	b.units = append(b.units, u)
 	b.rows += u.Rows()
 	b.acks += len(u.Acks)
@@ -110,18 +120,36 @@ var _ MessageWriter = (*kafka.Writer)(nil)
 
 // Defaults of the sink's parameters, which pipeline.Config uses too.
 const (
-	DefaultFlushRows     = 50_000
-	DefaultFlushInterval = 250 * time.Millisecond
+	DefaultFlushRows            = 50_000
+	DefaultFlushInterval        = 250 * time.Millisecond
+	DefaultBacklogFlushRows     = 200_000
+	DefaultBacklogFlushInterval = time.Second
 )
 
 // Config configures a Sink. The runner fills it from a validated
 // pipeline.Config; the fields mean what they mean there.
+//
+// Live, a batch is written when it holds FlushRows rows or FlushInterval
+// after the previous insert, whichever comes first: rows wait at most the
+// interval. While the input is behind (Lag reports at least FlushRows
+// messages not yet consumed, so the next batches' rows are already
+// waiting in Kafka), a batch is written when it holds BacklogFlushRows
+// rows or is BacklogFlushInterval old: fewer, larger inserts, which cost
+// ClickHouse far less CPU per row (every insert makes a part in each
+// table, and parts are merged again and again), for rows that are late
+// anyway. The sink counts as behind until the lag is down to a tenth of
+// FlushRows. The larger of each pair counts.
 type Config struct {
-	Database      string        // where the tables are
-	Shards        int           // shards sending units; Msg.Shard indexes them
-	FlushRows     int           // Default DefaultFlushRows.
-	FlushInterval time.Duration // Default DefaultFlushInterval.
-	Logger        *slog.Logger  // Default: discard.
+	Database             string        // where the tables are
+	Shards               int           // shards sending units; Msg.Shard indexes them
+	FlushRows            int           // Default DefaultFlushRows.
+	FlushInterval        time.Duration // Default DefaultFlushInterval.
+	BacklogFlushRows     int           // Default DefaultBacklogFlushRows.
+	BacklogFlushInterval time.Duration // Default DefaultBacklogFlushInterval.
+	// Lag returns how many messages the input is behind (the consumer
+	// lag); nil: never behind.
+	Lag    func() int64
+	Logger *slog.Logger // Default: discard.
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -131,6 +159,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.BacklogFlushRows == 0 {
+		c.BacklogFlushRows = DefaultBacklogFlushRows
+	}
+	if c.BacklogFlushInterval == 0 {
+		c.BacklogFlushInterval = DefaultBacklogFlushInterval
 	}
 	if c.Shards == 0 {
 		c.Shards = 1
@@ -149,6 +183,8 @@ func New(conn driver.Conn, dlq MessageWriter, cfg Config, st *flow.Stats) *Sink 
 		conn: conn, db: db, dlq: dlq, DeadMax: DefaultDeadMax,
 		In:        make(chan Msg, 4*shards+16),
 		flushRows: cfg.FlushRows, interval: cfg.FlushInterval,
+		backlogRows: max(cfg.BacklogFlushRows, cfg.FlushRows), backlogWait: max(cfg.BacklogFlushInterval, cfg.FlushInterval),
+		lag:   cfg.Lag,
 		stats: st, log: cfg.Logger,
 		acked:    make([]atomic.Uint64, shards),
 		cur:      &batch{seqs: map[int]uint64{}},
@@ -207,19 +243,46 @@ func (s *Sink) Run(ctx context.Context) error {
 			if m.Shard >= 0 && m.Seq > b.seqs[m.Shard] {
 				b.seqs[m.Shard] = m.Seq
 			}
-			if b.size() >= s.flushRows {
+			if rows, _ := s.limits(); b.size() >= rows {
 				if !s.handOff(ctx) {
 					return s.unusable(ctx)
 				}
 				resetTimer(timer, s.interval)
 			}
 		case <-timer.C:
+			if _, wait := s.limits(); wait > s.interval {
+				if age := time.Since(s.cur.opened); !s.cur.empty() && age < wait {
+					// Behind: let the batch grow.
+					timer.Reset(min(s.interval, wait-age))
+					continue
+				}
+			}
 			if !s.handOff(ctx) {
 				return s.unusable(ctx)
 			}
 			timer.Reset(s.interval)
 		}
 	}
+}
+
+// limits returns when the current batch is written: at how many rows, and
+// at what age (checked every interval). The sink is behind from a lag of
+// flushRows messages until the lag is down to a tenth of that, so that
+// the end of a backlog is still written in large inserts and a live lag
+// that wobbles does not switch modes.
+func (s *Sink) limits() (rows int, wait time.Duration) {
+	if s.lag != nil {
+		switch lag := s.lag(); {
+		case lag >= int64(s.flushRows):
+			s.behind = true
+		case lag <= int64(s.flushRows/10):
+			s.behind = false
+		}
+	}
+	if s.behind {
+		return s.backlogRows, s.backlogWait
+	}
+	return s.flushRows, s.interval
 }
 
 // unusable returns why ctx ended if a table was found unusable, else nil.
