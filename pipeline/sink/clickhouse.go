@@ -172,13 +172,7 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 				// row-per-credit layout stored no row either.
 				continue
 			}
-			c.cid.Append(set.ConversionID)
-			c.ctyp.Append(set.ConversionType)
-			c.key.Append(set.UserKey)
-			c.cur.Append(set.Currency)
-			c.cts.Append(set.TimeMs)
-			c.date = append(c.date, dayOf(set.TimeMs))
-			c.version.Append(set.Version)
+			c.conversion(set)
 			c.plen.Append(set.PathLen)
 			for _, tp := range cr.Path[set.Path : set.Path+set.PathLen] {
 				c.tids.Data.Append(tp.ID)
@@ -229,9 +223,8 @@ func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db stri
 	return insertTable(ctx, conn, db, tableCredited, creditColumns, cols)
 }
 
-// retraction appends set's retraction: the conversion under the day it
-// left, every array empty, revenue 0 (flow.CreditSet.Retract).
-func (c *creditColumnsBuf) retraction(set *flow.CreditSet) {
+// conversion appends the columns of set's conversion and version.
+func (c *creditColumnsBuf) conversion(set *flow.CreditSet) {
 	c.cid.Append(set.ConversionID)
 	c.ctyp.Append(set.ConversionType)
 	c.key.Append(set.UserKey)
@@ -239,6 +232,12 @@ func (c *creditColumnsBuf) retraction(set *flow.CreditSet) {
 	c.cts.Append(set.TimeMs)
 	c.date = append(c.date, dayOf(set.TimeMs))
 	c.version.Append(set.Version)
+}
+
+// retraction appends set's retraction: the conversion under the day it
+// left, every array empty, revenue 0 (flow.CreditSet.Retract).
+func (c *creditColumnsBuf) retraction(set *flow.CreditSet) {
+	c.conversion(set)
 	c.plen.Append(0)
 	for _, a := range []*strArr{&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters, &c.models, &c.fits} {
 		a.EndRow()
