@@ -24,15 +24,7 @@ func TestClusterStitchedRunRollsUp(t *testing.T) {
 	c := pipelinetest.RequireCluster(t)
 	env := pipelinetest.New(t, stitchOptions)
 	ev := stitchedTraffic(t, 1713, 3000)
-	first, late := ev, pipelinetest.Events{}
-	first.Identities = nil
-	for i, m := range ev.Identities {
-		if i%2 == 0 {
-			first.Identities = append(first.Identities, m)
-		} else {
-			late.Identities = append(late.Identities, m)
-		}
-	}
+	first, late := halveIdentities(ev)
 	cfg := env.Config()
 	cfg.ClickHouse.Addr = c.Nodes[0]
 	cfg.ClickHouse.Database = c.Database

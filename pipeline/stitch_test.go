@@ -403,15 +403,7 @@ func checkCommitted(t *testing.T, env *pipelinetest.Env) {
 func TestStitchedStreamEqualsReplay(t *testing.T) {
 	env := pipelinetest.New(t, stitchOptions)
 	ev := stitchedTraffic(t, 1404, 6000)
-	first, late := ev, pipelinetest.Events{}
-	first.Identities = nil
-	for i, m := range ev.Identities {
-		if i%2 == 0 {
-			first.Identities = append(first.Identities, m)
-		} else {
-			late.Identities = append(late.Identities, m)
-		}
-	}
+	first, late := halveIdentities(ev)
 	want1, _ := pipelinetest.ReplayStitched(t, first, replay.Config{})
 	want2, links := stitchedReference(t, ev)
 	changed := changedConversions(want1, want2)
@@ -499,4 +491,20 @@ func TestStitchedAcrossSIGKILL(t *testing.T) {
 	killThenCatchUp(t, env)
 	equalReplay(t, env, ev)
 	checkCommitted(t, env)
+}
+
+// halveIdentities splits ev in two: first holds every event and every
+// other identity event, late the remaining identity events (logins
+// delivered after everything else).
+func halveIdentities(ev pipelinetest.Events) (first, late pipelinetest.Events) {
+	first = ev
+	first.Identities = nil
+	for i, m := range ev.Identities {
+		if i%2 == 0 {
+			first.Identities = append(first.Identities, m)
+		} else {
+			late.Identities = append(late.Identities, m)
+		}
+	}
+	return first, late
 }
