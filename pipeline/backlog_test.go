@@ -24,11 +24,18 @@ func TestStreamingBehindWritesLargeBatches(t *testing.T) {
 	snap := pipelinetest.RunUntilCaughtUp(t, cfg)
 	equalReplay(t, env, ev)
 
-	// Live, the sink writes every 20 rows or 50 ms: some 500 inserts
-	// here. Behind, the few units before the first lag reading, one large
-	// batch, and what the shards hold back until the end.
-	if snap.InsertBatches == 0 || snap.InsertBatches > 8 {
-		t.Errorf("%d rows written in %d inserts; want at most 8, one large batch while behind",
+	// Live, the sink writes every 20 rows or 50 ms: some 530 inserts
+	// here (529 measured before the backlog mode). Behind, the few units
+	// before the first lag reading, large batches, and what the shards
+	// hold back until the end: 3 to 20 inserts measured. The lag counts
+	// only what is not fetched yet, and kafka-go fetches this small topic
+	// in a few requests, so the sink may leave the backlog mode and come
+	// back while the fetched messages are still being processed (README,
+	// "Inserts while catching up"): the bound leaves room for that, and
+	// stays a tenth of the live count.
+	if snap.InsertBatches == 0 || snap.InsertBatches > 50 {
+		t.Errorf("%d rows written in %d inserts; want at most 50 (live sizes take about 530), large batches while behind",
 			snap.RawRows+snap.CreditedRows, snap.InsertBatches)
 	}
+	t.Logf("%d rows written in %d inserts", snap.RawRows+snap.CreditedRows, snap.InsertBatches)
 }
