@@ -21,8 +21,11 @@ func TestStreamingBehindWritesLargeBatches(t *testing.T) {
 		env.ProduceEvents(ev)
 		cfg := env.Config()
 		cfg.FlushRows, cfg.FlushInterval = 20, 50*time.Millisecond
-		cfg.QueueSize = 16 // the backlog stays in Kafka, where the lag counts it, not in the shards' queues
-		cfg.BacklogFlushRows, cfg.BacklogFlushInterval = cfg.FlushRows, cfg.FlushInterval // off
+		// A short queue: the backlog stays in Kafka, where the lag counts
+		// it, not in the shards' queues.
+		cfg.QueueSize = 16
+		// Off: live sizes while behind too.
+		cfg.BacklogFlushRows, cfg.BacklogFlushInterval = cfg.FlushRows, cfg.FlushInterval
 		if backlog {
 			cfg.BacklogFlushRows, cfg.BacklogFlushInterval = 1_000_000, 2*time.Second
 		}
