@@ -6,6 +6,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/attributor/attributor/pipeline/rollup"
 )
 
 // Schema version 3 adds the daily rollups (schemas/clickhouse/
@@ -23,11 +25,11 @@ import (
 // through any node right after the migration sees every stored day.
 func backfillDays(ctx context.Context, conn driver.Conn, database, cluster string) error {
 	if cluster != "" {
-		var nodes uint64
-		if err := conn.QueryRow(ctx, "SELECT uniqExact(host_address, port) FROM system.clusters WHERE cluster = ?", cluster).Scan(&nodes); err != nil {
-			return fmt.Errorf("migrate: nodes of cluster %s: %w", cluster, err)
+		nodes, err := rollup.ClusterNodes(ctx, conn, cluster)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
 		}
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_quorum": int(max(nodes, 1))}))
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_quorum": nodes}))
 	}
 	for _, s := range []struct{ to, from, col string }{
 		{"credit_days", "attributed_conversions", "conversion_date"},

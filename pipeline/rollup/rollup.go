@@ -308,19 +308,30 @@ func clusterContext(ctx context.Context, conn driver.Conn, cluster string, quiet
 	if err := schemas.ValidIdentifier(cluster); err != nil {
 		return ctx, fmt.Errorf("rollup: cluster: %w", err)
 	}
-	var nodes uint64
-	if err := conn.QueryRow(ctx, "SELECT uniqExact(host_address, port) FROM system.clusters WHERE cluster = ?", cluster).Scan(&nodes); err != nil {
-		return ctx, fmt.Errorf("rollup: nodes of cluster %s: %w", cluster, err)
-	}
-	if nodes == 0 {
-		return ctx, fmt.Errorf("rollup: cluster %s is not in the server's remote_servers", cluster)
+	nodes, err := ClusterNodes(ctx, conn, cluster)
+	if err != nil {
+		return ctx, fmt.Errorf("rollup: %w", err)
 	}
 	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		"insert_quorum":                                      int(nodes),
+		"insert_quorum":                                      nodes,
 		"insert_distributed_sync":                            1,
 		"max_replica_delay_for_distributed_queries":          int(min(max(quiet, time.Second), 10*time.Minute) / time.Second),
 		"fallback_to_stale_replicas_for_distributed_queries": 0,
 	})), nil
+}
+
+// ClusterNodes returns how many servers cluster has (a server listed in
+// two shards counts once): the quorum of an insert into a table
+// replicated to every node (pipeline/migrate/cluster.go).
+func ClusterNodes(ctx context.Context, conn driver.Conn, cluster string) (int, error) {
+	var nodes uint64
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(host_address, port) FROM system.clusters WHERE cluster = ?", cluster).Scan(&nodes); err != nil {
+		return 0, fmt.Errorf("nodes of cluster %s: %w", cluster, err)
+	}
+	if nodes == 0 {
+		return 0, fmt.Errorf("cluster %s is not in the server's remote_servers", cluster)
+	}
+	return int(nodes), nil
 }
 
 // markRange marks every day of [from, to] for both kinds.
