@@ -15,6 +15,7 @@ import (
 
 	"github.com/attributor/attributor/pipeline/checkpoint"
 	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/history"
 	"github.com/attributor/attributor/pipeline/sessionize"
 	"github.com/attributor/attributor/pipeline/sink"
 	"github.com/attributor/attributor/pipeline/source"
@@ -103,7 +104,7 @@ func (g *genRun) loadState(runCtx, genCtx, wctx context.Context) (start []sessio
 	for {
 		var err error
 		untilMs := time.Now().Add(r.cfg.MaxFutureSkew).UnixMilli()
-		if frontiers, err = sink.LoadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
+		if frontiers, err = history.LoadFrontiers(wctx, r.conn, r.cfg.ClickHouse.Database, untilMs); err == nil {
 			if watermarks, err = r.loadStored(wctx, g.gen, stored, untilMs); err == nil {
 				if err = g.loadLinks(wctx, stored); err == nil {
 					break
@@ -142,11 +143,11 @@ func (g *genRun) loadLinks(ctx context.Context, stored []map[uint64]uint8) error
 		return nil
 	}
 	r := g.r
-	links, err := sink.LoadLinks(ctx, r.conn, r.cfg.ClickHouse.Database, r.ownedHomes(g.gen))
+	links, err := history.LoadLinks(ctx, r.conn, r.cfg.ClickHouse.Database, r.ownedHomes(g.gen))
 	if err != nil {
 		return err
 	}
-	users, err := sink.LoadLinkedUsers(ctx, r.conn, r.cfg.ClickHouse.Database)
+	users, err := history.LoadLinkedUsers(ctx, r.conn, r.cfg.ClickHouse.Database)
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func (g *genRun) startStages(wctx context.Context, start []sessionize.Start) err
 	}
 	var histUnusable sync.Once
 	hist := sessionize.HistoryFunc(func(ctx context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
-		h, err := sink.LoadHistory(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs, g.stitch)
+		h, err := history.Load(ctx, r.conn, r.cfg.ClickHouse.Database, keys, tpFromMs, convFromMs, g.stitch)
 		if err != nil && sink.Classify(err) == sink.Unusable {
 			// The shard retries history loads; a missing table ends the
 			// run instead (the shard's retry ends with the generation).
@@ -556,7 +557,7 @@ func (r *Runner) ownedHomes(gen *kafka.Generation) []int32 {
 func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored []map[uint64]uint8, untilMs int64) (map[int32]int64, error) {
 	parts := r.ownedHomes(gen)
 	db := r.cfg.ClickHouse.Database
-	latest, err := sink.LatestTouchpoints(ctx, r.conn, db, parts, untilMs)
+	latest, err := history.LatestTouchpoints(ctx, r.conn, db, parts, untilMs)
 	if err != nil {
 		return nil, err
 	}
@@ -568,7 +569,7 @@ func (r *Runner) loadStored(ctx context.Context, gen *kafka.Generation, stored [
 		oldest = 0
 	}
 	reach := (r.cfg.Horizon + r.cfg.AllowedLateness + r.cfg.Attribution.Lookback).Milliseconds()
-	tpKeys, convKeys, err := sink.LoadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
+	tpKeys, convKeys, err := history.LoadStoredKeys(ctx, r.conn, db, parts, oldest-reach)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ import (
 // distributed twice (18.16 denies that by default). links (by device) and
 // links_by_user (by user) cannot share a shard; the history load that
 // reads one inside a query over the other uses GLOBAL IN
-// (pipeline/sink.LoadHistory).
+// (pipeline/history.Load).
 var shardingKeys = map[string]string{
 	"touchpoints":            "cityHash64(user_key)",
 	"conversions":            "cityHash64(user_key)",

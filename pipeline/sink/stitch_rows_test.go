@@ -74,7 +74,7 @@ func stitchSink(t *testing.T, env *pipelinetest.Env, dead *deadWriter) (write fu
 
 // Identity rows land in identities (kafka_partition: the anonymous_id's
 // home, too_late as flagged) and links in links, acknowledged once
-// durable; LoadLinks returns the links of the homes asked for, each once.
+// durable. Reading them back: pipeline/history's TestLoadLinksOfHomes.
 func TestIdentitiesAndLinksRowsLand(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
 	write, st := stitchSink(t, env, &deadWriter{})
@@ -94,7 +94,8 @@ func TestIdentitiesAndLinksRowsLand(t *testing.T) {
 		Links: slices.Clone(links), // the sink recycles the unit's slices
 		Acks:  []flow.Ack{{To: a, Offset: 17}},
 	})
-	// A retried write of a link stores it again; LoadLinks returns it once.
+	// A retried write of a link stores it again (history.LoadLinks returns
+	// it once).
 	write(&flow.Unit{Links: slices.Clone(links[:1])})
 	if !slices.Equal(a.done, []int64{17}) {
 		t.Errorf("acknowledged %v, want [17] once the rows are durable", a.done)
@@ -132,17 +133,6 @@ func TestIdentitiesAndLinksRowsLand(t *testing.T) {
 	var n uint64
 	if err := env.CH.QueryRow(ctx, "SELECT count() FROM "+env.Database+".links WHERE origin = 'event' AND home IN (1, 2)").Scan(&n); err != nil || n != 2 {
 		t.Errorf("links from events at homes 1 and 2: %d (%v), want 2", n, err)
-	}
-	loaded, err := sink.LoadLinks(ctx, env.CH, env.Database, []int32{2, 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.SortFunc(loaded, func(x, y schemas.Link) int { return strings.Compare(x.EventID, y.EventID) })
-	if wantL := []schemas.Link{links[0].Link, links[3].Link, links[1].Link}; !slices.Equal(loaded, wantL) {
-		t.Errorf("LoadLinks(homes 2, 0):\n%+v\nwant\n%+v", loaded, wantL)
-	}
-	if none, err := sink.LoadLinks(ctx, env.CH, env.Database, nil); err != nil || none != nil {
-		t.Errorf("LoadLinks of no homes: %v, %v; want nothing", none, err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package sink_test
+package history_test
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attributor/attributor/pipeline/history"
 	"github.com/attributor/attributor/pipeline/migrate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
-	"github.com/attributor/attributor/pipeline/sink"
 )
 
 // On a ClickHouse cluster (pipelinetest.EnvCluster) a history load with
@@ -46,7 +46,7 @@ func TestClusterLoadHistoryFindsDevices(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		h, err := sink.LoadHistory(ctx, conn, db, []string{"u5", "u9", "d7"}, 0, 0, true)
+		h, err := history.Load(ctx, conn, db, []string{"u5", "u9", "d7"}, 0, 0, true)
 		if err != nil {
 			t.Fatalf("through %s: %v", c.Nodes[i], err)
 		}
