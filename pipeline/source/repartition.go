@@ -154,6 +154,15 @@ func (rt *Routing) direct(p, home int) bool { return p == home && rt.Owned[home]
 // queue.
 const maxInFlight = 32 << 10
 
+// fwdBatchSize is the forwarder's kafka-go Writer.BatchSize: the most
+// records in one produce request to one home. kafka-go allocates (and the
+// runtime clears) room for that many messages, 152 bytes each, for every
+// write batch however few records it gets: a mark, in live traffic, is
+// most of a batch's records. 2,000 made that 304 KB per batch; 512 makes it
+// 78 KB, and a request still carries up to about 200 KB of forwarded
+// events (the 2 ms BatchTimeout usually ends a batch first).
+const fwdBatchSize = 512
+
 // Forwarder produces records to the repartition topic with acks=all and
 // fires each forwarded event's ack when Kafka acknowledged it. Records to
 // one partition are written in the order they were sent (kafka-go writes
@@ -199,7 +208,7 @@ func (s *Source) NewForwarder(failed func(error)) *Forwarder {
 		Topic:        s.Cfg.RepartitionTopic,
 		RequiredAcks: kafka.RequireAll,
 		Async:        true,
-		BatchSize:    2000,
+		BatchSize:    fwdBatchSize,
 		BatchTimeout: 2 * time.Millisecond,
 		MaxAttempts:  10,
 		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.WriterData.(*fwdData).home }),
