@@ -154,6 +154,15 @@ func (rt *Routing) direct(p, home int) bool { return p == home && rt.Owned[home]
 // queue.
 const maxInFlight = 32 << 10
 
+// fwdBatchSize is the forwarder's kafka-go Writer.BatchSize: the most
+// records in one produce request to one home. kafka-go allocates (and the
+// runtime clears) room for that many messages, 152 bytes each, for every
+// write batch however few records it gets: a mark, in live traffic, is
+// most of a batch's records. 2,000 made that 304 KB per batch; 512 makes it
+// 78 KB, and a request still carries up to about 200 KB of forwarded
+// events (the 2 ms BatchTimeout usually ends a batch first).
+const fwdBatchSize = 512
+
 // Forwarder produces records to the repartition topic with acks=all and
 // fires each forwarded event's ack when Kafka acknowledged it. Records to
 // one partition are written in the order they were sent (kafka-go writes
@@ -177,7 +186,25 @@ type Forwarder struct {
 	// shard's forwards may still be on their way.
 	mu      sync.RWMutex
 	closing bool
+
+	// Marks wait up to markDelay here, at most one per home and input
+	// partition (the newest), and are written together (flushMarks);
+	// flushMu keeps one flush at a time. See mark.
+	markMu  sync.Mutex
+	marks   []pendingMark
+	markT   *time.Timer
+	flushMu sync.Mutex
 }
+
+// pendingMark is a mark waiting for the forwarder's next flush.
+type pendingMark struct {
+	home int
+	rec  markRecord
+}
+
+// markDelay is how long a mark may wait for the marks of the other input
+// partitions before they are written together.
+const markDelay = 10 * time.Millisecond
 
 var _ flow.Forwarder = (*Forwarder)(nil)
 
@@ -199,7 +226,7 @@ func (s *Source) NewForwarder(failed func(error)) *Forwarder {
 		Topic:        s.Cfg.RepartitionTopic,
 		RequiredAcks: kafka.RequireAll,
 		Async:        true,
-		BatchSize:    2000,
+		BatchSize:    fwdBatchSize,
 		BatchTimeout: 2 * time.Millisecond,
 		MaxAttempts:  10,
 		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.WriterData.(*fwdData).home }),
@@ -260,15 +287,26 @@ func (f *Forwarder) send(ctx context.Context, m kafka.Message, d *fwdData) bool 
 	return true
 }
 
-// Close writes what is queued and waits for Kafka's answers: every ack of
-// a forwarded record has fired (or the forwarder failed) when it returns.
-// Records sent from then on are refused (their acks never fire).
+// Close writes what is queued, the marks waiting included, and waits for
+// Kafka's answers: every ack of a forwarded record has fired (or the
+// forwarder failed) when it returns. Records sent from then on are refused
+// (their acks never fire).
 func (f *Forwarder) Close() error {
 	f.mu.Lock() // waits for the sends under way
 	f.closing = true
 	f.mu.Unlock()
+	f.markMu.Lock()
+	if f.markT != nil {
+		f.markT.Stop()
+	}
+	f.markMu.Unlock()
+	f.flushMu.Lock() // a flush under way ends first
+	f.writeMarks()   // the marks queued before Close began
+	f.flushMu.Unlock()
 	err := f.w.Close()
-	f.w.Transport.(*kafka.Transport).CloseIdleConnections()
+	if t, ok := f.w.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
 	return err
 }
 
@@ -331,11 +369,70 @@ func eventRecord(kind flow.ItemKind, key string, value []byte, topic string, par
 	}}
 }
 
-// mark produces a mark to home.
-func (f *Forwarder) mark(ctx context.Context, home int, mr markRecord) bool {
-	v, _ := json.Marshal(mr) // a struct of numbers and a string: cannot fail
-	rec := kafka.Message{Value: v, Headers: []kafka.Header{{Key: HeaderKind, Value: kindValues[flow.KindMark]}}}
-	return f.send(ctx, rec, &fwdData{home: home, kind: flow.KindMark})
+// mark produces a mark to home: within markDelay, together with the
+// marks the other input partitions send meanwhile, so that kafka-go puts
+// the marks to one home into one write batch (it allocates and clears room
+// for BatchSize messages per batch, however few it holds). The fetchers of
+// a member mark on the same ticks (markDue), but each after the first
+// message it fetches past the tick: milliseconds apart, more than the
+// Writer's 2 ms BatchTimeout. A mark that finds one of its input partition
+// waiting for the same home replaces it: the newer covers more.
+//
+// A mark written later than it was made still follows every event it
+// covers: those were handed to the Writer before it. It returns false when
+// the forwarder is closing; a mark queued before Close began is written by
+// Close.
+func (f *Forwarder) mark(_ context.Context, home int, mr markRecord) bool {
+	f.mu.RLock() // Close waits for this, and queues no mark after it began
+	defer f.mu.RUnlock()
+	if f.closing {
+		return false
+	}
+	f.markMu.Lock()
+	defer f.markMu.Unlock()
+	for i := range f.marks {
+		if m := &f.marks[i]; m.home == home && m.rec.Topic == mr.Topic && m.rec.Partition == mr.Partition {
+			m.rec = mr
+			return true
+		}
+	}
+	f.marks = append(f.marks, pendingMark{home: home, rec: mr})
+	if len(f.marks) == 1 {
+		if f.markT == nil {
+			f.markT = time.AfterFunc(markDelay, f.flushMarks)
+		} else {
+			f.markT.Reset(markDelay)
+		}
+	}
+	return true
+}
+
+// flushMarks writes the marks waiting (the mark timer's).
+func (f *Forwarder) flushMarks() {
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	f.writeMarks()
+}
+
+// writeMarks writes the marks waiting, in the order they were first
+// queued; the caller holds flushMu. A write waits for a free slot, as a
+// send does: slots are freed as Kafka answers or kafka-go gives up.
+func (f *Forwarder) writeMarks() {
+	f.markMu.Lock()
+	marks := f.marks
+	f.marks = nil
+	f.markMu.Unlock()
+	for _, m := range marks {
+		v, _ := json.Marshal(m.rec) // a struct of numbers and a string: cannot fail
+		rec := kafka.Message{Value: v, Headers: []kafka.Header{{Key: HeaderKind, Value: kindValues[flow.KindMark]}},
+			WriterData: &fwdData{home: m.home, kind: flow.KindMark}}
+		f.slots <- struct{}{}
+		if err := f.write(context.Background(), rec); err != nil {
+			<-f.slots
+			f.fail(fmt.Errorf("forward to the repartition topic: %w", err))
+			return
+		}
+	}
 }
 
 func header(m *kafka.Message, key string) []byte {
