@@ -268,14 +268,16 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	s.writers.Add(1)
+	rawDone := make(chan struct{})
 	go func() {
-		defer s.writers.Done()
+		defer close(rawDone)
 		s.runRaw(ctx)
 	}()
 	defer func() {
 		close(s.writes)
 		s.writers.Wait()
+		close(s.raws)
+		<-rawDone
 	}()
 	timer := time.NewTimer(s.interval)
 	defer timer.Stop()
@@ -427,12 +429,25 @@ func (s *Sink) runRaw(ctx context.Context) {
 		due := false
 		select {
 		case <-ctx.Done():
+			// Dropped unacknowledged, like the batches the writers
+			// hold; and so are those still handed over until Run
+			// closes raws (a barrier may be waiting for them).
 			for range held {
 				s.inflight.Done()
 			}
 			clear(group.units)
+			for range s.raws {
+				s.inflight.Done()
+			}
 			return
-		case b := <-s.raws:
+		case b, ok := <-s.raws:
+			if !ok { // Run ended (ctx with it)
+				for range held {
+					s.inflight.Done()
+				}
+				clear(group.units)
+				return
+			}
 			if len(held) == 0 {
 				resetTimer(timer, s.rawWait)
 			}
