@@ -184,3 +184,51 @@ func TestRawRowsGoOutAfterTheirIntervalOrAtOnceWhenBehind(t *testing.T) {
 		})
 	}
 }
+
+// When the context ends while the raw writer is stuck on ClickHouse and
+// more batches wait to be handed to it, a barrier waiting for them ends
+// (the batches are dropped unacknowledged) and Run returns.
+func TestRawWriterStuckThenCancelledReleasesTheBarrier(t *testing.T) {
+	acker := &recordingAcker{}
+	l := &insertLog{acker: acker}
+	s := New(nil, &recordingWriter{}, Config{Database: "db", Shards: 1, FlushInterval: 10 * time.Millisecond, RawFlushInterval: 10 * time.Millisecond}.WithDefaults(), &flow.Stats{})
+	stuck := make(chan struct{}, 1)
+	s.insert = func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error {
+		if table == tableTouchpoints {
+			select {
+			case stuck <- struct{}{}:
+			default:
+			}
+			<-ctx.Done() // ClickHouse never answers
+			return ctx.Err()
+		}
+		return l.insert(ctx, table, units, cols)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	s.Send(ctx, 0, 1, rawUnit(acker, 1))
+	<-stuck
+	for n := int64(2); n <= 4; n++ {
+		s.Send(ctx, 0, uint64(n), rawUnit(acker, n))
+		waitFor(t, "a credited insert", func() bool { return len(l.of(tableCredited)) == int(n) || n == 4 })
+	}
+	barrier := make(chan error, 1)
+	s.In <- Msg{Barrier: barrier}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case <-barrier:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the barrier still waits after the context ended")
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if len(acker.done) != 0 {
+		t.Errorf("acks %v, want none: no raw row was written", acker.done)
+	}
+}
