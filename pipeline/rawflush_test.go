@@ -10,9 +10,9 @@ import (
 	"github.com/attributor/attributor/pipeline/pipelinetest"
 )
 
-// `attributor run` writes a batch's credited rows every flush interval
-// but its raw rows (touchpoints, conversions) and its offsets only every
-// --raw-flush-interval. Killed with SIGKILL after some offsets were
+// `attributor run` writes a batch's credited rows (and conversions) every
+// flush interval but its other raw rows (touchpoints) and its offsets only
+// every --raw-flush-interval. Killed with SIGKILL after some offsets were
 // committed and while credited rows of later events are in ClickHouse
 // without their raw rows, the next run reloads the history before the
 // committed offsets, consumes the rest again, writes those credited rows
@@ -47,10 +47,10 @@ func TestSIGKILLWithCreditsWrittenAheadOfTheirRawRows(t *testing.T) {
 	waitUntil(t, p, "offsets committed for the first half", func() bool { return committed() > 0 })
 	before := committed()
 	env.ProduceEvents(b)
-	orphans := func() uint64 { // credited conversions whose conversions row is not stored
+	orphans := func() uint64 { // touchpoints credited but not stored
 		var n uint64
-		if err := env.CH.QueryRow(context.Background(), "SELECT count() FROM "+env.Database+".attributed_conversions"+
-			" WHERE conversion_id NOT IN (SELECT event_id FROM "+env.Database+".conversions)").Scan(&n); err != nil {
+		if err := env.CH.QueryRow(context.Background(), "SELECT count() FROM (SELECT arrayJoin(touchpoint_ids) AS t FROM "+env.Database+".attributed_conversions)"+
+			" WHERE t NOT IN (SELECT event_id FROM "+env.Database+".touchpoints)").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -60,12 +60,12 @@ func TestSIGKILLWithCreditsWrittenAheadOfTheirRawRows(t *testing.T) {
 	p.Wait(10 * time.Second)
 	n, after := orphans(), committed()
 	if n == 0 {
-		t.Fatal("no credited row was ahead of its raw rows at the kill")
+		t.Fatal("no credited touchpoint was ahead of its raw row at the kill")
 	}
 	if after >= int64(ev.Len()) {
 		t.Fatalf("every offset was committed (%d) with credited rows not backed by raw rows", after)
 	}
-	t.Logf("killed with %d credited conversions ahead of their raw rows; %d offsets committed (%d when the second half was produced) of %d", n, after, before, ev.Len())
+	t.Logf("killed with %d credited touchpoints ahead of their raw rows; %d offsets committed (%d when the second half was produced) of %d", n, after, before, ev.Len())
 
 	final := append([]string{"run", "--until-caught-up", "--progress", "0"}, env.Args()...)
 	if code, out := pipelinetest.RunBinary(t, 3*time.Minute, final...); code != 0 {
@@ -73,7 +73,7 @@ func TestSIGKILLWithCreditsWrittenAheadOfTheirRawRows(t *testing.T) {
 	}
 	equalReplay(t, env, ev)
 	if n := orphans(); n != 0 {
-		t.Errorf("%d credited conversions without their conversions row after the catch-up", n)
+		t.Errorf("%d credited touchpoints not stored in touchpoints after the catch-up", n)
 	}
 }
 
@@ -90,4 +90,19 @@ func waitUntil(t *testing.T, p *pipelinetest.Proc, what string, cond func() bool
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// The same with stitching, the raw rows held 5 s: moves re-credit
+// conversions under new versions while their raw rows wait; after the
+// kill, the next run must find the versions already credited (through the
+// conversions rows, written with the credits) and credit above them, or a
+// stale version written before the kill would stay in the view.
+func TestStitchedSIGKILLWithRawRowsHeld(t *testing.T) {
+	env := pipelinetest.New(t, stitchOptions)
+	ev := stitchedTraffic(t, 1407, 200_000)
+	stitchedReference(t, ev)
+	producePartitionFree(env, ev, 1407)
+	killThenCatchUp(t, env, "--raw-flush-interval", "5s")
+	equalReplay(t, env, ev)
+	checkCommitted(t, env)
 }

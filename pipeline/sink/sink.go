@@ -106,27 +106,35 @@ func (b *batch) add(u *flow.Unit) {
 func (b *batch) size() int   { return b.rows }
 func (b *batch) empty() bool { return b.rows == 0 && b.acks == 0 }
 
-// counts returns the rows of b per kind.
-func (b *batch) counts() (raw, credited, dead int) {
+// counts returns the rows of b per kind: raw rows in the tables of the
+// second step (rawTables), conversions, credited rows and dead letters.
+func (b *batch) counts() (raw, convs, credited, dead int) {
 	for _, u := range b.units {
 		raw += rawRows(u)
+		convs += len(u.Convs)
 		credited += u.Credits.Rows()
 		dead += len(u.Dead)
 	}
-	return raw, credited, dead
+	return raw, convs, credited, dead
 }
 
 // rawRows counts the rows of u in rawTables.
 func rawRows(u *flow.Unit) int {
-	return len(u.TPs) + len(u.Convs) + len(u.Spend) + len(u.IDs) + len(u.Links)
+	return len(u.TPs) + len(u.Spend) + len(u.IDs) + len(u.Links)
 }
 
 // The tables of a batch, in two steps: the credited rows (what analysts
-// and dashboards read) every flush, then the raw rows (what a restart
-// reloads history from) and the marks, for one or more batches at once.
+// and dashboards read) with the conversions every flush, then the other
+// raw rows (what a restart reloads history from) and the marks, for one or
+// more batches at once. The conversions go first because a restart finds
+// a conversion's stored versions through its conversions row
+// (conversion_versions is read for the conversions stored): credited
+// rows stored without it would be written again, after a crash, under a
+// version that need not be above theirs, and, with stitching, the stale
+// version would win.
 var (
-	creditedTables = []string{tableCredited}
-	rawTables      = []string{tableTouchpoints, tableConversions, tableSpend, tableIdentities, tableLinks}
+	creditedTables = []string{tableCredited, tableConversions}
+	rawTables      = []string{tableTouchpoints, tableSpend, tableIdentities, tableLinks}
 )
 
 const sinkWriters = 2
@@ -396,8 +404,9 @@ func resetTimer(t *time.Timer, d time.Duration) {
 // of a batch), retrying until they are written (true) or ctx ends or a
 // table is unusable (false).
 func (s *Sink) writeCredited(ctx context.Context, b *batch, cols *insertColumns) bool {
-	_, credited, dead := b.counts()
+	_, convs, credited, dead := b.counts()
 	ctx, span := tracer.Start(ctx, flow.SpanSinkFlush, trace.WithAttributes(
+		attribute.Int(flow.AttrRowsRaw, convs),
 		attribute.Int(flow.AttrRowsCredited, credited),
 		attribute.Int(flow.AttrDeadLetters, dead),
 		attribute.Int(flow.AttrMessages, b.acks)))
@@ -407,6 +416,7 @@ func (s *Sink) writeCredited(ctx context.Context, b *batch, cols *insertColumns)
 		return false
 	}
 	s.stats.CreditedRows.Add(int64(credited - refused[tableCredited]))
+	s.stats.RawRows.Add(int64(convs - refused[tableConversions]))
 	s.stats.DeadLetters.Add(int64(dead))
 	return true
 }
@@ -485,7 +495,7 @@ func (s *Sink) runRaw(ctx context.Context) {
 // or more batches whose credited rows are written) and fires their acks:
 // true, or false when ctx ended or a table is unusable.
 func (s *Sink) writeRaw(ctx context.Context, g *batch, cols *insertColumns) bool {
-	raw, _, _ := g.counts()
+	raw, _, _, _ := g.counts()
 	ctx, span := tracer.Start(ctx, flow.SpanSinkFlush, trace.WithAttributes(
 		attribute.Int(flow.AttrRowsRaw, raw),
 		attribute.Int(flow.AttrMessages, g.acks)))
