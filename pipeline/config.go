@@ -117,9 +117,9 @@ type Config struct {
 	// and 1s; values below FlushRows and FlushInterval count as those.
 	BacklogFlushRows     int
 	BacklogFlushInterval time.Duration
-	// RawFlushInterval is how long the raw rows (touchpoints, conversions,
-	// ad_spend, identities, links) and the rollup marks of batches whose
-	// credited rows are written may wait, to go out together: fewer inserts
+	// RawFlushInterval is how long the raw rows (touchpoints, ad_spend,
+	// identities, links) and the rollup marks of batches whose credited
+	// rows and conversions are written may wait, to go out together: fewer inserts
 	// and parts while the credited rows keep FlushInterval (see
 	// sink.Config). Offsets wait for both. Default 1s; a value below
 	// FlushInterval counts as FlushInterval.

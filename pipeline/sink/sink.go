@@ -173,10 +173,10 @@ const (
 // FlushRows. The larger of each pair counts.
 //
 // Each batch is written in two steps. Its credited rows
-// (attributed_conversions, with its views) go out first, as above. Its raw
-// rows (touchpoints, conversions, ad_spend, identities, links: what a
-// restart reloads a user's history from, and what the aggregate views
-// read for touchpoints) and its rollup marks wait until RawFlushInterval
+// (attributed_conversions, with its views) and its conversions go out
+// first, as above. Its other raw rows (touchpoints, ad_spend, identities,
+// links: what a restart reloads a user's history from, and what the
+// aggregate views read for touchpoints) and its rollup marks wait until RawFlushInterval
 // after the first of them waited, or until FlushRows raw rows wait, and go
 // out together for several batches: one insert per table, and one set of
 // parts, per RawFlushInterval instead of per FlushInterval. A batch's acks
