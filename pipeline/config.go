@@ -32,6 +32,7 @@ const (
 	DefaultFlushInterval        = sink.DefaultFlushInterval
 	DefaultBacklogFlushRows     = sink.DefaultBacklogFlushRows
 	DefaultBacklogFlushInterval = sink.DefaultBacklogFlushInterval
+	DefaultRawFlushInterval     = sink.DefaultRawFlushInterval
 	DefaultMarkovOrder          = 1
 	DefaultFitPoll              = 30 * time.Second
 	DefaultRollupEvery          = 10 * time.Minute
@@ -116,8 +117,15 @@ type Config struct {
 	// and 1s; values below FlushRows and FlushInterval count as those.
 	BacklogFlushRows     int
 	BacklogFlushInterval time.Duration
-	CommitInterval       time.Duration // Offset commit period. Default 1s.
-	MaxMessageBytes      int           // Larger messages (key + value + headers) are dead-lettered. Default 1 MiB.
+	// RawFlushInterval is how long the raw rows (touchpoints, ad_spend,
+	// identities, links) and the rollup marks of batches whose credited
+	// rows and conversions are written may wait, to go out together: fewer inserts
+	// and parts while the credited rows keep FlushInterval (see
+	// sink.Config). Offsets wait for both. Default 1s; a value below
+	// FlushInterval counts as FlushInterval.
+	RawFlushInterval time.Duration
+	CommitInterval   time.Duration // Offset commit period. Default 1s.
+	MaxMessageBytes  int           // Larger messages (key + value + headers) are dead-lettered. Default 1 MiB.
 	// LogRejections is how many rejected events of each reason are logged
 	// (at warn, with topic, partition, offset and the reason); the rest are
 	// only counted. Default 5; negative: none.
@@ -199,6 +207,7 @@ func (c Config) WithDefaults() Config {
 	dur(&c.MaxFutureSkew, min(time.Hour, c.Horizon))
 	dur(&c.FlushInterval, sink.DefaultFlushInterval)
 	dur(&c.BacklogFlushInterval, sink.DefaultBacklogFlushInterval)
+	dur(&c.RawFlushInterval, sink.DefaultRawFlushInterval)
 	dur(&c.RollupEvery, DefaultRollupEvery)
 	dur(&c.RollupQuiet, rollup.DefaultQuiet)
 	dur(&c.CommitInterval, time.Second)
@@ -265,7 +274,7 @@ func (c Config) Validate() error {
 		field string
 		v     time.Duration
 	}{{"session_gap", c.SessionGap}, {"allowed_lateness", c.AllowedLateness}, {"horizon", c.Horizon}, {"max_future_skew", c.MaxFutureSkew},
-		{"flush_interval", c.FlushInterval}, {"backlog_flush_interval", c.BacklogFlushInterval}, {"commit_interval", c.CommitInterval}} {
+		{"flush_interval", c.FlushInterval}, {"backlog_flush_interval", c.BacklogFlushInterval}, {"raw_flush_interval", c.RawFlushInterval}, {"commit_interval", c.CommitInterval}} {
 		if d.v <= 0 {
 			add("%s: must be > 0, got %s", d.field, d.v)
 		}
@@ -321,7 +330,7 @@ func (c Config) sinkConfig() sink.Config {
 	return sink.Config{
 		Database: c.ClickHouse.Database, Shards: c.Shards,
 		FlushRows: c.FlushRows, FlushInterval: c.FlushInterval,
-		BacklogFlushRows: c.BacklogFlushRows, BacklogFlushInterval: c.BacklogFlushInterval, Logger: c.Logger,
+		BacklogFlushRows: c.BacklogFlushRows, BacklogFlushInterval: c.BacklogFlushInterval, RawFlushInterval: c.RawFlushInterval, Logger: c.Logger,
 	}
 }
 

@@ -165,10 +165,10 @@ func TestPartitionFreeInputAcrossSIGKILL(t *testing.T) {
 // killThenCatchUp runs `attributor run` on env until it has written
 // credited rows and forwarded events, kills it with SIGKILL (no drain, no
 // commit, copies in flight), checks it left work behind, then runs it
-// again until caught up.
-func killThenCatchUp(t *testing.T, env *pipelinetest.Env) {
+// again until caught up. extra are more flags of the killed run.
+func killThenCatchUp(t *testing.T, env *pipelinetest.Env, extra ...string) {
 	t.Helper()
-	args := append([]string{"run", "--progress", "0", "--flush-rows", "2000"}, env.Args()...)
+	args := append(append([]string{"run", "--progress", "0", "--flush-rows", "2000"}, extra...), env.Args()...)
 
 	p := pipelinetest.Start(t, args...)
 	if n := env.WaitRows("attributed_conversions", 1, time.Minute, p.Exited); n == 0 {

@@ -137,6 +137,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		flushEvery  = e.Duration("flush-interval", "ATTRIBUTOR_FLUSH_INTERVAL", pipeline.DefaultFlushInterval, "longest wait before an insert")
 		blogRows    = e.Int("backlog-flush-rows", "ATTRIBUTOR_BACKLOG_FLUSH_ROWS", pipeline.DefaultBacklogFlushRows, "rows per ClickHouse insert while the consumer is behind by --flush-rows messages or more (fewer, larger inserts cost ClickHouse less CPU)")
 		blogEvery   = e.Duration("backlog-flush-interval", "ATTRIBUTOR_BACKLOG_FLUSH_INTERVAL", pipeline.DefaultBacklogFlushInterval, "longest wait before an insert while the consumer is behind")
+		rawEvery    = e.Duration("raw-flush-interval", "ATTRIBUTOR_RAW_FLUSH_INTERVAL", pipeline.DefaultRawFlushInterval, "longest wait of the raw rows (touchpoints, identities, links, ad spend) and rollup marks, written together for the batches whose credits and conversions went out every --flush-interval; offsets wait for them")
 		rollEvery   = e.Duration("rollup-every", "ATTRIBUTOR_ROLLUP_EVERY", pipeline.DefaultRollupEvery, "roll up the quiet days for the aggregate views this often, as attributor rollup does (0: off)")
 		rollQuiet   = e.Duration("rollup-quiet", "ATTRIBUTOR_ROLLUP_QUIET", rollup.DefaultQuiet, "roll up a day once nothing was written into it for this long")
 		metrics     = e.String("metrics-addr", "ATTRIBUTOR_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on `host:port` (off when empty)")
@@ -178,7 +179,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		AllowedLateness: *lateness, Horizon: *horizon, MaxFutureSkew: *futureSkew, SessionGap: *sessionGap,
 		MarkovOrder: *mOrder, FitPoll: *fitPoll, FitEvery: *fitEvery, FitWindow: *fitWindow,
 		Shards: *shards, MaxUsers: *maxUsers, FlushRows: *flushRows, FlushInterval: *flushEvery,
-		BacklogFlushRows: *blogRows, BacklogFlushInterval: *blogEvery,
+		BacklogFlushRows: *blogRows, BacklogFlushInterval: *blogEvery, RawFlushInterval: *rawEvery,
 		RollupEvery: offIfZero(*rollEvery), RollupQuiet: offIfZero(*rollQuiet),
 		UntilCaughtUp: *untilDone, Logger: log, LogRejections: *logRejects,
 	}

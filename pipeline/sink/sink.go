@@ -47,10 +47,14 @@ type Sink struct {
 	// backlogRows or backlogWait; see Config.
 	backlogRows int
 	backlogWait time.Duration
-	lag         func() int64
-	behind      bool // see limits; Run's goroutine only
-	stats       *flow.Stats
-	log         *slog.Logger
+	// The raw rows (every table but attributed_conversions) and the marks
+	// of batches whose credited rows are written wait for rawWait, then
+	// go out together; see Config.
+	rawWait time.Duration
+	lag     func() int64
+	behind  bool // see limits; Run's goroutine only
+	stats   *flow.Stats
+	log     *slog.Logger
 	// insert writes units' rows into one table (insertRows; a fake in
 	// unit tests).
 	insert func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error
@@ -61,7 +65,12 @@ type Sink struct {
 	cur     *batch      // being filled
 	free    chan *batch // written batches, for reuse
 	writes  chan *batch // to the writers
+	raws    chan *batch // credited rows written; to the raw writer
 	writers sync.WaitGroup
+	// urgent counts the barriers waiting: the raw writer then writes what
+	// it holds at once (wake tells it), instead of after rawWait.
+	urgent atomic.Int32
+	wake   chan struct{}
 
 	// Completion in batch order, so that acked only ever covers a prefix.
 	mu       sync.Mutex
@@ -82,6 +91,7 @@ type batch struct {
 	id       uint64
 	seqs     map[int]uint64 // per shard: the latest unit sequence number in it
 	deadSent bool
+	behind   bool // filled while the input was behind: raw rows go out at once
 }
 
 func (b *batch) add(u *flow.Unit) {
@@ -96,15 +106,36 @@ func (b *batch) add(u *flow.Unit) {
 func (b *batch) size() int   { return b.rows }
 func (b *batch) empty() bool { return b.rows == 0 && b.acks == 0 }
 
-// counts returns the rows of b per kind.
-func (b *batch) counts() (raw, credited, dead int) {
+// counts returns the rows of b per kind: raw rows in the tables of the
+// second step (rawTables), conversions, credited rows and dead letters.
+func (b *batch) counts() (raw, convs, credited, dead int) {
 	for _, u := range b.units {
-		raw += len(u.TPs) + len(u.Convs) + len(u.Spend) + len(u.IDs) + len(u.Links)
+		raw += rawRows(u)
+		convs += len(u.Convs)
 		credited += u.Credits.Rows()
 		dead += len(u.Dead)
 	}
-	return raw, credited, dead
+	return raw, convs, credited, dead
 }
+
+// rawRows counts the rows of u in rawTables.
+func rawRows(u *flow.Unit) int {
+	return len(u.TPs) + len(u.Spend) + len(u.IDs) + len(u.Links)
+}
+
+// The tables of a batch, in two steps: the credited rows (what analysts
+// and dashboards read) with the conversions every flush, then the other
+// raw rows (what a restart reloads history from) and the marks, for one or
+// more batches at once. The conversions go first because a restart finds
+// a conversion's stored versions through its conversions row
+// (conversion_versions is read for the conversions stored): credited
+// rows stored without it would be written again, after a crash, under a
+// version that need not be above theirs, and, with stitching, the stale
+// version would win.
+var (
+	creditedTables = []string{tableCredited, tableConversions}
+	rawTables      = []string{tableTouchpoints, tableSpend, tableIdentities, tableLinks}
+)
 
 const sinkWriters = 2
 
@@ -124,6 +155,7 @@ const (
 	DefaultFlushInterval        = 250 * time.Millisecond
 	DefaultBacklogFlushRows     = 200_000
 	DefaultBacklogFlushInterval = time.Second
+	DefaultRawFlushInterval     = time.Second
 )
 
 // Config configures a Sink. The runner fills it from a validated
@@ -139,6 +171,20 @@ const (
 // table, and parts are merged again and again), for rows that are late
 // anyway. The sink counts as behind until the lag is down to a tenth of
 // FlushRows. The larger of each pair counts.
+//
+// Each batch is written in two steps. Its credited rows
+// (attributed_conversions, with its views) and its conversions go out
+// first, as above. Its other raw rows (touchpoints, ad_spend, identities,
+// links: what a restart reloads a user's history from, and what the
+// aggregate views read for touchpoints) and its rollup marks wait until RawFlushInterval
+// after the first of them waited, or until FlushRows raw rows wait, and go
+// out together for several batches: one insert per table, and one set of
+// parts, per RawFlushInterval instead of per FlushInterval. A batch's acks
+// fire (its offsets may be committed) only after both steps, so a crash
+// in between re-consumes the batch and writes its credited rows again,
+// identical. Batches filled while behind, and everything before a barrier
+// (a rebalance, a shutdown), write their raw rows at once.
+// RawFlushInterval below FlushInterval counts as FlushInterval.
 type Config struct {
 	Database             string        // where the tables are
 	Shards               int           // shards sending units; Msg.Shard indexes them
@@ -146,6 +192,7 @@ type Config struct {
 	FlushInterval        time.Duration // Default DefaultFlushInterval.
 	BacklogFlushRows     int           // Default DefaultBacklogFlushRows.
 	BacklogFlushInterval time.Duration // Default DefaultBacklogFlushInterval.
+	RawFlushInterval     time.Duration // Default DefaultRawFlushInterval.
 	// Lag returns how many messages the input is behind (the consumer
 	// lag); nil: never behind.
 	Lag    func() int64
@@ -166,6 +213,9 @@ func (c Config) WithDefaults() Config {
 	if c.BacklogFlushInterval == 0 {
 		c.BacklogFlushInterval = DefaultBacklogFlushInterval
 	}
+	if c.RawFlushInterval == 0 {
+		c.RawFlushInterval = DefaultRawFlushInterval
+	}
 	if c.Shards == 0 {
 		c.Shards = 1
 	}
@@ -184,12 +234,15 @@ func New(conn driver.Conn, dlq MessageWriter, cfg Config, st *flow.Stats) *Sink 
 		In:        make(chan Msg, 4*shards+16),
 		flushRows: cfg.FlushRows, interval: cfg.FlushInterval,
 		backlogRows: max(cfg.BacklogFlushRows, cfg.FlushRows), backlogWait: max(cfg.BacklogFlushInterval, cfg.FlushInterval),
-		lag:   cfg.Lag,
-		stats: st, log: cfg.Logger,
+		rawWait: max(cfg.RawFlushInterval, cfg.FlushInterval),
+		lag:     cfg.Lag,
+		stats:   st, log: cfg.Logger,
 		acked:    make([]atomic.Uint64, shards),
 		cur:      &batch{seqs: map[int]uint64{}},
 		free:     make(chan *batch, sinkWriters+1),
 		writes:   make(chan *batch),
+		raws:     make(chan *batch, sinkWriters),
+		wake:     make(chan struct{}, 1),
 		finished: map[uint64]*batch{},
 	}
 	s.insert = func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error {
@@ -212,16 +265,27 @@ func (s *Sink) Run(ctx context.Context) error {
 			defer s.writers.Done()
 			cols := &insertColumns{} // this writer's column buffers, reused batch after batch
 			for b := range s.writes {
-				if s.write(ctx, b, cols) {
-					s.complete(b)
+				if s.writeCredited(ctx, b, cols) {
+					select {
+					case s.raws <- b: // the raw writer completes it
+						continue
+					case <-ctx.Done():
+					}
 				}
 				s.inflight.Done()
 			}
 		}()
 	}
+	rawDone := make(chan struct{})
+	go func() {
+		defer close(rawDone)
+		s.runRaw(ctx)
+	}()
 	defer func() {
 		close(s.writes)
 		s.writers.Wait()
+		close(s.raws)
+		<-rawDone
 	}()
 	timer := time.NewTimer(s.interval)
 	defer timer.Stop()
@@ -234,7 +298,13 @@ func (s *Sink) Run(ctx context.Context) error {
 				if !s.handOff(ctx) {
 					return s.unusable(ctx)
 				}
+				s.urgent.Add(1)
+				select {
+				case s.wake <- struct{}{}:
+				default:
+				}
 				s.inflight.Wait()
+				s.urgent.Add(-1)
 				m.Barrier <- ctx.Err()
 				continue
 			}
@@ -304,6 +374,7 @@ func (s *Sink) handOff(ctx context.Context) bool {
 	b.id = s.nextID
 	s.nextID++
 	s.mu.Unlock()
+	b.behind = s.behind
 	s.inflight.Add(1)
 	select {
 	case s.writes <- b:
@@ -329,24 +400,138 @@ func resetTimer(t *time.Timer, d time.Duration) {
 	t.Reset(d)
 }
 
-// write writes b, retrying until it succeeds (true) or ctx ends or a
-// table is unusable (false). What a failure does depends on its class
-// (Classify): a transient one is retried with backoff, logged and
-// counted; rows refused for their values are found by splitting the batch,
-// dead-lettered and the rest written; an unusable table stops Run.
-func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
-	raw, credited, dead := b.counts()
+// writeCredited writes b's dead letters and credited rows (the first step
+// of a batch), retrying until they are written (true) or ctx ends or a
+// table is unusable (false).
+func (s *Sink) writeCredited(ctx context.Context, b *batch, cols *insertColumns) bool {
+	_, convs, credited, dead := b.counts()
 	ctx, span := tracer.Start(ctx, flow.SpanSinkFlush, trace.WithAttributes(
-		attribute.Int(flow.AttrRowsRaw, raw),
+		attribute.Int(flow.AttrRowsRaw, convs),
 		attribute.Int(flow.AttrRowsCredited, credited),
 		attribute.Int(flow.AttrDeadLetters, dead),
 		attribute.Int(flow.AttrMessages, b.acks)))
 	defer span.End()
+	refused, ok := s.write(ctx, span, b, cols, creditedTables, true)
+	if !ok {
+		return false
+	}
+	s.stats.CreditedRows.Add(int64(credited - refused[tableCredited]))
+	s.stats.RawRows.Add(int64(convs - refused[tableConversions]))
+	s.stats.DeadLetters.Add(int64(dead))
+	return true
+}
+
+// runRaw is the raw writer: it takes the batches whose credited rows are
+// written, writes the raw rows and the marks of all it holds when the
+// first waited rawWait, when they reach flushRows raw rows, when a batch
+// was filled while behind or when a barrier waits, and then completes the
+// batches (their acks fire). While it writes, the writers wait to hand it
+// their next batch: at most sinkWriters batches wait beside those held.
+func (s *Sink) runRaw(ctx context.Context) {
+	cols := &insertColumns{}
+	var held []*batch
+	group := &batch{} // the units of held, written as one batch
+	rows := 0
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		due := false
+		select {
+		case <-ctx.Done():
+			// Dropped unacknowledged, like the batches the writers
+			// hold; and so are those still handed over until Run
+			// closes raws (a barrier may be waiting for them).
+			for range held {
+				s.inflight.Done()
+			}
+			clear(group.units)
+			for range s.raws {
+				s.inflight.Done()
+			}
+			return
+		case b, ok := <-s.raws:
+			if !ok { // Run ended (ctx with it)
+				for range held {
+					s.inflight.Done()
+				}
+				clear(group.units)
+				return
+			}
+			if len(held) == 0 {
+				resetTimer(timer, s.rawWait)
+			}
+			held = append(held, b)
+			group.units = append(group.units, b.units...)
+			group.acks += b.acks
+			for _, u := range b.units {
+				rows += rawRows(u)
+			}
+			due = rows >= s.flushRows || b.behind || s.urgent.Load() > 0
+		case <-timer.C:
+			due = len(held) > 0
+		case <-s.wake:
+			due = len(held) > 0 && s.urgent.Load() > 0
+		}
+		if !due {
+			continue
+		}
+		timer.Stop()
+		ok := s.writeRaw(ctx, group, cols)
+		clear(group.units) // the units are held's: they go back to the pool with them
+		group.units, group.acks, group.deadSent = group.units[:0], 0, false
+		for _, b := range held {
+			if ok {
+				s.complete(b)
+			}
+			s.inflight.Done()
+		}
+		clear(held)
+		held, rows = held[:0], 0
+	}
+}
+
+// writeRaw writes the raw rows and then the marks of g (the units of one
+// or more batches whose credited rows are written) and fires their acks:
+// true, or false when ctx ended or a table is unusable.
+func (s *Sink) writeRaw(ctx context.Context, g *batch, cols *insertColumns) bool {
+	raw, _, _, _ := g.counts()
+	ctx, span := tracer.Start(ctx, flow.SpanSinkFlush, trace.WithAttributes(
+		attribute.Int(flow.AttrRowsRaw, raw),
+		attribute.Int(flow.AttrMessages, g.acks)))
+	defer span.End()
+	refused, ok := s.write(ctx, span, g, cols, rawTables, false)
+	if !ok || !s.mark(ctx, g, cols) {
+		return false
+	}
+	for _, n := range refused {
+		raw -= n
+	}
+	s.stats.RawRows.Add(int64(raw))
+	for _, u := range g.units {
+		s.stats.Attributed.Add(u.Attributed)
+		s.stats.Reattributed.Add(u.Reattributed)
+		s.stats.ReattributedLink.Add(u.ReattributedLink)
+		for _, a := range u.Acks {
+			a.Done()
+		}
+	}
+	return true
+}
+
+// write writes the rows b holds for set (and b's dead letters first, once,
+// when dead is set), retrying until it succeeds (true) or ctx ends or a
+// table is unusable (false). What a failure does depends on its class
+// (Classify): a transient one is retried with backoff, logged and
+// counted; rows refused for their values are found by splitting the batch,
+// dead-lettered and the rest written; an unusable table stops Run. It
+// returns the rows refused per table.
+func (s *Sink) write(ctx context.Context, span trace.Span, b *batch, cols *insertColumns, set []string, dead bool) (map[string]int, bool) {
 	backoff := 100 * time.Millisecond
 	var refused map[string]int // rows refused per table, dead-lettered
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		err := s.writeOnce(ctx, b, cols)
+		err := s.writeOnce(ctx, b, cols, set, dead)
 		if err != nil && ctx.Err() == nil {
 			f := classifyWrite(err)
 			if f.class == Refused {
@@ -362,16 +547,18 @@ func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 				span.RecordError(ue)
 				s.log.Error("sink: a table cannot take any row; stopping the run", "table", s.db+"."+f.table, "err", f.err)
 				s.stop(ue)
-				return false
+				return nil, false
 			}
 		}
 		if err == nil {
-			s.stats.LastInsertNanos.Store(int64(time.Since(start)))
-			s.stats.InsertBatches.Add(1)
+			if dead { // the credited step: one per batch
+				s.stats.LastInsertNanos.Store(int64(time.Since(start)))
+				s.stats.InsertBatches.Add(1)
+			}
 			if since := s.stats.FailingSince.Swap(0); since != 0 {
 				s.log.Warn("sink write recovered: writing again after failures", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond), "failed_attempts", s.stats.InsertErrors.Load()-s.stats.FailedBefore.Load())
 			}
-			break
+			return refused, true
 		}
 		if s.stats.FailingSince.CompareAndSwap(0, time.Now().UnixNano()) {
 			s.stats.FailedBefore.Store(s.stats.InsertErrors.Load())
@@ -381,33 +568,11 @@ func (s *Sink) write(ctx context.Context, b *batch, cols *insertColumns) bool {
 		s.log.Warn("sink write failed; retrying", "attempt", attempt+1, "backoff", backoff, "class", Classify(err), "err", err)
 		select {
 		case <-ctx.Done():
-			return false
+			return nil, false
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	if !s.mark(ctx, b, cols) {
-		return false
-	}
-	for table, rows := range refused {
-		if table == tableCredited {
-			credited -= rows
-		} else {
-			raw -= rows
-		}
-	}
-	s.stats.RawRows.Add(int64(raw))
-	s.stats.CreditedRows.Add(int64(credited))
-	s.stats.DeadLetters.Add(int64(dead))
-	for _, u := range b.units {
-		s.stats.Attributed.Add(u.Attributed)
-		s.stats.Reattributed.Add(u.Reattributed)
-		s.stats.ReattributedLink.Add(u.ReattributedLink)
-		for _, a := range u.Acks {
-			a.Done()
-		}
-	}
-	return true
 }
 
 // refuse writes the rows of b's refusing tables that the server takes
@@ -488,9 +653,10 @@ func (b *batch) reset() {
 	b.deadSent = false
 }
 
-// writeOnce writes the dead letters (once), then the tables at once.
-func (s *Sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) error {
-	if !b.deadSent {
+// writeOnce writes the dead letters (once, when dead is set), then the
+// tables of set at once.
+func (s *Sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns, set []string, dead bool) error {
+	if dead && !b.deadSent {
 		var dead []flow.DeadLetter
 		for _, u := range b.units {
 			dead = append(dead, u.Dead...)
@@ -502,17 +668,17 @@ func (s *Sink) writeOnce(ctx context.Context, b *batch, cols *insertColumns) err
 		}
 		b.deadSent = true
 	}
-	return s.insertAll(ctx, b.units, cols)
+	return s.insertAll(ctx, b.units, cols, set)
 }
 
-// insertAll writes the rows of units into their tables, the tables at
-// once. It returns only when ClickHouse acknowledged all; the error joins
+// insertAll writes the rows of units into the tables of set, the tables
+// at once. It returns only when ClickHouse acknowledged all; the error joins
 // one *TableError per failing table. After an error some tables may hold
 // their rows, which is harmless: every table collapses identical rows.
-func (s *Sink) insertAll(ctx context.Context, units []*flow.Unit, cols *insertColumns) error {
+func (s *Sink) insertAll(ctx context.Context, units []*flow.Unit, cols *insertColumns, set []string) error {
 	var wg sync.WaitGroup
-	errs := make([]error, len(tables))
-	for i, table := range tables {
+	errs := make([]error, len(set))
+	for i, table := range set {
 		wg.Go(func() { errs[i] = s.insert(ctx, table, units, cols) })
 	}
 	wg.Wait()
