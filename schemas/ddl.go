@@ -34,8 +34,10 @@ func ValidIdentifier(name string) error {
 // (Migrate converts a table of the earlier layout: see pipeline/migrate);
 // version 3 adds the daily rollups; version 4 sorts attributed_conversions
 // by (conversion_date, conversion_id) and adds conversion_versions (Migrate
-// rebuilds the table).
-const SchemaVersion = 4
+// rebuilds the table); version 5 adds touchpoints_by_day, touchpoints
+// sorted by day for the reach side of the aggregate views (Migrate copies
+// the stored touchpoints into it).
+const SchemaVersion = 5
 
 // Statement is one DDL statement of a migration file.
 type Statement struct {

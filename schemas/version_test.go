@@ -16,6 +16,7 @@ var ddlHashes = map[int]string{
 	2: "0c0e13ce44f0e21f2dc18ec32ccbdfd060509d644769243974b7aaa43a61689f",
 	3: "9957a607ba3ada0c2099b13c6871996d44f0162dd1998a6390de07e324045e9b",
 	4: "f13139a98a69037c495946b162a7aa1ba8eeb3f748e97609a5b4ddb9dec0fc8d",
+	5: "86a2eacedb3aabd75607123055409cf91ba9a1c8d45028765b65a3074a8db0db",
 }
 
 func TestSchemaVersionCoversDDL(t *testing.T) {

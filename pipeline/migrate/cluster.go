@@ -30,7 +30,10 @@ import (
 // within the shard's ReplicatedReplacingMergeTree(version), and FINAL,
 // which the Distributed table passes to each shard, reads each
 // conversion's latest), every event of a user (user_key, so that a
-// history reload by key and FINAL see all of a user's rows on one shard).
+// history reload by key and FINAL see all of a user's rows on one shard;
+// touchpoints_by_day, touchpoints' rows sorted by day, alike, so that its
+// materialized view's rows go to the shard of their touchpoints and FINAL
+// sees a touchpoint's copies together).
 // Views are created ON CLUSTER over the Distributed tables; the IN
 // subqueries that pick a conversion's latest version read the shard's own
 // _local table, which holds every version of the conversions the shard
@@ -41,6 +44,7 @@ import (
 // (pipeline/history.Load).
 var shardingKeys = map[string]string{
 	"touchpoints":            "cityHash64(user_key)",
+	"touchpoints_by_day":     "cityHash64(user_key)",
 	"conversions":            "cityHash64(user_key)",
 	"attributed_conversions": "cityHash64(conversion_id)",
 	"conversion_versions":    "cityHash64(conversion_id)",

@@ -50,6 +50,10 @@ func TestClusterDDL(t *testing.T) {
 		"CREATE TABLE IF NOT EXISTS db.attributed_conversions ON CLUSTER c AS db.attributed_conversions_local ENGINE = Distributed(c, db, attributed_conversions_local, cityHash64(conversion_id))",
 		"ENGINE = Distributed(c, db, touchpoints_local, cityHash64(user_key))",
 		"ENGINE = Distributed(c, db, conversions_local, cityHash64(user_key))",
+		// touchpoints' rows by day, sharded as touchpoints, filled by a
+		// materialized view on every node.
+		"ENGINE = Distributed(c, db, touchpoints_by_day_local, cityHash64(user_key))",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS db.touchpoints_by_day_mv ON CLUSTER c TO db.touchpoints_by_day AS",
 		"FROM db.attributed_conversions FINAL",
 		"FROM db.model_fits_local\n    GROUP BY model, params",
 		// The rollup and day tables on every node; the live days picked
@@ -60,7 +64,7 @@ func TestClusterDDL(t *testing.T) {
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/rollup_marks', '{replica}', marked_at)",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/credit_days', '{replica}')",
 		"FROM db.attributed_conversions FINAL\n        WHERE conversion_date GLOBAL IN\n        (\n            SELECT date\n            FROM db.credit_days\n            WHERE date NOT IN (SELECT date FROM db.rollup_valid_days WHERE kind = 'credits')",
-		"FROM db.touchpoints FINAL\n    WHERE event_date GLOBAL IN\n    (\n        SELECT date\n        FROM db.touchpoint_days\n",
+		"FROM db.touchpoints_by_day FINAL\n    WHERE event_date GLOBAL IN\n    (\n        SELECT date\n        FROM db.touchpoint_days\n",
 		"FROM db.credit_rollup\n    WHERE (date, run_id) IN (SELECT date, run_id FROM db.rollup_valid_days WHERE kind = 'credits')",
 	} {
 		if !strings.Contains(joined, want) {

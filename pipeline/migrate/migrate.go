@@ -47,8 +47,9 @@ const migrateRaceTimeout = 30 * time.Second
 //     another one is building on. Older: views are dropped and created
 //     again with this binary's definitions, an attributed_conversions of
 //     an earlier layout (versions 0 and 1: v1.go; 2 and 3: v4.go) is
-//     rebuilt in the current one (rebuild.go), then the version is
-//     recorded.
+//     rebuilt in the current one (rebuild.go), the tables that derived
+//     tables' materialized views fill from their insert on get the rows
+//     stored before (v3.go, v5.go), then the version is recorded.
 //   - A statement that fails because a concurrent migration created its
 //     object first (already exists) or had just dropped a view it reads
 //     (doesn't exist: that instance creates it again next) is retried with
@@ -138,6 +139,9 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 			}
 		}
 		if err := backfillDays(ctx, conn, database, cluster); err != nil {
+			return err
+		}
+		if err := backfillTouchpointsByDay(ctx, conn, database, cluster); err != nil {
 			return err
 		}
 		if err := recordVersion(ctx, conn, versions); err != nil {

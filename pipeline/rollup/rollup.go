@@ -6,7 +6,8 @@
 //
 // A run is idempotent by construction. It reads the server's clock (the
 // run's start), aggregates each day it picks from attributed_conversions
-// FINAL (or touchpoints FINAL) into rows tagged with its run_id, and only
+// FINAL (or touchpoints FINAL, read through touchpoints_by_day, the same
+// rows sorted by day) into rows tagged with its run_id, and only
 // then records the day in rollup_runs. The views read a day from the
 // rollup only through its latest recorded run, and only while that run
 // started after the day's latest mark (the sink marks a day after each
@@ -237,7 +238,7 @@ const reachRollupSQL = `INSERT INTO %[1]s.reach_rollup (date, run_id, channel, c
 SELECT event_date, toUInt64(%[2]s), channel, campaign,
     toUInt64(countIf(interaction = 'impression')), toUInt64(countIf(interaction = 'click')),
     toUInt64(uniqExact(user_key)), toInt64(sum(toInt64(floor(cost * 1000000 + 0.5))))
-FROM %[1]s.touchpoints FINAL
+FROM %[1]s.touchpoints_by_day FINAL
 WHERE event_date IN %[3]s
 GROUP BY event_date, channel, campaign`
 

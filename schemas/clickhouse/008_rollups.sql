@@ -86,7 +86,9 @@ ORDER BY (date, run_id, model, channel, campaign);
 
 -- reach_rollup: per day (of the touchpoint) x channel x campaign, the
 -- impressions, clicks, distinct users reached and the touchpoints' cost
--- (each rounded to micros), from touchpoints FINAL.
+-- (each rounded to micros), from touchpoints FINAL (read through
+-- touchpoints_by_day, 009_touchpoints_by_day.sql, which holds the same
+-- rows sorted by day).
 CREATE TABLE IF NOT EXISTS {db}.reach_rollup
 (
     date           Date,

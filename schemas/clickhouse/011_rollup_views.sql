@@ -203,7 +203,10 @@ FROM
 
 -- reach_daily: per day (of the touchpoint) x channel x campaign, the
 -- impressions, clicks, distinct users reached and the touchpoints' cost
--- (each rounded to micros): the reach side of channel_performance.
+-- (each rounded to micros): the reach side of channel_performance. A day
+-- read live is read from touchpoints_by_day (009_touchpoints_by_day.sql),
+-- which holds the day's touchpoints together: that day's rows, not its
+-- month's.
 DROP TABLE IF EXISTS {db}.reach_daily;
 CREATE VIEW IF NOT EXISTS {db}.reach_daily AS
 SELECT
@@ -235,7 +238,7 @@ FROM
         toUInt64(countIf(interaction = 'click')) AS clicks,
         toUInt64(uniqExact(user_key)) AS users_reached,
         toInt64(sum(toInt64(floor(cost * 1000000 + 0.5)))) AS cost_micros
-    FROM {db}.touchpoints FINAL
+    FROM {db}.touchpoints_by_day FINAL
     WHERE event_date IN
     (
         SELECT date
