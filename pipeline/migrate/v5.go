@@ -42,9 +42,9 @@ func backfillTouchpointsByDay(ctx context.Context, conn driver.Conn, database, c
 	if err != nil {
 		return fmt.Errorf("migrate: months of touchpoints: %w", err)
 	}
-	const cols = "event_date, user_key, ts_ms, event_id, interaction, channel, campaign, cost"
 	for _, m := range months {
-		q := fmt.Sprintf("INSERT INTO %[1]s.touchpoints_by_day (%[2]s) SELECT %[2]s FROM %[1]s.touchpoints WHERE toYYYYMM(event_date) = %[3]d", database, cols, m)
+		q := fmt.Sprintf("INSERT INTO %[1]s.touchpoints_by_day (event_date, user_key, ts_ms, event_hash, interaction, channel, campaign, cost) "+
+			"SELECT event_date, user_key, ts_ms, sipHash64(event_id), interaction, channel, campaign, cost FROM %[1]s.touchpoints WHERE toYYYYMM(event_date) = %[2]d", database, m)
 		if err := conn.Exec(clusterInsert(ctx, cluster), q); err != nil {
 			return fmt.Errorf("migrate: copy touchpoints (month %d) into touchpoints_by_day: %w", m, err)
 		}

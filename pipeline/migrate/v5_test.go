@@ -127,9 +127,9 @@ func TestMigrateV4CopiesTouchpointsByDay(t *testing.T) {
 			t.Errorf("%s: reach_daily has %d rows, want the %d of version 4", when, len(got), len(wantReach))
 		}
 		// Every distinct touchpoint, with the columns reach needs, and no other.
-		cols := "toString(event_date), user_key, ts_ms, event_id, interaction, channel, campaign, cost"
-		got := viewRows(t, env.CH, "SELECT "+cols+" FROM "+db+".touchpoints_by_day FINAL")
-		want := viewRows(t, env.CH, "SELECT "+cols+" FROM "+db+".touchpoints FINAL")
+		cols := "toString(event_date), user_key, ts_ms, %s, interaction, channel, campaign, cost"
+		got := viewRows(t, env.CH, "SELECT "+fmt.Sprintf(cols, "event_hash")+" FROM "+db+".touchpoints_by_day FINAL")
+		want := viewRows(t, env.CH, "SELECT "+fmt.Sprintf(cols, "sipHash64(event_id)")+" FROM "+db+".touchpoints FINAL")
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("%s: touchpoints_by_day FINAL holds %d rows, want touchpoints FINAL's %d", when, len(got), len(want))
 		}
@@ -139,8 +139,8 @@ func TestMigrateV4CopiesTouchpointsByDay(t *testing.T) {
 	}
 	check("after the migration")
 	var key string
-	if err := env.CH.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = 'touchpoints_by_day'", db).Scan(&key); err != nil || key != "event_date, user_key, ts_ms, event_id" {
-		t.Errorf("touchpoints_by_day is sorted by %q (%v), want event_date, user_key, ts_ms, event_id", key, err)
+	if err := env.CH.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = 'touchpoints_by_day'", db).Scan(&key); err != nil || key != "event_date, user_key, ts_ms, event_hash" {
+		t.Errorf("touchpoints_by_day is sorted by %q (%v), want event_date, user_key, ts_ms, event_hash", key, err)
 	}
 	var copied uint64
 	if err := env.CH.QueryRow(ctx, "SELECT count() FROM "+db+".touchpoints_by_day").Scan(&copied); err != nil {
@@ -185,7 +185,7 @@ func TestMigrateV4CopiesTouchpointsByDay(t *testing.T) {
 	// touchpoints_by_day and the reach the views show.
 	fillTouchpoints(t, env, db, 1999, 1)
 	var n uint64
-	if err := env.CH.QueryRow(ctx, "SELECT count() FROM "+db+".touchpoints_by_day WHERE event_id = 'e1999'").Scan(&n); err != nil || n != 1 {
+	if err := env.CH.QueryRow(ctx, "SELECT count() FROM "+db+".touchpoints_by_day WHERE event_hash = sipHash64('e1999')").Scan(&n); err != nil || n != 1 {
 		t.Errorf("a touchpoint written after the migration is in touchpoints_by_day %d times (%v), want once", n, err)
 	}
 	wantReach = viewRows(t, env.CH, truth)
