@@ -232,3 +232,39 @@ func TestRawWriterStuckThenCancelledReleasesTheBarrier(t *testing.T) {
 		t.Errorf("acks %v, want none: no raw row was written", acker.done)
 	}
 }
+
+// A batch filled while the input is behind is written in one step, as
+// every batch was before the two steps: its touchpoints go out beside its
+// credits (the fake's credited insert waits for the touchpoints' insert
+// to start), not after them.
+func TestBehindBatchWritesEveryTableAtOnce(t *testing.T) {
+	acker := &recordingAcker{}
+	l := &insertLog{acker: acker}
+	s := New(nil, &recordingWriter{}, Config{Database: "db", Shards: 1, FlushInterval: 10 * time.Millisecond, RawFlushInterval: time.Hour,
+		Lag: func() int64 { return 1 << 40 }, BacklogFlushInterval: 20 * time.Millisecond}.WithDefaults(), &flow.Stats{})
+	tpStarted := make(chan struct{})
+	var once sync.Once
+	s.insert = func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error {
+		switch table {
+		case tableTouchpoints:
+			once.Do(func() { close(tpStarted) })
+		case tableCredited:
+			select {
+			case <-tpStarted:
+			case <-time.After(5 * time.Second):
+				t.Error("the credited rows were written without the touchpoints beside them")
+			}
+		}
+		return l.insert(ctx, table, units, cols)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	if !s.Send(ctx, 0, 1, rawUnit(acker, 1)) {
+		t.Fatal("send refused")
+	}
+	waitFor(t, "the ack", func() bool { return s.Acked(0) == 1 })
+	cancel()
+	<-done
+}

@@ -91,7 +91,7 @@ type batch struct {
 	id       uint64
 	seqs     map[int]uint64 // per shard: the latest unit sequence number in it
 	deadSent bool
-	behind   bool // filled while the input was behind: raw rows go out at once
+	behind   bool // filled while the input was behind: written in one step (writeAll)
 }
 
 func (b *batch) add(u *flow.Unit) {
@@ -182,8 +182,9 @@ const (
 // parts, per RawFlushInterval instead of per FlushInterval. A batch's acks
 // fire (its offsets may be committed) only after both steps, so a crash
 // in between re-consumes the batch and writes its credited rows again,
-// identical. Batches filled while behind, and everything before a barrier
-// (a rebalance, a shutdown), write their raw rows at once.
+// identical. A batch filled while behind (large already) is written in
+// one step, every table at once, as before; before a barrier (a
+// rebalance, a shutdown) the held raw rows go out at once.
 // RawFlushInterval below FlushInterval counts as FlushInterval.
 type Config struct {
 	Database             string        // where the tables are
@@ -265,6 +266,13 @@ func (s *Sink) Run(ctx context.Context) error {
 			defer s.writers.Done()
 			cols := &insertColumns{} // this writer's column buffers, reused batch after batch
 			for b := range s.writes {
+				if b.behind { // one step, as large already
+					if s.writeAll(ctx, b, cols) {
+						s.complete(b)
+					}
+					s.inflight.Done()
+					continue
+				}
 				if s.writeCredited(ctx, b, cols) {
 					select {
 					case s.raws <- b: // the raw writer completes it
@@ -423,8 +431,8 @@ func (s *Sink) writeCredited(ctx context.Context, b *batch, cols *insertColumns)
 
 // runRaw is the raw writer: it takes the batches whose credited rows are
 // written, writes the raw rows and the marks of all it holds when the
-// first waited rawWait, when they reach flushRows raw rows, when a batch
-// was filled while behind or when a barrier waits, and then completes the
+// first waited rawWait, when they reach flushRows raw rows or when a
+// barrier waits, and then completes the
 // batches (their acks fire). While it writes, the writers wait to hand it
 // their next batch: at most sinkWriters batches wait beside those held.
 func (s *Sink) runRaw(ctx context.Context) {
@@ -467,7 +475,7 @@ func (s *Sink) runRaw(ctx context.Context) {
 			for _, u := range b.units {
 				rows += rawRows(u)
 			}
-			due = rows >= s.flushRows || b.behind || s.urgent.Load() > 0
+			due = rows >= s.flushRows || s.urgent.Load() > 0
 		case <-timer.C:
 			due = len(held) > 0
 		case <-s.wake:
@@ -508,7 +516,45 @@ func (s *Sink) writeRaw(ctx context.Context, g *batch, cols *insertColumns) bool
 		raw -= n
 	}
 	s.stats.RawRows.Add(int64(raw))
-	for _, u := range g.units {
+	s.done(g)
+	return true
+}
+
+// writeAll writes a batch filled while behind in one step, as every batch
+// was before the two steps: dead letters, then every table at once, then
+// the marks, and fires its acks. Such a batch is large already, so there
+// is nothing to gain from holding its raw rows, and its touchpoints go out
+// beside its credits instead of after them.
+func (s *Sink) writeAll(ctx context.Context, b *batch, cols *insertColumns) bool {
+	raw, convs, credited, dead := b.counts()
+	ctx, span := tracer.Start(ctx, flow.SpanSinkFlush, trace.WithAttributes(
+		attribute.Int(flow.AttrRowsRaw, raw+convs),
+		attribute.Int(flow.AttrRowsCredited, credited),
+		attribute.Int(flow.AttrDeadLetters, dead),
+		attribute.Int(flow.AttrMessages, b.acks)))
+	defer span.End()
+	refused, ok := s.write(ctx, span, b, cols, tables[:], true)
+	if !ok || !s.mark(ctx, b, cols) {
+		return false
+	}
+	for table, n := range refused {
+		if table == tableCredited {
+			credited -= n
+		} else {
+			raw -= n
+		}
+	}
+	s.stats.RawRows.Add(int64(raw + convs))
+	s.stats.CreditedRows.Add(int64(credited))
+	s.stats.DeadLetters.Add(int64(dead))
+	s.done(b)
+	return true
+}
+
+// done counts what the units of b attributed and fires their acks: every
+// row of b is durable.
+func (s *Sink) done(b *batch) {
+	for _, u := range b.units {
 		s.stats.Attributed.Add(u.Attributed)
 		s.stats.Reattributed.Add(u.Reattributed)
 		s.stats.ReattributedLink.Add(u.ReattributedLink)
@@ -516,7 +562,6 @@ func (s *Sink) writeRaw(ctx context.Context, g *batch, cols *insertColumns) bool
 			a.Done()
 		}
 	}
-	return true
 }
 
 // write writes the rows b holds for set (and b's dead letters first, once,
