@@ -168,19 +168,11 @@ func TestRawRowsGoOutAfterTheirIntervalOrAtOnceWhenBehind(t *testing.T) {
 			cfg.Database, cfg.Shards, cfg.FlushInterval = "db", 1, 10*time.Millisecond
 			s := New(nil, &recordingWriter{}, cfg.WithDefaults(), &flow.Stats{})
 			s.insert = l.insert
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- s.Run(ctx) }()
-			if !s.Send(ctx, 0, 1, rawUnit(acker, 1)) {
-				t.Fatal("send refused")
-			}
-			waitFor(t, "the ack", func() bool { return s.Acked(0) == 1 })
+			stop := runOneRawUnit(t, s, acker)
 			if tps := l.of(tableTouchpoints); len(tps) != 1 {
 				t.Errorf("touchpoint inserts %v, want 1", tps)
 			}
-			cancel()
-			<-done
+			stop()
 		})
 	}
 }
@@ -257,14 +249,23 @@ func TestBehindBatchWritesEveryTableAtOnce(t *testing.T) {
 		}
 		return l.insert(ctx, table, units, cols)
 	}
+	runOneRawUnit(t, s, acker)()
+}
+
+// runOneRawUnit runs s, sends it one unit with raw rows and waits until
+// the unit is acknowledged; the function it returns stops s and waits for
+// Run to return (the test's end does too).
+func runOneRawUnit(t *testing.T, s *Sink, acker *recordingAcker) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
 	if !s.Send(ctx, 0, 1, rawUnit(acker, 1)) {
 		t.Fatal("send refused")
 	}
 	waitFor(t, "the ack", func() bool { return s.Acked(0) == 1 })
-	cancel()
-	<-done
+	return stop
 }
