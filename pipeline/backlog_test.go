@@ -17,7 +17,7 @@ import (
 func TestStreamingBehindWritesLargeBatches(t *testing.T) {
 	run := func(backlog bool) pipeline.Snapshot {
 		env := pipelinetest.New(t, pipelinetest.Options{})
-		ev := pipelinetest.Generate(t, generate.Config{Seed: 11, Users: 4000})
+		ev := pipelinetest.Generate(t, generate.Config{Seed: 11, Users: 12000})
 		env.ProduceEvents(ev)
 		cfg := env.Config()
 		cfg.FlushRows, cfg.FlushInterval = 20, 50*time.Millisecond
@@ -35,13 +35,15 @@ func TestStreamingBehindWritesLargeBatches(t *testing.T) {
 	}
 	off, on := run(false), run(true)
 	t.Logf("inserts: %d with live sizes, %d with the backlog mode", off.InsertBatches, on.InsertBatches)
-	// Live sizes write every 20 rows or 50 ms (61 inserts measured, 529
-	// before the batched hand-over); behind, the few units before the
-	// first lag reading, large batches, and what the shards hold back
-	// until the end (3 to 20 measured: the lag counts only what is not
-	// fetched yet, and kafka-go fetches this small topic in a few
-	// requests, so the sink may leave the mode and come back; README,
-	// "Inserts while catching up").
+	// Live sizes write every 20 rows or 50 ms (211-293 inserts measured
+	// for these 39,000 events); behind, the few units before the first
+	// lag reading, large batches, and what the shards hold back until the
+	// end (13-16 measured: the lag counts only what is not fetched yet,
+	// and kafka-go fetches this small topic in a few requests, so the sink
+	// may leave the mode and come back; README, "Inserts while catching
+	// up"). Those first and last inserts do not grow with the backlog:
+	// with a third of these events (4,000 users), a clean clone's first
+	// run on fresh services made 34 against 66.
 	if on.InsertBatches == 0 || on.InsertBatches*3 > off.InsertBatches {
 		t.Errorf("%d inserts with the backlog mode, %d without; want at most a third", on.InsertBatches, off.InsertBatches)
 	}
