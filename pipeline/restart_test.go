@@ -39,7 +39,9 @@ func TestBinaryRestartAfterSIGTERM(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{})
 	ev := restartEvents(t, 21)
 	env.ProduceEvents(ev)
-	args := append([]string{"run", "--until-caught-up", "--progress", "0", "--flush-rows", "2000"}, env.Args()...)
+	// Live-sized inserts while behind too: the first credited rows come
+	// early in the run, not with a backlog batch that may hold all of it.
+	args := append([]string{"run", "--until-caught-up", "--progress", "0", "--flush-rows", "2000", "--backlog-flush-rows", "2000"}, env.Args()...)
 
 	p := pipelinetest.Start(t, args...)
 	if n := env.WaitRows("attributed_conversions", 1, time.Minute, p.Exited); n == 0 {
@@ -73,6 +75,10 @@ func TestRunCancelledThenResumed(t *testing.T) {
 	cfg := env.Config()
 	cfg.UntilCaughtUp = true
 	cfg.FlushRows = 2000
+	// Live-sized inserts while behind too: the first credited rows come
+	// early in the run, not with a backlog batch that may hold all of it
+	// (a clean clone's CI consumed all 200,000 events before the first).
+	cfg.BacklogFlushRows, cfg.BacklogFlushInterval = cfg.FlushRows, cfg.FlushInterval
 	r := pipelinetest.StartRunner(t, cfg)
 	if n := env.WaitRows("attributed_conversions", 1, time.Minute, r.Exited); n == 0 {
 		t.Fatalf("Run returned %v before writing any credited row", r.Stop())
