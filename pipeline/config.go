@@ -330,7 +330,7 @@ func (c Config) sinkConfig() sink.Config {
 	return sink.Config{
 		Database: c.ClickHouse.Database, Shards: c.Shards,
 		FlushRows: c.FlushRows, FlushInterval: c.FlushInterval,
-		BacklogFlushRows: c.BacklogFlushRows, BacklogFlushInterval: c.BacklogFlushInterval, RawFlushInterval: c.RawFlushInterval, OneStep: c.ClickHouse.Cluster != "", Logger: c.Logger,
+		BacklogFlushRows: c.BacklogFlushRows, BacklogFlushInterval: c.BacklogFlushInterval, RawFlushInterval: c.RawFlushInterval, Logger: c.Logger,
 	}
 }
 

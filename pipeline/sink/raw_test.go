@@ -230,18 +230,10 @@ func TestRawWriterStuckThenCancelledReleasesTheBarrier(t *testing.T) {
 // credits (the fake's credited insert waits for the touchpoints' insert
 // to start), not after them.
 func TestBehindBatchWritesEveryTableAtOnce(t *testing.T) {
-	t.Run("behind", func(t *testing.T) {
-		writesEveryTableAtOnce(t, Config{Lag: func() int64 { return 1 << 40 }, BacklogFlushInterval: 20 * time.Millisecond})
-	})
-	// On a cluster (Config.OneStep) every batch is written so.
-	t.Run("one step", func(t *testing.T) { writesEveryTableAtOnce(t, Config{OneStep: true}) })
-}
-
-func writesEveryTableAtOnce(t *testing.T, cfg Config) {
 	acker := &recordingAcker{}
 	l := &insertLog{acker: acker}
-	cfg.Database, cfg.Shards, cfg.FlushInterval, cfg.RawFlushInterval = "db", 1, 10*time.Millisecond, time.Hour
-	s := New(nil, &recordingWriter{}, cfg.WithDefaults(), &flow.Stats{})
+	s := New(nil, &recordingWriter{}, Config{Database: "db", Shards: 1, FlushInterval: 10 * time.Millisecond, RawFlushInterval: time.Hour,
+		Lag: func() int64 { return 1 << 40 }, BacklogFlushInterval: 20 * time.Millisecond}.WithDefaults(), &flow.Stats{})
 	tpStarted := make(chan struct{})
 	var once sync.Once
 	s.insert = func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error {

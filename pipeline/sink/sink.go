@@ -51,7 +51,6 @@ type Sink struct {
 	// of batches whose credited rows are written wait for rawWait, then
 	// go out together; see Config.
 	rawWait time.Duration
-	oneStep bool // see Config.OneStep
 	lag     func() int64
 	behind  bool // see limits; Run's goroutine only
 	stats   *flow.Stats
@@ -195,12 +194,6 @@ type Config struct {
 	BacklogFlushRows     int           // Default DefaultBacklogFlushRows.
 	BacklogFlushInterval time.Duration // Default DefaultBacklogFlushInterval.
 	RawFlushInterval     time.Duration // Default DefaultRawFlushInterval.
-	// OneStep writes every batch in one step, every table at once, as a
-	// batch filled while behind is. The runner sets it on a ClickHouse
-	// cluster, where the two steps are not yet proven: with them a
-	// stitched run's re-attributed conversions were credited without
-	// their touchpoints (TestClusterStitchedRunRollsUp).
-	OneStep bool
 	// Lag returns how many messages the input is behind (the consumer
 	// lag); nil: never behind.
 	Lag    func() int64
@@ -243,7 +236,6 @@ func New(conn driver.Conn, dlq MessageWriter, cfg Config, st *flow.Stats) *Sink 
 		flushRows: cfg.FlushRows, interval: cfg.FlushInterval,
 		backlogRows: max(cfg.BacklogFlushRows, cfg.FlushRows), backlogWait: max(cfg.BacklogFlushInterval, cfg.FlushInterval),
 		rawWait: max(cfg.RawFlushInterval, cfg.FlushInterval),
-		oneStep: cfg.OneStep,
 		lag:     cfg.Lag,
 		stats:   st, log: cfg.Logger,
 		acked:    make([]atomic.Uint64, shards),
@@ -390,7 +382,7 @@ func (s *Sink) handOff(ctx context.Context) bool {
 	b.id = s.nextID
 	s.nextID++
 	s.mu.Unlock()
-	b.behind = s.behind || s.oneStep
+	b.behind = s.behind
 	s.inflight.Add(1)
 	select {
 	case s.writes <- b:
