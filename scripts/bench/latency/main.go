@@ -28,9 +28,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/attributor/attributor/pipeline"
@@ -104,7 +106,15 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	go func() { polled <- w.Run(pctx, poll) }()
 
 	// Produce, noting every conversion's produce time (its timestamp).
-	p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: broker, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic, BatchTimeout: time.Millisecond})
+	// The producer shares the two cores with what it measures, so it is
+	// kept cheap: kafka-go makes room for BatchSize messages (152 bytes
+	// each) in every partition batch, however few it gets, and a live
+	// flush (every generate.LiveTick) gets a few dozen per partition. At
+	// the generator's default of 5,000 that was 760 KB allocated and
+	// cleared per partition and flush, hundreds of MB a second at 20k
+	// events/s; producerBatch leaves room for ten ticks' worth.
+	p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: broker, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic,
+		BatchTimeout: time.Millisecond, BatchSize: producerBatch(rate, partitions)})
 	if err != nil {
 		return err
 	}
@@ -143,6 +153,7 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		return fmt.Errorf("poll: %w", err)
 	}
 	code := proc.Stop()
+	self, children := cpuSeconds()
 
 	var lat []float64
 	var lost []string
@@ -199,8 +210,36 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		result("poll_period_p99_ms", fmt.Sprintf("%.1f", quantile(periods, 0.99)))
 	}
 	result("parts_read", w.PartsRead())
+	// Where the cores went: this tool (producer and poller) and the
+	// attributor (its child, once it exited).
+	result("tool_cpu_s", fmt.Sprintf("%.2f", self))
+	result("attributor_cpu_s", fmt.Sprintf("%.2f", children))
 	result("attributor_exit", code)
 	return nil
+}
+
+// producerBatch is the producer's kafka-go BatchSize for rate events/s over
+// partitions: ten live ticks' worth of one partition's events, at least 64.
+// A flush that finds more (the producer fell behind) sends several batches.
+func producerBatch(rate float64, partitions int) int {
+	per := rate * 10 * generate.LiveTick.Seconds() / float64(max(partitions, 1))
+	return max(64, int(math.Ceil(per)))
+}
+
+// cpuSeconds returns the user + system CPU seconds of this process and of
+// its waited-for children.
+func cpuSeconds() (self, children float64) {
+	sec := func(ru *syscall.Rusage) float64 {
+		return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		self = sec(&ru)
+	}
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) == nil {
+		children = sec(&ru)
+	}
+	return self, children
 }
 
 // quantile returns the q-quantile of sorted v, nearest rank.
