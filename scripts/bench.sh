@@ -51,7 +51,8 @@
 #               nor touched.
 #
 # The code measured is the working tree; BENCH_REF=<commit> measures that commit instead (built from
-# `git archive` into the run directory), so that figures name the code they came from.
+# `git archive` into the run directory), so that figures name the code they came from;
+# with BENCH_REF_TOOLS=tree only the attributor is that commit's, the benchmark programs the tree's.
 # Everything the run creates is named after it (bench_<date>_<time>_<pid>) and deleted at the end,
 # also on failure or Ctrl-C; BENCH_KEEP=1 keeps the topics and databases for a look.
 # The services are shared (the fault tests of pipeline/faults stop and restart them): a measurement
@@ -685,7 +686,12 @@ if [ -n "${BENCH_REF:-}" ]; then
   git archive "$REF" | tar -x -C "$SRC"
 fi
 log "building $( [ -n "$REF" ] && git rev-parse --short "$REF" || echo 'the working tree') into $BIN"
-(cd "$SRC" && go build -o "$BIN/attributor" ./cmd/attributor &&
+# BENCH_REF_TOOLS=tree: only the attributor comes from BENCH_REF, the measuring programs
+# (latency's producer and poller, ...) from the working tree, so that two commits' attributors are
+# measured by the same tools.
+TOOLS_SRC=$SRC
+[ "${BENCH_REF_TOOLS:-}" != tree ] || TOOLS_SRC=$REPO
+(cd "$SRC" && go build -o "$BIN/attributor" ./cmd/attributor && cd "$TOOLS_SRC" &&
   for p in ceilings latency memory queries cleanup report misplace; do go build -o "$BIN/$p" "./scripts/bench/$p"; done)
 
 fact machine nproc "$(nproc)"
@@ -694,7 +700,7 @@ fact machine go "$(go version | awk '{ print $3 }')"
 fact machine kafka "$(ls "${KAFKA_LIBS:-.cache/kafka/libs}" 2>/dev/null | sed -n 's/^kafka-clients-\(.*\)\.jar$/\1/p' | head -1)"
 [ "$WHAT" = cluster ] || fact machine clickhouse "$(ch 'SELECT version()')"
 if [ -n "$REF" ]; then
-  fact machine commit "$(git rev-parse --short "$REF")"
+  fact machine commit "$(git rev-parse --short "$REF")$( [ "$TOOLS_SRC" = "$SRC" ] || echo " (benchmark programs: the working tree at $(git rev-parse --short HEAD))")"
 else
   fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
 fi

@@ -161,6 +161,11 @@ type Shard struct {
 	applied    *attribution.Fits // the fits eng holds
 	fitIDs     []string          // per model, the fit id eng applies; nil when none
 	dataDriven []int             // indices of the data-driven models
+
+	// credited counts the sets this shard credited, their path
+	// touchpoints and their cells: growCredits sizes a unit's credit
+	// slices from their ratios.
+	credited struct{ sets, path, cells int }
 }
 
 // Start is what a generation knows at its start, from ClickHouse.
@@ -554,6 +559,7 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 		return nil
 	}
 	sort.Slice(ready, func(i, j int) bool { return pending.Less(&ready[i].cv, &ready[j].cv) })
+	s.growCredits(len(ready))
 	var want map[string]int32
 	lo := int64(1 << 62)
 	for _, pc := range ready {
@@ -694,10 +700,30 @@ func (s *Shard) attribute(u *user, r *released) {
 	for _, c := range s.res.Credits {
 		cr.Cells = append(cr.Cells, flow.CreditCell{Fraction: c.Fraction, Revenue: c.RevenueMicros, Position: uint32(c.Position), Model: uint16(c.Model)})
 	}
+	s.credited.sets++
+	s.credited.path += len(s.res.Path)
+	s.credited.cells += len(s.res.Credits)
 	if len(s.left) > 0 {
 		s.retract(u, cv)
 	}
 	u.lastSeq = s.seq + 1
+}
+
+// growCredits makes room in the current unit for n more credited sets,
+// with as many path touchpoints and cells per set as this shard's sets
+// had on average so far. A unit fresh from flow.UnitPool has no room, and
+// while catching up most are fresh (the sink holds a batch's units for a
+// second or more, past the collections that empty the pool): the cells,
+// grown by doubling, were allocated about four times over
+// (docs/BENCHMARKS.md). A set larger than the average only grows the
+// slices as before.
+func (s *Shard) growCredits(n int) {
+	cr := &s.u.Credits
+	cr.Sets = slices.Grow(cr.Sets, n)
+	if c := &s.credited; c.sets > 0 {
+		cr.Path = slices.Grow(cr.Path, n*((c.path+c.sets-1)/c.sets))
+		cr.Cells = slices.Grow(cr.Cells, n*((c.cells+c.sets-1)/c.sets))
+	}
 }
 
 // leave records that conversion id's time moves from fromMs to the earlier

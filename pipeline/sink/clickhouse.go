@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -79,6 +80,7 @@ type tpColumnsBuf struct {
 func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
 	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.inter, &c.ch, &c.src, &c.med, &c.camp, &c.cost, &c.sess, &c.part, &c.late}
 	resetColumns(cols)
+	c.grow(units)
 	for _, u := range units {
 		for k := range u.TPs {
 			r := &u.TPs[k]
@@ -100,6 +102,61 @@ func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, 
 		}
 	}
 	return insertTable(ctx, conn, db, tableTouchpoints, tpColumns, cols)
+}
+
+// grow makes room in c for the touchpoints of units at once, so that the
+// appends below never grow a column by doubling: a writer's buffers start
+// empty and grow to a catch-up's batches (up to --backlog-flush-rows rows)
+// in every writer and again after retention released them, and growth by
+// doubling allocates about twice the final size and copies it (the
+// largest allocation site of a catch-up, docs/BENCHMARKS.md). The sizes
+// are exact: one pass over the rows reading only string lengths, made
+// only when the buffers have not yet held as many rows (once grown, room
+// for the rows means room for their strings too, give or take a doubling).
+func (c *tpColumnsBuf) grow(units []*flow.Unit) {
+	rows := 0
+	for _, u := range units {
+		rows += len(u.TPs)
+	}
+	if cap(c.id.Pos) >= rows {
+		return
+	}
+	var id, key, uid, aid, inter, ch, src, med, camp int
+	for _, u := range units {
+		for k := range u.TPs {
+			tp := &u.TPs[k].TP
+			id += len(tp.EventID)
+			key += len(tp.Key())
+			uid += len(tp.UserID)
+			aid += len(tp.AnonymousID)
+			inter += len(tp.Interaction)
+			ch += len(tp.Channel)
+			src += len(tp.Source)
+			med += len(tp.Medium)
+			camp += len(tp.Campaign)
+		}
+	}
+	growStr(&c.id, rows, id)
+	growStr(&c.key, rows, key)
+	growStr(&c.uid, rows, uid)
+	growStr(&c.aid, rows, aid)
+	growStr(&c.inter, rows, inter)
+	growStr(&c.ch, rows, ch)
+	growStr(&c.src, rows, src)
+	growStr(&c.med, rows, med)
+	growStr(&c.camp, rows, camp)
+	c.ts = slices.Grow(c.ts, rows)
+	c.sess = slices.Grow(c.sess, rows)
+	c.date = slices.Grow(c.date, rows)
+	c.cost = slices.Grow(c.cost, rows)
+	c.part = slices.Grow(c.part, rows)
+	c.late = slices.Grow(c.late, rows)
+}
+
+// growStr makes room in c for rows more values of n bytes in all.
+func growStr(c *proto.ColStr, rows, n int) {
+	c.Buf = slices.Grow(c.Buf, n)
+	c.Pos = slices.Grow(c.Pos, rows)
 }
 
 type convColumnsBuf struct {

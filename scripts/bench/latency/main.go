@@ -28,9 +28,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/attributor/attributor/pipeline"
@@ -54,14 +56,15 @@ func main() {
 		grace      = flag.Duration("grace", 20*time.Second, "wait after the last produce before a conversion counts as lost")
 		logPath    = flag.String("log", "", "write the attributor's stderr to `file`")
 		lostPath   = flag.String("lost", "", "write the lost conversions (id and produce time) to `file`")
-		winPath    = flag.String("windows", "", "write latency quantiles per 10 s of produce time to `file` (does it drift?)")
+		winPath    = flag.String("windows", "", "write latency quantiles per --window of produce time to `file` (does it drift?)")
+		window     = flag.Duration("window", 10*time.Second, "width of the --windows rows (1s to line tail latencies up with the attributor's log)")
 	)
 	flag.Parse()
 	if *db == "" || *tpTopic == "" || *cvTopic == "" || flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: latency --database DB --touchpoints-topic T --conversions-topic C [flags] -- ATTRIBUTOR RUN ARGS...")
 		os.Exit(2)
 	}
-	if err := run(*broker, *chAddr, *db, *tpTopic, *cvTopic, *partitions, *rate, *seconds, *seed, *lateness, *poll, *grace, *logPath, *lostPath, *winPath, flag.Args()); err != nil {
+	if err := run(*broker, *chAddr, *db, *tpTopic, *cvTopic, *partitions, *rate, *seconds, *seed, *lateness, *poll, *grace, *logPath, *lostPath, *winPath, *window, flag.Args()); err != nil {
 		fmt.Fprintf(os.Stderr, "latency: %v\n", err)
 		os.Exit(1)
 	}
@@ -70,7 +73,7 @@ func main() {
 func result(metric string, v any) { fmt.Printf("%s\t%v\n", metric, v) }
 
 func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float64, seconds int, seed int64,
-	lateness, poll, grace time.Duration, logPath, lostPath, winPath string, attributor []string) error {
+	lateness, poll, grace time.Duration, logPath, lostPath, winPath string, window time.Duration, attributor []string) error {
 	ctx := context.Background()
 	if err := generate.EnsureTopics(ctx, broker, partitions, tpTopic, cvTopic); err != nil {
 		return err
@@ -104,7 +107,15 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	go func() { polled <- w.Run(pctx, poll) }()
 
 	// Produce, noting every conversion's produce time (its timestamp).
-	p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: broker, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic, BatchTimeout: time.Millisecond})
+	// The producer shares the two cores with what it measures, so it is
+	// kept cheap: kafka-go makes room for BatchSize messages (152 bytes
+	// each) in every partition batch, however few it gets, and a live
+	// flush (every generate.LiveTick) gets a few dozen per partition. At
+	// the generator's default of 5,000 that was 760 KB allocated and
+	// cleared per partition and flush, hundreds of MB a second at 20k
+	// events/s; producerBatch leaves room for ten ticks' worth.
+	p, err := generate.NewKafkaProducer(ctx, generate.KafkaConfig{Addr: broker, TouchpointsTopic: tpTopic, ConversionsTopic: cvTopic,
+		BatchTimeout: time.Millisecond, BatchSize: producerBatch(rate, partitions)})
 	if err != nil {
 		return err
 	}
@@ -143,15 +154,17 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		return fmt.Errorf("poll: %w", err)
 	}
 	code := proc.Stop()
+	self, children := cpuSeconds()
 
 	var lat []float64
 	var lost []string
-	windows := map[int64][]float64{} // by 10 s of produce time since the start
+	windows := map[int64][]float64{} // by window of produce time since the start
+	winMs := max(window.Milliseconds(), 1)
 	for id, ms := range produced {
 		if at, ok := w.Seen(id); ok {
 			l := float64(at.UnixMilli() - ms - lateness.Milliseconds())
 			lat = append(lat, l)
-			k := (ms - began.UnixMilli()) / 10_000
+			k := (ms - began.UnixMilli()) / winMs
 			windows[k] = append(windows[k], l)
 		} else {
 			lost = append(lost, fmt.Sprintf("%s\t%s", id, time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)))
@@ -175,13 +188,14 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		for _, k := range keys {
 			v := windows[k]
 			slices.Sort(v)
-			fmt.Fprintf(&b, "%d\t%d\t%.0f\t%.0f\t%.0f\n", 10*k, len(v), quantile(v, 0.5), quantile(v, 0.99), v[len(v)-1])
+			fmt.Fprintf(&b, "%g\t%d\t%.0f\t%.0f\t%.0f\n", float64(k*winMs)/1000, len(v), quantile(v, 0.5), quantile(v, 0.99), v[len(v)-1])
 		}
 		if err := os.WriteFile(winPath, []byte(b.String()), 0o644); err != nil {
 			return err
 		}
 	}
 	result("events", traffic.Len())
+	result("produce_start_unix_ms", began.UnixMilli())
 	result("produce_seconds", fmt.Sprintf("%.3f", took.Seconds()))
 	result("produce_events_per_s", fmt.Sprintf("%.0f", float64(traffic.Len())/took.Seconds()))
 	result("conversions", len(produced))
@@ -199,8 +213,36 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		result("poll_period_p99_ms", fmt.Sprintf("%.1f", quantile(periods, 0.99)))
 	}
 	result("parts_read", w.PartsRead())
+	// Where the cores went: this tool (producer and poller) and the
+	// attributor (its child, once it exited).
+	result("tool_cpu_s", fmt.Sprintf("%.2f", self))
+	result("attributor_cpu_s", fmt.Sprintf("%.2f", children))
 	result("attributor_exit", code)
 	return nil
+}
+
+// producerBatch is the producer's kafka-go BatchSize for rate events/s over
+// partitions: ten live ticks' worth of one partition's events, at least 64.
+// A flush that finds more (the producer fell behind) sends several batches.
+func producerBatch(rate float64, partitions int) int {
+	per := rate * 10 * generate.LiveTick.Seconds() / float64(max(partitions, 1))
+	return max(64, int(math.Ceil(per)))
+}
+
+// cpuSeconds returns the user + system CPU seconds of this process and of
+// its waited-for children.
+func cpuSeconds() (self, children float64) {
+	sec := func(ru *syscall.Rusage) float64 {
+		return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		self = sec(&ru)
+	}
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) == nil {
+		children = sec(&ru)
+	}
+	return self, children
 }
 
 // quantile returns the q-quantile of sorted v, nearest rank.
