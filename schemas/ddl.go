@@ -36,8 +36,10 @@ func ValidIdentifier(name string) error {
 // by (conversion_date, conversion_id) and adds conversion_versions (Migrate
 // rebuilds the table); version 5 adds touchpoints_by_day, touchpoints
 // sorted by day for the reach side of the aggregate views (Migrate copies
-// the stored touchpoints into it).
-const SchemaVersion = 5
+// the stored touchpoints into it); version 6 aggregates the days read live
+// in two halves of the conversions, on two cores (011_rollup_views.sql,
+// credited_live: views only, nothing to copy).
+const SchemaVersion = 6
 
 // Statement is one DDL statement of a migration file.
 type Statement struct {

@@ -63,7 +63,8 @@ func TestClusterDDL(t *testing.T) {
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/credit_rollup', '{replica}')",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/rollup_marks', '{replica}', marked_at)",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/db/credit_days', '{replica}')",
-		"FROM db.attributed_conversions FINAL\n        WHERE conversion_date GLOBAL IN\n        (\n            SELECT date\n            FROM db.credit_days\n            WHERE date NOT IN (SELECT date FROM db.rollup_valid_days WHERE kind = 'credits')",
+		"FROM db.attributed_conversions FINAL\n            WHERE conversion_date GLOBAL IN\n            (\n                SELECT date\n                FROM db.credit_days\n                WHERE date NOT IN (SELECT date FROM db.rollup_valid_days WHERE kind = 'credits')\n            )\n            AND cityHash64(conversion_id) < 9223372036854775808",
+		"\n            )\n            AND cityHash64(conversion_id) >= 9223372036854775808",
 		"FROM db.touchpoints_by_day FINAL\n    WHERE event_date GLOBAL IN\n    (\n        SELECT date\n        FROM db.touchpoint_days\n",
 		"FROM db.credit_rollup\n    WHERE (date, run_id) IN (SELECT date, run_id FROM db.rollup_valid_days WHERE kind = 'credits')",
 	} {

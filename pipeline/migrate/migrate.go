@@ -141,8 +141,14 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 		if err := backfillDays(ctx, conn, database, cluster); err != nil {
 			return err
 		}
-		if err := backfillTouchpointsByDay(ctx, conn, database, cluster); err != nil {
-			return err
+		// From version 5 on the materialized view has filled
+		// touchpoints_by_day since the copy: copying every stored
+		// touchpoint again (a later version's migration) would only
+		// double the table until merged (27M rows, 18 s at 10M).
+		if found < 5 {
+			if err := backfillTouchpointsByDay(ctx, conn, database, cluster); err != nil {
+				return err
+			}
 		}
 		if err := recordVersion(ctx, conn, versions); err != nil {
 			return fmt.Errorf("migrate: record schema version: %w", err)

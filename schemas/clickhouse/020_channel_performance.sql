@@ -51,7 +51,9 @@
 --
 -- The credited side comes from channel_credits_daily and the reach side
 -- from reach_daily (011_rollup_views.sql): rolled-up days from the daily
--- rollups, the others live from the credited rows and touchpoints.
+-- rollups, the others live from the credited rows and touchpoints. The
+-- reach and spend rows are repeated under the models once, together (schema
+-- version 6; before, each side read the models of the days read live).
 DROP TABLE IF EXISTS {db}.channel_performance;
 CREATE VIEW IF NOT EXISTS {db}.channel_performance AS
 SELECT
@@ -107,14 +109,14 @@ FROM
         FROM {db}.channel_credits_daily
         UNION ALL
         SELECT
-            tp_date AS date,
+            rs_date AS date,
             arrayJoin(if(
                 (SELECT count() FROM {db}.attributed_conversions) > 0,
                 (SELECT groupUniqArray(cp_model) FROM
                 (
                     SELECT model AS cp_model FROM {db}.channel_rollup GROUP BY model
                     UNION ALL
-                    SELECT arrayJoin(models) AS cp_model FROM {db}.attributed_conversions
+                    SELECT arrayJoin(groupUniqArrayArray(models)) AS cp_model FROM {db}.attributed_conversions
                     WHERE conversion_date IN
                     (
                         SELECT date
@@ -123,65 +125,41 @@ FROM
                     )
                 )),
                 ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
-            tp_channel AS channel,
-            tp_campaign AS campaign,
-            tp_impressions AS p_impressions,
-            tp_clicks AS p_clicks,
-            tp_users AS p_users_reached,
+            rs_channel AS channel,
+            rs_campaign AS campaign,
+            rs_impressions AS p_impressions,
+            rs_clicks AS p_clicks,
+            rs_users_reached AS p_users_reached,
             toUInt64(0) AS p_converting_users,
             toFloat64(0) AS p_conversions,
             toInt64(0) AS p_revenue_micros,
-            tp_cost_micros AS p_touchpoint_cost_micros,
-            toInt64(0) AS p_feed_micros,
-            toUInt8(0) AS p_has_feed
+            rs_touchpoint_cost_micros AS p_touchpoint_cost_micros,
+            rs_feed_micros AS p_feed_micros,
+            rs_has_feed AS p_has_feed
         FROM
         (
             SELECT
-                date AS tp_date,
-                channel AS tp_channel,
-                campaign AS tp_campaign,
-                impressions AS tp_impressions,
-                clicks AS tp_clicks,
-                users_reached AS tp_users,
-                cost_micros AS tp_cost_micros
+                date AS rs_date,
+                channel AS rs_channel,
+                campaign AS rs_campaign,
+                impressions AS rs_impressions,
+                clicks AS rs_clicks,
+                users_reached AS rs_users_reached,
+                cost_micros AS rs_touchpoint_cost_micros,
+                toInt64(0) AS rs_feed_micros,
+                toUInt8(0) AS rs_has_feed
             FROM {db}.reach_daily
-        )
-        UNION ALL
-        SELECT
-            sp_date AS date,
-            arrayJoin(if(
-                (SELECT count() FROM {db}.attributed_conversions) > 0,
-                (SELECT groupUniqArray(cp_model) FROM
-                (
-                    SELECT model AS cp_model FROM {db}.channel_rollup GROUP BY model
-                    UNION ALL
-                    SELECT arrayJoin(models) AS cp_model FROM {db}.attributed_conversions
-                    WHERE conversion_date IN
-                    (
-                        SELECT date
-                        FROM {db}.credit_days
-                        WHERE date NOT IN (SELECT date FROM {db}.rollup_valid_days WHERE kind = 'credits')
-                    )
-                )),
-                ['last_click', 'first_click', 'linear', 'time_decay', 'position_based', 'last_non_direct'])) AS model,
-            sp_channel AS channel,
-            sp_campaign AS campaign,
-            toUInt64(0) AS p_impressions,
-            toUInt64(0) AS p_clicks,
-            toUInt64(0) AS p_users_reached,
-            toUInt64(0) AS p_converting_users,
-            toFloat64(0) AS p_conversions,
-            toInt64(0) AS p_revenue_micros,
-            toInt64(0) AS p_touchpoint_cost_micros,
-            sp_cost_micros AS p_feed_micros,
-            toUInt8(1) AS p_has_feed
-        FROM
-        (
+            UNION ALL
             SELECT
-                date AS sp_date,
-                channel AS sp_channel,
-                campaign AS sp_campaign,
-                toInt64(sum(cost_micros)) AS sp_cost_micros
+                date AS rs_date,
+                channel AS rs_channel,
+                campaign AS rs_campaign,
+                toUInt64(0) AS rs_impressions,
+                toUInt64(0) AS rs_clicks,
+                toUInt64(0) AS rs_users_reached,
+                toInt64(0) AS rs_touchpoint_cost_micros,
+                toInt64(sum(cost_micros)) AS rs_feed_micros,
+                toUInt8(1) AS rs_has_feed
             FROM {db}.ad_spend FINAL
             GROUP BY date, channel, campaign
         )
