@@ -1,11 +1,8 @@
 package sink
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -77,127 +74,58 @@ type tpColumnsBuf struct {
 	cost                                         proto.ColFloat64
 	part                                         proto.ColInt32
 	late                                         proto.ColUInt8
-	order                                        []*flow.TPRow // the rows in the table's order (sortTPs)
-	keys, tmp                                    []tpOrder     // sortTPs' scratch space
+	sort                                         tpSort
 }
 
 // insert sends the units' touchpoints sorted by touchpoints' sorting key
-// (sortTPs), so that ClickHouse, which checks a block's order before
+// (tpsort.go), so that ClickHouse, which checks a block's order before
 // sorting it, writes the part without sorting it: for the table and for
 // touchpoints_by_day, whose key is the same behind the day.
 func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	return insertTable(ctx, conn, db, tableTouchpoints, tpColumns, c.fill(units))
+}
+
+// fill builds the columns of the units' touchpoints, sorted, and returns
+// them in tpColumns' order.
+func (c *tpColumnsBuf) fill(units []*flow.Unit) []proto.ColInput {
 	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.inter, &c.ch, &c.src, &c.med, &c.camp, &c.cost, &c.sess, &c.part, &c.late}
 	resetColumns(cols)
-	c.order = c.order[:0]
+	// In arrival order first: the rows are read once, in the order they
+	// lie in memory; the sort then moves values within the columns.
 	for _, u := range units {
 		for k := range u.TPs {
-			c.order = append(c.order, &u.TPs[k])
+			r := &u.TPs[k]
+			c.id.Append(r.TP.EventID)
+			c.key.Append(r.TP.Key())
+			c.uid.Append(r.TP.UserID)
+			c.aid.Append(r.TP.AnonymousID)
+			c.ts.Append(r.TP.TimeMs)
+			c.date = append(c.date, dayOf(r.TP.TimeMs))
+			c.inter.Append(r.TP.Interaction)
+			c.ch.Append(r.TP.Channel)
+			c.src.Append(r.TP.Source)
+			c.med.Append(r.TP.Medium)
+			c.camp.Append(r.TP.Campaign)
+			c.cost.Append(r.TP.Cost)
+			c.sess.Append(r.SessionStart)
+			c.part.Append(r.Partition)
+			c.late.Append(boolByte(r.TooLate))
 		}
 	}
-	c.keys, c.tmp = sortTPs(c.order, c.keys, c.tmp)
-	defer func() { clear(c.order); clear(c.keys); clear(c.tmp) }() // the units go back to their pool
-	for _, r := range c.order {
-		c.id.Append(r.TP.EventID)
-		c.key.Append(r.TP.Key())
-		c.uid.Append(r.TP.UserID)
-		c.aid.Append(r.TP.AnonymousID)
-		c.ts.Append(r.TP.TimeMs)
-		c.date = append(c.date, dayOf(r.TP.TimeMs))
-		c.inter.Append(r.TP.Interaction)
-		c.ch.Append(r.TP.Channel)
-		c.src.Append(r.TP.Source)
-		c.med.Append(r.TP.Medium)
-		c.camp.Append(r.TP.Campaign)
-		c.cost.Append(r.TP.Cost)
-		c.sess.Append(r.SessionStart)
-		c.part.Append(r.Partition)
-		c.late.Append(boolByte(r.TooLate))
+	perm := c.sort.order(&c.key, c.ts, &c.id)
+	if perm == nil {
+		return cols
 	}
-	return insertTable(ctx, conn, db, tableTouchpoints, tpColumns, cols)
-}
-
-// tpOrder is a touchpoint's place in touchpoints' sorting key: prefix
-// holds the first 8 bytes of its user_key, big-endian (zeros past a
-// shorter key), so that most rows are ordered by an integer without
-// touching the row.
-type tpOrder struct {
-	prefix uint64
-	row    *flow.TPRow
-}
-
-// sortTPs orders rows by touchpoints' sorting key, (user_key, ts_ms,
-// event_id), strings compared bytewise as ClickHouse compares them: a
-// radix sort of the users' key prefixes, then a comparison sort of each
-// run of rows sharing one (a user's touchpoints, or users whose keys share
-// 8 bytes). keys and tmp are scratch space, returned for reuse. Rows equal
-// in the key (a touchpoint and its replayed copy) keep no particular
-// order: they are one row to the table.
-func sortTPs(rows []*flow.TPRow, keys, tmp []tpOrder) ([]tpOrder, []tpOrder) {
-	if len(rows) < 2 {
-		return keys, tmp
+	for _, s := range []*proto.ColStr{&c.id, &c.key, &c.uid, &c.aid, &c.inter, &c.ch, &c.src, &c.med, &c.camp} {
+		c.sort.pos = permute(&s.Pos, perm, c.sort.pos)
 	}
-	keys, tmp = keys[:0], slices.Grow(tmp[:0], len(rows))[:len(rows)]
-	for _, r := range rows {
-		keys = append(keys, tpOrder{prefix: prefix8(r.TP.Key()), row: r})
-	}
-	// Least significant byte first; a byte that every prefix shares
-	// takes no pass.
-	for shift := 0; shift < 64; shift += 8 {
-		var count [256]int
-		for i := range keys {
-			count[byte(keys[i].prefix>>shift)]++
-		}
-		if count[byte(keys[0].prefix>>shift)] == len(keys) {
-			continue
-		}
-		pos := 0
-		for b, n := range count {
-			count[b] = pos
-			pos += n
-		}
-		for i := range keys {
-			b := byte(keys[i].prefix >> shift)
-			tmp[count[b]] = keys[i]
-			count[b]++
-		}
-		keys, tmp = tmp, keys
-	}
-	for start := 0; start < len(keys); {
-		end := start + 1
-		for end < len(keys) && keys[end].prefix == keys[start].prefix {
-			end++
-		}
-		if end-start > 1 {
-			slices.SortFunc(keys[start:end], func(a, b tpOrder) int {
-				if c := strings.Compare(a.row.TP.Key(), b.row.TP.Key()); c != 0 {
-					return c
-				}
-				if c := cmp.Compare(a.row.TP.TimeMs, b.row.TP.TimeMs); c != 0 {
-					return c
-				}
-				return strings.Compare(a.row.TP.EventID, b.row.TP.EventID)
-			})
-		}
-		start = end
-	}
-	for i := range keys {
-		rows[i] = keys[i].row
-	}
-	return keys, tmp
-}
-
-// prefix8 returns s's first 8 bytes as a big-endian integer, zeros past
-// its end: for two strings whose prefixes differ, the integers compare as
-// the strings do.
-func prefix8(s string) uint64 {
-	var p uint64
-	for i := range 8 {
-		p <<= 8
-		if i < len(s) {
-			p |= uint64(s[i])
-		}
-	}
-	return p
+	c.sort.i64 = permute((*[]int64)(&c.ts), perm, c.sort.i64)
+	c.sort.i64 = permute((*[]int64)(&c.sess), perm, c.sort.i64)
+	c.sort.f64 = permute((*[]float64)(&c.cost), perm, c.sort.f64)
+	c.sort.date = permute((*[]proto.Date)(&c.date), perm, c.sort.date)
+	c.sort.i32 = permute((*[]int32)(&c.part), perm, c.sort.i32)
+	c.sort.u8 = permute((*[]uint8)(&c.late), perm, c.sort.u8)
+	return cols
 }
 
 type convColumnsBuf struct {

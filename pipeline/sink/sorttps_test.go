@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ClickHouse/ch-go/proto"
+
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
 )
@@ -25,84 +27,92 @@ func benchUnits(n int) []*flow.Unit {
 			u.TPs = append(u.TPs, flow.TPRow{TP: schemas.Touchpoint{
 				EventID: fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff, rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff),
 				UserID:  fmt.Sprintf("u%07d", rng.IntN(100_000)),
-				TimeMs:  ts, Interaction: "click", Channel: "email",
-			}})
+				TimeMs:  ts, Interaction: "click", Channel: "email", Source: "newsletter", Medium: "email", Campaign: "black_friday", Cost: 0.002,
+			}, SessionStart: ts})
 		}
 		units = append(units, u)
 	}
 	return units
 }
 
-func BenchmarkSortTPs(b *testing.B) {
+// BenchmarkTouchpointColumns: building an insert's touchpoint columns,
+// sorted, from 55,000 rows in arrival order (a catch-up insert's share),
+// and encoding them as the insert sends them.
+func BenchmarkTouchpointColumns(b *testing.B) {
 	units := benchUnits(55_000)
-	var order []*flow.TPRow
-	var keys, tmp []tpOrder
+	var c tpColumnsBuf
+	var buf proto.Buffer
 	for b.Loop() {
-		order = order[:0]
-		for _, u := range units {
-			for k := range u.TPs {
-				order = append(order, &u.TPs[k])
-			}
+		buf.Reset()
+		for _, col := range c.fill(units) {
+			col.EncodeColumn(&buf)
 		}
-		keys, tmp = sortTPs(order, keys, tmp)
 	}
 }
 
-// TestSortTPsInTableOrder: the rows come out in touchpoints' sorting key
-// order (user_key, ts_ms, event_id), bytewise, as a plain comparison sort
-// puts them, whatever the keys look like: sharing 8 bytes or more, shorter
-// than 8, holding zero bytes, anonymous (user_key from anonymous_id), one
-// user's touchpoints in one millisecond, replayed copies.
-func TestSortTPsInTableOrder(t *testing.T) {
+// TestTouchpointColumnsInTableOrder: the columns come out in touchpoints'
+// sorting key order (user_key, ts_ms, event_id), bytewise, as a plain
+// comparison sort of the rows puts them, every column moved alike,
+// whatever the keys look like: sharing 8 bytes or more, shorter than 8,
+// holding zero bytes, anonymous (user_key from anonymous_id), one user's
+// touchpoints in one millisecond, replayed copies; and again with the
+// buffers of the insert before.
+func TestTouchpointColumnsInTableOrder(t *testing.T) {
 	keys := []string{"", "a", "a\x00", "a\x00\x00", "ab", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefghj", "abcdefgg",
 		"u0019063", "u0019064", "user_000000000001", "user_000000000002", "\xff\xff", "Z", "zz"}
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, n := range []int{0, 1, 2, 3, 50, 5000} {
+	var c tpColumnsBuf
+	for _, n := range []int{0, 1, 2, 3, 50, 5000, 40} {
 		var rows []flow.TPRow
 		for i := range n {
-			tp := schemas.Touchpoint{EventID: fmt.Sprintf("e%d", rng.IntN(40)), TimeMs: int64(rng.IntN(5)) - 2}
+			tp := schemas.Touchpoint{EventID: fmt.Sprintf("e%d", rng.IntN(40)), TimeMs: int64(rng.IntN(5)) - 2,
+				Channel: fmt.Sprintf("ch%d", i), Cost: float64(i)}
 			if k := keys[rng.IntN(len(keys))]; rng.IntN(3) == 0 {
 				tp.AnonymousID = k
 			} else {
 				tp.UserID, tp.AnonymousID = k, "device"
 			}
-			rows = append(rows, flow.TPRow{TP: tp, Partition: int32(i)})
+			rows = append(rows, flow.TPRow{TP: tp, SessionStart: int64(i), Partition: int32(i), TooLate: i%2 == 0})
 			if rng.IntN(10) == 0 { // a replayed copy
 				rows = append(rows, rows[len(rows)-1])
 			}
 		}
-		var got []*flow.TPRow
-		for i := range rows {
-			got = append(got, &rows[i])
-		}
-		want := slices.Clone(got)
-		slices.SortStableFunc(want, func(a, b *flow.TPRow) int {
+		// Two units, as a batch holds them.
+		units := []*flow.Unit{{TPs: rows[:len(rows)/2]}, {TPs: rows[len(rows)/2:]}}
+		want := slices.Clone(rows)
+		slices.SortStableFunc(want, func(a, b flow.TPRow) int {
 			return cmp.Or(strings.Compare(a.TP.Key(), b.TP.Key()), cmp.Compare(a.TP.TimeMs, b.TP.TimeMs), strings.Compare(a.TP.EventID, b.TP.EventID))
 		})
-		var scratch, tmp []tpOrder
-		for range 2 { // again with the scratch space of the first
-			g := slices.Clone(got)
-			scratch, tmp = sortTPs(g, scratch, tmp)
-			if len(g) != len(want) {
-				t.Fatalf("%d rows: got %d back", len(want), len(g))
+		c.fill(units)
+		if c.id.Rows() != len(want) {
+			t.Fatalf("%d rows: %d in the columns", len(want), c.id.Rows())
+		}
+		seen := map[int32]int{}
+		for i, w := range want {
+			seen[w.Partition]++
+			if c.key.Row(i) != w.TP.Key() || c.ts[i] != w.TP.TimeMs || c.id.Row(i) != w.TP.EventID {
+				t.Fatalf("%d rows: row %d is (%q, %d, %q), want (%q, %d, %q)", len(want), i, c.key.Row(i), c.ts[i], c.id.Row(i), w.TP.Key(), w.TP.TimeMs, w.TP.EventID)
 			}
-			for i := range g {
-				a, b := g[i], want[i]
-				if a.TP.Key() != b.TP.Key() || a.TP.TimeMs != b.TP.TimeMs || a.TP.EventID != b.TP.EventID {
-					t.Fatalf("%d rows: row %d is (%q, %d, %q), want (%q, %d, %q)", n, i, a.TP.Key(), a.TP.TimeMs, a.TP.EventID, b.TP.Key(), b.TP.TimeMs, b.TP.EventID)
+			// Every column moved with its row: the row numbered by
+			// kafka_partition is the one stored there.
+			r := rows[0]
+			for _, x := range rows {
+				if x.Partition == c.part[i] {
+					r = x
 				}
 			}
-			seen := map[int32]int{}
-			for _, r := range g {
-				seen[r.Partition]++
+			if c.key.Row(i) != r.TP.Key() || c.ts[i] != r.TP.TimeMs || c.id.Row(i) != r.TP.EventID || c.uid.Row(i) != r.TP.UserID ||
+				c.aid.Row(i) != r.TP.AnonymousID || c.ch.Row(i) != r.TP.Channel || c.cost[i] != r.TP.Cost || c.sess[i] != r.SessionStart ||
+				c.late[i] != boolByte(r.TooLate) || c.date[i] != dayOf(r.TP.TimeMs) {
+				t.Fatalf("%d rows: row %d's columns are not all of row %d", len(want), i, c.part[i])
 			}
-			for _, r := range want {
-				seen[r.Partition]--
-			}
-			for p, c := range seen {
-				if c != 0 {
-					t.Fatalf("%d rows: row %d came back %+d times too often", n, p, c)
-				}
+		}
+		for _, p := range c.part {
+			seen[p]--
+		}
+		for p, k := range seen {
+			if k != 0 {
+				t.Fatalf("%d rows: row %d came back %+d times too often", len(want), p, -k)
 			}
 		}
 	}
