@@ -36,17 +36,23 @@ func benchUnits(n int) []*flow.Unit {
 }
 
 // BenchmarkTouchpointColumns: building an insert's touchpoint columns,
-// sorted, from 55,000 rows in arrival order (a catch-up insert's share),
-// and encoding them as the insert sends them.
+// sorted, from rows in arrival order, and encoding them as the insert
+// sends them: 20,000 rows (a live second at 20,000 events/s), 55,000 (a
+// catch-up insert's share in scripts/bench.sh repartition) and 200,000
+// (a full catch-up batch).
 func BenchmarkTouchpointColumns(b *testing.B) {
-	units := benchUnits(55_000)
-	var c tpColumnsBuf
-	var buf proto.Buffer
-	for b.Loop() {
-		buf.Reset()
-		for _, col := range c.fill(units) {
-			col.EncodeColumn(&buf)
-		}
+	for _, n := range []int{20_000, 55_000, 200_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			units := benchUnits(n)
+			var c tpColumnsBuf
+			var buf proto.Buffer
+			for b.Loop() {
+				buf.Reset()
+				for _, col := range c.fill(units) {
+					col.EncodeColumn(&buf)
+				}
+			}
+		})
 	}
 }
 
