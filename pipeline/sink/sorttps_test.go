@@ -68,7 +68,7 @@ func TestTouchpointColumnsInTableOrder(t *testing.T) {
 		"u0019063", "u0019064", "user_000000000001", "user_000000000002", "\xff\xff", "Z", "zz"}
 	rng := rand.New(rand.NewPCG(7, 8))
 	var c tpColumnsBuf
-	for _, n := range []int{0, 1, 2, 3, 50, 5000, 40} {
+	for _, n := range []int{0, 1, 2, 3, 50, 5000, 70_000, 40} { // 70,000: above tpSortKeep
 		var rows []flow.TPRow
 		for i := range n {
 			tp := schemas.Touchpoint{EventID: fmt.Sprintf("e%d", rng.IntN(40)), TimeMs: int64(rng.IntN(5)) - 2,
@@ -82,6 +82,10 @@ func TestTouchpointColumnsInTableOrder(t *testing.T) {
 			if rng.IntN(10) == 0 { // a replayed copy
 				rows = append(rows, rows[len(rows)-1])
 			}
+		}
+		byPart := make([]flow.TPRow, n) // a row and its copies by number
+		for _, r := range rows {
+			byPart[r.Partition] = r
 		}
 		// Two units, as a batch holds them.
 		units := []*flow.Unit{{TPs: rows[:len(rows)/2]}, {TPs: rows[len(rows)/2:]}}
@@ -101,12 +105,7 @@ func TestTouchpointColumnsInTableOrder(t *testing.T) {
 			}
 			// Every column moved with its row: the row numbered by
 			// kafka_partition is the one stored there.
-			r := rows[0]
-			for _, x := range rows {
-				if x.Partition == c.part[i] {
-					r = x
-				}
-			}
+			r := byPart[c.part[i]]
 			if c.key.Row(i) != r.TP.Key() || c.ts[i] != r.TP.TimeMs || c.id.Row(i) != r.TP.EventID || c.uid.Row(i) != r.TP.UserID ||
 				c.aid.Row(i) != r.TP.AnonymousID || c.ch.Row(i) != r.TP.Channel || c.cost[i] != r.TP.Cost || c.sess[i] != r.SessionStart ||
 				c.late[i] != boolByte(r.TooLate) || c.date[i] != dayOf(r.TP.TimeMs) {
