@@ -113,7 +113,15 @@ func (c *tpColumnsBuf) fill(units []*flow.Unit) []proto.ColInput {
 		}
 	}
 	if perm := c.sort.order(&c.key, c.ts, &c.id); perm != nil {
-		c.permute(perm)
+		for _, s := range []*proto.ColStr{&c.id, &c.key, &c.uid, &c.aid, &c.inter, &c.ch, &c.src, &c.med, &c.camp} {
+			c.sort.pos = permute(&s.Pos, perm, c.sort.pos)
+		}
+		c.sort.i64 = permute((*[]int64)(&c.ts), perm, c.sort.i64)
+		c.sort.i64 = permute((*[]int64)(&c.sess), perm, c.sort.i64)
+		c.sort.f64 = permute((*[]float64)(&c.cost), perm, c.sort.f64)
+		c.sort.date = permute((*[]proto.Date)(&c.date), perm, c.sort.date)
+		c.sort.i32 = permute((*[]int32)(&c.part), perm, c.sort.i32)
+		c.sort.u8 = permute((*[]uint8)(&c.late), perm, c.sort.u8)
 	}
 	c.sort.trim()
 	return cols

@@ -22,29 +22,39 @@ import (
 // a radix sort of each row's user_key prefix (its first 8 bytes,
 // big-endian), then a comparison sort of each run of rows sharing a
 // prefix (a user's touchpoints, or users whose keys share 8 bytes); then
-// it moves every column's values into that order, in place (a string
-// column's positions only: ch-go encodes a String column by walking its
-// positions, wherever they point in its bytes). It reads only the
+// it moves every column's values into that order (a string column's
+// positions only: ch-go encodes a String column by walking its positions,
+// wherever they point in its bytes), through a spare column of each type
+// whose array then becomes the next column's spare. It reads only the
 // columns, which lie together in memory; reading the rows in sorted order
-// instead cost more than the sort (a cache miss per row and string). The
-// sort's scratch space, 36 bytes a row, is kept for the next insert only
-// up to tpSortKeep rows: a writer that wrote a catch-up's large batches
-// does not hold their scratch space while idle.
+// instead cost more than the sort (a cache miss per row and string), and
+// moving the values in place (walking the permutation's cycles, every
+// column at once) cost more than the spare columns. The scratch space,
+// 75 bytes a row, is kept for the next insert only up to tpSortKeep rows:
+// a writer that wrote a catch-up's large batches does not hold their
+// scratch space while idle (scripts/bench.sh memory: 104.1 B per held
+// touchpoint with it kept, 98.2 B at main).
 
 // tpSort is a writer's scratch space for sorting touchpoints' columns.
 type tpSort struct {
 	keys, tmp []tpKey
 	perm      []int32
+	pos       []proto.Position
+	i64       []int64
+	f64       []float64
+	date      []proto.Date
+	i32       []int32
+	u8        []uint8
 }
 
 // tpSortKeep is the most rows whose scratch space a writer keeps from one
-// insert to the next (2.4 MB): live batches reuse it, larger ones
+// insert to the next (1.2 MB): live batches reuse it, larger ones
 // allocate their own.
-const tpSortKeep = 1 << 16
+const tpSortKeep = 1 << 14
 
 // trim drops scratch space grown past tpSortKeep rows.
 func (s *tpSort) trim() {
-	if cap(s.keys) > tpSortKeep || cap(s.tmp) > tpSortKeep || cap(s.perm) > tpSortKeep {
+	if cap(s.keys) > tpSortKeep || cap(s.tmp) > tpSortKeep || cap(s.perm) > tpSortKeep || cap(s.pos) > tpSortKeep || cap(s.i64) > tpSortKeep {
 		*s = tpSort{}
 	}
 }
@@ -136,57 +146,14 @@ func prefix8(b []byte) uint64 {
 	return p
 }
 
-// tpRow is one row's values in the touchpoint columns (a string's
-// position in its column's bytes).
-type tpRow struct {
-	pos      [tpStrCols]proto.Position
-	ts, sess int64
-	cost     float64
-	date     proto.Date
-	part     int32
-	late     uint8
-}
-
-const tpStrCols = 9
-
-func (c *tpColumnsBuf) strCols() [tpStrCols]*proto.ColStr {
-	return [tpStrCols]*proto.ColStr{&c.id, &c.key, &c.uid, &c.aid, &c.inter, &c.ch, &c.src, &c.med, &c.camp}
-}
-
-// permute moves every column's values into the order perm gives (row
-// perm[i] to place i), in place: each cycle of perm is walked once,
-// moving a row's values in every column at once. It consumes perm.
-func (c *tpColumnsBuf) permute(perm []int32) {
-	strs := c.strCols()
-	get := func(i int) (r tpRow) {
-		for k, s := range strs {
-			r.pos[k] = s.Pos[i]
-		}
-		r.ts, r.sess, r.cost, r.date, r.part, r.late = c.ts[i], c.sess[i], c.cost[i], c.date[i], c.part[i], c.late[i]
-		return r
+// permute puts *col's values in the order perm gives (row perm[i] to i),
+// through scratch, and returns the old values' array as the next scratch.
+func permute[T any](col *[]T, perm []int32, scratch []T) []T {
+	out := slices.Grow(scratch[:0], len(perm))
+	for _, p := range perm {
+		out = append(out, (*col)[p])
 	}
-	set := func(i int, r *tpRow) {
-		for k, s := range strs {
-			s.Pos[i] = r.pos[k]
-		}
-		c.ts[i], c.sess[i], c.cost[i], c.date[i], c.part[i], c.late[i] = r.ts, r.sess, r.cost, r.date, r.part, r.late
-	}
-	for i := range perm {
-		if perm[i] == int32(i) {
-			continue
-		}
-		first := get(i)
-		j := i
-		for {
-			k := int(perm[j])
-			perm[j] = int32(j)
-			if k == i {
-				set(j, &first)
-				break
-			}
-			r := get(k)
-			set(j, &r)
-			j = k
-		}
-	}
+	old := *col
+	*col = out
+	return old[:0]
 }
