@@ -75,12 +75,25 @@ type tpColumnsBuf struct {
 	cost                                         proto.ColFloat64
 	part                                         proto.ColInt32
 	late                                         proto.ColUInt8
+	sort                                         tpSort
 }
 
+// insert sends the units' touchpoints sorted by touchpoints' sorting key
+// (tpsort.go), so that ClickHouse, which checks a block's order before
+// sorting it, writes the part without sorting it: for the table and for
+// touchpoints_by_day, whose key is the same behind the day.
 func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	return insertTable(ctx, conn, db, tableTouchpoints, tpColumns, c.fill(units))
+}
+
+// fill builds the columns of the units' touchpoints, sorted, and returns
+// them in tpColumns' order.
+func (c *tpColumnsBuf) fill(units []*flow.Unit) []proto.ColInput {
 	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.inter, &c.ch, &c.src, &c.med, &c.camp, &c.cost, &c.sess, &c.part, &c.late}
 	resetColumns(cols)
 	c.grow(units)
+	// In arrival order first: the rows are read once, in the order they
+	// lie in memory; the sort then moves values within the columns.
 	for _, u := range units {
 		for k := range u.TPs {
 			r := &u.TPs[k]
@@ -101,7 +114,19 @@ func (c *tpColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, 
 			c.late.Append(boolByte(r.TooLate))
 		}
 	}
-	return insertTable(ctx, conn, db, tableTouchpoints, tpColumns, cols)
+	if perm := c.sort.order(&c.key, c.ts, &c.id); perm != nil {
+		for _, s := range []*proto.ColStr{&c.id, &c.key, &c.uid, &c.aid, &c.inter, &c.ch, &c.src, &c.med, &c.camp} {
+			c.sort.pos = permute(&s.Pos, perm, c.sort.pos)
+		}
+		c.sort.i64 = permute((*[]int64)(&c.ts), perm, c.sort.i64)
+		c.sort.i64 = permute((*[]int64)(&c.sess), perm, c.sort.i64)
+		c.sort.f64 = permute((*[]float64)(&c.cost), perm, c.sort.f64)
+		c.sort.date = permute((*[]proto.Date)(&c.date), perm, c.sort.date)
+		c.sort.i32 = permute((*[]int32)(&c.part), perm, c.sort.i32)
+		c.sort.u8 = permute((*[]uint8)(&c.late), perm, c.sort.u8)
+	}
+	c.sort.trim()
+	return cols
 }
 
 // grow makes room in c for the touchpoints of units at once, so that the
