@@ -3,7 +3,6 @@ package migrate_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,30 +24,13 @@ func v3Schema(t *testing.T, env *pipelinetest.Env, db string) {
 	if err := migrate.Migrate(ctx, env.CH, db); err != nil {
 		t.Fatal(err)
 	}
-	ddl, err := os.ReadFile("testdata/v3/004_attributed_conversions.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []string
-	for _, line := range strings.Split(string(ddl), "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-			kept = append(kept, line)
-		}
-	}
-	create := strings.ReplaceAll(strings.TrimSuffix(strings.TrimSpace(strings.Join(kept, "\n")), ";"), "{db}", db)
-	for _, q := range []string{
+	stmts := []string{
 		"DROP TABLE " + db + ".conversion_versions_mv",
 		"DROP TABLE " + db + ".conversion_versions",
 		"DROP TABLE " + db + ".attributed_conversions",
-		create,
-		"DROP TABLE " + db + ".schema_versions",
-		"CREATE TABLE " + db + ".schema_versions (version UInt32, written_by String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version",
-		"INSERT INTO " + db + ".schema_versions (version, written_by) SELECT 3, 'attributor v3'",
-	} {
-		if err := env.CH.Exec(ctx, q); err != nil {
-			t.Fatalf("%v\n%s", err, q)
-		}
 	}
+	stmts = append(stmts, fixtureDDL(t, db, "testdata/v3/004_attributed_conversions.sql")...)
+	execAll(t, env, append(stmts, recordedAs(db, 3)...)...)
 	var key string
 	if err := env.CH.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = 'attributed_conversions'", db).Scan(&key); err != nil || key != "conversion_id" {
 		t.Fatalf("the v3 table is sorted by %q (%v), want conversion_id", key, err)

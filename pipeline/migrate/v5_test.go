@@ -3,7 +3,6 @@ package migrate_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,33 +22,12 @@ func v4Schema(t *testing.T, env *pipelinetest.Env, db string) {
 	if err := migrate.Migrate(ctx, env.CH, db); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile("testdata/v4/reach_daily.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
 	stmts := []string{
 		"DROP TABLE " + db + ".touchpoints_by_day_mv",
 		"DROP TABLE " + db + ".touchpoints_by_day",
 	}
-	for _, s := range strings.Split(string(b), ";\n") {
-		var kept []string
-		for _, line := range strings.Split(s, "\n") {
-			if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-				kept = append(kept, line)
-			}
-		}
-		if s := strings.TrimSpace(strings.Join(kept, "\n")); s != "" {
-			stmts = append(stmts, strings.ReplaceAll(strings.TrimSuffix(s, ";"), "{db}", db))
-		}
-	}
-	stmts = append(stmts,
-		"TRUNCATE TABLE "+db+".schema_versions",
-		"INSERT INTO "+db+".schema_versions (version, written_by) SELECT 4, 'attributor v4'")
-	for _, q := range stmts {
-		if err := env.CH.Exec(ctx, q); err != nil {
-			t.Fatalf("%v\n%s", err, q)
-		}
-	}
+	stmts = append(stmts, fixtureDDL(t, db, "testdata/v4/reach_daily.sql")...)
+	execAll(t, env, append(stmts, recordedAs(db, 4)...)...)
 }
 
 // fillTouchpoints writes n touchpoints into db's touchpoints as the sink

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,36 +24,7 @@ func v5Schema(t *testing.T, env *pipelinetest.Env, db string) {
 	if err := migrate.Migrate(ctx, env.CH, db); err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob("testdata/v5/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("testdata/v5: %v (%d files)", err, len(files))
-	}
-	var stmts []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range strings.Split(string(b), ";\n") {
-			var kept []string
-			for _, line := range strings.Split(s, "\n") {
-				if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-					kept = append(kept, line)
-				}
-			}
-			if s := strings.TrimSpace(strings.Join(kept, "\n")); s != "" {
-				stmts = append(stmts, strings.ReplaceAll(strings.TrimSuffix(s, ";"), "{db}", db))
-			}
-		}
-	}
-	stmts = append(stmts,
-		"TRUNCATE TABLE "+db+".schema_versions",
-		"INSERT INTO "+db+".schema_versions (version, written_by) SELECT 5, 'attributor v5'")
-	for _, q := range stmts {
-		if err := env.CH.Exec(ctx, q); err != nil {
-			t.Fatalf("%v\n%s", err, q)
-		}
-	}
+	execAll(t, env, append(fixtureDDL(t, db, "testdata/v5/*.sql"), recordedAs(db, 5)...)...)
 }
 
 // fillRetracted writes, for every 4th conversion of fillCompact's
