@@ -38,8 +38,10 @@ func ValidIdentifier(name string) error {
 // sorted by day for the reach side of the aggregate views (Migrate copies
 // the stored touchpoints into it); version 6 aggregates the days read live
 // in two halves of the conversions, on two cores (011_rollup_views.sql,
-// credited_live: views only, nothing to copy).
-const SchemaVersion = 6
+// credited_live: views only, nothing to copy); version 7 records a day in
+// credit_days and touchpoint_days only when an insert brings a new one
+// (008_rollups.sql; Migrate drops the views that wrote every insert's).
+const SchemaVersion = 7
 
 // Statement is one DDL statement of a migration file.
 type Statement struct {

@@ -18,6 +18,7 @@ var ddlHashes = map[int]string{
 	4: "f13139a98a69037c495946b162a7aa1ba8eeb3f748e97609a5b4ddb9dec0fc8d",
 	5: "68dd68747ca4a775e43a0a0a555494e6a95cd734e508f406abb2ab647bf2781c",
 	6: "f403c30aa8da69a4bab43f61b4aea4f9c099546472cbb08d102952af7a2d9f28",
+	7: "0a744490d29a2354cb26c94104583705613704c58311c8a3e8a57ab3071bec73",
 }
 
 func TestSchemaVersionCoversDDL(t *testing.T) {

@@ -159,7 +159,7 @@ func TestClusterMigrateV2Database(t *testing.T) {
 	}
 	// As version 2 made it: no rollup or day tables, no views over them,
 	// version 2 recorded.
-	for _, tb := range []string{"credit_days_mv", "touchpoint_days_mv", "credit_days", "touchpoint_days", "channel_performance", "model_comparison",
+	for _, tb := range []string{"credit_new_days_mv", "touchpoint_new_days_mv", "credit_days", "touchpoint_days", "channel_performance", "model_comparison",
 		"credited_daily", "channel_credits_daily", "reach_daily", "credited_live", "rollup_valid_days",
 		"rollup_marks", "rollup_runs", "credit_rollup", "channel_rollup", "reach_rollup"} {
 		exec("DROP TABLE " + db + "." + tb + " ON CLUSTER " + c.Name)

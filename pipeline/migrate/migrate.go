@@ -49,7 +49,9 @@ const migrateRaceTimeout = 30 * time.Second
 //     an earlier layout (versions 0 and 1: v1.go; 2 and 3: v4.go) is
 //     rebuilt in the current one (rebuild.go), the tables that derived
 //     tables' materialized views fill from their insert on get the rows
-//     stored before (v3.go, v5.go), then the version is recorded.
+//     stored before (v3.go, v5.go), the materialized views that wrote
+//     every insert's days are dropped once their successors exist
+//     (v7.go), then the version is recorded.
 //   - A statement that fails because a concurrent migration created its
 //     object first (already exists) or had just dropped a view it reads
 //     (doesn't exist: that instance creates it again next) is retried with
@@ -133,6 +135,9 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 		}
 	}
 	if replace {
+		if err := dropEveryInsertDayViews(ctx, conn, database, cluster); err != nil {
+			return err
+		}
 		for _, rb := range rebuilds {
 			if err := copyAside(ctx, conn, database, cluster, rb); err != nil {
 				return err

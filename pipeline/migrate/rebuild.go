@@ -57,7 +57,7 @@ type rebuild struct {
 var rebuilds = []rebuild{v1Rebuild, v3Rebuild}
 
 // creditViews are the materialized views that read attributed_conversions.
-var creditViews = []string{"credit_days_mv", "conversion_versions_mv"}
+var creditViews = []string{"credit_new_days_mv", "conversion_versions_mv"}
 
 // renameAside is step 1: it moves an attributed_conversions of rb's
 // layout out of the way of the current one. Another migration may rename

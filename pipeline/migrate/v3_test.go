@@ -26,7 +26,7 @@ func TestMigrateV2RecordsStoredDays(t *testing.T) {
 		}
 	}
 	// Rows as version 2 stored them: no day tables, version 2 recorded.
-	for _, q := range []string{"credit_days_mv", "touchpoint_days_mv", "credit_days", "touchpoint_days"} {
+	for _, q := range []string{"credit_new_days_mv", "touchpoint_new_days_mv", "credit_days", "touchpoint_days"} {
 		exec("DROP TABLE " + db + "." + q)
 	}
 	exec("INSERT INTO " + db + ".attributed_conversions (conversion_id, conversion_type, user_key, currency, conversion_ts_ms, conversion_date, version, revenue_micros, path_length, touchpoint_ids, channels, sources, mediums, campaigns, interactions, touchpoint_ts_ms, models, fit_ids, credit_fractions, credit_micros) " +

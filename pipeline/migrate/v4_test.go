@@ -50,7 +50,7 @@ func TestMigrateV2ToV4(t *testing.T) {
 	before := snapshot(t, env.CH, db, nil) // version 2's views showed the same rows
 	// Version 2: the same table, no day tables, version 2 recorded.
 	for _, q := range []string{
-		"DROP TABLE " + db + ".credit_days_mv", "DROP TABLE " + db + ".touchpoint_days_mv",
+		"DROP TABLE " + db + ".credit_new_days_mv", "DROP TABLE " + db + ".touchpoint_new_days_mv",
 		"DROP TABLE " + db + ".credit_days", "DROP TABLE " + db + ".touchpoint_days",
 		"TRUNCATE TABLE " + db + ".schema_versions",
 		"INSERT INTO " + db + ".schema_versions (version, written_by) SELECT 2, 'attributor v2'",

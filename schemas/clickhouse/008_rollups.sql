@@ -107,10 +107,15 @@ ORDER BY (date, run_id, channel, campaign);
 -- credit_days, touchpoint_days: the days that hold rows of
 -- attributed_conversions (by conversion_date) and of touchpoints (by
 -- event_date), whoever wrote them: the materialized views below add the
--- days of every insert into those tables, and attributor migrate adds the
--- days stored before they existed. The aggregate views take the days to
--- aggregate live from here (a few hundred rows) instead of reading the day
--- column of every stored row.
+-- days of every insert into those tables that are not recorded yet, and
+-- attributor migrate adds the days stored before they existed. The
+-- aggregate views take the days to aggregate live from here (a few hundred
+-- rows) instead of reading the day column of every stored row. An insert
+-- whose days are all recorded (nearly every live insert) adds nothing, and
+-- so makes no part in the day table (schema version 7; before, every
+-- insert wrote its days again: a part per insert, merged again later).
+-- Two inserts of a new day at once may both add it: the rows collapse
+-- (ReplacingMergeTree) and the views read the days as a set anyway.
 CREATE TABLE IF NOT EXISTS {db}.credit_days
 (
     date  Date
@@ -125,12 +130,14 @@ CREATE TABLE IF NOT EXISTS {db}.touchpoint_days
 ENGINE = ReplacingMergeTree()
 ORDER BY date;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.credit_days_mv TO {db}.credit_days AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.credit_new_days_mv TO {db}.credit_days AS
 SELECT conversion_date AS date
 FROM {db}.attributed_conversions
+WHERE conversion_date NOT IN (SELECT date FROM {db}.credit_days)
 GROUP BY conversion_date;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.touchpoint_days_mv TO {db}.touchpoint_days AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.touchpoint_new_days_mv TO {db}.touchpoint_days AS
 SELECT event_date AS date
 FROM {db}.touchpoints
+WHERE event_date NOT IN (SELECT date FROM {db}.touchpoint_days)
 GROUP BY event_date;
