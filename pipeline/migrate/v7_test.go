@@ -8,6 +8,7 @@ import (
 
 	"github.com/attributor/attributor/pipeline/migrate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
+	"github.com/attributor/attributor/schemas"
 )
 
 // v6Schema makes db a database of schema version 6: this release's DDL
@@ -92,8 +93,8 @@ func TestMigrateV6DayViewsAddOnlyNewDays(t *testing.T) {
 			t.Fatalf("migration %d: %v", round+1, err)
 		}
 		var version uint32
-		if err := env.CH.QueryRow(ctx, "SELECT max(version) FROM "+db+".schema_versions").Scan(&version); err != nil || version != 7 {
-			t.Fatalf("recorded version %d (%v), want 7", version, err)
+		if err := env.CH.QueryRow(ctx, "SELECT max(version) FROM "+db+".schema_versions").Scan(&version); err != nil || version != schemas.SchemaVersion {
+			t.Fatalf("recorded version %d (%v), want %d", version, err, schemas.SchemaVersion)
 		}
 		views := viewRows(t, env.CH, "SELECT name FROM system.tables WHERE database = '"+db+"' AND engine = 'MaterializedView' AND name LIKE '%days%' ORDER BY name")
 		for i := range views {
