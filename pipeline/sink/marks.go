@@ -38,8 +38,10 @@ func markDays(units []*flow.Unit) []markKey {
 		}
 		cr := &u.Credits
 		for si := range cr.Sets {
-			if cr.Sets[si].CellsLen > 0 {
-				seen[markKey{rollup.KindCredits, dayOf(cr.Sets[si].TimeMs)}] = struct{}{}
+			// A retraction has no cells but changes its day: the
+			// conversion's earlier version counted there.
+			if set := &cr.Sets[si]; set.CellsLen > 0 || set.Retract {
+				seen[markKey{rollup.KindCredits, dayOf(set.TimeMs)}] = struct{}{}
 			}
 		}
 	}

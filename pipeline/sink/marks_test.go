@@ -61,7 +61,12 @@ func TestMarksAfterRowsBeforeAcks(t *testing.T) {
 	cr.Sets = append(cr.Sets,
 		flow.CreditSet{ConversionID: "c1", TimeMs: day("2026-08-31"), Cells: 0, CellsLen: 1},
 		flow.CreditSet{ConversionID: "c2", TimeMs: day("2026-09-01"), Cells: 1, CellsLen: 1},
-		flow.CreditSet{ConversionID: "c3", TimeMs: day("2026-09-05")}) // every model skipped: nothing stored
+		flow.CreditSet{ConversionID: "c3", TimeMs: day("2026-09-05")}, // every model skipped: nothing stored
+		// c4 left 2026-09-03 for an earlier day: its retraction (no
+		// cells, stored under the start of the day it left) marks that
+		// day, where the rows it replaces counted, or a rollup of
+		// 2026-09-03 would go on counting c4 there.
+		flow.CreditSet{ConversionID: "c4", TimeMs: day("2026-09-03") - 3_600_000, Version: flow.RetractVersion, Retract: true})
 	cr.Cells = append(cr.Cells, flow.CreditCell{Fraction: 1, Revenue: 5}, flow.CreditCell{Fraction: 1, Revenue: 7})
 	u.Acks = append(u.Acks, flow.Ack{To: acker, Offset: 9})
 	sendDurable(ctx, t, s, u, 20*time.Second)
@@ -72,6 +77,7 @@ func TestMarksAfterRowsBeforeAcks(t *testing.T) {
 	}
 	want := []markKey{
 		{rollup.KindCredits, dayOf(day("2026-08-31"))}, {rollup.KindCredits, dayOf(day("2026-09-01"))},
+		{rollup.KindCredits, dayOf(day("2026-09-03"))},
 		{rollup.KindTouchpoints, dayOf(day("2026-08-30"))}, {rollup.KindTouchpoints, dayOf(day("2026-08-31"))},
 	}
 	if !slices.Equal(marked, want) {
