@@ -185,8 +185,27 @@ func (o *discardOutput) Acked(int) uint64 { return o.seq.Load() }
 // touchpoints in timestamp order, decoded beforehand, so that the users
 // outgrow the caches as a busy instance's do. ns/op is per touchpoint.
 func BenchmarkShardBatches(b *testing.B) {
+	benchShardBatches(b, false)
+}
+
+// BenchmarkShardBatchesRandomUsers is BenchmarkShardBatches with each
+// round's users in a random order, as a busy instance's traffic comes
+// (users in the order they were added to the shard are also in memory
+// order: BenchmarkShardBatches's lookups walk the users' memory in order).
+func BenchmarkShardBatchesRandomUsers(b *testing.B) {
+	benchShardBatches(b, true)
+}
+
+func benchShardBatches(b *testing.B, shuffle bool) {
 	const users, perUser, batch = 400_000, 3, 256
 	msgs := benchTouchpoints(users, perUser)
+	if shuffle {
+		rng := rand.New(rand.NewPCG(3, 4))
+		for k := range perUser {
+			round := msgs[k*users : (k+1)*users]
+			rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+		}
+	}
 	cfg := Config{}.WithDefaults()
 	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
 	items := make([]flow.Item, len(msgs))
