@@ -276,7 +276,7 @@ type creditColumnsBuf struct {
 	fits                                         strArr
 	tts, micros                                  int64Arr
 	fractions                                    f64Arr
-	sort                                         creditSort
+	refs                                         []setRef
 }
 
 // insert writes one compact row per credited set, the rows sorted by
@@ -299,7 +299,7 @@ func (c *creditColumnsBuf) fill(units []*flow.Unit) []proto.ColInput {
 	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.cur, &c.cts, &c.date, &c.version, &c.rev, &c.plen,
 		&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters, &c.tts, &c.models, &c.fits, &c.fractions, &c.micros}
 	resetColumns(cols)
-	refs := c.rows(units)
+	refs := c.order(units)
 	c.grow(units, refs)
 	for _, r := range refs {
 		cr := &units[r.unit].Credits
@@ -309,9 +309,6 @@ func (c *creditColumnsBuf) fill(units []*flow.Unit) []proto.ColInput {
 			continue
 		}
 		c.credited(cr, set)
-	}
-	if perm := c.order(units, refs); perm != nil {
-		c.permute(perm)
 	}
 	c.trim()
 	return cols

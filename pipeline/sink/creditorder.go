@@ -14,42 +14,30 @@ import (
 // sorting key, (conversion_date, conversion_id), as the touchpoints go
 // sorted by theirs (tpsort.go): ClickHouse checks an inserted block's order
 // before it sorts it and writes a sorted block as it comes, for the table
-// and for its materialized views' blocks that keep the order. As for the
-// touchpoints, the columns are filled in arrival order (the sets' paths
-// and strings read as they lie in memory: appending the rows in sorted
-// order cost a cache miss per path string, twice the filling's CPU in
-// BenchmarkCreditColumns), then references to the rows (day, the id's
-// first 8 bytes, row number) are sorted and every column is permuted
-// through a spare one: a plain column's values, an Array column's row
-// ranges (a String's positions only). Rows equal in the key (versions of
-// one conversion in one batch) keep their arrival order.
+// and for its materialized views' blocks that keep the order. The rows are
+// few next to the touchpoints (one per credited conversion and version)
+// and wide (a whole path in arrays), so the sink orders the sets, not the
+// columns: it sorts references to them (day, the id's first 8 bytes,
+// where the set is) and then appends each set's row in that order; no
+// array column is moved afterwards. Rows equal in the key (versions of one
+// conversion in one batch) keep their arrival order.
 
 // setRef is a credited set that makes a row: its sorting key and where it
-// is (units[unit].Credits.Sets[set]), and its row in arrival order.
+// is (units[unit].Credits.Sets[set]).
 type setRef struct {
 	prefix    uint64 // the conversion id's first 8 bytes, big-endian
 	unit, set int32
-	row       int32
 	date      proto.Date
 }
 
-// creditSort is a writer's scratch space for ordering credited rows.
-type creditSort struct {
-	refs []setRef
-	perm []int32
-	ends []uint64
-	u32  []uint32
-	tp   tpSort // the spare columns of the other types
-}
-
-// setRefsKeep is the most rows whose scratch space a writer keeps from one
-// insert to the next, as tpSortKeep for the touchpoints.
+// setRefsKeep is the most references a writer keeps from one insert to the
+// next (384 KB), as tpSortKeep for the touchpoints.
 const setRefsKeep = 1 << 14
 
-// rows returns the sets of units that make a row (retractions, and sets
-// with cells), in arrival order.
-func (c *creditColumnsBuf) rows(units []*flow.Unit) []setRef {
-	refs := c.sort.refs[:0]
+// order returns the sets of units that make a row (retractions, and sets
+// with cells), in attributed_conversions' order.
+func (c *creditColumnsBuf) order(units []*flow.Unit) []setRef {
+	refs := c.refs[:0]
 	for ui, u := range units {
 		for si := range u.Credits.Sets {
 			set := &u.Credits.Sets[si]
@@ -59,16 +47,10 @@ func (c *creditColumnsBuf) rows(units []*flow.Unit) []setRef {
 				// row-per-credit layout stored no row either.
 				continue
 			}
-			refs = append(refs, setRef{prefix: prefix8s(set.ConversionID), unit: int32(ui), set: int32(si), row: int32(len(refs)), date: dayOf(set.TimeMs)})
+			refs = append(refs, setRef{prefix: prefix8s(set.ConversionID), unit: int32(ui), set: int32(si), date: dayOf(set.TimeMs)})
 		}
 	}
-	c.sort.refs = refs
-	return refs
-}
-
-// order sorts refs (rows) into attributed_conversions' order and returns
-// the rows' numbers in that order, nil when they are in order already.
-func (c *creditColumnsBuf) order(units []*flow.Unit, refs []setRef) []int32 {
+	c.refs = refs
 	id := func(r setRef) string { return units[r.unit].Credits.Sets[r.set].ConversionID }
 	less := func(a, b setRef) int {
 		if c := cmp.Compare(a.date, b.date); c != 0 {
@@ -80,61 +62,18 @@ func (c *creditColumnsBuf) order(units []*flow.Unit, refs []setRef) []int32 {
 		if c := strings.Compare(id(a), id(b)); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.row, b.row)
+		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.set, b.set))
 	}
-	if slices.IsSortedFunc(refs, less) {
-		return nil
+	if !slices.IsSortedFunc(refs, less) {
+		slices.SortFunc(refs, less)
 	}
-	slices.SortFunc(refs, less)
-	perm := c.sort.perm[:0]
-	for _, r := range refs {
-		perm = append(perm, r.row)
-	}
-	c.sort.perm = perm
-	return perm
+	return refs
 }
 
-// permute puts every column's rows in perm's order.
-func (c *creditColumnsBuf) permute(perm []int32) {
-	sc := &c.sort
-	for _, s := range []*proto.ColStr{&c.cid, &c.ctyp, &c.key, &c.cur} {
-		sc.tp.pos = permute(&s.Pos, perm, sc.tp.pos)
-	}
-	sc.tp.i64 = permute((*[]int64)(&c.cts), perm, sc.tp.i64)
-	sc.tp.i64 = permute((*[]int64)(&c.rev), perm, sc.tp.i64)
-	sc.tp.date = permute((*[]proto.Date)(&c.date), perm, sc.tp.date)
-	sc.u32 = permute((*[]uint32)(&c.version), perm, sc.u32)
-	sc.u32 = permute((*[]uint32)(&c.plen), perm, sc.u32)
-	for _, a := range []*strArr{&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters, &c.models, &c.fits} {
-		sc.ends, sc.tp.pos = permuteRows(&a.Ends, &a.Data.Pos, perm, sc.ends, sc.tp.pos)
-	}
-	sc.ends, sc.tp.i64 = permuteRows(&c.tts.Ends, (*[]int64)(&c.tts.Data), perm, sc.ends, sc.tp.i64)
-	sc.ends, sc.tp.i64 = permuteRows(&c.micros.Ends, (*[]int64)(&c.micros.Data), perm, sc.ends, sc.tp.i64)
-	sc.ends, sc.tp.f64 = permuteRows(&c.fractions.Ends, (*[]float64)(&c.fractions.Data), perm, sc.ends, sc.tp.f64)
-}
-
-// permuteRows puts the rows of an Array column (each row's end in *ends,
-// its elements in *data) in the order perm gives, through the scratch
-// arrays, and returns the old arrays as the next scratch.
-func permuteRows[T any](ends *proto.ColUInt64, data *[]T, perm []int32, scratchEnds []uint64, scratch []T) ([]uint64, []T) {
-	outEnds, out := slices.Grow(scratchEnds[:0], len(perm)), slices.Grow(scratch[:0], len(*data))
-	for _, p := range perm {
-		var start uint64
-		if p > 0 {
-			start = (*ends)[p-1]
-		}
-		out = append(out, (*data)[start:(*ends)[p]]...)
-		outEnds = append(outEnds, uint64(len(out)))
-	}
-	oldEnds, old := *ends, *data
-	*ends, *data = outEnds, out
-	return oldEnds[:0], old[:0]
-}
-
-// trim drops the scratch space of batches of more than setRefsKeep rows.
+// trim drops references grown past setRefsKeep.
 func (c *creditColumnsBuf) trim() {
-	if cap(c.sort.refs) > setRefsKeep {
-		c.sort = creditSort{}
+	if cap(c.refs) > setRefsKeep {
+		c.refs = nil
 	}
 }
 
