@@ -40,6 +40,8 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (driver.Conn, err
 		MaxIdleConns:    8,
 		ConnMaxLifetime: connMaxLifetime,
 		Compression:     cfg.compression(),
+		// See maxCompressionBuffer.
+		MaxCompressionBuffer: maxCompressionBuffer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
@@ -64,6 +66,19 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (driver.Conn, err
 // measurable. A query running longer is not cut: the lifetime is checked
 // when a connection goes back to the pool.
 const connMaxLifetime = time.Minute
+
+// maxCompressionBuffer is how many bytes of an insert's block clickhouse-go
+// encodes into a connection's buffer before it compresses them and writes
+// them to the socket (it checks after each column). clickhouse-go's
+// default, 10 MiB, made every pooled connection grow its buffer by
+// doubling to 10 MiB plus a catch-up batch's largest column, and its
+// compressor's output buffer with it: about 280 MB of the 1.7 GB a
+// 1M-event catch-up allocated, zeroed and copied (docs/BENCHMARKS.md, "The
+// attributor's CPU per event, fourth pass"). At 1 MiB a block goes out
+// column by column as soon as they are large, each compressed frame on its
+// own (ClickHouse reads a block's frames as one stream, as it does past
+// 10 MiB), and a buffer grows to the largest column, not to the block.
+const maxCompressionBuffer = 1 << 20
 
 func (cfg ClickHouseConfig) compression() *clickhouse.Compression {
 	if cfg.Compression == "none" {

@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,8 +185,27 @@ func (o *discardOutput) Acked(int) uint64 { return o.seq.Load() }
 // touchpoints in timestamp order, decoded beforehand, so that the users
 // outgrow the caches as a busy instance's do. ns/op is per touchpoint.
 func BenchmarkShardBatches(b *testing.B) {
+	benchShardBatches(b, false)
+}
+
+// BenchmarkShardBatchesRandomUsers is BenchmarkShardBatches with each
+// round's users in a random order, as a busy instance's traffic comes
+// (users in the order they were added to the shard are also in memory
+// order: BenchmarkShardBatches's lookups walk the users' memory in order).
+func BenchmarkShardBatchesRandomUsers(b *testing.B) {
+	benchShardBatches(b, true)
+}
+
+func benchShardBatches(b *testing.B, shuffle bool) {
 	const users, perUser, batch = 400_000, 3, 256
 	msgs := benchTouchpoints(users, perUser)
+	if shuffle {
+		rng := rand.New(rand.NewPCG(3, 4))
+		for k := range perUser {
+			round := msgs[k*users : (k+1)*users]
+			rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+		}
+	}
 	cfg := Config{}.WithDefaults()
 	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
 	items := make([]flow.Item, len(msgs))
@@ -199,13 +219,17 @@ func BenchmarkShardBatches(b *testing.B) {
 	ctx := context.Background()
 	var s *Shard
 	buf := make([]flow.Item, 0, batch)
+	var cpu processCPU
 	b.ResetTimer()
+	cpu.start()
 	for done := 0; done < b.N; {
 		k := done % len(items)
 		if k == 0 {
 			b.StopTimer()
+			cpu.stop()
 			s = newTestShard(b, &cfg, &discardOutput{}, nil, &flow.Stats{})
 			runtime.GC()
+			cpu.start()
 			b.StartTimer()
 		}
 		n := min(batch, len(items)-k, b.N-done)
@@ -215,4 +239,22 @@ func BenchmarkShardBatches(b *testing.B) {
 		}
 		done += n
 	}
+	cpu.stop()
+	b.ReportMetric(float64(cpu.ns)/float64(b.N), "cpu-ns/op")
 }
+
+// processCPU adds up the process's CPU time (user and system, all
+// threads: with GOMAXPROCS=1 the garbage collector's too) between start
+// and stop: on a machine shared with other work, a benchmark's wall time
+// also counts the time it waited for a core, its CPU time does not.
+type processCPU struct{ ns, at int64 }
+
+func (c *processCPU) now() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+func (c *processCPU) start() { c.at = c.now() }
+func (c *processCPU) stop()  { c.ns += c.now() - c.at }

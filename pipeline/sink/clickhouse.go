@@ -189,11 +189,22 @@ type convColumnsBuf struct {
 	ts, rev                     proto.ColInt64
 	date                        proto.ColDate
 	part                        proto.ColInt32
+	sort                        tpSort
 }
 
+// insert sends the units' conversions sorted by conversions' sorting key,
+// (user_key, ts_ms, event_id), touchpoints' key: ClickHouse then writes
+// the part without sorting it (see tpColumnsBuf.insert).
 func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	return insertTable(ctx, conn, db, tableConversions, convColumns, c.fill(units))
+}
+
+// fill builds the columns of the units' conversions, sorted, and returns
+// them in convColumns' order.
+func (c *convColumnsBuf) fill(units []*flow.Unit) []proto.ColInput {
 	cols := []proto.ColInput{&c.id, &c.key, &c.uid, &c.aid, &c.ts, &c.date, &c.typ, &c.rev, &c.cur, &c.part}
 	resetColumns(cols)
+	c.grow(units)
 	for _, u := range units {
 		for k := range u.Convs {
 			r := &u.Convs[k]
@@ -209,7 +220,51 @@ func (c *convColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string
 			c.part.Append(r.Partition)
 		}
 	}
-	return insertTable(ctx, conn, db, tableConversions, convColumns, cols)
+	if perm := c.sort.order(&c.key, c.ts, &c.id); perm != nil {
+		for _, s := range []*proto.ColStr{&c.id, &c.key, &c.uid, &c.aid, &c.typ, &c.cur} {
+			c.sort.pos = permute(&s.Pos, perm, c.sort.pos)
+		}
+		c.sort.i64 = permute((*[]int64)(&c.ts), perm, c.sort.i64)
+		c.sort.i64 = permute((*[]int64)(&c.rev), perm, c.sort.i64)
+		c.sort.date = permute((*[]proto.Date)(&c.date), perm, c.sort.date)
+		c.sort.i32 = permute((*[]int32)(&c.part), perm, c.sort.i32)
+	}
+	c.sort.trim()
+	return cols
+}
+
+// grow makes room for the units' conversions at once, as
+// tpColumnsBuf.grow does for touchpoints.
+func (c *convColumnsBuf) grow(units []*flow.Unit) {
+	rows := 0
+	for _, u := range units {
+		rows += len(u.Convs)
+	}
+	if cap(c.id.Pos) >= rows {
+		return
+	}
+	var id, key, uid, aid, typ, cur int
+	for _, u := range units {
+		for k := range u.Convs {
+			cv := &u.Convs[k].CV
+			id += len(cv.EventID)
+			key += len(cv.Key())
+			uid += len(cv.UserID)
+			aid += len(cv.AnonymousID)
+			typ += len(cv.ConversionType)
+			cur += len(cv.Currency)
+		}
+	}
+	growStr(&c.id, rows, id)
+	growStr(&c.key, rows, key)
+	growStr(&c.uid, rows, uid)
+	growStr(&c.aid, rows, aid)
+	growStr(&c.typ, rows, typ)
+	growStr(&c.cur, rows, cur)
+	c.ts = slices.Grow(c.ts, rows)
+	c.rev = slices.Grow(c.rev, rows)
+	c.date = slices.Grow(c.date, rows)
+	c.part = slices.Grow(c.part, rows)
 }
 
 type creditColumnsBuf struct {
@@ -221,9 +276,13 @@ type creditColumnsBuf struct {
 	fits                                         strArr
 	tts, micros                                  int64Arr
 	fractions                                    f64Arr
+	refs                                         []setRef
 }
 
-// insert writes one compact row per credited set. A set's cells come from
+// insert writes one compact row per credited set, the rows sorted by
+// attributed_conversions' sorting key (conversion_date, conversion_id), so
+// that ClickHouse writes the part without sorting it (creditorder.go). A
+// set's cells come from
 // the engine model by model (Credits.Models order, skipped models absent),
 // each model's cells in path order, one per touchpoint or the single
 // unattributed cell of an empty path; the table holds them position-major
@@ -231,73 +290,83 @@ type creditColumnsBuf struct {
 // so that the view credited_conversions unfolds a touchpoint's credits
 // from one slice: cell (model k, position p) goes to p*models + k.
 func (c *creditColumnsBuf) insert(ctx context.Context, conn driver.Conn, db string, units []*flow.Unit) error {
+	return insertTable(ctx, conn, db, tableCredited, creditColumns, c.fill(units))
+}
+
+// fill builds the columns of the units' credited sets, in the table's
+// order, and returns them in creditColumns' order.
+func (c *creditColumnsBuf) fill(units []*flow.Unit) []proto.ColInput {
 	cols := []proto.ColInput{&c.cid, &c.ctyp, &c.key, &c.cur, &c.cts, &c.date, &c.version, &c.rev, &c.plen,
 		&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters, &c.tts, &c.models, &c.fits, &c.fractions, &c.micros}
 	resetColumns(cols)
-	for _, u := range units {
-		cr := &u.Credits
-		for si := range cr.Sets {
-			set := &cr.Sets[si]
-			cells := cr.Cells[set.Cells : set.Cells+set.CellsLen]
-			if set.Retract {
-				c.retraction(set)
-				continue
-			}
-			if len(cells) == 0 {
-				// Every model was skipped (data-driven ones without a
-				// fit): nothing credited, nothing to store, as the
-				// row-per-credit layout stored no row either.
-				continue
-			}
-			c.conversion(set)
-			c.plen.Append(set.PathLen)
-			for _, tp := range cr.Path[set.Path : set.Path+set.PathLen] {
-				c.tids.Data.Append(tp.ID)
-				c.chs.Data.Append(tp.Channel)
-				c.srcs.Data.Append(tp.Source)
-				c.meds.Data.Append(tp.Medium)
-				c.camps.Data.Append(tp.Campaign)
-				if tp.Impression {
-					c.inters.Data.Append(schemas.InteractionImpression)
-				} else {
-					c.inters.Data.Append(schemas.InteractionClick)
-				}
-				c.tts.Data.Append(tp.TimeMs)
-			}
-			for _, a := range []*strArr{&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters} {
-				a.EndRow()
-			}
-			c.tts.EndRow()
-			stride := max(int(set.PathLen), 1)
-			models := len(cells) / stride
-			var value int64
-			for k := range models {
-				cell := &cells[k*stride]
-				c.models.Data.Append(cr.Models[cell.Model])
-				if set.FitIDs != nil {
-					c.fits.Data.Append(set.FitIDs[cell.Model])
-				} else {
-					c.fits.Data.Append("")
-				}
-			}
-			for _, cell := range cells[:stride] {
-				value += cell.Revenue
-			}
-			for p := range stride {
-				for k := range models {
-					cell := &cells[k*stride+p]
-					c.fractions.Data.Append(cell.Fraction)
-					c.micros.Data.Append(cell.Revenue)
-				}
-			}
-			c.models.EndRow()
-			c.fits.EndRow()
-			c.fractions.EndRow()
-			c.micros.EndRow()
-			c.rev.Append(value)
+	refs := c.order(units)
+	c.grow(units, refs)
+	for _, r := range refs {
+		cr := &units[r.unit].Credits
+		set := &cr.Sets[r.set]
+		if set.Retract {
+			c.retraction(set)
+			continue
+		}
+		c.credited(cr, set)
+	}
+	c.trim()
+	return cols
+}
+
+// credited appends the row of set, a set of cr with cells.
+func (c *creditColumnsBuf) credited(cr *flow.Credits, set *flow.CreditSet) {
+	cells := cr.Cells[set.Cells : set.Cells+set.CellsLen]
+	c.conversion(set)
+	c.plen.Append(set.PathLen)
+	for _, tp := range cr.Path[set.Path : set.Path+set.PathLen] {
+		c.tids.Data.Append(tp.ID)
+		c.chs.Data.Append(tp.Channel)
+		c.srcs.Data.Append(tp.Source)
+		c.meds.Data.Append(tp.Medium)
+		c.camps.Data.Append(tp.Campaign)
+		c.inters.Data.Append(interaction(tp.Impression))
+		c.tts.Data.Append(tp.TimeMs)
+	}
+	for _, a := range []*strArr{&c.tids, &c.chs, &c.srcs, &c.meds, &c.camps, &c.inters} {
+		a.EndRow()
+	}
+	c.tts.EndRow()
+	stride := max(int(set.PathLen), 1)
+	models := len(cells) / stride
+	var value int64
+	for k := range models {
+		cell := &cells[k*stride]
+		c.models.Data.Append(cr.Models[cell.Model])
+		if set.FitIDs != nil {
+			c.fits.Data.Append(set.FitIDs[cell.Model])
+		} else {
+			c.fits.Data.Append("")
 		}
 	}
-	return insertTable(ctx, conn, db, tableCredited, creditColumns, cols)
+	for _, cell := range cells[:stride] {
+		value += cell.Revenue
+	}
+	for p := range stride {
+		for k := range models {
+			cell := &cells[k*stride+p]
+			c.fractions.Data.Append(cell.Fraction)
+			c.micros.Data.Append(cell.Revenue)
+		}
+	}
+	c.models.EndRow()
+	c.fits.EndRow()
+	c.fractions.EndRow()
+	c.micros.EndRow()
+	c.rev.Append(value)
+}
+
+// interaction is the interaction a credited path stores for a touchpoint.
+func interaction(impression bool) string {
+	if impression {
+		return schemas.InteractionImpression
+	}
+	return schemas.InteractionClick
 }
 
 // conversion appends the columns of set's conversion and version.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/attributor/attributor/attribution"
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/pipeline/migrate"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
@@ -76,5 +77,102 @@ FROM system.query_log WHERE type = 2 AND event_date >= yesterday() AND query LIK
 	}
 	if inserts != 1 || sorted != 3 {
 		t.Errorf("%d inserts into touchpoints found %d blocks already sorted; want 1 insert and 3 (touchpoints, touchpoints_by_day, touchpoint_days)", inserts, sorted)
+	}
+}
+
+// Conversions and credited rows go out in their tables' order too:
+// conversions by (user_key, ts_ms, event_id), attributed_conversions by
+// (conversion_date, conversion_id). With one day's conversions, the
+// credited rows' block is also in the order of its views' tables
+// (conversion_versions by (conversion_id, conversion_date), credit_days by
+// date): ClickHouse finds every block of both inserts sorted. At the code
+// before, only credit_days' one-row block was.
+func TestConversionsAndCreditsGoOutInTheTablesOrder(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := migrate.Migrate(ctx, env.CH, env.Database); err != nil {
+		t.Fatal(err)
+	}
+	s := sink.New(env.CH, &deadWriter{}, sink.Config{Database: env.Database, FlushInterval: 20 * time.Millisecond}.WithDefaults(), &flow.Stats{})
+	runCtx, stop := context.WithCancel(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1})))
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("sink: %v", err)
+		}
+	}()
+
+	// Arrival order: by time, users and ids mixed, one day.
+	rng := rand.New(rand.NewPCG(5, 6))
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
+	u := &flow.Unit{}
+	cr := &u.Credits
+	cr.Models = []string{"linear"}
+	for i := range 300 {
+		cv := schemas.Conversion{EventID: fmt.Sprintf("cv-%08x", rng.Uint32()), TimeMs: day + int64(i)*1000,
+			ConversionType: "purchase", RevenueMicros: 1_000_000, Currency: "EUR"}
+		if rng.IntN(4) == 0 {
+			cv.AnonymousID = fmt.Sprintf("anon-%d", rng.IntN(50))
+		} else {
+			cv.UserID = fmt.Sprintf("user-%d", rng.IntN(80))
+		}
+		u.Convs = append(u.Convs, flow.ConvRow{CV: cv, Partition: int32(i % 4)})
+		cr.Sets = append(cr.Sets, flow.CreditSet{ConversionID: cv.EventID, ConversionType: cv.ConversionType, UserKey: cv.Key(),
+			Currency: "EUR", TimeMs: cv.TimeMs, Version: 1, Path: uint32(len(cr.Path)), PathLen: 2, Cells: uint32(len(cr.Cells)), CellsLen: 2})
+		for p := range 2 {
+			cr.Path = append(cr.Path, attribution.Touchpoint{ID: fmt.Sprintf("tp-%d-%d", i, p), TimeMs: cv.TimeMs - int64(2-p)*60_000, Channel: "email"})
+			cr.Cells = append(cr.Cells, flow.CreditCell{Fraction: .5, Revenue: 500_000, Position: uint32(p + 1)})
+		}
+	}
+	a := &acks{}
+	u.Acks = []flow.Ack{{To: a, Offset: 1}}
+	if !s.Send(ctx, 0, 1, u) {
+		t.Fatal("sink: send failed")
+	}
+	barrier := make(chan error, 1)
+	s.In <- sink.Msg{Barrier: barrier}
+	if err := <-barrier; err != nil {
+		t.Fatalf("sink barrier: %v", err)
+	}
+	if n := env.Count("conversions"); n != 300 {
+		t.Fatalf("conversions stored: %d, want 300", n)
+	}
+	if n := env.Count("attributed_conversions"); n != 300 {
+		t.Fatalf("credited rows stored: %d, want 300", n)
+	}
+	if err := env.CH.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		table  string
+		sorted uint64
+		what   string
+	}{
+		{"conversions", 1, "conversions"},
+		{"attributed_conversions", 3, "attributed_conversions, conversion_versions, credit_days"},
+	} {
+		var inserts, sorted uint64
+		q := `SELECT count(), sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'MergeTreeDataWriterBlocksAlreadySorted')])
+FROM system.query_log WHERE type = 2 AND event_date >= yesterday() AND query LIKE 'INSERT INTO ` + env.Database + `.` + tc.table + ` %'`
+		// The server logs a query as it finishes, which may be just after
+		// the client had its answer: look again for a few seconds.
+		for try := 0; ; try++ {
+			if err := env.CH.QueryRow(ctx, q).Scan(&inserts, &sorted); err != nil {
+				t.Fatal(err)
+			}
+			if inserts > 0 || try == 50 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+			if err := env.CH.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if inserts != 1 || sorted != tc.sorted {
+			t.Errorf("%d inserts into %s found %d blocks already sorted; want 1 insert and %d (%s)", inserts, tc.table, sorted, tc.sorted, tc.what)
+		}
 	}
 }

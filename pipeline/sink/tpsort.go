@@ -68,8 +68,10 @@ type tpKey struct {
 // order returns the row numbers of the columns key, ts and id (user_key,
 // ts_ms, event_id) in the order of the three, strings compared bytewise
 // as ClickHouse compares them; nil when they are in order already. Rows
-// equal in the three (a touchpoint and its replayed copy) keep no
-// particular order: they are one row to the table.
+// equal in the three (a touchpoint and its replayed copy, one row to the
+// table) keep their arrival order: the order is stable, so the rows sent
+// are the same whatever the sort's internals. The conversions' columns
+// (conversions has the same key) are ordered by it too.
 func (s *tpSort) order(key *proto.ColStr, ts []int64, id *proto.ColStr) []int32 {
 	n := key.Rows()
 	less := func(a, b int32) int {
@@ -79,7 +81,10 @@ func (s *tpSort) order(key *proto.ColStr, ts []int64, id *proto.ColStr) []int32 
 		if c := cmp.Compare(ts[a], ts[b]); c != 0 {
 			return c
 		}
-		return bytes.Compare(id.Buf[id.Pos[a].Start:id.Pos[a].End], id.Buf[id.Pos[b].Start:id.Pos[b].End])
+		if c := bytes.Compare(id.Buf[id.Pos[a].Start:id.Pos[a].End], id.Buf[id.Pos[b].Start:id.Pos[b].End]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
 	}
 	sorted := true
 	for i := 1; i < n && sorted; i++ {
