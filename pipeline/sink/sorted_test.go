@@ -24,22 +24,7 @@ import (
 // (MergeTreeDataWriterBlocksAlreadySorted, per insert in query_log). At
 // the code before, only touchpoint_days' one-row block was.
 func TestTouchpointsGoOutInTheTablesOrder(t *testing.T) {
-	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := migrate.Migrate(ctx, env.CH, env.Database); err != nil {
-		t.Fatal(err)
-	}
-	s := sink.New(env.CH, &deadWriter{}, sink.Config{Database: env.Database, FlushInterval: 20 * time.Millisecond}.WithDefaults(), &flow.Stats{})
-	runCtx, stop := context.WithCancel(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1})))
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("sink: %v", err)
-		}
-	}()
+	env, ctx, s := loggedSink(t)
 
 	// Arrival order: by time, users mixed, one day.
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -88,22 +73,7 @@ FROM system.query_log WHERE type = 2 AND event_date >= yesterday() AND query LIK
 // date): ClickHouse finds every block of both inserts sorted. At the code
 // before, only credit_days' one-row block was.
 func TestConversionsAndCreditsGoOutInTheTablesOrder(t *testing.T) {
-	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := migrate.Migrate(ctx, env.CH, env.Database); err != nil {
-		t.Fatal(err)
-	}
-	s := sink.New(env.CH, &deadWriter{}, sink.Config{Database: env.Database, FlushInterval: 20 * time.Millisecond}.WithDefaults(), &flow.Stats{})
-	runCtx, stop := context.WithCancel(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1})))
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("sink: %v", err)
-		}
-	}()
+	env, ctx, s := loggedSink(t)
 
 	// Arrival order: by time, users and ids mixed, one day.
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -175,4 +145,28 @@ FROM system.query_log WHERE type = 2 AND event_date >= yesterday() AND query LIK
 			t.Errorf("%d inserts into %s found %d blocks already sorted; want 1 insert and %d (%s)", inserts, tc.table, sorted, tc.sorted, tc.what)
 		}
 	}
+}
+
+// loggedSink starts a sink on a migrated test database whose inserts are
+// logged in system.query_log, where the tests read what ClickHouse found
+// sorted; the sink stops (and must stop cleanly) when the test ends.
+func loggedSink(t *testing.T) (*pipelinetest.Env, context.Context, *sink.Sink) {
+	t.Helper()
+	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	if err := migrate.Migrate(ctx, env.CH, env.Database); err != nil {
+		t.Fatal(err)
+	}
+	s := sink.New(env.CH, &deadWriter{}, sink.Config{Database: env.Database, FlushInterval: 20 * time.Millisecond}.WithDefaults(), &flow.Stats{})
+	runCtx, stop := context.WithCancel(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1})))
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("sink: %v", err)
+		}
+	})
+	return env, ctx, s
 }
