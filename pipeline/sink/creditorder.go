@@ -47,7 +47,7 @@ func (c *creditColumnsBuf) order(units []*flow.Unit) []setRef {
 				// row-per-credit layout stored no row either.
 				continue
 			}
-			refs = append(refs, setRef{prefix: prefix8s(set.ConversionID), unit: int32(ui), set: int32(si), date: dayOf(set.TimeMs)})
+			refs = append(refs, setRef{prefix: prefix8(set.ConversionID), unit: int32(ui), set: int32(si), date: dayOf(set.TimeMs)})
 		}
 	}
 	c.refs = refs
@@ -75,18 +75,6 @@ func (c *creditColumnsBuf) trim() {
 	if cap(c.refs) > setRefsKeep {
 		c.refs = nil
 	}
-}
-
-// prefix8s is prefix8 of a string.
-func prefix8s(s string) uint64 {
-	var p uint64
-	for i := range 8 {
-		p <<= 8
-		if i < len(s) {
-			p |= uint64(s[i])
-		}
-	}
-	return p
 }
 
 // grow makes room in c for the rows of refs at once, as tpColumnsBuf.grow

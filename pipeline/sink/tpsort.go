@@ -139,8 +139,9 @@ func (s *tpSort) order(key *proto.ColStr, ts []int64, id *proto.ColStr) []int32 
 
 // prefix8 returns b's first 8 bytes as a big-endian integer, zeros past
 // its end: for two strings whose prefixes differ, the integers compare as
-// the strings do.
-func prefix8(b []byte) uint64 {
+// the strings do. The touchpoints' keys are bytes of a column, the
+// credited rows' conversion ids strings (creditorder.go).
+func prefix8[S ~string | ~[]byte](b S) uint64 {
 	var p uint64
 	for i := range 8 {
 		p <<= 8
