@@ -21,6 +21,19 @@ const creditedViewRead = "FROM {db}.attributed_conversions FINAL\n"
 // (docs/ANALYSTS.md, "One conversion by id"). database must be a valid
 // identifier; conversionID is quoted as a string literal.
 func CreditedByIDSQL(database, conversionID string) (string, error) {
+	return creditedByID(database, quoteString(conversionID))
+}
+
+// CreditedByIDQuery is CreditedByIDSQL with a placeholder `?` where the id
+// goes, twice: bind the conversion's id to both, so that it reaches
+// ClickHouse as an argument and never as SQL text.
+func CreditedByIDQuery(database string) (string, error) {
+	return creditedByID(database, "?")
+}
+
+// creditedByID writes the lookup with id, a string literal or a
+// placeholder, as the id it filters by.
+func creditedByID(database, id string) (string, error) {
 	stmts, err := DDL(database)
 	if err != nil {
 		return "", err
@@ -35,7 +48,6 @@ func CreditedByIDSQL(database, conversionID string) (string, error) {
 		if strings.Count(body, read) != 1 {
 			return "", fmt.Errorf("credited_conversions: want one %q in its DDL", strings.TrimSpace(read))
 		}
-		id := quoteString(conversionID)
 		// The filter's indentation follows the FROM line's.
 		at := strings.Index(body, read)
 		indent := body[strings.LastIndexByte(body[:at], '\n')+1 : at]

@@ -190,7 +190,7 @@ func TestCompletion(t *testing.T) {
 		want  string
 	}{
 		{[]string{"rep"}, "replay report"},
-		{[]string{"report", ""}, "assisted_conversions channel_performance cohort_value model_comparison model_fits path_length time_to_conversion top_paths"},
+		{[]string{"report", ""}, "assisted_conversions channel_performance cohort_value conversion model_comparison model_fits path_length time_to_conversion top_paths"},
 		{[]string{"report", "--format", "csv", "model_"}, "model_comparison model_fits"},
 		{[]string{"report", "top_paths", "--f"}, "--format --from"},
 		{[]string{"report", "channel_performance", "--model", "l"}, "last_click last_non_direct linear"},

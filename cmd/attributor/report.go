@@ -33,12 +33,13 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 		channel = fs.String("channel", "", "only this `channel` (reports with a channel column)")
 		format  = fs.String("format", string(report.Table), "output `format`: table, csv or json")
 		limit   = fs.Int("limit", 0, "print at most `N` rows (default: all; 20 for top_paths)")
+		id      = fs.String("id", "", "the conversion `ID` report conversion shows")
 		by      = fs.String("by", "", "group channel_performance's rows by `what`: channel (default), or campaign (a row per channel and campaign)")
 		columns = fs.String("columns", "", "comma-separated `columns` to print, in that order, or all (default: a view that fits 100 columns for channel_performance, model_comparison and assisted_conversions, else all)")
 		formula = fs.Bool("csv-formulas", false, "write CSV cells that start with = + - @ as they are (default: prefix a ' so that a spreadsheet does not run them as formulas)")
 		svc     = addServiceFlags(e)
 	)
-	fs.Usage = e.help(stdout, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M|all] [--channel C] [--by channel|campaign] [--format table|csv|json] [--limit N] [--columns A,B|all]\n\nPrints a report of the analyst views, summed over the days of the range.\nWithout NAME, lists the reports.")
+	fs.Usage = e.help(stdout, "usage: attributor report NAME [--from DAY] [--to DAY] [--model M|all] [--channel C] [--by channel|campaign] [--format table|csv|json] [--limit N] [--columns A,B|all]\n       attributor report conversion --id ID [--model M] [--format table|csv|json] [--columns A,B|all]\n\nPrints a report of the analyst views, summed over the days of the range,\nor one conversion's credited rows (report conversion).\nWithout NAME, lists the reports.")
 	names, code, ok := parseArgs(fs, e, args, stderr, "report", true)
 	if !ok {
 		return code
@@ -59,7 +60,7 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage(fs, stderr, "report", err.Error())
 	}
-	filter := report.Filter{From: *from, To: *to, Model: *model, Channel: *channel, By: *by, Limit: *limit}
+	filter := report.Filter{From: *from, To: *to, Model: *model, Channel: *channel, By: *by, Limit: *limit, ID: *id}
 	if err := filter.Validate(r); err != nil {
 		return exitUsage(fs, stderr, "report", err.Error())
 	}
@@ -85,8 +86,11 @@ func runReportCommand(args []string, stdout, stderr io.Writer) int {
 	res, err := report.Run(ctx, conn, chCfg.Database, r, filter)
 	if err != nil {
 		var ex *clickhouse.Exception
-		if errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81) { // UNKNOWN_TABLE, UNKNOWN_DATABASE
+		switch {
+		case errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81): // UNKNOWN_TABLE, UNKNOWN_DATABASE
 			err = fmt.Errorf("%w\n(the views are created by: attributor migrate --database %s)", err, chCfg.Database)
+		case errors.As(err, &ex) && ex.Code == 47: // UNKNOWN_IDENTIFIER: tables of an earlier schema
+			err = fmt.Errorf("%w\n(if an earlier release wrote this database, bring its tables up to date: attributor migrate --database %s)", err, chCfg.Database)
 		}
 		fmt.Fprintf(stderr, "attributor report: %v\n", err)
 		return 1

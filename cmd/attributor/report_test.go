@@ -41,6 +41,9 @@ func TestReportCommandErrors(t *testing.T) {
 		{[]string{"report", "top_paths", "--format", "xml"}, "format: must be table, csv or json"},
 		{[]string{"report", "top_paths", "--limit", "-1"}, "limit: must be >= 0"},
 		{[]string{"report", "top_paths", "--database", "a;b"}, "not a valid identifier"},
+		{[]string{"report", "conversion"}, "id: report conversion shows one conversion: give its id (--id)"},
+		{[]string{"report", "conversion", "--id", "c1", "--from", "2026-11-01"}, "--from and --to do not apply"},
+		{[]string{"report", "top_paths", "--id", "c1"}, "only a report of one conversion takes --id"},
 	} {
 		code, _, stderr := runSubcommand(c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
@@ -157,6 +160,25 @@ paid_social        0.00         1.00    0.50        0.25            0.50        
 	code, stdout, _ = runSubcommand(append([]string{"report", "top_paths", "--format", "csv"}, svc...)...)
 	if code != 0 || !strings.Contains(stdout, "\npaid_social > paid_search,2,1,100,25\n") || !strings.Contains(stdout, "\n(none),0,1,20,0\n") {
 		t.Errorf("top_paths csv: exit %d:\n%s", code, stdout)
+	}
+
+	// One conversion's rows, by id: each model's share of c1's 100.00.
+	code, stdout, stderr = runSubcommand(append([]string{"report", "conversion", "--id", "c1", "--model", "linear"}, svc...)...)
+	want = `model   position  touchpoint_time      channel      campaign     interaction  credit  revenue
+------  --------  -------------------  -----------  -----------  -----------  ------  -------
+linear         1  2026-11-01 09:00:00  paid_social  prospecting                 0.50    50.00
+linear         2  2026-11-02 09:00:00  paid_search  brand                       0.50    50.00
+`
+	if code != 0 || stdout != want {
+		t.Errorf("conversion c1: exit %d: %s\n%s\nwant:\n%s", code, stderr, stdout, want)
+	}
+	code, stdout, stderr = runSubcommand(append([]string{"report", "conversion", "--id", "c2", "--format", "csv", "--columns", "model,position,touchpoint_id,channel,credit,revenue,currency,path_length,version"}, svc...)...)
+	if code != 0 || strings.Count(stdout, "\n") != 1+len(attribution.ModelNames) || !strings.Contains(stdout, "\nlinear,0,,(none),1,20,EUR,0,1\n") {
+		t.Errorf("conversion c2 (no touchpoint): exit %d: %s\n%s", code, stderr, stdout)
+	}
+	code, stdout, stderr = runSubcommand(append([]string{"report", "conversion", "--id", "no-such", "--format", "csv"}, svc...)...)
+	if code != 0 || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("an unknown conversion: exit %d, want the header alone: %s\n%s", code, stderr, stdout)
 	}
 
 	code, _, stderr = runSubcommand("report", "top_paths", "--clickhouse", addr, "--database", db+"_missing")

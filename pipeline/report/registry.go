@@ -139,6 +139,27 @@ var registry = []*Report{
 		orderBy:      []string{"-conversions", "-revenue", "path"},
 	},
 	{
+		Name:    "conversion",
+		View:    "credited_conversions",
+		Summary: "one conversion (--id): each model's credit and revenue for each touchpoint of its path, its current version (--columns all: ids, source, medium, currency, version)",
+		Columns: []Column{
+			key("model", Text), col("position", Count, "position"), key("touchpoint_id", Text),
+			col("touchpoint_time", Text, "if(path_length = 0, '', toString(toDateTime(intDiv(touchpoint_ts_ms, 1000), 'UTC')))"),
+			key("channel", Text), key("source", Text), key("medium", Text), key("campaign", Text), key("interaction", Text),
+			sum("credit", Number), money("revenue", "revenue_micros"), key("currency", Text),
+			key("conversion_type", Text), col("conversion_time", Text, "toString(toDateTime(intDiv(conversion_ts_ms, 1000), 'UTC'))"),
+			key("path_length", Count), key("version", Count), key("fit_id", Text),
+		},
+		HasModel: true, HasChannel: true, ByID: true,
+		Default: func(res *Result, _ Filter) error {
+			return res.pick("model", "position", "touchpoint_time", "channel", "campaign", "interaction", "credit", "revenue")
+		},
+		// A row per model and position: the sums add up one row each.
+		groupBy: []string{"model", "position", "touchpoint_id", "touchpoint_ts_ms", "channel", "source", "medium", "campaign", "interaction",
+			"currency", "conversion_type", "conversion_ts_ms", "path_length", "version", "fit_id"},
+		orderBy: []string{"model", "position"},
+	},
+	{
 		Name:    "cohort_value",
 		Summary: "users by month and channel of first touch, and their cumulative revenue per user month by month",
 		Columns: []Column{

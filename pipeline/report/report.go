@@ -52,6 +52,10 @@ type Report struct {
 	// Monthly reports filter their date column by month: --from selects
 	// the month that holds it.
 	Monthly bool
+	// ByID reports read one conversion, the one Filter.ID names, through
+	// schemas.CreditedByIDSQL (a few granules on every release) instead
+	// of a view; --from and --to do not apply.
+	ByID bool
 	// DefaultLimit is the row limit when the filter sets none (0: all rows).
 	DefaultLimit int
 	// DefaultModel is the model of a report with a model column when the
@@ -81,6 +85,7 @@ type Filter struct {
 	Channel  string
 	By       string // a choice of the report's By; "": the first
 	Limit    int    // rows printed at most; 0 means the report's default
+	ID       string // the conversion a ByID report reads
 }
 
 // Validate checks the filter against the report, naming the flag at fault.
@@ -120,6 +125,14 @@ func (f Filter) Validate(r *Report) error {
 	}
 	if f.Limit < 0 {
 		return fmt.Errorf("limit: must be >= 0, got %d", f.Limit)
+	}
+	switch {
+	case r.ByID && f.ID == "":
+		return fmt.Errorf("id: report %s shows one conversion: give its id (--id)", r.Name)
+	case r.ByID && (f.From != "" || f.To != ""):
+		return fmt.Errorf("from, to: report %s shows one conversion, at every day it is stored under; --from and --to do not apply", r.Name)
+	case !r.ByID && f.ID != "":
+		return fmt.Errorf("id: report %s sums many conversions; only a report of one conversion takes --id", r.Name)
 	}
 	return nil
 }
@@ -234,9 +247,20 @@ func (r *Report) Query(db string, f Filter) (string, []any, error) {
 		}
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, "FROM %s.%s\n", db, r.view())
 	var where []string
 	var args []any
+	if r.ByID {
+		// The conversion's own rows of the view, read by the compact
+		// table's key (its id bound twice: the days, then the rows).
+		one, err := schemas.CreditedByIDQuery(db)
+		if err != nil {
+			return "", nil, err
+		}
+		fmt.Fprintf(&b, "FROM\n(\n%s\n)\n", strings.TrimRight(one, "\n"))
+		args = append(args, f.ID, f.ID)
+	} else {
+		fmt.Fprintf(&b, "FROM %s.%s\n", db, r.view())
+	}
 	if f.From != "" {
 		if r.Monthly {
 			where = append(where, "date >= toStartOfMonth(toDate(?))")

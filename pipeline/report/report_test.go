@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,11 @@ func TestRegistry(t *testing.T) {
 		if !strings.Contains(ddl.String(), "CREATE VIEW IF NOT EXISTS db."+r.view()+" AS") {
 			t.Errorf("report %s: migrate creates no view %s", r.Name, r.view())
 		}
-		if _, _, err := r.Query("db", Filter{}); err != nil {
+		var f Filter
+		if r.ByID {
+			f.ID = "an-id"
+		}
+		if _, _, err := r.Query("db", f); err != nil {
 			t.Errorf("report %s: %v", r.Name, err)
 		}
 		names := map[string]bool{}
@@ -85,6 +90,16 @@ func TestQueryBindsFilters(t *testing.T) {
 	if !strings.Contains(sql, "date >= toStartOfMonth(toDate(?))") {
 		t.Errorf("cohort_value filters by month:\n%s", sql)
 	}
+	// The id of report conversion too, bound where the days and the rows
+	// are looked up.
+	cv, _ := Lookup("conversion")
+	sql, args, err = cv.Query("attribution", Filter{ID: hostile, Model: "linear"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []any{hostile, hostile, "linear"}; !slices.Equal(args, want) || strings.Count(sql, "?") != len(want) || strings.Contains(sql, "OR 1=1") {
+		t.Errorf("report conversion: args %v for %d placeholders, want %v:\n%s", args, strings.Count(sql, "?"), want, sql)
+	}
 	top, _ := Lookup("top_paths")
 	if _, args, _ := top.Query("attribution", Filter{}); len(args) != 1 || args[0] != 20 {
 		t.Errorf("top_paths default limit: args %v, want [20]", args)
@@ -98,6 +113,7 @@ func TestFilterValidate(t *testing.T) {
 	cp, _ := Lookup("channel_performance")
 	mc, _ := Lookup("model_comparison")
 	tp, _ := Lookup("top_paths")
+	cv, _ := Lookup("conversion")
 	for _, c := range []struct {
 		r     *Report
 		f     Filter
@@ -111,6 +127,10 @@ func TestFilterValidate(t *testing.T) {
 		{mc, Filter{Model: "linear"}, "model: report model_comparison has no model column"},
 		{tp, Filter{Channel: "email"}, "channel: report top_paths has no channel column"},
 		{cp, Filter{Limit: -1}, "limit:"},
+		{cv, Filter{}, "id: report conversion shows one conversion"},
+		{cv, Filter{ID: "x", From: "2026-11-01"}, "from, to:"},
+		{cv, Filter{ID: "x", To: "2026-11-01"}, "from, to:"},
+		{tp, Filter{ID: "x"}, "id: report top_paths sums many conversions"},
 	} {
 		err := c.f.Validate(c.r)
 		if err == nil || !strings.HasPrefix(err.Error(), c.field) {
@@ -119,6 +139,9 @@ func TestFilterValidate(t *testing.T) {
 	}
 	if err := (Filter{From: "2026-11-01", To: "2026-11-01", Model: "linear", Channel: "email", Limit: 3}).Validate(cp); err != nil {
 		t.Errorf("a valid filter: %v", err)
+	}
+	if err := (Filter{ID: "x", Model: "linear", Channel: "email"}).Validate(cv); err != nil {
+		t.Errorf("a valid filter of report conversion: %v", err)
 	}
 }
 

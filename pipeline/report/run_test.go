@@ -40,7 +40,11 @@ func (res *Result) cell(row []Value, name string) Value {
 func TestReportsRun(t *testing.T) {
 	f := loadedFixture(t)
 	for _, r := range Reports() {
-		res := runReport(t, f, r.Name, Filter{})
+		var flt Filter
+		if r.ByID {
+			flt.ID = docLookupID
+		}
+		res := runReport(t, f, r.Name, flt)
 		if len(res.Rows) == 0 {
 			t.Errorf("report %s: no rows", r.Name)
 		}
