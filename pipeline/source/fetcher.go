@@ -125,7 +125,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 	}
 	f.runCtx = ctx // the flush timer's, set before any item is pending
 	defer f.exitFlush(ctx)
-	pf := newPartitionFetch(f.src.Conn.Dialer(), cfg.Brokers, f.topic, f.partition, f.start, cfg.Logger, f.src.Stats)
+	pf := newPartitionFetch(ctx, f.src.Conn.Dialer(), cfg.Brokers, f.topic, f.partition, f.start, cfg.Logger, f.src.Stats)
 	defer pf.drop()
 	isTP := f.topic == cfg.TouchpointsTopic
 	f.next.Store(f.start) // committed: everything before it was routed (forwards are acknowledged before a commit)
@@ -138,7 +138,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 	lastMark := time.Now()
 	first := true
 	for {
-		m, now, err := pf.next(ctx) // now: once per message, the future check and the marks
+		m, now, err := pf.next() // now: once per message, the future check and the marks
 		if err != nil {
 			if ctx.Err() != nil {
 				return

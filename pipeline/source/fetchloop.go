@@ -51,8 +51,10 @@ const (
 )
 
 // partitionFetch fetches one partition from its leader, message by
-// message (next). It is used by one goroutine.
+// message (next), for as long as its context lasts. It is used by one
+// goroutine.
 type partitionFetch struct {
+	ctx       context.Context // its end closes the connection: a fetch waiting on the broker returns
 	dialer    *kafka.Dialer
 	brokers   []string
 	topic     string
@@ -77,19 +79,21 @@ type partitionFetch struct {
 	fetched atomic.Bool  // a fetch succeeded: lag is known
 }
 
-func newPartitionFetch(dialer *kafka.Dialer, brokers []string, topic string, partition int, start int64, log *slog.Logger, stats *flow.Stats) *partitionFetch {
+func newPartitionFetch(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, partition int, start int64, log *slog.Logger, stats *flow.Stats) *partitionFetch {
 	if start < 0 {
 		start = kafka.FirstOffset
 	}
-	return &partitionFetch{dialer: dialer, brokers: brokers, topic: topic, partition: partition, offset: start, log: log, stats: stats}
+	return &partitionFetch{ctx: ctx, dialer: dialer, brokers: brokers, topic: topic, partition: partition, offset: start, log: log, stats: stats}
 }
 
 // next returns the next message of the partition, fetching as needed,
 // and the time it was taken (now, once per message). It blocks until a
-// message is there, ctx ends, or a fetch fails; a failure closes the
-// connection (the next call dials the partition's leader again, wherever
-// it is then) and is the caller's to log and wait on (retryWait).
-func (p *partitionFetch) next(ctx context.Context) (kafka.Message, time.Time, error) {
+// message is there, the loop's context ends, or a fetch fails; a failure
+// closes the connection (the next call dials the partition's leader
+// again, wherever it is then) and is the caller's to log and wait on
+// (retryWait).
+func (p *partitionFetch) next() (kafka.Message, time.Time, error) {
+	ctx := p.ctx
 	for {
 		if p.batch != nil {
 			now := time.Now()
@@ -137,6 +141,10 @@ func (p *partitionFetch) startBatch(ctx context.Context) error {
 	}
 	p.deadline = time.Now().Add(wait + fetchSlack)
 	p.conn.SetDeadline(p.deadline)
+	if _, err := p.conn.Seek(p.offset, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
+		p.drop()
+		return fmt.Errorf("seek to offset %d: %w", p.offset, err)
+	}
 	p.batch = p.conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: minBytes, MaxBytes: fetchMaxBytes, MaxWait: wait})
 	p.hwm, p.n = p.batch.HighWaterMark(), 0
 	p.stats.Fetches.Add(1)
@@ -167,30 +175,25 @@ func (p *partitionFetch) endBatch(ctx context.Context) error {
 		p.drop()
 		return ctx.Err()
 	}
-	if errors.Is(err, kafka.OffsetOutOfRange) {
-		return p.outOfRange()
-	}
 	p.drop()
-	return fmt.Errorf("fetch from offset %d: %w", p.offset, err)
-}
-
-// outOfRange handles the broker's answer that the offset fetched is not
-// in the log: before its start, retention deleted messages not consumed
-// yet (counted and logged as lost, and fetching goes on from the log's
-// start); past its end, the log was truncated or recreated (an error to
-// log and retry: nothing is skipped silently).
-func (p *partitionFetch) outOfRange() error {
-	first, last, err := p.readOffsets()
-	if err != nil {
-		p.drop()
-		return fmt.Errorf("offset %d out of range; reading the partition's offsets: %w", p.offset, err)
-	}
-	if p.offset < first {
-		p.skipTo(first)
+	if errors.Is(err, kafka.OffsetOutOfRange) {
+		// Not in the log: before its start, retention deleted messages not
+		// consumed yet (dial counts and logs them as lost and goes on from
+		// the log's start); past its end, the log was truncated or
+		// recreated (an error to log and retry: nothing is skipped
+		// silently). On a new connection: kafka-go leaves the rest of the
+		// failed answer unread on this one.
+		at := p.offset
+		if err := p.dial(ctx); err != nil {
+			return fmt.Errorf("fetch from offset %d: %w; %w", at, kafka.OffsetOutOfRange, err)
+		}
+		if p.offset == at { // the log holds it now: not expected, so not retried in silence
+			return fmt.Errorf("fetch from offset %d: %w, inside the log's range when checked", at, kafka.OffsetOutOfRange)
+		}
 		p.fails = 0
 		return nil
 	}
-	return fmt.Errorf("offset %d is out of the partition's range [%d, %d]: waiting for it to be written", p.offset, first, last)
+	return fmt.Errorf("fetch from offset %d: %w", p.offset, err)
 }
 
 // skipTo moves the next offset to first, the log's start, past messages
