@@ -35,11 +35,13 @@ import (
 // liveMinBytes within liveMaxWait (live traffic: one fetch per liveMaxWait
 // rather than per producer batch; a backlog: a full fetch at once); after
 // an empty fetch, for any byte within idleMaxWait, so that the first
-// message after a quiet time is fetched as soon as it is written.
+// message after a quiet time is fetched as soon as it is written (the
+// broker answers a waiting fetch when a byte arrives: idleMaxWait costs no
+// latency, only bounds how often an idle partition is asked for).
 const (
 	liveMinBytes  = 1 << 20
 	liveMaxWait   = 20 * time.Millisecond
-	idleMaxWait   = 100 * time.Millisecond
+	idleMaxWait   = 500 * time.Millisecond
 	fetchMaxBytes = 32 << 20
 	// fetchSlack is how much later than its MaxWait a fetch's answer may
 	// come before the connection is taken for broken, and how far the
