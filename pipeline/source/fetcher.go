@@ -125,8 +125,8 @@ func (f *Fetcher) Run(ctx context.Context) {
 	}
 	f.runCtx = ctx // the flush timer's, set before any item is pending
 	defer f.exitFlush(ctx)
-	pf := newPartitionFetch(ctx, f.src.Conn.Dialer(), cfg.Brokers, f.topic, f.partition, f.start, cfg.Logger, f.src.Stats)
-	defer pf.drop()
+	pf := startPrefetch(ctx, f.src.Conn.Dialer(), cfg.Brokers, f.topic, f.partition, f.start, cfg.Logger, f.src.Stats)
+	defer pf.close()
 	isTP := f.topic == cfg.TouchpointsTopic
 	f.next.Store(f.start) // committed: everything before it was routed (forwards are acknowledged before a commit)
 	if f.forwards() {
@@ -147,12 +147,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 			if !f.handOver(ctx) {
 				return
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(pf.retryWait()):
-			}
-			continue
+			continue // the fetch loop waits before it tries again
 		}
 		if first && f.start >= 0 && m.Offset > f.start {
 			// The log no longer holds what the group had not committed:
@@ -644,7 +639,7 @@ func (f *Fetcher) finalMarks(ctx context.Context) {
 // the end of its log, so that conversions need not wait for touchpoints
 // that are not coming. The end of the log is as the last fetch saw it;
 // before any fetch succeeded, the partition is not said to be at its end.
-func (f *Fetcher) idleMarks(ctx context.Context, pf *partitionFetch, done chan struct{}) {
+func (f *Fetcher) idleMarks(ctx context.Context, pf *prefetch, done chan struct{}) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -52,8 +52,8 @@ const (
 	fetchRetryMax = 2 * time.Second
 )
 
-// partitionFetch fetches one partition from its leader, message by
-// message (next), for as long as its context lasts. It is used by one
+// partitionFetch fetches one partition from its leader, a run of
+// messages at a time (fill), for as long as its context lasts. It is used by one
 // goroutine.
 type partitionFetch struct {
 	ctx       context.Context // its end closes the connection: a fetch waiting on the broker returns
@@ -77,7 +77,8 @@ type partitionFetch struct {
 	fails    int       // failed attempts in a row
 
 	dials   atomic.Int64 // connections opened (tests)
-	lag     atomic.Int64 // messages behind the high watermark after the last fetch
+	lag     atomic.Int64 // messages behind the high watermark of the last fetch, not read yet
+	pending atomic.Int64 // messages fill returned and the caller has not released
 	fetched atomic.Bool  // a fetch succeeded: lag is known
 }
 
@@ -88,41 +89,61 @@ func newPartitionFetch(ctx context.Context, dialer *kafka.Dialer, brokers []stri
 	return &partitionFetch{ctx: ctx, dialer: dialer, brokers: brokers, topic: topic, partition: partition, offset: start, log: log, stats: stats}
 }
 
-// next returns the next message of the partition, fetching as needed,
-// and the time it was taken (now, once per message). It blocks until a
-// message is there, the loop's context ends, or a fetch fails; a failure
-// closes the connection (the next call dials the partition's leader
-// again, wherever it is then) and is the caller's to log and wait on
-// (retryWait).
-func (p *partitionFetch) next() (kafka.Message, time.Time, error) {
+// fill appends to buf the messages of the partition that follow the
+// last one returned, fetching as needed: those left of the batch being
+// read, up to max of them, or if none is left, those of the next fetch
+// that returns any. It blocks until a message is there, the loop's
+// context ends, or a fetch fails; a failure closes the connection (the
+// next call dials the partition's leader again, wherever it is then) and
+// is returned after the messages read before it, for the caller to log
+// and wait on (retryWait). The messages returned are counted in pending
+// (see Lag) until the caller releases them.
+func (p *partitionFetch) fill(buf []kafka.Message, max int) ([]kafka.Message, error) {
 	ctx := p.ctx
 	for {
 		if p.batch != nil {
-			now := time.Now()
-			if now.Add(fetchSlack / 2).After(p.deadline) {
+			// The deadline is moved when it comes near, not per message:
+			// a full queue can hold the caller for long between two fills.
+			if now := time.Now(); now.Add(fetchSlack / 2).After(p.deadline) {
 				p.deadline = now.Add(fetchSlack)
 				p.conn.SetReadDeadline(p.deadline)
 			}
-			m, err := p.batch.ReadMessage()
-			if err == nil {
+			var err error
+			for len(buf) < max {
+				var m kafka.Message
+				if m, err = p.batch.ReadMessage(); err != nil {
+					break
+				}
 				p.n++
 				p.offset, p.seen = m.Offset+1, true
-				return m, now, nil
+				buf = append(buf, m)
+			}
+			// Counted before the batch's end sets the lag to what is left
+			// past them: Lag never sees them neither in the log nor pending.
+			p.pending.Add(int64(len(buf)))
+			if err == nil {
+				return buf, nil // max of them; the batch has more
 			}
 			if err := p.endBatch(ctx); err != nil {
-				return kafka.Message{}, time.Time{}, err
+				return buf, err
+			}
+			if len(buf) > 0 {
+				return buf, nil
 			}
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return kafka.Message{}, time.Time{}, err
+			return buf, err
 		}
 		if err := p.startBatch(ctx); err != nil {
 			p.fails++
-			return kafka.Message{}, time.Time{}, err
+			return buf, err
 		}
 	}
 }
+
+// release says that n messages returned by fill were routed.
+func (p *partitionFetch) release(n int) { p.pending.Add(-int64(n)) }
 
 // retryWait is how long to wait before the next attempt after a failure:
 // 100 ms, doubling up to fetchRetryMax.
@@ -149,6 +170,11 @@ func (p *partitionFetch) startBatch(ctx context.Context) error {
 	}
 	p.batch = p.conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: minBytes, MaxBytes: fetchMaxBytes, MaxWait: wait})
 	p.hwm, p.n = p.batch.HighWaterMark(), 0
+	if p.hwm > 0 {
+		// What the answer holds is behind the log's end until read and
+		// routed: said before it is read (idle marks, Lag).
+		p.lag.Store(max(0, p.hwm-p.offset))
+	}
 	p.stats.Fetches.Add(1)
 	return nil
 }
@@ -264,9 +290,11 @@ func (p *partitionFetch) drop() {
 	p.conn = nil
 }
 
-// Lag is how many messages the partition's log held past the last
-// message fetched, as the last fetch saw it; known says whether a fetch
-// succeeded yet.
+// Lag is how many messages are not routed yet: those the partition's log
+// held past the last message read, as the last fetch saw it, and those
+// read but not released; known says whether a fetch succeeded yet. It is
+// safe to call from any goroutine.
 func (p *partitionFetch) Lag() (lag int64, known bool) {
-	return p.lag.Load(), p.fetched.Load()
+	lag = p.lag.Load() // first: fill counts its messages pending before it moves the lag past them
+	return lag + p.pending.Load(), p.fetched.Load()
 }

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,12 +53,12 @@ func (c *slowConn) Write(b []byte) (int, error) {
 
 func (c *slowConn) Read(b []byte) (int, error) {
 	c.mu.Lock()
-	wait := c.written
+	wait, delay := c.written, c.delay
 	c.written = false
 	c.mu.Unlock()
 	if wait {
 		select { // a read on a closed connection returns at once
-		case <-time.After(c.delay):
+		case <-time.After(delay):
 		case <-c.closed:
 		}
 	}
@@ -258,7 +259,22 @@ func TestFetchLoopOffsetPastTheEnd(t *testing.T) {
 		}
 	}
 	env.Produce(env.Touchpoints, numbered(0, 5))
-	readN(t, l, 3, 2, 5)
+	// The loop tries again on its own (after a wait): an attempt may have
+	// failed again before the messages were written.
+	for {
+		m, err := l.Next()
+		if err != nil {
+			if !strings.Contains(err.Error(), "offset 3 is past the end") {
+				t.Fatalf("Next at offset 3 after it was written: %v", err)
+			}
+			continue
+		}
+		if m.Offset != 3 || string(m.Key) != "k3" {
+			t.Fatalf("first message: offset %d key %q, want offset 3 key k3", m.Offset, m.Key)
+		}
+		break
+	}
+	readN(t, l, 4, 1, 5)
 }
 
 // Retention that deletes messages while the loop is behind them, after it
@@ -276,11 +292,32 @@ func TestFetchLoopRetentionGapAfterTheStart(t *testing.T) {
 	st := &flow.Stats{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l := source.NewFetchLoop(ctx, &kafka.Dialer{Timeout: 10 * time.Second}, []string{env.Kafka}, env.Touchpoints, 0, 0,
+	// The loop fetches ahead: once 0..2 are read, a fetch from offset 3
+	// waits at the broker and would bring 3..9 as soon as they are
+	// written. So the connection is broken first and the loop's redial
+	// held until the records are deleted: it then finds offset 3 gone.
+	gate := make(chan struct{})
+	var gated atomic.Bool
+	d, conns := dialerTo(func(c net.Conn) net.Conn {
+		if gated.Load() {
+			<-gate
+		}
+		return c
+	})
+	l := source.NewFetchLoop(ctx, d, []string{env.Kafka}, env.Touchpoints, 0, 0,
 		slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, nil)), st)
 	defer l.Close()
+	openGate := sync.OnceFunc(func() { close(gate) })
+	defer openGate() // before Close, which waits for the loop's dial
 	env.Produce(env.Touchpoints, numbered(0, 3))
 	readN(t, l, 0, 3, 3)
+	gated.Store(true)
+	for _, c := range conns() {
+		c.Close()
+	}
+	if _, err := l.Next(); err == nil {
+		t.Fatal("a fetch on a closed connection succeeded")
+	}
 	env.Produce(env.Touchpoints, numbered(3, 7))
 	spec := filepath.Join(t.TempDir(), "delete.json")
 	if err := os.WriteFile(spec, fmt.Appendf(nil, `{"partitions":[{"topic":%q,"partition":0,"offset":8}],"version":1}`, env.Touchpoints), 0o644); err != nil {
@@ -290,6 +327,7 @@ func TestFetchLoopRetentionGapAfterTheStart(t *testing.T) {
 		"--bootstrap-server", env.Kafka, "--offset-json-file", spec).CombinedOutput(); err != nil {
 		t.Fatalf("delete records below offset 8: %v\n%s", err, out)
 	}
+	openGate()
 	readN(t, l, 8, 2, 10)
 	if n := st.Skipped.Load(); n != 5 {
 		t.Errorf("skipped %d offsets, want 5 (3..7)", n)
@@ -310,4 +348,40 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// While the fetcher routes a message, the loop has already read the rest
+// of the answer and sent the next fetch (the loop alone was serial: one
+// fetch, then routing, then the next fetch). The messages it holds are
+// not routed: Lag counts them, so that an idle mark does not say the
+// partition is at its end while they wait.
+func TestFetchLoopFetchesAheadWhileRouting(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 1})
+	st := &flow.Stats{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env.Produce(env.Touchpoints, numbered(0, 10))
+	l := source.NewFetchLoop(ctx, &kafka.Dialer{Timeout: 10 * time.Second}, []string{env.Kafka}, env.Touchpoints, 0, 0, slog.New(slog.DiscardHandler), st)
+	defer l.Close()
+	readN(t, l, 0, 1, 10)
+	// The first message is being routed (Next is not called): the next
+	// fetch goes out meanwhile.
+	for st.Fetches.Load() < 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d fetches while the first message was routed, want the next one sent ahead", st.Fetches.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if lag, known := l.Lag(); !known || lag != 10 {
+		t.Errorf("lag %d (known %v) with 10 messages fetched and none routed, want 10", lag, known)
+	}
+	readN(t, l, 1, 9, 10)
+	if lag, known := l.Lag(); !known || lag != 10 {
+		t.Errorf("lag %d (known %v) while the last message is routed, want 10 (a run is released whole, when the next is asked for)", lag, known)
+	}
+	env.Produce(env.Touchpoints, numbered(10, 5))
+	readN(t, l, 10, 5, 15) // the first run released
+	if lag, known := l.Lag(); !known || lag != 5 {
+		t.Errorf("lag %d (known %v) while the second run of 5 is routed, want 5", lag, known)
+	}
 }
