@@ -27,8 +27,8 @@ import (
 //     (one core busy) was taken for a broken connection and redialed.
 //     Here the deadline is MaxWait plus fetchSlack.
 //   - The Reader's goroutine handed every message over a channel and set
-//     the connection's read deadline before each one; here the fetcher's
-//     own goroutine reads the messages off the batch, and the deadline is
+//     the connection's read deadline before each one; here the loop hands
+//     the fetcher runs of messages (prefetch.go), and the deadline is
 //     moved only when it comes near.
 //
 // Two modes: after a fetch that returned messages, the next one asks for
@@ -53,8 +53,8 @@ const (
 )
 
 // partitionFetch fetches one partition from its leader, a run of
-// messages at a time (fill), for as long as its context lasts. It is used by one
-// goroutine.
+// messages at a time (fill), for as long as its context lasts. It is used
+// by one goroutine (prefetch.loop); Lag and release by any.
 type partitionFetch struct {
 	ctx       context.Context // its end closes the connection: a fetch waiting on the broker returns
 	dialer    *kafka.Dialer
