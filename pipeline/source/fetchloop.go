@@ -118,8 +118,8 @@ func (p *partitionFetch) fill(buf []kafka.Message, max int) ([]kafka.Message, er
 				p.offset, p.seen = m.Offset+1, true
 				buf = append(buf, m)
 			}
-			// Counted before the batch's end sets the lag to what is left
-			// past them: Lag never sees them neither in the log nor pending.
+			// Counted pending before the batch's end moves the lag past
+			// them, so that Lag always counts them one way or the other.
 			p.pending.Add(int64(len(buf)))
 			if err == nil {
 				return buf, nil // max of them; the batch has more
