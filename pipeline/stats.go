@@ -17,6 +17,7 @@ type Snapshot struct {
 	Invalid, TooLate         int64
 	Future                   int64 // dead-lettered as future: stamped beyond MaxFutureSkew
 	Skipped                  int64
+	Fetches                  int64 // fetch requests sent to Kafka
 	Duplicates               int64
 	Attributed, Reattributed int64
 	PathsCapped              int64
@@ -80,6 +81,7 @@ func snapshotOf(s *flow.Stats) Snapshot {
 		TooLate:         s.TooLate.Load(),
 		Future:          s.Future.Load(),
 		Skipped:         s.Skipped.Load(),
+		Fetches:         s.Fetches.Load(),
 		Duplicates:      s.Duplicates.Load(),
 		Attributed:      s.Attributed.Load(),
 		Reattributed:    s.Reattributed.Load(),

@@ -103,6 +103,7 @@ func (r *Runner) RegisterMetrics(mp metric.MeterProvider) error {
 	counter(flow.MetricFuture, "{event}", "Events stamped more than --max-future-skew after the time they were consumed (dead-lettered as future).", func(s Snapshot) int64 { return s.Future })
 	counter(flow.MetricDuplicates, "{event}", "Events already seen, by event_id.", func(s Snapshot) int64 { return s.Duplicates })
 	counter(flow.MetricSkipped, "{message}", "Uncommitted messages that retention deleted before they were consumed (never attributed).", func(s Snapshot) int64 { return s.Skipped })
+	counter(flow.MetricFetches, "{request}", "Fetch requests sent to Kafka, every partition's (a live partition is fetched about every 20 ms, an idle one every 500 ms).", func(s Snapshot) int64 { return s.Fetches })
 	counter(flow.MetricDeadLetters, "{record}", "Records written to the dead-letter topic.", func(s Snapshot) int64 { return s.DeadLetters })
 	counter(flow.MetricDeadLost, "{record}", "Dead letters the broker refused as too large even when cut: logged with their source offsets, not written.", func(s Snapshot) int64 { return s.DeadLettersLost })
 	counter(flow.MetricAttributed, "{conversion}", "Conversions attributed, once their credited rows are durable in ClickHouse.", func(s Snapshot) int64 { return s.Attributed })

@@ -316,8 +316,12 @@ func progressPrinter(w io.Writer) func(pipeline.Snapshot) {
 			rate = float64(events-prev) / dt
 		}
 		// Credited counts only what ClickHouse acknowledged.
-		fmt.Fprintf(w, "attributor: %6.1fs  events %d (%.0f/s)  lag %d  credited %d conversions, %d rows  pending %d  users %d  dead letters %d%s\n",
-			s.Elapsed.Seconds(), events, rate, s.Lag, s.Attributed, s.CreditedRows, s.Pending, s.UsersInMemory, s.DeadLetters, failing(s))
+		fetchRate := 0.0
+		if dt := (s.Elapsed - last.Elapsed).Seconds(); dt > 0 {
+			fetchRate = float64(s.Fetches-last.Fetches) / dt
+		}
+		fmt.Fprintf(w, "attributor: %6.1fs  events %d (%.0f/s)  lag %d  credited %d conversions, %d rows  pending %d  users %d  dead letters %d  kafka fetches %.0f/s%s\n",
+			s.Elapsed.Seconds(), events, rate, s.Lag, s.Attributed, s.CreditedRows, s.Pending, s.UsersInMemory, s.DeadLetters, fetchRate, failing(s))
 		last = s
 	}
 }
@@ -336,6 +340,7 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	fmt.Fprintf(w, "attributor: done in %.1fs: %d events (%.0f/s): %d touchpoints, %d conversions, %d spend, %d identities, %d invalid, %d duplicates, %d too late, %d future; %d conversions attributed (%d re-attributed, %d paths capped to max-path-touchpoints), %d credited rows, %d dead letters (%d lost: too large for the dead-letter topic)\n",
 		s.Elapsed.Seconds(), events, float64(events)/max(s.Elapsed.Seconds(), 1e-9), s.Touchpoints, s.Conversions, s.Spend, s.Identities, s.Invalid, s.Duplicates, s.TooLate, s.Future,
 		s.Attributed, s.Reattributed, s.PathsCapped, s.CreditedRows, s.DeadLetters, s.DeadLettersLost)
+	fmt.Fprintf(w, "attributor: %d Kafka fetch requests (%.0f/s)\n", s.Fetches, float64(s.Fetches)/max(s.Elapsed.Seconds(), 1e-9))
 	if len(s.Rejected) > 0 {
 		fmt.Fprintf(w, "attributor: rejected (dead-lettered) by reason: %s\n", rejectedList(s.Rejected))
 	}

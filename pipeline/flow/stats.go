@@ -19,6 +19,7 @@ type Stats struct {
 	FwdTouchpoints atomic.Int64 // touchpoints forwarded to their home through the repartition topic (acknowledged)
 	FwdConversions atomic.Int64 // conversions forwarded likewise
 	Skipped        atomic.Int64 // uncommitted offsets deleted by retention before consumption
+	Fetches        atomic.Int64 // fetch requests sent to Kafka (every partition's)
 	Duplicates     atomic.Int64 // events already seen (by event_id)
 	Attributed     atomic.Int64 // conversions attributed (first time), once their rows are durable
 	Reattributed   atomic.Int64 // conversions attributed again after late data, once durable

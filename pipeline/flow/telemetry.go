@@ -12,6 +12,7 @@ const (
 	MetricMispartitioned = "attributor.events.mispartitioned" // by topic: consumed away from the key's home
 	MetricForwarded      = "attributor.events.forwarded"      // by kind: produced to the repartition topic, acknowledged
 	MetricSkipped        = "attributor.offsets.skipped"       // deleted by retention before consumption
+	MetricFetches        = "attributor.kafka.fetches"         // fetch requests sent to Kafka
 	MetricDeadLetters    = "attributor.dead_letters"
 	MetricDeadLost       = "attributor.dead_letters.lost" // refused by the broker even when cut
 	MetricAttributed     = "attributor.conversions.attributed"

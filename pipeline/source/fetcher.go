@@ -125,35 +125,20 @@ func (f *Fetcher) Run(ctx context.Context) {
 	}
 	f.runCtx = ctx // the flush timer's, set before any item is pending
 	defer f.exitFlush(ctx)
-	rd := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:         cfg.Brokers,
-		Topic:           f.topic,
-		Partition:       f.partition,
-		MinBytes:        1,
-		MaxBytes:        32 << 20,
-		MaxWait:         100 * time.Millisecond,
-		QueueCapacity:   1024,
-		ReadLagInterval: -1,
-		Dialer:          f.src.Conn.Dialer(),
-	})
-	defer rd.Close()
-	if f.start >= 0 {
-		rd.SetOffset(f.start)
-	} else {
-		rd.SetOffset(kafka.FirstOffset)
-	}
+	pf := startPrefetch(ctx, f.src.Conn.Dialer(), cfg.Brokers, f.topic, f.partition, f.start, cfg.Logger, f.src.Stats)
+	defer pf.close()
 	isTP := f.topic == cfg.TouchpointsTopic
 	f.next.Store(f.start) // committed: everything before it was routed (forwards are acknowledged before a commit)
 	if f.forwards() {
 		idleDone := make(chan struct{})
 		defer close(idleDone)
-		go f.idleMarks(ctx, rd, idleDone)
+		go f.idleMarks(ctx, pf, idleDone)
 	}
 	sinceMark := 0
 	lastMark := time.Now()
 	first := true
 	for {
-		m, err := rd.FetchMessage(ctx)
+		m, now, err := pf.next() // now: once per message, the future check and the marks
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -162,12 +147,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 			if !f.handOver(ctx) {
 				return
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(500 * time.Millisecond):
-			}
-			continue
+			continue // the fetch loop waits before it tries again
 		}
 		if first && f.start >= 0 && m.Offset > f.start {
 			// The log no longer holds what the group had not committed:
@@ -180,7 +160,6 @@ func (f *Fetcher) Run(ctx context.Context) {
 		first = false
 		f.tracker.Add(m.Offset)
 		f.lag.Store(max(0, m.HighWaterMark-m.Offset-1))
-		now := time.Now() // once per message: the future check and the marks
 		if f.topic == cfg.RepartitionTopic {
 			if !f.fromRepartition(ctx, &m) {
 				return
@@ -658,8 +637,9 @@ func (f *Fetcher) finalMarks(ctx context.Context) {
 // idleMarks keeps the watermark of an idle partition useful: when nothing
 // was fetched for a while, it tells the shards whether the partition is at
 // the end of its log, so that conversions need not wait for touchpoints
-// that are not coming.
-func (f *Fetcher) idleMarks(ctx context.Context, rd *kafka.Reader, done chan struct{}) {
+// that are not coming. The end of the log is as the last fetch saw it;
+// before any fetch succeeded, the partition is not said to be at its end.
+func (f *Fetcher) idleMarks(ctx context.Context, pf *prefetch, done chan struct{}) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -672,7 +652,8 @@ func (f *Fetcher) idleMarks(ctx context.Context, rd *kafka.Reader, done chan str
 			if time.Since(time.Unix(0, f.lastSeen.Load())) < 100*time.Millisecond {
 				continue
 			}
-			f.markAll(ctx, rd.Lag() <= 0)
+			lag, known := pf.Lag()
+			f.markAll(ctx, known && lag <= 0)
 		}
 	}
 }
