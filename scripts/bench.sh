@@ -23,7 +23,10 @@
 #               produce-to-visible time of every conversion minus the allowed lateness. Run twice,
 #               side by side: on the machine as it is, then while a CPU burner keeps one core busy
 #               (a `sha256sum /dev/zero` started for that run alone); BENCH_LATENCY_BUSY=0 skips the
-#               busy run, BENCH_LATENCY_BUSY=only runs it alone.
+#               busy run, BENCH_LATENCY_BUSY=only runs it alone. Per run also latency-NAME-timeline.tsv
+#               (per second: each process's CPU, ClickHouse's inserts, merges and CPU wait, the
+#               producer's and poller's delays, the latency of the conversions produced in it) and
+#               the tool's own profile; BENCH_LATENCY_GODEBUG (e.g. gctrace=1) goes to the attributor.
 #   memory      BENCH_MEMORY_USERS (1000000) users x 5 touchpoints held by `attributor run`: RSS
 #               per held touchpoint at catch-up, then the live heap and RSS after the idle
 #               process's periodic GC (waits up to BENCH_MEMORY_IDLE_GC, 150s; 0: skip), the CPU
@@ -166,13 +169,14 @@ attempt() {
   die "$name: disturbed 3 times"
 }
 
-top_profile() { # top_profile PROFILE OUTFILE
+top_profile() { # top_profile PROFILE OUTFILE [BINARY, default the attributor]
+  local bin=${3:-$BIN/attributor}
   {
     echo "== flat"
-    go tool pprof -top -nodecount=35 "$BIN/attributor" "$1" 2>/dev/null
+    go tool pprof -top -nodecount=35 "$bin" "$1" 2>/dev/null
     echo
     echo "== cumulative"
-    go tool pprof -top -cum -nodecount=45 "$BIN/attributor" "$1" 2>/dev/null
+    go tool pprof -top -cum -nodecount=45 "$bin" "$1" 2>/dev/null
   } >"$2"
 }
 
@@ -388,8 +392,9 @@ latency_run() {
   "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --rate "$RATE" --seconds "$LAT_SECONDS" --lateness "$LATENESS" --poll 50ms \
-    --log "$OUT/latency-$name-attributor.log" --lost "$OUT/latency-$name-lost.tsv" --windows "$OUT/latency-$name-windows.tsv" -- \
-    "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
+    --log "$OUT/latency-$name-attributor.log" --lost "$OUT/latency-$name-lost.tsv" --windows "$OUT/latency-$name-windows.tsv" \
+    --timeline "$OUT/latency-$name-timeline.tsv" --cpuprofile "$OUT/latency-$name-tool.cpu.prof" -- \
+    ${BENCH_LATENCY_GODEBUG:+env "GODEBUG=$BENCH_LATENCY_GODEBUG"} "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --dlq-topic "$t.dlq" --spend-topic "$t.spend" --identities-topic "$t.noids" --group "$db" --database "$db" \
     --allowed-lateness "$LATENESS" --log-level info --progress 5s --cpuprofile "$OUT/latency-$name.cpu.prof" \
@@ -456,6 +461,7 @@ bench_latency() {
   for name in quiet busy; do
     [ -f "$OUT/latency-$name.tsv" ] || continue
     top_profile "$OUT/latency-$name.cpu.prof" "$OUT/latency-$name.pprof.txt"
+    [ ! -f "$OUT/latency-$name-tool.cpu.prof" ] || top_profile "$OUT/latency-$name-tool.cpu.prof" "$OUT/latency-$name-tool.pprof.txt" "$BIN/latency"
     log "latency ($name): p99 $(awk -F'\t' '$1 == "p99_ms" { print $2 }' "$OUT/latency-$name.tsv") ms beyond the allowed lateness"
   done
 }
