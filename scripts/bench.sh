@@ -389,11 +389,14 @@ LAT_ATTEMPT=0
 latency_run() {
   local name=$1 db=${RUN_ID}_lat$LAT_ATTEMPT t=$RUN_ID.lat$LAT_ATTEMPT
   LAT_ATTEMPT=$((LAT_ATTEMPT + 1))
-  "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" \
+  local extra=() # what the tool of an older commit (BENCH_REF without BENCH_REF_TOOLS=tree) lacks
+  if "$BIN/latency" -h 2>&1 | grep -q -- '-timeline'; then
+    extra=(--timeline "$OUT/latency-$name-timeline.tsv" --cpuprofile "$OUT/latency-$name-tool.cpu.prof")
+  fi
+  "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" "${extra[@]}" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --rate "$RATE" --seconds "$LAT_SECONDS" --lateness "$LATENESS" --poll 50ms \
-    --log "$OUT/latency-$name-attributor.log" --lost "$OUT/latency-$name-lost.tsv" --windows "$OUT/latency-$name-windows.tsv" \
-    --timeline "$OUT/latency-$name-timeline.tsv" --cpuprofile "$OUT/latency-$name-tool.cpu.prof" -- \
+    --log "$OUT/latency-$name-attributor.log" --lost "$OUT/latency-$name-lost.tsv" --windows "$OUT/latency-$name-windows.tsv" -- \
     ${BENCH_LATENCY_GODEBUG:+env "GODEBUG=$BENCH_LATENCY_GODEBUG"} "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --dlq-topic "$t.dlq" --spend-topic "$t.spend" --identities-topic "$t.noids" --group "$db" --database "$db" \

@@ -7,9 +7,10 @@
 // It creates the topics, starts the attributor command given after "--"
 // (which must log at info level, to say when its group generation started,
 // and use --allowed-lateness equal to --lateness), then produces --rate
-// events/s for --seconds with the generator's live mode: every event is
-// stamped with the wall clock when it is produced, so a conversion's
-// timestamp is its produce time. Meanwhile it polls ClickHouse every --poll:
+// events/s for --seconds on the schedule of the generator's live mode: every
+// event is stamped with the wall clock when it is produced, so a
+// conversion's timestamp is its produce time (the events are encoded
+// before the clock starts, and only stamped and sent during the run). Meanwhile it polls ClickHouse every --poll:
 // new parts of attributed_conversions (system.parts), then the
 // conversion_ids in them. A conversion's latency is the start of the first
 // poll that saw it, minus its timestamp, minus the allowed lateness that it
@@ -47,7 +48,6 @@ import (
 
 	"github.com/attributor/attributor/pipeline"
 	"github.com/attributor/attributor/pipeline/generate"
-	"github.com/attributor/attributor/schemas"
 )
 
 func main() {
@@ -106,6 +106,10 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	if err != nil {
 		return err
 	}
+	events, err := prepare(traffic)
+	if err != nil {
+		return err
+	}
 	proc, err := attrproc.Start(attributor, logPath, nil)
 	if err != nil {
 		return err
@@ -141,7 +145,6 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	// topics (see tickProducer).
 	p := newTickProducer(ctx, broker, tpTopic, cvTopic, partitions)
 	defer p.Close()
-	dec := schemas.NewDecoder(nil)
 	produced := map[string]int64{}
 	var smp *sampler
 	sctx, stopSample := context.WithCancel(ctx)
@@ -164,19 +167,14 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		maxInto(&pr.flushMaxUs, time.Since(t).Microseconds())
 		return err
 	}
-	err = traffic.EmitLive(ctx, rate, func(k generate.Kind, key string, v []byte) error {
+	err = events.emitLive(ctx, rate, func(k generate.Kind, key string, v []byte) error {
 		pr.emitted.Add(1)
-		if k == generate.Conversion {
-			cv, err := dec.Conversion(v)
-			if err != nil {
-				return fmt.Errorf("generated conversion: %w", err)
-			}
-			if _, dup := produced[cv.EventID]; !dup {
-				produced[cv.EventID] = cv.TimeMs
-			}
-		}
 		return p.Write(k, key, v)
-	}, flush)
+	}, flush, func(id string, ms int64) {
+		if _, dup := produced[id]; !dup {
+			produced[id] = ms
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
