@@ -150,6 +150,7 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	sctx, stopSample := context.WithCancel(ctx)
 	defer stopSample()
 	sampled := make(chan struct{})
+	cpu0, _ := cpuSeconds()
 	began := time.Now()
 	if timeline != "" {
 		smp = newSampler(conn, db, proc.Cmd.Process.Pid, pr, rate, traffic.Len())
@@ -180,6 +181,7 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 	}
 	took := time.Since(began)
 	lastProduce := time.Now()
+	cpu1, _ := cpuSeconds()
 
 	// Wait for every conversion, or the grace period; only the ones not
 	// seen yet are looked up again (a poller's lookups of all of them ten
@@ -293,9 +295,13 @@ func run(broker, chAddr, db, tpTopic, cvTopic string, partitions int, rate float
 		result("poll_took_p99_ms", fmt.Sprintf("%.1f", quantile(took, 0.99)))
 	}
 	result("parts_read", w.PartsRead())
-	// Where the cores went: this tool (producer and poller) and the
-	// attributor (its child, once it exited).
+	// Where the cores went: this tool (generator, producer and poller,
+	// the whole run) and the attributor (its child, once it exited).
 	result("tool_cpu_s", fmt.Sprintf("%.2f", self))
+	// While producing, what the measured machine shares with the tool:
+	// the generation before the clock and the wait after are left out.
+	result("tool_cpu_produce_s", fmt.Sprintf("%.2f", cpu1-cpu0))
+	result("tool_core_share_produce", fmt.Sprintf("%.3f", (cpu1-cpu0)/took.Seconds()))
 	result("attributor_cpu_s", fmt.Sprintf("%.2f", children))
 	result("attributor_exit", code)
 	return nil
