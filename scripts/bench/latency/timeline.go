@@ -245,10 +245,13 @@ func (s *sampler) take(ctx context.Context) sample {
 	x.tool, _ = procCPU(s.selfPid)
 	x.attr, _ = procCPU(s.attrPid)
 	for _, pid := range s.chPids {
-		t, m, o := threadCPU(pid)
+		// The process's own total counts the threads that ended too (a
+		// query's pool); the threads still running give the split.
+		t, m, _ := threadCPU(pid)
+		n, _ := procCPU(pid)
 		x.chTCP += t
 		x.chMerge += m
-		x.ch += t + m + o
+		x.ch += n
 	}
 	for _, pid := range s.kafkaPid {
 		n, _ := procCPU(pid)
