@@ -14,14 +14,13 @@ func (t *Traffic) EmitKind(k Kind, sink Sink) error { return t.emit(k, sink) }
 
 func (t *Traffic) emit(only Kind, sink Sink) error {
 	buf := make([]byte, 0, 512)
-	var st stamp
 	for i := range t.events {
 		e := &t.events[i]
 		if only != 0 && e.kind != only {
 			continue
 		}
 		u := &t.users[e.user]
-		buf = t.appendEvent(buf[:0], e, u, &st)
+		buf = t.appendEvent(buf[:0], e, u)
 		if err := sink(e.kind, u.key(e), buf); err != nil {
 			return err
 		}
@@ -29,27 +28,9 @@ func (t *Traffic) emit(only Kind, sink Sink) error {
 	return nil
 }
 
-// stamp is an event's formatted timestamp, kept for the next event of the
-// same millisecond: live, every event of a tick has the same one, and
-// formatting it is most of what encoding an event costs (the latency
-// benchmark's producer shares the cores it measures).
-type stamp struct {
-	ms  int64
-	ok  bool
-	buf []byte
-}
-
-func (s *stamp) append(b []byte, ms int64) []byte {
-	if !s.ok || s.ms != ms {
-		s.buf = time.UnixMilli(ms).UTC().AppendFormat(s.buf[:0], "2006-01-02T15:04:05.000Z07:00")
-		s.ms, s.ok = ms, true
-	}
-	return append(b, s.buf...)
-}
-
 // appendEvent encodes e as JSON. Every string it writes comes from the
 // channel tables or is generated ASCII without characters to escape.
-func (t *Traffic) appendEvent(b []byte, e *event, u *genUser, st *stamp) []byte {
+func (t *Traffic) appendEvent(b []byte, e *event, u *genUser) []byte {
 	b = append(b, `{"event_id":"`...)
 	b = appendUUID(b, e.id)
 	b = append(b, '"')
@@ -59,7 +40,7 @@ func (t *Traffic) appendEvent(b []byte, e *event, u *genUser, st *stamp) []byte 
 		b = append(b, `","user_id":"`...)
 		b = append(b, u.userID...)
 		b = append(b, `","timestamp":"`...)
-		b = st.append(b, e.timeMs)
+		b = time.UnixMilli(e.timeMs).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 		return append(b, `"}`...)
 	}
 	if u.userID != "" && e.flags&flagLoggedOut == 0 {
@@ -73,7 +54,7 @@ func (t *Traffic) appendEvent(b []byte, e *event, u *genUser, st *stamp) []byte 
 		b = append(b, '"')
 	}
 	b = append(b, `,"timestamp":"`...)
-	b = st.append(b, e.timeMs)
+	b = time.UnixMilli(e.timeMs).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, '"')
 	if e.kind == Conversion {
 		if e.flags&flagSignup != 0 {

@@ -28,7 +28,6 @@ func (t *Traffic) EmitLive(ctx context.Context, rate float64, sink Sink, flush f
 	tick := time.NewTicker(LiveTick)
 	defer tick.Stop()
 	buf := make([]byte, 0, 512)
-	var st stamp
 	start := time.Now()
 	next := 0
 	for {
@@ -38,7 +37,7 @@ func (t *Traffic) EmitLive(ctx context.Context, rate float64, sink Sink, flush f
 			e := t.events[next] // a copy: the traffic keeps its times
 			e.timeMs = now
 			u := &t.users[e.user]
-			buf = t.appendEvent(buf[:0], &e, u, &st)
+			buf = t.appendEvent(buf[:0], &e, u)
 			if err := sink(e.kind, u.key(&e), buf); err != nil {
 				return err
 			}
