@@ -278,7 +278,11 @@ func (s *sampler) take(ctx context.Context) sample {
 				x.events[name] = int64(v)
 			}
 		}
-		rows.Close()
+		if rows.Close() != nil || rows.Err() != nil {
+			x.events = nil
+		}
+	} else {
+		x.events = nil // not read (a server too slow to answer within the second): left blank
 	}
 	var merges, parts uint64
 	if err := s.conn.QueryRow(qctx, "SELECT (SELECT count() FROM system.merges WHERE database = ?), (SELECT count() FROM system.parts WHERE database = ? AND active)", s.db, s.db).Scan(&merges, &parts); err == nil {
@@ -343,7 +347,12 @@ func (s *sampler) write(path string, began time.Time, produced map[string]int64,
 		p, x := s.samples[i-1], s.samples[i]
 		wall := x.at.Sub(p.at).Seconds()
 		core := func(d int64) float64 { return float64(d) / clkTck / wall }
-		ev := func(n string) int64 { return x.events[n] - p.events[n] }
+		ev := func(n string, div float64) string {
+			if x.events == nil || p.events == nil {
+				return ""
+			}
+			return fmt.Sprintf("%.0f", float64(x.events[n]-p.events[n])/div)
+		}
 		t := x.at.Sub(began).Seconds()
 		k := int64(t) - 1 // the second this row closes, as counted by sec()
 		a := get(k)
@@ -356,13 +365,13 @@ func (s *sampler) write(path string, began time.Time, produced map[string]int64,
 		}
 		known := (x.tool - p.tool) + (x.attr - p.attr) + (x.ch - p.ch) + (x.kafka - p.kafka) + (x.burner - p.burner)
 		on, ot := s.topOther(p, x)
-		fmt.Fprintf(&b, "%.1f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t%d\t%.1f\t%d\t%.1f\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%d\t%d\t%s:%.2f\n",
+		fmt.Fprintf(&b, "%.1f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t%d\t%.1f\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s:%.2f\n",
 			t, x.load1, core(x.busy-p.busy), core(x.tool-p.tool), core(x.attr-p.attr), core(x.ch-p.ch),
 			core(x.chTCP-p.chTCP), core(x.chMerge-p.chMerge), core(x.kafka-p.kafka), core(x.burner-p.burner),
 			core(x.busy-p.busy-known), a.produced, a.visible, q(0.5), q(0.99), max(0, x.due-x.emitted),
 			float64(x.flushMaxUs)/1000, x.polls-p.polls, float64(x.pollMaxUs)/1000,
-			ev("InsertQuery"), ev("InsertedRows"), ev("SelectQuery"), ev("Merge"), ev("MergedRows"),
-			float64(ev("OSCPUVirtualTimeMicroseconds"))/1000, float64(ev("OSCPUWaitMicroseconds"))/1000, x.merges, x.parts, on, core(ot))
+			ev("InsertQuery", 1), ev("InsertedRows", 1), ev("SelectQuery", 1), ev("Merge", 1), ev("MergedRows", 1),
+			ev("OSCPUVirtualTimeMicroseconds", 1000), ev("OSCPUWaitMicroseconds", 1000), x.merges, x.parts, on, core(ot))
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
