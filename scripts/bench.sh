@@ -23,7 +23,11 @@
 #               produce-to-visible time of every conversion minus the allowed lateness. Run twice,
 #               side by side: on the machine as it is, then while a CPU burner keeps one core busy
 #               (a `sha256sum /dev/zero` started for that run alone); BENCH_LATENCY_BUSY=0 skips the
-#               busy run, BENCH_LATENCY_BUSY=only runs it alone.
+#               busy run, BENCH_LATENCY_BUSY=only runs it alone. Per run also latency-NAME-timeline.tsv
+#               (per second: each process's CPU, ClickHouse's inserts, merges and CPU wait, the
+#               producer's and poller's delays, the latency of the conversions produced in it) and
+#               the tool's own profile; BENCH_LATENCY_GODEBUG (e.g. gctrace=1) goes to the attributor;
+#               BENCH_LATENCY_BURNERS (1) burners in the busy run (2: a ClickHouse starved of CPU).
 #   memory      BENCH_MEMORY_USERS (1000000) users x 5 touchpoints held by `attributor run`: RSS
 #               per held touchpoint at catch-up, then the live heap and RSS after the idle
 #               process's periodic GC (waits up to BENCH_MEMORY_IDLE_GC, 150s; 0: skip), the CPU
@@ -84,6 +88,10 @@ COUNT=${BENCH_COUNT:-5}
 REPLAY_EVENTS=${BENCH_REPLAY_EVENTS:-1000000}
 REPART_EVENTS=${BENCH_REPARTITION_EVENTS:-1000000}
 LAT_BUSY=${BENCH_LATENCY_BUSY:-1}
+LAT_BURNERS=${BENCH_LATENCY_BURNERS:-1}
+case "$LAT_BURNERS" in
+  '' | *[!0-9]* | 0) echo "bench.sh: BENCH_LATENCY_BURNERS: want a positive integer, got '$LAT_BURNERS'" >&2; exit 2 ;;
+esac
 case "$LAT_BUSY" in
   0 | 1 | only) ;;
   *) echo "bench.sh: BENCH_LATENCY_BUSY: want 0, 1 or only, got '$LAT_BUSY'" >&2; exit 2 ;;
@@ -166,13 +174,14 @@ attempt() {
   die "$name: disturbed 3 times"
 }
 
-top_profile() { # top_profile PROFILE OUTFILE
+top_profile() { # top_profile PROFILE OUTFILE [BINARY, default the attributor]
+  local bin=${3:-$BIN/attributor}
   {
     echo "== flat"
-    go tool pprof -top -nodecount=35 "$BIN/attributor" "$1" 2>/dev/null
+    go tool pprof -top -nodecount=35 "$bin" "$1" 2>/dev/null
     echo
     echo "== cumulative"
-    go tool pprof -top -cum -nodecount=45 "$BIN/attributor" "$1" 2>/dev/null
+    go tool pprof -top -cum -nodecount=45 "$bin" "$1" 2>/dev/null
   } >"$2"
 }
 
@@ -385,11 +394,15 @@ LAT_ATTEMPT=0
 latency_run() {
   local name=$1 db=${RUN_ID}_lat$LAT_ATTEMPT t=$RUN_ID.lat$LAT_ATTEMPT
   LAT_ATTEMPT=$((LAT_ATTEMPT + 1))
-  "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" \
+  local extra=() # what the tool of an older commit (BENCH_REF without BENCH_REF_TOOLS=tree) lacks
+  if "$BIN/latency" -h 2>&1 | grep -q -- '-timeline'; then
+    extra=(--timeline "$OUT/latency-$name-timeline.tsv" --cpuprofile "$OUT/latency-$name-tool.cpu.prof")
+  fi
+  "$BIN/latency" --brokers "$KAFKA" --clickhouse "$CH" --database "$db" "${extra[@]}" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --rate "$RATE" --seconds "$LAT_SECONDS" --lateness "$LATENESS" --poll 50ms \
     --log "$OUT/latency-$name-attributor.log" --lost "$OUT/latency-$name-lost.tsv" --windows "$OUT/latency-$name-windows.tsv" -- \
-    "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
+    ${BENCH_LATENCY_GODEBUG:+env "GODEBUG=$BENCH_LATENCY_GODEBUG"} "$BIN/attributor" run --brokers "$KAFKA" --clickhouse "$CH" \
     --touchpoints-topic "$t.tp" --conversions-topic "$t.cv" \
     --dlq-topic "$t.dlq" --spend-topic "$t.spend" --identities-topic "$t.noids" --group "$db" --database "$db" \
     --allowed-lateness "$LATENESS" --log-level info --progress 5s --cpuprofile "$OUT/latency-$name.cpu.prof" \
@@ -401,40 +414,53 @@ latency_run() {
 }
 
 # busy_core_start / busy_core_stop: another job keeping one core busy, a CPU burner that does not
-# touch the disk (sha256 of /dev/zero), for the busy latency run.
+# touch the disk (sha256 of /dev/zero), for the busy latency run; BENCH_LATENCY_BURNERS of them.
 BURNER_PID=
 busy_core_start() {
-  sha256sum /dev/zero &
-  BURNER_PID=$!
-  log "latency: CPU burner started (pid $BURNER_PID)"
+  local i
+  for i in $(seq "$LAT_BURNERS"); do
+    sha256sum /dev/zero &
+    BURNER_PID="$BURNER_PID $!"
+  done
+  log "latency: CPU burner(s) started (pid$BURNER_PID)"
 }
 busy_core_stop() {
   [ -n "$BURNER_PID" ] || return 0
-  kill "$BURNER_PID" 2>/dev/null || true
-  wait "$BURNER_PID" 2>/dev/null || true
-  log "latency: CPU burner stopped"
+  local p
+  for p in $BURNER_PID; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  log "latency: CPU burner(s) stopped"
   BURNER_PID=
+}
+burner_ticks() {
+  local p t=0
+  for p in $BURNER_PID; do t=$((t + $(cpu_ticks "$p"))); done
+  echo "$t"
 }
 
 # latency_busy_run: latency_run busy with the burner running; latency_run stops it (burner_done)
 # as soon as the measurement ends, and the cleanup on any other exit.
 latency_busy_run() {
   busy_core_start
-  BURNER_CPU0=$(cpu_ticks "$BURNER_PID")
+  BURNER_CPU0=$(burner_ticks)
   BURNER_T0=$(now_ns)
   latency_run busy
 }
 
 # burner_done: stop the burner and append the CPU it got, and its share of a core over the
 # measurement, to $OUT/latency-busy.tsv: 1 on a machine with a core to spare, less when the
-# machine was already oversubscribed (the burner then only joined the queue).
+# machine was already oversubscribed (the burner then only joined the queue); with
+# BENCH_LATENCY_BURNERS above 1, the burners' together (up to their number).
 burner_done() {
   local b1 t1
-  b1=$(cpu_ticks "$BURNER_PID")
+  b1=$(burner_ticks)
   t1=$(now_ns)
   busy_core_stop
   awk -v a="$BURNER_CPU0" -v b="$b1" -v t="$CLK_TCK" -v w0="$BURNER_T0" -v w1="$t1" 'BEGIN {
     printf "burner_cpu_s\t%.1f\nburner_core_share\t%.2f\n", (b - a) / t, (b - a) / t / ((w1 - w0) / 1e9) }' >>"$OUT/latency-busy.tsv"
+  printf 'burners\t%s\n' "$LAT_BURNERS" >>"$OUT/latency-busy.tsv"
 }
 
 bench_latency() {
@@ -456,6 +482,7 @@ bench_latency() {
   for name in quiet busy; do
     [ -f "$OUT/latency-$name.tsv" ] || continue
     top_profile "$OUT/latency-$name.cpu.prof" "$OUT/latency-$name.pprof.txt"
+    [ ! -f "$OUT/latency-$name-tool.cpu.prof" ] || top_profile "$OUT/latency-$name-tool.cpu.prof" "$OUT/latency-$name-tool.pprof.txt" "$BIN/latency"
     log "latency ($name): p99 $(awk -F'\t' '$1 == "p99_ms" { print $2 }' "$OUT/latency-$name.tsv") ms beyond the allowed lateness"
   done
 }
@@ -704,7 +731,7 @@ if [ -n "$REF" ]; then
 else
   fact machine commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' 2>/dev/null || echo ' + uncommitted changes')"
 fi
-fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS BENCH_REPARTITION_EVENTS=$REPART_EVENTS BENCH_LATENCY_BUSY=$LAT_BUSY$([ "$WHAT" = queries ] && echo " BENCH_QUERIES_STEPS='$Q_STEPS' BENCH_QUERIES_RUNS=$Q_RUNS BENCH_QUERIES_REATTRIBUTED=$Q_REATTRIBUTED")$([ "$WHAT" = cluster ] && echo " BENCH_CLUSTER_EVENTS=$CLUSTER_EVENTS BENCH_CLUSTER_RUNS=$CLUSTER_RUNS BENCH_CLUSTER_CLICKHOUSE=$CLUSTER_CH"))"
+fact machine command "scripts/bench.sh $WHAT (BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS BENCH_LATENCY_RATE=$RATE BENCH_LATENCY_SECONDS=$LAT_SECONDS BENCH_MEMORY_USERS=$MEM_USERS BENCH_MEMORY_IDLE_GC=$MEM_IDLE_GC BENCH_MEMORY_BUDGET_PER_TP=$MEM_BUDGET BENCH_COUNT=$COUNT BENCH_REPLAY_EVENTS=$REPLAY_EVENTS BENCH_REPARTITION_EVENTS=$REPART_EVENTS BENCH_LATENCY_BUSY=$LAT_BUSY BENCH_LATENCY_BURNERS=$LAT_BURNERS$([ "$WHAT" = queries ] && echo " BENCH_QUERIES_STEPS='$Q_STEPS' BENCH_QUERIES_RUNS=$Q_RUNS BENCH_QUERIES_REATTRIBUTED=$Q_REATTRIBUTED")$([ "$WHAT" = cluster ] && echo " BENCH_CLUSTER_EVENTS=$CLUSTER_EVENTS BENCH_CLUSTER_RUNS=$CLUSTER_RUNS BENCH_CLUSTER_CLICKHOUSE=$CLUSTER_CH"))"
 fact load start "$(loadavg)"
 log "run $RUN_ID: $WHAT; results in $OUT"
 

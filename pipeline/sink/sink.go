@@ -71,6 +71,13 @@ type Sink struct {
 	// it holds at once (wake tells it), instead of after rawWait.
 	urgent atomic.Int32
 	wake   chan struct{}
+	// credBusy counts the live credited inserts in flight; credDone
+	// tells Run that one ended. A live batch due while one is in flight
+	// waits for it (up to holdMax old), see Config.
+	credBusy atomic.Int32
+	credDone chan struct{}
+	holdMax  time.Duration
+	holding  bool // Run's goroutine only: the current batch is due, waiting for credDone
 
 	// Completion in batch order, so that acked only ever covers a prefix.
 	mu       sync.Mutex
@@ -139,6 +146,11 @@ var (
 
 const sinkWriters = 2
 
+// slowHoldIntervals bounds, in flush intervals, how long a live batch due
+// while the previous batch's credited insert is still in flight waits for
+// it (see Config).
+const slowHoldIntervals = 4
+
 var tracer = otel.Tracer(flow.InstrumentationName)
 
 // messageWriter is what the sink needs of the dead-letter topic's writer
@@ -186,6 +198,16 @@ const (
 // one step, every table at once, as before; before a barrier (a
 // rebalance, a shutdown) the held raw rows go out at once.
 // RawFlushInterval below FlushInterval counts as FlushInterval.
+//
+// Live, a batch that is due (FlushInterval) while the previous batch's
+// credited insert is still in flight waits for that insert to end, and is
+// written then, instead of beside it on the sink's second writer; it waits
+// at most four FlushIntervals from its first row (or until it holds
+// FlushRows rows). ClickHouse short of CPU (another job on a small
+// machine) then gets fewer, larger inserts, each a part of every credited
+// table to make and merge, instead of two at once that share the same
+// core; on a machine where an insert takes less than FlushInterval, no
+// batch ever waits.
 type Config struct {
 	Database             string        // where the tables are
 	Shards               int           // shards sending units; Msg.Shard indexes them
@@ -244,6 +266,8 @@ func New(conn driver.Conn, dlq MessageWriter, cfg Config, st *flow.Stats) *Sink 
 		writes:   make(chan *batch),
 		raws:     make(chan *batch, sinkWriters),
 		wake:     make(chan struct{}, 1),
+		credDone: make(chan struct{}, 1),
+		holdMax:  slowHoldIntervals * cfg.FlushInterval,
 		finished: map[uint64]*batch{},
 	}
 	s.insert = func(ctx context.Context, table string, units []*flow.Unit, cols *insertColumns) error {
@@ -273,7 +297,13 @@ func (s *Sink) Run(ctx context.Context) error {
 					s.inflight.Done()
 					continue
 				}
-				if s.writeCredited(ctx, b, cols) {
+				ok := s.writeCredited(ctx, b, cols)
+				s.credBusy.Add(-1)
+				select {
+				case s.credDone <- struct{}{}:
+				default:
+				}
+				if ok {
 					select {
 					case s.raws <- b: // the raw writer completes it
 						continue
@@ -334,11 +364,32 @@ func (s *Sink) Run(ctx context.Context) error {
 					timer.Reset(min(s.interval, wait-age))
 					continue
 				}
+			} else if age := time.Since(s.cur.opened); !s.cur.empty() && age < s.holdMax {
+				select { // an insert that ended before now says nothing
+				case <-s.credDone:
+				default:
+				}
+				if s.credBusy.Load() > 0 {
+					// ClickHouse is still writing the last batch's
+					// credited rows: this one waits for it (credDone)
+					// and grows, rather than being written beside it.
+					s.holding = true
+					timer.Reset(s.holdMax - age)
+					continue
+				}
 			}
 			if !s.handOff(ctx) {
 				return s.unusable(ctx)
 			}
 			timer.Reset(s.interval)
+		case <-s.credDone:
+			if !s.holding {
+				continue
+			}
+			if !s.handOff(ctx) {
+				return s.unusable(ctx)
+			}
+			resetTimer(timer, s.interval)
 		}
 	}
 }
@@ -383,10 +434,17 @@ func (s *Sink) handOff(ctx context.Context) bool {
 	s.nextID++
 	s.mu.Unlock()
 	b.behind = s.behind
+	s.holding = false
 	s.inflight.Add(1)
+	if !b.behind {
+		s.credBusy.Add(1)
+	}
 	select {
 	case s.writes <- b:
 	case <-ctx.Done():
+		if !b.behind {
+			s.credBusy.Add(-1)
+		}
 		s.inflight.Done()
 		return false
 	}

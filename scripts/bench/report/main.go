@@ -230,6 +230,8 @@ func write(w io.Writer, r *results) {
 	row("latency", "p99 beyond allowed lateness", spread(r.values("latency", "live", "p99_ms"), ms))
 	row("latency", "max beyond allowed lateness", spread(r.values("latency", "live", "max_ms"), ms))
 	row("latency", "resolution (poll period p50 / p99)", joinWith(r.values("latency", "live", "poll_period_p50_ms"), r.values("latency", "live", "poll_period_p99_ms"), ms))
+	row("latency", "p50 / p99 from the poll before (lower bound)", joinWith(r.values("latency", "live", "p50_low_ms"), r.values("latency", "live", "p99_low_ms"), ms))
+	row("latency", "the tool's own CPU while producing (producer, poller), share of a core", spread(r.values("latency", "live", "tool_core_share_produce"), plain))
 	lat := r.values("latency", "live", "p99_ms")
 	lt := atMost("latency p99 <= 1 s beyond the allowed lateness", lat, 1000, ms)
 	if lost := r.values("latency", "live", "lost"); lt.have && len(lost) > 0 && median(lost) > 0 {
@@ -242,6 +244,9 @@ func write(w io.Writer, r *results) {
 	row("latency", "one core busy: p50 beyond allowed lateness", spread(r.values("latency", "busy", "p50_ms"), ms))
 	row("latency", "one core busy: p99 beyond allowed lateness", spread(r.values("latency", "busy", "p99_ms"), ms))
 	row("latency", "one core busy: max beyond allowed lateness", spread(r.values("latency", "busy", "max_ms"), ms))
+	row("latency", "one core busy: resolution (poll period p50 / p99)", joinWith(r.values("latency", "busy", "poll_period_p50_ms"), r.values("latency", "busy", "poll_period_p99_ms"), ms))
+	row("latency", "one core busy: p50 / p99 from the poll before (lower bound)", joinWith(r.values("latency", "busy", "p50_low_ms"), r.values("latency", "busy", "p99_low_ms"), ms))
+	row("latency", "one core busy: the tool's own CPU while producing (producer, poller), share of a core", spread(r.values("latency", "busy", "tool_core_share_produce"), plain))
 	row("latency", "one core busy: CPU the burner got (s)", spread(r.values("latency", "busy", "burner_cpu_s"), plain))
 	row("latency", "one core busy: share of a core the burner got over the run", spread(r.values("latency", "busy", "burner_core_share"), plain))
 	bt := atMost("latency p99 <= 1 s beyond the allowed lateness, one core busy", r.values("latency", "busy", "p99_ms"), 1000, ms)

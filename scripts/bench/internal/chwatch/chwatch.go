@@ -32,6 +32,12 @@ type Watcher struct {
 	distributed bool
 	since       time.Time // start of the last poll (distributed)
 	fullEvery   int       // polls (distributed)
+	took        []float64 // how long each poll took, in ms
+	tables      []string  // with a conversion_id column
+	tablesAge   int       // polls since tables was looked up
+	// OnPoll, when set before Run, is called after every poll of Run
+	// with how long it took.
+	OnPoll func(took time.Duration)
 }
 
 // New returns a Watcher of the attributor database db.
@@ -102,6 +108,13 @@ func (w *Watcher) Run(ctx context.Context, every time.Duration) error {
 			}
 			return err
 		}
+		took := time.Since(at)
+		w.mu.Lock()
+		w.took = append(w.took, float64(took.Microseconds())/1000)
+		w.mu.Unlock()
+		if w.OnPoll != nil {
+			w.OnPoll(took)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -119,8 +132,22 @@ func (w *Watcher) Poll(ctx context.Context, at time.Time) error {
 	if w.distributed {
 		return w.pollDistributed(ctx, at)
 	}
-	rows, err := w.conn.Query(ctx, "SELECT table, name FROM system.parts WHERE database = ? AND active"+
-		" AND table IN (SELECT table FROM system.columns WHERE database = ? AND name = 'conversion_id')", w.db, w.db)
+	// The tables are looked up again every 100th poll (or until some are
+	// found), not at every poll: a query less for a server that shares
+	// the cores with what is measured.
+	if len(w.tables) == 0 || w.tablesAge >= 100 {
+		if err := w.lookUpTables(ctx); err != nil {
+			return err
+		}
+	}
+	w.tablesAge++
+	if len(w.tables) == 0 {
+		w.mu.Lock()
+		w.polls = append(w.polls, at)
+		w.mu.Unlock()
+		return nil
+	}
+	rows, err := w.conn.Query(ctx, "SELECT table, name FROM system.parts WHERE database = ? AND active AND has(?, table)", w.db, w.tables)
 	if err != nil {
 		return err
 	}
@@ -165,6 +192,28 @@ func (w *Watcher) Poll(ctx context.Context, at time.Time) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// lookUpTables finds the tables of the database with a conversion_id column.
+func (w *Watcher) lookUpTables(ctx context.Context) error {
+	rows, err := w.conn.Query(ctx, "SELECT table FROM system.columns WHERE database = ? AND name = 'conversion_id'", w.db)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return err
+		}
+		tables = append(tables, t)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	w.tables, w.tablesAge = tables, 0
 	return nil
 }
 
@@ -226,6 +275,29 @@ func (w *Watcher) Periods() []float64 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Took returns the sorted durations of Run's polls, in ms: a poll that
+// takes long (the poller short of a CPU) delays the next one, and the
+// conversions it would have seen are noted late by as much.
+func (w *Watcher) Took() []float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(slices.Values(w.took))
+}
+
+// PollBefore returns the start of the poll before the one that started at
+// at: a conversion first seen by the poll of at became visible after it
+// (the poll before did not see it), so latencies measured from it are a
+// lower bound where those from at are an upper one.
+func (w *Watcher) PollBefore(at time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i, found := slices.BinarySearchFunc(w.polls, at, time.Time.Compare)
+	if !found || i == 0 {
+		return time.Time{}, false
+	}
+	return w.polls[i-1], true
 }
 
 // Seen returns when conversion id was first seen.
