@@ -243,6 +243,74 @@ func benchShardBatches(b *testing.B, shuffle bool) {
 	b.ReportMetric(float64(cpu.ns)/float64(b.N), "cpu-ns/op")
 }
 
+// BenchmarkShardLive is BenchmarkShardBatchesRandomUsers with the rest
+// of what a shard does in live streaming: every 12th touchpoint is
+// followed by a conversion of its user (the generator's share, about 8%
+// of events), each batch ends with its partitions' watermark marks, so
+// that the conversions are released (and their users looked up again) an
+// allowed lateness later, and batches are of 64 items, as a shard takes
+// them from its queue at 20k events/s. Timestamps are reassigned in the
+// shuffled order, so that nothing arrives late. ns/op is per event.
+func BenchmarkShardLive(b *testing.B) {
+	const users, perUser, batch, convEvery = 400_000, 3, 64, 12
+	msgs := benchTouchpoints(users, perUser)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for k := range perUser {
+		round := msgs[k*users : (k+1)*users]
+		rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+	}
+	cfg := Config{}.WithDefaults()
+	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
+	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
+	step := int64(20*time.Hour/time.Millisecond) / int64(len(msgs)+len(msgs)/convEvery)
+	var items []flow.Item
+	for i, m := range msgs {
+		tp, err := dec.Touchpoint(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := int32(i % 4)
+		tp.TimeMs = start + int64(len(items))*step
+		items = append(items, flow.Item{Kind: flow.KindTouchpoint, Partition: p, TP: tp})
+		if i%convEvery == convEvery-1 {
+			cv := schemas.Conversion{
+				EventID: fmt.Sprintf("conv-%d", i), UserID: tp.UserID, AnonymousID: tp.AnonymousID,
+				TimeMs: start + int64(len(items))*step, ConversionType: "purchase", RevenueMicros: 49_990_000, Currency: "EUR",
+			}
+			items = append(items, flow.Item{Kind: flow.KindConversion, Partition: p, CV: cv})
+		}
+	}
+	ctx := context.Background()
+	var s *Shard
+	buf := make([]flow.Item, 0, batch+4)
+	var cpu processCPU
+	b.ResetTimer()
+	cpu.start()
+	for done := 0; done < b.N; {
+		k := done % len(items)
+		if k == 0 {
+			b.StopTimer()
+			cpu.stop()
+			s = newTestShard(b, &cfg, &discardOutput{}, nil, &flow.Stats{})
+			runtime.GC()
+			cpu.start()
+			b.StartTimer()
+		}
+		n := min(batch, len(items)-k, b.N-done)
+		buf = append(buf[:0], items[k:k+n]...)
+		wm := start + int64(k+n-1)*step
+		for p := range int32(4) {
+			buf = append(buf, flow.Item{Kind: flow.KindMark, Partition: p, WM: wm})
+		}
+		if err := s.process(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+	cpu.stop()
+	b.ReportMetric(float64(cpu.ns)/float64(b.N), "cpu-ns/op")
+}
+
 // processCPU adds up the process's CPU time (user and system, all
 // threads: with GOMAXPROCS=1 the garbage collector's too) between start
 // and stop: on a machine shared with other work, a benchmark's wall time

@@ -94,6 +94,27 @@ func (j *journey) key() []byte {
 	return j.b[journeyHeader : journeyHeader+j.keyLen()]
 }
 
+// touch reads the lines of b that a lookup of the key and a put read:
+// the key's, and every record's for a short journey (put scans them for
+// the id), or only the last record's for a big one (its ids are indexed;
+// a touchpoint in time order goes after it). It returns a byte of them so
+// that the reads are made.
+func (j *journey) touch() byte {
+	b := j.b
+	if len(b) == 0 {
+		return 0
+	}
+	x := b[0]
+	from := 64
+	if j.big != nil {
+		from = max(from, len(b)-recSize)
+	}
+	for off := from; off < len(b); off += 64 {
+		x += b[off]
+	}
+	return x + b[len(b)-1]
+}
+
 func (j *journey) len() int {
 	if len(j.b) == 0 {
 		return 0

@@ -342,6 +342,9 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	var moveIn []string
 	moveLo := int64(1 << 62)
 	for i := range batch {
+		if i%warmGroup == 0 {
+			s.warmConversions(batch[i:min(i+warmGroup, len(batch))])
+		}
 		it := &batch[i]
 		var key string
 		var ms int64
@@ -486,6 +489,30 @@ func (s *Shard) warm(items []flow.Item) {
 	s.warmed += sum
 }
 
+// warmConversions is warm for the conversions among items only: the
+// first walk over a batch looks each conversion's user up (needsHistory),
+// while the touchpoints' users are looked up only in the second walk,
+// which warms them.
+func (s *Shard) warmConversions(items []flow.Item) {
+	var sum byte
+	for i := range items {
+		if it := &items[i]; it.Kind == flow.KindConversion {
+			sum += s.users.touch(keyOf(it))
+		}
+	}
+	s.warmed += sum
+}
+
+// warmReady is warm for the users of conversions being released: an
+// allowed lateness after they arrived, their memory is cold again.
+func (s *Shard) warmReady(ready []*pendingConv) {
+	var sum byte
+	for _, pc := range ready {
+		sum += s.users.touch(pc.key)
+	}
+	s.warmed += sum
+}
+
 func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
 	return attribution.Touchpoint{
 		ID: tp.EventID, TimeMs: tp.TimeMs, Impression: tp.Interaction == schemas.InteractionImpression,
@@ -589,7 +616,10 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 	s.growCredits(len(ready))
 	var want map[string]int32
 	lo := int64(1 << 62)
-	for _, pc := range ready {
+	for i, pc := range ready {
+		if i%warmGroup == 0 {
+			s.warmReady(ready[i:min(i+warmGroup, len(ready))])
+		}
 		if s.needsHistory(pc.key) {
 			if want == nil {
 				want = map[string]int32{}

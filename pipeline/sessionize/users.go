@@ -54,25 +54,27 @@ func (t *userTable) find(key string, h uint32) (int, bool) {
 	}
 }
 
-// touch reads what find reads for key, the slot at key's home position,
-// the user it points to and that user's journey (every cache line of it:
-// a touchpoint goes at its end), and returns a byte of it so that the
-// reads are not optimized away. A slot of another key makes the reads
-// useless, not wrong.
+// touch reads what find and the journey's put read next for key: the
+// slots from key's home position to the one holding key's hash, the user
+// that slot points to and that user's journey (journey.touch), and
+// returns a byte of it so that the reads are not optimized away. A slot
+// of another key with the same 32-bit hash makes the reads useless, not
+// wrong; a key not held costs only its slots.
 func (t *userTable) touch(key string) byte {
 	if len(t.slots) == 0 {
 		return 0
 	}
-	s := t.slots[int(t.hash(key))&(len(t.slots)-1)]
-	if s == 0 {
-		return 0
+	h := t.hash(key)
+	mask := len(t.slots) - 1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			return 0
+		}
+		if uint32(s>>32) == h {
+			return t.at(uint32(s) - 1).journey.touch()
+		}
 	}
-	b := t.at(uint32(s) - 1).journey.b
-	var x byte
-	for off := 0; off < len(b); off += 64 {
-		x += b[off]
-	}
-	return x
 }
 
 // get returns key's user, or nil.
