@@ -216,31 +216,7 @@ func benchShardBatches(b *testing.B, shuffle bool) {
 		}
 		items[i] = flow.Item{Kind: flow.KindTouchpoint, Partition: int32(i % users % 4), TP: tp}
 	}
-	ctx := context.Background()
-	var s *Shard
-	buf := make([]flow.Item, 0, batch)
-	var cpu processCPU
-	b.ResetTimer()
-	cpu.start()
-	for done := 0; done < b.N; {
-		k := done % len(items)
-		if k == 0 {
-			b.StopTimer()
-			cpu.stop()
-			s = newTestShard(b, &cfg, &discardOutput{}, nil, &flow.Stats{})
-			runtime.GC()
-			cpu.start()
-			b.StartTimer()
-		}
-		n := min(batch, len(items)-k, b.N-done)
-		buf = append(buf[:0], items[k:k+n]...)
-		if err := s.process(ctx, buf); err != nil {
-			b.Fatal(err)
-		}
-		done += n
-	}
-	cpu.stop()
-	b.ReportMetric(float64(cpu.ns)/float64(b.N), "cpu-ns/op")
+	runShardBatches(b, &cfg, items, batch, nil)
 }
 
 // BenchmarkShardLive is BenchmarkShardBatchesRandomUsers with the rest
@@ -280,6 +256,20 @@ func BenchmarkShardLive(b *testing.B) {
 			items = append(items, flow.Item{Kind: flow.KindConversion, Partition: p, CV: cv})
 		}
 	}
+	runShardBatches(b, &cfg, items, batch, func(buf []flow.Item, k, n int) []flow.Item {
+		wm := start + int64(k+n-1)*step
+		for p := range int32(4) {
+			buf = append(buf, flow.Item{Kind: flow.KindMark, Partition: p, WM: wm})
+		}
+		return buf
+	})
+}
+
+// runShardBatches hands items to a shard batch by batch for b.N items, a
+// fresh shard for every pass over them, and reports the process's CPU per
+// item (cpu-ns/op). after, if not nil, appends to each batch what follows
+// items[k:k+n] in it (marks).
+func runShardBatches(b *testing.B, cfg *Config, items []flow.Item, batch int, after func(buf []flow.Item, k, n int) []flow.Item) {
 	ctx := context.Background()
 	var s *Shard
 	buf := make([]flow.Item, 0, batch+4)
@@ -291,16 +281,15 @@ func BenchmarkShardLive(b *testing.B) {
 		if k == 0 {
 			b.StopTimer()
 			cpu.stop()
-			s = newTestShard(b, &cfg, &discardOutput{}, nil, &flow.Stats{})
+			s = newTestShard(b, cfg, &discardOutput{}, nil, &flow.Stats{})
 			runtime.GC()
 			cpu.start()
 			b.StartTimer()
 		}
 		n := min(batch, len(items)-k, b.N-done)
 		buf = append(buf[:0], items[k:k+n]...)
-		wm := start + int64(k+n-1)*step
-		for p := range int32(4) {
-			buf = append(buf, flow.Item{Kind: flow.KindMark, Partition: p, WM: wm})
+		if after != nil {
+			buf = after(buf, k, n)
 		}
 		if err := s.process(ctx, buf); err != nil {
 			b.Fatal(err)
