@@ -20,19 +20,7 @@ const docLookupID = "00043239-9296-42d9-82f1-8826c552c378"
 // stored beside the current one) and an id that does not exist.
 func TestCreditedByIDEqualsView(t *testing.T) {
 	f := loadedFixture(t)
-	var ids []string
-	for _, q := range []string{
-		"SELECT any(conversion_id) AS id FROM " + f.db + ".attributed_conversions FINAL GROUP BY path_length",
-		"SELECT conversion_id AS id FROM " + f.db + ".attributed_conversions GROUP BY conversion_id HAVING uniqExact(version) > 1 ORDER BY conversion_id LIMIT 5",
-	} {
-		for _, r := range f.table(t, q) {
-			ids = append(ids, r["id"].(string))
-		}
-	}
-	if len(ids) < 5 {
-		t.Fatalf("%d conversions to look up: the fixture lacks path lengths or re-attributions", len(ids))
-	}
-	ids = append(ids, docLookupID, "no-such-conversion")
+	ids := lookupIDs(t, f)
 	text := func(rows []map[string]any) []string {
 		var out []string
 		for _, r := range rows {
@@ -55,6 +43,27 @@ func TestCreditedByIDEqualsView(t *testing.T) {
 			t.Errorf("%s: the lookup shows %d rows, credited_conversions %d:\n got %v\nwant %v", id, len(got), len(want), got, want)
 		}
 	}
+}
+
+// lookupIDs returns conversions to look up by id: one of every path length
+// (0: the unattributed rows), re-attributed ones (superseded versions
+// stored beside the current one), the one docs/ANALYSTS.md reads and an id
+// that does not exist.
+func lookupIDs(t *testing.T, f *fixture) []string {
+	t.Helper()
+	var ids []string
+	for _, q := range []string{
+		"SELECT any(conversion_id) AS id FROM " + f.db + ".attributed_conversions FINAL GROUP BY path_length",
+		"SELECT conversion_id AS id FROM " + f.db + ".attributed_conversions GROUP BY conversion_id HAVING uniqExact(version) > 1 ORDER BY conversion_id LIMIT 5",
+	} {
+		for _, r := range f.table(t, q) {
+			ids = append(ids, r["id"].(string))
+		}
+	}
+	if len(ids) < 5 {
+		t.Fatalf("%d conversions to look up: the fixture lacks path lengths or re-attributions", len(ids))
+	}
+	return append(ids, docLookupID, "no-such-conversion")
 }
 
 // docs/ANALYSTS.md shows the lookup by id as CreditedByIDSQL writes it, so
@@ -80,18 +89,8 @@ func TestAnalystDocsShowCreditedByID(t *testing.T) {
 // and --model and --channel narrow them as a WHERE on the view would.
 func TestConversionReportEqualsView(t *testing.T) {
 	f := loadedFixture(t)
-	var ids []string
-	for _, q := range []string{
-		"SELECT any(conversion_id) AS id FROM " + f.db + ".attributed_conversions FINAL GROUP BY path_length ORDER BY path_length DESC LIMIT 4",
-		"SELECT conversion_id AS id FROM " + f.db + ".attributed_conversions GROUP BY conversion_id HAVING uniqExact(version) > 1 ORDER BY conversion_id LIMIT 3",
-	} {
-		for _, r := range f.table(t, q) {
-			ids = append(ids, r["id"].(string))
-		}
-	}
-	ids = append(ids, docLookupID, "no-such-conversion")
 	rows := 0
-	for _, id := range ids {
+	for _, id := range lookupIDs(t, f) {
 		for _, flt := range []Filter{{ID: id}, {ID: id, Model: "time_decay"}, {ID: id, Channel: "email"}} {
 			res := runReport(t, f, "conversion", flt)
 			var got []string
