@@ -105,7 +105,9 @@ func drain(ctx context.Context, args []string) error {
 			wg.Add(1)
 			go func(topic string, partition int, first, end int64) {
 				defer wg.Done()
-				// As the attributor's fetcher configures its readers.
+				// A kafka-go Reader per partition, as the attributor's fetchers
+				// read before their own fetch loop (pipeline/source/fetchloop.go):
+				// the ceiling of reading alone, nothing routed.
 				rd := kafka.NewReader(kafka.ReaderConfig{
 					Brokers: []string{*broker}, Topic: topic, Partition: partition,
 					MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 100 * time.Millisecond,
