@@ -90,8 +90,10 @@ func copyAsideOnCluster(ctx context.Context, conn driver.Conn, database, cluster
 		return fmt.Errorf("migrate: %s has no sharding key (pipeline/migrate/cluster.go)", table)
 	}
 	var create, engine, partition, sorting string
-	if err := conn.QueryRow(ctx, "SELECT create_table_query, engine_full, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?", database, local).
-		Scan(&create, &engine, &partition, &sorting); err != nil {
+	if err := readRacing(ctx, func() error {
+		return conn.QueryRow(ctx, "SELECT create_table_query, engine_full, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?", database, local).
+			Scan(&create, &engine, &partition, &sorting)
+	}); err != nil {
 		return fmt.Errorf("migrate: read the definition of %s: %w", local, err)
 	}
 	// A row is its sorting key and, in a ReplacingMergeTree(version), its

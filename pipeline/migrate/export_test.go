@@ -7,3 +7,7 @@ var ClusterDDL = clusterDDL
 // SetAsideOnCluster is setAsideOnCluster, for the cluster test of the step
 // every rebuild of a table takes on a cluster.
 var SetAsideOnCluster = setAsideOnCluster
+
+// SortedByIDAlone is sortedByIDAlone, for the test of its read while
+// another migration drops and creates tables.
+var SortedByIDAlone = sortedByIDAlone

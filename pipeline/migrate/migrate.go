@@ -192,7 +192,9 @@ func recordVersion(ctx context.Context, conn driver.Conn, table string) error {
 func addColumn(ctx context.Context, conn driver.Conn, database, cluster string, c schemas.AddedColumn) error {
 	has := func() (bool, error) {
 		var n uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, c.Table, c.Column).Scan(&n); err != nil {
+		if err := readRacing(ctx, func() error {
+			return conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, c.Table, c.Column).Scan(&n)
+		}); err != nil {
 			return false, fmt.Errorf("migrate: check %s.%s: %w", c.Table, c.Column, err)
 		}
 		return n > 0, nil
@@ -230,6 +232,26 @@ func execRacing(ctx context.Context, conn driver.Conn, sql string) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// readRacing runs read, a query of system.tables or system.columns, again
+// while it fails as a concurrent migration makes it fail: 18.16 reads
+// every table of the database to answer, and fails with "table doesn't
+// exist" when another instance drops one of them meanwhile, whichever
+// table the query asked about.
+func readRacing(ctx context.Context, read func() error) error {
+	deadline := time.Now().Add(migrateRaceTimeout)
+	for {
+		err := read()
+		if err == nil || !migrationRace(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -123,26 +122,22 @@ func rebindViews(ctx context.Context, conn driver.Conn, database, cluster string
 }
 
 // viewsOf returns the tables that depend on database.table (its
-// materialized views). 18.16 fails the read of system.tables with "table
-// doesn't exist" when a concurrent migration drops one of them meanwhile:
-// read again then, as execRacing does for DDL.
+// materialized views), read again while a concurrent migration makes
+// system.tables fail (readRacing).
 func viewsOf(ctx context.Context, conn driver.Conn, database, table string) ([]string, error) {
-	deadline := time.Now().Add(migrateRaceTimeout)
-	for {
-		var deps []string
+	var deps []string
+	err := readRacing(ctx, func() error {
+		deps = nil
 		err := conn.QueryRow(ctx, "SELECT dependencies_table FROM system.tables WHERE database = ? AND name = ?", database, table).Scan(&deps)
-		if err == nil || errors.Is(err, sql.ErrNoRows) {
-			return deps, nil
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
 		}
-		if !migrationRace(err) || time.Now().After(deadline) {
-			return nil, fmt.Errorf("migrate: views of %s: %w", table, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate: views of %s: %w", table, err)
 	}
+	return deps, nil
 }
 
 // copyAside is step 2 (see above). On a cluster it reads and writes the

@@ -36,7 +36,9 @@ const (
 // when the table does not exist).
 func hasColumn(ctx context.Context, conn driver.Conn, database, table, name string) (bool, error) {
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, table, name).Scan(&n); err != nil {
+	if err := readRacing(ctx, func() error {
+		return conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, table, name).Scan(&n)
+	}); err != nil {
 		return false, fmt.Errorf("migrate: check %s.%s: %w", table, name, err)
 	}
 	return n > 0, nil

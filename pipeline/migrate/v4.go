@@ -35,7 +35,9 @@ var v3Rebuild = rebuild{
 // schema versions 2 or 3: sorted by conversion_id alone.
 func sortedByIDAlone(ctx context.Context, conn driver.Conn, database, table string) (bool, error) {
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ? AND sorting_key = 'conversion_id'", database, table).Scan(&n); err != nil {
+	if err := readRacing(ctx, func() error {
+		return conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ? AND sorting_key = 'conversion_id'", database, table).Scan(&n)
+	}); err != nil {
 		return false, fmt.Errorf("migrate: check the sorting key of %s: %w", table, err)
 	}
 	return n > 0, nil
