@@ -38,16 +38,21 @@ func TestTraceLine(t *testing.T) {
 // cpuSeconds of this process agrees with getrusage read around it, to the
 // 1/100 s of /proc/PID/stat.
 func TestCPUSeconds(t *testing.T) {
-	busy := 0
-	for i := range 50_000_000 { // some CPU time to measure
-		busy += i & 3
-	}
 	rusage := func() float64 {
 		var ru syscall.Rusage
 		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 			t.Fatal(err)
 		}
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	// Some CPU time to measure: 0.1 s, ten ticks of /proc/PID/stat (a fixed
+	// count of iterations took 18 ms on a fast machine, which /proc may
+	// count as no tick at all).
+	busy := 0
+	for start := rusage(); rusage()-start < 0.1; {
+		for i := range 1_000_000 {
+			busy += i & 3
+		}
 	}
 	lo := rusage()
 	got, err := cpuSeconds(os.Getpid())
