@@ -200,11 +200,7 @@ func benchShardBatches(b *testing.B, shuffle bool) {
 	const users, perUser, batch = 400_000, 3, 256
 	msgs := benchTouchpoints(users, perUser)
 	if shuffle {
-		rng := rand.New(rand.NewPCG(3, 4))
-		for k := range perUser {
-			round := msgs[k*users : (k+1)*users]
-			rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
-		}
+		shuffleRounds(msgs, users, perUser)
 	}
 	cfg := Config{}.WithDefaults()
 	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
@@ -230,11 +226,7 @@ func benchShardBatches(b *testing.B, shuffle bool) {
 func BenchmarkShardLive(b *testing.B) {
 	const users, perUser, batch, convEvery = 400_000, 3, 64, 12
 	msgs := benchTouchpoints(users, perUser)
-	rng := rand.New(rand.NewPCG(3, 4))
-	for k := range perUser {
-		round := msgs[k*users : (k+1)*users]
-		rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
-	}
+	shuffleRounds(msgs, users, perUser)
 	cfg := Config{}.WithDefaults()
 	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
 	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
@@ -263,6 +255,16 @@ func BenchmarkShardLive(b *testing.B) {
 		}
 		return buf
 	})
+}
+
+// shuffleRounds puts the users of each of msgs' perUser rounds (a
+// touchpoint of every user each) in a random order, the same every run.
+func shuffleRounds(msgs [][]byte, users, perUser int) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for k := range perUser {
+		round := msgs[k*users : (k+1)*users]
+		rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+	}
 }
 
 // runShardBatches hands items to a shard batch by batch for b.N items, a
