@@ -343,7 +343,7 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	moveLo := int64(1 << 62)
 	for i := range batch {
 		if i%warmGroup == 0 {
-			s.warmConversions(batch[i:min(i+warmGroup, len(batch))])
+			s.warm(batch[i:min(i+warmGroup, len(batch))], false)
 		}
 		it := &batch[i]
 		var key string
@@ -417,7 +417,7 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	s.u.Acks = slices.Grow(s.u.Acks, len(batch))
 	for i := range batch {
 		if i%warmGroup == 0 {
-			s.warm(batch[i:min(i+warmGroup, len(batch))])
+			s.warm(batch[i:min(i+warmGroup, len(batch))], true)
 		}
 		it := &batch[i]
 		switch it.Kind {
@@ -469,34 +469,22 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 // warmGroup is how many items' users warm reads at once.
 const warmGroup = 32
 
-// warm reads the memory that looking up the users of items' touchpoints
-// and conversions reads next (userTable.touch), for all of them before the
-// first is handled. Each lookup is a chain of cache misses (the index
-// slot, the user, the journey holding the key) that the shard would
-// otherwise wait for one user after the other; here the chains of the
-// group's items are independent of each other, so the processor runs them
-// side by side, and the lookups that follow find their memory in the
-// cache (docs/BENCHMARKS.md, "The attributor's CPU per event, fourth
-// pass"). It changes nothing: a key resolved elsewhere (stitching) or a
-// user added meanwhile only makes a read useless.
-func (s *Shard) warm(items []flow.Item) {
+// warm reads the memory that looking up the users of items' conversions,
+// and with touchpoints their touchpoints', reads next (userTable.touch),
+// for all of them before the first is handled. Each lookup is a chain of
+// cache misses (the index slot, the user, the journey holding the key)
+// that the shard would otherwise wait for one user after the other; here
+// the chains of the group's items are independent of each other, so the
+// processor runs them side by side, and the lookups that follow find
+// their memory in the cache (docs/BENCHMARKS.md, "The attributor's CPU per
+// event, fourth pass"). It changes nothing: a key resolved elsewhere
+// (stitching) or a user added meanwhile only makes a read useless. The
+// first walk over a batch looks up only the conversions' users
+// (needsHistory), the second every item's.
+func (s *Shard) warm(items []flow.Item, touchpoints bool) {
 	var sum byte
 	for i := range items {
-		if it := &items[i]; it.Kind == flow.KindTouchpoint || it.Kind == flow.KindConversion {
-			sum += s.users.touch(keyOf(it))
-		}
-	}
-	s.warmed += sum
-}
-
-// warmConversions is warm for the conversions among items only: the
-// first walk over a batch looks each conversion's user up (needsHistory),
-// while the touchpoints' users are looked up only in the second walk,
-// which warms them.
-func (s *Shard) warmConversions(items []flow.Item) {
-	var sum byte
-	for i := range items {
-		if it := &items[i]; it.Kind == flow.KindConversion {
+		if it := &items[i]; it.Kind == flow.KindConversion || touchpoints && it.Kind == flow.KindTouchpoint {
 			sum += s.users.touch(keyOf(it))
 		}
 	}
