@@ -153,8 +153,10 @@ type ClickHouseConfig struct {
 	Username string // Default "default".
 	Password string // never logged or put in an error
 	TLS      TLSOptions
-	// Compression of inserts and results: "lz4" or "none". Default "lz4",
-	// which pays off over a network; on loopback "none" saves CPU.
+	// Compression of inserts and results: "auto", "lz4" or "none".
+	// Default "auto": none where Addr is a loopback address (localhost,
+	// 127.0.0.0/8, ::1), where compressing only spends CPU on both ends,
+	// and lz4 elsewhere, where it pays off over a network.
 	Compression string
 	// DialTimeout bounds connecting. Default 5s.
 	DialTimeout time.Duration
@@ -179,7 +181,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.ClickHouse.Addr, "127.0.0.1:9000")
 	def(&c.ClickHouse.Database, "attribution")
 	def(&c.ClickHouse.Username, "default")
-	def(&c.ClickHouse.Compression, "lz4")
+	def(&c.ClickHouse.Compression, "auto")
 	if c.ClickHouse.DialTimeout == 0 {
 		c.ClickHouse.DialTimeout = 5 * time.Second
 	}
@@ -261,8 +263,10 @@ func (c Config) Validate() error {
 	if _, err := c.ClickHouse.TLS.Config("clickhouse"); err != nil {
 		errs = append(errs, err)
 	}
-	if c.ClickHouse.Compression != "lz4" && c.ClickHouse.Compression != "none" {
-		add("clickhouse_compression: must be lz4 or none, got %q", c.ClickHouse.Compression)
+	switch c.ClickHouse.Compression {
+	case "auto", "lz4", "none":
+	default:
+		add("clickhouse_compression: must be auto, lz4 or none, got %q", c.ClickHouse.Compression)
 	}
 	if err := schemas.ValidIdentifier(c.ClickHouse.Database); err != nil {
 		add("database: %v", err)

@@ -28,6 +28,7 @@ func TestConfigValidateNamesFields(t *testing.T) {
 		{"identities_topic: same topic as spend_topic", func(c *Config) { c.IdentitiesTopic = c.SpendTopic }},
 		{"group", func(c *Config) { c.Group = "" }},
 		{"clickhouse", func(c *Config) { c.ClickHouse.Addr = "" }},
+		{"clickhouse_compression", func(c *Config) { c.ClickHouse.Compression = "zstd" }},
 		{"database", func(c *Config) { c.ClickHouse.Database = "bad-name;drop" }},
 		{"database", func(c *Config) { c.ClickHouse.Database = "" }},
 		{"lookback", func(c *Config) { c.Attribution.Lookback = -time.Hour }},
@@ -77,5 +78,35 @@ func TestConfigValidateReportsAll(t *testing.T) {
 		if !strings.Contains(err.Error(), f+":") {
 			t.Errorf("the error does not name %s: %v", f, err)
 		}
+	}
+}
+
+// The default compression, auto, sends ClickHouse uncompressed blocks only
+// where the server is on this machine, and lz4 everywhere else.
+func TestCompressionAutoOnlyOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		compression, addr string
+		lz4               bool
+	}{
+		{"auto", "127.0.0.1:9000", false},
+		{"auto", "127.0.0.2:9000", false},
+		{"auto", "localhost:9000", false},
+		{"auto", "LocalHost:9440", false},
+		{"auto", "[::1]:9000", false},
+		{"auto", "127.0.0.1", false},
+		{"auto", "10.0.0.5:9000", true},
+		{"auto", "clickhouse:9000", true},
+		{"auto", "[2001:db8::1]:9000", true},
+		{"auto", "localhost.example.com:9000", true},
+		{"lz4", "127.0.0.1:9000", true},
+		{"none", "10.0.0.5:9000", false},
+	} {
+		cfg := ClickHouseConfig{Addr: tc.addr, Compression: tc.compression}
+		if got := cfg.compression() != nil; got != tc.lz4 {
+			t.Errorf("compression %s to %s: lz4 %v, want %v", tc.compression, tc.addr, got, tc.lz4)
+		}
+	}
+	if got := (Config{}).WithDefaults().ClickHouse.Compression; got != "auto" {
+		t.Errorf("default compression %q, want auto", got)
 	}
 }

@@ -37,7 +37,7 @@ bin/attributor generate --seed "$SEED" --users "$USERS" --start "$START" --durat
   --logged-out-share "$LOGGED_OUT" --kafka 127.0.0.1:9092 --create-topics --partitions 4
 
 step "attributor run --until-caught-up"
-bin/attributor run --until-caught-up --progress 2s --clickhouse-compression none
+bin/attributor run --until-caught-up --progress 2s
 
 step "conversions per channel under each model"
 bin/attributor report model_comparison

@@ -177,7 +177,7 @@ func flagValues(cmd, name string) []string {
 	case "log-level":
 		return []string{"debug", "info", "warn", "error"}
 	case "clickhouse-compression":
-		return []string{"lz4", "none"}
+		return []string{"auto", "lz4", "none"}
 	case "kafka-sasl-mechanism":
 		return []string{"plain", "scram-sha-256", "scram-sha-512"}
 	case "by":

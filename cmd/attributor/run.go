@@ -40,7 +40,7 @@ func addServiceFlags(e *envFlags) *serviceFlags {
 		cluster:    e.String("cluster", "ATTRIBUTOR_CLUSTER", "", "ClickHouse `cluster` (remote_servers name): replicated tables ON CLUSTER behind Distributed tables; empty for a single server"),
 		chUser:     e.String("clickhouse-user", "ATTRIBUTOR_CLICKHOUSE_USER", "default", "ClickHouse `user`; the password comes from ATTRIBUTOR_CLICKHOUSE_PASSWORD or the file named by ATTRIBUTOR_CLICKHOUSE_PASSWORD_FILE"),
 		tls:        addTLSFlags(e, "clickhouse", "ATTRIBUTOR_CLICKHOUSE"),
-		compress:   e.String("clickhouse-compression", "ATTRIBUTOR_CLICKHOUSE_COMPRESSION", "lz4", "compression of ClickHouse traffic: lz4 or none (none saves CPU on loopback)"),
+		compress:   e.String("clickhouse-compression", "ATTRIBUTOR_CLICKHOUSE_COMPRESSION", "auto", "compression of ClickHouse traffic: auto (none to a loopback address, lz4 elsewhere), lz4 or none"),
 	}
 }
 
