@@ -146,7 +146,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		logRejects  = e.Int("log-rejections", "ATTRIBUTOR_LOG_REJECTIONS", 5, "rejected events logged per reason (with topic, partition, offset and why); the rest are counted in the summary (0: none)")
 		logLevel    = e.String("log-level", "ATTRIBUTOR_LOG_LEVEL", "warn", "log `level`: debug, info, warn, error")
 		maxMsg      = e.Size("max-message-bytes", "ATTRIBUTOR_MAX_MESSAGE_BYTES", "largest input message, key + value + headers, a `size` such as 1MiB; larger ones are dead-lettered as oversize (default 1MiB)")
-		memLimit    = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
+		memLimit    = e.Size("memory-limit", "ATTRIBUTOR_MEMORY_LIMIT", "soft memory limit of the Go runtime, a `size` such as 512MiB, 2GiB or bytes (debug.SetMemoryLimit: the GC works harder near it; with a limit and GOGC unset, the GC lets the heap grow to 3x the live heap below it, GOGC=200); overrides GOMEMLIMIT (default: GOMEMLIMIT, else none)")
 		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for performance work)")
 		memProfile  = fs.String("memprofile", "", "write a heap profile to `file` when the run is asked to stop (SIGINT/SIGTERM), with its state still held, or at its end")
 	)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -79,20 +80,34 @@ func TestRunMemoryLimitErrors(t *testing.T) {
 }
 
 // The flag sets the runtime's limit, over one GOMEMLIMIT set; without the
-// flag the runtime's limit stays and is reported.
+// flag the runtime's limit stays and is reported. With a limit in force and
+// GOGC not set, the GC's target becomes limitedGCPercent; GOGC set, or no
+// limit, leaves the runtime's target alone.
 func TestApplyMemoryLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		defer os.Setenv("GOGC", v)
+	} else {
+		defer os.Unsetenv("GOGC")
+	}
+	os.Unsetenv("GOGC")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	debug.SetMemoryLimit(math.MaxInt64)
-	if n, src := applyMemoryLimit(&sizeFlag{}, log); n != 0 || src != "none" || debug.SetMemoryLimit(-1) != math.MaxInt64 {
-		t.Errorf("no flag, no GOMEMLIMIT: %d from %q, runtime limit %d", n, src, debug.SetMemoryLimit(-1))
+	if n, src, gc := applyMemoryLimit(&sizeFlag{}, log); n != 0 || src != "none" || debug.SetMemoryLimit(-1) != math.MaxInt64 || gc != 100 || debug.SetGCPercent(100) != 100 {
+		t.Errorf("no flag, no GOMEMLIMIT: %d from %q, runtime limit %d, gc percent %d", n, src, debug.SetMemoryLimit(-1), gc)
 	}
 	debug.SetMemoryLimit(3 << 30) // as GOMEMLIMIT=3GiB does at start
-	if n, src := applyMemoryLimit(&sizeFlag{}, log); n != 3<<30 || src != "GOMEMLIMIT" || debug.SetMemoryLimit(-1) != 3<<30 {
-		t.Errorf("GOMEMLIMIT only: %d from %q, runtime limit %d", n, src, debug.SetMemoryLimit(-1))
+	if n, src, gc := applyMemoryLimit(&sizeFlag{}, log); n != 3<<30 || src != "GOMEMLIMIT" || debug.SetMemoryLimit(-1) != 3<<30 || gc != limitedGCPercent || debug.SetGCPercent(100) != limitedGCPercent {
+		t.Errorf("GOMEMLIMIT only: %d from %q, runtime limit %d, gc percent %d", n, src, debug.SetMemoryLimit(-1), gc)
 	}
-	if n, src := applyMemoryLimit(&sizeFlag{n: 512 << 20, set: true}, log); n != 512<<20 || src != "memory-limit" || debug.SetMemoryLimit(-1) != 512<<20 {
-		t.Errorf("flag over GOMEMLIMIT: %d from %q, runtime limit %d", n, src, debug.SetMemoryLimit(-1))
+	if n, src, gc := applyMemoryLimit(&sizeFlag{n: 512 << 20, set: true}, log); n != 512<<20 || src != "memory-limit" || debug.SetMemoryLimit(-1) != 512<<20 || gc != limitedGCPercent || debug.SetGCPercent(100) != limitedGCPercent {
+		t.Errorf("flag over GOMEMLIMIT: %d from %q, runtime limit %d, gc percent %d", n, src, debug.SetMemoryLimit(-1), gc)
+	}
+	os.Setenv("GOGC", "150")
+	debug.SetGCPercent(150) // as GOGC=150 does at start
+	if _, _, gc := applyMemoryLimit(&sizeFlag{n: 512 << 20, set: true}, log); gc != 150 || debug.SetGCPercent(100) != 150 {
+		t.Errorf("flag with GOGC=150: gc percent %d, want GOGC's 150 kept", gc)
 	}
 }
