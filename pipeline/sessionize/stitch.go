@@ -331,13 +331,6 @@ func (s *Shard) dropDevice(u *user, anon string, reattribute bool) {
 // move-in at the new one's.
 func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 	m := it.Move
-	if m.Out {
-		u := s.user(m.From, it.Partition) // loaded by process
-		s.dropDevice(u, m.Anon, true)
-		s.afterMove(flow.Move{Anon: m.Anon, From: m.From, To: m.To}, it.Ack)
-		return nil
-	}
-	u := s.user(m.To, it.Partition) // loaded by process
 	h := s.moved
 	if h == nil { // not read with the batch (a test's direct call)
 		fetched, err := s.fetchHistory(ctx, []string{m.Anon}, s.part(it.Partition).wm)
@@ -346,6 +339,23 @@ func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 		}
 		h = &fetched
 	}
+	if m.Out {
+		if user, ok := h.Linked[m.Anon]; ok && user == m.From {
+			// Stale: the device came back to From since this move-out
+			// was sent (a relink back whose move-in reached From
+			// first, or this move-out consumed again after a crash).
+			// The links of a move-out are durable before it is sent,
+			// so links naming From are newer than it: drop nothing,
+			// and send no move-in (To would find it stale).
+			s.u.Acks = append(s.u.Acks, it.Ack)
+			return nil
+		}
+		u := s.user(m.From, it.Partition) // loaded by process
+		s.dropDevice(u, m.Anon, true)
+		s.afterMove(flow.Move{Anon: m.Anon, From: m.From, To: m.To}, it.Ack)
+		return nil
+	}
+	u := s.user(m.To, it.Partition) // loaded by process
 	if user, ok := h.Linked[m.Anon]; ok && user != m.To {
 		// Stale: the device moved on since this move was sent (a relink
 		// back and forth, whose move-out reached To first). Its stored
