@@ -151,6 +151,7 @@ type Shard struct {
 	links  *stitch.Table // the links of the devices whose home and shard are this one; nil: no stitching
 	afters []afterFwd    // records to forward once their units are durable
 	moved  *flow.History // the stored links and rows of the devices moving with the batch being processed
+	gates  moveGates     // per device, its links' moves not yet in Kafka (stitchack.go)
 
 	// left holds, per conversion id, the days under which its stored
 	// rows still show credits although its time is now on another day (a

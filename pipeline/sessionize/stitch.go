@@ -226,13 +226,15 @@ func (s *Shard) link(it *flow.Item) {
 				return
 			}
 			s.dropDevice(s.users.get(l.AnonymousID), l.AnonymousID, false)
-			s.afterMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, it.Ack)
+			s.linkMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, it.Ack)
 		} else {
-			s.afterMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To, Out: true}, it.Ack)
+			s.linkMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To, Out: true}, it.Ack)
 		}
 		return
 	case stitch.Earlier:
 		s.u.Links = append(s.u.Links, row)
+		s.ackTakeover(l.AnonymousID, it.Ack)
+		return
 	case stitch.Conflict:
 		if ch.NewConflict {
 			s.u.Links = append(s.u.Links, row)
@@ -264,12 +266,12 @@ func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
 			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
-		s.afterMove(flow.Move{Anon: anon, From: anon, To: to}, it.Ack)
+		s.linkMove(flow.Move{Anon: anon, From: anon, To: to}, it.Ack)
 		return
 	}
 	ack := flow.SplitAck(it.Ack, len(others))
 	for _, from := range others {
-		s.afterMove(flow.Move{Anon: anon, From: from, To: to, Out: true}, ack)
+		s.linkMove(flow.Move{Anon: anon, From: from, To: to, Out: true}, ack)
 	}
 }
 

@@ -68,3 +68,61 @@ func TestShardStaleMoveOutDropsNothing(t *testing.T) {
 		t.Fatalf("forwarded %+v, want the move-in of a1 to u2", m)
 	}
 }
+
+// Race 1: an earlier link to the same user takes over as the deciding
+// link while the first link's move-in is not yet in Kafka. Acked with its
+// unit, its offset could be committed first; a crash then, and the first
+// link, consumed again, is no longer the deciding one: its move would
+// never be sent. Its ack must wait for the move-in. Before the fix it
+// fired with its unit.
+func TestShardEarlierLinkWaitsForMovesUnderWay(t *testing.T) {
+	s, out, fwd, _ := stitchShard(t, 1, &memHistory{})
+	acks := &ackCounter{}
+	fired := 0
+	flush(t, s, click("tp-anon", "", "a1", t0-2*3600_000), identity("id-1", "a1", "u1", t0-3600_000, acks, 1))
+	in := moveOf(t, fwd.take())
+	flush(t, s, identity("id-0", "a1", "u1", t0-2*3600_000, acks, 2)) // Earlier
+	ackUnits(out, &fired)
+	if len(acks.done) != 0 {
+		t.Fatalf("acks %v before the move-in was in Kafka, want none", acks.done)
+	}
+	in.Ack.Done()
+	if slices.Sort(acks.done); !slices.Equal(acks.done, []int64{1, 2}) {
+		t.Fatalf("acks %v once the move-in is in Kafka, want [1 2]", acks.done)
+	}
+	// No move under way: a further earlier link rides on its unit alone.
+	flush(t, s, identity("id-00", "a1", "u1", t0-3*3600_000, acks, 3))
+	ackUnits(out, &fired)
+	if !slices.Contains(acks.done, 3) {
+		t.Fatalf("acks %v, want 3 with its unit", acks.done)
+	}
+}
+
+// Race 3: a relink while the device's first move is under way. Its own
+// move-out goes to the same home as the move-in here, but with another
+// user between them (or other homes) the forwarder acknowledges homes
+// independently: the relink's ack must wait for every move of the device
+// sent before its own, or a crash right after its commit leaves the first
+// link's move lost (the first link, consumed again, no longer decides)
+// or half done. Before the fix it fired with its own move-out.
+func TestShardRelinkWaitsForMovesUnderWay(t *testing.T) {
+	s, out, fwd, _ := stitchShard(t, 1, &memHistory{})
+	acks := &ackCounter{}
+	fired := 0
+	flush(t, s, click("tp-anon", "", "a1", t0-2*3600_000), identity("id-1", "a1", "u1", t0-3600_000, acks, 1))
+	in := moveOf(t, fwd.take())
+	flush(t, s, identity("id-0", "a1", "u2", t0-2*3600_000, acks, 2)) // Relinked
+	outM := moveOf(t, fwd.take())
+	if outM.Move != (flow.Move{Anon: "a1", From: "u1", To: "u2", Out: true}) {
+		t.Fatalf("forwarded %+v, want the move-out of a1 from u1", outM)
+	}
+	ackUnits(out, &fired)
+	outM.Ack.Done()
+	if slices.Contains(acks.done, 2) {
+		t.Fatalf("acks %v: the relink acknowledged before the first move-in was in Kafka", acks.done)
+	}
+	in.Ack.Done()
+	if slices.Sort(acks.done); !slices.Equal(acks.done, []int64{1, 2}) {
+		t.Fatalf("acks %v once both moves are in Kafka, want [1 2]", acks.done)
+	}
+}
