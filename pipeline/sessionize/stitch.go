@@ -32,7 +32,10 @@ import (
 //     new user's home, which loads the device's stored events into the
 //     user's journey and re-attributes. Each step's ack fires only when the
 //     next record is in Kafka, so a crash repeats a step, never loses one;
-//     every step is idempotent.
+//     every step is idempotent. A link that takes over as the deciding
+//     one also waits for the device's earlier moves (stitchack.go); a
+//     move-out drops nothing when the stored links name the user it
+//     leaves (the device came back since).
 //   - Versions: a conversion credited again always gets a version above
 //     every one it was written with (released.version, read back from
 //     ClickHouse on a history load), so that the view shows the latest
