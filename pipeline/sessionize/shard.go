@@ -150,7 +150,8 @@ type Shard struct {
 
 	links  *stitch.Table // the links of the devices whose home and shard are this one; nil: no stitching
 	afters []afterFwd    // records to forward once their units are durable
-	moved  *flow.History // the stored rows of the devices moving in with the batch being processed
+	moved  *flow.History // the stored links and rows of the devices moving with the batch being processed
+	gates  moveGates     // per device, its links' moves not yet in Kafka (stitchack.go)
 
 	// left holds, per conversion id, the days under which its stored
 	// rows still show credits although its time is now on another day (a
@@ -339,7 +340,7 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 	var want map[string]int32
 	lo := int64(1 << 62)
 	tps := 0
-	var moveIn []string
+	var moving []string
 	moveLo := int64(1 << 62)
 	for i := range batch {
 		if i%warmGroup == 0 {
@@ -374,15 +375,14 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 		case flow.KindMove:
 			// The user a device leaves or joins: all of its credited
 			// conversions within the horizon are credited again. A
-			// move-in also reads the device's stored rows: with the
-			// batch's others, in one query.
+			// move reads the device's stored links (a move-in its rows
+			// too): with the batch's others, in one query.
 			key, ms = it.Move.To, s.part(it.Partition).wm
 			if it.Move.Out {
 				key = it.Move.From
-			} else {
-				moveIn = append(moveIn, it.Move.Anon)
-				moveLo = min(moveLo, ms)
 			}
+			moving = append(moving, it.Move.Anon)
+			moveLo = min(moveLo, ms)
 			if key == it.Move.Anon || !s.needsHistory(key) {
 				continue
 			}
@@ -403,9 +403,9 @@ func (s *Shard) process(ctx context.Context, batch []flow.Item) error {
 		}
 	}
 	s.moved = nil
-	if len(moveIn) > 0 {
-		slices.Sort(moveIn)
-		h, err := s.fetchHistory(ctx, slices.Compact(moveIn), moveLo)
+	if len(moving) > 0 {
+		slices.Sort(moving)
+		h, err := s.fetchHistory(ctx, slices.Compact(moving), moveLo)
 		if err != nil {
 			return err
 		}

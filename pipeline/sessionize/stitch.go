@@ -32,7 +32,10 @@ import (
 //     new user's home, which loads the device's stored events into the
 //     user's journey and re-attributes. Each step's ack fires only when the
 //     next record is in Kafka, so a crash repeats a step, never loses one;
-//     every step is idempotent.
+//     every step is idempotent. A link that takes over as the deciding
+//     one also waits for the device's earlier moves (stitchack.go); a
+//     move-out drops nothing when the stored links name the user it
+//     leaves (the device came back since).
 //   - Versions: a conversion credited again always gets a version above
 //     every one it was written with (released.version, read back from
 //     ClickHouse on a history load), so that the view shows the latest
@@ -226,13 +229,15 @@ func (s *Shard) link(it *flow.Item) {
 				return
 			}
 			s.dropDevice(s.users.get(l.AnonymousID), l.AnonymousID, false)
-			s.afterMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, it.Ack)
+			s.linkMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To}, it.Ack)
 		} else {
-			s.afterMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To, Out: true}, it.Ack)
+			s.linkMove(flow.Move{Anon: l.AnonymousID, From: ch.From, To: ch.To, Out: true}, it.Ack)
 		}
 		return
 	case stitch.Earlier:
 		s.u.Links = append(s.u.Links, row)
+		s.ackTakeover(l.AnonymousID, it.Ack)
+		return
 	case stitch.Conflict:
 		if ch.NewConflict {
 			s.u.Links = append(s.u.Links, row)
@@ -264,12 +269,12 @@ func (s *Shard) reissue(it *flow.Item, d schemas.Link) {
 			s.u.Acks = append(s.u.Acks, it.Ack)
 			return
 		}
-		s.afterMove(flow.Move{Anon: anon, From: anon, To: to}, it.Ack)
+		s.linkMove(flow.Move{Anon: anon, From: anon, To: to}, it.Ack)
 		return
 	}
 	ack := flow.SplitAck(it.Ack, len(others))
 	for _, from := range others {
-		s.afterMove(flow.Move{Anon: anon, From: from, To: to, Out: true}, ack)
+		s.linkMove(flow.Move{Anon: anon, From: from, To: to, Out: true}, ack)
 	}
 }
 
@@ -331,13 +336,6 @@ func (s *Shard) dropDevice(u *user, anon string, reattribute bool) {
 // move-in at the new one's.
 func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 	m := it.Move
-	if m.Out {
-		u := s.user(m.From, it.Partition) // loaded by process
-		s.dropDevice(u, m.Anon, true)
-		s.afterMove(flow.Move{Anon: m.Anon, From: m.From, To: m.To}, it.Ack)
-		return nil
-	}
-	u := s.user(m.To, it.Partition) // loaded by process
 	h := s.moved
 	if h == nil { // not read with the batch (a test's direct call)
 		fetched, err := s.fetchHistory(ctx, []string{m.Anon}, s.part(it.Partition).wm)
@@ -346,6 +344,23 @@ func (s *Shard) move(ctx context.Context, it *flow.Item) error {
 		}
 		h = &fetched
 	}
+	if m.Out {
+		if user, ok := h.Linked[m.Anon]; ok && user == m.From {
+			// Stale: the device came back to From since this move-out
+			// was sent (a relink back whose move-in reached From
+			// first, or this move-out consumed again after a crash).
+			// The links of a move-out are durable before it is sent,
+			// so links naming From are newer than it: drop nothing,
+			// and send no move-in (To would find it stale).
+			s.u.Acks = append(s.u.Acks, it.Ack)
+			return nil
+		}
+		u := s.user(m.From, it.Partition) // loaded by process
+		s.dropDevice(u, m.Anon, true)
+		s.afterMove(flow.Move{Anon: m.Anon, From: m.From, To: m.To}, it.Ack)
+		return nil
+	}
+	u := s.user(m.To, it.Partition) // loaded by process
 	if user, ok := h.Linked[m.Anon]; ok && user != m.To {
 		// Stale: the device moved on since this move was sent (a relink
 		// back and forth, whose move-out reached To first). Its stored
