@@ -45,7 +45,7 @@ type Offsets interface {
 // that it forwarded everything before its end.
 func (s *Source) NewFetcher(topic string, partition int, start, end int64, t Offsets, shards []chan<- []flow.Item, direct Direct, rt *Routing) *Fetcher {
 	f := &Fetcher{src: s, topic: topic, partition: partition, start: start, end: end, tracker: t, shards: shards, direct: direct, rt: rt,
-		runCtx: context.Background(), pend: make([][]flow.Item, len(shards))}
+		runCtx: context.Background(), pend: make([][]flow.Item, len(shards)), clock: time.Now}
 	if topic == s.Cfg.RepartitionTopic && rt.Ends != nil && end < 0 {
 		f.awaiting = map[inputPartition]int64{}
 		for in, n := range rt.Inputs {
@@ -84,6 +84,7 @@ type Fetcher struct {
 	reachedEnd bool
 	awaiting   map[inputPartition]int64 // repartition, until caught up: input partitions whose final mark is awaited, with the end wanted
 	sentLinks  map[string]sentLink      // stitching: per device, the last link copy sent (linkCopy)
+	clock      func() time.Time         // time.Now; tests set another
 
 	markMu    sync.Mutex // the marks forwarded: from the fetch loop and idleMarks
 	fwdMark   markRecord // the last mark forwarded
@@ -127,6 +128,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 	defer f.exitFlush(ctx)
 	pf := startPrefetch(ctx, f.src.Conn.Dialer(), cfg.Brokers, f.topic, f.partition, f.start, cfg.Logger, f.src.Stats)
 	defer pf.close()
+	pf.clock = f.clock
 	isTP := f.topic == cfg.TouchpointsTopic
 	f.next.Store(f.start) // committed: everything before it was routed (forwards are acknowledged before a commit)
 	if f.forwards() {
@@ -138,7 +140,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 	lastMark := time.Now()
 	first := true
 	for {
-		m, now, err := pf.next() // now: once per message, the future check and the marks
+		m, now, err := pf.next() // now: read once per clockEvery messages, for the future check and the marks
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -236,7 +238,7 @@ func (f *Fetcher) route(ctx context.Context, m *kafka.Message, isTP bool, now ti
 		f.src.Stats.Invalid.Add(1)
 		return f.dead(ctx, m, ack, flow.ReasonInvalid, err, err.Error())
 	}
-	if ref, src := futureRef(m.Time, now); timeMs > ref.UnixMilli()+cfg.MaxFutureSkew.Milliseconds() {
+	if ref, src, late := f.future(m, timeMs, now); late {
 		// Never applied, stored or used for a watermark: one client with a
 		// wrong clock must not move its partition's event time.
 		f.src.Stats.Future.Add(1)
@@ -565,6 +567,21 @@ func futureRef(broker, now time.Time) (ref time.Time, src string) {
 		return now, "wall clock"
 	}
 	return broker, "broker timestamp"
+}
+
+// future says whether an event of time timeMs, consumed in m, is more
+// than MaxFutureSkew after its reference time (futureRef), which it
+// returns. now is the clock as the fetch loop last read it, up to
+// clockEvery messages ago: a stale now is earlier, so it can only make
+// the check fail, never pass; a failing check is made again against the
+// clock read afresh, so that no event is dead-lettered for a stale now.
+func (f *Fetcher) future(m *kafka.Message, timeMs int64, now time.Time) (ref time.Time, src string, late bool) {
+	skew := f.src.Cfg.MaxFutureSkew.Milliseconds()
+	if ref, src = futureRef(m.Time, now); timeMs <= ref.UnixMilli()+skew {
+		return ref, src, false
+	}
+	ref, src = futureRef(m.Time, f.clock())
+	return ref, src, timeMs > ref.UnixMilli()+skew
 }
 
 // dead dead-letters m, counting and (the first few of each reason) logging

@@ -16,6 +16,13 @@ import (
 // and not routed (kafka-go's Reader held its QueueCapacity, 1024).
 const prefetchRun = 1024
 
+// clockEvery is how many messages next returns on one reading of the
+// clock: it is read when a run is taken and again every clockEvery
+// messages within it, not per message (docs/DESIGN.md, "Our own fetch
+// loop"). Its time is used for marks and the future check, which reads
+// the clock afresh before it dead-letters anything (Fetcher.future).
+const clockEvery = 64
+
 // prefetch runs a partition's fetch loop in a goroutine of its own, one
 // run of messages ahead of the fetcher: while the fetcher routes a run,
 // the next fetch is on its way or its answer is being read. (The loop
@@ -34,6 +41,10 @@ type prefetch struct {
 	cur  []kafka.Message // the run being routed
 	i    int             // its next message
 	err  error           // the failure that ended it
+
+	clock    func() time.Time // time.Now; tests set another before next is called
+	now      time.Time        // the clock as next last read it
+	sinceNow int              // messages returned since
 }
 
 // fetchedRun is a run of messages, then the failure that ended it if one
@@ -48,11 +59,12 @@ type fetchedRun struct {
 func startPrefetch(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, partition int, start int64, log *slog.Logger, stats *flow.Stats) *prefetch {
 	ctx, stop := context.WithCancel(ctx)
 	q := &prefetch{
-		p:    newPartitionFetch(ctx, dialer, brokers, topic, partition, start, log, stats),
-		runs: make(chan fetchedRun, 1),
-		free: make(chan []kafka.Message, 2),
-		stop: stop,
-		done: make(chan struct{}),
+		p:     newPartitionFetch(ctx, dialer, brokers, topic, partition, start, log, stats),
+		runs:  make(chan fetchedRun, 1),
+		free:  make(chan []kafka.Message, 2),
+		stop:  stop,
+		done:  make(chan struct{}),
+		clock: time.Now,
 	}
 	go q.loop(ctx)
 	return q
@@ -90,8 +102,9 @@ func (q *prefetch) loop(ctx context.Context) {
 	}
 }
 
-// next returns the next message of the partition, with the time it was
-// taken (once per message: the fetcher's future check and marks). It
+// next returns the next message of the partition, with the time as the
+// clock was last read: when its run was taken, or up to clockEvery-1
+// messages before it in a run (the fetcher's future check and marks). It
 // blocks until one is there or the context ends; a failed fetch is
 // returned once, after the messages read before it (the loop waits before
 // it tries again: the fetcher need not). The fetcher has routed every
@@ -107,13 +120,18 @@ func (q *prefetch) next() (kafka.Message, time.Time, error) {
 		select {
 		case r := <-q.runs:
 			q.cur, q.err = r.msgs, r.err
+			q.sinceNow = clockEvery // a run may follow a long wait: the clock is read afresh
 		case <-q.p.ctx.Done():
 			return kafka.Message{}, time.Time{}, q.p.ctx.Err()
 		}
 	}
+	if q.sinceNow >= clockEvery {
+		q.now, q.sinceNow = q.clock(), 0
+	}
+	q.sinceNow++
 	m := q.cur[q.i]
 	q.i++
-	return m, time.Now(), nil
+	return m, q.now, nil
 }
 
 // recycle releases the run routed and gives it back to the loop.
