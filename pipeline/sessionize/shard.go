@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/twmb/murmur3"
@@ -501,6 +502,16 @@ func (s *Shard) warmReady(ready []*pendingConv) {
 	s.warmed += sum
 }
 
+// retained returns a copy of s, a string of an event that a shard keeps
+// after the event is done with (the ids of a device's touchpoints in
+// devState): the live stream's decoder makes every string of an event a
+// view of one block (schemas.Decoder.OneBlock), which a view kept alone
+// would keep alive whole. What else a shard keeps of an event is copied
+// anyway (a journey's key and ids, the dimension table's tuples) or is a
+// conversion kept whole (released, pendingConv), whose block holds only
+// its own strings.
+func retained(s string) string { return strings.Clone(s) }
+
 func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
 	return attribution.Touchpoint{
 		ID: tp.EventID, TimeMs: tp.TimeMs, Impression: tp.Interaction == schemas.InteractionImpression,
@@ -530,7 +541,8 @@ func (s *Shard) touchpoint(it *flow.Item, key string) {
 		return
 	}
 	if st == putNew && tp.UserID == "" && tp.AnonymousID != key {
-		u.addGuest(tp.AnonymousID, tp.EventID) // a linked device's
+		u.addGuest(retained(tp.AnonymousID), retained(tp.EventID)) // a linked device's
+
 	}
 	// A copy earlier than the one held replaced it (the earliest copy
 	// wins, as in replay): it is stored too, so that a history load
