@@ -143,6 +143,7 @@ type Shard struct {
 	path      []attribution.Touchpoint // scratch: the window handed to the engine
 	dims      *dimTable
 	batch     []flow.Item
+	ready     []*pendingConv // scratch of release, reused across calls
 	lastSweep time.Time
 	sweptAtWm int64 // the latest partition watermark at the last sweep
 
@@ -597,7 +598,12 @@ func (s *Shard) conversion(it *flow.Item, key string) {
 // lateness, or that partition is caught up and they have waited the allowed
 // lateness in wall-clock time, or force.
 func (s *Shard) release(ctx context.Context, force bool) error {
-	var ready []*pendingConv
+	// The buffer of the last call, grown to the largest release so far:
+	// release runs every batch, and a fresh slice grown by appends was
+	// several allocations each time. Cleared on the way out so that it
+	// keeps no conversion alive.
+	ready := s.ready[:0]
+	defer func() { clear(ready); s.ready = ready[:0] }()
 	now := time.Now()
 	for _, ps := range s.parts {
 		for ps.pending.Len() > 0 {
@@ -612,7 +618,7 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 	if len(ready) == 0 {
 		return nil
 	}
-	sort.Slice(ready, func(i, j int) bool { return pending.Less(&ready[i].cv, &ready[j].cv) })
+	slices.SortFunc(ready, byRelease) // sort.Slice allocated its swapper and closure every call
 	s.growCredits(len(ready))
 	var want map[string]int32
 	lo := int64(1 << 62)
@@ -697,6 +703,17 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 		s.u.Attributed++ // counted once durable
 	}
 	return nil
+}
+
+// byRelease orders pending conversions as pending.Less does.
+func byRelease(a, b *pendingConv) int {
+	switch {
+	case pending.Less(&a.cv, &b.cv):
+		return -1
+	case pending.Less(&b.cv, &a.cv):
+		return 1
+	}
+	return 0
 }
 
 // attribute credits r's conversion to u's current path and appends the
