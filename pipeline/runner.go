@@ -45,7 +45,11 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	r := &Runner{cfg: cfg, st: &flow.Stats{Started: time.Now()}}
 	r.st.Rejected = &flow.Rejections{Log: cfg.Logger, Limit: cfg.LogRejections}
-	src, err := source.New(cfg.sourceConfig(), cfg.Kafka, schemas.NewDecoder(cfg.Channels), r.st)
+	// The live stream's events are short-lived: all of an event's strings
+	// in one allocation (what the shards keep longer, they copy).
+	dec := schemas.NewDecoder(cfg.Channels)
+	dec.OneBlock = true
+	src, err := source.New(cfg.sourceConfig(), cfg.Kafka, dec, r.st)
 	if err != nil {
 		return nil, err
 	}

@@ -101,3 +101,29 @@ func BenchmarkChannel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeOneBlock is BenchmarkDecodeTouchpoint and
+// BenchmarkDecodeConversion with Decoder.OneBlock, as the live stream
+// decodes.
+func BenchmarkDecodeOneBlock(b *testing.B) {
+	d := schemas.NewDecoder(nil)
+	d.OneBlock = true
+	b.Run("touchpoint", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(benchTouchpoint)))
+		for b.Loop() {
+			if _, err := d.Touchpoint(benchTouchpoint); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("conversion", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(benchConversion)))
+		for b.Loop() {
+			if _, err := d.Conversion(benchConversion); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	sjson "github.com/segmentio/encoding/json"
 )
@@ -32,6 +33,18 @@ const (
 // usable: create one with NewDecoder. A Decoder is safe for concurrent use.
 type Decoder struct {
 	channels *ChannelRules
+
+	// OneBlock makes Touchpoint and Conversion copy all of an event's
+	// strings (ids and texts) into one allocation, of which each string is
+	// a view: one allocation per event instead of three. The live stream
+	// sets it, since its events are short-lived (applied to a shard's
+	// compact state, written, dropped). The cost is retention: a string
+	// kept long after its event keeps the whole block alive, so whoever
+	// keeps one must keep a copy (strings.Clone); see "One block per
+	// event" in docs/DESIGN.md for where the pipeline does. Set it before
+	// the decoder's first use. Default: false (each id has its own
+	// allocation, the texts one more).
+	OneBlock bool
 }
 
 // NewDecoder returns a decoder that derives missing channels with rules
@@ -49,7 +62,7 @@ func NewDecoder(rules *ChannelRules) *Decoder {
 // The channel, source, medium and campaign of one touchpoint share one
 // allocation (they are held together, as a tuple, by whoever keeps them);
 // each id has its own, so that a map keyed by user_id holds no more than
-// the id.
+// the id. With OneBlock, all of them share one.
 func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 	var e event
 	if err := e.scan(b, touchpointSchema); err != nil {
@@ -82,9 +95,16 @@ func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 		}
 		tp.Cost = cost
 	}
-	tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs = ids.values()
-	s := joinStrings(dims[:]...)
-	tp.Channel, tp.Source, tp.Medium, tp.Campaign = s[0], s[1], s[2], s[3]
+	if d.OneBlock {
+		var s [7]string
+		oneBlock(s[:], ids.eventID, ids.userID, ids.anonID, dims[0], dims[1], dims[2], dims[3])
+		tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs = s[0], s[1], s[2], ids.timeMs
+		tp.Channel, tp.Source, tp.Medium, tp.Campaign = s[3], s[4], s[5], s[6]
+	} else {
+		tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs = ids.values()
+		s := joinStrings(dims[:]...)
+		tp.Channel, tp.Source, tp.Medium, tp.Campaign = s[0], s[1], s[2], s[3]
+	}
 	if tp.Channel == "" {
 		tp.Channel = d.channels.Channel(tp.Source, tp.Medium)
 	}
@@ -93,7 +113,8 @@ func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 
 // Conversion decodes and validates one conversion. A returned error is a
 // *FieldError naming the field at fault. Its conversion_type and currency
-// share one allocation; each id has its own.
+// share one allocation; each id has its own. With OneBlock, all of them
+// share one.
 func (d *Decoder) Conversion(b []byte) (Conversion, error) {
 	var e event
 	if err := e.scan(b, conversionSchema); err != nil {
@@ -118,9 +139,16 @@ func (d *Decoder) Conversion(b []byte) (Conversion, error) {
 	if err := checkLen("currency", len(currency), MaxTextLength); err != nil {
 		return Conversion{}, err
 	}
-	cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs = ids.values()
-	s := joinStrings(ctype, currency)
-	cv.ConversionType, cv.Currency = s[0], s[1]
+	if d.OneBlock {
+		var s [5]string
+		oneBlock(s[:], ids.eventID, ids.userID, ids.anonID, ctype, currency)
+		cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs = s[0], s[1], s[2], ids.timeMs
+		cv.ConversionType, cv.Currency = s[3], s[4]
+	} else {
+		cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs = ids.values()
+		s := joinStrings(ctype, currency)
+		cv.ConversionType, cv.Currency = s[0], s[1]
+	}
 	if cv.ConversionType == "" {
 		cv.ConversionType = DefaultConversionType
 	}
@@ -274,6 +302,37 @@ func joinStrings(parts ...[]byte) [4]string {
 		off += len(p)
 	}
 	return out
+}
+
+// oneBlock sets out[i] to the string of parts[i], copying all the parts
+// into one new allocation of which the strings are views (Decoder.OneBlock).
+// An empty part is "", which points at nothing, so that it keeps nothing
+// alive.
+func oneBlock(out []string, parts ...[]byte) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 {
+		clear(out)
+		return
+	}
+	block := make([]byte, 0, n)
+	for _, p := range parts {
+		block = append(block, p...)
+	}
+	// block is never written again: its bytes are immutable, as a
+	// string's must be.
+	all := unsafe.String(&block[0], n)
+	off := 0
+	for i, p := range parts {
+		if len(p) == 0 {
+			out[i] = ""
+			continue
+		}
+		out[i] = all[off : off+len(p)]
+		off += len(p)
+	}
 }
 
 // parseTimestamp accepts an RFC 3339 string (optional fraction; the offset,

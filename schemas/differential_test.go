@@ -12,29 +12,41 @@ import (
 // segmentio/encoding/json one it replaced, kept in reference_test.go)
 // gives: the same event, or an error naming the same field for the same
 // reason, word for word. The fuzz targets and TestDecodeMatchesReference
-// check every input they see with these.
+// check every input they see with these, in both of the decoder's modes
+// (with and without OneBlock).
+
+// modes returns d as it is and d with OneBlock flipped.
+func modes(d *schemas.Decoder) [2]*schemas.Decoder {
+	other := *d
+	other.OneBlock = !d.OneBlock
+	return [2]*schemas.Decoder{d, &other}
+}
 
 func sameTouchpoint(t *testing.T, d *schemas.Decoder, b []byte) {
 	t.Helper()
-	got, err := d.Touchpoint(b)
 	want, werr := d.ReferenceTouchpoint(b)
-	if sameError(t, b, err, werr) {
-		return
-	}
-	if got != want || math.Float64bits(got.Cost) != math.Float64bits(want.Cost) {
-		t.Fatalf("input %q:\ngot       %+v\nreference %+v", b, got, want)
+	for _, d := range modes(d) {
+		got, err := d.Touchpoint(b)
+		if sameError(t, b, err, werr) {
+			continue
+		}
+		if got != want || math.Float64bits(got.Cost) != math.Float64bits(want.Cost) {
+			t.Fatalf("input %q, OneBlock %v:\ngot       %+v\nreference %+v", b, d.OneBlock, got, want)
+		}
 	}
 }
 
 func sameConversion(t *testing.T, d *schemas.Decoder, b []byte) {
 	t.Helper()
-	got, err := d.Conversion(b)
 	want, werr := d.ReferenceConversion(b)
-	if sameError(t, b, err, werr) {
-		return
-	}
-	if got != want {
-		t.Fatalf("input %q:\ngot       %+v\nreference %+v", b, got, want)
+	for _, d := range modes(d) {
+		got, err := d.Conversion(b)
+		if sameError(t, b, err, werr) {
+			continue
+		}
+		if got != want {
+			t.Fatalf("input %q, OneBlock %v:\ngot       %+v\nreference %+v", b, d.OneBlock, got, want)
+		}
 	}
 }
 

@@ -93,6 +93,7 @@ func BenchmarkShardState(b *testing.B) {
 	msgs := benchTouchpoints(users, perUser)
 	cfg := Config{}.WithDefaults()
 	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
+	dec.OneBlock = true // as the live stream decodes
 	var perTP float64
 	for b.Loop() {
 		s := newTestShard(b, &cfg, nil, nil, &flow.Stats{})
@@ -142,6 +143,7 @@ func BenchmarkShardTouchpoints(b *testing.B) {
 	msgs := benchTouchpoints(users, perUser)
 	cfg := Config{}.WithDefaults()
 	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
+	dec.OneBlock = true // as the live stream decodes
 	items := make([]flow.Item, len(msgs))
 	for i, m := range msgs {
 		tp, err := dec.Touchpoint(m)
@@ -204,6 +206,7 @@ func benchShardBatches(b *testing.B, shuffle bool) {
 	}
 	cfg := Config{}.WithDefaults()
 	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
+	dec.OneBlock = true // as the live stream decodes
 	items := make([]flow.Item, len(msgs))
 	for i, m := range msgs {
 		tp, err := dec.Touchpoint(m)
@@ -229,6 +232,7 @@ func BenchmarkShardLive(b *testing.B) {
 	shuffleRounds(msgs, users, perUser)
 	cfg := Config{}.WithDefaults()
 	dec := schemas.NewDecoder(schemas.DefaultChannelRules())
+	dec.OneBlock = true // as the live stream decodes
 	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixMilli()
 	step := int64(20*time.Hour/time.Millisecond) / int64(len(msgs)+len(msgs)/convEvery)
 	var items []flow.Item

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/twmb/murmur3"
@@ -142,6 +143,7 @@ type Shard struct {
 	path      []attribution.Touchpoint // scratch: the window handed to the engine
 	dims      *dimTable
 	batch     []flow.Item
+	ready     []*pendingConv // scratch of release, reused across calls
 	lastSweep time.Time
 	sweptAtWm int64 // the latest partition watermark at the last sweep
 
@@ -501,6 +503,16 @@ func (s *Shard) warmReady(ready []*pendingConv) {
 	s.warmed += sum
 }
 
+// retained returns a copy of s, a string of an event that a shard keeps
+// after the event is done with (the ids of a device's touchpoints in
+// devState): the live stream's decoder makes every string of an event a
+// view of one block (schemas.Decoder.OneBlock), which a view kept alone
+// would keep alive whole. What else a shard keeps of an event is copied
+// anyway (a journey's key and ids, the dimension table's tuples) or is a
+// conversion kept whole (released, pendingConv), whose block holds only
+// its own strings.
+func retained(s string) string { return strings.Clone(s) }
+
 func toAttribution(tp *schemas.Touchpoint) attribution.Touchpoint {
 	return attribution.Touchpoint{
 		ID: tp.EventID, TimeMs: tp.TimeMs, Impression: tp.Interaction == schemas.InteractionImpression,
@@ -530,7 +542,8 @@ func (s *Shard) touchpoint(it *flow.Item, key string) {
 		return
 	}
 	if st == putNew && tp.UserID == "" && tp.AnonymousID != key {
-		u.addGuest(tp.AnonymousID, tp.EventID) // a linked device's
+		u.addGuest(retained(tp.AnonymousID), retained(tp.EventID)) // a linked device's
+
 	}
 	// A copy earlier than the one held replaced it (the earliest copy
 	// wins, as in replay): it is stored too, so that a history load
@@ -585,7 +598,12 @@ func (s *Shard) conversion(it *flow.Item, key string) {
 // lateness, or that partition is caught up and they have waited the allowed
 // lateness in wall-clock time, or force.
 func (s *Shard) release(ctx context.Context, force bool) error {
-	var ready []*pendingConv
+	// The buffer of the last call, grown to the largest release so far:
+	// release runs every batch, and a fresh slice grown by appends was
+	// several allocations each time. Cleared on the way out so that it
+	// keeps no conversion alive.
+	ready := s.ready[:0]
+	defer func() { clear(ready); s.ready = ready[:0] }()
 	now := time.Now()
 	for _, ps := range s.parts {
 		for ps.pending.Len() > 0 {
@@ -600,7 +618,7 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 	if len(ready) == 0 {
 		return nil
 	}
-	sort.Slice(ready, func(i, j int) bool { return pending.Less(&ready[i].cv, &ready[j].cv) })
+	slices.SortFunc(ready, byRelease) // sort.Slice allocated its swapper and closure every call
 	s.growCredits(len(ready))
 	var want map[string]int32
 	lo := int64(1 << 62)
@@ -685,6 +703,17 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 		s.u.Attributed++ // counted once durable
 	}
 	return nil
+}
+
+// byRelease orders pending conversions as pending.Less does.
+func byRelease(a, b *pendingConv) int {
+	switch {
+	case pending.Less(&a.cv, &b.cv):
+		return -1
+	case pending.Less(&b.cv, &a.cv):
+		return 1
+	}
+	return 0
 }
 
 // attribute credits r's conversion to u's current path and appends the

@@ -323,7 +323,7 @@ func (s *Shard) dropDevice(u *user, anon string, reattribute bool) {
 		clear(c.released[len(keep):])
 		c.released = keep
 		if len(c.pendingIDs) > 0 {
-			u.devs().gone[anon] = true
+			u.devs().gone[retained(anon)] = true
 		}
 	}
 	if reattribute {
