@@ -57,7 +57,7 @@ const (
 // by one goroutine (prefetch.loop); Lag and release by any.
 type partitionFetch struct {
 	ctx       context.Context // its end closes the connection: a fetch waiting on the broker returns
-	dialer    *kafka.Dialer
+	dialer    *kafka.Dialer   // readBuffered
 	brokers   []string
 	topic     string
 	partition int
@@ -86,7 +86,7 @@ func newPartitionFetch(ctx context.Context, dialer *kafka.Dialer, brokers []stri
 	if start < 0 {
 		start = kafka.FirstOffset
 	}
-	return &partitionFetch{ctx: ctx, dialer: dialer, brokers: brokers, topic: topic, partition: partition, offset: start, log: log, stats: stats}
+	return &partitionFetch{ctx: ctx, dialer: readBuffered(dialer), brokers: brokers, topic: topic, partition: partition, offset: start, log: log, stats: stats}
 }
 
 // fill appends to buf the messages of the partition that follow the
