@@ -144,6 +144,7 @@ type Shard struct {
 	dims      *dimTable
 	batch     []flow.Item
 	ready     []*pendingConv // scratch of release, reused across calls
+	freePCs   []*pendingConv // released ones, emptied, for conversion to reuse (maxFreePCs at most)
 	lastSweep time.Time
 	sweptAtWm int64 // the latest partition watermark at the last sweep
 
@@ -585,7 +586,8 @@ func (s *Shard) conversion(it *flow.Item, key string) {
 		}
 	}
 	c.pendingIDs = append(c.pendingIDs, cv.EventID)
-	pc := &pendingConv{cv: *cv, key: key, ack: it.Ack, arrived: time.Now(), partition: it.Partition}
+	pc := s.newPendingConv()
+	*pc = pendingConv{cv: *cv, key: key, ack: it.Ack, arrived: time.Now(), partition: it.Partition}
 	if s.links != nil && cv.UserID == "" {
 		pc.value, pc.origin, pc.offset = it.Value, it.Origin, it.Offset
 	}
@@ -702,7 +704,38 @@ func (s *Shard) release(ctx context.Context, force bool) error {
 		ps.frontier = max(ps.frontier, pc.cv.TimeMs)
 		s.u.Attributed++ // counted once durable
 	}
+	// Every one is done with: what was kept of it was copied (released,
+	// the unit's rows and acks, a forward).
+	for _, pc := range ready {
+		s.freePendingConv(pc)
+	}
 	return nil
+}
+
+// maxFreePCs bounds the pendingConvs a shard keeps for reuse: more than a
+// release of a busy batch frees, a few tens of kB.
+const maxFreePCs = 256
+
+// newPendingConv returns a pendingConv to fill: one a release freed, else
+// a new one. A conversion cost one allocation here that lived only until
+// its release.
+func (s *Shard) newPendingConv() *pendingConv {
+	if n := len(s.freePCs); n > 0 {
+		pc := s.freePCs[n-1]
+		s.freePCs[n-1] = nil
+		s.freePCs = s.freePCs[:n-1]
+		return pc
+	}
+	return new(pendingConv)
+}
+
+// freePendingConv empties pc, which nothing refers to any more, and keeps
+// it for newPendingConv while there is room.
+func (s *Shard) freePendingConv(pc *pendingConv) {
+	*pc = pendingConv{}
+	if len(s.freePCs) < maxFreePCs {
+		s.freePCs = append(s.freePCs, pc)
+	}
 }
 
 // byRelease orders pending conversions as pending.Less does.
