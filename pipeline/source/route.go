@@ -3,6 +3,7 @@ package source
 import (
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
+	"strings"
 )
 
 // route is the one place that decides where a decoded event is processed
@@ -58,7 +59,16 @@ func (f *Fetcher) linkCopy(it *flow.Item) (schemas.Link, bool) {
 	if f.sentLinks == nil || len(f.sentLinks) >= maxSentLinks {
 		f.sentLinks = make(map[string]sentLink)
 	}
-	f.sentLinks[l.AnonymousID] = sentLink{user: l.UserID, timeMs: l.TimeMs}
+	// Copies: the ids are views of their event's one block of strings
+	// (schemas.Decoder.OneBlock), which a remembered view would keep whole.
+	// (An assignment to a key already there stores the new key too.)
+	user := l.UserID
+	if s, seen := f.sentLinks[l.AnonymousID]; seen && s.user == user {
+		user = s.user
+	} else {
+		user = strings.Clone(user)
+	}
+	f.sentLinks[strings.Clone(l.AnonymousID)] = sentLink{user: user, timeMs: l.TimeMs}
 	return l, true
 }
 

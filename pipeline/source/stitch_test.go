@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/murmur3"
@@ -492,5 +493,27 @@ func TestLinkCopiesOfARepeatedLinkAreSentOnce(t *testing.T) {
 	}
 	if want := []string{"u1@10", "u1@5", "u2@40", "u1@60"}; !slices.Equal(sent, want) {
 		t.Fatalf("copies sent %v, want %v", sent, want)
+	}
+}
+
+// The devices a fetcher remembers are copies: the ids of a live event are
+// views of its one block of strings (schemas.Decoder.OneBlock), which a
+// remembered view would keep whole for as long as the device is.
+func TestLinkCopiesRememberCopiesOfTheIds(t *testing.T) {
+	f := &Fetcher{src: &Source{Stitching: true}}
+	for _, user := range []string{"u1", "u1", "u2"} { // new, same user again, another user
+		block := []byte("a1" + user)
+		anon, uid := unsafe.String(&block[0], 2), unsafe.String(&block[2], len(user))
+		f.linkCopy(&flow.Item{Kind: flow.KindTouchpoint, TP: schemas.Touchpoint{EventID: "e", UserID: uid, AnonymousID: anon, TimeMs: 1}})
+		for k, s := range f.sentLinks {
+			for _, str := range []string{k, s.user} {
+				if p := uintptr(unsafe.Pointer(unsafe.StringData(str))); p >= uintptr(unsafe.Pointer(&block[0])) && p < uintptr(unsafe.Pointer(&block[0]))+uintptr(len(block)) {
+					t.Errorf("link to %s: remembered %q is a view of the event's block", user, str)
+				}
+			}
+		}
+	}
+	if s := f.sentLinks["a1"]; s.user != "u2" {
+		t.Errorf("remembered %+v for a1, want u2", s)
 	}
 }
