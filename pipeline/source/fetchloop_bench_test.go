@@ -53,6 +53,7 @@ func BenchmarkFetchLoop(b *testing.B) {
 	l.Close()
 	l = open()
 	cpu, reads := cpuNow(), sysReads(b)
+	b.ReportAllocs()
 	for b.Loop() {
 		m, err := l.Next()
 		if err != nil {

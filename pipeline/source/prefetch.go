@@ -72,18 +72,23 @@ func startPrefetch(ctx context.Context, dialer *kafka.Dialer, brokers []string, 
 
 // loop fills runs and hands them over until ctx ends. After a failure it
 // waits (retryWait) before the next attempt, the fetcher logging it
-// meanwhile.
+// meanwhile. When no routed run is free to be filled again, a new one's
+// room is the most a run held so far (64 at first, an idle partition's
+// runs stay small): a backlog's runs are full, and one grown from 64 was
+// copied four times on the way to prefetchRun messages.
 func (q *prefetch) loop(ctx context.Context) {
 	defer close(q.done)
 	defer q.p.drop()
+	room := 64
 	for {
 		var buf []kafka.Message
 		select {
 		case buf = <-q.free:
 		default:
-			buf = make([]kafka.Message, 0, 64)
+			buf = make([]kafka.Message, 0, room)
 		}
 		buf, err := q.p.fill(buf, prefetchRun)
+		room = max(room, len(buf))
 		if err != nil && ctx.Err() != nil {
 			return // ended by the fetcher (or its context): nothing to say
 		}
