@@ -35,6 +35,10 @@ import (
 	"github.com/attributor/attributor/schemas"
 )
 
+// recordTimeout bounds a run's record of its days (a small insert), which
+// a stopped run still waits for (rollDays).
+const recordTimeout = time.Minute
+
 // The kinds of rollup_marks and rollup_runs.
 const (
 	KindCredits     = "credits"     // attributed_conversions by conversion_date
@@ -285,7 +289,19 @@ func rollDays(ctx context.Context, conn driver.Conn, db string, k kind, days []t
 	}
 	// INSERT ... SELECT: clickhouse-go sends an INSERT ... VALUES as a
 	// batch, which Exec does not.
-	if err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s.rollup_runs (kind, date, run_id, started_at) SELECT '%s', arrayJoin([%s]), toUInt64(%d), toDateTime(%d)",
+	//
+	// The record is never abandoned mid-statement: a client that gives up
+	// on it (ctx cancelled, its deadline passed) does not stop the server,
+	// which completes the insert later, after Run returned an error, and
+	// a view read meanwhile sees the days' validity change between its
+	// rollup and live halves (days missing or counted twice). So the
+	// record, and once it stands the deletion of the runs it supersedes
+	// (a mutation the server only registers), run without ctx's
+	// cancellation, bounded by recordTimeout: Run returns only once they
+	// are settled, and a run stopped meanwhile returns ctx's error after.
+	settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := conn.Exec(settle, fmt.Sprintf("INSERT INTO %s.rollup_runs (kind, date, run_id, started_at) SELECT '%s', arrayJoin([%s]), toUInt64(%d), toDateTime(%d)",
 		db, k.name, dateList(days), runID, started.Unix())); err != nil {
 		return fmt.Errorf("rollup: record the run (%s to %s): %w", day(days[0]), day(days[len(days)-1]), err)
 	}
@@ -293,9 +309,12 @@ func rollDays(ctx context.Context, conn driver.Conn, db string, k kind, days []t
 	for _, t := range k.targets {
 		// Older runs of these days are superseded for good: a run
 		// recorded later with a lower run_id is never the latest.
-		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DELETE WHERE date IN %s AND run_id < %d", db, t, set, runID)); err != nil {
+		if err := conn.Exec(settle, fmt.Sprintf("ALTER TABLE %s.%s DELETE WHERE date IN %s AND run_id < %d", db, t, set, runID)); err != nil {
 			errs = append(errs, fmt.Errorf("rollup: delete superseded rows of %s: %w", t, err))
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("rollup: stopped after recording %s to %s: %w", day(days[0]), day(days[len(days)-1]), err))
 	}
 	return errors.Join(errs...)
 }

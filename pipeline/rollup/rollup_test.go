@@ -586,3 +586,46 @@ func migratedEnv(t *testing.T) (*pipelinetest.Env, context.Context, *writer) {
 	}
 	return env, ctx, newWriter(t, env.CH, env.Database)
 }
+
+// slowRecord is a connection whose run records take a second on the server
+// and whose caller is stopped 200 ms into one: a run stopped while the
+// server is still recording it (a deadline, a killed process).
+type slowRecord struct {
+	driver.Conn
+	stop context.CancelFunc
+}
+
+func (c slowRecord) Exec(ctx context.Context, query string, args ...any) error {
+	if strings.HasPrefix(query, "INSERT INTO") && strings.Contains(query, ".rollup_runs ") {
+		query += " WHERE sleep(1) = 0"
+		time.AfterFunc(200*time.Millisecond, c.stop)
+	}
+	return c.Conn.Exec(ctx, query, args...)
+}
+
+// A run stopped while its record is under way on the server returns only
+// once the record is settled: the days valid when it returns stay so, and
+// the views read after it are exact (before, the record landed up to a
+// second after the run returned, and a view read meanwhile missed days).
+func TestRollupStoppedWhileRecording(t *testing.T) {
+	env, ctx, w := migratedEnv(t)
+	db := env.CH
+	convs := generate(300, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 4)
+	for i := range convs {
+		w.credit(&convs[i], convs[i].versions-1)
+	}
+	w.flush()
+	stopped, stop := context.WithCancel(ctx)
+	_, err := rollup.Run(stopped, slowRecord{Conn: db, stop: stop}, rollup.Options{Database: env.Database, Quiet: -1, DaysPerStatement: 2})
+	stop()
+	if err == nil {
+		t.Fatal("run stopped while recording returned no error")
+	}
+	before := validDays(t, db, env.Database, rollup.KindCredits)
+	check(t, db, env.Database, "right after a run stopped while recording")
+	time.Sleep(1500 * time.Millisecond)
+	if after := validDays(t, db, env.Database, rollup.KindCredits); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("valid credit days changed after the stopped run returned: %v, then %v (err %v)", before, after, err)
+	}
+	check(t, db, env.Database, "after a run stopped while recording")
+}
