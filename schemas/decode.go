@@ -102,7 +102,8 @@ func (d *Decoder) Touchpoint(b []byte) (Touchpoint, error) {
 		tp.Channel, tp.Source, tp.Medium, tp.Campaign = s[3], s[4], s[5], s[6]
 	} else {
 		tp.EventID, tp.UserID, tp.AnonymousID, tp.TimeMs = ids.values()
-		s := joinStrings(dims[:]...)
+		var s [4]string
+		oneBlock(s[:], dims[:]...)
 		tp.Channel, tp.Source, tp.Medium, tp.Campaign = s[0], s[1], s[2], s[3]
 	}
 	if tp.Channel == "" {
@@ -146,7 +147,8 @@ func (d *Decoder) Conversion(b []byte) (Conversion, error) {
 		cv.ConversionType, cv.Currency = s[3], s[4]
 	} else {
 		cv.EventID, cv.UserID, cv.AnonymousID, cv.TimeMs = ids.values()
-		s := joinStrings(ctype, currency)
+		var s [2]string
+		oneBlock(s[:], ctype, currency)
 		cv.ConversionType, cv.Currency = s[0], s[1]
 	}
 	if cv.ConversionType == "" {
@@ -284,28 +286,10 @@ func smallInt(s []byte) (int64, bool) {
 	return v, true
 }
 
-// joinStrings returns the strings of parts, which share one allocation.
-func joinStrings(parts ...[]byte) [4]string {
-	var buf [256]byte
-	all := buf[:0]
-	for _, p := range parts {
-		all = append(all, p...)
-	}
-	var out [4]string
-	if len(all) == 0 {
-		return out
-	}
-	s := string(all)
-	off := 0
-	for i, p := range parts {
-		out[i] = s[off : off+len(p)]
-		off += len(p)
-	}
-	return out
-}
-
 // oneBlock sets out[i] to the string of parts[i], copying all the parts
-// into one new allocation of which the strings are views (Decoder.OneBlock).
+// into one new allocation of which the strings are views (all of an
+// event's with Decoder.OneBlock, else a touchpoint's texts, or a
+// conversion's).
 // An empty part is "", which points at nothing, so that it keeps nothing
 // alive.
 func oneBlock(out []string, parts ...[]byte) {

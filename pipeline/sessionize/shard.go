@@ -544,7 +544,6 @@ func (s *Shard) touchpoint(it *flow.Item, key string) {
 	}
 	if st == putNew && tp.UserID == "" && tp.AnonymousID != key {
 		u.addGuest(retained(tp.AnonymousID), retained(tp.EventID)) // a linked device's
-
 	}
 	// A copy earlier than the one held replaced it (the earliest copy
 	// wins, as in replay): it is stored too, so that a history load

@@ -96,7 +96,7 @@ func (gs *moveGates) get(anon string) *moveGate {
 		gs.prune = max(64, 2*len(gs.m))
 	}
 	g := &moveGate{}
-	gs.m[anon] = g
+	gs.m[retained(anon)] = g // anon may be a view of its event's block
 	return g
 }
 

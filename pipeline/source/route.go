@@ -1,9 +1,10 @@
 package source
 
 import (
+	"strings"
+
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/schemas"
-	"strings"
 )
 
 // route is the one place that decides where a decoded event is processed
