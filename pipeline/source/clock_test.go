@@ -24,34 +24,21 @@ func (c *countingClock) now() time.Time {
 	return c.t
 }
 
-// The time next returns with a message is read when its run is taken and
-// at least every clockEvery messages within it: marks and the idle check
-// never use a time older than that, and the clock is not read per
-// message.
-func TestPrefetchReadsTheClockEvery64Messages(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// The time a fetcher routes a message at is read when its run is taken
+// and at least every clockEvery messages within it: marks and the idle
+// check never use a time older than that, and the clock is not read per
+// message. (Where a run starts is fetch.Loop.Next's to say:
+// fetch.TestNextSaysWhereARunStarts.)
+func TestRunClockReadsTheClockEvery64Messages(t *testing.T) {
 	clock := &countingClock{t: time.Unix(1_800_000_000, 0)}
-	q := &prefetch{p: &partitionFetch{ctx: ctx}, runs: make(chan fetchedRun, 1), free: make(chan []kafka.Message, 2), clock: clock.now}
+	c := runClock{clock: clock.now}
 	sizes := []int{1, 63, 64, 65, 1000, 3, 128, 129}
-	go func() {
-		for _, n := range sizes {
-			select {
-			case q.runs <- fetchedRun{msgs: make([]kafka.Message, n)}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	total, wantReads := 0, 0
 	var last time.Time
 	for r, n := range sizes {
 		same := 0
 		for i := range n {
-			_, now, err := q.next()
-			if err != nil {
-				t.Fatal(err)
-			}
+			now := c.at(i == 0)
 			if i == 0 && !now.After(last) {
 				t.Fatalf("run %d (%d messages): its first message has the time of the run before: the clock is not read when a run is taken", r, n)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/murmur3"
 
 	"github.com/attributor/attributor/pipeline/flow"
+	"github.com/attributor/attributor/pipeline/source/fetch"
 	"github.com/attributor/attributor/schemas"
 )
 
@@ -126,9 +127,10 @@ func (f *Fetcher) Run(ctx context.Context) {
 	}
 	f.runCtx = ctx // the flush timer's, set before any item is pending
 	defer f.exitFlush(ctx)
-	pf := startPrefetch(ctx, f.src.Conn.Dialer(), cfg.Brokers, f.topic, f.partition, f.start, cfg.Logger, f.src.Stats)
-	defer pf.close()
-	pf.clock = f.clock
+	pf := fetch.Start(ctx, fetch.Config{Dialer: f.src.Conn.Dialer(), Brokers: cfg.Brokers, Topic: f.topic, Partition: f.partition, Start: f.start,
+		Log: cfg.Logger, Fetches: &f.src.Stats.Fetches, Skipped: &f.src.Stats.Skipped})
+	defer pf.Close()
+	clock := runClock{clock: f.clock}
 	isTP := f.topic == cfg.TouchpointsTopic
 	f.next.Store(f.start) // committed: everything before it was routed (forwards are acknowledged before a commit)
 	if f.forwards() {
@@ -140,7 +142,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 	lastMark := time.Now()
 	first := true
 	for {
-		m, now, err := pf.next() // now: read once per clockEvery messages, for the future check and the marks
+		m, newRun, err := pf.Next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -151,6 +153,7 @@ func (f *Fetcher) Run(ctx context.Context) {
 			}
 			continue // the fetch loop waits before it tries again
 		}
+		now := clock.at(newRun) // read once per clockEvery messages, for the future check and the marks
 		if first && f.start >= 0 && m.Offset > f.start {
 			// The log no longer holds what the group had not committed:
 			// retention deleted it before it was consumed. Say so loudly;
@@ -571,7 +574,7 @@ func futureRef(broker, now time.Time) (ref time.Time, src string) {
 
 // future says whether an event of time timeMs, consumed in m, is more
 // than MaxFutureSkew after its reference time (futureRef), which it
-// returns. now is the clock as the fetch loop last read it, up to
+// returns. now is the clock as Run last read it (runClock), up to
 // clockEvery messages ago: a stale now is earlier, so it can only make
 // the check fail, never pass; a failing check is made again against the
 // clock read afresh, so that no event is dead-lettered for a stale now.
@@ -656,7 +659,7 @@ func (f *Fetcher) finalMarks(ctx context.Context) {
 // the end of its log, so that conversions need not wait for touchpoints
 // that are not coming. The end of the log is as the last fetch saw it;
 // before any fetch succeeded, the partition is not said to be at its end.
-func (f *Fetcher) idleMarks(ctx context.Context, pf *prefetch, done chan struct{}) {
+func (f *Fetcher) idleMarks(ctx context.Context, pf *fetch.Loop, done chan struct{}) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -106,7 +106,7 @@ func drain(ctx context.Context, args []string) error {
 			go func(topic string, partition int, first, end int64) {
 				defer wg.Done()
 				// A kafka-go Reader per partition, as the attributor's fetchers
-				// read before their own fetch loop (pipeline/source/fetchloop.go):
+				// read before their own fetch loop (pipeline/source/fetch/fetchloop.go):
 				// the ceiling of reading alone, nothing routed.
 				rd := kafka.NewReader(kafka.ReaderConfig{
 					Brokers: []string{*broker}, Topic: topic, Partition: partition,

@@ -1,10 +1,9 @@
-package source_test
+package fetch_test
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"syscall"
@@ -13,14 +12,12 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
-	"github.com/attributor/attributor/pipeline/source"
+	"github.com/attributor/attributor/pipeline/source/fetch"
 )
 
 // BenchmarkFetchLoop is the fetch path's cost per message, as the fetcher
-// takes them (FetchLoop.Next: prefetch.next, and the loop's fill in its
-// goroutine) from a partition of benchLogLen touchpoints of our shape
+// takes them (Loop.Next, and the loop's fill in its goroutine) from a partition of benchLogLen touchpoints of our shape
 // (~220 B) on the real broker, read from its start again at its end. It
 // reports the process's CPU per message (cpu-ns/op: user and system, all
 // threads; the broker's is not counted), which a machine shared with the
@@ -40,13 +37,13 @@ func BenchmarkFetchLoop(b *testing.B) {
 	env.Produce(env.Touchpoints, msgs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	open := func() *source.FetchLoop {
-		return source.NewFetchLoop(ctx, &kafka.Dialer{Timeout: 10 * time.Second}, []string{env.Kafka}, env.Touchpoints, 0, 0, slog.New(slog.DiscardHandler), &flow.Stats{})
+	open := func() *fetch.Loop {
+		return fetch.Start(ctx, fetch.Config{Dialer: &kafka.Dialer{Timeout: 10 * time.Second}, Brokers: []string{env.Kafka}, Topic: env.Touchpoints, Start: 0})
 	}
 	l := open()
 	// The first pass warms the broker's page cache and our buffers.
 	for range benchLogLen {
-		if _, err := l.Next(); err != nil {
+		if _, _, err := l.Next(); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -55,7 +52,7 @@ func BenchmarkFetchLoop(b *testing.B) {
 	cpu, reads := cpuNow(), sysReads(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		m, err := l.Next()
+		m, _, err := l.Next()
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package source_test
+package fetch_test
 
 import (
 	"bytes"
@@ -19,9 +19,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
-	"github.com/attributor/attributor/pipeline/source"
+	"github.com/attributor/attributor/pipeline/source/fetch"
 )
 
 // slowConn answers every request late: the first read after a write
@@ -96,10 +95,10 @@ func numbered(from, n int) []pipelinetest.Msg {
 // readN reads n messages from l and checks that they are the messages
 // numbered from..from+n-1 at offsets from.., with the partition's high
 // watermark.
-func readN(t *testing.T, l *source.FetchLoop, from, n int, hwm int64) {
+func readN(t *testing.T, l *fetch.Loop, from, n int, hwm int64) {
 	t.Helper()
 	for i := range n {
-		m, err := l.Next()
+		m, _, err := l.Next()
 		if err != nil {
 			t.Fatalf("message %d: %v", from+i, err)
 		}
@@ -119,10 +118,10 @@ func readN(t *testing.T, l *source.FetchLoop, from, n int, hwm int64) {
 func TestFetchLoopWaitsForLateAnswers(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 1})
 	d, _ := dialerTo(func(c net.Conn) net.Conn { return newSlowConn(c, 300*time.Millisecond) })
-	st := &flow.Stats{}
+	var fetches atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l := source.NewFetchLoop(ctx, d, []string{env.Kafka}, env.Touchpoints, 0, -1, slog.New(slog.DiscardHandler), st)
+	l := fetch.Start(ctx, fetch.Config{Dialer: d, Brokers: []string{env.Kafka}, Topic: env.Touchpoints, Start: -1, Fetches: &fetches})
 	defer l.Close()
 	for round := range 3 {
 		env.Produce(env.Touchpoints, numbered(round*10, 10))
@@ -131,7 +130,7 @@ func TestFetchLoopWaitsForLateAnswers(t *testing.T) {
 	// Nothing more: fetches end empty after their wait (answered late
 	// too), which is no failure either.
 	time.AfterFunc(1500*time.Millisecond, cancel)
-	if m, err := l.Next(); !errors.Is(err, context.Canceled) {
+	if m, _, err := l.Next(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("past the end: got offset %d, err %v; want the context's end", m.Offset, err)
 	}
 	if n := l.Dials(); n != 1 {
@@ -140,8 +139,8 @@ func TestFetchLoopWaitsForLateAnswers(t *testing.T) {
 	if lag, known := l.Lag(); !known || lag != 0 {
 		t.Errorf("lag %d (known %v) at the end of the log, want 0", lag, known)
 	}
-	if st.Fetches.Load() < 4 {
-		t.Errorf("%d fetches counted, want at least 4", st.Fetches.Load())
+	if fetches.Load() < 4 {
+		t.Errorf("%d fetches counted, want at least 4", fetches.Load())
 	}
 }
 
@@ -169,10 +168,10 @@ func TestFetchLoopReadsCompressedBatches(t *testing.T) {
 		w.Close()
 		tr.CloseIdleConnections()
 	}
-	l := source.NewFetchLoop(ctx, &kafka.Dialer{Timeout: 10 * time.Second}, []string{env.Kafka}, env.Touchpoints, 0, -1, slog.New(slog.DiscardHandler), &flow.Stats{})
+	l := fetch.Start(ctx, fetch.Config{Dialer: &kafka.Dialer{Timeout: 10 * time.Second}, Brokers: []string{env.Kafka}, Topic: env.Touchpoints, Start: -1})
 	defer l.Close()
 	for n := range len(codecs) * per {
-		m, err := l.Next()
+		m, _, err := l.Next()
 		if err != nil {
 			t.Fatalf("message %d: %v", n, err)
 		}
@@ -193,7 +192,7 @@ func TestFetchLoopResumesOnANewConnection(t *testing.T) {
 	d, conns := dialerTo(func(c net.Conn) net.Conn { return c })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l := source.NewFetchLoop(ctx, d, []string{env.Kafka}, env.Touchpoints, 0, 0, slog.New(slog.DiscardHandler), &flow.Stats{})
+	l := fetch.Start(ctx, fetch.Config{Dialer: d, Brokers: []string{env.Kafka}, Topic: env.Touchpoints, Start: 0})
 	defer l.Close()
 	env.Produce(env.Touchpoints, numbered(0, 5))
 	readN(t, l, 0, 5, 5)
@@ -201,7 +200,7 @@ func TestFetchLoopResumesOnANewConnection(t *testing.T) {
 		c.Close()
 	}
 	env.Produce(env.Touchpoints, numbered(5, 5))
-	if _, err := l.Next(); err == nil {
+	if _, _, err := l.Next(); err == nil {
 		t.Fatal("a fetch on a closed connection succeeded")
 	}
 	readN(t, l, 5, 5, 10)
@@ -223,7 +222,7 @@ func TestFetchLoopStopsWithTheContext(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l := source.NewFetchLoop(ctx, d, []string{env.Kafka}, env.Touchpoints, 0, 0, slog.New(slog.DiscardHandler), &flow.Stats{})
+	l := fetch.Start(ctx, fetch.Config{Dialer: d, Brokers: []string{env.Kafka}, Topic: env.Touchpoints, Start: 0})
 	defer l.Close()
 	readN(t, l, 0, 1, 1)
 	slow.Range(func(k, _ any) bool {
@@ -235,7 +234,7 @@ func TestFetchLoopStopsWithTheContext(t *testing.T) {
 	})
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := l.Next()
+	_, _, err := l.Next()
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Next: %v, want the context's cancellation", err)
 	}
@@ -251,10 +250,10 @@ func TestFetchLoopOffsetPastTheEnd(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l := source.NewFetchLoop(ctx, &kafka.Dialer{Timeout: 10 * time.Second}, []string{env.Kafka}, env.Touchpoints, 0, 3, slog.New(slog.DiscardHandler), &flow.Stats{})
+	l := fetch.Start(ctx, fetch.Config{Dialer: &kafka.Dialer{Timeout: 10 * time.Second}, Brokers: []string{env.Kafka}, Topic: env.Touchpoints, Start: 3})
 	defer l.Close()
 	for range 2 {
-		if _, err := l.Next(); err == nil || !strings.Contains(err.Error(), "offset 3 is past the end") {
+		if _, _, err := l.Next(); err == nil || !strings.Contains(err.Error(), "offset 3 is past the end") {
 			t.Fatalf("Next at offset 3 of an empty log: %v, want an error naming the offset", err)
 		}
 	}
@@ -262,7 +261,7 @@ func TestFetchLoopOffsetPastTheEnd(t *testing.T) {
 	// The loop tries again on its own (after a wait): an attempt may have
 	// failed again before the messages were written.
 	for {
-		m, err := l.Next()
+		m, _, err := l.Next()
 		if err != nil {
 			if !strings.Contains(err.Error(), "offset 3 is past the end") {
 				t.Fatalf("Next at offset 3 after it was written: %v", err)
@@ -279,17 +278,17 @@ func TestFetchLoopOffsetPastTheEnd(t *testing.T) {
 
 // Retention that deletes messages while the loop is behind them, after it
 // started, is counted and logged as lost like a gap at the start
-// (Stats.Skipped), and fetching goes on from the log's new start.
+// (Config.Skipped), and fetching goes on from the log's new start.
 func TestFetchLoopRetentionGapAfterTheStart(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	libs := filepath.Join(filepath.Dir(file), "..", "..", ".cache", "kafka", "libs")
+	libs := filepath.Join(filepath.Dir(file), "..", "..", "..", ".cache", "kafka", "libs")
 	if _, err := os.Stat(filepath.Join(libs, "kafka-tools-4.1.1.jar")); err != nil {
 		t.Skipf("needs Kafka's DeleteRecordsCommand from the jars scripts/services.sh fetches (%v)", err)
 	}
 	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 1})
 	var logged bytes.Buffer
 	var logMu sync.Mutex
-	st := &flow.Stats{}
+	var skipped atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// The loop fetches ahead: once 0..2 are read, a fetch from offset 3
@@ -304,8 +303,8 @@ func TestFetchLoopRetentionGapAfterTheStart(t *testing.T) {
 		}
 		return c
 	})
-	l := source.NewFetchLoop(ctx, d, []string{env.Kafka}, env.Touchpoints, 0, 0,
-		slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, nil)), st)
+	l := fetch.Start(ctx, fetch.Config{Dialer: d, Brokers: []string{env.Kafka}, Topic: env.Touchpoints, Start: 0,
+		Log: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, nil)), Skipped: &skipped})
 	defer l.Close()
 	openGate := sync.OnceFunc(func() { close(gate) })
 	defer openGate() // before Close, which waits for the loop's dial
@@ -315,7 +314,7 @@ func TestFetchLoopRetentionGapAfterTheStart(t *testing.T) {
 	for _, c := range conns() {
 		c.Close()
 	}
-	if _, err := l.Next(); err == nil {
+	if _, _, err := l.Next(); err == nil {
 		t.Fatal("a fetch on a closed connection succeeded")
 	}
 	env.Produce(env.Touchpoints, numbered(3, 7))
@@ -329,7 +328,7 @@ func TestFetchLoopRetentionGapAfterTheStart(t *testing.T) {
 	}
 	openGate()
 	readN(t, l, 8, 2, 10)
-	if n := st.Skipped.Load(); n != 5 {
+	if n := skipped.Load(); n != 5 {
 		t.Errorf("skipped %d offsets, want 5 (3..7)", n)
 	}
 	logMu.Lock()
@@ -357,18 +356,18 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // partition is at its end while they wait.
 func TestFetchLoopFetchesAheadWhileRouting(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{Partitions: 1})
-	st := &flow.Stats{}
+	var fetches atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	env.Produce(env.Touchpoints, numbered(0, 10))
-	l := source.NewFetchLoop(ctx, &kafka.Dialer{Timeout: 10 * time.Second}, []string{env.Kafka}, env.Touchpoints, 0, 0, slog.New(slog.DiscardHandler), st)
+	l := fetch.Start(ctx, fetch.Config{Dialer: &kafka.Dialer{Timeout: 10 * time.Second}, Brokers: []string{env.Kafka}, Topic: env.Touchpoints, Start: 0, Fetches: &fetches})
 	defer l.Close()
 	readN(t, l, 0, 1, 10)
 	// The first message is being routed (Next is not called): the next
 	// fetch goes out meanwhile.
-	for st.Fetches.Load() < 2 {
+	for fetches.Load() < 2 {
 		if ctx.Err() != nil {
-			t.Fatalf("%d fetches while the first message was routed, want the next one sent ahead", st.Fetches.Load())
+			t.Fatalf("%d fetches while the first message was routed, want the next one sent ahead", fetches.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -1,4 +1,4 @@
-package source
+package fetch
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/attributor/attributor/pipeline/flow"
 )
 
 // The fetch loop of one partition, on a kafka-go Conn to its leader.
@@ -28,7 +26,7 @@ import (
 //     Here the deadline is MaxWait plus fetchSlack.
 //   - The Reader's goroutine handed every message over a channel and set
 //     the connection's read deadline before each one; here the loop hands
-//     the fetcher runs of messages (prefetch.go), and the deadline is
+//     the caller runs of messages (prefetch.go), and the deadline is
 //     moved only when it comes near.
 //
 // Two modes: after a fetch that returned messages, the next one asks for
@@ -54,7 +52,7 @@ const (
 
 // partitionFetch fetches one partition from its leader, a run of
 // messages at a time (fill), for as long as its context lasts. It is used
-// by one goroutine (prefetch.loop); Lag and release by any.
+// by one goroutine (Loop.run); Lag and release by any.
 type partitionFetch struct {
 	ctx       context.Context // its end closes the connection: a fetch waiting on the broker returns
 	dialer    *kafka.Dialer   // readBuffered
@@ -62,7 +60,8 @@ type partitionFetch struct {
 	topic     string
 	partition int
 	log       *slog.Logger
-	stats     *flow.Stats // Skipped (retention gaps after the first message) and Fetches
+	fetches   *atomic.Int64 // Config.Fetches
+	skipped   *atomic.Int64 // Config.Skipped: retention gaps after the first message
 
 	offset int64 // the next offset to fetch; kafka.FirstOffset until the first dial
 	seen   bool  // a message was returned: later retention gaps are counted here
@@ -82,11 +81,13 @@ type partitionFetch struct {
 	fetched atomic.Bool  // a fetch succeeded: lag is known
 }
 
-func newPartitionFetch(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, partition int, start int64, log *slog.Logger, stats *flow.Stats) *partitionFetch {
+func newPartitionFetch(ctx context.Context, cfg Config) *partitionFetch {
+	start := cfg.Start
 	if start < 0 {
 		start = kafka.FirstOffset
 	}
-	return &partitionFetch{ctx: ctx, dialer: readBuffered(dialer), brokers: brokers, topic: topic, partition: partition, offset: start, log: log, stats: stats}
+	return &partitionFetch{ctx: ctx, dialer: readBuffered(cfg.Dialer), brokers: cfg.Brokers, topic: cfg.Topic, partition: cfg.Partition, offset: start,
+		log: cfg.Log, fetches: cfg.Fetches, skipped: cfg.Skipped}
 }
 
 // fill appends to buf the messages of the partition that follow the
@@ -175,7 +176,7 @@ func (p *partitionFetch) startBatch(ctx context.Context) error {
 		// routed: said before it is read (idle marks, Lag).
 		p.lag.Store(max(0, p.hwm-p.offset))
 	}
-	p.stats.Fetches.Add(1)
+	p.fetches.Add(1)
 	return nil
 }
 
@@ -225,11 +226,12 @@ func (p *partitionFetch) endBatch(ctx context.Context) error {
 }
 
 // skipTo moves the next offset to first, the log's start, past messages
-// retention deleted. Before the first message, the fetcher counts the gap
-// from the offset it started at (Fetcher.Run); after, it is counted here.
+// retention deleted. Before the first message, the caller counts the gap
+// from the offset it started at (source's Fetcher.Run); after, it is
+// counted here.
 func (p *partitionFetch) skipTo(first int64) {
 	if p.seen && p.offset >= 0 && first > p.offset {
-		p.stats.Skipped.Add(first - p.offset)
+		p.skipped.Add(first - p.offset)
 		p.log.Error("uncommitted messages were deleted by retention before they were consumed",
 			"topic", p.topic, "partition", p.partition, "committed", p.offset, "first_available", first, "lost", first-p.offset)
 	}
