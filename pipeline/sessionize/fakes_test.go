@@ -33,15 +33,26 @@ func (o *recordingOutput) Acked(int) uint64 { return o.acked.Load() }
 // memHistory is a History over what a test stored: every touchpoint and
 // conversion of a key, filtered by time as the ClickHouse one does.
 type memHistory struct {
-	stored flow.History
-	linked map[string]string // anonymous_id → the user its stored links decide
-	loads  [][]string        // the keys of each Load
+	stored  flow.History
+	linked  map[string]string   // anonymous_id → the user its stored links decide
+	devices map[string][]string // user → the anonymous_ids its stored links decide
+	loads   [][]string          // the keys of each Load
 }
 
 func (h *memHistory) Load(_ context.Context, keys []string, tpFromMs, convFromMs int64) (flow.History, error) {
 	h.loads = append(h.loads, append([]string(nil), keys...))
 	out := flow.History{Touchpoints: map[string][]attribution.Touchpoint{}, Conversions: map[string][]schemas.Conversion{}}
+	var devs []string
 	for _, k := range keys {
+		if ds := h.devices[k]; len(ds) > 0 {
+			if out.Devices == nil {
+				out.Devices = map[string][]string{}
+			}
+			out.Devices[k] = ds
+			devs = append(devs, ds...)
+		}
+	}
+	for _, k := range append(keys, devs...) {
 		if u, ok := h.linked[k]; ok {
 			if out.Linked == nil {
 				out.Linked = map[string]string{}

@@ -82,7 +82,12 @@ type pendingConv struct {
 type partState struct {
 	wm       int64 // touchpoint watermark: every input partition got this far
 	caughtUp bool  // every input touchpoint partition was at the end of its log
-	frontier int64 // latest event time of a conversion attributed
+	// frontier is the latest event time of a conversion that a user of
+	// this partition holds credited: a touchpoint at or before it may join
+	// a credited path (it is late). Raised by every release here and, with
+	// stitching, by the conversions a device brings to its user (credited
+	// first at the device's home); started at the stored conversions'.
+	frontier int64
 	pending  pending.Heap[*pendingConv]
 	srcs     []srcMark // per input touchpoint partition: its latest mark
 	heard    int       // input partitions heard from
@@ -155,6 +160,9 @@ type Shard struct {
 	afters []afterFwd    // records to forward once their units are durable
 	moved  *flow.History // the stored links and rows of the devices moving with the batch being processed
 	gates  moveGates     // per device, its links' moves not yet in Kafka (stitchack.go)
+	// frontierAll is the latest conversion stored in any home partition,
+	// where every partition's frontier starts with stitching (New).
+	frontierAll int64
 
 	// left holds, per conversion id, the days under which its stored
 	// rows still show credits although its time is now on another day (a
@@ -217,6 +225,16 @@ func New(id int, cfg *Config, out Output, hist History, st *flow.Stats, start St
 		for _, l := range start.Links {
 			sh.links.Add(l)
 		}
+		// A user's devices' conversions were released at the devices'
+		// homes, and their conversions rows carry those partitions: a
+		// home's own stored conversions say nothing of them. Every home
+		// starts at the latest conversion stored in any (see
+		// partState.frontier).
+		var latest int64
+		for _, ms := range start.Frontiers {
+			latest = max(latest, ms)
+		}
+		sh.frontierAll = latest
 	}
 	sh.applyFits()
 	return sh, nil
@@ -266,7 +284,7 @@ func (s *Shard) needsHistory(key string) bool {
 func (s *Shard) part(p int32) *partState {
 	ps := s.parts[p]
 	if ps == nil {
-		ps = &partState{frontier: s.start.Frontiers[p], wm: s.start.Watermarks[p], srcs: make([]srcMark, max(1, s.start.Sources))}
+		ps = &partState{frontier: max(s.start.Frontiers[p], s.frontierAll), wm: s.start.Watermarks[p], srcs: make([]srcMark, max(1, s.start.Sources))}
 		s.parts[p] = ps
 	}
 	return ps

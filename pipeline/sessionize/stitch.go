@@ -401,7 +401,16 @@ func (s *Shard) mergeDevice(u *user, anon string, h *flow.History) {
 			u.addGuest(anon, tps[i].ID)
 		}
 	}
-	s.mergeConversions(u, h.Conversions[anon], h)
+	cvs := h.Conversions[anon]
+	s.mergeConversions(u, cvs, h)
+	// The device's conversions were credited at its home, not released
+	// here: the frontier must cover them, or a late touchpoint of the
+	// device (forwarded here after its link) would not be taken as
+	// joining their paths.
+	ps := s.part(u.partition)
+	for i := range cvs {
+		ps.frontier = max(ps.frontier, cvs[i].TimeMs)
+	}
 }
 
 // sortByTime puts touchpoints read from the store in journey order (time,
