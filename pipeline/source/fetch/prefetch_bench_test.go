@@ -16,7 +16,7 @@ import (
 func BenchmarkPrefetchNext(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l := &Loop{p: &partitionFetch{ctx: ctx}, runs: make(chan fetchedRun, 1), free: make(chan []kafka.Message, 2)}
+	l := handOverLoop(ctx)
 	go func() {
 		for {
 			var buf []kafka.Message

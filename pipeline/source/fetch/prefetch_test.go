@@ -13,7 +13,7 @@ import (
 func TestNextSaysWhereARunStarts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l := &Loop{p: &partitionFetch{ctx: ctx}, runs: make(chan fetchedRun, 1), free: make(chan []kafka.Message, 2)}
+	l := handOverLoop(ctx)
 	sizes := []int{1, 63, 64, 65, 1000, 3, 128, 129}
 	go func() {
 		for r, n := range sizes {
@@ -42,4 +42,10 @@ func TestNextSaysWhereARunStarts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// handOverLoop is a Loop without a connection: the test feeds its runs
+// channel itself, as the fetch loop's goroutine does.
+func handOverLoop(ctx context.Context) *Loop {
+	return &Loop{p: &partitionFetch{ctx: ctx}, runs: make(chan fetchedRun, 1), free: make(chan []kafka.Message, 2)}
 }
