@@ -39,9 +39,11 @@ type genRun struct {
 	fatal   chan error     // a shard that failed, or the sink on an unusable table
 	stopped error          // a table is unusable: the run ends with it
 
-	stitch bool              // identity stitching: the identities topic exists
-	fwd    *source.Forwarder // to the other homes: the fetchers' forwards and the shards'
-	links  [][]schemas.Link  // per shard, the stored links of its devices at this member's homes
+	stitch bool                               // identity stitching: the identities topic exists
+	ends   map[string]map[int]source.LogRange // with UntilCaughtUp: the inputs' offsets at the run's start
+	rejoin bool                               // caught up, but a member left with records for its homes: join the next generation
+	fwd    *source.Forwarder                  // to the other homes: the fetchers' forwards and the shards'
+	links  [][]schemas.Link                   // per shard, the stored links of its devices at this member's homes
 
 	trackers  map[string]map[int]*checkpoint.Tracker
 	rt        *source.Routing // homes owned, and the forwarder to the others
@@ -59,7 +61,7 @@ type genRun struct {
 // written and committed: exiting 0 would claim work that was not done. State is rebuilt from the committed offsets and ClickHouse at
 // every generation, so no partition's state outlives its ownership.
 func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generation, ends map[string]map[int]source.LogRange) (bool, error) {
-	g := &genRun{r: r, gen: gen, log: r.cfg.Logger.With("generation", gen.ID)}
+	g := &genRun{r: r, gen: gen, log: r.cfg.Logger.With("generation", gen.ID), ends: ends}
 	wctx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 
@@ -78,11 +80,17 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	g.log.Info("generation started", "member", gen.MemberID, "assignments", assignmentsString(gen.Assignments))
 
 	reachedEnd, over := g.wait(runCtx, genCtx)
-	drained := g.drain(reachedEnd)
+	drained := g.drain(runCtx, genCtx, reachedEnd)
 	committed := g.commit()
 	g.log.Info("generation ended", "caught_up", reachedEnd)
 	if g.stopped != nil {
 		return true, g.stopped
+	}
+	if reachedEnd && g.rejoin {
+		// Another member left with records for its homes unconsumed:
+		// the next generation owns them.
+		g.log.Info("caught up, but a member left with records in the repartition topic for its homes: joining the next generation to consume them")
+		return false, nil
 	}
 	if reachedEnd {
 		if err := g.caughtUpError(drained, committed); err != nil {
@@ -326,7 +334,7 @@ func (g *genRun) wait(runCtx, genCtx context.Context) (reachedEnd, over bool) {
 // writes. With stitching, the shards then send the moves whose units are
 // durable, and a caught-up generation settles (see settle). It returns
 // false when that did not finish within drainTimeout (settleTimeout).
-func (g *genRun) drain(reachedEnd bool) bool {
+func (g *genRun) drain(runCtx, genCtx context.Context, reachedEnd bool) bool {
 	g.stopFetch()
 	g.fetching.Wait()
 	kind := flow.KindBarrier
@@ -342,9 +350,7 @@ func (g *genRun) drain(reachedEnd bool) bool {
 		// durable go out.
 		drained = g.flushShards(drainCtx, flow.KindBarrier)
 		if drained && reachedEnd {
-			settleCtx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-			drained = g.settle(settleCtx)
-			cancel()
+			drained = g.settle(runCtx, genCtx)
 		}
 	}
 	// The forwards queued: written (their input offsets acknowledged) or
@@ -367,8 +373,14 @@ func (g *genRun) drain(reachedEnd bool) bool {
 	return drained
 }
 
-// settleTimeout bounds a caught-up generation's settling rounds.
+// settleTimeout bounds each of a caught-up generation's settling rounds
+// (not the wait for the other members, which only the group bounds: a
+// member that died is dropped after its session timeout).
 const settleTimeout = 10 * time.Minute
+
+// groupSettleWait is how long a settled member waits before it looks at
+// its homes and the group's offsets again.
+const groupSettleWait = 100 * time.Millisecond
 
 // flushShards sends every shard an item of kind (KindBarrier or
 // KindFlushAll) and waits for their replies.
@@ -409,52 +421,107 @@ func (g *genRun) flushSink(ctx context.Context) bool {
 // devices' events to their users' homes and moves after the inputs' final
 // marks, so the homes this member owns are consumed again up to their
 // ends, in rounds, each followed by a flush of the shards, the sink and
-// the moves, until a round finds nothing new. What other members send
-// here after that is consumed by the next owner of the home: a member
-// that leaves makes the others rebalance.
-func (g *genRun) settle(ctx context.Context) bool {
+// the moves, until a round finds nothing new. Then the offsets are
+// committed, and the member ends only once the whole group settled
+// (source.GroupSettled): every input partition and every home committed
+// up to its end, the other members' homes included. Until then another
+// member may still send records to this member's homes (they are
+// consumed in the next rounds), and a home whose owner left before
+// consuming what was sent to it makes the group rebalance (genCtx ends):
+// the generation then ends with g.rejoin set, and the next one, which
+// owns that home, consumes it. Before the check a member that settled its
+// own homes left, and a move another member sent there just after stayed
+// unconsumed when that member ended too (TestStitchedTwoInstances).
+func (g *genRun) settle(runCtx, genCtx context.Context) bool {
 	var owned []int
 	for p := range g.rt.Owned {
 		owned = append(owned, p)
 	}
 	slices.Sort(owned)
 	for round := 1; ; round++ {
-		if !g.fwd.Flush(ctx) {
-			return false
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+		more, ok := g.settleRound(ctx, owned)
+		if ok && !more {
+			ok = g.commit() == nil
 		}
-		ends, err := g.r.src.RepartitionEnds(ctx, owned)
-		if err != nil {
-			g.log.Warn("settling: reading the repartition topic's ends", "err", err)
-			return false
-		}
-		next := map[int]int64{}
-		for _, f := range g.fetchers {
-			if f.Topic() == g.rt.Topic {
-				next[f.Partition()] = max(next[f.Partition()], f.Next())
+		var settled bool
+		var pending string
+		if ok && !more {
+			var err error
+			if settled, pending, err = g.r.src.GroupSettled(ctx, g.r.cfg.Group, g.ends); err != nil {
+				g.log.Warn("settling: reading the group's offsets", "err", err)
+				ok = false
 			}
 		}
-		var wg sync.WaitGroup
-		started := 0
-		for _, p := range owned {
-			if next[p] >= ends[p] {
-				continue
-			}
-			f := g.r.src.NewFetcher(g.rt.Topic, p, next[p], ends[p], g.trackers[g.rt.Topic][p], g.inputs, g.direct, g.rt)
-			g.fetchers = append(g.fetchers, f)
-			started++
-			wg.Go(func() { f.Run(ctx) })
-		}
-		if started == 0 {
+		cancel()
+		switch {
+		case !ok:
+			return false
+		case more:
+			g.log.Debug("settling: consumed what the shards forwarded", "round", round)
+			continue
+		case settled || g.outstanding() > 0:
+			// Outstanding messages of its own: caughtUpError says so.
 			return true
 		}
-		if !waitGroupCtx(ctx, &wg) {
-			return false
+		if round == 1 || round%100 == 0 {
+			g.log.Debug("settling: waiting for the group", "behind", pending)
 		}
-		g.log.Debug("settling: consumed what the shards forwarded", "round", round)
-		if !(g.flushShards(ctx, flow.KindFlushAll) && g.flushSink(ctx) && g.flushShards(ctx, flow.KindBarrier)) {
-			return false
+		select {
+		case <-genCtx.Done():
+			// A member left or joined. Settled since (the one that left
+			// finished its homes), this member is done; otherwise the
+			// next generation takes over the homes left behind.
+			ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+			settled, _, err := g.r.src.GroupSettled(ctx, g.r.cfg.Group, g.ends)
+			cancel()
+			g.rejoin = err != nil || !settled
+			return true
+		case <-runCtx.Done():
+			// Stopped: what this member consumed is durable and
+			// committed; the rest is the next owners'.
+			return true
+		case <-time.After(groupSettleWait):
 		}
 	}
+}
+
+// settleRound consumes the owned homes from where their fetchers stopped
+// to their ends now, then flushes the shards, the sink and the moves.
+// more is false when there was nothing to consume; ok false when ctx
+// ended or Kafka failed first.
+func (g *genRun) settleRound(ctx context.Context, owned []int) (more, ok bool) {
+	if !g.fwd.Flush(ctx) {
+		return false, false
+	}
+	ends, err := g.r.src.RepartitionEnds(ctx, owned)
+	if err != nil {
+		g.log.Warn("settling: reading the repartition topic's ends", "err", err)
+		return false, false
+	}
+	next := map[int]int64{}
+	for _, f := range g.fetchers {
+		if f.Topic() == g.rt.Topic {
+			next[f.Partition()] = max(next[f.Partition()], f.Next())
+		}
+	}
+	var wg sync.WaitGroup
+	for _, p := range owned {
+		if next[p] >= ends[p] {
+			continue
+		}
+		f := g.r.src.NewFetcher(g.rt.Topic, p, next[p], ends[p], g.trackers[g.rt.Topic][p], g.inputs, g.direct, g.rt)
+		g.fetchers = append(g.fetchers, f)
+		more = true
+		wg.Go(func() { f.Run(ctx) })
+	}
+	if !more {
+		return false, true
+	}
+	if !waitGroupCtx(ctx, &wg) {
+		return true, false
+	}
+	return true, g.flushShards(ctx, flow.KindFlushAll) && g.flushSink(ctx) && g.flushShards(ctx, flow.KindBarrier)
 }
 
 // waitGroupCtx waits for wg, or ctx to end (false).
@@ -501,15 +568,21 @@ func (g *genRun) commit() error {
 	return nil
 }
 
+// outstanding counts the messages consumed and not yet durable.
+func (g *genRun) outstanding() int {
+	n := 0
+	for _, ps := range g.trackers {
+		for _, t := range ps {
+			n += t.Outstanding()
+		}
+	}
+	return n
+}
+
 // caughtUpError says why a caught-up run must not exit 0: the drain did
 // not finish, messages are not durable, or the final commit failed.
 func (g *genRun) caughtUpError(drained bool, committed error) error {
-	outstanding := 0
-	for _, ps := range g.trackers {
-		for _, t := range ps {
-			outstanding += t.Outstanding()
-		}
-	}
+	outstanding := g.outstanding()
 	switch {
 	case !drained:
 		return fmt.Errorf("caught up, but ClickHouse or Kafka did not take everything within the drain timeout; %d messages stay uncommitted and will be consumed again", outstanding)

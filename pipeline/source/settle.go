@@ -3,6 +3,8 @@ package source
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -53,3 +55,74 @@ func (f *Fetcher) Next() int64 { return f.next.Load() }
 
 // Partition is the fetcher's partition.
 func (f *Fetcher) Partition() int { return f.partition }
+
+// GroupSettled reports whether group has consumed everything a caught-up
+// run must: every input partition committed up to its end in ends (the
+// run's start), and every partition of the repartition topic committed up
+// to its end now, whichever member owns it. With stitching a member's
+// shards send moves and devices' events to other members' homes after
+// the inputs' final marks, so a member's own homes settled says nothing
+// of the others'. Once it holds it stays true: a consumed record's offset
+// is committed only once what it sends on is in Kafka (its ack rides on
+// it), so with every offset committed nothing is on its way. pending
+// names the first partition found behind, for the log.
+func (s *Source) GroupSettled(ctx context.Context, group string, ends map[string]map[int]LogRange) (settled bool, pending string, err error) {
+	rep := s.Cfg.RepartitionTopic
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	fetch := map[string][]int{}
+	for p := 0; p < s.Parts[rep]; p++ {
+		req.Topics[rep] = append(req.Topics[rep], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+		fetch[rep] = append(fetch[rep], p)
+	}
+	for t, ps := range ends {
+		for p := range ps {
+			fetch[t] = append(fetch[t], p)
+		}
+	}
+	resp, err := s.Client.ListOffsets(ctx, req)
+	if err != nil {
+		return false, "", fmt.Errorf("list repartition offsets: %w", err)
+	}
+	want := map[string]map[int]LogRange{rep: {}}
+	for _, p := range resp.Topics[rep] {
+		if p.Error != nil {
+			return false, "", fmt.Errorf("list offsets of %s/%d: %w", rep, p.Partition, p.Error)
+		}
+		want[rep][p.Partition] = LogRange{First: p.FirstOffset, End: p.LastOffset}
+	}
+	for t, ps := range ends {
+		want[t] = ps
+	}
+	committed, err := s.Client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: fetch})
+	if err != nil {
+		return false, "", fmt.Errorf("fetch the group's committed offsets: %w", err)
+	}
+	if committed.Error != nil {
+		return false, "", fmt.Errorf("fetch the group's committed offsets: %w", committed.Error)
+	}
+	got := map[string]map[int]int64{}
+	for t, ps := range committed.Topics {
+		got[t] = map[int]int64{}
+		for _, p := range ps {
+			if p.Error != nil {
+				return false, "", fmt.Errorf("committed offset of %s/%d: %w", t, p.Partition, p.Error)
+			}
+			got[t][p.Partition] = p.CommittedOffset
+		}
+	}
+	for _, t := range slices.Sorted(maps.Keys(want)) {
+		for _, p := range slices.Sorted(maps.Keys(want[t])) {
+			lr := want[t][p]
+			c, ok := got[t][p]
+			if !ok {
+				c = -1
+			}
+			// A partition never committed (-1) is done when it holds
+			// nothing (any more: retention) to consume.
+			if max(c, lr.First) < lr.End {
+				return false, fmt.Sprintf("%s/%d committed %d of %d", t, p, c, lr.End), nil
+			}
+		}
+	}
+	return true, "", nil
+}
