@@ -2,7 +2,6 @@ package source_test
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/attributor/attributor/pipeline/flow"
 	"github.com/attributor/attributor/pipeline/pipelinetest"
 	"github.com/attributor/attributor/pipeline/source"
-	"github.com/attributor/attributor/schemas"
 )
 
 // Closing the forwarder while records are still being queued (an idle
@@ -24,12 +22,7 @@ func TestForwarderCloseWhileForwarding(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{NoTopics: true})
 	repart := source.RepartitionTopic(env.Group)
 	env.CreateTopic(repart, 2)
-	src, err := source.New(source.Config{Brokers: []string{env.Kafka}, RepartitionTopic: repart, Logger: slog.New(slog.DiscardHandler)},
-		source.KafkaSecurity{}, schemas.NewDecoder(nil), &flow.Stats{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := kafkaSource(t, env, source.Config{RepartitionTopic: repart})
 	var failures atomic.Int64
 	for round := range 20 {
 		fwd := src.NewForwarder(func(err error) { failures.Add(1); t.Logf("round %d: forwarder failed: %v", round, err) })

@@ -25,12 +25,7 @@ func TestGroupSettled(t *testing.T) {
 	tps := env.Group + ".tp"
 	env.CreateTopic(tps, 2)
 	env.CreateTopic(repart, 2)
-	src, err := source.New(source.Config{Brokers: []string{env.Kafka}, TouchpointsTopic: tps, RepartitionTopic: repart, Logger: slog.New(slog.DiscardHandler)},
-		source.KafkaSecurity{}, schemas.NewDecoder(nil), &flow.Stats{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := kafkaSource(t, env, source.Config{TouchpointsTopic: tps, RepartitionTopic: repart})
 	src.Parts = map[string]int{tps: 2, repart: 2}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -84,4 +79,17 @@ func TestGroupSettled(t *testing.T) {
 	check(false, repart+"/0 committed -1 of 1")
 	commit(repart, 0, 1)
 	check(true, "")
+}
+
+// kafkaSource is a Source with cfg's topics on the test broker, closed
+// with the test.
+func kafkaSource(t *testing.T, env *pipelinetest.Env, cfg source.Config) *source.Source {
+	t.Helper()
+	cfg.Brokers, cfg.Logger = []string{env.Kafka}, slog.New(slog.DiscardHandler)
+	src, err := source.New(cfg, source.KafkaSecurity{}, schemas.NewDecoder(nil), &flow.Stats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(src.Close)
+	return src
 }
