@@ -86,7 +86,7 @@ func (r *Runner) generation(runCtx, genCtx context.Context, gen *kafka.Generatio
 	if g.stopped != nil {
 		return true, g.stopped
 	}
-	if reachedEnd && g.rejoin {
+	if g.rejoin { // set only by a caught-up generation's settle
 		// Another member left with records for its homes unconsumed:
 		// the next generation owns them.
 		g.log.Info("caught up, but a member left with records in the repartition topic for its homes: joining the next generation to consume them")

@@ -488,6 +488,15 @@ func (w *writer) credit(c *conv, k int) {
 
 // flush sends what was credited and returns once it is durable (marks
 // included).
+// creditLatest credits every one of convs under its latest version, and
+// flushes.
+func (w *writer) creditLatest(convs []conv) {
+	for i := range convs {
+		w.credit(&convs[i], convs[i].versions-1)
+	}
+	w.flush()
+}
+
 func (w *writer) flush() {
 	w.t.Helper()
 	w.seq++
@@ -513,11 +522,7 @@ func (w *writer) flush() {
 func TestRollupStoppedPartWay(t *testing.T) {
 	env, ctx, w := migratedEnv(t)
 	db := env.Database
-	convs := generate(3000, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 20)
-	for i := range convs {
-		w.credit(&convs[i], convs[i].versions-1)
-	}
-	w.flush()
+	w.creditLatest(generate(3000, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 20))
 	for _, after := range []time.Duration{1200 * time.Millisecond, 1500 * time.Millisecond, 2 * time.Second} {
 		stopped, stop := context.WithTimeout(ctx, after)
 		_, err := rollup.Run(stopped, env.CH, rollup.Options{Database: db, Quiet: -1, DaysPerStatement: 2})
@@ -546,11 +551,7 @@ func TestClusterRollupStoppedPartWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newWriter(t, conn, db)
-	convs := generate(3000, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 20)
-	for i := range convs {
-		w.credit(&convs[i], convs[i].versions-1)
-	}
-	w.flush()
+	w.creditLatest(generate(3000, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 20))
 	checkAll := func(stage string) {
 		t.Helper()
 		for i, r := range c.Conns {
@@ -610,11 +611,7 @@ func (c slowRecord) Exec(ctx context.Context, query string, args ...any) error {
 func TestRollupStoppedWhileRecording(t *testing.T) {
 	env, ctx, w := migratedEnv(t)
 	db := env.CH
-	convs := generate(300, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 4)
-	for i := range convs {
-		w.credit(&convs[i], convs[i].versions-1)
-	}
-	w.flush()
+	w.creditLatest(generate(300, time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), 4))
 	stopped, stop := context.WithCancel(ctx)
 	_, err := rollup.Run(stopped, slowRecord{Conn: db, stop: stop}, rollup.Options{Database: env.Database, Quiet: -1, DaysPerStatement: 2})
 	stop()

@@ -76,11 +76,8 @@ func TestShardStaleMoveOutDropsNothing(t *testing.T) {
 // never be sent. Its ack must wait for the move-in. Before the fix it
 // fired with its unit.
 func TestShardEarlierLinkWaitsForMovesUnderWay(t *testing.T) {
-	s, out, fwd, _ := stitchShard(t, 1, &memHistory{})
-	acks := &ackCounter{}
+	s, out, _, acks, in := firstMoveUnderWay(t)
 	fired := 0
-	flush(t, s, click("tp-anon", "", "a1", t0-2*3600_000), identity("id-1", "a1", "u1", t0-3600_000, acks, 1))
-	in := moveOf(t, fwd.take())
 	flush(t, s, identity("id-0", "a1", "u1", t0-2*3600_000, acks, 2)) // Earlier
 	ackUnits(out, &fired)
 	if len(acks.done) != 0 {
@@ -106,11 +103,8 @@ func TestShardEarlierLinkWaitsForMovesUnderWay(t *testing.T) {
 // link's move lost (the first link, consumed again, no longer decides)
 // or half done. Before the fix it fired with its own move-out.
 func TestShardRelinkWaitsForMovesUnderWay(t *testing.T) {
-	s, out, fwd, _ := stitchShard(t, 1, &memHistory{})
-	acks := &ackCounter{}
+	s, out, fwd, acks, in := firstMoveUnderWay(t)
 	fired := 0
-	flush(t, s, click("tp-anon", "", "a1", t0-2*3600_000), identity("id-1", "a1", "u1", t0-3600_000, acks, 1))
-	in := moveOf(t, fwd.take())
 	flush(t, s, identity("id-0", "a1", "u2", t0-2*3600_000, acks, 2)) // Relinked
 	outM := moveOf(t, fwd.take())
 	if outM.Move != (flow.Move{Anon: "a1", From: "u1", To: "u2", Out: true}) {
@@ -125,4 +119,15 @@ func TestShardRelinkWaitsForMovesUnderWay(t *testing.T) {
 	if slices.Sort(acks.done); !slices.Equal(acks.done, []int64{1, 2}) {
 		t.Fatalf("acks %v once both moves are in Kafka, want [1 2]", acks.done)
 	}
+}
+
+// firstMoveUnderWay is a shard at which device a1, with a click, was
+// linked to u1 (identity id-1, ack offset 1): the move-in it sent, in,
+// is not yet acknowledged by Kafka.
+func firstMoveUnderWay(t *testing.T) (s *Shard, out *recordingOutput, fwd *fwdRecorder, acks *ackCounter, in flow.Forward) {
+	t.Helper()
+	s, out, fwd, _ = stitchShard(t, 1, &memHistory{})
+	acks = &ackCounter{}
+	flush(t, s, click("tp-anon", "", "a1", t0-2*3600_000), identity("id-1", "a1", "u1", t0-3600_000, acks, 1))
+	return s, out, fwd, acks, moveOf(t, fwd.take())
 }

@@ -16,23 +16,13 @@ import (
 // (the shards forward devices' events and moves after the inputs' final
 // marks).
 func (s *Source) RepartitionEnds(ctx context.Context, partitions []int) (map[int]int64, error) {
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, p := range partitions {
-		req.Topics[s.Cfg.RepartitionTopic] = append(req.Topics[s.Cfg.RepartitionTopic], kafka.LastOffsetOf(p))
+	ranges, err := s.logRanges(ctx, map[string][]int{s.Cfg.RepartitionTopic: partitions})
+	if err != nil {
+		return nil, fmt.Errorf("repartition end offsets: %w", err)
 	}
 	out := map[int]int64{}
-	if len(partitions) == 0 {
-		return out, nil
-	}
-	resp, err := s.Client.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("list repartition end offsets: %w", err)
-	}
-	for _, p := range resp.Topics[s.Cfg.RepartitionTopic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("list end offset of %s/%d: %w", s.Cfg.RepartitionTopic, p.Partition, p.Error)
-		}
-		out[p.Partition] = p.LastOffset
+	for p, lr := range ranges[s.Cfg.RepartitionTopic] {
+		out[p] = lr.End
 	}
 	return out, nil
 }
@@ -68,30 +58,21 @@ func (f *Fetcher) Partition() int { return f.partition }
 // names the first partition found behind, for the log.
 func (s *Source) GroupSettled(ctx context.Context, group string, ends map[string]map[int]LogRange) (settled bool, pending string, err error) {
 	rep := s.Cfg.RepartitionTopic
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	fetch := map[string][]int{}
-	for p := 0; p < s.Parts[rep]; p++ {
-		req.Topics[rep] = append(req.Topics[rep], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-		fetch[rep] = append(fetch[rep], p)
+	homes := make([]int, s.Parts[rep])
+	for p := range homes {
+		homes[p] = p
 	}
+	repRanges, err := s.logRanges(ctx, map[string][]int{rep: homes})
+	if err != nil {
+		return false, "", fmt.Errorf("repartition offsets: %w", err)
+	}
+	want := map[string]map[int]LogRange{rep: repRanges[rep]}
+	fetch := map[string][]int{rep: homes}
 	for t, ps := range ends {
+		want[t] = ps
 		for p := range ps {
 			fetch[t] = append(fetch[t], p)
 		}
-	}
-	resp, err := s.Client.ListOffsets(ctx, req)
-	if err != nil {
-		return false, "", fmt.Errorf("list repartition offsets: %w", err)
-	}
-	want := map[string]map[int]LogRange{rep: {}}
-	for _, p := range resp.Topics[rep] {
-		if p.Error != nil {
-			return false, "", fmt.Errorf("list offsets of %s/%d: %w", rep, p.Partition, p.Error)
-		}
-		want[rep][p.Partition] = LogRange{First: p.FirstOffset, End: p.LastOffset}
-	}
-	for t, ps := range ends {
-		want[t] = ps
 	}
 	committed, err := s.Client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: fetch})
 	if err != nil {

@@ -205,25 +205,40 @@ type LogRange struct{ First, End int64 }
 // (not the repartition topic's: a run consumes it until every input
 // partition said it forwarded all it had).
 func (s *Source) EndOffsets(ctx context.Context) (map[string]map[int]LogRange, error) {
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	parts := map[string][]int{}
 	for _, t := range s.Topics {
 		if t == s.Cfg.RepartitionTopic {
 			continue
 		}
 		for p := 0; p < s.Parts[t]; p++ {
+			parts[t] = append(parts[t], p)
+		}
+	}
+	return s.logRanges(ctx, parts)
+}
+
+// logRanges returns the first offset and the end of each of parts'
+// partitions, per topic.
+func (s *Source) logRanges(ctx context.Context, parts map[string][]int) (map[string]map[int]LogRange, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for t, ps := range parts {
+		for _, p := range ps {
 			req.Topics[t] = append(req.Topics[t], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 		}
 	}
+	out := map[string]map[int]LogRange{}
+	if len(req.Topics) == 0 {
+		return out, nil
+	}
 	resp, err := s.Client.ListOffsets(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
+		return nil, fmt.Errorf("list offsets: %w", err)
 	}
-	out := map[string]map[int]LogRange{}
 	for t, ps := range resp.Topics {
 		out[t] = map[int]LogRange{}
 		for _, p := range ps {
 			if p.Error != nil {
-				return nil, fmt.Errorf("list end offsets of %s/%d: %w", t, p.Partition, p.Error)
+				return nil, fmt.Errorf("list offsets of %s/%d: %w", t, p.Partition, p.Error)
 			}
 			out[t][p.Partition] = LogRange{First: p.FirstOffset, End: p.LastOffset}
 		}
